@@ -1,0 +1,43 @@
+//! One file per subcommand: wiring and rendering only.
+
+pub mod check;
+pub mod run;
+pub mod up;
+
+use crate::unit::{self, Diagnostic, UnitSpec};
+use std::path::{Path, PathBuf};
+
+/// `--units DIR`, else `$TEND_UNITS`, else `./units` when it exists, else
+/// `/etc/tend/units`.
+pub fn units_dir(explicit: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return dir;
+    }
+    if let Some(dir) = std::env::var_os("TEND_UNITS").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("units");
+    if local.is_dir() {
+        return local;
+    }
+    PathBuf::from("/etc/tend/units")
+}
+
+/// Load and validate the folder, printing every diagnostic to stderr.
+pub fn load(dir: &Path) -> Result<Vec<UnitSpec>, Vec<Diagnostic>> {
+    let result = unit::load_dir(dir, &crate::sys::SystemUsers);
+    if let Err(diagnostics) = &result {
+        for diagnostic in diagnostics {
+            eprintln!("{diagnostic}");
+        }
+        let files: std::collections::BTreeSet<_> = diagnostics.iter().map(|d| &d.file).collect();
+        eprintln!(
+            "tend: {} error{} in {} file{}",
+            diagnostics.len(),
+            if diagnostics.len() == 1 { "" } else { "s" },
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        );
+    }
+    result
+}

@@ -1,0 +1,20 @@
+//! The exit-code table: the one place that says what tend's exit statuses mean.
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | did what was asked; clean shutdown |
+//! | 1 | could not (a service had to be killed, a failure at run time) |
+//! | 2 | usage error or invalid units: nothing was started |
+//! | 3 | no supervisor answers on the control socket |
+//! | 126 | `tend run`: the command could not be executed (permission, format) |
+//! | 127 | `tend run`: the command was not found |
+//! | 128+N | `tend run` / a critical service: killed by signal N |
+//!
+//! A critical service's own exit status is passed on as it is.
+
+pub const OK: i32 = 0;
+pub const FAILURE: i32 = 1;
+pub const USAGE: i32 = 2;
+pub const NO_SUPERVISOR: i32 = 3;
+pub const CANNOT_EXECUTE: i32 = 126;
+pub const NOT_FOUND: i32 = 127;

@@ -1,0 +1,211 @@
+//! Service output and tend's own messages, as lines on tend's stdout/stderr.
+//!
+//! Owns line framing (a line is never cut mid-way or interleaved with
+//! another; a final line without newline is still printed), the `name | `
+//! prefix padded to a common width, per-service colours, and the buffered,
+//! blocking-safe writes to tend's own stdout/stderr. Must not read pipes or
+//! know about processes: the loop hands it bytes.
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// A line longer than this is emitted in pieces (each a full output line)
+/// rather than held in memory without bound.
+pub const MAX_LINE: usize = 256 * 1024;
+
+const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
+
+/// Which of tend's streams a line goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    Stdout,
+    Stderr,
+}
+
+/// The rendered prefix of one source, for both destinations.
+#[derive(Debug, Clone)]
+pub struct Prefix {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Splits a byte stream into lines, keeping an incomplete tail between reads.
+#[derive(Debug, Default)]
+pub struct LineFramer {
+    partial: Vec<u8>,
+}
+
+pub struct Output {
+    width: usize,
+    colour_stdout: bool,
+    colour_stderr: bool,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    tend_prefix: Prefix,
+}
+
+fn colour_wanted(fd: RawFd) -> bool {
+    let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_colour && crate::sys::isatty(fd)
+}
+
+impl Output {
+    /// `names` are every service name that may print (for the common width).
+    pub fn new<'a>(names: impl Iterator<Item = &'a str>) -> Output {
+        let width = names.map(|n| n.chars().count()).max().unwrap_or(0).max(4);
+        let mut output = Output {
+            width,
+            colour_stdout: colour_wanted(1),
+            colour_stderr: colour_wanted(2),
+            stdout: Vec::with_capacity(64 * 1024),
+            stderr: Vec::with_capacity(4096),
+            tend_prefix: Prefix { stdout: Vec::new(), stderr: Vec::new() },
+        };
+        output.tend_prefix = output.render_prefix("tend", None);
+        output
+    }
+
+    /// The prefix of service number `index` named `name`.
+    pub fn prefix(&self, name: &str, index: usize) -> Prefix {
+        self.render_prefix(name, Some(COLOURS[index % COLOURS.len()]))
+    }
+
+    fn render_prefix(&self, name: &str, colour: Option<&str>) -> Prefix {
+        let plain = format!("{name:<width$} | ", width = self.width);
+        let coloured = match colour {
+            Some(code) => format!("\x1b[{code}m{name:<width$} |\x1b[0m ", width = self.width),
+            None => format!("\x1b[1m{name:<width$} |\x1b[0m ", width = self.width),
+        };
+        let pick = |on: bool| if on { coloured.clone().into_bytes() } else { plain.clone().into_bytes() };
+        Prefix { stdout: pick(self.colour_stdout), stderr: pick(self.colour_stderr) }
+    }
+
+    fn buffer(&mut self, dest: Dest) -> (&mut Vec<u8>, RawFd) {
+        match dest {
+            Dest::Stdout => (&mut self.stdout, 1),
+            Dest::Stderr => (&mut self.stderr, 2),
+        }
+    }
+
+    /// Frame `data` into lines and queue each complete one with `prefix`.
+    pub fn push(&mut self, prefix: &Prefix, framer: &mut LineFramer, data: &[u8], dest: Dest) {
+        let prefix_bytes = match dest {
+            Dest::Stdout => &prefix.stdout,
+            Dest::Stderr => &prefix.stderr,
+        };
+        let (buffer, _) = self.buffer(dest);
+        let mut rest = data;
+        while let Some(at) = memchr_newline(rest) {
+            let (line, tail) = rest.split_at(at + 1);
+            buffer.extend_from_slice(prefix_bytes);
+            if !framer.partial.is_empty() {
+                buffer.append(&mut framer.partial);
+            }
+            buffer.extend_from_slice(line);
+            rest = tail;
+        }
+        framer.partial.extend_from_slice(rest);
+        while framer.partial.len() >= MAX_LINE {
+            // An endless line: emit a full piece, keep the rest.
+            buffer.extend_from_slice(prefix_bytes);
+            buffer.extend_from_slice(&framer.partial[..MAX_LINE]);
+            buffer.push(b'\n');
+            framer.partial.drain(..MAX_LINE);
+        }
+    }
+
+    /// The stream ended: print a final line that had no newline.
+    pub fn finish(&mut self, prefix: &Prefix, framer: &mut LineFramer, dest: Dest) {
+        if framer.partial.is_empty() {
+            return;
+        }
+        let prefix_bytes = match dest {
+            Dest::Stdout => prefix.stdout.clone(),
+            Dest::Stderr => prefix.stderr.clone(),
+        };
+        let (buffer, _) = self.buffer(dest);
+        buffer.extend_from_slice(&prefix_bytes);
+        buffer.append(&mut framer.partial);
+        buffer.push(b'\n');
+    }
+
+    /// One of tend's own messages, to stderr.
+    pub fn event(&mut self, message: &str) {
+        self.stderr.extend_from_slice(&self.tend_prefix.stderr);
+        self.stderr.extend_from_slice(message.as_bytes());
+        self.stderr.push(b'\n');
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending(&self) -> usize {
+        self.stdout.len() + self.stderr.len()
+    }
+
+    /// Write out everything queued. Blocks while tend's stdout is full:
+    /// back-pressure reaches the services through their pipes, and no line
+    /// is dropped.
+    pub fn flush(&mut self) {
+        if !self.stdout.is_empty() {
+            let _ = write_all(1, &mut self.stdout);
+        }
+        if !self.stderr.is_empty() {
+            let _ = write_all(2, &mut self.stderr);
+        }
+    }
+}
+
+fn memchr_newline(data: &[u8]) -> Option<usize> {
+    data.iter().position(|b| *b == b'\n')
+}
+
+/// Write the whole buffer and clear it. On a hard error (EPIPE, EBADF) the
+/// buffer is dropped all the same: nobody can read it any more.
+fn write_all(fd: RawFd, buffer: &mut Vec<u8>) -> io::Result<()> {
+    let result = crate::sys::write_all(fd, buffer);
+    buffer.clear();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output() -> Output {
+        let mut out = Output::new(["web", "worker"].into_iter());
+        out.colour_stdout = false;
+        out.colour_stderr = false;
+        out.tend_prefix = out.render_prefix("tend", None);
+        out
+    }
+
+    #[test]
+    fn lines_get_the_padded_prefix_and_partial_lines_wait() {
+        let mut out = output();
+        let prefix = out.prefix("web", 0);
+        let mut framer = LineFramer::default();
+        out.push(&prefix, &mut framer, b"one\ntw", Dest::Stdout);
+        assert_eq!(out.stdout, b"web    | one\n");
+        out.push(&prefix, &mut framer, b"o\nthree", Dest::Stdout);
+        assert_eq!(out.stdout, b"web    | one\nweb    | two\n");
+        out.finish(&prefix, &mut framer, Dest::Stdout);
+        assert_eq!(out.stdout, b"web    | one\nweb    | two\nweb    | three\n");
+    }
+
+    #[test]
+    fn endless_lines_are_split_not_dropped() {
+        let mut out = output();
+        let prefix = out.prefix("web", 0);
+        let mut framer = LineFramer::default();
+        let data = vec![b'x'; MAX_LINE + 10];
+        out.push(&prefix, &mut framer, &data, Dest::Stderr);
+        assert_eq!(framer.partial.len(), 10);
+        assert_eq!(out.stderr.len(), "web    | ".len() + MAX_LINE + 1);
+    }
+
+    #[test]
+    fn events_use_the_tend_prefix() {
+        let mut out = output();
+        out.event("web: started (pid 12)");
+        assert_eq!(out.stderr, b"tend   | web: started (pid 12)\n");
+    }
+}

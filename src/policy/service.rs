@@ -1,0 +1,572 @@
+//! The life cycle of one service as a pure state machine.
+//!
+//! `Service::handle(now, event)` returns the actions the loop must carry out;
+//! `Service::deadline()` says when the loop must call back with
+//! [`Event::Tick`]. Every `(state, event)` pair is matched explicitly, without
+//! a catch-all arm, so that adding a state or an event makes the compiler list
+//! every pair that needs a decision (the s6-supervise action table, as types).
+//!
+//! A service's processes are its leader (the pid tend forked) and, when it has
+//! its own process group, everything left in that group. A stop is complete
+//! only when both are gone: the loop reports `group_remains` with the leader's
+//! exit and [`Event::GroupEmpty`] once the group has no member left.
+
+use super::{ExitStatus, Time};
+use crate::unit::{RestartPolicy, UnitSpec};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// SIGKILL and SIGCONT in Linux numbering (kept here so that policy needs no libc).
+pub const SIGKILL: i32 = 9;
+pub const SIGCONT: i32 = 18;
+
+/// After this long running, a crash is no longer "quick": the restart delay
+/// goes back to its first value.
+pub const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
+
+/// The parts of a unit that decide what happens; copied so a reload can swap them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub restart: RestartPolicy,
+    pub success_exit_codes: Vec<i32>,
+    pub restart_delay: Duration,
+    pub restart_delay_max: Duration,
+    pub start_limit_burst: u32,
+    pub start_limit_interval: Duration,
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    pub process_group: bool,
+}
+
+impl Config {
+    pub fn from_unit(unit: &UnitSpec) -> Config {
+        Config {
+            restart: unit.restart,
+            success_exit_codes: unit.success_exit_codes.clone(),
+            restart_delay: unit.restart_delay,
+            restart_delay_max: unit.restart_delay_max,
+            start_limit_burst: unit.start_limit.burst,
+            start_limit_interval: unit.start_limit.interval,
+            stop_signal: unit.stop_signal,
+            stop_timeout: unit.stop_timeout,
+            process_group: unit.process_group,
+        }
+    }
+
+    fn is_success(&self, status: ExitStatus) -> bool {
+        match status {
+            ExitStatus::Code(code) => self.success_exit_codes.contains(&code),
+            ExitStatus::Signaled { .. } => false,
+        }
+    }
+}
+
+/// What to do once a stop has completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Stay down (a stop was asked).
+    StayDown,
+    /// Start again (a restart was asked).
+    Start,
+    /// The leader ended on its own and we are clearing what it left in its
+    /// group; afterwards apply the restart policy to this exit.
+    Decide { status: ExitStatus, ran_for: Duration },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Never started, or stopped on request.
+    Stopped,
+    /// Forked; exec not yet confirmed.
+    Starting { pid: i32, since: Time },
+    /// Exec confirmed. `since` is when it was forked.
+    Running { pid: i32, since: Time },
+    /// Signalled to stop. `leader` is the pid tend forked (and the process
+    /// group id when the service has its own group); `leader_alive` until it
+    /// is reaped; `kill_at` is when to send SIGKILL (`None` once it was sent).
+    Stopping {
+        leader: i32,
+        leader_alive: bool,
+        kill_at: Option<Time>,
+        killed: bool,
+        then: Then,
+        since: Time,
+    },
+    /// Ended and not to be restarted.
+    Exited { status: ExitStatus, at: Time },
+    /// Waiting for the restart delay.
+    Backoff { until: Time },
+    /// Hit the start limit, or cannot start and will not retry.
+    Failed { reason: FailReason, at: Time },
+}
+
+/// Why the last run ended (for status and messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Exited(ExitStatus),
+    SpawnFailed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailReason {
+    StartLimit { failures: u32, interval: Duration },
+    CannotStart(String),
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Starting { .. } => "starting",
+            State::Running { .. } => "running",
+            State::Stopping { .. } => "stopping",
+            State::Exited { .. } => "exited",
+            State::Backoff { .. } => "backoff",
+            State::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Start asked (at `up`, or by hand). From `failed`, forgets past failures.
+    Start,
+    /// Stop asked (by hand or at shutdown).
+    Stop,
+    /// Restart asked: stop if running, then start.
+    Restart,
+    /// Escalate a stop to SIGKILL at once (second SIGINT/SIGTERM to tend).
+    Kill,
+    /// The loop forked the leader.
+    Spawned { pid: i32 },
+    /// The leader's execve succeeded.
+    ExecConfirmed,
+    /// Fork failed, or a child step failed and the child has been reaped.
+    SpawnFailed { reason: String },
+    /// The leader was reaped. `group_remains`: its process group still has members.
+    Exited { pid: i32, status: ExitStatus, group_remains: bool },
+    /// The process group of a leader that already exited has no member left.
+    GroupEmpty,
+    /// A deadline may have passed.
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Fork and exec the service now; answer with Spawned or SpawnFailed.
+    Spawn,
+    /// kill(2): to `-pid` when `group`, else to `pid`.
+    Signal { pid: i32, signal: i32, group: bool },
+    /// Something a person should read.
+    Notice(Notice),
+    /// The service ended for good (exited or failed, no restart coming):
+    /// what a `critical` service hands to tend's exit status.
+    Ended { exit_code: i32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Started { pid: i32 },
+    Exited { status: ExitStatus },
+    CannotStart { reason: String },
+    Restarting { delay: Duration, restarts: u32 },
+    StartLimitHit { failures: u32, interval: Duration },
+    Stopping { signal: i32 },
+    LeftoversAfterExit { signal: i32 },
+    KillAfterTimeout { timeout: Duration },
+    Stopped { status: Option<ExitStatus>, killed: bool },
+}
+
+/// One service's policy state.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub config: Config,
+    state: State,
+    /// The delay the next quick failure waits.
+    next_delay: Duration,
+    /// Times of recent failures, for the start limit.
+    failures: VecDeque<Time>,
+    /// Restarts done by the policy since the last manual start.
+    restarts: u32,
+    /// Last way a run ended (kept across states for status).
+    last_ending: Option<(Ending, Time)>,
+    /// The last stop needed SIGKILL.
+    was_killed: bool,
+}
+
+impl Service {
+    pub fn new(config: Config) -> Service {
+        let next_delay = config.restart_delay;
+        Service {
+            config,
+            state: State::Stopped,
+            next_delay,
+            failures: VecDeque::new(),
+            restarts: 0,
+            last_ending: None,
+            was_killed: false,
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    pub fn last_ending(&self) -> Option<&(Ending, Time)> {
+        self.last_ending.as_ref()
+    }
+
+    /// True when its last stop had to use SIGKILL.
+    pub fn was_killed(&self) -> bool {
+        self.was_killed
+    }
+
+    /// The leader's pid while one lives.
+    pub fn pid(&self) -> Option<i32> {
+        match self.state {
+            State::Starting { pid, .. } | State::Running { pid, .. } => Some(pid),
+            State::Stopping { leader, leader_alive, .. } => leader_alive.then_some(leader),
+            State::Stopped | State::Exited { .. } | State::Backoff { .. } | State::Failed { .. } => {
+                None
+            }
+        }
+    }
+
+    /// No process of this service is left and none is coming on its own.
+    pub fn is_down(&self) -> bool {
+        match self.state {
+            State::Stopped | State::Exited { .. } | State::Failed { .. } | State::Backoff { .. } => {
+                true
+            }
+            State::Starting { .. } | State::Running { .. } | State::Stopping { .. } => false,
+        }
+    }
+
+    /// When the loop must deliver [`Event::Tick`] next.
+    pub fn deadline(&self) -> Option<Time> {
+        match self.state {
+            State::Backoff { until, .. } => Some(until),
+            State::Stopping { kill_at, .. } => kill_at,
+            State::Stopped
+            | State::Starting { .. }
+            | State::Running { .. }
+            | State::Exited { .. }
+            | State::Failed { .. } => None,
+        }
+    }
+
+    pub fn handle(&mut self, now: Time, event: Event) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let state = std::mem::replace(&mut self.state, State::Stopped);
+        self.state = self.transition(now, state, event, &mut actions);
+        actions
+    }
+
+    fn transition(&mut self, now: Time, state: State, event: Event, out: &mut Vec<Action>) -> State {
+        use Event as E;
+        use State as S;
+        match (state, event) {
+            // ---- start / restart from a state with no process ----
+            (S::Stopped | S::Exited { .. } | S::Failed { .. } | S::Backoff { .. }, E::Start | E::Restart) => {
+                self.forget_failures();
+                out.push(Action::Spawn);
+                S::Stopped
+            }
+            (s @ (S::Starting { .. } | S::Running { .. }), E::Start) => s,
+            (S::Starting { pid, since } | S::Running { pid, since }, E::Restart) => {
+                self.begin_stop(now, pid, since, Then::Start, out)
+            }
+            (S::Stopping { leader, leader_alive, kill_at, killed, since, then }, E::Start | E::Restart) => {
+                // Start again once the stop is complete; a pending policy
+                // decision is overridden by the request.
+                let _ = then;
+                S::Stopping { leader, leader_alive, kill_at, killed, then: Then::Start, since }
+            }
+
+            // ---- stop ----
+            (S::Stopped, E::Stop) => S::Stopped,
+            (s @ (S::Exited { .. } | S::Failed { .. }), E::Stop) => s,
+            (S::Backoff { .. }, E::Stop) => {
+                out.push(Action::Notice(Notice::Stopped { status: None, killed: false }));
+                S::Stopped
+            }
+            (S::Starting { pid, since } | S::Running { pid, since }, E::Stop) => {
+                self.begin_stop(now, pid, since, Then::StayDown, out)
+            }
+            (S::Stopping { leader, leader_alive, kill_at, killed, since, then: _ }, E::Stop) => {
+                S::Stopping { leader, leader_alive, kill_at, killed, then: Then::StayDown, since }
+            }
+
+            // ---- kill at once (second SIGINT/SIGTERM to tend) ----
+            (S::Starting { pid, since } | S::Running { pid, since }, E::Kill) => {
+                self.kill_now(pid, out);
+                S::Stopping { leader: pid, leader_alive: true, kill_at: None, killed: true, then: Then::StayDown, since }
+            }
+            (S::Stopping { leader, leader_alive, kill_at, killed, since, then }, E::Kill) => {
+                if kill_at.is_some() || !killed {
+                    self.kill_now(leader, out);
+                }
+                let then = match then {
+                    Then::Start | Then::StayDown => Then::StayDown,
+                    decide @ Then::Decide { .. } => decide,
+                };
+                S::Stopping { leader, leader_alive, kill_at: None, killed: true, then, since }
+            }
+            (S::Backoff { .. }, E::Kill) => S::Stopped,
+            (s @ (S::Stopped | S::Exited { .. } | S::Failed { .. }), E::Kill) => s,
+
+            // ---- spawn results ----
+            (S::Stopped, E::Spawned { pid }) => S::Starting { pid, since: now },
+            (S::Stopped | S::Starting { .. }, E::SpawnFailed { reason }) => {
+                self.after_spawn_failure(now, reason, out)
+            }
+            (S::Starting { pid, since }, E::ExecConfirmed) => {
+                out.push(Action::Notice(Notice::Started { pid }));
+                S::Running { pid, since }
+            }
+            (S::Stopping { killed, then, since, leader_alive: true, .. }, E::SpawnFailed { reason }) => {
+                // The child failed before exec while we were stopping it.
+                self.last_ending = Some((Ending::SpawnFailed(reason), now));
+                self.finish_stop(now, None, killed, then, since, out)
+            }
+
+            // ---- the leader exits ----
+            (S::Starting { pid, since }, E::Exited { pid: exited, status, group_remains }) if pid == exited => {
+                // Reaped before the exec confirmation was read: it did exec (a
+                // failed child step arrives as SpawnFailed instead), so it ran.
+                out.push(Action::Notice(Notice::Started { pid }));
+                self.leader_exited(now, pid, since, status, group_remains, out)
+            }
+            (S::Running { pid, since }, E::Exited { pid: exited, status, group_remains }) if pid == exited => {
+                self.leader_exited(now, pid, since, status, group_remains, out)
+            }
+            (
+                S::Stopping { leader, leader_alive: true, kill_at, killed, then, since },
+                E::Exited { pid: exited, status, group_remains },
+            ) if leader == exited => {
+                if !matches!(then, Then::Decide { .. }) {
+                    self.last_ending = Some((Ending::Exited(status), now));
+                    out.push(Action::Notice(Notice::Exited { status }));
+                }
+                if group_remains && self.config.process_group {
+                    S::Stopping { leader, leader_alive: false, kill_at, killed, then, since }
+                } else {
+                    self.finish_stop(now, Some(status), killed, then, since, out)
+                }
+            }
+            (S::Stopping { leader_alive: false, killed, then, since, .. }, E::GroupEmpty) => {
+                let status = match &self.last_ending {
+                    Some((Ending::Exited(status), _)) => Some(*status),
+                    _ => None,
+                };
+                self.finish_stop(now, status, killed, then, since, out)
+            }
+
+            // ---- deadlines ----
+            (S::Backoff { until }, E::Tick) => {
+                if now >= until {
+                    out.push(Action::Spawn);
+                    S::Stopped
+                } else {
+                    S::Backoff { until }
+                }
+            }
+            (S::Stopping { leader, leader_alive, kill_at: Some(at), killed, then, since }, E::Tick) => {
+                if now >= at {
+                    out.push(Action::Notice(Notice::KillAfterTimeout { timeout: self.config.stop_timeout }));
+                    self.kill_now(leader, out);
+                    S::Stopping { leader, leader_alive, kill_at: None, killed: true, then, since }
+                } else {
+                    S::Stopping { leader, leader_alive, kill_at: Some(at), killed, then, since }
+                }
+            }
+
+            // ---- everything else changes nothing ----
+            // Spelled out per state, so that a new state or event is a compile
+            // error here until someone decides what it means.
+            (s @ S::Stopped, E::ExecConfirmed | E::Exited { .. } | E::GroupEmpty | E::Tick) => s,
+            (s @ S::Starting { .. }, E::Spawned { .. } | E::Exited { .. } | E::GroupEmpty | E::Tick) => s,
+            (
+                s @ S::Running { .. },
+                E::Spawned { .. } | E::ExecConfirmed | E::SpawnFailed { .. } | E::Exited { .. } | E::GroupEmpty | E::Tick,
+            ) => s,
+            (
+                s @ S::Stopping { .. },
+                E::Spawned { .. } | E::ExecConfirmed | E::SpawnFailed { .. } | E::Exited { .. } | E::GroupEmpty | E::Tick,
+            ) => s,
+            (
+                s @ (S::Exited { .. } | S::Failed { .. } | S::Backoff { .. }),
+                E::Spawned { .. } | E::ExecConfirmed | E::SpawnFailed { .. } | E::Exited { .. } | E::GroupEmpty,
+            ) => s,
+            (s @ (S::Exited { .. } | S::Failed { .. }), E::Tick) => s,
+        }
+    }
+
+    fn signal_action(&self, pid: i32, signal: i32) -> Action {
+        Action::Signal { pid, signal, group: self.config.process_group }
+    }
+
+    fn kill_now(&mut self, leader: i32, out: &mut Vec<Action>) {
+        out.push(self.signal_action(leader, SIGKILL));
+    }
+
+    /// Send the stop signal (and SIGCONT, so that a stopped process can act on
+    /// it, as systemd does) and arm the SIGKILL deadline.
+    fn begin_stop(&mut self, now: Time, pid: i32, since: Time, then: Then, out: &mut Vec<Action>) -> State {
+        let signal = self.config.stop_signal;
+        out.push(Action::Notice(Notice::Stopping { signal }));
+        out.push(self.signal_action(pid, signal));
+        if signal != SIGKILL && signal != SIGCONT {
+            out.push(self.signal_action(pid, SIGCONT));
+        }
+        let killed = signal == SIGKILL;
+        let kill_at = if killed { None } else { Some(now + self.config.stop_timeout) };
+        stopping(pid, true, kill_at, killed, then, since)
+    }
+
+    /// The leader ended on its own. Clear what it left in its group first,
+    /// then decide on a restart.
+    fn leader_exited(
+        &mut self,
+        now: Time,
+        pid: i32,
+        since: Time,
+        status: ExitStatus,
+        group_remains: bool,
+        out: &mut Vec<Action>,
+    ) -> State {
+        self.last_ending = Some((Ending::Exited(status), now));
+        out.push(Action::Notice(Notice::Exited { status }));
+        let ran_for = now.saturating_sub(since);
+        if group_remains && self.config.process_group {
+            let signal = self.config.stop_signal;
+            out.push(Action::Notice(Notice::LeftoversAfterExit { signal }));
+            out.push(self.signal_action(pid, signal));
+            if signal != SIGKILL && signal != SIGCONT {
+                out.push(self.signal_action(pid, SIGCONT));
+            }
+            let killed = signal == SIGKILL;
+            let kill_at = if killed { None } else { Some(now + self.config.stop_timeout) };
+            return stopping(pid, false, kill_at, killed, Then::Decide { status, ran_for }, since);
+        }
+        self.decide(now, status, ran_for, out)
+    }
+
+    /// A stop (asked, or clearing leftovers) is complete.
+    fn finish_stop(
+        &mut self,
+        now: Time,
+        status: Option<ExitStatus>,
+        killed: bool,
+        then: Then,
+        since: Time,
+        out: &mut Vec<Action>,
+    ) -> State {
+        let _ = since;
+        self.was_killed = killed;
+        match then {
+            Then::StayDown => {
+                out.push(Action::Notice(Notice::Stopped { status, killed }));
+                State::Stopped
+            }
+            Then::Start => {
+                out.push(Action::Notice(Notice::Stopped { status, killed }));
+                out.push(Action::Spawn);
+                State::Stopped
+            }
+            Then::Decide { status, ran_for } => self.decide(now, status, ran_for, out),
+        }
+    }
+
+    /// Apply the restart policy to a run that ended with `status` after `ran_for`.
+    fn decide(&mut self, now: Time, status: ExitStatus, ran_for: Duration, out: &mut Vec<Action>) -> State {
+        let success = self.config.is_success(status);
+        let restart = match self.config.restart {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => !success,
+            RestartPolicy::Never => false,
+        };
+        if ran_for >= BACKOFF_RESET_AFTER {
+            self.next_delay = self.config.restart_delay;
+        }
+        if !restart {
+            out.push(Action::Ended { exit_code: status.as_exit_code() });
+            return State::Exited { status, at: now };
+        }
+        if !success {
+            if let Some(failed) = self.count_failure(now, out) {
+                return failed;
+            }
+        }
+        self.schedule_restart(now, out)
+    }
+
+    fn after_spawn_failure(&mut self, now: Time, reason: String, out: &mut Vec<Action>) -> State {
+        out.push(Action::Notice(Notice::CannotStart { reason: reason.clone() }));
+        self.last_ending = Some((Ending::SpawnFailed(reason.clone()), now));
+        match self.config.restart {
+            RestartPolicy::Never => {
+                out.push(Action::Ended { exit_code: 127 });
+                State::Failed { reason: FailReason::CannotStart(reason), at: now }
+            }
+            RestartPolicy::Always | RestartPolicy::OnFailure => {
+                if let Some(failed) = self.count_failure(now, out) {
+                    return failed;
+                }
+                self.schedule_restart(now, out)
+            }
+        }
+    }
+
+    /// Record a failure; `Some(Failed)` when it exceeds the start limit.
+    fn count_failure(&mut self, now: Time, out: &mut Vec<Action>) -> Option<State> {
+        let interval = self.config.start_limit_interval;
+        while let Some(&oldest) = self.failures.front() {
+            if now.saturating_sub(oldest) >= interval {
+                self.failures.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.failures.push_back(now);
+        let failures = self.failures.len() as u32;
+        if failures > self.config.start_limit_burst {
+            out.push(Action::Notice(Notice::StartLimitHit { failures, interval }));
+            let exit_code = match &self.last_ending {
+                Some((Ending::Exited(status), _)) => status.as_exit_code(),
+                Some((Ending::SpawnFailed(_), _)) | None => 127,
+            };
+            out.push(Action::Ended { exit_code });
+            return Some(State::Failed { reason: FailReason::StartLimit { failures, interval }, at: now });
+        }
+        None
+    }
+
+    /// Restart after the current delay, and grow the delay for next time.
+    fn schedule_restart(&mut self, now: Time, out: &mut Vec<Action>) -> State {
+        let delay = self.next_delay;
+        self.next_delay = (delay * 2).min(self.config.restart_delay_max).max(self.config.restart_delay);
+        self.restarts += 1;
+        out.push(Action::Notice(Notice::Restarting { delay, restarts: self.restarts }));
+        if delay.is_zero() {
+            out.push(Action::Spawn);
+            State::Stopped
+        } else {
+            State::Backoff { until: now + delay }
+        }
+    }
+
+    fn forget_failures(&mut self) {
+        self.failures.clear();
+        self.next_delay = self.config.restart_delay;
+        self.restarts = 0;
+    }
+}
+
+fn stopping(leader: i32, leader_alive: bool, kill_at: Option<Time>, killed: bool, then: Then, since: Time) -> State {
+    State::Stopping { leader, leader_alive, kill_at, killed, then, since }
+}

@@ -1,0 +1,216 @@
+//! The child between fork and exec: a fixed, ordered list of steps.
+//!
+//! Everything here must be async-signal-safe (signal-safety(7)): raw system
+//! calls on data the parent prepared, no allocation, no locks, no logging, no
+//! user-database look-ups, no panics that unwind. The order follows DESIGN.md:
+//! rlimits and nice come before the identity change, since raising a hard
+//! limit or lowering nice needs privileges the service will not have.
+
+use super::plan::{ExecPlan, Grouping, Stdio};
+use super::Step;
+
+/// Report `(step, errno, index)` on the status pipe and exit 127.
+fn fail(status_fd: i32, step: Step, errno: i32, index: u32) -> ! {
+    let mut report = [0u8; super::REPORT_LEN];
+    report[0..4].copy_from_slice(&(step as u32).to_ne_bytes());
+    report[4..8].copy_from_slice(&errno.to_ne_bytes());
+    report[8..12].copy_from_slice(&index.to_ne_bytes());
+    // SAFETY: write and _exit are async-signal-safe; report is a local buffer.
+    unsafe {
+        libc::write(status_fd, report.as_ptr().cast(), report.len());
+        libc::_exit(127)
+    }
+}
+
+fn errno() -> i32 {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Run `call`; on -1, fail with `step`.
+macro_rules! step {
+    ($fd:expr, $step:expr, $index:expr, $call:expr) => {
+        // SAFETY: each call below is an async-signal-safe system call whose
+        // pointer arguments point into the plan, which the parent keeps alive
+        // (the child has its own copy of the address space).
+        if unsafe { $call } == -1 {
+            fail($fd, $step, errno(), $index);
+        }
+    };
+}
+
+fn dup_onto(status_fd: i32, source: Stdio, target: i32) {
+    match source {
+        Stdio::Inherit => {}
+        // dup2 onto itself would keep close-on-exec: clear it instead.
+        Stdio::Fd(fd) if fd == target => {
+            step!(status_fd, Step::Stdio, 0, libc::fcntl(fd, libc::F_SETFD, 0));
+        }
+        Stdio::Fd(fd) => {
+            step!(status_fd, Step::Stdio, 0, libc::dup2(fd, target));
+        }
+    }
+}
+
+fn set_pdeathsig(status_fd: i32, signal: i32, parent_pid: i32) {
+    step!(status_fd, Step::Pdeathsig, 0, libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0));
+    // The parent may have died before the prctl: then no signal will come
+    // (prctl(2)), and we were re-parented already.
+    // SAFETY: getppid cannot fail.
+    if unsafe { libc::getppid() } != parent_pid {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(127) }
+    }
+}
+
+pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
+    let fd = status_fd;
+
+    // 1. Session and process group.
+    match plan.grouping {
+        Grouping::Inherit => {}
+        Grouping::NewSession => step!(fd, Step::Setsid, 0, libc::setsid()),
+        Grouping::NewGroup { foreground } => {
+            step!(fd, Step::Setpgid, 0, libc::setpgid(0, 0));
+            if foreground {
+                // Signals are still blocked (spawn blocked them before fork),
+                // so SIGTTOU cannot stop us while we are in the background.
+                // SAFETY: getpid cannot fail.
+                let me = unsafe { libc::getpid() };
+                step!(fd, Step::Tcsetpgrp, 0, libc::tcsetpgrp(0, me));
+            }
+        }
+    }
+
+    // 2. Parent-death signal, early to cover the set-up window.
+    if let Some(signal) = plan.pdeathsig {
+        set_pdeathsig(fd, signal, parent_pid);
+    }
+
+    // 3. Standard streams.
+    dup_onto(fd, plan.stdin, 0);
+    dup_onto(fd, plan.stdout, 1);
+    dup_onto(fd, plan.stderr, 2);
+
+    // 4. Working directory.
+    if let Some(cwd) = &plan.cwd {
+        step!(fd, Step::Chdir, 0, libc::chdir(cwd.as_ptr()));
+    }
+
+    // 5. Resource limits and nice, while still privileged.
+    for (index, (resource, limit, _)) in plan.rlimits.iter().enumerate() {
+        step!(fd, Step::Rlimit, index as u32, libc::setrlimit(*resource, limit));
+    }
+    if let Some(nice) = plan.nice {
+        step!(fd, Step::Nice, 0, libc::setpriority(libc::PRIO_PROCESS, 0, nice));
+    }
+    if let Some(mask) = plan.umask {
+        // umask(2) cannot fail.
+        // SAFETY: umask takes an integer.
+        unsafe { libc::umask(mask) };
+    }
+
+    // 6. Identity: groups, then gid, then uid (after setuid we could no
+    // longer change the groups).
+    if let Some(groups) = &plan.groups {
+        step!(fd, Step::Setgroups, 0, libc::setgroups(groups.len(), groups.as_ptr()));
+    }
+    if let Some(gid) = plan.gid {
+        step!(fd, Step::Setgid, 0, libc::setresgid(gid, gid, gid));
+    }
+    if let Some(uid) = plan.uid {
+        step!(fd, Step::Setuid, 0, libc::setresuid(uid, uid, uid));
+        // A non-root service must not be able to get root back.
+        // SAFETY: setresuid takes integers.
+        if uid != 0 && unsafe { libc::setresuid(0, 0, 0) } == 0 {
+            fail(fd, Step::DropCheck, 0, 0);
+        }
+    }
+
+    // 7. The credential change cleared the parent-death signal: set it again.
+    if let Some(signal) = plan.pdeathsig {
+        if plan.uid.is_some() || plan.gid.is_some() {
+            set_pdeathsig(fd, signal, parent_pid);
+        }
+    }
+
+    // 8. No descriptor of tend's may reach the service. Mark, never close:
+    // closing would also close the status pipe and hide exec failures.
+    close_stray_fds(fd);
+
+    // 9. Default dispositions and an empty mask: neither tend's handlers nor
+    // its blocked set may leak into the service.
+    reset_signals(fd);
+
+    // 10. Exec, trying each PATH candidate as execvp(3) does.
+    let mut denied: Option<u32> = None;
+    let last = plan.candidates.len() as u32;
+    for (index, path) in plan.candidates.iter().enumerate() {
+        // SAFETY: path, argv and envp are NUL-terminated C strings and
+        // NULL-terminated pointer arrays owned by the plan.
+        unsafe {
+            libc::execve(path.as_ptr(), plan.argv_ptrs.as_ptr(), plan.envp_ptrs.as_ptr());
+        }
+        let error = errno();
+        match error {
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+            libc::EACCES => denied = denied.or(Some(index as u32)),
+            _ => fail(fd, Step::Exec, error, index as u32),
+        }
+    }
+    match denied {
+        Some(index) => fail(fd, Step::Exec, libc::EACCES, index),
+        None if last == 1 => fail(fd, Step::Exec, libc::ENOENT, 0),
+        None => fail(fd, Step::Exec, libc::ENOENT, u32::MAX),
+    }
+}
+
+fn close_stray_fds(status_fd: i32) {
+    // close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11): marks 3.. as
+    // close-on-exec in one call.
+    // SAFETY: raw syscall with integer arguments.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if rc == 0 {
+        return;
+    }
+    // Older kernels: mark each descriptor up to the soft limit (capped).
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into a local struct.
+    let top = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur.min(65536) as i32
+    } else {
+        1024
+    };
+    for fd in 3..top {
+        if fd == status_fd {
+            continue;
+        }
+        // SAFETY: fcntl on a number that may or may not be open; EBADF is fine.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+}
+
+fn reset_signals(status_fd: i32) {
+    // SAFETY: sigaction/sigemptyset/sigprocmask are async-signal-safe and
+    // take pointers to local structs.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut action.sa_mask);
+        // 64 is SIGRTMAX on Linux; a constant, since SIGRTMAX() is a libc call.
+        for signal in 1..=64 {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            // Signals reserved by the C library (32, 33) fail with EINVAL: ignore.
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) == -1 {
+            fail(status_fd, Step::Signals, errno(), 0);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The only code that forks.
+//!
+//! Owns the [`ExecPlan`] (everything the child needs, computed in the parent:
+//! argv/envp as C strings, credentials, rlimits, paths) and the child side:
+//! a fixed, ordered list of async-signal-safe steps between fork and exec
+//! ([`child`]). A failing step writes `(step, errno, index)` to a close-on-exec
+//! pipe and `_exit`s; the parent reads EOF (exec succeeded) or the failure.
+//! Must not reap (that is `supervise`'s job) nor decide anything.
+
+mod child;
+mod plan;
+
+pub use plan::{ExecPlan, PlanError, Stdio};
+
+use std::fmt;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// The steps the child runs between fork and exec, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Step {
+    Setsid = 1,
+    Setpgid,
+    Tcsetpgrp,
+    Pdeathsig,
+    Stdio,
+    Chdir,
+    Rlimit,
+    Nice,
+    Umask,
+    Setgroups,
+    Setgid,
+    Setuid,
+    DropCheck,
+    CloseFds,
+    Signals,
+    Exec,
+}
+
+impl Step {
+    fn from_u32(value: u32) -> Option<Step> {
+        use Step::*;
+        [
+            Setsid, Setpgid, Tcsetpgrp, Pdeathsig, Stdio, Chdir, Rlimit, Nice, Umask, Setgroups, Setgid,
+            Setuid, DropCheck, CloseFds, Signals, Exec,
+        ]
+        .into_iter()
+        .find(|step| *step as u32 == value)
+    }
+}
+
+/// A child step failed: which one, with which errno, on which item (the
+/// rlimit index, or the exec candidate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnError {
+    pub step: Step,
+    pub errno: i32,
+    /// What the step acted on, for the message ("/usr/bin/nginx", "nofile").
+    pub object: String,
+}
+
+impl fmt::Display for SpawnError {
+    /// `cannot VERB OBJECT: reason`, as DESIGN.md asks.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reason = io::Error::from_raw_os_error(self.errno).to_string();
+        let reason = strip_os_error_suffix(&reason);
+        let object = &self.object;
+        match self.step {
+            Step::Setsid => write!(f, "cannot start a new session: {reason}"),
+            Step::Setpgid => write!(f, "cannot create a process group: {reason}"),
+            Step::Tcsetpgrp => write!(f, "cannot take the terminal's foreground: {reason}"),
+            Step::Pdeathsig => write!(f, "cannot set the parent-death signal: {reason}"),
+            Step::Stdio => write!(f, "cannot set up standard input/output: {reason}"),
+            Step::Chdir => write!(f, "cannot change directory to {object}: {reason}"),
+            Step::Rlimit => write!(f, "cannot set rlimit {object}: {reason}"),
+            Step::Nice => write!(f, "cannot set nice {object}: {reason}"),
+            Step::Umask => write!(f, "cannot set umask: {reason}"),
+            Step::Setgroups => write!(f, "cannot set supplementary groups {object}: {reason}"),
+            Step::Setgid => write!(f, "cannot set group {object}: {reason}"),
+            Step::Setuid => write!(f, "cannot set user {object}: {reason}"),
+            Step::DropCheck => write!(f, "cannot drop privileges: uid 0 could be regained"),
+            Step::CloseFds => write!(f, "cannot mark descriptors close-on-exec: {reason}"),
+            Step::Signals => write!(f, "cannot reset signal handling: {reason}"),
+            Step::Exec => write!(f, "cannot execute {object}: {reason}"),
+        }
+    }
+}
+
+/// `No such file or directory (os error 2)` → `No such file or directory`.
+fn strip_os_error_suffix(text: &str) -> &str {
+    match text.rfind(" (os error ") {
+        Some(at) => &text[..at],
+        None => text,
+    }
+}
+
+/// A forked child: its pid, and the read end of its exec-status pipe
+/// (close-on-exec write end in the child: EOF means exec succeeded).
+#[derive(Debug)]
+pub struct Child {
+    pub pid: i32,
+    pub exec_status: OwnedFd,
+}
+
+/// The bytes a failing child writes to the exec-status pipe.
+const REPORT_LEN: usize = 12;
+
+/// Decode what was read from the exec-status pipe after EOF: nothing means
+/// exec succeeded.
+pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
+    if bytes.len() < REPORT_LEN {
+        return None;
+    }
+    let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let step = Step::from_u32(word(0))?;
+    let errno = word(4) as i32;
+    let index = word(8) as usize;
+    Some(SpawnError { step, errno, object: plan.describe(step, index) })
+}
+
+/// Fork and run `plan` in the child. Returns once the child exists; the
+/// caller learns whether exec worked from `Child::exec_status`.
+///
+/// Signals are blocked around fork so that none of tend's handlers runs in
+/// the child; the child resets every disposition and unblocks them just
+/// before exec.
+pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    let (status_read, status_write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let parent_pid = crate::sys::getpid();
+    let old_mask = crate::sys::block_all_signals();
+    // SAFETY: tend is single-threaded when it forks (one loop thread), and the
+    // child runs only the async-signal-safe steps in `child::run`, which never
+    // returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        use std::os::fd::AsRawFd;
+        child::run(plan, status_write.as_raw_fd(), parent_pid);
+    }
+    let fork_error = io::Error::last_os_error();
+    crate::sys::restore_signal_mask(&old_mask);
+    drop(status_write);
+    if pid < 0 {
+        return Err(fork_error);
+    }
+    set_nonblocking(&status_read)?;
+    Ok(Child { pid, exec_status: status_read })
+}
+
+pub fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a descriptor we own, integer arguments only.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A pipe whose both ends are close-on-exec and numbered 3 or above (so that
+/// dup2 onto 0/1/2 in the child never overwrites one end with the other).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Make sure descriptors 0, 1 and 2 are open (on /dev/null when closed), so
+/// that no descriptor tend opens later lands on a standard stream number.
+pub fn ensure_standard_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only inspects the descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: open with a static NUL-terminated path; the lowest free
+            // number is `fd` since lower ones are open.
+            unsafe {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The parent side of a spawn: everything the child will need, computed and
+//! allocated before fork, so that the child allocates nothing.
+
+use super::Step;
+use crate::unit::{Resource, UnitSpec};
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+/// The default PATH a service gets when it inherits none (systemd's).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where one of the child's standard streams comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// Keep tend's own descriptor.
+    Inherit,
+    /// dup2 this descriptor (owned by the caller, open across the fork).
+    Fd(i32),
+}
+
+/// Why a plan could not be made (before any fork).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError(pub String);
+
+/// How the child's process group and terminal are arranged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// Stay in tend's process group.
+    Inherit,
+    /// setsid(): own session and process group (services).
+    NewSession,
+    /// setpgid(0, 0), and take the terminal's foreground when stdin is one
+    /// (`tend run` on a terminal: a new session would lose the terminal).
+    NewGroup { foreground: bool },
+}
+
+pub struct ExecPlan {
+    pub(super) candidates: Vec<CString>,
+    /// The name as written, for messages when no candidate exists.
+    pub(super) program: String,
+    pub(super) _argv: Vec<CString>,
+    pub(super) argv_ptrs: Vec<*const libc::c_char>,
+    pub(super) _envp: Vec<CString>,
+    pub(super) envp_ptrs: Vec<*const libc::c_char>,
+    pub(super) grouping: Grouping,
+    pub(super) stdin: Stdio,
+    pub(super) stdout: Stdio,
+    pub(super) stderr: Stdio,
+    pub(super) cwd: Option<CString>,
+    pub(super) rlimits: Vec<(libc::__rlimit_resource_t, libc::rlimit, Resource)>,
+    pub(super) nice: Option<i32>,
+    pub(super) umask: Option<libc::mode_t>,
+    pub(super) groups: Option<Vec<libc::gid_t>>,
+    pub(super) gid: Option<libc::gid_t>,
+    pub(super) uid: Option<libc::uid_t>,
+    pub(super) pdeathsig: Option<i32>,
+}
+
+impl std::fmt::Debug for ExecPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecPlan").field("program", &self.program).finish_non_exhaustive()
+    }
+}
+
+fn cstring(bytes: &[u8], what: &str) -> Result<CString, PlanError> {
+    CString::new(bytes).map_err(|_| PlanError(format!("{what} contains a NUL byte")))
+}
+
+fn resource_id(resource: Resource) -> libc::__rlimit_resource_t {
+    match resource {
+        Resource::Nofile => libc::RLIMIT_NOFILE,
+        Resource::Nproc => libc::RLIMIT_NPROC,
+        Resource::Core => libc::RLIMIT_CORE,
+        Resource::As => libc::RLIMIT_AS,
+        Resource::Cpu => libc::RLIMIT_CPU,
+        Resource::Data => libc::RLIMIT_DATA,
+        Resource::Fsize => libc::RLIMIT_FSIZE,
+        Resource::Memlock => libc::RLIMIT_MEMLOCK,
+        Resource::Stack => libc::RLIMIT_STACK,
+        Resource::Rss => libc::RLIMIT_RSS,
+        Resource::Msgqueue => libc::RLIMIT_MSGQUEUE,
+        Resource::Nice => libc::RLIMIT_NICE,
+        Resource::Rtprio => libc::RLIMIT_RTPRIO,
+        Resource::Sigpending => libc::RLIMIT_SIGPENDING,
+        Resource::Locks => libc::RLIMIT_LOCKS,
+    }
+}
+
+fn rlim(value: u64) -> libc::rlim_t {
+    if value == crate::unit::RLIM_UNLIMITED {
+        libc::RLIM_INFINITY
+    } else {
+        value as libc::rlim_t
+    }
+}
+
+/// The program candidates execve will try, in order: the path itself when it
+/// has a slash, else each `PATH` entry (an empty entry is the current
+/// directory, as execvp(3) does).
+fn candidates(program: &str, path: Option<&OsStr>) -> Result<Vec<CString>, PlanError> {
+    if program.contains('/') {
+        return Ok(vec![cstring(program.as_bytes(), "command")?]);
+    }
+    let path = path.map(|p| p.as_bytes().to_vec()).unwrap_or_else(|| DEFAULT_PATH.as_bytes().to_vec());
+    let mut out = Vec::new();
+    for dir in path.split(|b| *b == b':') {
+        let mut full = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+        full.push(b'/');
+        full.extend_from_slice(program.as_bytes());
+        out.push(cstring(&full, "command")?);
+    }
+    Ok(out)
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+impl ExecPlan {
+    fn assemble(
+        argv: &[String],
+        env: BTreeMap<OsString, OsString>,
+        grouping: Grouping,
+        stdio: [Stdio; 3],
+    ) -> Result<ExecPlan, PlanError> {
+        let program = argv.first().ok_or_else(|| PlanError("command is empty".into()))?.clone();
+        let candidates = candidates(&program, env.get(OsStr::new("PATH")).map(|p| p.as_os_str()))?;
+        let argv: Vec<CString> = argv.iter().map(|a| cstring(a.as_bytes(), "argument")).collect::<Result<_, _>>()?;
+        let envp: Vec<CString> = env
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                cstring(&kv, "environment")
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ExecPlan {
+            candidates,
+            program,
+            argv_ptrs: null_terminated(&argv),
+            _argv: argv,
+            envp_ptrs: null_terminated(&envp),
+            _envp: envp,
+            grouping,
+            stdin: stdio[0],
+            stdout: stdio[1],
+            stderr: stdio[2],
+            cwd: None,
+            rlimits: Vec::new(),
+            nice: None,
+            umask: None,
+            groups: None,
+            gid: None,
+            uid: None,
+            pdeathsig: None,
+        })
+    }
+
+    /// The plan for a supervised service. `stdin`/`stdout`/`stderr` are
+    /// descriptors the caller keeps open until `spawn` returns.
+    pub fn for_service(
+        unit: &UnitSpec,
+        inherited_env: impl Iterator<Item = (OsString, OsString)>,
+        stdio: [Stdio; 3],
+        pdeathsig: Option<i32>,
+    ) -> Result<ExecPlan, PlanError> {
+        let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
+        if !unit.clear_env {
+            env.extend(inherited_env);
+        }
+        if let Some(user) = unit.identity.as_ref().and_then(|id| id.user.as_ref()) {
+            env.insert("HOME".into(), user.home.clone().into());
+            env.insert("USER".into(), user.name.clone().into());
+            env.insert("LOGNAME".into(), user.name.clone().into());
+        }
+        for (key, value) in &unit.environment {
+            env.insert(key.into(), value.into());
+        }
+        env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
+        let grouping = if unit.process_group { Grouping::NewSession } else { Grouping::Inherit };
+        let mut plan = ExecPlan::assemble(&unit.command, env, grouping, stdio)?;
+        plan.cwd = match &unit.working_dir {
+            Some(dir) => Some(cstring(dir.as_os_str().as_bytes(), "working_dir")?),
+            None => None,
+        };
+        plan.rlimits = unit
+            .rlimits
+            .iter()
+            .map(|r| (resource_id(r.resource), libc::rlimit { rlim_cur: rlim(r.soft), rlim_max: rlim(r.hard) }, r.resource))
+            .collect();
+        plan.nice = unit.nice;
+        plan.umask = unit.umask.map(|m| m as libc::mode_t);
+        if let Some(identity) = &unit.identity {
+            plan.groups = Some(identity.groups.clone());
+            plan.gid = Some(identity.gid);
+            plan.uid = Some(identity.uid);
+        }
+        plan.pdeathsig = pdeathsig;
+        Ok(plan)
+    }
+
+    /// The plan for `tend run`: stdio inherited, own process group, the
+    /// terminal's foreground when stdin is a terminal.
+    pub fn for_command(
+        argv: &[String],
+        env: impl Iterator<Item = (OsString, OsString)>,
+        foreground: bool,
+        pdeathsig: Option<i32>,
+    ) -> Result<ExecPlan, PlanError> {
+        let env: BTreeMap<OsString, OsString> = env.collect();
+        let mut plan =
+            ExecPlan::assemble(argv, env, Grouping::NewGroup { foreground }, [Stdio::Inherit; 3])?;
+        plan.pdeathsig = pdeathsig;
+        Ok(plan)
+    }
+
+    /// What a failing step acted on, for its message.
+    pub(super) fn describe(&self, step: Step, index: usize) -> String {
+        match step {
+            // A program found nowhere on PATH (index out of range) is named
+            // as the user wrote it.
+            Step::Exec => match self.candidates.get(index) {
+                Some(path) => path.to_string_lossy().into_owned(),
+                None => self.program.clone(),
+            },
+            Step::Chdir => self.cwd.as_ref().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default(),
+            Step::Rlimit => self.rlimits.get(index).map(|r| r.2.name().to_string()).unwrap_or_default(),
+            Step::Nice => self.nice.map(|n| n.to_string()).unwrap_or_default(),
+            Step::Setgroups => format!("{:?}", self.groups.clone().unwrap_or_default()),
+            Step::Setgid => self.gid.map(|g| g.to_string()).unwrap_or_default(),
+            Step::Setuid => self.uid.map(|u| u.to_string()).unwrap_or_default(),
+            Step::Setsid
+            | Step::Setpgid
+            | Step::Tcsetpgrp
+            | Step::Pdeathsig
+            | Step::Stdio
+            | Step::Umask
+            | Step::DropCheck
+            | Step::CloseFds
+            | Step::Signals => String::new(),
+        }
+    }
+
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+}

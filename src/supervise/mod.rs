@@ -1,0 +1,33 @@
+//! THE loop: one thread, one poller, one reaper.
+//!
+//! Owns the mio poller over the signal self-pipe, the services' output pipes
+//! and their exec-status pipes; the pid index; the reaper (the only
+//! `waitpid`); and carrying out the actions the policy returns. It sleeps
+//! until the earliest deadline, or forever when none is due, so an idle tend
+//! never wakes up. Must not decide policy (that is `policy`'s) nor format
+//! unit errors (that is `unit`'s).
+
+mod reaper;
+pub mod run;
+mod stack;
+
+pub use stack::{run_stack, StackOptions};
+
+/// The signals that end a supervisor: SIGTERM, SIGINT, SIGQUIT.
+pub const SHUTDOWN_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT];
+
+/// A signal's name for messages ("SIGTERM", "SIGRTMIN+2", or the number).
+pub fn signal_name(signal: i32) -> String {
+    crate::unit::values::signal_name(signal)
+}
+
+/// `exited with status 3`, `killed by signal SIGKILL (core dumped)`.
+pub fn describe_exit(status: crate::policy::ExitStatus) -> String {
+    match status {
+        crate::policy::ExitStatus::Code(code) => format!("exited with status {code}"),
+        crate::policy::ExitStatus::Signaled { signal, core_dumped } => {
+            let core = if core_dumped { " (core dumped)" } else { "" };
+            format!("killed by signal {}{core}", signal_name(signal))
+        }
+    }
+}

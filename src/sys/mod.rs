@@ -1,0 +1,286 @@
+//! Small safe wrappers over the few system calls nix does not offer (or offers
+//! in a form that allocates), and the user database behind `unit::UserDb`.
+//!
+//! Owns: the monotonic clock, prctl subreaper, process-group liveness, raw
+//! signal masks, and getpw*/getgr* look-ups. Must not hold policy: every
+//! function here does one system call (or one look-up) and reports its result.
+
+use crate::policy::Time;
+use crate::unit::{UserDb, UserEntry};
+use std::io;
+
+/// CLOCK_MONOTONIC as a [`Time`]: unaffected by wall-clock changes.
+pub fn monotonic_now() -> Time {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    debug_assert_eq!(rc, 0);
+    Time::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// prctl(PR_SET_CHILD_SUBREAPER): orphans of our services come to us, not to
+/// the host's init, so the one reaper sees them (prctl(2)).
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// kill(2); ESRCH (nothing to signal) is not an error for a supervisor.
+pub fn send_signal(pid: i32, signal: i32, group: bool) -> io::Result<()> {
+    let target = if group { -pid } else { pid };
+    // Never kill(-1) or kill(0): that would hit far more than one service.
+    if pid <= 1 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: kill with integer arguments only.
+    let rc = unsafe { libc::kill(target, signal) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// Does the process group `pgid` still have a member? kill(-pgid, 0) answers
+/// without sending anything (kill(2): "If sig is 0, no signal is sent").
+pub fn group_has_members(pgid: i32) -> bool {
+    if pgid <= 1 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(-pgid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Block every signal in the calling thread; returns the previous mask.
+/// Used around fork so that no signal handler of tend runs in a child before
+/// the child has reset the dispositions.
+pub fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigfillset/pthread_sigmask fill and read
+    // the valid pointers given.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+/// Restore a mask saved by [`block_all_signals`].
+pub fn restore_signal_mask(mask: &libc::sigset_t) {
+    // SAFETY: mask points to a sigset_t obtained from pthread_sigmask.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
+    }
+}
+
+/// Ignore SIGPIPE in tend itself: a closed stdout must give EPIPE, not kill
+/// the supervisor. Services get the default back before exec.
+pub fn ignore_sigpipe() {
+    // SAFETY: installing SIG_IGN for SIGPIPE has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+pub fn getpid() -> i32 {
+    std::process::id() as i32
+}
+
+/// Is this file descriptor a terminal?
+pub fn isatty(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor number.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// The foreground process group of the terminal on `fd`, if any.
+pub fn tcgetpgrp(fd: i32) -> Option<i32> {
+    // SAFETY: tcgetpgrp only inspects the descriptor.
+    let pgrp = unsafe { libc::tcgetpgrp(fd) };
+    (pgrp > 0).then_some(pgrp)
+}
+
+/// Give the terminal's foreground to `pgrp`, with SIGTTOU blocked so that a
+/// background caller is not stopped by it (tcsetpgrp(3)).
+pub fn tcsetpgrp(fd: i32, pgrp: i32) -> io::Result<()> {
+    let old = block_all_signals();
+    // SAFETY: tcsetpgrp with integer arguments.
+    let rc = unsafe { libc::tcsetpgrp(fd, pgrp) };
+    let result = if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) };
+    restore_signal_mask(&old);
+    result
+}
+
+/// The user database through the C library (so NSS sources work too).
+pub struct SystemUsers;
+
+fn cstr_to_string(ptr: *const libc::c_char) -> String {
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: getpw*_r filled ptr with a NUL-terminated string in our buffer.
+    unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+}
+
+fn lookup_passwd(by: impl Fn(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> libc::c_int) -> Option<UserEntry> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        // SAFETY: passwd is plain data, filled by getpw*_r below.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = by(&mut pwd, &mut buf, &mut result);
+        if rc == libc::ERANGE && buf.len() < (1 << 20) {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        return Some(UserEntry {
+            name: cstr_to_string(pwd.pw_name),
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+            home: cstr_to_string(pwd.pw_dir),
+        });
+    }
+}
+
+impl UserDb for SystemUsers {
+    fn user_by_name(&self, name: &str) -> Option<UserEntry> {
+        let cname = std::ffi::CString::new(name).ok()?;
+        lookup_passwd(|pwd, buf, result| {
+            // SAFETY: all pointers are valid for the call; buf.len() is its size.
+            unsafe { libc::getpwnam_r(cname.as_ptr(), pwd, buf.as_mut_ptr(), buf.len(), result) }
+        })
+    }
+
+    fn user_by_uid(&self, uid: u32) -> Option<UserEntry> {
+        lookup_passwd(|pwd, buf, result| {
+            // SAFETY: all pointers are valid for the call; buf.len() is its size.
+            unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), result) }
+        })
+    }
+
+    fn group_by_name(&self, name: &str) -> Option<u32> {
+        let cname = std::ffi::CString::new(name).ok()?;
+        let mut buf = vec![0 as libc::c_char; 4096];
+        loop {
+            // SAFETY: group is plain data, filled by getgrnam_r.
+            let mut grp: libc::group = unsafe { std::mem::zeroed() };
+            let mut result: *mut libc::group = std::ptr::null_mut();
+            // SAFETY: all pointers are valid for the call; buf.len() is its size.
+            let rc = unsafe {
+                libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result)
+            };
+            if rc == libc::ERANGE && buf.len() < (1 << 22) {
+                buf.resize(buf.len() * 4, 0);
+                continue;
+            }
+            if rc != 0 || result.is_null() {
+                return None;
+            }
+            return Some(grp.gr_gid);
+        }
+    }
+
+    fn groups_of(&self, user: &UserEntry) -> Vec<u32> {
+        let Ok(cname) = std::ffi::CString::new(user.name.as_str()) else {
+            return vec![user.gid];
+        };
+        let mut groups: Vec<libc::gid_t> = vec![0; 64];
+        loop {
+            let mut count = groups.len() as libc::c_int;
+            // SAFETY: groups has room for `count` gids; getgrouplist updates count.
+            let rc = unsafe {
+                libc::getgrouplist(cname.as_ptr(), user.gid, groups.as_mut_ptr(), &mut count)
+            };
+            if rc >= 0 {
+                groups.truncate(count.max(0) as usize);
+                return groups;
+            }
+            if groups.len() >= 65536 {
+                return vec![user.gid];
+            }
+            let wanted = (count.max(0) as usize).max(groups.len() * 2);
+            groups.resize(wanted, 0);
+        }
+    }
+
+    fn current_ids(&self) -> (u32, u32) {
+        // SAFETY: getuid/getgid cannot fail.
+        unsafe { (libc::getuid(), libc::getgid()) }
+    }
+}
+
+/// Write all of `data` to `fd`, waiting with poll(2) when the descriptor is
+/// non-blocking and full (tend's stdout may be shared with a process that set
+/// O_NONBLOCK on it).
+pub fn write_all(fd: i32, data: &[u8]) -> io::Result<()> {
+    let mut written = 0;
+    while written < data.len() {
+        let rest = &data[written..];
+        // SAFETY: write from a valid slice of `rest.len()` bytes.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n >= 0 {
+            written += n as usize;
+            continue;
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => {
+                let mut pfd = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+                // SAFETY: poll on one valid pollfd.
+                unsafe { libc::poll(&mut pfd, 1, -1) };
+            }
+            _ => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// read(2) into `buf`; `Ok(0)` is end of file.
+pub fn read(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: read into a valid, writable slice of `buf.len()` bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// waitpid(-1, WNOHANG): the next ended child and its raw status, or `None`
+/// when no child has ended (or there is no child at all). Stopped and
+/// continued children are not reported (no WUNTRACED/WCONTINUED).
+pub fn wait_any_nohang() -> Option<(i32, i32)> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into a local integer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid > 0 {
+            return Some((pid, status));
+        }
+        if pid == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
+
+/// Block until `fd` is readable (or has hung up).
+pub fn wait_readable(fd: i32) {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll on one valid pollfd; EINTR just returns early.
+    unsafe { libc::poll(&mut pfd, 1, -1) };
+}

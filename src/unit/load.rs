@@ -1,0 +1,1195 @@
+//! The loader: folder → files → YAML tree → validated [`UnitSpec`], or every
+//! [`Diagnostic`] of every file.
+//!
+//! Validation walks the positioned tree from `node.rs` by hand instead of
+//! deriving `Deserialize` for a struct, so that one run reports every unknown
+//! key and every bad value of every file, each at its own line and column,
+//! with did-you-mean hints. Messages read `key: what is wrong`, with nested
+//! keys written as paths (`rlimits.nofile`, `start_limit.burst`).
+//!
+//! Choices the issue left open:
+//! - environment: `env_file` entries first, then `environment`; a variable set
+//!   twice keeps only its last value, at the position of its last definition,
+//!   so `UnitSpec::environment` has each name once and no consumer needs to
+//!   know which duplicate wins.
+//! - a key given with no value (`nice:`) is an error, not "the default".
+//! - `restart_delay` above the default `restart_delay_max` (30s) raises the
+//!   default maximum to it; an explicit smaller maximum is an error.
+//! - `user` as a uid without a passwd entry needs `group` too: there is no
+//!   primary group to take, and silently using tend's (often root) group
+//!   would hand the service more than the user asked for.
+//! - integers and booleans in `command` lists and `environment` values are
+//!   taken as the text the user wrote (`1.50` stays `1.50`).
+
+use super::envfile::{check_env_name, parse_env_file};
+use super::node::{duplicate_keys, parse_yaml, Item, Node, Pos};
+use super::values::{
+    did_you_mean, format_duration, parse_duration, parse_signal, parse_size, parse_umask,
+    printable, split_words,
+};
+use super::{
+    Diagnostic, Identity, Resource, RestartPolicy, Rlimit, StartLimit, UnitSpec, UserDb, UserEntry,
+    RLIM_UNLIMITED,
+};
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Every key a unit file may have, in the order of the documentation.
+pub const UNIT_KEYS: &[&str] = &[
+    "description",
+    "command",
+    "working_dir",
+    "environment",
+    "env_file",
+    "clear_env",
+    "user",
+    "group",
+    "supplementary_groups",
+    "umask",
+    "nice",
+    "rlimits",
+    "process_group",
+    "restart",
+    "success_exit_codes",
+    "restart_delay",
+    "restart_delay_max",
+    "start_limit",
+    "stop_signal",
+    "stop_timeout",
+    "critical",
+];
+
+const DEFAULT_RESTART_DELAY: Duration = Duration::from_millis(100);
+const DEFAULT_RESTART_DELAY_MAX: Duration = Duration::from_secs(30);
+const DEFAULT_START_BURST: u32 = 5;
+const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_STOP_SIGNAL: i32 = 15; // SIGTERM
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+const RESTART_VALUES: &[&str] = &["always", "on-failure", "never"];
+const START_LIMIT_KEYS: &[&str] = &["burst", "interval"];
+const RLIMIT_PAIR_KEYS: &[&str] = &["soft", "hard"];
+
+/// Load and validate every unit in `dir`. Returns every unit sorted by name,
+/// or every diagnostic of every file (sorted by file, line, column).
+///
+/// Only `NAME.yaml` and `NAME.yml` are read; hidden files, editor leftovers
+/// (`x.yaml~`, `.x.yaml.swp`) and subfolders are ignored. An empty folder
+/// gives `Ok(vec![])`: whether that is an error is the caller's decision.
+pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Diagnostic>> {
+    let whole_file = |file: &Path, message: String| Diagnostic {
+        file: file.to_path_buf(),
+        line: 0,
+        column: 0,
+        message,
+        hint: None,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            return Err(vec![whole_file(
+                dir,
+                format!("cannot read unit folder: {}", io_reason(&err)),
+            )])
+        }
+    };
+    let mut diagnostics = Vec::new();
+    // stem → files, so that `a.yaml` next to `a.yml` is caught.
+    let mut files: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                diagnostics.push(whole_file(
+                    dir,
+                    format!("cannot read unit folder: {}", io_reason(&err)),
+                ));
+                continue;
+            }
+        };
+        let path = entry.path();
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some((stem, ext)) = file_name.rsplit_once('.') else {
+            continue;
+        };
+        if file_name.starts_with('.') || !matches!(ext, "yaml" | "yml") {
+            continue;
+        }
+        // Follow symlinks: a link to a unit file is a unit, a link to a
+        // folder is a folder. A broken link is reported when it is read.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        files.entry(stem.to_owned()).or_default().push(path);
+    }
+    let mut units = Vec::new();
+    for (stem, mut paths) in files {
+        paths.sort();
+        if paths.len() > 1 {
+            let names: Vec<String> = paths
+                .iter()
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            for path in &paths {
+                diagnostics.push(whole_file(
+                    path,
+                    format!(
+                        "unit '{stem}' is defined twice: {} (remove one of them)",
+                        names.join(" and ")
+                    ),
+                ));
+            }
+            continue;
+        }
+        let path = &paths[0];
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) => {
+                diagnostics.push(whole_file(
+                    path,
+                    format!("cannot read: {}", io_reason(&err)),
+                ));
+                continue;
+            }
+        };
+        match parse_unit(path, &text, users) {
+            Ok(unit) => units.push(unit),
+            Err(mut errors) => diagnostics.append(&mut errors),
+        }
+    }
+    if diagnostics.is_empty() {
+        units.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(units)
+    } else {
+        sort_diagnostics(&mut diagnostics);
+        Err(diagnostics)
+    }
+}
+
+/// Parse one unit from its text. `file` is used for messages, for the unit
+/// name (its stem) and to resolve relative paths (env_file, working_dir)
+/// against its folder. Returns every problem found, sorted by position.
+pub fn parse_unit(
+    file: &Path,
+    text: &str,
+    users: &dyn UserDb,
+) -> Result<UnitSpec, Vec<Diagnostic>> {
+    let mut check = Checker {
+        file,
+        dir: file.parent().unwrap_or(Path::new("")).to_path_buf(),
+        text,
+        diagnostics: Vec::new(),
+    };
+    let name = file
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    if !valid_unit_name(&name) {
+        check.diagnostics.push(Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "invalid unit name '{}': it must start with a-z or 0-9 and contain only a-z, 0-9, '_', '.', '@' and '-'",
+                printable(&name)
+            ),
+            hint: Some(format!(
+                "rename the file, e.g. to {}",
+                suggested_name(&name)
+            )),
+        });
+    }
+    let root = match parse_yaml(text) {
+        Ok(root) => root,
+        Err(err) => {
+            let pos = Pos {
+                line: err.line,
+                column: err.column,
+                bytes: None,
+            };
+            check.error(pos, format!("invalid YAML: {}", err.message));
+            return Err(check.finish());
+        }
+    };
+    let spec = check.unit(name, &root, users);
+    let diagnostics = check.finish();
+    match spec {
+        Some(spec) if diagnostics.is_empty() => Ok(spec),
+        _ => Err(diagnostics),
+    }
+}
+
+/// `[a-z0-9][a-z0-9_.@-]*`
+fn valid_unit_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.@-".contains(&b))
+}
+
+/// A valid name close to `name`, for the hint.
+fn suggested_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || "_.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while out.starts_with(['_', '.', '@', '-']) {
+        out.remove(0);
+    }
+    if out.is_empty() {
+        out.push_str("service");
+    }
+    format!("{out}.yaml")
+}
+
+fn sort_diagnostics(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (&a.file, a.line, a.column, &a.message).cmp(&(&b.file, b.line, b.column, &b.message))
+    });
+}
+
+/// An I/O error as a lowercase reason without the `(os error N)` suffix.
+fn io_reason(err: &io::Error) -> String {
+    let text = err.to_string();
+    let text = match text.find(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+/// The validation pass over one file: accumulates diagnostics; each check
+/// returns `None` after reporting, and the unit is built only if none did.
+struct Checker<'a> {
+    file: &'a Path,
+    dir: PathBuf,
+    text: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// A scalar written as a name or as a number, e.g. `user: www` / `user: 33`.
+enum NameOrId {
+    Name(String),
+    Id(u32),
+}
+
+impl Checker<'_> {
+    fn error(&mut self, pos: Pos, message: String) {
+        self.diagnostics.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            line: pos.line,
+            column: pos.column,
+            message,
+            hint: None,
+        });
+    }
+
+    fn error_hint(&mut self, pos: Pos, message: String, hint: String) {
+        self.error(pos, message);
+        if let Some(last) = self.diagnostics.last_mut() {
+            last.hint = Some(hint);
+        }
+    }
+
+    fn finish(&mut self) -> Vec<Diagnostic> {
+        let mut diagnostics = std::mem::take(&mut self.diagnostics);
+        sort_diagnostics(&mut diagnostics);
+        diagnostics
+    }
+
+    /// How a value is shown after "got": the scalar as written, or its kind.
+    fn got(&self, item: &Item) -> String {
+        match &item.node {
+            Node::Null | Node::Seq(_) | Node::Map(_) => item.node.kind().to_owned(),
+            _ => match item.scalar_text(self.text) {
+                Some(text) => format!("'{}'", printable(&text)),
+                None => item.node.kind().to_owned(),
+            },
+        }
+    }
+
+    fn expected(&mut self, key: &str, what: &str, item: &Item) {
+        let got = self.got(item);
+        self.error(item.pos, format!("{key}: expected {what}, got {got}"));
+    }
+
+    /// The entries of a mapping whose keys are strings; reports the others.
+    fn entries<'t>(
+        &mut self,
+        key: &str,
+        item: &'t Item,
+        what: &str,
+    ) -> Option<Vec<(String, Pos, &'t Item)>> {
+        let Node::Map(entries) = &item.node else {
+            self.expected(key, what, item);
+            return None;
+        };
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            match &k.node {
+                Node::Str(name) => out.push((name.clone(), k.pos, v)),
+                _ => {
+                    let got = self.got(k);
+                    self.error(k.pos, format!("{key}: expected a key name, got {got}"));
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn string(&mut self, key: &str, item: &Item) -> Option<String> {
+        match &item.node {
+            Node::Str(s) => Some(s.clone()),
+            _ => {
+                self.expected(key, "a string", item);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str, item: &Item) -> Option<bool> {
+        match item.node {
+            Node::Bool(b) => Some(b),
+            _ => {
+                self.expected(key, "true or false", item);
+                None
+            }
+        }
+    }
+
+    /// An integer in `range`; digit strings count too, because `05` is kept
+    /// as a string by the YAML reader (see node.rs).
+    fn integer(&mut self, key: &str, item: &Item, min: i128, max: i128) -> Option<i128> {
+        let value = match &item.node {
+            Node::Int(i) => Some(*i),
+            Node::Str(s) => s.trim().parse::<i128>().ok(),
+            _ => None,
+        };
+        match value {
+            Some(v) if (min..=max).contains(&v) => Some(v),
+            _ => {
+                self.expected(key, &format!("an integer from {min} to {max}"), item);
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, key: &str, item: &Item) -> Option<Duration> {
+        let text = match &item.node {
+            // A bare YAML number: parse_duration explains the missing unit.
+            Node::Str(_) | Node::Int(_) | Node::Float(_) => item.scalar_text(self.text)?,
+            _ => {
+                self.expected(key, "a duration such as 10s or 250ms", item);
+                return None;
+            }
+        };
+        match parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.error(item.pos, format!("{key}: {why}"));
+                None
+            }
+        }
+    }
+
+    /// A path relative to the unit file's folder, made absolute-ish by
+    /// joining (no canonicalisation: the file may not exist yet).
+    fn path(&mut self, key: &str, item: &Item) -> Option<PathBuf> {
+        let text = self.string(key, item)?;
+        if text.is_empty() {
+            self.error(item.pos, format!("{key}: path is empty"));
+            return None;
+        }
+        if text.contains('\0') {
+            self.error(item.pos, format!("{key}: path contains a NUL byte"));
+            return None;
+        }
+        Some(self.dir.join(text))
+    }
+
+    fn name_or_id(&mut self, key: &str, item: &Item, what: &str) -> Option<NameOrId> {
+        let id = |v: i128| u32::try_from(v).ok().map(NameOrId::Id);
+        let parsed = match &item.node {
+            Node::Int(i) => id(*i),
+            Node::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse::<i128>().ok().and_then(id)
+            }
+            Node::Str(s) if !s.trim().is_empty() => Some(NameOrId::Name(s.clone())),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.expected(
+                key,
+                &format!("a {what} name or a number from 0 to {}", u32::MAX),
+                item,
+            );
+        }
+        parsed
+    }
+
+    fn group(&mut self, key: &str, item: &Item, users: &dyn UserDb) -> Option<u32> {
+        match self.name_or_id(key, item, "group")? {
+            NameOrId::Id(gid) => Some(gid),
+            NameOrId::Name(name) => {
+                let gid = users.group_by_name(&name);
+                if gid.is_none() {
+                    self.error(
+                        item.pos,
+                        format!("{key}: no such group '{}'", printable(&name)),
+                    );
+                }
+                gid
+            }
+        }
+    }
+
+    /// Validate a whole file. Every key is checked even after an error.
+    fn unit(&mut self, name: String, root: &Item, users: &dyn UserDb) -> Option<UnitSpec> {
+        for (first, dup) in duplicate_keys(root) {
+            let got = self.got(dup);
+            self.error(
+                dup.pos,
+                format!("duplicate key {got} (first set on line {})", first.pos.line),
+            );
+        }
+        match &root.node {
+            Node::Map(_) => {}
+            Node::Null => {
+                self.error_hint(
+                    root.pos,
+                    "file is empty".into(),
+                    "a unit needs at least a command, e.g. command: [sleep, infinity]".into(),
+                );
+                return None;
+            }
+            _ => {
+                let got = self.got(root);
+                self.error(
+                    root.pos,
+                    format!("expected a mapping of keys to values, got {got}"),
+                );
+                return None;
+            }
+        }
+        let entries = self.entries("unit", root, "a mapping")?;
+        let mut keys: BTreeMap<&str, &Item> = BTreeMap::new();
+        for (key, pos, value) in &entries {
+            match UNIT_KEYS.iter().find(|k| **k == key.as_str()) {
+                // First wins; duplicates were reported above.
+                Some(known) => {
+                    keys.entry(known).or_insert(value);
+                }
+                None => {
+                    let mut message = format!("unknown key '{}'", printable(&key));
+                    if let Some(best) = did_you_mean(key, UNIT_KEYS.iter().copied()) {
+                        message.push_str(&format!(" (did you mean '{best}'?)"));
+                    }
+                    self.error(*pos, message);
+                }
+            }
+        }
+
+        let command = match keys.get("command") {
+            Some(item) => self.command(item),
+            None => {
+                self.diagnostics.push(Diagnostic {
+                    file: self.file.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    message: "missing required key 'command'".into(),
+                    hint: Some(
+                        "add the program to run, e.g. command: [nginx, -g, \"daemon off;\"]".into(),
+                    ),
+                });
+                None
+            }
+        };
+        // Every key is checked before anything is returned. A check that
+        // fails has already reported, so its value falls back to the default
+        // only to keep going: `parse_unit` returns the spec only when nothing
+        // was reported.
+        let get = |key: &str| keys.get(key).copied();
+        let description = get("description").and_then(|i| self.string("description", i));
+        let working_dir = get("working_dir").and_then(|i| self.path("working_dir", i));
+        let environment = self.environment(get("env_file"), get("environment"));
+        let clear_env = get("clear_env").and_then(|i| self.boolean("clear_env", i));
+        let identity = self.identity(
+            get("user"),
+            get("group"),
+            get("supplementary_groups"),
+            users,
+        );
+        let umask = get("umask").and_then(|i| self.umask(i));
+        let nice = get("nice").and_then(|i| self.integer("nice", i, -20, 19));
+        let rlimits = get("rlimits").and_then(|i| self.rlimits(i));
+        let process_group = get("process_group").and_then(|i| self.boolean("process_group", i));
+        let restart = get("restart").and_then(|i| self.restart(i));
+        let success_exit_codes = get("success_exit_codes").and_then(|i| self.exit_codes(i));
+        let restart_delay = get("restart_delay").and_then(|i| self.duration("restart_delay", i));
+        let restart_delay_max = get("restart_delay_max")
+            .and_then(|i| Some((i.pos, self.duration("restart_delay_max", i)?)));
+        let start_limit = get("start_limit").and_then(|i| self.start_limit(i));
+        let stop_signal = get("stop_signal").and_then(|i| self.signal("stop_signal", i));
+        let stop_timeout = get("stop_timeout").and_then(|i| self.duration("stop_timeout", i));
+        let critical = get("critical").and_then(|i| self.boolean("critical", i));
+
+        let restart_delay = restart_delay.unwrap_or(DEFAULT_RESTART_DELAY);
+        let restart_delay_max = match restart_delay_max {
+            None => DEFAULT_RESTART_DELAY_MAX.max(restart_delay),
+            Some((pos, max)) => {
+                if max < restart_delay {
+                    self.error(
+                        pos,
+                        format!(
+                            "restart_delay_max: {} is shorter than restart_delay {}",
+                            format_duration(max),
+                            format_duration(restart_delay)
+                        ),
+                    );
+                }
+                max
+            }
+        };
+
+        Some(UnitSpec {
+            name,
+            file: self.file.to_path_buf(),
+            description,
+            command: command?,
+            working_dir,
+            environment: environment?,
+            clear_env: clear_env.unwrap_or(false),
+            identity: identity?,
+            umask,
+            nice: nice.map(|n| n as i32),
+            rlimits: rlimits.unwrap_or_default(),
+            process_group: process_group.unwrap_or(true),
+            restart: restart.unwrap_or(RestartPolicy::OnFailure),
+            success_exit_codes: success_exit_codes.unwrap_or_else(|| vec![0]),
+            restart_delay,
+            restart_delay_max,
+            start_limit: start_limit.unwrap_or(StartLimit {
+                burst: DEFAULT_START_BURST,
+                interval: DEFAULT_START_INTERVAL,
+            }),
+            stop_signal: stop_signal.unwrap_or(DEFAULT_STOP_SIGNAL),
+            stop_timeout: stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
+            critical: critical.unwrap_or(false),
+        })
+    }
+}
+
+/// The checks of individual keys.
+impl Checker<'_> {
+    fn command(&mut self, item: &Item) -> Option<Vec<String>> {
+        const WHAT: &str = "a list of strings or a string";
+        let words = match &item.node {
+            Node::Str(line) => match split_words(line) {
+                Ok(words) => words,
+                Err(why) => {
+                    self.error(item.pos, format!("command: {why}"));
+                    return None;
+                }
+            },
+            Node::Seq(items) => {
+                let mut words = Vec::new();
+                let mut ok = true;
+                for word in items {
+                    match &word.node {
+                        // `[sleep, 10]`: the number is an argument, as written.
+                        Node::Str(_) | Node::Int(_) | Node::Float(_) | Node::Bool(_) => {
+                            words.extend(word.scalar_text(self.text));
+                        }
+                        _ => {
+                            self.expected("command", "a string in the list", word);
+                            ok = false;
+                        }
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                words
+            }
+            _ => {
+                self.expected("command", WHAT, item);
+                return None;
+            }
+        };
+        if words.is_empty() {
+            self.error_hint(
+                item.pos,
+                "command is empty".into(),
+                "give the program and its arguments, e.g. command: [sleep, infinity]".into(),
+            );
+            return None;
+        }
+        if words[0].is_empty() {
+            self.error(item.pos, "command: the program name is empty".into());
+            return None;
+        }
+        if words.iter().any(|w| w.contains('\0')) {
+            self.error(item.pos, "command: an argument contains a NUL byte".into());
+            return None;
+        }
+        Some(words)
+    }
+
+    /// `env_file` entries, then `environment` entries; see the module docs
+    /// for how duplicates are resolved.
+    fn environment(
+        &mut self,
+        env_file: Option<&Item>,
+        environment: Option<&Item>,
+    ) -> Option<Vec<(String, String)>> {
+        let mut vars = Vec::new();
+        let mut ok = true;
+        if let Some(item) = env_file {
+            let paths: Vec<&Item> = match &item.node {
+                Node::Seq(items) => items.iter().collect(),
+                _ => vec![item],
+            };
+            for path_item in paths {
+                let Some(path) = self.path("env_file", path_item) else {
+                    ok = false;
+                    continue;
+                };
+                ok &= self.env_file(&path, path_item.pos, &mut vars);
+            }
+        }
+        if let Some(item) = environment {
+            ok &= self.environment_entries(item, &mut vars);
+        }
+        if !ok {
+            return None;
+        }
+        // Keep each name once, at its last definition (later wins).
+        let mut deduped: Vec<(String, String)> = Vec::with_capacity(vars.len());
+        for (index, (name, value)) in vars.iter().enumerate() {
+            if !vars[index + 1..].iter().any(|(later, _)| later == name) {
+                deduped.push((name.clone(), value.clone()));
+            }
+        }
+        Some(deduped)
+    }
+
+    fn env_file(&mut self, path: &Path, at: Pos, vars: &mut Vec<(String, String)>) -> bool {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) => {
+                self.error(
+                    at,
+                    format!(
+                        "env_file: cannot read {}: {}",
+                        path.display(),
+                        io_reason(&err)
+                    ),
+                );
+                return false;
+            }
+        };
+        match parse_env_file(&text) {
+            Ok(mut parsed) => {
+                vars.append(&mut parsed);
+                true
+            }
+            Err(errors) => {
+                // Reported in the env file itself, where the fix goes; the
+                // hint says which unit read it.
+                for err in errors {
+                    self.diagnostics.push(Diagnostic {
+                        file: path.to_path_buf(),
+                        line: err.line,
+                        column: err.column,
+                        message: err.message,
+                        hint: Some(format!(
+                            "read as env_file by {}:{}",
+                            self.file.display(),
+                            at.line
+                        )),
+                    });
+                }
+                false
+            }
+        }
+    }
+
+    fn environment_entries(&mut self, item: &Item, vars: &mut Vec<(String, String)>) -> bool {
+        const WHAT: &str = "a mapping of NAME: value or a list of NAME=value";
+        let mut ok = true;
+        match &item.node {
+            Node::Map(_) => {
+                let Some(entries) = self.entries("environment", item, WHAT) else {
+                    return false;
+                };
+                for (name, name_pos, value) in entries {
+                    if let Err(why) = check_env_name(&name) {
+                        self.error(name_pos, format!("environment: {why}"));
+                        ok = false;
+                        continue;
+                    }
+                    let text = match &value.node {
+                        Node::Null => {
+                            self.error_hint(
+                                value.pos,
+                                format!("environment: {name} has no value"),
+                                format!("write {name}: \"\" for an empty value"),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                        Node::Seq(_) | Node::Map(_) => {
+                            let got = self.got(value);
+                            self.error(
+                                value.pos,
+                                format!("environment: {name}: expected a string, number or boolean, got {got}"),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                        _ => value.scalar_text(self.text).unwrap_or_default(),
+                    };
+                    ok &= self.env_value(&name, text, value.pos, vars);
+                }
+            }
+            Node::Seq(items) => {
+                for entry in items {
+                    let Node::Str(pair) = &entry.node else {
+                        self.expected("environment", "NAME=value", entry);
+                        ok = false;
+                        continue;
+                    };
+                    let Some((name, value)) = pair.split_once('=') else {
+                        self.expected("environment", "NAME=value", entry);
+                        ok = false;
+                        continue;
+                    };
+                    if let Err(why) = check_env_name(name) {
+                        self.error(entry.pos, format!("environment: {why}"));
+                        ok = false;
+                        continue;
+                    }
+                    ok &= self.env_value(name, value.to_owned(), entry.pos, vars);
+                }
+            }
+            _ => {
+                self.expected("environment", WHAT, item);
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    fn env_value(
+        &mut self,
+        name: &str,
+        value: String,
+        at: Pos,
+        vars: &mut Vec<(String, String)>,
+    ) -> bool {
+        if value.contains('\0') {
+            self.error(
+                at,
+                format!("environment: {name}: value contains a NUL byte"),
+            );
+            return false;
+        }
+        vars.push((name.to_owned(), value));
+        true
+    }
+
+    /// `Some(None)`: no identity keys, keep tend's credentials.
+    fn identity(
+        &mut self,
+        user: Option<&Item>,
+        group: Option<&Item>,
+        supplementary: Option<&Item>,
+        users: &dyn UserDb,
+    ) -> Option<Option<Identity>> {
+        if user.is_none() && group.is_none() && supplementary.is_none() {
+            return Some(None);
+        }
+        let mut ok = true;
+        // (uid, passwd entry if any)
+        let mut resolved_user: Option<(u32, Option<UserEntry>)> = None;
+        if let Some(item) = user {
+            match self.name_or_id("user", item, "user") {
+                Some(NameOrId::Id(uid)) => resolved_user = Some((uid, users.user_by_uid(uid))),
+                Some(NameOrId::Name(name)) => match users.user_by_name(&name) {
+                    Some(entry) => resolved_user = Some((entry.uid, Some(entry))),
+                    None => {
+                        self.error(
+                            item.pos,
+                            format!("user: no such user '{}'", printable(&name)),
+                        );
+                        ok = false;
+                    }
+                },
+                None => ok = false,
+            }
+        }
+        let gid = match group {
+            Some(item) => {
+                let gid = self.group("group", item, users);
+                ok &= gid.is_some();
+                gid
+            }
+            None => None,
+        };
+        let groups = match supplementary {
+            Some(item) => match &item.node {
+                Node::Seq(items) => {
+                    let mut gids = Vec::new();
+                    for g in items {
+                        match self.group("supplementary_groups", g, users) {
+                            Some(gid) => gids.push(gid),
+                            None => ok = false,
+                        }
+                    }
+                    Some(gids)
+                }
+                _ => {
+                    self.expected(
+                        "supplementary_groups",
+                        "a list of group names or numbers",
+                        item,
+                    );
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        if !ok {
+            return None;
+        }
+        let (current_uid, current_gid) = users.current_ids();
+        let identity = match resolved_user {
+            Some((uid, Some(entry))) => Identity {
+                uid,
+                gid: gid.unwrap_or(entry.gid),
+                groups: groups.unwrap_or_else(|| users.groups_of(&entry)),
+                user: Some(entry),
+            },
+            Some((uid, None)) => {
+                let Some(gid) = gid else {
+                    self.error_hint(
+                        user.map(|i| i.pos).unwrap_or_default(),
+                        format!("user: uid {uid} has no entry in the user database, so it has no primary group"),
+                        format!("set the group too, e.g. group: {uid}"),
+                    );
+                    return None;
+                };
+                Identity {
+                    uid,
+                    gid,
+                    groups: groups.unwrap_or_default(),
+                    user: None,
+                }
+            }
+            None => Identity {
+                uid: current_uid,
+                gid: gid.unwrap_or(current_gid),
+                groups: groups.unwrap_or_default(),
+                user: None,
+            },
+        };
+        Some(Some(identity))
+    }
+
+    fn umask(&mut self, item: &Item) -> Option<u32> {
+        let text = match &item.node {
+            Node::Str(s) => s.clone(),
+            // `0` and `0o027` mean what they say; any other YAML integer was
+            // read in decimal (`umask: 27`), which is almost surely a mistake.
+            Node::Int(_) => {
+                let text = item.scalar_text(self.text).unwrap_or_default();
+                if text != "0" && !text.starts_with("0o") {
+                    let got = self.got(item);
+                    self.error_hint(
+                        item.pos,
+                        format!("umask: expected an octal string such as \"0027\", got {got}"),
+                        format!("quote it: umask: \"{:0>4}\"", text),
+                    );
+                    return None;
+                }
+                text
+            }
+            _ => {
+                self.expected("umask", "an octal string such as \"0027\"", item);
+                return None;
+            }
+        };
+        match parse_umask(&text) {
+            Ok(mask) => Some(mask),
+            Err(why) => {
+                self.error(item.pos, format!("umask: {why}"));
+                None
+            }
+        }
+    }
+
+    fn rlimits(&mut self, item: &Item) -> Option<Vec<Rlimit>> {
+        let entries = self.entries("rlimits", item, "a mapping of resource: limit")?;
+        let mut limits: Vec<Rlimit> = Vec::new();
+        let mut ok = true;
+        for (name, name_pos, value) in entries {
+            let normal = name.to_ascii_lowercase();
+            let normal = normal.strip_prefix("rlimit_").unwrap_or(&normal);
+            let Some(resource) = Resource::from_name(normal) else {
+                let mut message = format!("rlimits: unknown resource '{}'", printable(&name));
+                if let Some(best) = did_you_mean(normal, Resource::ALL.iter().map(|r| r.name())) {
+                    message.push_str(&format!(" (did you mean '{best}'?)"));
+                }
+                let all: Vec<&str> = Resource::ALL.iter().map(|r| r.name()).collect();
+                self.error_hint(name_pos, message, format!("resources: {}", all.join(", ")));
+                ok = false;
+                continue;
+            };
+            let key = format!("rlimits.{}", resource.name());
+            if limits.iter().any(|l| l.resource == resource) {
+                self.error(name_pos, format!("{key}: set twice"));
+                ok = false;
+                continue;
+            }
+            let (soft, hard) = match &value.node {
+                Node::Map(_) => {
+                    let Some(pair) = self.entries(&key, value, "a limit or {soft: N, hard: N}")
+                    else {
+                        ok = false;
+                        continue;
+                    };
+                    let (mut soft, mut hard) = (None, None);
+                    for (k, k_pos, v) in pair {
+                        match k.as_str() {
+                            "soft" => {
+                                soft =
+                                    Some((self.limit(&format!("{key}.soft"), resource, v), v.pos))
+                            }
+                            "hard" => {
+                                hard =
+                                    Some((self.limit(&format!("{key}.hard"), resource, v), v.pos))
+                            }
+                            _ => {
+                                self.unknown_subkey(&key, &k, k_pos, RLIMIT_PAIR_KEYS);
+                                ok = false;
+                            }
+                        }
+                    }
+                    match (soft, hard) {
+                        (Some((Some(soft), _)), Some((Some(hard), hard_pos))) => {
+                            if soft > hard {
+                                self.error(
+                                    hard_pos,
+                                    format!(
+                                        "{key}: soft limit {} is above hard limit {}",
+                                        limit_text(soft),
+                                        limit_text(hard)
+                                    ),
+                                );
+                                ok = false;
+                            }
+                            (soft, hard)
+                        }
+                        (Some(_), Some(_)) => {
+                            ok = false;
+                            continue;
+                        }
+                        (s, _) => {
+                            let missing = if s.is_none() { "soft" } else { "hard" };
+                            self.error_hint(
+                                value.pos,
+                                format!("{key}: missing '{missing}'"),
+                                "write both, e.g. {soft: 1024, hard: 4096}, or one number for both"
+                                    .into(),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                _ => match self.limit(&key, resource, value) {
+                    Some(n) => (n, n),
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            limits.push(Rlimit {
+                resource,
+                soft,
+                hard,
+            });
+        }
+        ok.then_some(limits)
+    }
+
+    /// One limit value: a number, `unlimited`/`infinity`, or for byte-sized
+    /// resources a size such as `64M`.
+    fn limit(&mut self, key: &str, resource: Resource, item: &Item) -> Option<u64> {
+        let what = if resource.is_size() {
+            "a number of bytes (e.g. 64M) or unlimited"
+        } else {
+            "a number or unlimited"
+        };
+        let parsed = match &item.node {
+            Node::Int(n) => u64::try_from(*n).ok(),
+            Node::Str(s) => {
+                let s = s.trim();
+                if s.eq_ignore_ascii_case("unlimited") || s.eq_ignore_ascii_case("infinity") {
+                    Some(RLIM_UNLIMITED)
+                } else if resource.is_size() {
+                    match parse_size(s) {
+                        Ok(n) => Some(n),
+                        Err(why) => {
+                            self.error(item.pos, format!("{key}: {why}"));
+                            return None;
+                        }
+                    }
+                } else {
+                    s.parse::<u64>().ok()
+                }
+            }
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.expected(key, what, item);
+        }
+        parsed
+    }
+
+    fn unknown_subkey(&mut self, parent: &str, key: &str, pos: Pos, known: &[&str]) {
+        let mut message = format!("{parent}: unknown key '{}'", printable(&key));
+        if let Some(best) = did_you_mean(key, known.iter().copied()) {
+            message.push_str(&format!(" (did you mean '{best}'?)"));
+        }
+        self.error_hint(pos, message, format!("known keys: {}", known.join(", ")));
+    }
+
+    fn restart(&mut self, item: &Item) -> Option<RestartPolicy> {
+        let policy = match &item.node {
+            Node::Str(s) => match s.as_str() {
+                "always" => Some(RestartPolicy::Always),
+                "on-failure" => Some(RestartPolicy::OnFailure),
+                "never" => Some(RestartPolicy::Never),
+                _ => None,
+            },
+            _ => None,
+        };
+        if policy.is_none() {
+            let got = self.got(item);
+            let mut message = format!(
+                "restart: expected one of {}, got {got}",
+                RESTART_VALUES.join(", ")
+            );
+            if let Node::Str(s) = &item.node {
+                if let Some(best) = did_you_mean(s, RESTART_VALUES.iter().copied()) {
+                    message.push_str(&format!(" (did you mean '{best}'?)"));
+                }
+            }
+            if item.node == Node::Bool(false) {
+                // `restart: false` / `no` is a common spelling from other tools.
+                self.error_hint(item.pos, message, "write restart: never".into());
+            } else {
+                self.error(item.pos, message);
+            }
+        }
+        policy
+    }
+
+    fn exit_codes(&mut self, item: &Item) -> Option<Vec<i32>> {
+        let Node::Seq(items) = &item.node else {
+            self.expected(
+                "success_exit_codes",
+                "a list of exit codes from 0 to 255",
+                item,
+            );
+            return None;
+        };
+        let mut codes = Vec::new();
+        let mut ok = true;
+        for code in items {
+            match self.integer("success_exit_codes", code, 0, 255) {
+                Some(n) => codes.push(n as i32),
+                None => ok = false,
+            }
+        }
+        ok.then_some(codes)
+    }
+
+    fn start_limit(&mut self, item: &Item) -> Option<StartLimit> {
+        let entries = self.entries(
+            "start_limit",
+            item,
+            "a mapping such as {burst: 5, interval: 60s}",
+        )?;
+        let mut limit = StartLimit {
+            burst: DEFAULT_START_BURST,
+            interval: DEFAULT_START_INTERVAL,
+        };
+        let mut ok = true;
+        for (key, pos, value) in entries {
+            match key.as_str() {
+                "burst" => match self.integer("start_limit.burst", value, 1, u32::MAX.into()) {
+                    Some(n) => limit.burst = n as u32,
+                    None => ok = false,
+                },
+                "interval" => match self.duration("start_limit.interval", value) {
+                    Some(d) => limit.interval = d,
+                    None => ok = false,
+                },
+                _ => {
+                    self.unknown_subkey("start_limit", &key, pos, START_LIMIT_KEYS);
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(limit)
+    }
+
+    fn signal(&mut self, key: &str, item: &Item) -> Option<i32> {
+        let text = match &item.node {
+            Node::Str(_) | Node::Int(_) => item.scalar_text(self.text).unwrap_or_default(),
+            _ => {
+                self.expected(key, "a signal name such as SIGTERM, or a number", item);
+                return None;
+            }
+        };
+        match parse_signal(&text) {
+            Ok(n) => Some(n),
+            Err(why) => {
+                self.error(item.pos, format!("{key}: {why}"));
+                None
+            }
+        }
+    }
+}
+
+fn limit_text(n: u64) -> String {
+    if n == RLIM_UNLIMITED {
+        "unlimited".into()
+    } else {
+        n.to_string()
+    }
+}

@@ -1,0 +1,189 @@
+//! Unit files: YAML in a folder → validated [`UnitSpec`]s, or every [`Diagnostic`].
+//!
+//! Owns the unit schema, its value parsers (durations, sizes, signals, rlimits,
+//! users and groups, shell-like word splitting) and the error messages users see
+//! for bad input. Must not touch the process: no `nix`, no `libc`, no
+//! `std::process`, no threads, no clocks (a test in `tests/architecture.rs`
+//! keeps it so). User and group look-ups go through the [`UserDb`] trait, which
+//! `sys` implements with the C library and tests implement with a table.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod diagnostic;
+mod envfile;
+mod load;
+mod node;
+pub mod values;
+
+pub use diagnostic::Diagnostic;
+pub use load::{load_dir, parse_unit, UNIT_KEYS};
+
+/// A fully validated service definition. Everything here has been checked;
+/// the spawner and the policy trust it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitSpec {
+    /// File stem, matching `[a-z0-9][a-z0-9_.@-]*`.
+    pub name: String,
+    /// The unit file it came from (for messages).
+    pub file: PathBuf,
+    pub description: Option<String>,
+    /// argv; never empty, never run through a shell.
+    pub command: Vec<String>,
+    /// Absolute, or relative to the unit file's folder resolved at load time.
+    pub working_dir: Option<PathBuf>,
+    /// env_file entries (in file order), then `environment` entries; a later
+    /// entry for the same key wins. Applied on top of the inherited environment
+    /// unless `clear_env`.
+    pub environment: Vec<(String, String)>,
+    pub clear_env: bool,
+    /// `None` when none of user/group/supplementary_groups is set: the service
+    /// keeps tend's own credentials and nothing is changed.
+    pub identity: Option<Identity>,
+    pub umask: Option<u32>,
+    pub nice: Option<i32>,
+    pub rlimits: Vec<Rlimit>,
+    pub process_group: bool,
+    pub restart: RestartPolicy,
+    pub success_exit_codes: Vec<i32>,
+    pub restart_delay: Duration,
+    pub restart_delay_max: Duration,
+    pub start_limit: StartLimit,
+    /// Signal number (Linux numbering).
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    pub critical: bool,
+}
+
+/// Credentials the service runs with, resolved from the user database at load
+/// time, so that the child never looks anything up between fork and exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups, set with setgroups(2) (may be empty).
+    pub groups: Vec<u32>,
+    /// The passwd entry when `user` named one: HOME, USER, LOGNAME come from it.
+    pub user: Option<UserEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEntry {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+}
+
+/// The user and group databases, as the loader needs them.
+pub trait UserDb {
+    fn user_by_name(&self, name: &str) -> Option<UserEntry>;
+    fn user_by_uid(&self, uid: u32) -> Option<UserEntry>;
+    fn group_by_name(&self, name: &str) -> Option<u32>;
+    /// Every group the user is a member of, primary group included (getgrouplist(3)).
+    fn groups_of(&self, user: &UserEntry) -> Vec<u32>;
+    /// tend's own (uid, gid): used when `group` is set without `user`.
+    fn current_ids(&self) -> (u32, u32);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartLimit {
+    pub burst: u32,
+    pub interval: Duration,
+}
+
+/// One resource limit. `u64::MAX` means unlimited (RLIM_INFINITY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: Resource,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+pub const RLIM_UNLIMITED: u64 = u64::MAX;
+
+/// setrlimit(2) resources, named as in the unit file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resource {
+    Nofile,
+    Nproc,
+    Core,
+    As,
+    Cpu,
+    Data,
+    Fsize,
+    Memlock,
+    Stack,
+    Rss,
+    Msgqueue,
+    Nice,
+    Rtprio,
+    Sigpending,
+    Locks,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 15] = [
+        Resource::Nofile,
+        Resource::Nproc,
+        Resource::Core,
+        Resource::As,
+        Resource::Cpu,
+        Resource::Data,
+        Resource::Fsize,
+        Resource::Memlock,
+        Resource::Stack,
+        Resource::Rss,
+        Resource::Msgqueue,
+        Resource::Nice,
+        Resource::Rtprio,
+        Resource::Sigpending,
+        Resource::Locks,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Nofile => "nofile",
+            Resource::Nproc => "nproc",
+            Resource::Core => "core",
+            Resource::As => "as",
+            Resource::Cpu => "cpu",
+            Resource::Data => "data",
+            Resource::Fsize => "fsize",
+            Resource::Memlock => "memlock",
+            Resource::Stack => "stack",
+            Resource::Rss => "rss",
+            Resource::Msgqueue => "msgqueue",
+            Resource::Nice => "nice",
+            Resource::Rtprio => "rtprio",
+            Resource::Sigpending => "sigpending",
+            Resource::Locks => "locks",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Resources measured in bytes accept `512K`, `64M`, `1G`.
+    pub fn is_size(self) -> bool {
+        matches!(
+            self,
+            Resource::Core
+                | Resource::As
+                | Resource::Data
+                | Resource::Fsize
+                | Resource::Memlock
+                | Resource::Stack
+                | Resource::Rss
+                | Resource::Msgqueue
+        )
+    }
+}

@@ -1,0 +1,697 @@
+//! Value parsers for unit files: durations, sizes, signals, octal modes, shell
+//! words, and did-you-mean suggestions.
+//!
+//! Pure string → value functions, shared with the CLI and the control protocol
+//! (`tend stop --signal`, `tend status` rendering), so their error texts are
+//! complete sentences without a key prefix: the caller adds `key: `.
+
+use std::time::Duration;
+
+// ---------------------------------------------------------------- durations
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// Units accepted in durations, longest spelling first so that `ms` is not
+/// read as `m` followed by garbage.
+const DURATION_UNITS: &[(&str, u128)] = &[
+    ("ns", 1),
+    ("us", 1_000),
+    ("ms", 1_000_000),
+    ("s", NANOS_PER_SEC),
+    ("m", 60 * NANOS_PER_SEC),
+    ("h", 3_600 * NANOS_PER_SEC),
+    ("d", 86_400 * NANOS_PER_SEC),
+];
+
+/// Parse `250ms`, `10s`, `1.5s`, `2m`, `1h`, `1m30s`, `0`.
+///
+/// A bare number other than 0 is refused: `10` could mean seconds or
+/// milliseconds, and guessing wrong turns a 10 s timeout into 10 ms.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let text = s.trim();
+    let shown = printable(text);
+    let invalid = |why: &str| format!("invalid duration '{shown}': {why}");
+    if text.is_empty() {
+        return Err("invalid duration '': expected a number with a unit, e.g. 10s".into());
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        if text.bytes().all(|b| b == b'0') {
+            return Ok(Duration::ZERO);
+        }
+        return Err(invalid(&format!("missing unit (write {text}s)")));
+    }
+    let mut total: u128 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = &rest[..digits];
+        rest = &rest[digits..];
+        let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+        if (whole.is_empty() && frac.is_empty()) || frac.contains('.') {
+            return Err(invalid("expected a number before each unit, e.g. 1m30s"));
+        }
+        rest = rest.trim_start(); // `10 s` reads as `10s`
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = rest[unit_len..].trim_start();
+        let Some(&(_, scale)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
+            if unit.is_empty() {
+                return Err(invalid(&format!("missing unit (write {number}s)")));
+            }
+            return Err(invalid(&format!(
+                "unknown unit '{}' (use ms, s, m, h or d)",
+                printable(unit)
+            )));
+        };
+        let too_large = || invalid("too large");
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| too_large())?
+        };
+        let mut nanos = whole.checked_mul(scale).ok_or_else(too_large)?;
+        // Fractions are exact decimal arithmetic, not floats: 0.1s is 100ms.
+        let mut place = scale;
+        for digit in frac.bytes() {
+            place /= 10;
+            if place == 0 {
+                break; // below a nanosecond: dropped
+            }
+            nanos += u128::from(digit - b'0') * place;
+        }
+        total = total.checked_add(nanos).ok_or_else(too_large)?;
+    }
+    let secs = u64::try_from(total / NANOS_PER_SEC).map_err(|_| invalid("too large"))?;
+    Ok(Duration::new(secs, (total % NANOS_PER_SEC) as u32))
+}
+
+/// The shortest readable spelling that [`parse_duration`] reads back exactly:
+/// `0s`, `100ms`, `2s`, `1.5s`, `2m`, `1h30m`, `1m30.25s`.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let nanos = d.subsec_nanos();
+    if secs == 0 {
+        return match nanos {
+            0 => "0s".into(),
+            n if n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
+            n if n % 1_000 == 0 => format!("{}us", n / 1_000),
+            n => format!("{n}ns"),
+        };
+    }
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || nanos > 0 {
+        out.push_str(&s.to_string());
+        if nanos > 0 {
+            let frac = format!("{nanos:09}");
+            out.push('.');
+            out.push_str(frac.trim_end_matches('0'));
+        }
+        out.push('s');
+    }
+    out
+}
+
+// ---------------------------------------------------------------- sizes
+
+/// Parse a byte count: `4096`, `512K`, `64M`, `1G`, `2T` (powers of 1024,
+/// case-insensitive, optionally followed by `B` or `iB`: `64MiB`, `1gb`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let text = s.trim();
+    let invalid = || {
+        format!("invalid size '{text}': expected a number of bytes with an optional K, M, G or T suffix, e.g. 64M")
+    };
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    if digits == 0 {
+        return Err(invalid());
+    }
+    let number: u64 = text[..digits]
+        .parse()
+        .map_err(|_| format!("invalid size '{text}': too large"))?;
+    let suffix = text[digits..].trim_start().to_ascii_lowercase();
+    let (prefix, rest) = match suffix.chars().next() {
+        Some(c @ ('k' | 'm' | 'g' | 't' | 'p' | 'e')) => (Some(c), &suffix[1..]),
+        _ => (None, suffix.as_str()),
+    };
+    let shift = match prefix {
+        None => 0,
+        Some('k') => 10,
+        Some('m') => 20,
+        Some('g') => 30,
+        Some('t') => 40,
+        Some('p') => 50,
+        Some(_) => 60,
+    };
+    let unit_ok = match rest {
+        "" => true,
+        "b" => true,
+        "ib" => prefix.is_some(),
+        _ => false,
+    };
+    if !unit_ok {
+        return Err(invalid());
+    }
+    number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("invalid size '{text}': too large"))
+}
+
+// ---------------------------------------------------------------- signals
+
+/// Linux signal numbers (x86, arm and the generic table used by arm64 and
+/// riscv). Names without the `SIG` prefix; the first name of a number is the
+/// one [`signal_name`] prints.
+const SIGNALS: &[(&str, i32)] = &[
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("IOT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("POLL", 29),
+    ("PWR", 30),
+    ("SYS", 31),
+];
+
+/// SIGRTMIN as the kernel numbers it (glibc reserves 32 and 33 for itself
+/// and reports 34; a process started by tend sees the kernel numbering).
+const SIGRTMIN: i32 = 34;
+const SIGRTMAX: i32 = 64;
+
+/// Parse `SIGTERM`, `term`, `Sigterm`, `15`, `SIGRTMIN+3`, `RTMAX-1`.
+pub fn parse_signal(s: &str) -> Result<i32, String> {
+    let text = s.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<i32>() {
+            Ok(n @ 1..=SIGRTMAX) => Ok(n),
+            _ => Err(format!(
+                "invalid signal '{text}': signal numbers go from 1 to {SIGRTMAX}"
+            )),
+        };
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(&(_, n)) = SIGNALS.iter().find(|(known, _)| *known == name) {
+        return Ok(n);
+    }
+    let realtime = |base: &str, sign: i32| -> Option<Result<i32, String>> {
+        let rest = name.strip_prefix(base)?;
+        let offset = if rest.is_empty() {
+            0
+        } else {
+            let digits = rest.strip_prefix(if sign > 0 { '+' } else { '-' })?;
+            digits.parse::<i32>().ok()?
+        };
+        let n = if sign > 0 { SIGRTMIN } else { SIGRTMAX } + sign * offset;
+        Some(if (SIGRTMIN..=SIGRTMAX).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!(
+                "invalid signal '{text}': real-time signals go from SIGRTMIN ({SIGRTMIN}) to SIGRTMAX ({SIGRTMAX})"
+            ))
+        })
+    };
+    if let Some(result) = realtime("RTMIN", 1).or_else(|| realtime("RTMAX", -1)) {
+        return result;
+    }
+    let names = SIGNALS.iter().map(|(n, _)| *n).chain(["RTMIN", "RTMAX"]);
+    let mut message = format!("unknown signal '{text}'");
+    if let Some(best) = did_you_mean(name, names) {
+        message.push_str(&format!(" (did you mean 'SIG{best}'?)"));
+    }
+    Err(message)
+}
+
+/// `SIGTERM`, `SIGRTMIN`, `SIGRTMIN+2`, `SIGRTMAX-1`, or the bare number for
+/// numbers without a name (32, 33, out of range).
+pub fn signal_name(n: i32) -> String {
+    if let Some((name, _)) = SIGNALS.iter().find(|(_, num)| *num == n) {
+        return format!("SIG{name}");
+    }
+    // Same split as `kill -l`: the lower half counts up from RTMIN, the upper
+    // half down from RTMAX.
+    match n {
+        SIGRTMIN => "SIGRTMIN".into(),
+        SIGRTMAX => "SIGRTMAX".into(),
+        n if n > SIGRTMIN && n <= (SIGRTMIN + SIGRTMAX) / 2 => format!("SIGRTMIN+{}", n - SIGRTMIN),
+        n if n > SIGRTMIN && n < SIGRTMAX => format!("SIGRTMAX-{}", SIGRTMAX - n),
+        n => n.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------- umask
+
+/// Parse an octal file mode creation mask: `"0027"`, `"077"`, `"0o022"`.
+pub fn parse_umask(s: &str) -> Result<u32, String> {
+    let text = s.trim();
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    let invalid = || format!("invalid umask '{text}': expected an octal number from 0000 to 0777");
+    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    {
+        return Err(invalid());
+    }
+    let mask = u32::from_str_radix(digits, 8).map_err(|_| invalid())?;
+    if mask > 0o777 {
+        return Err(invalid());
+    }
+    Ok(mask)
+}
+
+// ---------------------------------------------------------------- shell words
+
+/// Split a command line into words the way a POSIX shell does, without
+/// running one: no expansion, no globbing, no operators. Single quotes keep
+/// everything; inside double quotes a backslash escapes only `"` `\` `$` and
+/// backtick (and joins lines); outside quotes a backslash escapes any
+/// character. `''` is an empty word.
+pub fn split_words(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    // A word exists once anything, even an empty pair of quotes, started it.
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some('\n') => {}
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("unterminated double quote".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some('\n') => {}
+                Some(c) => {
+                    in_word = true;
+                    word.push(c);
+                }
+                None => return Err("a backslash at the end escapes nothing".into()),
+            },
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// Quote a word so that [`split_words`] (and a POSIX shell) reads it back
+/// unchanged. Words made only of safe characters are left bare.
+pub fn quote_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        return word.to_owned();
+    }
+    format!("'{}'", word.replace('\'', r#"'\''"#))
+}
+
+// ---------------------------------------------------------------- suggestions
+
+/// `s` for quoting in a message: control characters (newlines, NUL, escape
+/// sequences) are escaped so a message stays on one line and cannot drive the
+/// terminal; everything else, quotes included, is shown as is.
+pub(crate) fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The candidate closest to `input` (case-insensitive optimal string
+/// alignment distance: insertions, deletions, substitutions, transpositions),
+/// if it is close enough to be a plausible typo: at most 2 edits, and fewer
+/// edits than `input` has characters.
+pub fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let input_lower = input.to_lowercase();
+    let max = 2.min(input.chars().count().saturating_sub(1));
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&input_lower, &c.to_lowercase()), c))
+        .filter(|&(d, _)| d <= max)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance (Damerau-Levenshtein without
+/// multiple edits of one substring), over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows: two back (for transpositions), previous, current.
+    let mut prev2 = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(prev2[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn durations_parse() {
+        let cases = [
+            ("250ms", ms(250)),
+            ("10s", ms(10_000)),
+            ("2m", ms(120_000)),
+            ("1h", ms(3_600_000)),
+            ("1.5s", ms(1_500)),
+            ("0", Duration::ZERO),
+            ("0s", Duration::ZERO),
+            ("1m30s", ms(90_000)),
+            ("1h 30m", ms(5_400_000)),
+            ("1d", ms(86_400_000)),
+            (".5s", ms(500)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        assert_eq!(parse_duration("100us"), Ok(Duration::from_micros(100)));
+        assert_eq!(parse_duration("0.1s"), Ok(ms(100)));
+    }
+
+    #[test]
+    fn duration_errors() {
+        assert_eq!(
+            parse_duration("10").unwrap_err(),
+            "invalid duration '10': missing unit (write 10s)"
+        );
+        assert_eq!(
+            parse_duration("1.5").unwrap_err(),
+            "invalid duration '1.5': missing unit (write 1.5s)"
+        );
+        assert_eq!(
+            parse_duration("10 sec").unwrap_err(),
+            "invalid duration '10 sec': unknown unit 'sec' (use ms, s, m, h or d)"
+        );
+        assert_eq!(
+            parse_duration("1m30").unwrap_err(),
+            "invalid duration '1m30': missing unit (write 30s)"
+        );
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("1..2s").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("99999999999999999999999999999999999999h").is_err());
+        assert!(parse_duration("18446744073709551616s").is_err());
+    }
+
+    #[test]
+    fn durations_format() {
+        let cases = [
+            (Duration::ZERO, "0s"),
+            (ms(100), "100ms"),
+            (ms(2_000), "2s"),
+            (ms(1_500), "1.5s"),
+            (ms(120_000), "2m"),
+            (ms(5_400_000), "1h30m"),
+            (ms(90_250), "1m30.25s"),
+            (ms(3_600_001), "1h0.001s"),
+            (Duration::from_micros(1_500), "1500us"),
+            (Duration::from_nanos(7), "7ns"),
+        ];
+        for (d, text) in cases {
+            assert_eq!(format_duration(d), text);
+            assert_eq!(parse_duration(text), Ok(d));
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        let cases = [
+            ("4096", 4096),
+            ("512K", 512 << 10),
+            ("512k", 512 << 10),
+            ("64M", 64 << 20),
+            ("64MiB", 64 << 20),
+            ("64mb", 64 << 20),
+            ("1G", 1 << 30),
+            ("2T", 2 << 40),
+            ("100B", 100),
+            ("0", 0),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_size(text), Ok(want), "{text}");
+        }
+        assert_eq!(
+            parse_size("12X").unwrap_err(),
+            "invalid size '12X': expected a number of bytes with an optional K, M, G or T suffix, e.g. 64M"
+        );
+        for bad in ["", "K", "1.5G", "100iB", "-1", "1GG"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_size("100000000000T").unwrap_err(),
+            "invalid size '100000000000T': too large"
+        );
+    }
+
+    #[test]
+    fn signals() {
+        for (text, n) in [
+            ("SIGTERM", 15),
+            ("term", 15),
+            ("SigKill", 9),
+            ("HUP", 1),
+            ("9", 9),
+            ("64", 64),
+            ("SIGIO", 29),
+            ("poll", 29),
+            ("SIGRTMIN", 34),
+            ("SIGRTMIN+3", 37),
+            ("rtmax-1", 63),
+            ("SIGRTMAX", 64),
+        ] {
+            assert_eq!(parse_signal(text), Ok(n), "{text}");
+        }
+        assert_eq!(
+            parse_signal("SIGTREM").unwrap_err(),
+            "unknown signal 'SIGTREM' (did you mean 'SIGTERM'?)"
+        );
+        assert_eq!(
+            parse_signal("0").unwrap_err(),
+            "invalid signal '0': signal numbers go from 1 to 64"
+        );
+        assert!(parse_signal("65").is_err());
+        assert!(parse_signal("SIGRTMIN+31").is_err());
+        assert!(parse_signal("SIGRTMIN-1").is_err());
+        assert!(parse_signal("").is_err());
+        assert_eq!(
+            parse_signal("bogus").unwrap_err(),
+            "unknown signal 'bogus' (did you mean 'SIGBUS'?)"
+        );
+        assert_eq!(parse_signal("xyzzy").unwrap_err(), "unknown signal 'xyzzy'");
+    }
+
+    #[test]
+    fn signal_names_round_trip() {
+        assert_eq!(signal_name(15), "SIGTERM");
+        assert_eq!(signal_name(6), "SIGABRT");
+        assert_eq!(signal_name(29), "SIGIO");
+        assert_eq!(signal_name(34), "SIGRTMIN");
+        assert_eq!(signal_name(36), "SIGRTMIN+2");
+        assert_eq!(signal_name(63), "SIGRTMAX-1");
+        assert_eq!(signal_name(32), "32");
+        for n in (1..=31).chain(34..=64) {
+            assert_eq!(parse_signal(&signal_name(n)), Ok(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn umasks() {
+        assert_eq!(parse_umask("0027"), Ok(0o027));
+        assert_eq!(parse_umask("077"), Ok(0o077));
+        assert_eq!(parse_umask("0o022"), Ok(0o022));
+        assert_eq!(parse_umask("0777"), Ok(0o777));
+        assert_eq!(
+            parse_umask("0999").unwrap_err(),
+            "invalid umask '0999': expected an octal number from 0000 to 0777"
+        );
+        for bad in ["", "1000", "00000", "abc", "-1"] {
+            assert!(parse_umask(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn words() {
+        let ok = |s: &str| split_words(s).unwrap();
+        assert_eq!(ok("nginx -g 'daemon off;'"), ["nginx", "-g", "daemon off;"]);
+        assert_eq!(
+            ok(r#"echo "a \"b\" \$HOME \` \\ \n""#),
+            ["echo", r#"a "b" $HOME ` \ \n"#]
+        );
+        assert_eq!(ok(r"a\ b c\\d \'"), ["a b", r"c\d", "'"]);
+        assert_eq!(ok("a '' \"\" b"), ["a", "", "", "b"]);
+        assert_eq!(ok("x'y'\"z\"w"), ["xyzw"]);
+        assert_eq!(ok("  \t a\n  b  "), ["a", "b"]);
+        assert_eq!(ok("a\\\nb"), ["ab"]);
+        assert_eq!(ok("'$HOME' *.c"), ["$HOME", "*.c"]);
+        assert!(ok("   ").is_empty());
+        assert_eq!(
+            split_words("echo 'abc").unwrap_err(),
+            "unterminated single quote"
+        );
+        assert_eq!(
+            split_words("echo \"abc").unwrap_err(),
+            "unterminated double quote"
+        );
+        assert_eq!(
+            split_words("echo \\").unwrap_err(),
+            "a backslash at the end escapes nothing"
+        );
+    }
+
+    #[test]
+    fn suggestions() {
+        let keys = ["environment", "env_file", "command", "restart"];
+        assert_eq!(did_you_mean("enviroment", keys), Some("environment"));
+        assert_eq!(did_you_mean("Command", keys), Some("command"));
+        assert_eq!(did_you_mean("comand", keys), Some("command"));
+        assert_eq!(did_you_mean("rsetart", keys), Some("restart"));
+        assert_eq!(did_you_mean("banana", keys), None);
+        assert_eq!(did_you_mean("x", ["as"]), None);
+        assert_eq!(edit_distance("ca", "abc"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    proptest! {
+        #[test]
+        fn duration_round_trip(millis in 0u64..10_000_000_000_000) {
+            let d = Duration::from_millis(millis);
+            prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+
+        #[test]
+        fn any_duration_round_trips(secs in 0u64..u64::MAX / 2, nanos in 0u32..1_000_000_000) {
+            let d = Duration::new(secs, nanos);
+            prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+
+        #[test]
+        fn quoted_words_round_trip(words in proptest::collection::vec(any::<String>(), 0..6)) {
+            let line = words.iter().map(|w| quote_word(w)).collect::<Vec<_>>().join(" ");
+            prop_assert_eq!(split_words(&line), Ok(words));
+        }
+
+        #[test]
+        fn double_quoted_words_round_trip(words in proptest::collection::vec("[ -~\t\n]*", 0..6)) {
+            // Escape what double quotes give meaning to, as a user would.
+            let quote = |w: &String| {
+                let mut out = String::from("\"");
+                for c in w.chars() {
+                    if matches!(c, '"' | '\\' | '$' | '`') {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+                out
+            };
+            let line = words.iter().map(quote).collect::<Vec<_>>().join(" ");
+            prop_assert_eq!(split_words(&line), Ok(words));
+        }
+
+        #[test]
+        fn value_parsers_never_panic(s in "\\PC*") {
+            let _ = parse_duration(&s);
+            let _ = parse_size(&s);
+            let _ = parse_signal(&s);
+            let _ = parse_umask(&s);
+            let _ = split_words(&s);
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! README section 2, spawning: every unit key observed from inside the
+//! service (the service writes what it sees to a file in the temp dir), no
+//! leaked descriptors, stdin from /dev/null, PDEATHSIG, and the
+//! "cannot execute" message.
+
+mod common;
+use common::*;
+
+use std::os::unix::process::CommandExt;
+
+/// Start `tend up` with one service `svc` that runs `cmd` in sh and writes
+/// its output to the file `report`; `extra` is more YAML for the unit.
+/// Returns tend (still running) and the report.
+fn observe(env: &Env, cmd: &str, extra: &str) -> (Tend, String) {
+    let report = env.p("report");
+    env.unit("svc", &format!("{}restart: never\n{extra}", sh(&put(cmd, &report))));
+    let tend = env.up();
+    let text = env.await_file(&tend, "report");
+    (tend, text)
+}
+
+/// The value of `Key:` in a /proc/self/status dump.
+fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key}: in status:\n{status}"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// (soft, hard) of a /proc/self/limits line starting with `name`.
+fn limit(limits: &str, name: &str) -> (String, String) {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in limits:\n{limits}"));
+    let rest: Vec<&str> = line[name.len()..].split_whitespace().collect();
+    (rest[0].to_string(), rest[1].to_string())
+}
+
+#[test]
+fn command_string_is_split_like_a_shell_but_not_run_by_one() {
+    let env = Env::new();
+    // One string: quotes and backslashes group words; `$HOME` and `>` are
+    // NOT interpreted since no shell runs it.
+    env.unit(
+        "svc",
+        "command: printf '%s|' \"a b\" c\\ d $HOME '>' x\nrestart: never\ncritical: true\n",
+    );
+    let mut tend = env.up();
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+    let out = tend.stdout();
+    assert!(
+        out.lines().any(|l| l.ends_with("| a b|c d|$HOME|>|x|")),
+        "expected the literal words a b|c d|$HOME|>|x| (and the final line without newline printed)\n{}",
+        tend.dump()
+    );
+    assert!(!env.p("x").exists(), "the command went through a shell (redirection happened)");
+}
+
+#[test]
+fn command_list_is_passed_verbatim() {
+    let env = Env::new();
+    env.unit(
+        "svc",
+        "command: [printf, '<%s>\\n', 'two words', '$HOME', '*']\nrestart: never\ncritical: true\n",
+    );
+    let mut tend = env.up();
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+    let out = tend.stdout();
+    for w in ["<two words>", "<$HOME>", "<*>"] {
+        assert!(out.contains(w), "missing {w}\n{}", tend.dump());
+    }
+}
+
+#[test]
+fn working_dir_sets_cwd() {
+    let env = Env::new();
+    let wd = env.p("wd");
+    std::fs::create_dir(&wd).unwrap();
+    let (_t, pwd) = observe(&env, "pwd -P", &format!("working_dir: {}\n", wd.display()));
+    assert_eq!(pwd.trim(), wd.canonicalize().unwrap().to_str().unwrap());
+}
+
+#[test]
+fn default_working_dir_is_the_supervisors_cwd() {
+    let env = Env::new();
+    let (_t, pwd) = observe(&env, "pwd -P", "");
+    assert_eq!(pwd.trim(), env.root().canonicalize().unwrap().to_str().unwrap());
+}
+
+#[test]
+fn environment_map_adds_to_inherited_environment() {
+    let env = Env::new();
+    let report = env.p("report");
+    env.unit(
+        "svc",
+        &format!(
+            "{}restart: never\nenvironment:\n  FOO: bar baz\n  TEND_E2E_OVERRIDE: from-unit\n",
+            sh(&put("env", &report))
+        ),
+    );
+    let tend = env.spawn(&["up", "--units", env.units().to_str().unwrap()], |c| {
+        c.env("TEND_E2E_INHERITED", "yes").env("TEND_E2E_OVERRIDE", "from-tend");
+    });
+    let e = env.await_file(&tend, "report");
+    let lines: Vec<&str> = e.lines().collect();
+    assert!(lines.contains(&"FOO=bar baz"), "{e}");
+    assert!(lines.contains(&"TEND_E2E_INHERITED=yes"), "inherited env missing:\n{e}");
+    assert!(lines.contains(&"TEND_E2E_OVERRIDE=from-unit"), "unit should override:\n{e}");
+}
+
+#[test]
+fn environment_list_of_key_value() {
+    let env = Env::new();
+    let (_t, e) = observe(&env, "env", "environment:\n  - FOO=1\n  - BAR=x=y\n");
+    let lines: Vec<&str> = e.lines().collect();
+    assert!(lines.contains(&"FOO=1"), "{e}");
+    assert!(lines.contains(&"BAR=x=y"), "value may contain '=':\n{e}");
+}
+
+#[test]
+fn env_file_relative_to_unit_folder_with_comments_and_quotes() {
+    let env = Env::new();
+    std::fs::write(
+        env.units().join("svc.env"),
+        "# a comment\nPLAIN=one\n\nDQ=\"two words\"\nSQ='three # not a comment'\n",
+    )
+    .unwrap();
+    std::fs::write(env.units().join("more.env"), "SECOND=2\n").unwrap();
+    let (_t, e) = observe(&env, "env", "env_file: [svc.env, more.env]\n");
+    let lines: Vec<&str> = e.lines().collect();
+    for want in ["PLAIN=one", "DQ=two words", "SQ=three # not a comment", "SECOND=2"] {
+        assert!(lines.contains(&want), "missing {want}:\n{e}");
+    }
+}
+
+#[test]
+fn clear_env_gives_only_unit_environment_and_a_path() {
+    let env = Env::new();
+    let report = env.p("report");
+    env.unit(
+        "svc",
+        &format!(
+            "{}restart: never\nclear_env: true\nenvironment: {{ONLY: this}}\n",
+            sh(&put("env", &report))
+        ),
+    );
+    let tend = env.spawn(&["up", "--units", env.units().to_str().unwrap()], |c| {
+        c.env("TEND_E2E_INHERITED", "yes");
+    });
+    let e = env.await_file(&tend, "report");
+    let lines: Vec<&str> = e.lines().collect();
+    assert!(lines.contains(&"ONLY=this"), "{e}");
+    assert!(lines.iter().any(|l| l.starts_with("PATH=")), "default PATH missing:\n{e}");
+    assert!(!e.contains("TEND_E2E_INHERITED"), "inherited variable leaked through clear_env:\n{e}");
+}
+
+#[test]
+fn user_sets_uid_gid_groups_and_home() {
+    if skip_unless_root("user_sets_uid_gid_groups_and_home") {
+        return;
+    }
+    let env = Env::new();
+    let (_t, r) = observe(
+        &env,
+        "id -u; id -g; id -G; echo HOME=$HOME; echo USER=$USER; echo LOGNAME=$LOGNAME; cat /proc/self/status",
+        "user: nobody\n",
+    );
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(&lines[..3], &["65534", "65534", "65534"], "uid, gid, groups:\n{r}");
+    assert!(lines.contains(&"HOME=/nonexistent"), "{r}");
+    assert!(lines.contains(&"USER=nobody"), "{r}");
+    assert!(lines.contains(&"LOGNAME=nobody"), "{r}");
+    assert_eq!(status_field(&r, "Uid"), "65534 65534 65534 65534", "real/effective/saved/fs uid");
+    assert_eq!(status_field(&r, "Gid"), "65534 65534 65534 65534", "real/effective/saved/fs gid");
+    assert_eq!(status_field(&r, "Groups"), "65534", "no root groups kept");
+    assert_eq!(status_field(&r, "CapEff"), "0000000000000000", "no capabilities left");
+}
+
+#[test]
+fn numeric_user_without_group_option() {
+    if skip_unless_root("numeric_user_without_group_option") {
+        return;
+    }
+    let env = Env::new();
+    let (_t, r) = observe(&env, "id -u; id -g", "user: 65534\n");
+    assert_eq!(r.lines().collect::<Vec<_>>(), ["65534", "65534"], "{r}");
+}
+
+#[test]
+fn group_and_supplementary_groups() {
+    if skip_unless_root("group_and_supplementary_groups") {
+        return;
+    }
+    let env = Env::new();
+    let (_t, r) = observe(
+        &env,
+        "id -u; id -g; cat /proc/self/status",
+        "user: nobody\ngroup: users\nsupplementary_groups: [adm, 44]\n",
+    );
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(&lines[..2], &["65534", "100"], "{r}");
+    assert_eq!(status_field(&r, "Gid"), "100 100 100 100");
+    let mut groups: Vec<u32> =
+        status_field(&r, "Groups").split_whitespace().map(|g| g.parse().unwrap()).collect();
+    groups.sort();
+    assert_eq!(groups, [4, 44], "supplementary groups:\n{r}");
+}
+
+#[test]
+fn umask_is_applied() {
+    let env = Env::new();
+    let (_t, r) = observe(&env, "umask", "umask: \"0027\"\n");
+    assert_eq!(r.trim(), "0027");
+}
+
+#[test]
+fn nice_is_applied() {
+    let env = Env::new();
+    let (_t, r) = observe(&env, "nice", "nice: 7\n");
+    assert_eq!(r.trim(), "7");
+}
+
+#[test]
+fn negative_nice_and_raised_hard_limit_for_a_non_root_service() {
+    if skip_unless_root("negative_nice_and_raised_hard_limit_for_a_non_root_service") {
+        return;
+    }
+    // Both need privileges the service (nobody) does not have: they must be
+    // applied before the identity change.
+    let mut hard = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we pass.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
+    let raised = hard.rlim_max + 1000;
+    let env = Env::new();
+    let (_t, r) = observe(
+        &env,
+        "id -u; nice; cat /proc/self/limits",
+        &format!("user: nobody\nnice: -5\nrlimits:\n  nofile: {{soft: 1024, hard: {raised}}}\n"),
+    );
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(&lines[..2], &["65534", "-5"], "{r}");
+    assert_eq!(limit(&r, "Max open files"), ("1024".into(), raised.to_string()), "{r}");
+}
+
+#[test]
+fn rlimits_numbers_sizes_unlimited_and_soft_hard() {
+    let env = Env::new();
+    let (_t, r) = observe(
+        &env,
+        "cat /proc/self/limits",
+        "rlimits:\n  nofile: {soft: 100, hard: 200}\n  fsize: 64M\n  core: unlimited\n  stack: 512K\n  nproc: 4000\n",
+    );
+    assert_eq!(limit(&r, "Max open files"), ("100".into(), "200".into()), "{r}");
+    assert_eq!(limit(&r, "Max file size"), ("67108864".into(), "67108864".into()), "{r}");
+    assert_eq!(limit(&r, "Max core file size"), ("unlimited".into(), "unlimited".into()), "{r}");
+    assert_eq!(limit(&r, "Max stack size").0, "524288", "{r}");
+    assert_eq!(limit(&r, "Max processes"), ("4000".into(), "4000".into()), "{r}");
+}
+
+#[test]
+fn signal_mask_and_dispositions_are_reset() {
+    let env = Env::new();
+    let report = env.p("report");
+    env.unit("svc", &format!("{}restart: never\n", sh(&put("cat /proc/self/status", &report))));
+    // Start tend with SIGUSR2 blocked and SIGHUP ignored: both are inherited
+    // by tend, and must not reach the service.
+    let tend = env.spawn(&["up", "--units", env.units().to_str().unwrap()], |c| {
+        // SAFETY: runs in the forked child before exec; sigemptyset,
+        // sigaddset, sigprocmask and signal are async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR2);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    });
+    let r = env.await_file(&tend, "report");
+    assert_eq!(status_field(&r, "SigBlk"), "0000000000000000", "blocked signals leaked:\n{r}");
+    assert_eq!(status_field(&r, "SigIgn"), "0000000000000000", "ignored signals leaked:\n{r}");
+}
+
+#[test]
+fn stdin_is_dev_null() {
+    let env = Env::new();
+    let (_t, r) = observe(&env, "readlink /proc/self/fd/0", "");
+    assert_eq!(r.trim(), "/dev/null");
+}
+
+#[test]
+fn process_group_default_makes_the_service_a_session_leader() {
+    let env = Env::new();
+    let (t, r) = observe(&env, "echo $$; cat /proc/$$/stat", "");
+    let pid = r.lines().next().unwrap().trim().to_string();
+    let stat = r.lines().nth(1).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+    assert_eq!((f[2], f[3]), (pid.as_str(), pid.as_str()), "pgrp and session should be the pid {pid}: {stat}");
+    drop(t);
+}
+
+#[test]
+fn process_group_false_keeps_the_supervisors_group() {
+    let env = Env::new();
+    let (t, r) = observe(&env, "echo $$; cat /proc/$$/stat", "process_group: false\n");
+    let pid = r.lines().next().unwrap().trim().to_string();
+    let stat = r.lines().nth(1).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+    assert_ne!(f[2], pid, "process_group: false, yet the service leads its own group: {stat}");
+    assert_eq!(f[2], t.pid.to_string(), "service should stay in tend's group: {stat}");
+}
+
+/// No descriptor of tend leaks into a service: /proc/PID/fd holds 0, 1, 2.
+///
+/// Method: listing from inside is fragile (`ls` and a shell glob each open a
+/// directory fd of their own while listing). So the service writes its pid
+/// and then `exec`s `sleep`, which keeps the pid and every descriptor not
+/// marked close-on-exec (exactly what leaks into a program) and opens none;
+/// the test lists `/proc/PID/fd` of that process from outside. Several
+/// services run so that tend holds pipes of the others at spawn time.
+#[test]
+fn no_leaked_descriptors() {
+    let env = Env::new();
+    for name in ["a", "b", "c"] {
+        let pidf = env.p(&format!("{name}.pid"));
+        env.unit(name, &sh(&format!("{}; exec sleep 30", put("echo $$", &pidf))));
+    }
+    let tend = env.up();
+    for name in ["a", "b", "c"] {
+        let pid = env.await_pid(&tend, &format!("{name}.pid"));
+        // After the pid file is written, wait for the exec to sleep.
+        tend.wait_until(T, "service to exec sleep", || {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() == "sleep").unwrap_or(false)
+        });
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        fds.sort();
+        let detail: Vec<String> = fds
+            .iter()
+            .map(|fd| {
+                let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                format!("{fd} -> {target}")
+            })
+            .collect();
+        assert_eq!(fds, ["0", "1", "2"], "service {name} has extra descriptors: {detail:?}");
+    }
+}
+
+#[test]
+fn cannot_execute_missing_binary_is_reported_with_errno() {
+    let env = Env::new();
+    env.unit("web", "command: [/no/such/bin, --flag]\nrestart: never\n");
+    let tend = env.up();
+    tend.wait_stderr("web: cannot execute /no/such/bin: No such file or directory");
+    assert!(
+        !tend.stderr().contains("web: exited with status"),
+        "an exec failure must not be reported as an exit\n{}",
+        tend.dump()
+    );
+}
+
+#[test]
+fn cannot_execute_non_executable_file_is_permission_denied() {
+    let env = Env::new();
+    let f = env.p("not-exec");
+    std::fs::write(&f, "#!/bin/sh\necho hi\n").unwrap();
+    env.unit("web", &format!("command: [{}]\nrestart: never\n", f.display()));
+    let tend = env.up();
+    tend.wait_stderr(&format!("web: cannot execute {}: Permission denied", f.display()));
+}
+
+#[test]
+fn cannot_execute_follows_the_restart_policy() {
+    let env = Env::new();
+    env.unit(
+        "web",
+        "command: [/no/such/bin]\nrestart: on-failure\nrestart_delay: 10ms\nstart_limit: {burst: 2, interval: 60s}\n",
+    );
+    let tend = env.up();
+    tend.wait_stderr("web: failed");
+    let n = tend.stderr().matches("web: cannot execute /no/such/bin").count();
+    assert_eq!(n, 3, "burst 2: three attempts before failed\n{}", tend.dump());
+}
+
+/// When tend is not PID 1, its services die with it (PR_SET_PDEATHSIG).
+#[test]
+fn services_die_when_tend_is_killed() {
+    let env = Env::new();
+    let pidf = env.p("svc.pid");
+    env.unit("svc", &sh(&format!("{}; exec sleep 30", put("echo $$", &pidf))));
+    let mut tend = env.up();
+    let pid = env.await_pid(&tend, "svc.pid");
+    assert!(!is_gone(pid));
+    // Kill only tend itself (the service leads its own group, so only
+    // PDEATHSIG can stop it).
+    kill(tend.pid, libc::SIGKILL);
+    tend.wait_exit(T);
+    wait_gone(pid, T, "service after its supervisor was SIGKILLed");
+}
+
+/// PDEATHSIG is cleared by a credential change: it must hold for a service
+/// running as another user too.
+#[test]
+fn services_running_as_another_user_die_when_tend_is_killed() {
+    if skip_unless_root("services_running_as_another_user_die_when_tend_is_killed") {
+        return;
+    }
+    let env = Env::new();
+    let pidf = env.p("svc.pid");
+    env.unit("svc", &format!("{}user: nobody\n", sh(&format!("{}; exec sleep 30", put("echo $$", &pidf)))));
+    let mut tend = env.up();
+    let pid = env.await_pid(&tend, "svc.pid");
+    kill(tend.pid, libc::SIGKILL);
+    tend.wait_exit(T);
+    wait_gone(pid, T, "service (user nobody) after its supervisor was SIGKILLed");
+}
