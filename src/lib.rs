@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod ctl;
 pub mod exit;
 pub mod output;
 pub mod policy;

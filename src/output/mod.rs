@@ -6,6 +6,8 @@
 //! blocking-safe writes to tend's own stdout/stderr. Must not read pipes or
 //! know about processes: the loop hands it bytes.
 
+pub mod ring;
+
 use std::io;
 use std::os::fd::RawFd;
 
@@ -155,7 +157,7 @@ impl Output {
 }
 
 fn memchr_newline(data: &[u8]) -> Option<usize> {
-    data.iter().position(|b| *b == b'\n')
+    memchr::memchr(b'\n', data)
 }
 
 /// Write the whole buffer and clear it. On a hard error (EPIPE, EBADF) the

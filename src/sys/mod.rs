@@ -132,7 +132,9 @@ fn cstr_to_string(ptr: *const libc::c_char) -> String {
     unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
 }
 
-fn lookup_passwd(by: impl Fn(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> libc::c_int) -> Option<UserEntry> {
+fn lookup_passwd(
+    by: impl Fn(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> libc::c_int,
+) -> Option<UserEntry> {
     let mut buf = vec![0 as libc::c_char; 4096];
     loop {
         // SAFETY: passwd is plain data, filled by getpw*_r below.
@@ -201,9 +203,7 @@ impl UserDb for SystemUsers {
         loop {
             let mut count = groups.len() as libc::c_int;
             // SAFETY: groups has room for `count` gids; getgrouplist updates count.
-            let rc = unsafe {
-                libc::getgrouplist(cname.as_ptr(), user.gid, groups.as_mut_ptr(), &mut count)
-            };
+            let rc = unsafe { libc::getgrouplist(cname.as_ptr(), user.gid, groups.as_mut_ptr(), &mut count) };
             if rc >= 0 {
                 groups.truncate(count.max(0) as usize);
                 return groups;
@@ -283,4 +283,38 @@ pub fn wait_readable(fd: i32) {
     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: poll on one valid pollfd; EINTR just returns early.
     unsafe { libc::poll(&mut pfd, 1, -1) };
+}
+
+/// The credentials of a unix socket's peer, from SO_PEERCRED (unix(7)):
+/// taken by the kernel at connect time, so they cannot be forged.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerCredentials {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+pub fn peer_credentials(fd: i32) -> io::Result<PeerCredentials> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into the local ucred.
+    let rc = unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(PeerCredentials { pid: cred.pid, uid: cred.uid, gid: cred.gid })
+}
+
+/// Is `gid` among the supplementary groups of process `pid`? (The `Groups:`
+/// line of /proc/PID/status, proc(5).)
+pub fn process_in_group(pid: i32, gid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Groups:"))
+        .is_some_and(|groups| groups.split_whitespace().any(|g| g.parse() == Ok(gid)))
 }

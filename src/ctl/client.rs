@@ -1,0 +1,96 @@
+//! The client side: connect to a supervisor's socket, send one request,
+//! read its replies. Blocking I/O is fine here: this is a short-lived command.
+
+use super::proto::{Envelope, Reply, Request};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// Where the control socket is when `--socket` and `$TEND_SOCKET` say nothing:
+/// `/run/tend/tend.sock` for root, `$XDG_RUNTIME_DIR/tend/tend.sock`
+/// otherwise, else `/tmp/tend-UID/tend.sock` (a folder tend creates 0700).
+pub fn default_socket_path() -> PathBuf {
+    let uid = nix::unistd::geteuid().as_raw();
+    if uid == 0 {
+        return PathBuf::from("/run/tend/tend.sock");
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("tend").join("tend.sock");
+    }
+    PathBuf::from(format!("/tmp/tend-{uid}")).join("tend.sock")
+}
+
+/// `--socket`, else `$TEND_SOCKET`, else the default.
+pub fn socket_path(explicit: Option<PathBuf>) -> PathBuf {
+    explicit
+        .or_else(|| std::env::var_os("TEND_SOCKET").filter(|s| !s.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(default_socket_path)
+}
+
+#[derive(Debug)]
+pub enum ConnectError {
+    /// Nothing listens there (no file, or a stale one).
+    NoSupervisor(io::Error),
+    Other(io::Error),
+}
+
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Result<Client, ConnectError> {
+        match UnixStream::connect(path) {
+            Ok(stream) => {
+                let writer = stream.try_clone().map_err(ConnectError::Other)?;
+                Ok(Client { reader: BufReader::new(stream), writer })
+            }
+            Err(err) => match err.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                    Err(ConnectError::NoSupervisor(err))
+                }
+                _ if err.raw_os_error() == Some(libc::ENOTSOCK) => Err(ConnectError::NoSupervisor(err)),
+                _ => Err(ConnectError::Other(err)),
+            },
+        }
+    }
+
+    /// Bound every read and write (None: wait as long as it takes).
+    pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        let _ = self.writer.set_read_timeout(timeout);
+        let _ = self.writer.set_write_timeout(timeout);
+    }
+
+    pub fn send(&mut self, request: Request) -> io::Result<()> {
+        self.writer.write_all(&Envelope::new(request).encode())
+    }
+
+    /// The next reply line; `Ok(None)` when the supervisor closed the connection.
+    pub fn next_reply(&mut self) -> io::Result<Option<Reply>> {
+        let mut line = Vec::new();
+        let n = self.reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        Reply::decode(&line).map(Some).map_err(io::Error::other)
+    }
+
+    /// Send one request and return its single reply.
+    pub fn call(&mut self, request: Request) -> io::Result<Reply> {
+        self.send(request)?;
+        self.next_reply()?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection"))
+    }
+
+    /// Block until the supervisor closes the connection (it does when it exits).
+    pub fn wait_closed(&mut self) -> io::Result<()> {
+        let mut sink = Vec::new();
+        loop {
+            sink.clear();
+            if self.reader.read_until(b'\n', &mut sink)? == 0 {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The control plane: the protocol (shared), the server (inside the loop)
+//! and the client (the `status`/`start`/… subcommands).
+
+pub mod client;
+pub mod proto;
+pub mod server;

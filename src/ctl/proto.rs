@@ -1,0 +1,427 @@
+//! The control protocol, shared by client and server: typed, framed,
+//! versioned, bounded.
+//!
+//! Framing: one JSON object per line (`\n`), UTF-8, at most
+//! [`MAX_REQUEST`] bytes per request line. A request carries `"v": 1`; a
+//! server answers a request of another version with `unsupported_version`.
+//! Every request gets exactly one reply line (`"ok": true|false`), except
+//! `logs`, which first sends zero or more `{"log": …}` lines, and with
+//! `follow` keeps sending them until the client goes away.
+//!
+//! ```text
+//! → {"v":1,"cmd":"status","names":["web"]}
+//! ← {"ok":true,"services":[{"name":"web","state":"running","pid":42,…}]}
+//! → {"v":1,"cmd":"stop","names":["nope"]}
+//! ← {"ok":false,"error":{"code":"unknown_service","message":"no service 'nope' (known: web, db)"}}
+//! ```
+//!
+//! Must not touch sockets: `server` and `client` move the bytes.
+
+use serde::{Deserialize, Serialize};
+
+pub const VERSION: u32 = 1;
+
+/// The longest request line a server accepts; a longer one gets
+/// `request_too_large` and the connection is closed.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Who is there: the supervisor's pid and version.
+    Hello,
+    Status {
+        #[serde(default)]
+        names: Vec<String>,
+    },
+    Start(Target),
+    Stop(Target),
+    Restart(Target),
+    Signal {
+        signal: String,
+        names: Vec<String>,
+    },
+    Logs {
+        #[serde(default)]
+        names: Vec<String>,
+        #[serde(default = "default_lines")]
+        lines: usize,
+        #[serde(default)]
+        follow: bool,
+    },
+    Reload,
+    Shutdown,
+}
+
+fn default_lines() -> usize {
+    100
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    #[serde(default)]
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub all: bool,
+    /// Reply once the change is done (the default), or at once.
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    RequestTooLarge,
+    UnsupportedVersion,
+    PermissionDenied,
+    UnknownService,
+    InvalidUnits,
+    Failed,
+    TooSlow,
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    /// For `invalid_units`: every `file:line:column: message`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+/// How a service's process last ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExit {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signal: Option<String>,
+    /// `cannot execute …` when it never ran.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub time: String,
+}
+
+/// One service in `status`: the stable, documented object of `--json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// stopped, starting, running, stopping, exited, backoff, failed.
+    pub state: String,
+    pub pid: Option<i32>,
+    /// When it entered this state (RFC 3339).
+    pub since: String,
+    /// Seconds since `since` (for the table's UPTIME).
+    pub since_secs: f64,
+    pub restarts: u32,
+    pub last_exit: Option<LastExit>,
+    /// Why it is failed or in backoff.
+    pub reason: Option<String>,
+    /// A good state: running, or exited successfully after running to completion.
+    pub healthy: bool,
+    /// Problems with its log sinks (a file that cannot be written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_errors: Vec<String>,
+}
+
+/// The result of start/stop/restart/signal for one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceResult {
+    pub name: String,
+    pub ok: bool,
+    /// "started", "stopped", "restarted", "already running", "signalled", or the failure.
+    pub message: String,
+    pub state: String,
+    pub pid: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReloadReport {
+    pub started: Vec<String>,
+    pub stopped: Vec<String>,
+    pub restarted: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub service: String,
+    /// "stdout" or "stderr".
+    pub stream: String,
+    /// RFC 3339 with microseconds.
+    pub time: String,
+    pub line: String,
+}
+
+/// A server's reply line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Log {
+        log: LogLine,
+    },
+    Ok {
+        ok: True,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pid: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        version: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        services: Option<Vec<ServiceStatus>>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        results: Option<Vec<ServiceResult>>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        reload: Option<ReloadReport>,
+    },
+    Error {
+        ok: False,
+        error: ErrorBody,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        results: Option<Vec<ServiceResult>>,
+    },
+}
+
+/// `true` as a type, so that `ok` decides the variant of an untagged reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct True;
+/// `false` as a type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct False;
+
+macro_rules! bool_literal {
+    ($ty:ident, $value:expr) => {
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bool($value)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if bool::deserialize(d)? == $value {
+                    Ok($ty)
+                } else {
+                    Err(serde::de::Error::custom(concat!("expected ", stringify!($value))))
+                }
+            }
+        }
+    };
+}
+bool_literal!(True, true);
+bool_literal!(False, false);
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply::Ok { ok: True, pid: None, version: None, services: None, results: None, reload: None }
+    }
+
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Reply {
+        Reply::Error {
+            ok: False,
+            error: ErrorBody { code, message: message.into(), details: Vec::new() },
+            results: None,
+        }
+    }
+
+    /// One line, with its newline.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).expect("replies always serialize");
+        line.push(b'\n');
+        line
+    }
+
+    pub fn decode(line: &[u8]) -> Result<Reply, String> {
+        serde_json::from_slice(line).map_err(|e| format!("malformed reply from the supervisor: {e}"))
+    }
+}
+
+impl Envelope {
+    pub fn new(request: Request) -> Envelope {
+        Envelope { v: VERSION, request }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).expect("requests always serialize");
+        line.push(b'\n');
+        line
+    }
+}
+
+/// Decode one request line; the error is the reply to send.
+pub fn decode_request(line: &[u8]) -> Result<Request, Reply> {
+    // Check the version first, so that a newer client gets a clear answer
+    // rather than a complaint about fields this server does not know.
+    let value: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| Reply::error(ErrorCode::BadRequest, format!("request is not valid JSON: {e}")))?;
+    match value.get("v").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => {
+            return Err(Reply::error(
+                ErrorCode::UnsupportedVersion,
+                format!("protocol version {v} is not supported (this supervisor speaks {VERSION})"),
+            ))
+        }
+        None => return Err(Reply::error(ErrorCode::BadRequest, "request has no protocol version \"v\"")),
+    }
+    let envelope: Envelope = serde_json::from_value(value)
+        .map_err(|e| Reply::error(ErrorCode::BadRequest, format!("invalid request: {e}")))?;
+    Ok(envelope.request)
+}
+
+/// Splits a byte stream into request lines, refusing to buffer more than
+/// `limit` bytes of a line without its newline.
+#[derive(Debug)]
+pub struct LineReader {
+    buffer: Vec<u8>,
+    limit: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    Line(Vec<u8>),
+    TooLarge,
+}
+
+impl LineReader {
+    pub fn new(limit: usize) -> LineReader {
+        LineReader { buffer: Vec::new(), limit }
+    }
+
+    /// Add bytes; return the complete lines now available (without the
+    /// newline), or `TooLarge` once a line exceeds the limit.
+    pub fn push(&mut self, data: &[u8]) -> Vec<Frame> {
+        self.buffer.extend_from_slice(data);
+        let mut frames = Vec::new();
+        while let Some(at) = self.buffer.iter().position(|b| *b == b'\n') {
+            if at > self.limit {
+                frames.push(Frame::TooLarge);
+                self.buffer.clear();
+                return frames;
+            }
+            let mut line: Vec<u8> = self.buffer.drain(..=at).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if !line.iter().all(|b| b.is_ascii_whitespace()) {
+                frames.push(Frame::Line(line));
+            }
+        }
+        if self.buffer.len() > self.limit {
+            frames.push(Frame::TooLarge);
+            self.buffer.clear();
+        }
+        frames
+    }
+
+    /// Bytes of an unfinished line held.
+    pub fn pending(&self) -> usize {
+        self.buffer.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        let requests = vec![
+            Request::Hello,
+            Request::Status { names: vec!["web".into()] },
+            Request::Start(Target { names: vec!["a".into()], all: false, wait: true }),
+            Request::Stop(Target { names: vec![], all: true, wait: false }),
+            Request::Restart(Target { names: vec!["b".into()], all: false, wait: true }),
+            Request::Signal { signal: "SIGUSR1".into(), names: vec!["web".into()] },
+            Request::Logs { names: vec![], lines: 5, follow: true },
+            Request::Reload,
+            Request::Shutdown,
+        ];
+        for request in requests {
+            let line = Envelope::new(request.clone()).encode();
+            assert_eq!(*line.last().unwrap(), b'\n');
+            assert_eq!(decode_request(&line[..line.len() - 1]).unwrap(), request);
+        }
+    }
+
+    #[test]
+    fn wire_format_is_as_documented() {
+        let line = Envelope::new(Request::Status { names: vec!["web".into()] }).encode();
+        assert_eq!(line, b"{\"v\":1,\"cmd\":\"status\",\"names\":[\"web\"]}\n");
+        assert_eq!(
+            decode_request(br#"{"v":1,"cmd":"logs"}"#).unwrap(),
+            Request::Logs { names: vec![], lines: 100, follow: false }
+        );
+        assert_eq!(
+            decode_request(br#"{"v":1,"cmd":"start","names":["x"]}"#).unwrap(),
+            Request::Start(Target { names: vec!["x".into()], all: false, wait: true })
+        );
+    }
+
+    fn error_code(reply: Reply) -> ErrorCode {
+        match reply {
+            Reply::Error { error, .. } => error.code,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_requests_get_typed_errors() {
+        assert_eq!(error_code(decode_request(b"garbage").unwrap_err()), ErrorCode::BadRequest);
+        assert_eq!(error_code(decode_request(br#"{"cmd":"status"}"#).unwrap_err()), ErrorCode::BadRequest);
+        assert_eq!(
+            error_code(decode_request(br#"{"v":2,"cmd":"status"}"#).unwrap_err()),
+            ErrorCode::UnsupportedVersion
+        );
+        assert_eq!(error_code(decode_request(br#"{"v":1,"cmd":"fly"}"#).unwrap_err()), ErrorCode::BadRequest);
+        assert_eq!(
+            error_code(decode_request(br#"{"v":1,"cmd":"status","bogus":1}"#).unwrap_err()),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            error_code(decode_request(br#"{"v":1,"cmd":"signal","names":["a"]}"#).unwrap_err()),
+            ErrorCode::BadRequest
+        );
+    }
+
+    #[test]
+    fn replies_round_trip_and_ok_decides_the_variant() {
+        let mut ok = Reply::ok();
+        if let Reply::Ok { pid, .. } = &mut ok {
+            *pid = Some(7);
+        }
+        assert_eq!(Reply::decode(&ok.encode()).unwrap(), ok);
+        let err = Reply::error(ErrorCode::UnknownService, "no service 'x'");
+        assert_eq!(Reply::decode(&err.encode()).unwrap(), err);
+        assert!(String::from_utf8(err.encode()).unwrap().starts_with("{\"ok\":false"));
+        let log = Reply::Log {
+            log: LogLine { service: "a".into(), stream: "stdout".into(), time: "t".into(), line: "x".into() },
+        };
+        assert_eq!(Reply::decode(&log.encode()).unwrap(), log);
+    }
+
+    #[test]
+    fn line_reader_frames_and_bounds() {
+        let mut reader = LineReader::new(10);
+        assert_eq!(reader.push(b"ab"), vec![]);
+        assert_eq!(reader.push(b"c\r\nde\n\n"), vec![Frame::Line(b"abc".to_vec()), Frame::Line(b"de".to_vec())]);
+        assert_eq!(reader.push(b"0123456789X"), vec![Frame::TooLarge]);
+        assert_eq!(reader.pending(), 0);
+        let mut reader = LineReader::new(4);
+        assert_eq!(reader.push(b"0123456\n"), vec![Frame::TooLarge]);
+    }
+}

@@ -1,0 +1,230 @@
+//! The server side of the control socket, as pieces the loop drives:
+//! binding (with the stale-socket and already-running checks), peer
+//! credentials, and bounded, non-blocking client connections.
+//!
+//! Must not block: every socket here is non-blocking, request lines are
+//! bounded ([`proto::MAX_REQUEST`]) and each client's output buffer is
+//! bounded ([`MAX_CLIENT_BUFFER`]); a client that falls behind is told so
+//! and dropped. Must not know about services: the loop answers requests.
+
+use super::client::Client;
+use super::proto::{self, Frame, LineReader, Reply, Request};
+use mio::net::{UnixListener, UnixStream};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The most a client may have queued and unread (a `logs -f` follower that
+/// stopped reading); past it, it gets a `too_slow` error and is dropped.
+pub const MAX_CLIENT_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Who may send commands: root, the supervisor's own uid, and members of
+/// the socket group.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    pub own_uid: u32,
+    pub group: Option<u32>,
+}
+
+#[derive(Debug)]
+pub enum BindError {
+    /// Another supervisor answers there.
+    AlreadyRunning { pid: Option<i32> },
+    Io(String),
+}
+
+pub struct Listener {
+    pub listener: UnixListener,
+    pub path: PathBuf,
+    pub access: Access,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn io_error(what: &str, path: &Path, err: io::Error) -> BindError {
+    BindError::Io(format!("cannot {what} {}: {err}", path.display()))
+}
+
+/// Ask whoever listens at `path` who they are, without hanging on a stuck one.
+fn probe(path: &Path) -> Option<Option<i32>> {
+    let mut client = Client::connect(path).ok()?;
+    client.set_timeout(Some(Duration::from_secs(2)));
+    match client.call(Request::Hello) {
+        Ok(Reply::Ok { pid, .. }) => Some(pid),
+        // Something answers, just not a tend we understand: do not steal its socket.
+        _ => Some(None),
+    }
+}
+
+/// Create the folder (0700 for a per-user one), refuse when a live
+/// supervisor answers, replace a stale socket file, bind, and set the mode
+/// (0600, or 0660 with the socket group).
+pub fn bind(path: &Path, access: Access) -> Result<Listener, BindError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+            let mode = if access.group.is_some() { 0o750 } else { 0o700 };
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode));
+            if let Some(gid) = access.group {
+                let _ = std::os::unix::fs::chown(dir, None, Some(gid));
+            }
+        }
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
+        if let Some(pid) = probe(path) {
+            return Err(BindError::AlreadyRunning { pid });
+        }
+        // Nobody answers: a stale socket left by a supervisor that died.
+        std::fs::remove_file(path).map_err(|e| io_error("remove the stale socket", path, e))?;
+    }
+    // Create the socket with no permission for others from the start: set
+    // the mode through the umask rather than after bind, so there is no
+    // window in which it is open to everyone.
+    let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(old_umask);
+    let listener = bound.map_err(|e| io_error("listen on", path, e))?;
+    let listener = Listener { listener, path: path.to_path_buf(), access };
+    if let Some(gid) = access.group {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| io_error("set the group of", path, e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+            .map_err(|e| io_error("set the mode of", path, e))?;
+    }
+    Ok(listener)
+}
+
+/// The peer's credentials (SO_PEERCRED, unix(7)) and whether they may talk.
+pub fn check_peer(stream: &UnixStream, access: Access) -> Result<(), String> {
+    let creds = crate::sys::peer_credentials(stream.as_raw_fd()).map_err(|e| format!("cannot read credentials: {e}"))?;
+    if creds.uid == 0 || creds.uid == access.own_uid {
+        return Ok(());
+    }
+    if let Some(group) = access.group {
+        if creds.gid == group || crate::sys::process_in_group(creds.pid, group) {
+            return Ok(());
+        }
+    }
+    Err(format!("uid {} may not control this supervisor", creds.uid))
+}
+
+/// One connected client.
+pub struct Conn {
+    pub stream: UnixStream,
+    reader: LineReader,
+    out: Vec<u8>,
+    /// Written from `out` so far.
+    sent: usize,
+    /// Close once `out` is written.
+    pub closing: bool,
+    /// The peer hung up (or a hard error): drop it now.
+    pub dead: bool,
+    /// `logs -f`: the services followed (empty: all).
+    pub following: Option<Vec<String>>,
+    /// Waiting for a deferred reply (start/stop/restart/shutdown): do not
+    /// read further requests until it is sent.
+    pub busy: bool,
+}
+
+impl Conn {
+    pub fn new(stream: UnixStream) -> Conn {
+        Conn {
+            stream,
+            reader: LineReader::new(proto::MAX_REQUEST),
+            out: Vec::new(),
+            sent: 0,
+            closing: false,
+            dead: false,
+            following: None,
+            busy: false,
+        }
+    }
+
+    /// Read what is there; return the frames that are complete.
+    pub fn read_frames(&mut self) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.dead = true;
+                    break;
+                }
+                Ok(n) => {
+                    frames.extend(self.reader.push(&buf[..n]));
+                    if frames.iter().any(|f| matches!(f, Frame::TooLarge)) {
+                        break;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.dead = true;
+                    break;
+                }
+            }
+        }
+        frames
+    }
+
+    /// Queue a reply. Past the bound, the client is told it is too slow and
+    /// dropped once that message is out (or at once if even that cannot fit).
+    pub fn queue(&mut self, reply: &Reply) {
+        self.queue_bytes(&reply.encode());
+    }
+
+    pub fn queue_bytes(&mut self, bytes: &[u8]) {
+        if self.closing || self.dead {
+            return;
+        }
+        if self.out.len() - self.sent + bytes.len() > MAX_CLIENT_BUFFER {
+            let notice = Reply::error(
+                proto::ErrorCode::TooSlow,
+                "client fell too far behind; dropping the connection (lines were not lost from tend's own log)",
+            )
+            .encode();
+            self.out.extend_from_slice(&notice);
+            self.closing = true;
+            return;
+        }
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Write what is queued, as far as the socket takes it.
+    pub fn flush(&mut self) {
+        while self.sent < self.out.len() {
+            match self.stream.write(&self.out[self.sent..]) {
+                Ok(0) => {
+                    self.dead = true;
+                    return;
+                }
+                Ok(n) => self.sent += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+            if self.closing {
+                self.dead = true;
+            }
+        } else if self.sent > 64 * 1024 {
+            self.out.drain(..self.sent);
+            self.sent = 0;
+        }
+    }
+
+    pub fn has_pending_output(&self) -> bool {
+        self.sent < self.out.len()
+    }
+}
