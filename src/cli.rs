@@ -1,6 +1,6 @@
 //! argv → a subcommand. Parsing and dispatch only; the work is in `app`.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -15,6 +15,29 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where the control socket is.
+#[derive(Args, Debug, Clone)]
+pub struct SocketArg {
+    /// The control socket (else $TEND_SOCKET, else /run/tend/tend.sock for
+    /// root, $XDG_RUNTIME_DIR/tend/tend.sock otherwise).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub socket: Option<PathBuf>,
+}
+
+/// Which services a command acts on.
+#[derive(Args, Debug, Clone)]
+pub struct Targets {
+    /// Service names.
+    #[arg(value_name = "NAME", required_unless_present = "all")]
+    pub names: Vec<String>,
+    /// Every service.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Return at once instead of waiting until the change is done.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Supervise every unit in the units folder, in the foreground.
@@ -22,6 +45,17 @@ pub enum Command {
         /// The units folder (else $TEND_UNITS, else ./units, else /etc/tend/units).
         #[arg(long, short = 'u', value_name = "DIR")]
         units: Option<PathBuf>,
+        #[command(flatten)]
+        socket: SocketArg,
+        /// Let members of GROUP use the control socket (mode 0660).
+        #[arg(long, value_name = "GROUP")]
+        socket_group: Option<String>,
+        /// Run without a control socket.
+        #[arg(long, conflicts_with_all = ["socket", "socket_group"])]
+        no_socket: bool,
+        /// Also send tend's own lifecycle events to syslog (/dev/log).
+        #[arg(long)]
+        syslog: bool,
     },
     /// Run one command as an init: forward signals, reap zombies, pass its exit status on.
     Run {
@@ -37,6 +71,72 @@ pub enum Command {
         /// The units folder (else $TEND_UNITS, else ./units, else /etc/tend/units).
         dir: Option<PathBuf>,
     },
+    /// Show services: NAME STATE PID UPTIME RESTARTS LAST-EXIT. Exit 0 only if all are healthy.
+    Status {
+        names: Vec<String>,
+        /// One JSON object per service, in an array.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Start services, and wait until they run.
+    Start {
+        #[command(flatten)]
+        targets: Targets,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Stop services (stop signal, then SIGKILL after stop_timeout), and wait until they are down.
+    Stop {
+        #[command(flatten)]
+        targets: Targets,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Restart services, and wait until the new process runs.
+    Restart {
+        #[command(flatten)]
+        targets: Targets,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Send a signal to services' process groups.
+    Signal {
+        /// SIGHUP, HUP, 1, SIGRTMIN+2, …
+        signal: String,
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Print the last lines of services' output, and follow it with -f.
+    Logs {
+        names: Vec<String>,
+        /// Keep printing new lines as they come.
+        #[arg(short, long)]
+        follow: bool,
+        /// How many lines per service.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Re-read the units folder and apply the difference (as SIGHUP does).
+    Reload {
+        #[command(flatten)]
+        socket: SocketArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop every service and the supervisor; wait until it has exited.
+    Shutdown {
+        #[command(flatten)]
+        socket: SocketArg,
+    },
 }
 
 pub fn main() -> i32 {
@@ -50,9 +150,25 @@ pub fn main() -> i32 {
             };
         }
     };
+    use crate::app::control;
     match cli.command {
-        Command::Up { units } => crate::app::up::up(units),
+        Command::Up { units, socket, socket_group, no_socket, syslog } => crate::app::up::up(crate::app::up::UpArgs {
+            units,
+            socket: if no_socket { None } else { Some(socket.socket) },
+            socket_group,
+            syslog,
+        }),
         Command::Run { group, command } => crate::app::run::run(command, group),
         Command::Check { dir } => crate::app::check::check(dir),
+        Command::Status { names, json, socket } => control::status(socket.socket, names, json),
+        Command::Start { targets, socket } => control::change(socket.socket, control::Change::Start, targets),
+        Command::Stop { targets, socket } => control::change(socket.socket, control::Change::Stop, targets),
+        Command::Restart { targets, socket } => control::change(socket.socket, control::Change::Restart, targets),
+        Command::Signal { signal, names, socket } => control::signal(socket.socket, signal, names),
+        Command::Logs { names, follow, lines, json, socket } => {
+            control::logs(socket.socket, names, lines, follow, json)
+        }
+        Command::Reload { socket, json } => control::reload(socket.socket, json),
+        Command::Shutdown { socket } => control::shutdown(socket.socket),
     }
 }

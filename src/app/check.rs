@@ -7,7 +7,13 @@ pub fn check(dir: Option<PathBuf>) -> i32 {
     match super::load(&dir) {
         Ok(units) => {
             let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
-            println!("{}: {} unit{} ok: {}", dir.display(), units.len(), if units.len() == 1 { "" } else { "s" }, names.join(", "));
+            println!(
+                "{}: {} unit{} ok: {}",
+                dir.display(),
+                units.len(),
+                if units.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            );
             crate::exit::OK
         }
         Err(_) => crate::exit::USAGE,

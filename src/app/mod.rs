@@ -1,6 +1,7 @@
 //! One file per subcommand: wiring and rendering only.
 
 pub mod check;
+pub mod control;
 pub mod run;
 pub mod up;
 

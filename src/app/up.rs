@@ -1,10 +1,19 @@
 //! `tend up`: load every unit, then supervise them until told to stop.
 
-use crate::supervise::{run_stack, StackOptions};
+use crate::supervise::{run_stack, SocketOptions, StackOptions};
+use crate::unit::UserDb;
 use std::path::PathBuf;
 
-pub fn up(units: Option<PathBuf>) -> i32 {
-    let dir = super::units_dir(units);
+pub struct UpArgs {
+    pub units: Option<PathBuf>,
+    /// `None`: no control socket; `Some(None)`: the default path.
+    pub socket: Option<Option<PathBuf>>,
+    pub socket_group: Option<String>,
+    pub syslog: bool,
+}
+
+pub fn up(args: UpArgs) -> i32 {
+    let dir = super::units_dir(args.units);
     let units = match super::load(&dir) {
         Ok(units) => units,
         Err(_) => {
@@ -16,5 +25,19 @@ pub fn up(units: Option<PathBuf>) -> i32 {
         eprintln!("tend: no units in {} (files named NAME.yaml)", dir.display());
         return crate::exit::USAGE;
     }
-    run_stack(units, StackOptions { environment: std::env::vars_os().collect() })
+    let group = match &args.socket_group {
+        None => None,
+        Some(name) => match name.parse::<u32>().ok().or_else(|| crate::sys::SystemUsers.group_by_name(name)) {
+            Some(gid) => Some(gid),
+            None => {
+                eprintln!("tend: --socket-group: no such group '{name}'");
+                return crate::exit::USAGE;
+            }
+        },
+    };
+    let socket = args
+        .socket
+        .map(|path| SocketOptions { path: crate::ctl::client::socket_path(path), group });
+    let _ = args.syslog;
+    run_stack(units, StackOptions { environment: std::env::vars_os().collect(), units_dir: dir, socket })
 }

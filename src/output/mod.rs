@@ -7,6 +7,7 @@
 //! know about processes: the loop hands it bytes.
 
 pub mod ring;
+pub mod sink;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -37,6 +38,35 @@ pub struct LineFramer {
     partial: Vec<u8>,
 }
 
+impl LineFramer {
+    /// Call `each` with every complete line in `data` (without its newline),
+    /// joined with what was left over from before. Over-long lines come out
+    /// in [`MAX_LINE`] pieces.
+    pub fn lines(&mut self, data: &[u8], mut each: impl FnMut(&[u8])) {
+        let mut rest = data;
+        while let Some(at) = memchr_newline(rest) {
+            if self.partial.is_empty() {
+                each(&rest[..at]);
+            } else {
+                self.partial.extend_from_slice(&rest[..at]);
+                each(&self.partial);
+                self.partial.clear();
+            }
+            rest = &rest[at + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        while self.partial.len() >= MAX_LINE {
+            each(&self.partial[..MAX_LINE]);
+            self.partial.drain(..MAX_LINE);
+        }
+    }
+
+    /// The unfinished last line, if any (at end of stream).
+    pub fn take_partial(&mut self) -> Option<Vec<u8>> {
+        (!self.partial.is_empty()).then(|| std::mem::take(&mut self.partial))
+    }
+}
+
 pub struct Output {
     width: usize,
     colour_stdout: bool,
@@ -65,6 +95,12 @@ impl Output {
         };
         output.tend_prefix = output.render_prefix("tend", None);
         output
+    }
+
+    /// Pad to the longest of `names` from now on (after a reload).
+    pub fn set_width<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        self.width = names.map(|n| n.chars().count()).max().unwrap_or(0).max(4);
+        self.tend_prefix = self.render_prefix("tend", None);
     }
 
     /// The prefix of service number `index` named `name`.

@@ -84,14 +84,7 @@ pub enum State {
     /// Signalled to stop. `leader` is the pid tend forked (and the process
     /// group id when the service has its own group); `leader_alive` until it
     /// is reaped; `kill_at` is when to send SIGKILL (`None` once it was sent).
-    Stopping {
-        leader: i32,
-        leader_alive: bool,
-        kill_at: Option<Time>,
-        killed: bool,
-        then: Then,
-        since: Time,
-    },
+    Stopping { leader: i32, leader_alive: bool, kill_at: Option<Time>, killed: bool, then: Then, since: Time },
     /// Ended and not to be restarted.
     Exited { status: ExitStatus, at: Time },
     /// Waiting for the restart delay.
@@ -230,18 +223,14 @@ impl Service {
         match self.state {
             State::Starting { pid, .. } | State::Running { pid, .. } => Some(pid),
             State::Stopping { leader, leader_alive, .. } => leader_alive.then_some(leader),
-            State::Stopped | State::Exited { .. } | State::Backoff { .. } | State::Failed { .. } => {
-                None
-            }
+            State::Stopped | State::Exited { .. } | State::Backoff { .. } | State::Failed { .. } => None,
         }
     }
 
     /// No process of this service is left and none is coming on its own.
     pub fn is_down(&self) -> bool {
         match self.state {
-            State::Stopped | State::Exited { .. } | State::Failed { .. } | State::Backoff { .. } => {
-                true
-            }
+            State::Stopped | State::Exited { .. } | State::Failed { .. } | State::Backoff { .. } => true,
             State::Starting { .. } | State::Running { .. } | State::Stopping { .. } => false,
         }
     }
@@ -304,7 +293,14 @@ impl Service {
             // ---- kill at once (second SIGINT/SIGTERM to tend) ----
             (S::Starting { pid, since } | S::Running { pid, since }, E::Kill) => {
                 self.kill_now(pid, out);
-                S::Stopping { leader: pid, leader_alive: true, kill_at: None, killed: true, then: Then::StayDown, since }
+                S::Stopping {
+                    leader: pid,
+                    leader_alive: true,
+                    kill_at: None,
+                    killed: true,
+                    then: Then::StayDown,
+                    since,
+                }
             }
             (S::Stopping { leader, leader_alive, kill_at, killed, since, then }, E::Kill) => {
                 if kill_at.is_some() || !killed {
@@ -335,13 +331,17 @@ impl Service {
             }
 
             // ---- the leader exits ----
-            (S::Starting { pid, since }, E::Exited { pid: exited, status, group_remains }) if pid == exited => {
+            (S::Starting { pid, since }, E::Exited { pid: exited, status, group_remains })
+                if pid == exited =>
+            {
                 // Reaped before the exec confirmation was read: it did exec (a
                 // failed child step arrives as SpawnFailed instead), so it ran.
                 out.push(Action::Notice(Notice::Started { pid }));
                 self.leader_exited(now, pid, since, status, group_remains, out)
             }
-            (S::Running { pid, since }, E::Exited { pid: exited, status, group_remains }) if pid == exited => {
+            (S::Running { pid, since }, E::Exited { pid: exited, status, group_remains })
+                if pid == exited =>
+            {
                 self.leader_exited(now, pid, since, status, group_remains, out)
             }
             (
@@ -392,15 +392,29 @@ impl Service {
             (s @ S::Starting { .. }, E::Spawned { .. } | E::Exited { .. } | E::GroupEmpty | E::Tick) => s,
             (
                 s @ S::Running { .. },
-                E::Spawned { .. } | E::ExecConfirmed | E::SpawnFailed { .. } | E::Exited { .. } | E::GroupEmpty | E::Tick,
+                E::Spawned { .. }
+                | E::ExecConfirmed
+                | E::SpawnFailed { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty
+                | E::Tick,
             ) => s,
             (
                 s @ S::Stopping { .. },
-                E::Spawned { .. } | E::ExecConfirmed | E::SpawnFailed { .. } | E::Exited { .. } | E::GroupEmpty | E::Tick,
+                E::Spawned { .. }
+                | E::ExecConfirmed
+                | E::SpawnFailed { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty
+                | E::Tick,
             ) => s,
             (
                 s @ (S::Exited { .. } | S::Failed { .. } | S::Backoff { .. }),
-                E::Spawned { .. } | E::ExecConfirmed | E::SpawnFailed { .. } | E::Exited { .. } | E::GroupEmpty,
+                E::Spawned { .. }
+                | E::ExecConfirmed
+                | E::SpawnFailed { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty,
             ) => s,
             (s @ (S::Exited { .. } | S::Failed { .. }), E::Tick) => s,
         }
@@ -424,7 +438,7 @@ impl Service {
             out.push(self.signal_action(pid, SIGCONT));
         }
         let killed = signal == SIGKILL;
-        let kill_at = if killed { None } else { Some(now + self.config.stop_timeout) };
+        let kill_at = if killed { None } else { Some(now.saturating_add(self.config.stop_timeout)) };
         stopping(pid, true, kill_at, killed, then, since)
     }
 
@@ -450,7 +464,7 @@ impl Service {
                 out.push(self.signal_action(pid, SIGCONT));
             }
             let killed = signal == SIGKILL;
-            let kill_at = if killed { None } else { Some(now + self.config.stop_timeout) };
+            let kill_at = if killed { None } else { Some(now.saturating_add(self.config.stop_timeout)) };
             return stopping(pid, false, kill_at, killed, Then::Decide { status, ran_for }, since);
         }
         self.decide(now, status, ran_for, out)
@@ -549,14 +563,15 @@ impl Service {
     /// Restart after the current delay, and grow the delay for next time.
     fn schedule_restart(&mut self, now: Time, out: &mut Vec<Action>) -> State {
         let delay = self.next_delay;
-        self.next_delay = (delay * 2).min(self.config.restart_delay_max).max(self.config.restart_delay);
+        self.next_delay =
+            delay.saturating_mul(2).min(self.config.restart_delay_max).max(self.config.restart_delay);
         self.restarts += 1;
         out.push(Action::Notice(Notice::Restarting { delay, restarts: self.restarts }));
         if delay.is_zero() {
             out.push(Action::Spawn);
             State::Stopped
         } else {
-            State::Backoff { until: now + delay }
+            State::Backoff { until: now.saturating_add(delay) }
         }
     }
 
@@ -567,6 +582,17 @@ impl Service {
     }
 }
 
-fn stopping(leader: i32, leader_alive: bool, kill_at: Option<Time>, killed: bool, then: Then, since: Time) -> State {
+fn stopping(
+    leader: i32,
+    leader_alive: bool,
+    kill_at: Option<Time>,
+    killed: bool,
+    then: Then,
+    since: Time,
+) -> State {
     State::Stopping { leader, leader_alive, kill_at, killed, then, since }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

@@ -53,7 +53,12 @@ fn dup_onto(status_fd: i32, source: Stdio, target: i32) {
 }
 
 fn set_pdeathsig(status_fd: i32, signal: i32, parent_pid: i32) {
-    step!(status_fd, Step::Pdeathsig, 0, libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0));
+    step!(
+        status_fd,
+        Step::Pdeathsig,
+        0,
+        libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0)
+    );
     // The parent may have died before the prctl: then no signal will come
     // (prctl(2)), and we were re-parented already.
     // SAFETY: getppid cannot fail.

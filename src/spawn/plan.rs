@@ -126,7 +126,8 @@ impl ExecPlan {
     ) -> Result<ExecPlan, PlanError> {
         let program = argv.first().ok_or_else(|| PlanError("command is empty".into()))?.clone();
         let candidates = candidates(&program, env.get(OsStr::new("PATH")).map(|p| p.as_os_str()))?;
-        let argv: Vec<CString> = argv.iter().map(|a| cstring(a.as_bytes(), "argument")).collect::<Result<_, _>>()?;
+        let argv: Vec<CString> =
+            argv.iter().map(|a| cstring(a.as_bytes(), "argument")).collect::<Result<_, _>>()?;
         let envp: Vec<CString> = env
             .into_iter()
             .map(|(k, v)| {
@@ -188,7 +189,13 @@ impl ExecPlan {
         plan.rlimits = unit
             .rlimits
             .iter()
-            .map(|r| (resource_id(r.resource), libc::rlimit { rlim_cur: rlim(r.soft), rlim_max: rlim(r.hard) }, r.resource))
+            .map(|r| {
+                (
+                    resource_id(r.resource),
+                    libc::rlimit { rlim_cur: rlim(r.soft), rlim_max: rlim(r.hard) },
+                    r.resource,
+                )
+            })
             .collect();
         plan.nice = unit.nice;
         plan.umask = unit.umask.map(|m| m as libc::mode_t);
@@ -210,8 +217,7 @@ impl ExecPlan {
         pdeathsig: Option<i32>,
     ) -> Result<ExecPlan, PlanError> {
         let env: BTreeMap<OsString, OsString> = env.collect();
-        let mut plan =
-            ExecPlan::assemble(argv, env, Grouping::NewGroup { foreground }, [Stdio::Inherit; 3])?;
+        let mut plan = ExecPlan::assemble(argv, env, Grouping::NewGroup { foreground }, [Stdio::Inherit; 3])?;
         plan.pdeathsig = pdeathsig;
         Ok(plan)
     }

@@ -7,11 +7,12 @@
 //! never wakes up. Must not decide policy (that is `policy`'s) nor format
 //! unit errors (that is `unit`'s).
 
+mod control;
 mod reaper;
 pub mod run;
 mod stack;
 
-pub use stack::{run_stack, StackOptions};
+pub use stack::{run_stack, SocketOptions, StackOptions};
 
 /// The signals that end a supervisor: SIGTERM, SIGINT, SIGQUIT.
 pub const SHUTDOWN_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT];

@@ -166,4 +166,3 @@ fn run(options: RunOptions) -> io::Result<i32> {
 fn getpgrp() -> i32 {
     nix::unistd::getpgrp().as_raw()
 }
-

@@ -1,8 +1,10 @@
-//! `tend up`: many services on one loop.
+//! `tend up`: many services on one loop, and the control socket beside them.
 
 use super::{describe_exit, reaper, signal_name, SHUTDOWN_SIGNALS};
+use crate::ctl::server::{self, Access, Conn, Listener};
+use crate::output::ring::{LogRing, DEFAULT_LINES};
 use crate::output::{Dest, LineFramer, Output, Prefix};
-use crate::policy::service::{Action, Config, Event, Notice, Service, State};
+use crate::policy::service::{Action, Config, Event, Notice, Service};
 use crate::policy::{ExitStatus, Time};
 use crate::spawn::{self, ExecPlan, SpawnError, Stdio};
 use crate::sys;
@@ -15,9 +17,11 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
-const SIGNAL_TOKEN: Token = Token(0);
+pub(super) const SIGNAL_TOKEN: Token = Token(0);
+pub(super) const LISTENER_TOKEN: Token = Token(1);
 const FIRST_DYNAMIC_TOKEN: usize = 16;
 
 /// How much one stream may read per turn before the others get theirs: a
@@ -28,9 +32,18 @@ const READS_PER_TURN: usize = 4;
 /// Flush tend's own output once this much is queued.
 const FLUSH_AT: usize = 256 * 1024;
 
+pub struct SocketOptions {
+    pub path: PathBuf,
+    pub group: Option<u32>,
+}
+
 pub struct StackOptions {
     /// The environment services inherit (tend's own, read once at start).
     pub environment: Vec<(OsString, OsString)>,
+    /// Where the units came from, for `reload`.
+    pub units_dir: PathBuf,
+    /// The control socket; `None` runs without one.
+    pub socket: Option<SocketOptions>,
 }
 
 /// The exec-status pipe of a child whose exec is not yet confirmed.
@@ -44,11 +57,19 @@ struct ExecWatch {
     eof: bool,
 }
 
-struct Slot {
-    unit: UnitSpec,
-    policy: Service,
+pub(super) struct Slot {
+    pub(super) unit: UnitSpec,
+    pub(super) policy: Service,
     prefix: Prefix,
     exec: Option<ExecWatch>,
+    /// Removed by a reload: stopping or stopped, no longer listed.
+    pub(super) retired: bool,
+    pub(super) history: LogRing,
+    /// How many times it was forked (a restart is done when this moves).
+    pub(super) spawns: u64,
+    /// When the state last changed name, in wall-clock time, and that name.
+    pub(super) state_since: SystemTime,
+    state_name: &'static str,
 }
 
 struct Stream {
@@ -56,18 +77,21 @@ struct Stream {
     fd: OwnedFd,
     dest: Dest,
     framer: LineFramer,
+    /// Lines for `logs -f` followers (only fed while someone follows).
+    follow_framer: LineFramer,
 }
 
-enum Phase {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
     Running,
     /// Stopping everything; `escalated` once SIGKILL was sent to all.
     ShuttingDown { escalated: bool },
 }
 
-struct Stack {
+pub(super) struct Stack {
     poll: Poll,
     signals: Signals,
-    slots: Vec<Slot>,
+    pub(super) slots: Vec<Slot>,
     /// Leader pid → slot.
     pids: HashMap<i32, usize>,
     streams: HashMap<Token, Stream>,
@@ -75,14 +99,19 @@ struct Stack {
     next_token: usize,
     /// Streams that still had data when their turn ended.
     busy: Vec<Token>,
-    output: Output,
+    pub(super) output: Output,
     environment: Vec<(OsString, OsString)>,
     devnull: OwnedFd,
     pdeathsig: Option<i32>,
-    phase: Phase,
+    pub(super) phase: Phase,
     /// The exit status a critical service handed over.
     critical_exit: Option<i32>,
     read_buffer: Vec<u8>,
+    pub(super) units_dir: PathBuf,
+    pub(super) listener: Option<Listener>,
+    pub(super) conns: HashMap<Token, Conn>,
+    pub(super) waiters: Vec<super::control::Waiter>,
+    pub(super) followers: usize,
 }
 
 /// Supervise `units` until a shutdown signal or a critical service ends.
@@ -91,8 +120,8 @@ pub fn run_stack(units: Vec<UnitSpec>, options: StackOptions) -> i32 {
     match Stack::new(units, options) {
         Ok(mut stack) => stack.run(),
         Err(err) => {
-            eprintln!("tend: cannot start the supervisor: {err}");
-            1
+            eprintln!("tend: {err}");
+            crate::exit::FAILURE
         }
     }
 }
@@ -102,6 +131,27 @@ impl Stack {
         spawn::ensure_standard_fds();
         sys::ignore_sigpipe();
         let poll = Poll::new()?;
+        let listener = match &options.socket {
+            None => None,
+            Some(socket) => {
+                // SAFETY-free: geteuid cannot fail.
+                let own_uid = nix::unistd::geteuid().as_raw();
+                match server::bind(&socket.path, Access { own_uid, group: socket.group }) {
+                    Ok(mut listener) => {
+                        poll.registry().register(&mut listener.listener, LISTENER_TOKEN, Interest::READABLE)?;
+                        Some(listener)
+                    }
+                    Err(server::BindError::AlreadyRunning { pid }) => {
+                        let who = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                        return Err(io::Error::other(format!(
+                            "another supervisor{who} is already running on {}; not starting",
+                            socket.path.display()
+                        )));
+                    }
+                    Err(server::BindError::Io(message)) => return Err(io::Error::other(message)),
+                }
+            }
+        };
         let mut signals = Signals::new(SHUTDOWN_SIGNALS.iter().copied().chain([libc::SIGCHLD, libc::SIGHUP]))?;
         poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let is_init = sys::getpid() == 1;
@@ -116,21 +166,11 @@ impl Stack {
             Some(libc::SIGKILL)
         };
         let output = Output::new(units.iter().map(|u| u.name.as_str()));
-        let slots = units
-            .into_iter()
-            .enumerate()
-            .map(|(index, unit)| Slot {
-                prefix: output.prefix(&unit.name, index),
-                policy: Service::new(Config::from_unit(&unit)),
-                unit,
-                exec: None,
-            })
-            .collect();
         let devnull = std::fs::OpenOptions::new().read(true).open("/dev/null")?.into();
-        Ok(Stack {
+        let mut stack = Stack {
             poll,
             signals,
-            slots,
+            slots: Vec::new(),
             pids: HashMap::new(),
             streams: HashMap::new(),
             exec_tokens: HashMap::new(),
@@ -143,7 +183,42 @@ impl Stack {
             phase: Phase::Running,
             critical_exit: None,
             read_buffer: vec![0; READ_CHUNK],
-        })
+            units_dir: options.units_dir,
+            listener,
+            conns: HashMap::new(),
+            waiters: Vec::new(),
+            followers: 0,
+        };
+        for unit in units {
+            stack.add_slot(unit);
+        }
+        Ok(stack)
+    }
+
+    pub(super) fn add_slot(&mut self, unit: UnitSpec) -> usize {
+        let index = self.slots.len();
+        self.slots.push(Slot {
+            prefix: self.output.prefix(&unit.name, index),
+            policy: Service::new(Config::from_unit(&unit)),
+            unit,
+            exec: None,
+            retired: false,
+            history: LogRing::new(DEFAULT_LINES),
+            spawns: 0,
+            state_since: SystemTime::now(),
+            state_name: "stopped",
+        });
+        index
+    }
+
+    /// Re-render every prefix for the current set of names (after a reload).
+    pub(super) fn refresh_prefixes(&mut self) {
+        let names: Vec<String> = self.slots.iter().filter(|s| !s.retired).map(|s| s.unit.name.clone()).collect();
+        self.output.set_width(names.iter().map(|n| n.as_str()));
+        for index in 0..self.slots.len() {
+            let prefix = self.output.prefix(&self.slots[index].unit.name, index);
+            self.slots[index].prefix = prefix;
+        }
     }
 
     fn run(&mut self) -> i32 {
@@ -152,7 +227,7 @@ impl Stack {
         }
         let mut events = Events::with_capacity(256);
         loop {
-            self.output.flush();
+            self.after_events();
             if self.finished() {
                 break;
             }
@@ -175,16 +250,30 @@ impl Stack {
         }
         self.drain_streams();
         self.output.flush();
+        self.close_control();
         self.exit_status()
+    }
+
+    /// Once per turn: answer the waiters whose condition now holds, write
+    /// to clients and to tend's own output.
+    fn after_events(&mut self) {
+        self.note_state_changes();
+        self.check_waiters();
+        self.flush_conns();
+        self.output.flush();
     }
 
     fn dispatch(&mut self, token: Token) {
         if token == SIGNAL_TOKEN {
             self.handle_signals();
+        } else if token == LISTENER_TOKEN {
+            self.accept_clients();
         } else if let Some(&slot) = self.exec_tokens.get(&token) {
             self.read_exec_status(slot);
         } else if self.streams.contains_key(&token) {
             self.read_stream(token);
+        } else if self.conns.contains_key(&token) {
+            self.serve_conn(token);
         }
     }
 
@@ -197,16 +286,16 @@ impl Stack {
             return code;
         }
         if self.slots.iter().any(|s| s.policy.was_killed()) {
-            return 1;
+            return crate::exit::FAILURE;
         }
-        0
+        crate::exit::OK
     }
 
     /// Sleep until the earliest deadline; `None` (forever) when none is due.
     fn next_timeout(&self) -> Option<Duration> {
         let earliest = self.slots.iter().filter_map(|s| s.policy.deadline()).min()?;
         let now = sys::monotonic_now();
-        // Round up to the next millisecond: epoll's resolution. Waking a
+        // Round up to the next millisecond (epoll's resolution): waking a
         // little early would cost a second, useless wakeup.
         let wait = earliest.saturating_sub(now);
         Some(Duration::from_millis(wait.as_nanos().div_ceil(1_000_000) as u64))
@@ -221,6 +310,18 @@ impl Stack {
         }
     }
 
+    /// Record when each service's state changed name (for `status`).
+    fn note_state_changes(&mut self) {
+        let now = SystemTime::now();
+        for slot in &mut self.slots {
+            let name = slot.policy.state().name();
+            if name != slot.state_name {
+                slot.state_name = name;
+                slot.state_since = now;
+            }
+        }
+    }
+
     // ---- signals and the reaper ----
 
     fn handle_signals(&mut self) {
@@ -229,7 +330,8 @@ impl Stack {
             match signal {
                 libc::SIGCHLD => self.reap(),
                 libc::SIGHUP => {
-                    self.output.event("reload is not available yet: ignoring SIGHUP");
+                    let report = self.reload();
+                    self.output.event(&super::control::describe_reload(&report));
                 }
                 _ => self.shutdown_signal(signal),
             }
@@ -242,9 +344,15 @@ impl Stack {
         for (pid, status) in reaped {
             self.on_reaped(pid, status);
         }
-        // Leaders gone but groups not yet empty: check them again.
+        self.check_groups();
+    }
+
+    /// Leaders gone but groups not yet empty: check them again.
+    fn check_groups(&mut self) {
         for index in 0..self.slots.len() {
-            if let State::Stopping { leader, leader_alive: false, .. } = *self.slots[index].policy.state() {
+            if let crate::policy::service::State::Stopping { leader, leader_alive: false, .. } =
+                *self.slots[index].policy.state()
+            {
                 if !sys::group_has_members(leader) {
                     self.deliver(index, Event::GroupEmpty);
                 }
@@ -262,12 +370,9 @@ impl Stack {
             // The child is gone, so every write end of its status pipe is
             // closed: what it wrote, if anything, is there to read now.
             self.drain_exec_status(index);
-            match self.finish_exec_watch(index) {
-                Some(Err(error)) => {
-                    self.deliver(index, Event::SpawnFailed { reason: error.to_string() });
-                    return;
-                }
-                Some(Ok(())) | None => {}
+            if let Some(Err(error)) = self.finish_exec_watch(index) {
+                self.deliver(index, Event::SpawnFailed { reason: error.to_string() });
+                return;
             }
         }
         let group_remains = self.slots[index].unit.process_group && sys::group_has_members(pid);
@@ -292,7 +397,7 @@ impl Stack {
         }
     }
 
-    fn begin_shutdown(&mut self) {
+    pub(super) fn begin_shutdown(&mut self) {
         self.phase = Phase::ShuttingDown { escalated: false };
         for index in 0..self.slots.len() {
             self.deliver(index, Event::Stop);
@@ -301,7 +406,7 @@ impl Stack {
 
     // ---- the policy and its actions ----
 
-    fn deliver(&mut self, index: usize, event: Event) {
+    pub(super) fn deliver(&mut self, index: usize, event: Event) {
         let now = sys::monotonic_now();
         let actions = self.slots[index].policy.handle(now, event);
         for action in actions {
@@ -313,9 +418,9 @@ impl Stack {
         let _ = now;
         match action {
             Action::Spawn => {
-                if matches!(self.phase, Phase::ShuttingDown { .. }) {
+                if matches!(self.phase, Phase::ShuttingDown { .. }) || self.slots[index].retired {
                     // Never start anything while going down (a restart that
-                    // was pending when the shutdown began).
+                    // was pending when the shutdown began), nor a removed unit.
                     return;
                 }
                 self.spawn_service(index);
@@ -332,7 +437,7 @@ impl Stack {
                 self.output.event(&format!("{name}: {text}"));
             }
             Action::Ended { exit_code } => {
-                if self.slots[index].unit.critical && matches!(self.phase, Phase::Running) {
+                if self.slots[index].unit.critical && self.phase == Phase::Running && !self.slots[index].retired {
                     let name = &self.slots[index].unit.name;
                     self.output.event(&format!("{name}: critical service ended, stopping everything"));
                     self.critical_exit = Some(exit_code);
@@ -344,7 +449,10 @@ impl Stack {
 
     fn spawn_service(&mut self, index: usize) {
         match self.try_spawn(index) {
-            Ok(pid) => self.deliver(index, Event::Spawned { pid }),
+            Ok(pid) => {
+                self.slots[index].spawns += 1;
+                self.deliver(index, Event::Spawned { pid });
+            }
             Err(reason) => self.deliver(index, Event::SpawnFailed { reason }),
         }
     }
@@ -380,7 +488,7 @@ impl Stack {
         Ok(child.pid)
     }
 
-    fn token(&mut self) -> Token {
+    pub(super) fn token(&mut self) -> Token {
         let token = Token(self.next_token);
         self.next_token += 1;
         token
@@ -396,7 +504,10 @@ impl Stack {
             self.output.event(&format!("cannot read service output: {err}"));
             return;
         }
-        self.streams.insert(token, Stream { slot, fd, dest, framer: LineFramer::default() });
+        self.streams.insert(
+            token,
+            Stream { slot, fd, dest, framer: LineFramer::default(), follow_framer: LineFramer::default() },
+        );
     }
 
     // ---- exec status ----
@@ -440,9 +551,10 @@ impl Stack {
 
     fn read_stream(&mut self, token: Token) {
         let Some(stream) = self.streams.get_mut(&token) else { return };
-        let prefix = &self.slots[stream.slot].prefix;
+        let slot = &mut self.slots[stream.slot];
         let mut closed = false;
         let mut more = true;
+        let mut follow_lines: Vec<Vec<u8>> = Vec::new();
         for _ in 0..READS_PER_TURN {
             match sys::read(stream.fd.as_raw_fd(), &mut self.read_buffer) {
                 Ok(0) => {
@@ -451,10 +563,16 @@ impl Stack {
                     break;
                 }
                 Ok(n) => {
-                    self.output.push(prefix, &mut stream.framer, &self.read_buffer[..n], stream.dest);
+                    let data = &self.read_buffer[..n];
+                    let now = SystemTime::now();
+                    self.output.push(&slot.prefix, &mut stream.framer, data, stream.dest);
+                    slot.history.push(now, stream.dest, data);
+                    if self.followers > 0 {
+                        stream.follow_framer.lines(data, |line| follow_lines.push(line.to_vec()));
+                    }
                     if n < self.read_buffer.len() {
-                        // A short read: the pipe is (nearly certainly) empty.
-                        // The next readiness event tells us otherwise.
+                        // A short read: the pipe is empty. Any later write
+                        // makes it non-empty again, which epoll reports.
                         more = false;
                         break;
                     }
@@ -471,13 +589,22 @@ impl Stack {
                 }
             }
         }
+        let (slot_index, dest) = (stream.slot, stream.dest);
         if closed {
             let mut stream = self.streams.remove(&token).expect("stream present");
             let prefix = &self.slots[stream.slot].prefix;
             self.output.finish(prefix, &mut stream.framer, stream.dest);
+            if self.followers > 0 {
+                if let Some(last) = stream.follow_framer.take_partial() {
+                    follow_lines.push(last);
+                }
+            }
             let _ = self.poll.registry().deregister(&mut SourceFd(&stream.fd.as_raw_fd()));
         } else if more {
             self.busy.push(token);
+        }
+        if !follow_lines.is_empty() {
+            self.send_to_followers(slot_index, dest, &follow_lines);
         }
         if self.output.pending() >= FLUSH_AT {
             self.output.flush();
@@ -503,6 +630,78 @@ impl Stack {
                 self.output.finish(prefix, &mut stream.framer, stream.dest);
             }
         }
+    }
+
+    // ---- control connections (the requests are in `control`) ----
+
+    fn accept_clients(&mut self) {
+        loop {
+            let Some(listener) = self.listener.as_ref() else { return };
+            let access = listener.access;
+            match listener.listener.accept() {
+                Ok((stream, _)) => {
+                    let mut conn = Conn::new(stream);
+                    if let Err(reason) = server::check_peer(&conn.stream, access) {
+                        conn.queue(&crate::ctl::proto::Reply::error(
+                            crate::ctl::proto::ErrorCode::PermissionDenied,
+                            reason,
+                        ));
+                        conn.closing = true;
+                    }
+                    let token = self.token();
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut conn.stream, token, Interest::READABLE | Interest::WRITABLE)
+                        .is_ok()
+                    {
+                        self.conns.insert(token, conn);
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    // EMFILE and friends: say so, and try again on the next event.
+                    self.output.event(&format!("cannot accept a control connection: {err}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn flush_conns(&mut self) {
+        let mut dead = Vec::new();
+        for (token, conn) in self.conns.iter_mut() {
+            if conn.has_pending_output() {
+                conn.flush();
+            }
+            if conn.dead {
+                dead.push(*token);
+            }
+        }
+        for token in dead {
+            self.drop_conn(token);
+        }
+    }
+
+    pub(super) fn drop_conn(&mut self, token: Token) {
+        if let Some(mut conn) = self.conns.remove(&token) {
+            if conn.following.is_some() {
+                self.followers -= 1;
+            }
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+        }
+        self.waiters.retain(|w| w.conn != token);
+    }
+
+    /// At exit: what is queued goes out as far as it can without blocking;
+    /// closing the connections tells `tend shutdown` we are gone.
+    fn close_control(&mut self) {
+        for conn in self.conns.values_mut() {
+            conn.flush();
+        }
+        self.conns.clear();
+        self.listener = None;
     }
 }
 

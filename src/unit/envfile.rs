@@ -16,10 +16,7 @@ pub(crate) fn check_env_name(name: &str) -> Result<(), String> {
     } else if name.contains('=') {
         Err(format!("invalid variable name '{name}': it contains '='"))
     } else if name.contains('\0') {
-        Err(format!(
-            "invalid variable name '{}': it contains a NUL byte",
-            printable(&name)
-        ))
+        Err(format!("invalid variable name '{}': it contains a NUL byte", printable(name)))
     } else {
         Ok(())
     }
@@ -39,13 +36,8 @@ pub(crate) fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, Vec<Li
     let mut errors = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
-        let mut error = |column: usize, message: String| {
-            errors.push(LineError {
-                line: index + 1,
-                column,
-                message,
-            })
-        };
+        let mut error =
+            |column: usize, message: String| errors.push(LineError { line: index + 1, column, message });
         let body = line.trim_start();
         if body.is_empty() || body.starts_with('#') {
             continue;
@@ -54,10 +46,7 @@ pub(crate) fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, Vec<Li
         // Columns are counted in characters, like the YAML positions.
         let column_of = |part: &str| line[..line.len() - part.len()].chars().count() + 1;
         let Some((key, value)) = body.split_once('=') else {
-            error(
-                column_of(body),
-                format!("expected KEY=VALUE, got '{}'", printable(&body)),
-            );
+            error(column_of(body), format!("expected KEY=VALUE, got '{}'", printable(body)));
             continue;
         };
         let key = key.trim_end();
@@ -66,10 +55,7 @@ pub(crate) fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, Vec<Li
             continue;
         }
         if key.contains(char::is_whitespace) {
-            error(
-                column_of(body),
-                format!("invalid variable name '{key}': it contains a space"),
-            );
+            error(column_of(body), format!("invalid variable name '{key}': it contains a space"));
             continue;
         }
         let value_text = value.trim_start();
@@ -121,10 +107,7 @@ fn unquote(text: &str) -> Result<String, (usize, String)> {
     if !(trailing.is_empty() || (trailing.starts_with('#') && trailing.len() < rest.len())) {
         return Err((
             text.len() - trailing.len(),
-            format!(
-                "unexpected text after the closing quote: '{}'",
-                printable(&trailing)
-            ),
+            format!("unexpected text after the closing quote: '{}'", printable(trailing)),
         ));
     }
     Ok(value)
@@ -135,9 +118,7 @@ mod tests {
     use super::*;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -148,10 +129,7 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 2);
         assert_eq!(errors[0].column, 7);
-        assert_eq!(
-            errors[0].message,
-            "unexpected text after the closing quote: ''s $X''"
-        );
+        assert_eq!(errors[0].message, "unexpected text after the closing quote: ''s $X''");
     }
 
     #[test]
@@ -175,10 +153,7 @@ mod tests {
     fn reports_every_bad_line() {
         let text = "OK=1\nnot a pair\n=empty\nA B=1\nQ=\"open\n";
         let errors = parse_env_file(text).unwrap_err();
-        let got: Vec<_> = errors
-            .iter()
-            .map(|e| (e.line, e.column, e.message.as_str()))
-            .collect();
+        let got: Vec<_> = errors.iter().map(|e| (e.line, e.column, e.message.as_str())).collect();
         assert_eq!(
             got,
             vec![

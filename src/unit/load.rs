@@ -24,8 +24,8 @@
 use super::envfile::{check_env_name, parse_env_file};
 use super::node::{duplicate_keys, parse_yaml, Item, Node, Pos};
 use super::values::{
-    did_you_mean, format_duration, parse_duration, parse_signal, parse_size, parse_umask,
-    printable, split_words,
+    did_you_mean, format_duration, parse_duration, parse_signal, parse_size, parse_umask, printable,
+    split_words,
 };
 use super::{
     Diagnostic, Identity, Resource, RestartPolicy, Rlimit, StartLimit, UnitSpec, UserDb, UserEntry,
@@ -89,10 +89,7 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
-            return Err(vec![whole_file(
-                dir,
-                format!("cannot read unit folder: {}", io_reason(&err)),
-            )])
+            return Err(vec![whole_file(dir, format!("cannot read unit folder: {}", io_reason(&err)))])
         }
     };
     let mut diagnostics = Vec::new();
@@ -102,10 +99,7 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
-                diagnostics.push(whole_file(
-                    dir,
-                    format!("cannot read unit folder: {}", io_reason(&err)),
-                ));
+                diagnostics.push(whole_file(dir, format!("cannot read unit folder: {}", io_reason(&err))));
                 continue;
             }
         };
@@ -130,20 +124,12 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
         if paths.len() > 1 {
             let names: Vec<String> = paths
                 .iter()
-                .map(|p| {
-                    p.file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned()
-                })
+                .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
                 .collect();
             for path in &paths {
                 diagnostics.push(whole_file(
                     path,
-                    format!(
-                        "unit '{stem}' is defined twice: {} (remove one of them)",
-                        names.join(" and ")
-                    ),
+                    format!("unit '{stem}' is defined twice: {} (remove one of them)", names.join(" and ")),
                 ));
             }
             continue;
@@ -152,10 +138,7 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) => {
-                diagnostics.push(whole_file(
-                    path,
-                    format!("cannot read: {}", io_reason(&err)),
-                ));
+                diagnostics.push(whole_file(path, format!("cannot read: {}", io_reason(&err))));
                 continue;
             }
         };
@@ -176,22 +159,14 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
 /// Parse one unit from its text. `file` is used for messages, for the unit
 /// name (its stem) and to resolve relative paths (env_file, working_dir)
 /// against its folder. Returns every problem found, sorted by position.
-pub fn parse_unit(
-    file: &Path,
-    text: &str,
-    users: &dyn UserDb,
-) -> Result<UnitSpec, Vec<Diagnostic>> {
+pub fn parse_unit(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSpec, Vec<Diagnostic>> {
     let mut check = Checker {
         file,
         dir: file.parent().unwrap_or(Path::new("")).to_path_buf(),
         text,
         diagnostics: Vec::new(),
     };
-    let name = file
-        .file_stem()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
     if !valid_unit_name(&name) {
         check.diagnostics.push(Diagnostic {
             file: file.to_path_buf(),
@@ -210,11 +185,7 @@ pub fn parse_unit(
     let root = match parse_yaml(text) {
         Ok(root) => root,
         Err(err) => {
-            let pos = Pos {
-                line: err.line,
-                column: err.column,
-                bytes: None,
-            };
+            let pos = Pos { line: err.line, column: err.column, bytes: None };
             check.error(pos, format!("invalid YAML: {}", err.message));
             return Err(check.finish());
         }
@@ -230,9 +201,7 @@ pub fn parse_unit(
 /// `[a-z0-9][a-z0-9_.@-]*`
 fn valid_unit_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.@-".contains(&b))
 }
 
@@ -241,13 +210,7 @@ fn suggested_name(name: &str) -> String {
     let mut out: String = name
         .chars()
         .map(|c| c.to_ascii_lowercase())
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || "_.@-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || "_.@-".contains(c) { c } else { '-' })
         .collect();
     while out.starts_with(['_', '.', '@', '-']) {
         out.remove(0);
@@ -334,12 +297,7 @@ impl Checker<'_> {
     }
 
     /// The entries of a mapping whose keys are strings; reports the others.
-    fn entries<'t>(
-        &mut self,
-        key: &str,
-        item: &'t Item,
-        what: &str,
-    ) -> Option<Vec<(String, Pos, &'t Item)>> {
+    fn entries<'t>(&mut self, key: &str, item: &'t Item, what: &str) -> Option<Vec<(String, Pos, &'t Item)>> {
         let Node::Map(entries) = &item.node else {
             self.expected(key, what, item);
             return None;
@@ -350,7 +308,9 @@ impl Checker<'_> {
                 Node::Str(name) => out.push((name.clone(), k.pos, v)),
                 _ => {
                     let got = self.got(k);
-                    self.error(k.pos, format!("{key}: expected a key name, got {got}"));
+                    // `key` is empty for the top level, which has no name.
+                    let prefix = if key.is_empty() { String::new() } else { format!("{key}: ") };
+                    self.error(k.pos, format!("{prefix}expected a key name, got {got}"));
                 }
             }
         }
@@ -438,11 +398,7 @@ impl Checker<'_> {
             _ => None,
         };
         if parsed.is_none() {
-            self.expected(
-                key,
-                &format!("a {what} name or a number from 0 to {}", u32::MAX),
-                item,
-            );
+            self.expected(key, &format!("a {what} name or a number from 0 to {}", u32::MAX), item);
         }
         parsed
     }
@@ -453,10 +409,7 @@ impl Checker<'_> {
             NameOrId::Name(name) => {
                 let gid = users.group_by_name(&name);
                 if gid.is_none() {
-                    self.error(
-                        item.pos,
-                        format!("{key}: no such group '{}'", printable(&name)),
-                    );
+                    self.error(item.pos, format!("{key}: no such group '{}'", printable(&name)));
                 }
                 gid
             }
@@ -467,10 +420,7 @@ impl Checker<'_> {
     fn unit(&mut self, name: String, root: &Item, users: &dyn UserDb) -> Option<UnitSpec> {
         for (first, dup) in duplicate_keys(root) {
             let got = self.got(dup);
-            self.error(
-                dup.pos,
-                format!("duplicate key {got} (first set on line {})", first.pos.line),
-            );
+            self.error(dup.pos, format!("duplicate key {got} (first set on line {})", first.pos.line));
         }
         match &root.node {
             Node::Map(_) => {}
@@ -484,14 +434,11 @@ impl Checker<'_> {
             }
             _ => {
                 let got = self.got(root);
-                self.error(
-                    root.pos,
-                    format!("expected a mapping of keys to values, got {got}"),
-                );
+                self.error(root.pos, format!("expected a mapping of keys to values, got {got}"));
                 return None;
             }
         }
-        let entries = self.entries("unit", root, "a mapping")?;
+        let entries = self.entries("", root, "a mapping")?;
         let mut keys: BTreeMap<&str, &Item> = BTreeMap::new();
         for (key, pos, value) in &entries {
             match UNIT_KEYS.iter().find(|k| **k == key.as_str()) {
@@ -500,7 +447,7 @@ impl Checker<'_> {
                     keys.entry(known).or_insert(value);
                 }
                 None => {
-                    let mut message = format!("unknown key '{}'", printable(&key));
+                    let mut message = format!("unknown key '{}'", printable(key));
                     if let Some(best) = did_you_mean(key, UNIT_KEYS.iter().copied()) {
                         message.push_str(&format!(" (did you mean '{best}'?)"));
                     }
@@ -512,15 +459,13 @@ impl Checker<'_> {
         let command = match keys.get("command") {
             Some(item) => self.command(item),
             None => {
-                self.diagnostics.push(Diagnostic {
-                    file: self.file.to_path_buf(),
-                    line: 0,
-                    column: 0,
-                    message: "missing required key 'command'".into(),
-                    hint: Some(
-                        "add the program to run, e.g. command: [nginx, -g, \"daemon off;\"]".into(),
-                    ),
-                });
+                // At the start of the document: `file:LINE:COL` keeps the
+                // same shape as every other diagnostic for tools and tests.
+                self.error_hint(
+                    root.pos,
+                    "missing required key 'command'".into(),
+                    "add the program to run, e.g. command: [nginx, -g, \"daemon off;\"]".into(),
+                );
                 None
             }
         };
@@ -533,12 +478,7 @@ impl Checker<'_> {
         let working_dir = get("working_dir").and_then(|i| self.path("working_dir", i));
         let environment = self.environment(get("env_file"), get("environment"));
         let clear_env = get("clear_env").and_then(|i| self.boolean("clear_env", i));
-        let identity = self.identity(
-            get("user"),
-            get("group"),
-            get("supplementary_groups"),
-            users,
-        );
+        let identity = self.identity(get("user"), get("group"), get("supplementary_groups"), users);
         let umask = get("umask").and_then(|i| self.umask(i));
         let nice = get("nice").and_then(|i| self.integer("nice", i, -20, 19));
         let rlimits = get("rlimits").and_then(|i| self.rlimits(i));
@@ -546,8 +486,8 @@ impl Checker<'_> {
         let restart = get("restart").and_then(|i| self.restart(i));
         let success_exit_codes = get("success_exit_codes").and_then(|i| self.exit_codes(i));
         let restart_delay = get("restart_delay").and_then(|i| self.duration("restart_delay", i));
-        let restart_delay_max = get("restart_delay_max")
-            .and_then(|i| Some((i.pos, self.duration("restart_delay_max", i)?)));
+        let restart_delay_max =
+            get("restart_delay_max").and_then(|i| Some((i.pos, self.duration("restart_delay_max", i)?)));
         let start_limit = get("start_limit").and_then(|i| self.start_limit(i));
         let stop_signal = get("stop_signal").and_then(|i| self.signal("stop_signal", i));
         let stop_timeout = get("stop_timeout").and_then(|i| self.duration("stop_timeout", i));
@@ -588,10 +528,8 @@ impl Checker<'_> {
             success_exit_codes: success_exit_codes.unwrap_or_else(|| vec![0]),
             restart_delay,
             restart_delay_max,
-            start_limit: start_limit.unwrap_or(StartLimit {
-                burst: DEFAULT_START_BURST,
-                interval: DEFAULT_START_INTERVAL,
-            }),
+            start_limit: start_limit
+                .unwrap_or(StartLimit { burst: DEFAULT_START_BURST, interval: DEFAULT_START_INTERVAL }),
             stop_signal: stop_signal.unwrap_or(DEFAULT_STOP_SIGNAL),
             stop_timeout: stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
             critical: critical.unwrap_or(false),
@@ -697,14 +635,7 @@ impl Checker<'_> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) => {
-                self.error(
-                    at,
-                    format!(
-                        "env_file: cannot read {}: {}",
-                        path.display(),
-                        io_reason(&err)
-                    ),
-                );
+                self.error(at, format!("env_file: cannot read {}: {}", path.display(), io_reason(&err)));
                 return false;
             }
         };
@@ -722,11 +653,7 @@ impl Checker<'_> {
                         line: err.line,
                         column: err.column,
                         message: err.message,
-                        hint: Some(format!(
-                            "read as env_file by {}:{}",
-                            self.file.display(),
-                            at.line
-                        )),
+                        hint: Some(format!("read as env_file by {}:{}", self.file.display(), at.line)),
                     });
                 }
                 false
@@ -762,7 +689,9 @@ impl Checker<'_> {
                             let got = self.got(value);
                             self.error(
                                 value.pos,
-                                format!("environment: {name}: expected a string, number or boolean, got {got}"),
+                                format!(
+                                    "environment: {name}: expected a string, number or boolean, got {got}"
+                                ),
                             );
                             ok = false;
                             continue;
@@ -800,18 +729,9 @@ impl Checker<'_> {
         ok
     }
 
-    fn env_value(
-        &mut self,
-        name: &str,
-        value: String,
-        at: Pos,
-        vars: &mut Vec<(String, String)>,
-    ) -> bool {
+    fn env_value(&mut self, name: &str, value: String, at: Pos, vars: &mut Vec<(String, String)>) -> bool {
         if value.contains('\0') {
-            self.error(
-                at,
-                format!("environment: {name}: value contains a NUL byte"),
-            );
+            self.error(at, format!("environment: {name}: value contains a NUL byte"));
             return false;
         }
         vars.push((name.to_owned(), value));
@@ -838,10 +758,7 @@ impl Checker<'_> {
                 Some(NameOrId::Name(name)) => match users.user_by_name(&name) {
                     Some(entry) => resolved_user = Some((entry.uid, Some(entry))),
                     None => {
-                        self.error(
-                            item.pos,
-                            format!("user: no such user '{}'", printable(&name)),
-                        );
+                        self.error(item.pos, format!("user: no such user '{}'", printable(&name)));
                         ok = false;
                     }
                 },
@@ -869,11 +786,7 @@ impl Checker<'_> {
                     Some(gids)
                 }
                 _ => {
-                    self.expected(
-                        "supplementary_groups",
-                        "a list of group names or numbers",
-                        item,
-                    );
+                    self.expected("supplementary_groups", "a list of group names or numbers", item);
                     ok = false;
                     None
                 }
@@ -895,17 +808,14 @@ impl Checker<'_> {
                 let Some(gid) = gid else {
                     self.error_hint(
                         user.map(|i| i.pos).unwrap_or_default(),
-                        format!("user: uid {uid} has no entry in the user database, so it has no primary group"),
+                        format!(
+                            "user: uid {uid} has no entry in the user database, so it has no primary group"
+                        ),
                         format!("set the group too, e.g. group: {uid}"),
                     );
                     return None;
                 };
-                Identity {
-                    uid,
-                    gid,
-                    groups: groups.unwrap_or_default(),
-                    user: None,
-                }
+                Identity { uid, gid, groups: groups.unwrap_or_default(), user: None }
             }
             None => Identity {
                 uid: current_uid,
@@ -974,22 +884,15 @@ impl Checker<'_> {
             }
             let (soft, hard) = match &value.node {
                 Node::Map(_) => {
-                    let Some(pair) = self.entries(&key, value, "a limit or {soft: N, hard: N}")
-                    else {
+                    let Some(pair) = self.entries(&key, value, "a limit or {soft: N, hard: N}") else {
                         ok = false;
                         continue;
                     };
                     let (mut soft, mut hard) = (None, None);
                     for (k, k_pos, v) in pair {
                         match k.as_str() {
-                            "soft" => {
-                                soft =
-                                    Some((self.limit(&format!("{key}.soft"), resource, v), v.pos))
-                            }
-                            "hard" => {
-                                hard =
-                                    Some((self.limit(&format!("{key}.hard"), resource, v), v.pos))
-                            }
+                            "soft" => soft = Some((self.limit(&format!("{key}.soft"), resource, v), v.pos)),
+                            "hard" => hard = Some((self.limit(&format!("{key}.hard"), resource, v), v.pos)),
                             _ => {
                                 self.unknown_subkey(&key, &k, k_pos, RLIMIT_PAIR_KEYS);
                                 ok = false;
@@ -1020,8 +923,7 @@ impl Checker<'_> {
                             self.error_hint(
                                 value.pos,
                                 format!("{key}: missing '{missing}'"),
-                                "write both, e.g. {soft: 1024, hard: 4096}, or one number for both"
-                                    .into(),
+                                "write both, e.g. {soft: 1024, hard: 4096}, or one number for both".into(),
                             );
                             ok = false;
                             continue;
@@ -1036,11 +938,7 @@ impl Checker<'_> {
                     }
                 },
             };
-            limits.push(Rlimit {
-                resource,
-                soft,
-                hard,
-            });
+            limits.push(Rlimit { resource, soft, hard });
         }
         ok.then_some(limits)
     }
@@ -1080,7 +978,7 @@ impl Checker<'_> {
     }
 
     fn unknown_subkey(&mut self, parent: &str, key: &str, pos: Pos, known: &[&str]) {
-        let mut message = format!("{parent}: unknown key '{}'", printable(&key));
+        let mut message = format!("{parent}: unknown key '{}'", printable(key));
         if let Some(best) = did_you_mean(key, known.iter().copied()) {
             message.push_str(&format!(" (did you mean '{best}'?)"));
         }
@@ -1099,10 +997,7 @@ impl Checker<'_> {
         };
         if policy.is_none() {
             let got = self.got(item);
-            let mut message = format!(
-                "restart: expected one of {}, got {got}",
-                RESTART_VALUES.join(", ")
-            );
+            let mut message = format!("restart: expected one of {}, got {got}", RESTART_VALUES.join(", "));
             if let Node::Str(s) = &item.node {
                 if let Some(best) = did_you_mean(s, RESTART_VALUES.iter().copied()) {
                     message.push_str(&format!(" (did you mean '{best}'?)"));
@@ -1120,11 +1015,7 @@ impl Checker<'_> {
 
     fn exit_codes(&mut self, item: &Item) -> Option<Vec<i32>> {
         let Node::Seq(items) = &item.node else {
-            self.expected(
-                "success_exit_codes",
-                "a list of exit codes from 0 to 255",
-                item,
-            );
+            self.expected("success_exit_codes", "a list of exit codes from 0 to 255", item);
             return None;
         };
         let mut codes = Vec::new();
@@ -1139,15 +1030,8 @@ impl Checker<'_> {
     }
 
     fn start_limit(&mut self, item: &Item) -> Option<StartLimit> {
-        let entries = self.entries(
-            "start_limit",
-            item,
-            "a mapping such as {burst: 5, interval: 60s}",
-        )?;
-        let mut limit = StartLimit {
-            burst: DEFAULT_START_BURST,
-            interval: DEFAULT_START_INTERVAL,
-        };
+        let entries = self.entries("start_limit", item, "a mapping such as {burst: 5, interval: 60s}")?;
+        let mut limit = StartLimit { burst: DEFAULT_START_BURST, interval: DEFAULT_START_INTERVAL };
         let mut ok = true;
         for (key, pos, value) in entries {
             match key.as_str() {
@@ -1193,3 +1077,7 @@ fn limit_text(n: u64) -> String {
         n.to_string()
     }
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

@@ -108,15 +108,9 @@ pub(crate) fn parse_yaml(text: &str) -> Result<Item, YamlError> {
         with_snippet: false,
     };
     serde_saphyr::from_str_with_options::<Item>(text, options).map_err(|err| {
-        let (line, column) = err
-            .location()
-            .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
+        let (line, column) = err.location().map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
         let message = UserMessageFormatter.format_message(&err).into_owned();
-        YamlError {
-            line,
-            column,
-            message,
-        }
+        YamlError { line, column, message }
     })
 }
 
@@ -131,9 +125,8 @@ pub(crate) fn duplicate_keys(root: &Item) -> Vec<(&Item, &Item)> {
             Node::Map(entries) => {
                 for (i, (key, _)) in entries.iter().enumerate() {
                     let scalar = !matches!(key.node, Node::Seq(_) | Node::Map(_));
-                    if let Some((first, _)) = entries[..i]
-                        .iter()
-                        .find(|(earlier, _)| scalar && earlier.node == key.node)
+                    if let Some((first, _)) =
+                        entries[..i].iter().find(|(earlier, _)| scalar && earlier.node == key.node)
                     {
                         found.push((first, key));
                     }
@@ -162,11 +155,7 @@ impl<'de> Deserialize<'de> for Item {
             _ => None,
         };
         Ok(Item {
-            pos: Pos {
-                line: loc.line() as usize,
-                column: loc.column() as usize,
-                bytes,
-            },
+            pos: Pos { line: loc.line() as usize, column: loc.column() as usize, bytes },
             node: spanned.value,
         })
     }
@@ -200,9 +189,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::Int(v))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Node, E> {
-        i128::try_from(v)
-            .map(Node::Int)
-            .map_err(|_| E::custom("integer is too large"))
+        i128::try_from(v).map(Node::Int).map_err(|_| E::custom("integer is too large"))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
         Ok(Node::Float(v))
@@ -261,9 +248,7 @@ mod tests {
         let entries = map("# c\ncommand: [a, 'b']\nnice: 5\n");
         assert_eq!((entries[0].0.pos.line, entries[0].0.pos.column), (2, 1));
         assert_eq!((entries[0].1.pos.line, entries[0].1.pos.column), (2, 10));
-        let Node::Seq(items) = &entries[0].1.node else {
-            panic!()
-        };
+        let Node::Seq(items) = &entries[0].1.node else { panic!() };
         assert_eq!((items[1].pos.line, items[1].pos.column), (2, 14));
         assert_eq!(entries[1].1.node, Node::Int(5));
     }
@@ -295,10 +280,8 @@ mod tests {
     fn duplicates_are_all_found() {
         let root = parse_yaml("a: 1\nb: {x: 1, x: 2}\na: 3\n").unwrap();
         let dups = duplicate_keys(&root);
-        let at: Vec<_> = dups
-            .iter()
-            .map(|(first, dup)| (first.pos.line, dup.pos.line, dup.pos.column))
-            .collect();
+        let at: Vec<_> =
+            dups.iter().map(|(first, dup)| (first.pos.line, dup.pos.line, dup.pos.column)).collect();
         assert_eq!(at, vec![(2, 2, 11), (1, 3, 1)]);
     }
 

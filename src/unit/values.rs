@@ -43,9 +43,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total: u128 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let number = &rest[..digits];
         rest = &rest[digits..];
         let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
@@ -53,26 +51,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             return Err(invalid("expected a number before each unit, e.g. 1m30s"));
         }
         rest = rest.trim_start(); // `10 s` reads as `10s`
-        let unit_len = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = rest[unit_len..].trim_start();
         let Some(&(_, scale)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
             if unit.is_empty() {
                 return Err(invalid(&format!("missing unit (write {number}s)")));
             }
-            return Err(invalid(&format!(
-                "unknown unit '{}' (use ms, s, m, h or d)",
-                printable(unit)
-            )));
+            return Err(invalid(&format!("unknown unit '{}' (use ms, s, m, h or d)", printable(unit))));
         };
         let too_large = || invalid("too large");
-        let whole: u128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| too_large())?
-        };
+        let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_large())? };
         let mut nanos = whole.checked_mul(scale).ok_or_else(too_large)?;
         // Fractions are exact decimal arithmetic, not floats: 0.1s is 100ms.
         let mut place = scale;
@@ -131,15 +120,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let invalid = || {
         format!("invalid size '{text}': expected a number of bytes with an optional K, M, G or T suffix, e.g. 64M")
     };
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     if digits == 0 {
         return Err(invalid());
     }
-    let number: u64 = text[..digits]
-        .parse()
-        .map_err(|_| format!("invalid size '{text}': too large"))?;
+    let number: u64 = text[..digits].parse().map_err(|_| format!("invalid size '{text}': too large"))?;
     let suffix = text[digits..].trim_start().to_ascii_lowercase();
     let (prefix, rest) = match suffix.chars().next() {
         Some(c @ ('k' | 'm' | 'g' | 't' | 'p' | 'e')) => (Some(c), &suffix[1..]),
@@ -163,9 +148,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if !unit_ok {
         return Err(invalid());
     }
-    number
-        .checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("invalid size '{text}': too large"))
+    number.checked_mul(1u64 << shift).ok_or_else(|| format!("invalid size '{text}': too large"))
 }
 
 // ---------------------------------------------------------------- signals
@@ -221,9 +204,7 @@ pub fn parse_signal(s: &str) -> Result<i32, String> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return match text.parse::<i32>() {
             Ok(n @ 1..=SIGRTMAX) => Ok(n),
-            _ => Err(format!(
-                "invalid signal '{text}': signal numbers go from 1 to {SIGRTMAX}"
-            )),
+            _ => Err(format!("invalid signal '{text}': signal numbers go from 1 to {SIGRTMAX}")),
         };
     }
     let upper = text.to_ascii_uppercase();
@@ -283,8 +264,7 @@ pub fn parse_umask(s: &str) -> Result<u32, String> {
     let text = s.trim();
     let digits = text.strip_prefix("0o").unwrap_or(text);
     let invalid = || format!("invalid umask '{text}': expected an octal number from 0000 to 0777");
-    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
-    {
+    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return Err(invalid());
     }
     let mask = u32::from_str_radix(digits, 8).map_err(|_| invalid())?;
@@ -395,10 +375,7 @@ pub(crate) fn printable(s: &str) -> String {
 /// alignment distance: insertions, deletions, substitutions, transpositions),
 /// if it is close enough to be a plausible typo: at most 2 edits, and fewer
 /// edits than `input` has characters.
-pub fn did_you_mean<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let input_lower = input.to_lowercase();
     let max = 2.min(input.chars().count().saturating_sub(1));
     candidates
@@ -466,22 +443,13 @@ mod tests {
 
     #[test]
     fn duration_errors() {
-        assert_eq!(
-            parse_duration("10").unwrap_err(),
-            "invalid duration '10': missing unit (write 10s)"
-        );
-        assert_eq!(
-            parse_duration("1.5").unwrap_err(),
-            "invalid duration '1.5': missing unit (write 1.5s)"
-        );
+        assert_eq!(parse_duration("10").unwrap_err(), "invalid duration '10': missing unit (write 10s)");
+        assert_eq!(parse_duration("1.5").unwrap_err(), "invalid duration '1.5': missing unit (write 1.5s)");
         assert_eq!(
             parse_duration("10 sec").unwrap_err(),
             "invalid duration '10 sec': unknown unit 'sec' (use ms, s, m, h or d)"
         );
-        assert_eq!(
-            parse_duration("1m30").unwrap_err(),
-            "invalid duration '1m30': missing unit (write 30s)"
-        );
+        assert_eq!(parse_duration("1m30").unwrap_err(), "invalid duration '1m30': missing unit (write 30s)");
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("1..2s").is_err());
@@ -534,10 +502,7 @@ mod tests {
         for bad in ["", "K", "1.5G", "100iB", "-1", "1GG"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            parse_size("100000000000T").unwrap_err(),
-            "invalid size '100000000000T': too large"
-        );
+        assert_eq!(parse_size("100000000000T").unwrap_err(), "invalid size '100000000000T': too large");
     }
 
     #[test]
@@ -562,18 +527,12 @@ mod tests {
             parse_signal("SIGTREM").unwrap_err(),
             "unknown signal 'SIGTREM' (did you mean 'SIGTERM'?)"
         );
-        assert_eq!(
-            parse_signal("0").unwrap_err(),
-            "invalid signal '0': signal numbers go from 1 to 64"
-        );
+        assert_eq!(parse_signal("0").unwrap_err(), "invalid signal '0': signal numbers go from 1 to 64");
         assert!(parse_signal("65").is_err());
         assert!(parse_signal("SIGRTMIN+31").is_err());
         assert!(parse_signal("SIGRTMIN-1").is_err());
         assert!(parse_signal("").is_err());
-        assert_eq!(
-            parse_signal("bogus").unwrap_err(),
-            "unknown signal 'bogus' (did you mean 'SIGBUS'?)"
-        );
+        assert_eq!(parse_signal("bogus").unwrap_err(), "unknown signal 'bogus' (did you mean 'SIGBUS'?)");
         assert_eq!(parse_signal("xyzzy").unwrap_err(), "unknown signal 'xyzzy'");
     }
 
@@ -610,10 +569,7 @@ mod tests {
     fn words() {
         let ok = |s: &str| split_words(s).unwrap();
         assert_eq!(ok("nginx -g 'daemon off;'"), ["nginx", "-g", "daemon off;"]);
-        assert_eq!(
-            ok(r#"echo "a \"b\" \$HOME \` \\ \n""#),
-            ["echo", r#"a "b" $HOME ` \ \n"#]
-        );
+        assert_eq!(ok(r#"echo "a \"b\" \$HOME \` \\ \n""#), ["echo", r#"a "b" $HOME ` \ \n"#]);
         assert_eq!(ok(r"a\ b c\\d \'"), ["a b", r"c\d", "'"]);
         assert_eq!(ok("a '' \"\" b"), ["a", "", "", "b"]);
         assert_eq!(ok("x'y'\"z\"w"), ["xyzw"]);
@@ -621,18 +577,9 @@ mod tests {
         assert_eq!(ok("a\\\nb"), ["ab"]);
         assert_eq!(ok("'$HOME' *.c"), ["$HOME", "*.c"]);
         assert!(ok("   ").is_empty());
-        assert_eq!(
-            split_words("echo 'abc").unwrap_err(),
-            "unterminated single quote"
-        );
-        assert_eq!(
-            split_words("echo \"abc").unwrap_err(),
-            "unterminated double quote"
-        );
-        assert_eq!(
-            split_words("echo \\").unwrap_err(),
-            "a backslash at the end escapes nothing"
-        );
+        assert_eq!(split_words("echo 'abc").unwrap_err(), "unterminated single quote");
+        assert_eq!(split_words("echo \"abc").unwrap_err(), "unterminated double quote");
+        assert_eq!(split_words("echo \\").unwrap_err(), "a backslash at the end escapes nothing");
     }
 
     #[test]

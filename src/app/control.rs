@@ -1,0 +1,371 @@
+//! The client subcommands: `status`, `start`, `stop`, `restart`, `signal`,
+//! `logs`, `reload`, `shutdown`. Send one request, render the reply, pick the
+//! exit status (0 done, 1 could not, 2 usage or invalid units, 3 no supervisor).
+
+use crate::cli::Targets;
+use crate::ctl::client::{self, Client, ConnectError};
+use crate::ctl::proto::{ErrorBody, ErrorCode, LogLine, Reply, Request, ServiceResult, ServiceStatus, Target};
+use crate::exit;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Change {
+    Start,
+    Stop,
+    Restart,
+}
+
+fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
+    let path = client::socket_path(socket);
+    match Client::connect(&path) {
+        Ok(client) => Ok(client),
+        Err(ConnectError::NoSupervisor(err)) => {
+            eprintln!(
+                "tend: no supervisor answers on {} ({}): is `tend up` running with that socket?",
+                path.display(),
+                strip_os_error(&err)
+            );
+            Err(exit::NO_SUPERVISOR)
+        }
+        Err(ConnectError::Other(err)) => {
+            eprintln!("tend: cannot connect to {}: {}", path.display(), strip_os_error(&err));
+            Err(if err.kind() == std::io::ErrorKind::PermissionDenied { exit::FAILURE } else { exit::NO_SUPERVISOR })
+        }
+    }
+}
+
+fn strip_os_error(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// One request, one reply; transport problems become exit statuses.
+fn call(socket: Option<PathBuf>, request: Request) -> Result<Reply, i32> {
+    let mut client = connect(socket)?;
+    client.call(request).map_err(|err| {
+        eprintln!("tend: the supervisor did not answer: {err}");
+        exit::NO_SUPERVISOR
+    })
+}
+
+fn error_status(error: &ErrorBody) -> i32 {
+    match error.code {
+        ErrorCode::BadRequest | ErrorCode::InvalidUnits | ErrorCode::UnsupportedVersion | ErrorCode::RequestTooLarge => {
+            exit::USAGE
+        }
+        ErrorCode::PermissionDenied
+        | ErrorCode::UnknownService
+        | ErrorCode::Failed
+        | ErrorCode::TooSlow
+        | ErrorCode::ShuttingDown => exit::FAILURE,
+    }
+}
+
+fn print_error(error: &ErrorBody) {
+    eprintln!("tend: {}", error.message);
+    for detail in &error.details {
+        eprintln!("{detail}");
+    }
+}
+
+fn print_results(results: &[ServiceResult]) {
+    for result in results {
+        if result.ok {
+            println!("{}: {}", result.name, result.message);
+        } else {
+            eprintln!("{}: {}", result.name, result.message);
+        }
+    }
+}
+
+/// `3d4h`, `2h5m`, `4m10s`, `12s`.
+fn format_uptime(secs: f64) -> String {
+    let secs = secs.max(0.0) as u64;
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m}m")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn last_exit_text(status: &ServiceStatus) -> String {
+    match &status.last_exit {
+        None => "-".to_string(),
+        Some(last) => {
+            if let Some(code) = last.code {
+                format!("status {code}")
+            } else if let Some(signal) = &last.signal {
+                signal.clone()
+            } else {
+                "cannot start".to_string()
+            }
+        }
+    }
+}
+
+fn render_table(services: &[ServiceStatus]) -> String {
+    let headers = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", ""];
+    let rows: Vec<[String; 7]> = services
+        .iter()
+        .map(|s| {
+            let running = matches!(s.state.as_str(), "running" | "starting" | "stopping");
+            [
+                s.name.clone(),
+                s.state.clone(),
+                s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                if running { format_uptime(s.since_secs) } else { "-".into() },
+                s.restarts.to_string(),
+                last_exit_text(s),
+                s.reason.clone().map(|r| format!("({r})")).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(|h| h.len());
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(|c| c.as_str()).collect());
+    }
+    out
+}
+
+pub fn status(socket: Option<PathBuf>, names: Vec<String>, json: bool) -> i32 {
+    let reply = match call(socket, Request::Status { names }) {
+        Ok(reply) => reply,
+        Err(code) => return code,
+    };
+    match reply {
+        Reply::Ok { services: Some(services), .. } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&services).expect("status serializes"));
+            } else {
+                print!("{}", render_table(&services));
+            }
+            if services.iter().all(|s| s.healthy) {
+                exit::OK
+            } else {
+                exit::FAILURE
+            }
+        }
+        Reply::Error { error, .. } => {
+            print_error(&error);
+            error_status(&error)
+        }
+        other => unexpected(other),
+    }
+}
+
+fn unexpected(reply: Reply) -> i32 {
+    eprintln!("tend: unexpected reply from the supervisor: {reply:?}");
+    exit::FAILURE
+}
+
+pub fn change(socket: Option<PathBuf>, change: Change, targets: Targets) -> i32 {
+    let target = Target { names: targets.names, all: targets.all, wait: !targets.no_wait };
+    let request = match change {
+        Change::Start => Request::Start(target),
+        Change::Stop => Request::Stop(target),
+        Change::Restart => Request::Restart(target),
+    };
+    match call(socket, request) {
+        Ok(Reply::Ok { results, .. }) => {
+            print_results(&results.unwrap_or_default());
+            exit::OK
+        }
+        Ok(Reply::Error { error, results, .. }) => {
+            match results {
+                Some(results) => print_results(&results),
+                None => print_error(&error),
+            }
+            error_status(&error)
+        }
+        Ok(other) => unexpected(other),
+        Err(code) => code,
+    }
+}
+
+pub fn signal(socket: Option<PathBuf>, signal: String, names: Vec<String>) -> i32 {
+    match call(socket, Request::Signal { signal, names }) {
+        Ok(Reply::Ok { results, .. }) => {
+            print_results(&results.unwrap_or_default());
+            exit::OK
+        }
+        Ok(Reply::Error { error, results, .. }) => {
+            match results {
+                Some(results) => print_results(&results),
+                None => print_error(&error),
+            }
+            error_status(&error)
+        }
+        Ok(other) => unexpected(other),
+        Err(code) => code,
+    }
+}
+
+pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: bool, json: bool) -> i32 {
+    let mut client = match connect(socket) {
+        Ok(client) => client,
+        Err(code) => return code,
+    };
+    if let Err(err) = client.send(Request::Logs { names, lines, follow }) {
+        eprintln!("tend: cannot send the request: {err}");
+        return exit::NO_SUPERVISOR;
+    }
+    let stdout = std::io::stdout();
+    let mut width = 4;
+    loop {
+        let reply = match client.next_reply() {
+            Ok(Some(reply)) => reply,
+            Ok(None) if follow => return exit::OK, // the supervisor exited
+            Ok(None) => {
+                eprintln!("tend: the supervisor closed the connection");
+                return exit::NO_SUPERVISOR;
+            }
+            Err(err) => {
+                eprintln!("tend: {err}");
+                return exit::NO_SUPERVISOR;
+            }
+        };
+        match reply {
+            Reply::Log { log } => {
+                let mut out = stdout.lock();
+                let written = if json {
+                    writeln!(out, "{}", serde_json::to_string(&log).expect("log lines serialize"))
+                } else {
+                    width = width.max(log.service.len());
+                    write_log_line(&mut out, &log, width)
+                };
+                if written.and_then(|_| out.flush()).is_err() {
+                    // The reader went away (`tend logs -f | head`): done.
+                    return exit::OK;
+                }
+            }
+            Reply::Ok { .. } => return exit::OK,
+            Reply::Error { error, .. } => {
+                print_error(&error);
+                return error_status(&error);
+            }
+        }
+    }
+}
+
+fn write_log_line(out: &mut impl Write, log: &LogLine, width: usize) -> std::io::Result<()> {
+    writeln!(out, "{:<width$} | {}", log.service, log.line)
+}
+
+pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
+    match call(socket, Request::Reload) {
+        Ok(Reply::Ok { reload: Some(report), .. }) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            } else {
+                let list = |names: &[String]| if names.is_empty() { "-".to_string() } else { names.join(", ") };
+                println!("started:   {}", list(&report.started));
+                println!("stopped:   {}", list(&report.stopped));
+                println!("restarted: {}", list(&report.restarted));
+                println!("unchanged: {}", list(&report.unchanged));
+            }
+            exit::OK
+        }
+        Ok(Reply::Error { error, .. }) => {
+            print_error(&error);
+            error_status(&error)
+        }
+        Ok(other) => unexpected(other),
+        Err(code) => code,
+    }
+}
+
+pub fn shutdown(socket: Option<PathBuf>) -> i32 {
+    let mut client = match connect(socket) {
+        Ok(client) => client,
+        Err(code) => return code,
+    };
+    match client.call(Request::Shutdown) {
+        Ok(Reply::Ok { .. }) => {}
+        Ok(Reply::Error { error, .. }) => {
+            print_error(&error);
+            return error_status(&error);
+        }
+        Ok(other) => return unexpected(other),
+        Err(err) => {
+            eprintln!("tend: the supervisor did not answer: {err}");
+            return exit::NO_SUPERVISOR;
+        }
+    }
+    // The supervisor closes our connection when it exits.
+    match client.wait_closed() {
+        Ok(()) => {
+            println!("tend: supervisor stopped");
+            exit::OK
+        }
+        Err(err) => {
+            eprintln!("tend: lost the connection before the supervisor exited: {err}");
+            exit::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(name: &str, state: &str, pid: Option<i32>) -> ServiceStatus {
+        ServiceStatus {
+            name: name.into(),
+            state: state.into(),
+            pid,
+            since: "2026-01-01T00:00:00Z".into(),
+            since_secs: 75.0,
+            restarts: 2,
+            last_exit: None,
+            reason: None,
+            healthy: state == "running",
+            log_errors: vec![],
+        }
+    }
+
+    #[test]
+    fn table_is_aligned() {
+        let mut failed = status("worker", "failed", None);
+        failed.reason = Some("start limit hit (6 failures in 1m)".into());
+        let table = render_table(&[status("web", "running", Some(42)), failed]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "NAME    STATE    PID  UPTIME  RESTARTS  LAST-EXIT");
+        assert_eq!(lines[1], "web     running  42   1m15s   2         -");
+        assert_eq!(lines[2], "worker  failed   -    -       2         -          (start limit hit (6 failures in 1m))");
+    }
+
+    #[test]
+    fn uptimes() {
+        assert_eq!(format_uptime(5.2), "5s");
+        assert_eq!(format_uptime(3700.0), "1h1m");
+        assert_eq!(format_uptime(90000.0), "1d1h");
+    }
+}

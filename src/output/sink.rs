@@ -1,0 +1,707 @@
+//! Log sinks: a unit's log file (appended, size-rotated, optionally
+//! timestamped) and the local syslog daemon.
+//!
+//! Owns the bytes after they left a service's pipe and were chosen for a file
+//! or for syslog: buffering, rotation, timestamps, syslog framing, and the
+//! errors of those destinations (recorded, reported once, retried).
+//!
+//! Must not block the single-threaded loop: no sleeping, no threads, no
+//! blocking socket, no clock reads (the loop passes the time in), no panics on
+//! I/O errors. Must not read pipes, know about processes or units, or print:
+//! the caller hands it bytes and asks for errors to report.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use memchr::{memchr, memrchr};
+pub use syslog::Facility;
+use syslog::{Formatter3164, LogFormat};
+
+/// Bytes gathered before one write(2): big blocks are what makes the file
+/// path as fast as `cat > file`.
+const BUFFER: usize = 256 * 1024;
+
+/// With rotation on, a trailing partial line is kept in memory (up to this
+/// size) instead of being written at `flush`, so that a line whose end
+/// arrives later can still move whole into the next file. A longer partial
+/// line is written out; if it then overflows the file, it overflows it.
+/// Must stay well below `BUFFER` so a full buffer always frees room.
+const HOLD_MAX: usize = 64 * 1024;
+
+/// How long a failing file is left alone before opening or rotating again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The latest time humantime can format (end of year 9999).
+const LAST_STAMP_SECS: u64 = 253_402_300_799;
+
+/// Where and how a unit's output is written to a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSinkConfig {
+    pub path: PathBuf,
+    /// Rotate before the file would grow past this many bytes.
+    pub max_size: Option<u64>,
+    /// Rotated files kept (`path.1` newest … `path.{keep}` oldest); 0 truncates instead.
+    pub keep: u32,
+    /// Start every line with an RFC 3339 UTC timestamp with microseconds.
+    pub timestamps: bool,
+}
+
+/// Where the current line of the file started, for rotation at line boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// The next byte starts a line.
+    LineStart,
+    /// A partial line starts at this offset in `buf`: it can still move to the next file.
+    Buffered(usize),
+    /// A partial line has reached the file: it must be finished there.
+    Written,
+}
+
+/// Which operation failed, so that only its success clears the error (a
+/// write that succeeds must not hide a rotation that keeps failing, or the
+/// error would be reported anew every second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failing {
+    Open,
+    Write,
+    Rotate,
+}
+
+/// A unit's log file. See the module header for the rules it follows.
+#[derive(Debug)]
+pub struct FileSink {
+    config: FileSinkConfig,
+    file: Option<File>,
+    /// Bytes in the current file on disk, counted rather than stat'ed.
+    written: u64,
+    buf: Vec<u8>,
+    tail: Tail,
+    /// Whether the input stream (before timestamps) is in the middle of a line.
+    stream_mid_line: bool,
+    /// Reused output of timestamping, so steady state allocates nothing.
+    scratch: Vec<u8>,
+    stamp: [u8; 32],
+    stamp_len: usize,
+    stamp_time: Option<SystemTime>,
+    /// The latest time passed to `write`: the only clock this sink knows.
+    now: SystemTime,
+    error: Option<(Failing, String)>,
+    reported: bool,
+    open_failed_at: Option<SystemTime>,
+    rotate_failed_at: Option<SystemTime>,
+}
+
+impl FileSink {
+    /// Open (create, append) the file at once, so that a bad path shows up
+    /// in `error()` before any output; a failure is retried on later writes.
+    pub fn new(config: FileSinkConfig) -> FileSink {
+        let mut sink = FileSink {
+            config,
+            file: None,
+            written: 0,
+            buf: Vec::with_capacity(BUFFER),
+            tail: Tail::LineStart,
+            stream_mid_line: false,
+            scratch: Vec::new(),
+            stamp: [0; 32],
+            stamp_len: 0,
+            stamp_time: None,
+            now: UNIX_EPOCH,
+            error: None,
+            reported: false,
+            open_failed_at: None,
+            rotate_failed_at: None,
+        };
+        sink.open();
+        sink
+    }
+
+    /// Queue a chunk of one output stream, read at `time`. It may hold many
+    /// lines and end mid-line. Dropped while the file is failing.
+    pub fn write(&mut self, time: SystemTime, data: &[u8]) {
+        self.now = time;
+        if data.is_empty() {
+            return;
+        }
+        let mid_line = self.stream_mid_line;
+        self.stream_mid_line = data[data.len() - 1] != b'\n';
+        if self.file.is_none() {
+            // Failing: try again at most once per RETRY, else drop (memory
+            // must not grow while the disk is full).
+            if !due(self.open_failed_at, self.now) || !self.open() {
+                return;
+            }
+        }
+        if self.config.timestamps {
+            let mut out = std::mem::take(&mut self.scratch);
+            out.clear();
+            self.format_stamp(time);
+            stamp_lines(&self.stamp[..self.stamp_len], mid_line, data, &mut out);
+            self.append(&out);
+            self.scratch = out;
+        } else {
+            self.append(data);
+        }
+    }
+
+    /// Write out what is buffered (once per loop iteration). With rotation
+    /// on, a trailing partial line may stay buffered: see `HOLD_MAX`.
+    pub fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            self.spill();
+        }
+    }
+
+    /// The current problem, the first time it is asked after it started.
+    pub fn take_new_error(&mut self) -> Option<String> {
+        match &self.error {
+            Some((_, message)) if !self.reported => {
+                self.reported = true;
+                Some(message.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// The current problem, for `tend status`; None when healthy.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_ref().map(|(_, message)| message.as_str())
+    }
+
+    fn fail(&mut self, kind: Failing, message: String) {
+        if self.error.is_none() {
+            self.reported = false;
+        }
+        self.error = Some((kind, message));
+    }
+
+    fn recover(&mut self, kind: Failing) {
+        if matches!(self.error, Some((k, _)) if k == kind) {
+            self.error = None;
+            self.reported = false;
+        }
+    }
+
+    /// Open the file for appending; true on success.
+    fn open(&mut self) -> bool {
+        // std adds O_CLOEXEC itself: services never inherit the log file.
+        // O_NONBLOCK changes nothing for a regular file, but keeps a FIFO
+        // configured as the log path from blocking the loop in open/write.
+        let opened = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.config.path);
+        match opened {
+            Ok(file) => {
+                // The only stat: from here on the size is counted.
+                self.written = file.metadata().map(|m| m.len()).unwrap_or(0);
+                self.file = Some(file);
+                self.open_failed_at = None;
+                self.recover(Failing::Open);
+                true
+            }
+            Err(e) => {
+                self.file = None;
+                self.open_failed_at = Some(self.now);
+                let message = format!("cannot open {}: {}", self.config.path.display(), reason(&e));
+                self.fail(Failing::Open, message);
+                false
+            }
+        }
+    }
+
+    /// Append to the logical file (disk + buffer), rotating at line
+    /// boundaries when `max_size` would be exceeded.
+    fn append(&mut self, mut data: &[u8]) {
+        let Some(max) = self.config.max_size else {
+            self.push(data);
+            return;
+        };
+        while !data.is_empty() {
+            let size = self.written + self.buf.len() as u64;
+            let room = max.saturating_sub(size);
+            if data.len() as u64 <= room || !due(self.rotate_failed_at, self.now) {
+                self.push(data);
+                return;
+            }
+            // `room < data.len()`, so it fits in usize.
+            let room = room as usize;
+            let line_begin = match self.tail {
+                Tail::Written => None,
+                Tail::Buffered(at) => Some(at),
+                Tail::LineStart => Some(self.buf.len()),
+            };
+            match line_begin {
+                Some(line_begin) => {
+                    // Every whole line that fits goes into this file.
+                    if let Some(end) = memrchr(b'\n', &data[..room]) {
+                        self.push(&data[..=end]);
+                        data = &data[end + 1..];
+                    } else if self.written + line_begin as u64 > 0 {
+                        // The current line does not fit: it starts the next file.
+                        self.rotate(line_begin);
+                    } else {
+                        // A line longer than max_size, alone in its file.
+                        data = self.push_through_newline(data);
+                    }
+                }
+                // The file already holds the start of this line: finish it there.
+                None => data = self.push_through_newline(data),
+            }
+        }
+    }
+
+    /// Push `data` up to and including its first newline; return the rest.
+    fn push_through_newline<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+        let end = memchr(b'\n', data).map_or(data.len(), |at| at + 1);
+        self.push(&data[..end]);
+        &data[end..]
+    }
+
+    /// Copy into the buffer, writing out full blocks. No per-line work:
+    /// one memrchr per call finds where a trailing partial line starts.
+    fn push(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let base = self.buf.len();
+        self.tail = match memrchr(b'\n', data) {
+            Some(at) if at + 1 == data.len() => Tail::LineStart,
+            Some(at) => Tail::Buffered(base + at + 1),
+            None if self.tail == Tail::LineStart => Tail::Buffered(base),
+            None => self.tail,
+        };
+        let mut rest = data;
+        while !rest.is_empty() {
+            let room = BUFFER.saturating_sub(self.buf.len());
+            if room == 0 {
+                self.spill();
+                continue;
+            }
+            let n = room.min(rest.len());
+            self.buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+    }
+
+    /// Write out the buffer, keeping a short trailing partial line back
+    /// while it may still have to move to the next file.
+    fn spill(&mut self) {
+        let hold = match self.tail {
+            Tail::Buffered(at) => {
+                self.config.max_size.is_some()
+                    && at <= self.buf.len()
+                    && self.buf.len() - at <= HOLD_MAX
+                    && self.written + at as u64 > 0
+            }
+            _ => false,
+        };
+        let end = match self.tail {
+            Tail::Buffered(at) if hold => at,
+            _ => self.buf.len(),
+        };
+        self.write_out(end);
+    }
+
+    /// Write `buf[..end]` to the file and remove it from the buffer. What
+    /// cannot be written is dropped: the service keeps running and tend's
+    /// memory stays bounded.
+    fn write_out(&mut self, end: usize) {
+        if end == 0 {
+            return;
+        }
+        if self.file.is_none() && due(self.open_failed_at, self.now) {
+            self.open();
+        }
+        if let Some(file) = &mut self.file {
+            let (done, result) = write_fully(file, &self.buf[..end]);
+            self.written += done as u64;
+            match result {
+                Ok(()) => self.recover(Failing::Write),
+                Err(e) => {
+                    // Reopen on retry: it also cures a descriptor that went bad (EIO).
+                    self.file = None;
+                    self.open_failed_at = Some(self.now);
+                    let message = format!("cannot write {}: {}", self.config.path.display(), reason(&e));
+                    self.fail(Failing::Write, message);
+                }
+            }
+        }
+        self.buf.drain(..end);
+        self.tail = match self.tail {
+            Tail::Buffered(at) if at < end => Tail::Written,
+            Tail::Buffered(at) => Tail::Buffered(at - end),
+            other => other,
+        };
+    }
+
+    /// Write `buf[..line_begin]` to the current file, then rotate; the rest
+    /// of the buffer (a partial line) goes to the new file.
+    fn rotate(&mut self, line_begin: usize) {
+        self.write_out(line_begin);
+        let result = if self.config.keep == 0 { self.truncate() } else { self.shift_files() };
+        match result {
+            Ok(()) => {
+                self.rotate_failed_at = None;
+                self.recover(Failing::Rotate);
+                self.written = 0;
+            }
+            Err(message) => {
+                // Keep appending to the current file rather than lose lines;
+                // try again after RETRY.
+                self.rotate_failed_at = Some(self.now);
+                self.fail(Failing::Rotate, message);
+            }
+        }
+    }
+
+    fn truncate(&mut self) -> Result<(), String> {
+        if self.file.is_none() && !self.open() {
+            return Ok(()); // Nothing to truncate; the open error is recorded.
+        }
+        match &self.file {
+            Some(file) => file
+                .set_len(0)
+                .map_err(|e| format!("cannot truncate {}: {}", self.config.path.display(), reason(&e))),
+            None => Ok(()),
+        }
+    }
+
+    /// `path.{n-1}` → `path.{n}` … `path` → `path.1`, then reopen `path`.
+    fn shift_files(&mut self) -> Result<(), String> {
+        let keep = self.config.keep;
+        // Shift only up to the first free slot (or the oldest kept, which is
+        // overwritten): a rotation costs as many renames as there are files,
+        // not `keep`.
+        let mut last = 1;
+        while last < keep && fs::symlink_metadata(numbered(&self.config.path, last)).is_ok() {
+            last += 1;
+        }
+        for n in (1..last).rev() {
+            rename(&numbered(&self.config.path, n), &numbered(&self.config.path, n + 1))?;
+        }
+        rename(&self.config.path, &numbered(&self.config.path, 1))?;
+        // The old file is complete; errors opening the new one are the
+        // open path's (recorded, retried).
+        self.file = None;
+        self.open();
+        Ok(())
+    }
+
+    /// The timestamp prefix for `time`, formatted once per distinct time.
+    fn format_stamp(&mut self, time: SystemTime) {
+        if self.stamp_time == Some(time) {
+            return;
+        }
+        // humantime panics before 1970 and cannot go past year 9999.
+        let last = UNIX_EPOCH + Duration::from_secs(LAST_STAMP_SECS);
+        let clamped = time.clamp(UNIX_EPOCH, last);
+        let mut cursor: &mut [u8] = &mut self.stamp[..];
+        let ok = write!(cursor, "{} ", humantime::format_rfc3339_micros(clamped)).is_ok();
+        let left = cursor.len();
+        self.stamp_len = if ok { self.stamp.len() - left } else { 0 };
+        self.stamp_time = Some(time);
+    }
+}
+
+impl Drop for FileSink {
+    /// Whatever is still buffered, including a held partial line, is written.
+    fn drop(&mut self) {
+        if !self.buf.is_empty() && self.file.is_some() {
+            self.write_out(self.buf.len());
+        }
+    }
+}
+
+/// Whether an operation that failed at `failed_at` may be tried at `now`.
+/// A clock that went backwards also allows it, so a retry is never stuck.
+fn due(failed_at: Option<SystemTime>, now: SystemTime) -> bool {
+    match failed_at {
+        None => true,
+        Some(at) => now < at || at.checked_add(RETRY).map_or(true, |next| now >= next),
+    }
+}
+
+/// Copy `data` into `out`, with `prefix` before each line start.
+fn stamp_lines(prefix: &[u8], mut mid_line: bool, data: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len() + prefix.len() * 4);
+    let mut rest = data;
+    while !rest.is_empty() {
+        if !mid_line {
+            out.extend_from_slice(prefix);
+        }
+        match memchr(b'\n', rest) {
+            Some(at) => {
+                out.extend_from_slice(&rest[..=at]);
+                rest = &rest[at + 1..];
+                mid_line = false;
+            }
+            None => {
+                out.extend_from_slice(rest);
+                break;
+            }
+        }
+    }
+}
+
+/// write(2) until done or failed; how much got out either way.
+fn write_fully(file: &mut File, data: &[u8]) -> (usize, io::Result<()>) {
+    let mut done = 0;
+    while done < data.len() {
+        match file.write(&data[done..]) {
+            Ok(0) => return (done, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Err(e)),
+        }
+    }
+    (done, Ok(()))
+}
+
+/// `path.n`.
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// Rename; a missing source is fine (a gap in the rotated files).
+fn rename(from: &Path, to: &Path) -> Result<(), String> {
+    match fs::rename(from, to) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(format!("cannot rename {} to {}: {}", from.display(), to.display(), reason(&e)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The error text without std's " (os error N)" suffix.
+fn reason(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Syslog severities, most severe first (RFC 5424 numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Emerg,
+    Alert,
+    Crit,
+    Err,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl From<Severity> for syslog::Severity {
+    fn from(severity: Severity) -> syslog::Severity {
+        match severity {
+            Severity::Emerg => syslog::Severity::LOG_EMERG,
+            Severity::Alert => syslog::Severity::LOG_ALERT,
+            Severity::Crit => syslog::Severity::LOG_CRIT,
+            Severity::Err => syslog::Severity::LOG_ERR,
+            Severity::Warning => syslog::Severity::LOG_WARNING,
+            Severity::Notice => syslog::Severity::LOG_NOTICE,
+            Severity::Info => syslog::Severity::LOG_INFO,
+            Severity::Debug => syslog::Severity::LOG_DEBUG,
+        }
+    }
+}
+
+const FACILITIES: [(&str, Facility); 20] = [
+    ("kern", Facility::LOG_KERN),
+    ("user", Facility::LOG_USER),
+    ("mail", Facility::LOG_MAIL),
+    ("daemon", Facility::LOG_DAEMON),
+    ("auth", Facility::LOG_AUTH),
+    ("syslog", Facility::LOG_SYSLOG),
+    ("lpr", Facility::LOG_LPR),
+    ("news", Facility::LOG_NEWS),
+    ("uucp", Facility::LOG_UUCP),
+    ("cron", Facility::LOG_CRON),
+    ("authpriv", Facility::LOG_AUTHPRIV),
+    ("ftp", Facility::LOG_FTP),
+    ("local0", Facility::LOG_LOCAL0),
+    ("local1", Facility::LOG_LOCAL1),
+    ("local2", Facility::LOG_LOCAL2),
+    ("local3", Facility::LOG_LOCAL3),
+    ("local4", Facility::LOG_LOCAL4),
+    ("local5", Facility::LOG_LOCAL5),
+    ("local6", Facility::LOG_LOCAL6),
+    ("local7", Facility::LOG_LOCAL7),
+];
+
+/// A facility by its usual name (`daemon`, `local3`, …).
+pub fn parse_facility(name: &str) -> Result<Facility, String> {
+    match FACILITIES.iter().find(|(known, _)| *known == name) {
+        Some((_, facility)) => Ok(*facility),
+        None => {
+            let names: Vec<&str> = FACILITIES.iter().map(|(known, _)| *known).collect();
+            Err(format!("unknown syslog facility `{name}`: expected one of {}", names.join(", ")))
+        }
+    }
+}
+
+/// Lines to the local syslog daemon over a non-blocking datagram socket of
+/// our own: the syslog crate only formats (its transport blocks and never
+/// reconnects). Messages that cannot go out at once are dropped and counted.
+///
+/// A SOCK_STREAM `/dev/log` is not supported: connecting fails with
+/// EPROTOTYPE, which `error()` reports, and every message counts as dropped.
+#[derive(Debug)]
+pub struct SyslogSink {
+    path: PathBuf,
+    socket: Option<UnixDatagram>,
+    connected: bool,
+    formatter: Formatter3164,
+    datagram: Vec<u8>,
+    dropped: u64,
+    problem: Option<String>,
+    last_errno: Option<i32>,
+}
+
+impl SyslogSink {
+    /// Nothing is connected yet: the first `send` does it.
+    pub fn new(socket: PathBuf, facility: Facility) -> SyslogSink {
+        SyslogSink {
+            path: socket,
+            socket: None,
+            connected: false,
+            // No hostname: the local daemon adds its own, as glibc's syslog() expects.
+            formatter: Formatter3164 { facility, hostname: None, process: String::new(), pid: 0 },
+            datagram: Vec::with_capacity(1024),
+            dropped: 0,
+            problem: None,
+            last_errno: None,
+        }
+    }
+
+    /// One line (without its newline) as `<PRI>timestamp tag[pid]: message`.
+    pub fn send(&mut self, tag: &str, pid: u32, severity: Severity, message: &[u8]) {
+        if self.formatter.process != tag {
+            self.formatter.process.clear();
+            self.formatter.process.push_str(tag);
+        }
+        self.formatter.pid = pid;
+        self.datagram.clear();
+        if self.formatter.format(&mut self.datagram, severity.into(), Lossy(message)).is_err() {
+            self.dropped += 1;
+            return;
+        }
+        // A daemon that restarted left our connection dead: reconnect and
+        // try once more, so a restart loses nothing.
+        for _ in 0..2 {
+            if !self.connect() {
+                break;
+            }
+            let Some(socket) = &self.socket else { break };
+            match socket.send(&self.datagram) {
+                Ok(_) => {
+                    self.problem = None;
+                    return;
+                }
+                // Its queue is full, or the message is too big: the daemon is alive.
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || matches!(e.raw_os_error(), Some(libc::EMSGSIZE | libc::ENOBUFS)) =>
+                {
+                    self.set_problem(&e);
+                    break;
+                }
+                Err(e) => {
+                    // ECONNREFUSED, ENOTCONN, ENOENT…: the daemon is gone.
+                    self.socket = None;
+                    self.connected = false;
+                    self.set_problem(&e);
+                }
+            }
+        }
+        self.dropped += 1;
+    }
+
+    /// Messages dropped because no daemon listened or its queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Why messages are being dropped, for `tend status`; None when the last send worked.
+    pub fn error(&self) -> Option<&str> {
+        self.problem.as_deref()
+    }
+
+    /// Connect if needed. While no daemon listens this costs one connect(2)
+    /// per message (the unconnected socket is kept): cheap enough to try on
+    /// every send, and a returning daemon is found at once.
+    fn connect(&mut self) -> bool {
+        if self.connected {
+            return true;
+        }
+        if self.socket.is_none() {
+            let socket = UnixDatagram::unbound().and_then(|socket| {
+                socket.set_nonblocking(true)?;
+                Ok(socket)
+            });
+            match socket {
+                Ok(socket) => self.socket = Some(socket),
+                Err(e) => {
+                    self.set_problem(&e);
+                    return false;
+                }
+            }
+        }
+        let Some(socket) = &self.socket else { return false };
+        match socket.connect(&self.path) {
+            Ok(()) => {
+                self.connected = true;
+                true
+            }
+            Err(e) => {
+                self.set_problem(&e);
+                false
+            }
+        }
+    }
+
+    fn set_problem(&mut self, error: &io::Error) {
+        // Formatting only on a change of errno keeps a dead daemon from
+        // costing an allocation per message.
+        let code = error.raw_os_error();
+        if self.problem.is_some() && self.last_errno == code {
+            return;
+        }
+        self.last_errno = code;
+        let why = if code == Some(libc::EPROTOTYPE) {
+            "it is a stream socket (unsupported)".to_owned()
+        } else {
+            reason(error)
+        };
+        self.problem = Some(format!("cannot send to syslog at {}: {why}", self.path.display()));
+    }
+}
+
+/// A message shown as UTF-8, invalid bytes as U+FFFD, without allocating.
+struct Lossy<'a>(&'a [u8]);
+
+impl fmt::Display for Lossy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,757 @@
+//! Tests of the loader: every key, every error class, exact positions and
+//! messages, `load_dir` over real folders, and a never-panics property.
+
+use super::*;
+use crate::unit::{Identity, Resource, RestartPolicy, Rlimit, StartLimit, UserDb, UserEntry};
+use proptest::prelude::*;
+use std::fs;
+use std::time::Duration;
+
+/// A user database from a table, so tests do not depend on the host's.
+pub(crate) struct FakeUsers {
+    users: Vec<UserEntry>,
+    groups: Vec<(&'static str, u32, Vec<&'static str>)>,
+    current: (u32, u32),
+}
+
+impl FakeUsers {
+    pub(crate) fn new() -> FakeUsers {
+        let user =
+            |name: &str, uid, gid| UserEntry { name: name.into(), uid, gid, home: format!("/home/{name}") };
+        FakeUsers {
+            users: vec![user("root", 0, 0), user("www", 33, 33), user("nginx", 101, 101)],
+            groups: vec![
+                ("root", 0, vec![]),
+                ("www", 33, vec![]),
+                ("nginx", 101, vec![]),
+                ("adm", 4, vec!["nginx"]),
+                ("ssl", 110, vec!["nginx", "www"]),
+            ],
+            current: (1000, 1000),
+        }
+    }
+}
+
+impl UserDb for FakeUsers {
+    fn user_by_name(&self, name: &str) -> Option<UserEntry> {
+        self.users.iter().find(|u| u.name == name).cloned()
+    }
+    fn user_by_uid(&self, uid: u32) -> Option<UserEntry> {
+        self.users.iter().find(|u| u.uid == uid).cloned()
+    }
+    fn group_by_name(&self, name: &str) -> Option<u32> {
+        self.groups.iter().find(|g| g.0 == name).map(|g| g.1)
+    }
+    fn groups_of(&self, user: &UserEntry) -> Vec<u32> {
+        let mut gids = vec![user.gid];
+        for (_, gid, members) in &self.groups {
+            if members.contains(&user.name.as_str()) && *gid != user.gid {
+                gids.push(*gid);
+            }
+        }
+        gids
+    }
+    fn current_ids(&self) -> (u32, u32) {
+        self.current
+    }
+}
+
+fn parse(text: &str) -> Result<UnitSpec, Vec<Diagnostic>> {
+    parse_unit(Path::new("web.yaml"), text, &FakeUsers::new())
+}
+
+fn ok(text: &str) -> UnitSpec {
+    match parse(text) {
+        Ok(spec) => spec,
+        Err(errors) => panic!("unexpected errors: {}", render(&errors)),
+    }
+}
+
+fn render(errors: &[Diagnostic]) -> String {
+    errors
+        .iter()
+        .map(|d| {
+            let mut s = d.to_string();
+            if let Some(at) = s.find("\n  hint:") {
+                s.truncate(at);
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every diagnostic as `file:line:col: message` (hints left out), one a line.
+fn errors(text: &str) -> String {
+    match parse(text) {
+        Ok(spec) => panic!("expected errors, got {spec:?}"),
+        Err(errors) => render(&errors),
+    }
+}
+
+#[test]
+fn minimal_unit_gets_the_defaults() {
+    let spec = ok("command: [nginx, -g, 'daemon off;']\n");
+    assert_eq!(
+        spec,
+        UnitSpec {
+            name: "web".into(),
+            file: PathBuf::from("web.yaml"),
+            description: None,
+            command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+            working_dir: None,
+            environment: vec![],
+            clear_env: false,
+            identity: None,
+            umask: None,
+            nice: None,
+            rlimits: vec![],
+            process_group: true,
+            restart: RestartPolicy::OnFailure,
+            success_exit_codes: vec![0],
+            restart_delay: Duration::from_millis(100),
+            restart_delay_max: Duration::from_secs(30),
+            start_limit: StartLimit { burst: 5, interval: Duration::from_secs(60) },
+            stop_signal: 15,
+            stop_timeout: Duration::from_secs(10),
+            critical: false,
+        }
+    );
+}
+
+#[test]
+fn every_key_set() {
+    let spec = ok(r#"
+description: the web server
+command: nginx -g "daemon off;"
+working_dir: /srv/www
+environment:
+  PORT: 8080
+  DEBUG: false
+  RATIO: 1.50
+  NAME: web
+clear_env: true
+user: nginx
+group: www
+supplementary_groups: [adm, 110]
+umask: "0027"
+nice: -5
+rlimits:
+  nofile: 4096
+  core: unlimited
+  memlock: {soft: 64M, hard: 1G}
+  nproc: {soft: 10, hard: infinity}
+process_group: false
+restart: always
+success_exit_codes: [0, 143]
+restart_delay: 250ms
+restart_delay_max: 1m30s
+start_limit: {burst: 3, interval: 2m}
+stop_signal: SIGQUIT
+stop_timeout: 1.5s
+critical: true
+"#);
+    assert_eq!(spec.description.as_deref(), Some("the web server"));
+    assert_eq!(spec.command, ["nginx", "-g", "daemon off;"]);
+    assert_eq!(spec.working_dir, Some(PathBuf::from("/srv/www")));
+    let env: Vec<(&str, &str)> = spec.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(env, [("PORT", "8080"), ("DEBUG", "false"), ("RATIO", "1.50"), ("NAME", "web")]);
+    assert!(spec.clear_env);
+    assert_eq!(
+        spec.identity,
+        Some(Identity {
+            uid: 101,
+            gid: 33,
+            groups: vec![4, 110],
+            user: FakeUsers::new().user_by_name("nginx"),
+        })
+    );
+    assert_eq!(spec.umask, Some(0o027));
+    assert_eq!(spec.nice, Some(-5));
+    assert_eq!(
+        spec.rlimits,
+        [
+            Rlimit { resource: Resource::Nofile, soft: 4096, hard: 4096 },
+            Rlimit { resource: Resource::Core, soft: RLIM_UNLIMITED, hard: RLIM_UNLIMITED },
+            Rlimit { resource: Resource::Memlock, soft: 64 << 20, hard: 1 << 30 },
+            Rlimit { resource: Resource::Nproc, soft: 10, hard: RLIM_UNLIMITED },
+        ]
+    );
+    assert!(!spec.process_group);
+    assert_eq!(spec.restart, RestartPolicy::Always);
+    assert_eq!(spec.success_exit_codes, [0, 143]);
+    assert_eq!(spec.restart_delay, Duration::from_millis(250));
+    assert_eq!(spec.restart_delay_max, Duration::from_secs(90));
+    assert_eq!(spec.start_limit, StartLimit { burst: 3, interval: Duration::from_secs(120) });
+    assert_eq!(spec.stop_signal, 3);
+    assert_eq!(spec.stop_timeout, Duration::from_millis(1500));
+    assert!(spec.critical);
+}
+
+#[test]
+fn unknown_key_with_suggestion() {
+    assert_eq!(
+        errors("command: [x]\nenviroment:\n  A: 1\n"),
+        "web.yaml:2:1: unknown key 'enviroment' (did you mean 'environment'?)"
+    );
+    assert_eq!(errors("command: [x]\nbanana: 1\n"), "web.yaml:2:1: unknown key 'banana'");
+}
+
+#[test]
+fn all_errors_of_a_file_are_reported() {
+    let text = "\
+restart: sometimes
+stop_timeout: 10
+enviroment: {}
+critical: yes
+nice: 40
+user: ngnix
+stop_signal: SIGTREM
+";
+    assert_eq!(
+        errors(text),
+        "\
+web.yaml:1:1: missing required key 'command'
+web.yaml:1:10: restart: expected one of always, on-failure, never, got 'sometimes'
+web.yaml:2:15: stop_timeout: invalid duration '10': missing unit (write 10s)
+web.yaml:3:1: unknown key 'enviroment' (did you mean 'environment'?)
+web.yaml:4:11: critical: expected true or false, got 'yes'
+web.yaml:5:7: nice: expected an integer from -20 to 19, got '40'
+web.yaml:6:7: user: no such user 'ngnix'
+web.yaml:7:14: stop_signal: unknown signal 'SIGTREM' (did you mean 'SIGTERM'?)"
+    );
+}
+
+#[test]
+fn missing_command_has_a_hint() {
+    let errors = parse("description: x\n").unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!((errors[0].line, errors[0].column), (1, 1));
+    assert_eq!(errors[0].message, "missing required key 'command'");
+    assert!(errors[0].hint.as_deref().unwrap().contains("command: ["));
+}
+
+#[test]
+fn yaml_syntax_errors() {
+    assert_eq!(errors("command: [a, b\n"), "web.yaml:1:10: invalid YAML: unclosed bracket '['");
+    assert_eq!(errors("command: 'a\n"), "web.yaml:1:10: invalid YAML: unclosed quote");
+    assert!(errors("a: b: c\n").starts_with("web.yaml:1:5: invalid YAML: "));
+    assert!(errors("command: x\n---\ncommand: y\n").starts_with("web.yaml:3:1: invalid YAML: "));
+    assert!(errors("command: *nothing\n").starts_with("web.yaml:1:10: invalid YAML: "));
+}
+
+#[test]
+fn duplicate_keys_are_rejected() {
+    assert_eq!(
+        errors("command: [a]\nnice: 1\ncommand: [b]\nenvironment: {A: 1, A: 2}\n"),
+        "\
+web.yaml:3:1: duplicate key 'command' (first set on line 1)
+web.yaml:4:21: duplicate key 'A' (first set on line 4)"
+    );
+}
+
+#[test]
+fn empty_and_non_mapping_files() {
+    assert_eq!(errors(""), "web.yaml:1:1: file is empty");
+    assert_eq!(errors("# only a comment\n"), "web.yaml:2:1: file is empty");
+    assert_eq!(errors("- command\n"), "web.yaml:1:1: expected a mapping of keys to values, got a list");
+    assert_eq!(errors("hello\n"), "web.yaml:1:1: expected a mapping of keys to values, got 'hello'");
+}
+
+#[test]
+fn unit_names() {
+    let users = FakeUsers::new();
+    for good in ["web", "0x", "a_b.c@d-e", "getty@tty1"] {
+        let file = PathBuf::from(format!("/u/{good}.yaml"));
+        assert!(parse_unit(&file, "command: x\n", &users).is_ok(), "{good}");
+    }
+    for bad in ["Web", "_x", "-x", "a b", "é", ".x"] {
+        let file = PathBuf::from(format!("/u/{bad}.yaml"));
+        let errors = parse_unit(&file, "command: x\n", &users).unwrap_err();
+        assert!(errors[0].message.starts_with(&format!("invalid unit name '{bad}'")), "{bad}: {errors:?}");
+    }
+    let errors = parse_unit(Path::new("Web.yaml"), "command: x\n", &users).unwrap_err();
+    assert_eq!(errors[0].hint.as_deref(), Some("rename the file, e.g. to web.yaml"));
+}
+
+#[test]
+fn command_forms() {
+    assert_eq!(ok("command: sleep 10\n").command, ["sleep", "10"]);
+    assert_eq!(ok("command: [sleep, 10]\n").command, ["sleep", "10"]);
+    assert_eq!(ok("command: [echo, 1.50, true]\n").command, ["echo", "1.50", "true"]);
+    assert_eq!(
+        ok(r#"command: sh -c 'echo "$HOME"' x\ y "a \"q\"""#).command,
+        ["sh", "-c", "echo \"$HOME\"", "x y", "a \"q\""]
+    );
+    assert_eq!(ok("command: >-\n  a\n  b\n").command, ["a", "b"], "folded scalars are split too");
+}
+
+#[test]
+fn command_errors() {
+    assert_eq!(errors("command: []\n"), "web.yaml:1:10: command is empty");
+    assert_eq!(errors("command: ''\n"), "web.yaml:1:10: command is empty");
+    assert_eq!(errors("command: '   '\n"), "web.yaml:1:10: command is empty");
+    assert_eq!(
+        errors("command:\n"),
+        "web.yaml:1:8: command: expected a list of strings or a string, got nothing"
+    );
+    assert_eq!(
+        errors("command: {a: 1}\n"),
+        "web.yaml:1:10: command: expected a list of strings or a string, got a mapping"
+    );
+    assert_eq!(
+        errors("command: 5\n"),
+        "web.yaml:1:10: command: expected a list of strings or a string, got '5'"
+    );
+    assert_eq!(
+        errors("command: [a, [b]]\n"),
+        "web.yaml:1:14: command: expected a string in the list, got a list"
+    );
+    assert_eq!(errors("command: \"echo 'oops\"\n"), "web.yaml:1:10: command: unterminated single quote");
+    assert_eq!(errors("command: ['', x]\n"), "web.yaml:1:10: command: the program name is empty");
+}
+
+#[test]
+fn working_dir_is_resolved_against_the_unit_folder() {
+    let users = FakeUsers::new();
+    let spec =
+        parse_unit(Path::new("/etc/tend/web.yaml"), "command: x\nworking_dir: data\n", &users).unwrap();
+    assert_eq!(spec.working_dir, Some(PathBuf::from("/etc/tend/data")));
+    let spec =
+        parse_unit(Path::new("/etc/tend/web.yaml"), "command: x\nworking_dir: /srv\n", &users).unwrap();
+    assert_eq!(spec.working_dir, Some(PathBuf::from("/srv")));
+    assert_eq!(errors("command: x\nworking_dir: ''\n"), "web.yaml:2:14: working_dir: path is empty");
+    assert_eq!(
+        errors("command: x\nworking_dir: [a]\n"),
+        "web.yaml:2:14: working_dir: expected a string, got a list"
+    );
+}
+
+#[test]
+fn environment_forms_and_errors() {
+    let env = ok("command: x\nenvironment: [A=1, B=x=y, C=]\n").environment;
+    assert_eq!(
+        env,
+        [("A".to_string(), "1".to_string()), ("B".into(), "x=y".into()), ("C".into(), "".into())]
+    );
+    assert_eq!(
+        errors("command: x\nenvironment:\n  A: [1]\n  B:\n  C=D: x\n  E: {x: 1}\n"),
+        "\
+web.yaml:3:6: environment: A: expected a string, number or boolean, got a list
+web.yaml:4:4: environment: B has no value
+web.yaml:5:3: environment: invalid variable name 'C=D': it contains '='
+web.yaml:6:6: environment: E: expected a string, number or boolean, got a mapping"
+    );
+    assert_eq!(
+        errors("command: x\nenvironment: [NOEQUALS, '=x', 5]\n"),
+        "\
+web.yaml:2:15: environment: expected NAME=value, got 'NOEQUALS'
+web.yaml:2:25: environment: variable name is empty
+web.yaml:2:31: environment: expected NAME=value, got '5'"
+    );
+    assert_eq!(
+        errors("command: x\nenvironment: A=1\n"),
+        "web.yaml:2:14: environment: expected a mapping of NAME: value or a list of NAME=value, got 'A=1'"
+    );
+}
+
+#[test]
+fn env_files_come_first_and_later_entries_win() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.env"), "# base\nA=1\nB='two'\nexport C=3\n").unwrap();
+    fs::write(dir.path().join("b.env"), "B=\"from b\"\n").unwrap();
+    let unit = dir.path().join("web.yaml");
+    let text = "command: x\nenv_file: [a.env, b.env]\nenvironment:\n  C: override\n  D: 4\n";
+    let spec = parse_unit(&unit, text, &FakeUsers::new()).unwrap();
+    let env: Vec<(&str, &str)> = spec.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(env, [("A", "1"), ("B", "from b"), ("C", "override"), ("D", "4")]);
+
+    let spec = parse_unit(&unit, "command: x\nenv_file: a.env\n", &FakeUsers::new()).unwrap();
+    assert_eq!(spec.environment.len(), 3);
+}
+
+#[test]
+fn env_file_errors_name_the_env_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.env");
+    fs::write(&bad, "OK=1\nthis is wrong\nX='open\n").unwrap();
+    let unit = dir.path().join("web.yaml");
+    let text = "command: x\nenv_file: [bad.env, missing.env]\n";
+    let errors = parse_unit(&unit, text, &FakeUsers::new()).unwrap_err();
+    let d = dir.path().display();
+    assert_eq!(
+        render(&errors),
+        format!(
+            "\
+{d}/bad.env:2:1: expected KEY=VALUE, got 'this is wrong'
+{d}/bad.env:3:3: unterminated single quote
+{d}/web.yaml:2:21: env_file: cannot read {d}/missing.env: no such file or directory"
+        )
+    );
+    assert_eq!(errors[0].hint, Some(format!("read as env_file by {d}/web.yaml:2")));
+}
+
+#[test]
+fn identity_resolution() {
+    let id = |text: &str| ok(&format!("command: x\n{text}")).identity;
+    let users = FakeUsers::new();
+    // By name: primary group and the user's groups from the database.
+    assert_eq!(
+        id("user: nginx\n"),
+        Some(Identity { uid: 101, gid: 101, groups: vec![101, 4, 110], user: users.user_by_name("nginx") })
+    );
+    // A uid with a passwd entry is that user.
+    assert_eq!(id("user: 33\n"), id("user: www\n"));
+    assert_eq!(id("user: '33'\n"), id("user: www\n"));
+    // A uid without one: no entry, no default groups; group required.
+    assert_eq!(
+        id("user: 5000\ngroup: 5000\n"),
+        Some(Identity { uid: 5000, gid: 5000, groups: vec![], user: None })
+    );
+    // Group alone: tend's uid, that group.
+    assert_eq!(id("group: ssl\n"), Some(Identity { uid: 1000, gid: 110, groups: vec![], user: None }));
+    assert_eq!(
+        id("supplementary_groups: [adm]\n"),
+        Some(Identity { uid: 1000, gid: 1000, groups: vec![4], user: None })
+    );
+    // An explicit empty list drops the database's groups.
+    assert_eq!(id("user: nginx\nsupplementary_groups: []\n").unwrap().groups, Vec::<u32>::new());
+    assert_eq!(id(""), None);
+}
+
+#[test]
+fn identity_errors() {
+    assert_eq!(
+        errors("command: x\nuser: ngnix\ngroup: wheel\nsupplementary_groups: [adm, nobody, -1]\n"),
+        "\
+web.yaml:2:7: user: no such user 'ngnix'
+web.yaml:3:8: group: no such group 'wheel'
+web.yaml:4:29: supplementary_groups: no such group 'nobody'
+web.yaml:4:37: supplementary_groups: expected a group name or a number from 0 to 4294967295, got '-1'"
+    );
+    assert_eq!(
+        errors("command: x\nuser: 5000\n"),
+        "web.yaml:2:7: user: uid 5000 has no entry in the user database, so it has no primary group"
+    );
+    assert_eq!(
+        errors("command: x\nuser: [a]\nsupplementary_groups: adm\n"),
+        "\
+web.yaml:2:7: user: expected a user name or a number from 0 to 4294967295, got a list
+web.yaml:3:23: supplementary_groups: expected a list of group names or numbers, got 'adm'"
+    );
+}
+
+#[test]
+fn umask_values() {
+    let umask = |v: &str| ok(&format!("command: x\numask: {v}\n")).umask;
+    assert_eq!(umask("\"0027\""), Some(0o027));
+    assert_eq!(umask("0027"), Some(0o027), "leading zero keeps it a string");
+    assert_eq!(umask("'077'"), Some(0o077));
+    assert_eq!(umask("0o22"), Some(0o022));
+    assert_eq!(umask("0"), Some(0));
+    assert_eq!(
+        errors("command: x\numask: 27\n"),
+        "web.yaml:2:8: umask: expected an octal string such as \"0027\", got '27'"
+    );
+    let e = parse("command: x\numask: 27\n").unwrap_err();
+    assert_eq!(e[0].hint.as_deref(), Some("quote it: umask: \"0027\""));
+    assert_eq!(
+        errors("command: x\numask: '0999'\n"),
+        "web.yaml:2:8: umask: invalid umask '0999': expected an octal number from 0000 to 0777"
+    );
+    assert_eq!(
+        errors("command: x\numask: true\n"),
+        "web.yaml:2:8: umask: expected an octal string such as \"0027\", got 'true'"
+    );
+}
+
+#[test]
+fn nice_values() {
+    assert_eq!(ok("command: x\nnice: 19\n").nice, Some(19));
+    assert_eq!(ok("command: x\nnice: -20\n").nice, Some(-20));
+    assert_eq!(
+        errors("command: x\nnice: -21\n"),
+        "web.yaml:2:7: nice: expected an integer from -20 to 19, got '-21'"
+    );
+    assert_eq!(
+        errors("command: x\nnice: high\n"),
+        "web.yaml:2:7: nice: expected an integer from -20 to 19, got 'high'"
+    );
+}
+
+#[test]
+fn rlimit_errors() {
+    let text = "\
+command: x
+rlimits:
+  nofiles: 10
+  nofile: {soft: 2048, hard: 1024}
+  core: {soft: 1}
+  stack: 12X
+  cpu: 1G
+  as: {soft: 1, hard: 2, max: 3}
+  data: -1
+";
+    assert_eq!(
+        errors(text),
+        "\
+web.yaml:3:3: rlimits: unknown resource 'nofiles' (did you mean 'nofile'?)
+web.yaml:4:30: rlimits.nofile: soft limit 2048 is above hard limit 1024
+web.yaml:5:9: rlimits.core: missing 'hard'
+web.yaml:6:10: rlimits.stack: invalid size '12X': expected a number of bytes with an optional K, M, G or T suffix, e.g. 64M
+web.yaml:7:8: rlimits.cpu: expected a number or unlimited, got '1G'
+web.yaml:8:26: rlimits.as: unknown key 'max'
+web.yaml:9:9: rlimits.data: expected a number of bytes (e.g. 64M) or unlimited, got '-1'"
+    );
+    assert_eq!(
+        errors("command: x\nrlimits: [nofile]\n"),
+        "web.yaml:2:10: rlimits: expected a mapping of resource: limit, got a list"
+    );
+    assert_eq!(
+        errors("command: x\nrlimits: {nofile: 1, NOFILE: 2}\n"),
+        "web.yaml:2:22: rlimits.nofile: set twice"
+    );
+    let spec = ok("command: x\nrlimits: {RLIMIT_NOFILE: 8}\n");
+    assert_eq!(spec.rlimits[0].resource, Resource::Nofile);
+}
+
+#[test]
+fn restart_values() {
+    let restart = |v: &str| ok(&format!("command: x\nrestart: {v}\n")).restart;
+    assert_eq!(restart("always"), RestartPolicy::Always);
+    assert_eq!(restart("on-failure"), RestartPolicy::OnFailure);
+    assert_eq!(restart("never"), RestartPolicy::Never);
+    assert_eq!(
+        errors("command: x\nrestart: on_failure\n"),
+        "web.yaml:2:10: restart: expected one of always, on-failure, never, got 'on_failure' (did you mean 'on-failure'?)"
+    );
+    assert_eq!(
+        errors("command: x\nrestart: false\n"),
+        "web.yaml:2:10: restart: expected one of always, on-failure, never, got 'false'"
+    );
+}
+
+#[test]
+fn exit_codes() {
+    assert_eq!(ok("command: x\nsuccess_exit_codes: [0, 2, 255]\n").success_exit_codes, [0, 2, 255]);
+    assert_eq!(
+        errors("command: x\nsuccess_exit_codes: [0, 256, x]\n"),
+        "\
+web.yaml:2:25: success_exit_codes: expected an integer from 0 to 255, got '256'
+web.yaml:2:30: success_exit_codes: expected an integer from 0 to 255, got 'x'"
+    );
+    assert_eq!(
+        errors("command: x\nsuccess_exit_codes: 0\n"),
+        "web.yaml:2:21: success_exit_codes: expected a list of exit codes from 0 to 255, got '0'"
+    );
+}
+
+#[test]
+fn restart_delays() {
+    let spec = ok("command: x\nrestart_delay: 1m\n");
+    assert_eq!(spec.restart_delay_max, Duration::from_secs(60), "raised to the delay");
+    let spec = ok("command: x\nrestart_delay: 0\nrestart_delay_max: 0s\n");
+    assert_eq!(spec.restart_delay, Duration::ZERO);
+    assert_eq!(
+        errors("command: x\nrestart_delay: 10s\nrestart_delay_max: 5s\n"),
+        "web.yaml:3:20: restart_delay_max: 5s is shorter than restart_delay 10s"
+    );
+    assert_eq!(
+        errors("command: x\nrestart_delay: 1.5\n"),
+        "web.yaml:2:16: restart_delay: invalid duration '1.5': missing unit (write 1.5s)"
+    );
+    assert_eq!(
+        errors("command: x\nstop_timeout: true\n"),
+        "web.yaml:2:15: stop_timeout: expected a duration such as 10s or 250ms, got 'true'"
+    );
+}
+
+#[test]
+fn start_limits() {
+    assert_eq!(
+        ok("command: x\nstart_limit: {burst: 2}\n").start_limit,
+        StartLimit { burst: 2, interval: Duration::from_secs(60) }
+    );
+    assert_eq!(
+        ok("command: x\nstart_limit: {interval: 10s}\n").start_limit,
+        StartLimit { burst: 5, interval: Duration::from_secs(10) }
+    );
+    assert_eq!(
+        errors("command: x\nstart_limit:\n  burst: 0\n  intervall: 5s\n"),
+        "\
+web.yaml:3:10: start_limit.burst: expected an integer from 1 to 4294967295, got '0'
+web.yaml:4:3: start_limit: unknown key 'intervall' (did you mean 'interval'?)"
+    );
+    assert_eq!(
+        errors("command: x\nstart_limit: 5\n"),
+        "web.yaml:2:14: start_limit: expected a mapping such as {burst: 5, interval: 60s}, got '5'"
+    );
+}
+
+#[test]
+fn stop_signals() {
+    let sig = |v: &str| ok(&format!("command: x\nstop_signal: {v}\n")).stop_signal;
+    assert_eq!(sig("SIGINT"), 2);
+    assert_eq!(sig("quit"), 3);
+    assert_eq!(sig("9"), 9);
+    assert_eq!(sig("SIGRTMIN+3"), 37);
+    assert_eq!(
+        errors("command: x\nstop_signal: 0\n"),
+        "web.yaml:2:14: stop_signal: invalid signal '0': signal numbers go from 1 to 64"
+    );
+    assert_eq!(
+        errors("command: x\nstop_signal: [TERM]\n"),
+        "web.yaml:2:14: stop_signal: expected a signal name such as SIGTERM, or a number, got a list"
+    );
+}
+
+#[test]
+fn booleans_must_be_real() {
+    assert!(ok("command: x\ncritical: True\n").critical);
+    for (key, col) in [("critical", 11), ("clear_env", 12), ("process_group", 16)] {
+        for word in ["yes", "on", "1", "'true'"] {
+            let shown = word.trim_matches('\'');
+            assert_eq!(
+                errors(&format!("command: x\n{key}: {word}\n")),
+                format!("web.yaml:2:{col}: {key}: expected true or false, got '{shown}'")
+            );
+        }
+    }
+}
+
+#[test]
+fn description_must_be_text() {
+    assert_eq!(
+        ok("command: x\ndescription: |\n  two\n  lines\n").description.as_deref(),
+        Some("two\nlines\n")
+    );
+    assert_eq!(
+        errors("command: x\ndescription: [a]\n"),
+        "web.yaml:2:14: description: expected a string, got a list"
+    );
+}
+
+#[test]
+fn non_string_keys() {
+    assert_eq!(errors("command: x\n5: y\n"), "web.yaml:2:1: expected a key name, got '5'");
+}
+
+#[test]
+fn control_characters_are_escaped_in_messages() {
+    assert_eq!(errors("command: x\n\"a\\u001b[31m\": 1\n"), "web.yaml:2:1: unknown key 'a\\u{1b}[31m'");
+}
+
+#[test]
+fn unit_keys_are_all_handled() {
+    // Every documented key is accepted (no "unknown key" for any of them).
+    for key in UNIT_KEYS {
+        if *key == "command" {
+            continue;
+        }
+        let text = format!("command: x\n{key}: [[]]\n");
+        let errors = parse(&text).unwrap_err();
+        assert!(errors.iter().all(|d| !d.message.contains("unknown key")), "{key}: {errors:?}");
+    }
+}
+
+// ---------------------------------------------------------------- load_dir
+
+#[test]
+fn load_dir_loads_sorted_units_and_ignores_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
+    write("web.yaml", "command: nginx\n");
+    write("db.yml", "command: postgres\n");
+    write("api.yaml", "command: api\n");
+    write("web.yaml~", "not: [valid\n");
+    write(".web.yaml.swp", "junk");
+    write(".hidden.yaml", "junk: [\n");
+    write("README.md", "# units\n");
+    fs::create_dir(dir.path().join("sub.yaml")).unwrap();
+    fs::write(dir.path().join("sub.yaml/x.yaml"), "junk: [\n").unwrap();
+    let units = load_dir(dir.path(), &FakeUsers::new()).unwrap();
+    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["api", "db", "web"]);
+    assert_eq!(units[1].file, dir.path().join("db.yml"));
+}
+
+#[test]
+fn load_dir_reports_every_error_of_every_file_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
+    write("web.yaml", "command: nginx\nrestart: sometimes\nenviroment: {}\n");
+    write("api.yaml", "command: [api\n");
+    write("good.yaml", "command: ok\n");
+    write("Bad.yaml", "command: x\n");
+    write("twice.yaml", "command: a\n");
+    write("twice.yml", "command: b\n");
+    write("empty.yaml", "");
+    let errors = load_dir(dir.path(), &FakeUsers::new()).unwrap_err();
+    let d = dir.path().display();
+    assert_eq!(
+        render(&errors),
+        format!(
+            "\
+{d}/Bad.yaml: invalid unit name 'Bad': it must start with a-z or 0-9 and contain only a-z, 0-9, '_', '.', '@' and '-'
+{d}/api.yaml:1:10: invalid YAML: unclosed bracket '['
+{d}/empty.yaml:1:1: file is empty
+{d}/twice.yaml: unit 'twice' is defined twice: twice.yaml and twice.yml (remove one of them)
+{d}/twice.yml: unit 'twice' is defined twice: twice.yaml and twice.yml (remove one of them)
+{d}/web.yaml:2:10: restart: expected one of always, on-failure, never, got 'sometimes'
+{d}/web.yaml:3:1: unknown key 'enviroment' (did you mean 'environment'?)"
+        )
+    );
+}
+
+#[test]
+fn load_dir_of_an_empty_or_missing_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(load_dir(dir.path(), &FakeUsers::new()), Ok(vec![]));
+    let missing = dir.path().join("nope");
+    let errors = load_dir(&missing, &FakeUsers::new()).unwrap_err();
+    assert_eq!(
+        render(&errors),
+        format!("{}: cannot read unit folder: no such file or directory", missing.display())
+    );
+    let file = dir.path().join("file");
+    fs::write(&file, "").unwrap();
+    let errors = load_dir(&file, &FakeUsers::new()).unwrap_err();
+    assert_eq!(errors[0].file, file);
+    assert_eq!(errors[0].message, "cannot read unit folder: not a directory");
+}
+
+#[test]
+fn load_dir_reports_unreadable_files() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("bin.yaml"), [0xff, 0xfe, 0x00]).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/x", dir.path().join("dangling.yaml")).unwrap();
+    let errors = load_dir(dir.path(), &FakeUsers::new()).unwrap_err();
+    let messages: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        ["cannot read: stream did not contain valid UTF-8", "cannot read: no such file or directory"]
+    );
+}
+
+proptest! {
+    #[test]
+    fn parse_unit_never_panics(text in "\\PC*") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn parse_unit_never_panics_on_yamlish_text(
+        lines in proptest::collection::vec(
+            (proptest::sample::select(UNIT_KEYS), "[ -~]{0,20}"),
+            0..8,
+        )
+    ) {
+        let text: String = lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        if let Err(errors) = parse(&text) {
+            // Every problem of the text says where it is.
+            for d in errors {
+                prop_assert!(d.line > 0, "{d}");
+            }
+        }
+    }
+}
