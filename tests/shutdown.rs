@@ -61,11 +61,7 @@ fn stop_signal_goes_to_the_whole_process_group() {
         "svc",
         &format!(
             "{}stop_timeout: 5s\n",
-            sh(&format!(
-                "sleep 30 & {}; {}; wait",
-                put("echo $!", &gc),
-                put("echo $$", &pidf)
-            ))
+            sh(&format!("sleep 30 & {}; {}; wait", put("echo $!", &gc), put("echo $$", &pidf)))
         ),
     );
     let mut tend = env.up();

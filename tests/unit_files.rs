@@ -118,7 +118,13 @@ fn malformed_units_each_exit_2_with_file_and_line() {
             failures.push(format!("{file}: up exited {code}, want 2; stderr: {:?}", up.stderr()));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -705,3 +705,454 @@ impl fmt::Display for Lossy<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn at(secs: u64, micros: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros)
+    }
+
+    fn config(path: &Path, max_size: Option<u64>, keep: u32, timestamps: bool) -> FileSinkConfig {
+        FileSinkConfig { path: path.to_owned(), max_size, keep, timestamps }
+    }
+
+    /// xorshift64*: deterministic chunk sizes without a rand dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+        }
+    }
+
+    /// Rotated files oldest first, then the current one.
+    fn files_in_order(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut n = 1;
+        while numbered(path, n).exists() {
+            n += 1;
+        }
+        let mut paths: Vec<PathBuf> = (1..n).rev().map(|i| numbered(path, i)).collect();
+        paths.push(path.to_owned());
+        paths.into_iter().filter(|p| p.exists()).map(|p| (p.clone(), fs::read(&p).unwrap())).collect()
+    }
+
+    #[test]
+    fn appends_across_writes_and_creates_the_file_0640() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.log");
+        fs::write(&path, b"old\n").unwrap();
+        let mut sink = FileSink::new(config(&path, None, 0, false));
+        sink.write(at(1, 0), b"one\ntw");
+        sink.write(at(1, 0), b"o\n");
+        sink.flush();
+        assert_eq!(fs::read(&path).unwrap(), b"old\none\ntwo\n");
+        assert_eq!(sink.error(), None);
+
+        use std::os::unix::fs::PermissionsExt;
+        let fresh = dir.path().join("new.log");
+        drop(FileSink::new(config(&fresh, None, 0, false)));
+        let mode = fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        // The umask may only remove bits.
+        assert_eq!(mode & !0o640, 0, "mode {mode:o}");
+    }
+
+    #[test]
+    fn timestamps_start_every_line_even_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.log");
+        let mut sink = FileSink::new(config(&path, None, 0, true));
+        let t1 = at(1_795_698_245, 123_456); // 2026-11-26T13:04:05.123456Z
+        let t2 = at(1_795_698_246, 7);
+        sink.write(t1, b"a\nb");
+        sink.write(t2, b"c\nd\n\n");
+        sink.write(t2, b"e\n");
+        sink.flush();
+        let text = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "2026-11-26T13:04:05.123456Z a\n\
+             2026-11-26T13:04:05.123456Z bc\n\
+             2026-11-26T13:04:06.000007Z d\n\
+             2026-11-26T13:04:06.000007Z \n\
+             2026-11-26T13:04:06.000007Z e\n"
+        );
+    }
+
+    #[test]
+    fn timestamps_out_of_range_do_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.log");
+        let mut sink = FileSink::new(config(&path, None, 0, true));
+        sink.write(UNIX_EPOCH - Duration::from_secs(10), b"before\n");
+        sink.write(UNIX_EPOCH + Duration::from_secs(LAST_STAMP_SECS + 1000), b"after\n");
+        sink.flush();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "1970-01-01T00:00:00.000000Z before\n9999-12-31T23:59:59.000000Z after\n"
+        );
+    }
+
+    #[test]
+    fn rotation_loses_and_duplicates_no_line_and_respects_max_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        let max = 1 << 20;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut data = Vec::with_capacity(52 << 20);
+        let mut count = 0u64;
+        while data.len() < 50 << 20 {
+            let filler = rng.below(90) as usize;
+            writeln!(data, "{count} {}", "x".repeat(filler)).unwrap();
+            count += 1;
+        }
+        let mut sink = FileSink::new(config(&path, Some(max), 100, false));
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let n = (1 + rng.below(200_000) as usize).min(rest.len());
+            sink.write(at(1, 0), &rest[..n]);
+            if rng.below(2) == 0 {
+                sink.flush();
+            }
+            rest = &rest[n..];
+        }
+        sink.flush();
+        drop(sink);
+
+        let files = files_in_order(&path);
+        assert!(files.len() >= 50, "only {} files", files.len());
+        let mut next = 0u64;
+        for (i, (name, content)) in files.iter().enumerate() {
+            assert!(content.ends_with(b"\n"), "{} ends mid-line", name.display());
+            if i + 1 < files.len() {
+                assert!(content.len() as u64 <= max, "{} has {} bytes", name.display(), content.len());
+                // Rotation happens only when a line does not fit.
+                assert!(content.len() as u64 > max - 100, "{} has {} bytes", name.display(), content.len());
+            }
+            for line in content.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let number: u64 =
+                    std::str::from_utf8(line.split(|b| *b == b' ').next().unwrap()).unwrap().parse().unwrap();
+                assert_eq!(number, next, "in {}", name.display());
+                next += 1;
+            }
+        }
+        assert_eq!(next, count);
+    }
+
+    #[test]
+    fn a_line_longer_than_max_size_gets_a_file_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.log");
+        let mut sink = FileSink::new(config(&path, Some(100), 10, false));
+        let long = format!("{}\n", "L".repeat(250));
+        sink.write(at(1, 0), b"short 1\n");
+        // The long line arrives in pieces, flushed in between.
+        for piece in long.as_bytes().chunks(60) {
+            sink.write(at(1, 0), piece);
+            sink.flush();
+        }
+        sink.write(at(1, 0), b"short 2\n");
+        sink.flush();
+        let files = files_in_order(&path);
+        let contents: Vec<&[u8]> = files.iter().map(|(_, c)| c.as_slice()).collect();
+        assert_eq!(contents, [b"short 1\n".as_slice(), long.as_bytes(), b"short 2\n"]);
+    }
+
+    #[test]
+    fn a_line_already_started_on_disk_is_finished_before_rotating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.log");
+        // No rotation configured while the partial line is written…
+        let mut sink = FileSink::new(config(&path, Some(20), 3, false));
+        sink.write(at(1, 0), b"0123456789\n");
+        // A partial line too long to hold back (beyond HOLD_MAX) reaches the disk.
+        let partial = vec![b'p'; HOLD_MAX + 1];
+        sink.tail = Tail::LineStart;
+        sink.config.max_size = None;
+        sink.write(at(1, 0), &partial);
+        sink.flush();
+        sink.config.max_size = Some(20);
+        sink.write(at(1, 0), b"end\nnext\n");
+        sink.flush();
+        let files = files_in_order(&path);
+        assert_eq!(files.len(), 2);
+        let mut first = b"0123456789\n".to_vec();
+        first.extend_from_slice(&partial);
+        first.extend_from_slice(b"end\n");
+        assert_eq!(files[0].1, first);
+        assert_eq!(files[1].1, b"next\n");
+    }
+
+    #[test]
+    fn keep_limits_the_rotated_files_and_drops_the_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.log");
+        let mut sink = FileSink::new(config(&path, Some(10), 2, false));
+        for i in 0..6 {
+            sink.write(at(1, 0), format!("line {i}\n").as_bytes());
+        }
+        sink.flush();
+        assert_eq!(fs::read(&path).unwrap(), b"line 5\n");
+        assert_eq!(fs::read(numbered(&path, 1)).unwrap(), b"line 4\n");
+        assert_eq!(fs::read(numbered(&path, 2)).unwrap(), b"line 3\n");
+        assert!(!numbered(&path, 3).exists());
+    }
+
+    #[test]
+    fn keep_zero_truncates_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.log");
+        let mut sink = FileSink::new(config(&path, Some(10), 0, false));
+        sink.write(at(1, 0), b"aaaa\nbbbb\n");
+        sink.flush();
+        sink.write(at(1, 0), b"cccc\n");
+        sink.flush();
+        assert_eq!(fs::read(&path).unwrap(), b"cccc\n");
+        assert!(!numbered(&path, 1).exists());
+    }
+
+    #[test]
+    fn an_existing_oversized_file_is_rotated_on_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.log");
+        fs::write(&path, vec![b'x'; 30]).unwrap();
+        let mut sink = FileSink::new(config(&path, Some(20), 1, false));
+        sink.write(at(1, 0), b"new\n");
+        sink.flush();
+        assert_eq!(fs::read(&path).unwrap(), b"new\n");
+        assert_eq!(fs::read(numbered(&path, 1)).unwrap().len(), 30);
+    }
+
+    #[test]
+    fn disk_full_is_reported_once_and_memory_stays_bounded() {
+        // /dev/full: every write fails with ENOSPC.
+        let mut sink = FileSink::new(config(Path::new("/dev/full"), None, 0, false));
+        assert_eq!(sink.error(), None);
+        let chunk = vec![b'y'; 64 * 1024];
+        for i in 0..200 {
+            sink.write(at(10, i), &chunk);
+            sink.flush();
+            assert!(sink.buf.len() <= BUFFER);
+        }
+        let first = sink.take_new_error().expect("the failure is reported");
+        assert_eq!(first, "cannot write /dev/full: No space left on device");
+        // A retry a second later fails again: same failure, not reported again.
+        sink.write(at(12, 0), &chunk);
+        sink.flush();
+        assert_eq!(sink.take_new_error(), None);
+        assert_eq!(sink.error(), Some(first.as_str()));
+    }
+
+    #[test]
+    fn open_failure_is_retried_once_a_second_and_recovery_clears_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let path = logs.join("u.log");
+        let mut sink = FileSink::new(config(&path, Some(16), 1, false));
+        let message = sink.take_new_error().expect("reported");
+        assert!(
+            message.starts_with("cannot open ") && message.ends_with("No such file or directory"),
+            "{message}"
+        );
+        assert_eq!(sink.take_new_error(), None);
+
+        sink.write(at(100, 0), b"lost 1\n"); // retried: still missing
+        fs::create_dir(&logs).unwrap();
+        sink.write(at(100, 500_000), b"lost 2\n"); // too soon to retry
+        sink.flush();
+        assert!(!path.exists());
+        assert!(sink.error().is_some());
+        sink.write(at(101, 100_000), b"kept 1\n");
+        sink.flush();
+        assert_eq!(sink.error(), None);
+        assert_eq!(sink.take_new_error(), None);
+        assert_eq!(fs::read(&path).unwrap(), b"kept 1\n");
+
+        // Fails anew (the directory goes away, rotation cannot reopen): reported again.
+        fs::remove_dir_all(&logs).unwrap();
+        sink.write(at(102, 0), b"kept 2\nlost 3\n");
+        sink.flush();
+        assert!(sink.take_new_error().expect("reported anew").starts_with("cannot open "));
+    }
+
+    #[test]
+    fn a_clock_going_backwards_does_not_stop_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let path = logs.join("u.log");
+        let mut sink = FileSink::new(config(&path, None, 0, false));
+        sink.write(at(1000, 0), b"lost\n");
+        fs::create_dir(&logs).unwrap();
+        sink.write(at(500, 0), b"kept\n");
+        sink.flush();
+        assert_eq!(fs::read(&path).unwrap(), b"kept\n");
+    }
+
+    /// 200 MiB of 100-byte lines in 64 KiB chunks: FileSink against plain
+    /// write(2) of the same chunks. `cargo test --release -- --ignored --nocapture file_sink_throughput`
+    #[test]
+    #[ignore]
+    fn file_sink_throughput() {
+        const CHUNK: usize = 64 * 1024;
+        const TOTAL: usize = 200 << 20;
+        // 25 chunks hold exactly 16384 lines of 100 bytes: the pattern repeats cleanly.
+        let mut pattern = Vec::with_capacity(25 * CHUNK);
+        let mut n = 0;
+        while pattern.len() < 25 * CHUNK {
+            writeln!(pattern, "{n:099}").unwrap();
+            n += 1;
+        }
+        let chunks = || pattern.chunks(CHUNK).cycle().take(TOTAL / CHUNK);
+        let dir = tempfile::tempdir_in("/tmp").unwrap();
+        let rate = |start: Instant| TOTAL as f64 / start.elapsed().as_secs_f64() / 1e9;
+
+        for round in 0..3 {
+            let path = dir.path().join("plain");
+            let start = Instant::now();
+            let mut file = File::create(&path).unwrap();
+            for chunk in chunks() {
+                file.write_all(chunk).unwrap();
+            }
+            drop(file);
+            let plain = rate(start);
+            fs::remove_file(&path).unwrap();
+
+            let mut results = Vec::new();
+            for (label, max_size, timestamps) in
+                [("plain", None, false), ("max_size 1 GiB", Some(1 << 30), false), ("timestamps", None, true)]
+            {
+                let path = dir.path().join("sink");
+                let start = Instant::now();
+                let mut sink = FileSink::new(config(&path, max_size, 0, timestamps));
+                for chunk in chunks() {
+                    sink.write(at(1, 0), chunk);
+                    sink.flush();
+                }
+                drop(sink);
+                results.push(format!("{label}: {:.2} GB/s", rate(start)));
+                assert!(fs::metadata(&path).unwrap().len() >= TOTAL as u64);
+                fs::remove_file(&path).unwrap();
+            }
+            println!("round {round}: write(2) {plain:.2} GB/s; FileSink {}", results.join(", "));
+        }
+    }
+
+    fn listener(dir: &Path) -> (PathBuf, UnixDatagram) {
+        let path = dir.join("log");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        (path, socket)
+    }
+
+    fn receive(socket: &UnixDatagram) -> String {
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).expect("a datagram");
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn syslog_messages_carry_priority_tag_pid_and_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, daemon) = listener(dir.path());
+        let mut sink = SyslogSink::new(path, parse_facility("local3").unwrap());
+        sink.send("web", 4242, Severity::Err, b"disk on fire");
+        sink.send("web", 4242, Severity::Info, b"all good");
+        sink.send("worker", 7, Severity::Debug, b"bad \xff byte");
+        let expected = [
+            (19 * 8 + 3, "web[4242]: disk on fire"),
+            (19 * 8 + 6, "web[4242]: all good"),
+            (19 * 8 + 7, "worker[7]: bad \u{FFFD} byte"),
+        ];
+        for (pri, tail) in expected {
+            let got = receive(&daemon);
+            assert!(got.starts_with(&format!("<{pri}>")), "{got}");
+            assert!(got.ends_with(tail), "{got}");
+            assert!(!got.contains('\n'), "{got}");
+        }
+        assert_eq!(sink.dropped(), 0);
+        assert_eq!(sink.error(), None);
+    }
+
+    #[test]
+    fn syslog_without_a_daemon_drops_and_counts_then_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut sink = SyslogSink::new(path.clone(), Facility::LOG_DAEMON);
+        let start = Instant::now();
+        for _ in 0..1000 {
+            sink.send("web", 1, Severity::Notice, b"nobody hears");
+        }
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert_eq!(sink.dropped(), 1000);
+        assert!(sink.error().unwrap().ends_with("No such file or directory"), "{:?}", sink.error());
+
+        let (_, daemon) = listener(dir.path());
+        sink.send("web", 1, Severity::Notice, b"heard");
+        assert!(receive(&daemon).ends_with("web[1]: heard"));
+        assert_eq!(sink.dropped(), 1000);
+        assert_eq!(sink.error(), None);
+    }
+
+    #[test]
+    fn syslog_survives_a_daemon_restart_without_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, daemon) = listener(dir.path());
+        let mut sink = SyslogSink::new(path.clone(), Facility::LOG_USER);
+        sink.send("web", 1, Severity::Info, b"before");
+        assert!(receive(&daemon).ends_with("before"));
+        drop(daemon);
+        fs::remove_file(&path).unwrap();
+        let (_, daemon) = listener(dir.path());
+        sink.send("web", 1, Severity::Info, b"after");
+        assert!(receive(&daemon).ends_with("after"));
+        assert_eq!(sink.dropped(), 0);
+    }
+
+    #[test]
+    fn syslog_full_queue_drops_instead_of_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, daemon) = listener(dir.path());
+        let mut sink = SyslogSink::new(path, Facility::LOG_USER);
+        let start = Instant::now();
+        for _ in 0..10_000 {
+            sink.send("web", 1, Severity::Info, &[b'z'; 1000]);
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(sink.dropped() > 0);
+        // The daemon reads a message: the socket was kept, sending works again.
+        receive(&daemon);
+        while daemon.set_nonblocking(true).is_ok() && daemon.recv(&mut [0u8; 2048]).is_ok() {}
+        let dropped = sink.dropped();
+        sink.send("web", 1, Severity::Info, b"fits again");
+        assert_eq!(sink.dropped(), dropped);
+    }
+
+    #[test]
+    fn a_stream_socket_is_reported_and_counted_as_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let _daemon = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut sink = SyslogSink::new(path, Facility::LOG_USER);
+        sink.send("web", 1, Severity::Info, b"x");
+        assert_eq!(sink.dropped(), 1);
+        assert!(sink.error().unwrap().contains("stream socket"), "{:?}", sink.error());
+    }
+
+    #[test]
+    fn facilities_parse_by_name() {
+        assert_eq!(parse_facility("kern").unwrap() as u32, 0);
+        assert_eq!(parse_facility("daemon").unwrap() as u32, 3 * 8);
+        assert_eq!(parse_facility("authpriv").unwrap() as u32, 10 * 8);
+        assert_eq!(parse_facility("local7").unwrap() as u32, 23 * 8);
+        let error = parse_facility("local8").unwrap_err();
+        assert!(
+            error.starts_with("unknown syslog facility `local8`: expected one of kern, user,"),
+            "{error}"
+        );
+        assert!(parse_facility("LOCAL0").is_err());
+    }
+}

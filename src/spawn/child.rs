@@ -198,20 +198,26 @@ fn close_stray_fds(status_fd: i32) {
 }
 
 fn reset_signals(status_fd: i32) {
-    // SAFETY: sigaction/sigemptyset/sigprocmask are async-signal-safe and
-    // take pointers to local structs.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = libc::SIG_DFL;
-        libc::sigemptyset(&mut action.sa_mask);
-        // 64 is SIGRTMAX on Linux; a constant, since SIGRTMAX() is a libc call.
-        for signal in 1..=64 {
-            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-                continue;
-            }
-            // Signals reserved by the C library (32, 33) fail with EINVAL: ignore.
-            libc::sigaction(signal, &action, std::ptr::null_mut());
+    // The raw rt_sigaction system call rather than sigaction(3): glibc's
+    // wrapper refuses signals 32 and 33 (reserved for its threads) with
+    // EINVAL, and an ignored 32/33 inherited by tend (glibc's posix_spawn
+    // leaves them ignored) would otherwise pass on to every service.
+    // An all-zero kernel `struct sigaction` is SIG_DFL with no flags and an
+    // empty mask on every architecture; 4 words cover its size everywhere.
+    let default_action = [0u64; 4];
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
         }
+        // SAFETY: rt_sigaction reads a zeroed struct from a local buffer;
+        // the last argument is the kernel's sigset size (8 bytes).
+        unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, signal, default_action.as_ptr(), std::ptr::null_mut::<u8>(), 8);
+        }
+    }
+    // SAFETY: sigemptyset/sigprocmask are async-signal-safe and take
+    // pointers to a local set.
+    unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) == -1 {

@@ -570,12 +570,10 @@ impl Stack {
                     if self.followers > 0 {
                         stream.follow_framer.lines(data, |line| follow_lines.push(line.to_vec()));
                     }
-                    if n < self.read_buffer.len() {
-                        // A short read: the pipe is empty. Any later write
-                        // makes it non-empty again, which epoll reports.
-                        more = false;
-                        break;
-                    }
+                    // Even after a short read, read on until EAGAIN or EOF:
+                    // the writer may already have closed its end, and an
+                    // edge-triggered poller reports that hang-up only once,
+                    // together with the data just read.
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {

@@ -204,9 +204,7 @@ impl Env {
     /// Read a report file written by a service, waiting (bounded) until it exists.
     pub fn await_file(&self, tend: &Tend, name: &str) -> String {
         let path = self.p(name);
-        tend.wait_until(T, &format!("file {} to be written by a service", path.display()), || {
-            path.exists()
-        });
+        tend.wait_until(T, &format!("file {} to be written by a service", path.display()), || path.exists());
         read(&path)
     }
 
@@ -219,9 +217,20 @@ impl Env {
     /// Start `tend ARGS` with cwd = temp dir; `cfg` can adjust the Command.
     pub fn spawn(&self, args: &[&str], cfg: impl FnOnce(&mut Command)) -> Tend {
         let mut cmd = Command::new(tend_bin());
-        cmd.args(args).current_dir(self.root()).env_remove("NO_COLOR").env_remove("TEND_UNITS");
+        // Each test's supervisor gets its own control socket: the default
+        // (/run/tend/tend.sock as root) would make parallel tests collide.
+        cmd.args(args)
+            .current_dir(self.root())
+            .env_remove("NO_COLOR")
+            .env_remove("TEND_UNITS")
+            .env("TEND_SOCKET", self.socket());
         cfg(&mut cmd);
         Tend::spawn(cmd, self.root(), &format!("tend {}", args.join(" ")))
+    }
+
+    /// The control socket of this test's supervisor.
+    pub fn socket(&self) -> PathBuf {
+        self.root().join("tend.sock")
     }
 
     /// `tend up --units DIR`.
@@ -258,6 +267,11 @@ impl Tend {
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let out_path = dir.join(format!("tend-{n}.stdout"));
         let err_path = dir.join(format!("tend-{n}.stderr"));
+        // Each tend gets its own control socket in its temp dir, so tests
+        // running in parallel do not find each other at the default path.
+        if !cmd.get_envs().any(|(k, _)| k == "TEND_SOCKET") {
+            cmd.env("TEND_SOCKET", dir.join("tend.sock"));
+        }
         cmd.stdin(Stdio::null())
             .stdout(fs::File::create(&out_path).unwrap())
             .stderr(fs::File::create(&err_path).unwrap())
@@ -320,11 +334,7 @@ impl Tend {
             // Once tend has exited, give services a short grace, then stop waiting.
             if let Some(t) = exited_at {
                 if t.elapsed() > Duration::from_millis(300) {
-                    panic!(
-                        "{} exited before: {what}\n{}",
-                        self.label,
-                        self.dump()
-                    );
+                    panic!("{} exited before: {what}\n{}", self.label, self.dump());
                 }
             }
             if start.elapsed() > timeout {
@@ -355,16 +365,12 @@ impl Tend {
 
     /// Wait for stderr to contain `needle`.
     pub fn wait_stderr(&self, needle: &str) {
-        self.wait_until(T, &format!("tend stderr to contain {needle:?}"), || {
-            self.stderr().contains(needle)
-        });
+        self.wait_until(T, &format!("tend stderr to contain {needle:?}"), || self.stderr().contains(needle));
     }
 
     /// Wait for stdout to contain `needle`.
     pub fn wait_stdout(&self, needle: &str) {
-        self.wait_until(T, &format!("tend stdout to contain {needle:?}"), || {
-            self.stdout().contains(needle)
-        });
+        self.wait_until(T, &format!("tend stdout to contain {needle:?}"), || self.stdout().contains(needle));
     }
 
     /// Wait (bounded) for tend to exit; panics with its output on timeout.
