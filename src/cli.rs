@@ -145,25 +145,31 @@ pub fn main() -> i32 {
         Err(err) => {
             let _ = err.print();
             return match err.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => crate::exit::OK,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    crate::exit::OK
+                }
                 _ => crate::exit::USAGE,
             };
         }
     };
     use crate::app::control;
     match cli.command {
-        Command::Up { units, socket, socket_group, no_socket, syslog } => crate::app::up::up(crate::app::up::UpArgs {
-            units,
-            socket: if no_socket { None } else { Some(socket.socket) },
-            socket_group,
-            syslog,
-        }),
+        Command::Up { units, socket, socket_group, no_socket, syslog } => {
+            crate::app::up::up(crate::app::up::UpArgs {
+                units,
+                socket: if no_socket { None } else { Some(socket.socket) },
+                socket_group,
+                syslog,
+            })
+        }
         Command::Run { group, command } => crate::app::run::run(command, group),
         Command::Check { dir } => crate::app::check::check(dir),
         Command::Status { names, json, socket } => control::status(socket.socket, names, json),
         Command::Start { targets, socket } => control::change(socket.socket, control::Change::Start, targets),
         Command::Stop { targets, socket } => control::change(socket.socket, control::Change::Stop, targets),
-        Command::Restart { targets, socket } => control::change(socket.socket, control::Change::Restart, targets),
+        Command::Restart { targets, socket } => {
+            control::change(socket.socket, control::Change::Restart, targets)
+        }
         Command::Signal { signal, names, socket } => control::signal(socket.socket, signal, names),
         Command::Logs { names, follow, lines, json, socket } => {
             control::logs(socket.socket, names, lines, follow, json)

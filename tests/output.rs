@@ -76,8 +76,8 @@ fn fast_writers_are_never_interleaved_mid_line_nor_lost() {
     let tend = env.up();
     tend.wait_stderr("aaaa: exited");
     tend.wait_stderr("bbbb: exited");
-    let a: String = std::iter::repeat('A').take(LEN).collect();
-    let b: String = std::iter::repeat('B').take(LEN).collect();
+    let a: String = "A".repeat(LEN);
+    let b: String = "B".repeat(LEN);
     let want_a = format!("aaaa | {a}");
     let want_b = format!("bbbb | {b}");
     tend.wait_until(T, "all lines of both writers on stdout", || {

@@ -4,7 +4,9 @@
 
 use crate::cli::Targets;
 use crate::ctl::client::{self, Client, ConnectError};
-use crate::ctl::proto::{ErrorBody, ErrorCode, LogLine, Reply, Request, ServiceResult, ServiceStatus, Target};
+use crate::ctl::proto::{
+    ErrorBody, ErrorCode, LogLine, Reply, Request, ServiceResult, ServiceStatus, Target,
+};
 use crate::exit;
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,7 +32,11 @@ fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
         }
         Err(ConnectError::Other(err)) => {
             eprintln!("tend: cannot connect to {}: {}", path.display(), strip_os_error(&err));
-            Err(if err.kind() == std::io::ErrorKind::PermissionDenied { exit::FAILURE } else { exit::NO_SUPERVISOR })
+            Err(if err.kind() == std::io::ErrorKind::PermissionDenied {
+                exit::FAILURE
+            } else {
+                exit::NO_SUPERVISOR
+            })
         }
     }
 }
@@ -54,9 +60,10 @@ fn call(socket: Option<PathBuf>, request: Request) -> Result<Reply, i32> {
 
 fn error_status(error: &ErrorBody) -> i32 {
     match error.code {
-        ErrorCode::BadRequest | ErrorCode::InvalidUnits | ErrorCode::UnsupportedVersion | ErrorCode::RequestTooLarge => {
-            exit::USAGE
-        }
+        ErrorCode::BadRequest
+        | ErrorCode::InvalidUnits
+        | ErrorCode::UnsupportedVersion
+        | ErrorCode::RequestTooLarge => exit::USAGE,
         ErrorCode::PermissionDenied
         | ErrorCode::UnknownService
         | ErrorCode::Failed
@@ -285,7 +292,8 @@ pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
             } else {
-                let list = |names: &[String]| if names.is_empty() { "-".to_string() } else { names.join(", ") };
+                let list =
+                    |names: &[String]| if names.is_empty() { "-".to_string() } else { names.join(", ") };
                 println!("started:   {}", list(&report.started));
                 println!("stopped:   {}", list(&report.stopped));
                 println!("restarted: {}", list(&report.restarted));
@@ -359,7 +367,10 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "NAME    STATE    PID  UPTIME  RESTARTS  LAST-EXIT");
         assert_eq!(lines[1], "web     running  42   1m15s   2         -");
-        assert_eq!(lines[2], "worker  failed   -    -       2         -          (start limit hit (6 failures in 1m))");
+        assert_eq!(
+            lines[2],
+            "worker  failed   -    -       2         -          (start limit hit (6 failures in 1m))"
+        );
     }
 
     #[test]

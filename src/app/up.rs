@@ -27,17 +27,17 @@ pub fn up(args: UpArgs) -> i32 {
     }
     let group = match &args.socket_group {
         None => None,
-        Some(name) => match name.parse::<u32>().ok().or_else(|| crate::sys::SystemUsers.group_by_name(name)) {
-            Some(gid) => Some(gid),
-            None => {
-                eprintln!("tend: --socket-group: no such group '{name}'");
-                return crate::exit::USAGE;
+        Some(name) => {
+            match name.parse::<u32>().ok().or_else(|| crate::sys::SystemUsers.group_by_name(name)) {
+                Some(gid) => Some(gid),
+                None => {
+                    eprintln!("tend: --socket-group: no such group '{name}'");
+                    return crate::exit::USAGE;
+                }
             }
-        },
+        }
     };
-    let socket = args
-        .socket
-        .map(|path| SocketOptions { path: crate::ctl::client::socket_path(path), group });
+    let socket = args.socket.map(|path| SocketOptions { path: crate::ctl::client::socket_path(path), group });
     let _ = args.syslog;
     run_stack(units, StackOptions { environment: std::env::vars_os().collect(), units_dir: dir, socket })
 }

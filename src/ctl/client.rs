@@ -79,8 +79,9 @@ impl Client {
     /// Send one request and return its single reply.
     pub fn call(&mut self, request: Request) -> io::Result<Reply> {
         self.send(request)?;
-        self.next_reply()?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection"))
+        self.next_reply()?.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection")
+        })
     }
 
     /// Block until the supervisor closes the connection (it does when it exits).

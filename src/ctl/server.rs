@@ -31,7 +31,9 @@ pub struct Access {
 #[derive(Debug)]
 pub enum BindError {
     /// Another supervisor answers there.
-    AlreadyRunning { pid: Option<i32> },
+    AlreadyRunning {
+        pid: Option<i32>,
+    },
     Io(String),
 }
 
@@ -101,7 +103,8 @@ pub fn bind(path: &Path, access: Access) -> Result<Listener, BindError> {
 
 /// The peer's credentials (SO_PEERCRED, unix(7)) and whether they may talk.
 pub fn check_peer(stream: &UnixStream, access: Access) -> Result<(), String> {
-    let creds = crate::sys::peer_credentials(stream.as_raw_fd()).map_err(|e| format!("cannot read credentials: {e}"))?;
+    let creds = crate::sys::peer_credentials(stream.as_raw_fd())
+        .map_err(|e| format!("cannot read credentials: {e}"))?;
     if creds.uid == 0 || creds.uid == access.own_uid {
         return Ok(());
     }

@@ -113,7 +113,11 @@ impl LogRing {
                     }
                     None => {
                         partial[index]
-                            .get_or_insert_with(|| HistoryLine { time: chunk.time, dest: chunk.dest, line: Vec::new() })
+                            .get_or_insert_with(|| HistoryLine {
+                                time: chunk.time,
+                                dest: chunk.dest,
+                                line: Vec::new(),
+                            })
                             .line
                             .extend_from_slice(data);
                         data = &[];

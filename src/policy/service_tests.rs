@@ -1500,20 +1500,20 @@ proptest! {
 
             let actions = svc.handle(now, event.clone());
             let after = svc.state().clone();
-            let ctx = format!("{before:?} + {event:?} at {now:?} -> {after:?}, {actions:?}");
+            let ctx = || format!("{before:?} + {event:?} at {now:?} -> {after:?}, {actions:?}");
 
             // At most one Spawn per call, and a Spawn leaves the state waiting for Spawned.
             let spawns = actions.iter().filter(|a| **a == Action::Spawn).count();
-            prop_assert!(spawns <= 1, "{}", ctx);
+            prop_assert!(spawns <= 1, "{}", ctx());
             if spawns == 1 {
-                prop_assert_eq!(&after, &State::Stopped, "{}", ctx);
-                prop_assert!(!ended_for_good, "Spawn after Ended without Start/Restart: {}", ctx);
+                prop_assert_eq!(&after, &State::Stopped, "{}", ctx());
+                prop_assert!(!ended_for_good, "Spawn after Ended without Start/Restart: {}", ctx());
             }
 
             // Ended exactly when the service goes down for good.
             let ends = actions.iter().filter(|a| matches!(a, Action::Ended { .. })).count();
             let goes_down_for_good = is_idle(&after) && !is_idle(&before);
-            prop_assert_eq!(ends, usize::from(goes_down_for_good), "{}", ctx);
+            prop_assert_eq!(ends, usize::from(goes_down_for_good), "{}", ctx());
             if ends == 1 {
                 ended_for_good = true;
             }
@@ -1524,7 +1524,7 @@ proptest! {
                 State::Stopping { leader, leader_alive: true, .. } => Some(*leader),
                 _ => None,
             };
-            prop_assert_eq!(svc.pid(), expected_pid, "{}", ctx);
+            prop_assert_eq!(svc.pid(), expected_pid, "{}", ctx());
 
             // deadline() is Some exactly in Backoff and in Stopping before SIGKILL.
             let expected_deadline = match &after {
@@ -1532,11 +1532,11 @@ proptest! {
                 State::Stopping { kill_at, .. } => *kill_at,
                 _ => None,
             };
-            prop_assert_eq!(svc.deadline(), expected_deadline, "{}", ctx);
+            prop_assert_eq!(svc.deadline(), expected_deadline, "{}", ctx());
             // A deadline set by this call is not in the past.
             if let Some(deadline) = svc.deadline() {
                 if Some(deadline) != deadline_before {
-                    prop_assert!(deadline >= now, "{}", ctx);
+                    prop_assert!(deadline >= now, "{}", ctx());
                 }
             }
 
@@ -1546,22 +1546,22 @@ proptest! {
                 None => true,
             };
             if matches!(event, Event::Tick) && early {
-                prop_assert!(actions.is_empty(), "{}", ctx);
-                prop_assert_eq!(&after, &before, "{}", ctx);
+                prop_assert!(actions.is_empty(), "{}", ctx());
+                prop_assert_eq!(&after, &before, "{}", ctx());
             }
 
             // is_down() agrees with the state.
             prop_assert_eq!(
                 svc.is_down(),
                 matches!(after, State::Stopped | State::Exited { .. } | State::Failed { .. } | State::Backoff { .. }),
-                "{}", ctx
+                "{}", ctx()
             );
 
             if let State::Stopping { leader_alive, kill_at, killed, .. } = &after {
                 // SIGKILL pending xor sent.
-                prop_assert_eq!(kill_at.is_none(), *killed, "{}", ctx);
+                prop_assert_eq!(kill_at.is_none(), *killed, "{}", ctx());
                 // Leftovers are waited for only in a group of our own.
-                prop_assert!(*leader_alive || config.process_group, "{}", ctx);
+                prop_assert!(*leader_alive || config.process_group, "{}", ctx());
             }
 
             // Signals go to the leader of the stop in progress, to its group
@@ -1572,32 +1572,32 @@ proptest! {
             for action in &actions {
                 if let Action::Signal { pid, signal, group } = action {
                     let State::Stopping { leader, .. } = &after else {
-                        return Err(TestCaseError::fail(format!("signal outside a stop: {ctx}")));
+                        return Err(TestCaseError::fail(format!("signal outside a stop: {}", ctx())));
                     };
-                    prop_assert_eq!(pid, leader, "{}", ctx);
-                    prop_assert_eq!(*group, config.process_group, "{}", ctx);
+                    prop_assert_eq!(pid, leader, "{}", ctx());
+                    prop_assert_eq!(*group, config.process_group, "{}", ctx());
                     prop_assert!(
                         [config.stop_signal, SIGCONT, SIGKILL].contains(signal),
-                        "{}", ctx
+                        "{}", ctx()
                     );
                     if *signal == SIGKILL {
                         sigkills_this_stop += 1;
                     }
                 }
             }
-            prop_assert!(sigkills_this_stop <= 1, "{}", ctx);
+            prop_assert!(sigkills_this_stop <= 1, "{}", ctx());
 
             // Restart notices count the policy's restarts and stay within bounds.
             for action in &actions {
                 if let Action::Notice(Notice::Restarting { delay, restarts }) = action {
-                    prop_assert_ne!(config.restart, RestartPolicy::Never, "{}", ctx);
-                    prop_assert_eq!(*restarts, svc.restarts(), "{}", ctx);
-                    prop_assert!(*delay >= config.restart_delay, "{}", ctx);
-                    prop_assert!(*delay <= config.restart_delay_max.max(config.restart_delay), "{}", ctx);
+                    prop_assert_ne!(config.restart, RestartPolicy::Never, "{}", ctx());
+                    prop_assert_eq!(*restarts, svc.restarts(), "{}", ctx());
+                    prop_assert!(*delay >= config.restart_delay, "{}", ctx());
+                    prop_assert!(*delay <= config.restart_delay_max.max(config.restart_delay), "{}", ctx());
                     match &after {
-                        State::Backoff { until } => prop_assert_eq!(*until, now + *delay, "{}", ctx),
-                        State::Stopped => prop_assert!(delay.is_zero() && spawns == 1, "{}", ctx),
-                        other => prop_assert!(false, "restarting into {:?}: {}", other, ctx),
+                        State::Backoff { until } => prop_assert_eq!(*until, now + *delay, "{}", ctx()),
+                        State::Stopped => prop_assert!(delay.is_zero() && spawns == 1, "{}", ctx()),
+                        other => prop_assert!(false, "restarting into {:?}: {}", other, ctx()),
                     }
                 }
             }

@@ -212,7 +212,13 @@ fn reset_signals(status_fd: i32) {
         // SAFETY: rt_sigaction reads a zeroed struct from a local buffer;
         // the last argument is the kernel's sigset size (8 bytes).
         unsafe {
-            libc::syscall(libc::SYS_rt_sigaction, signal, default_action.as_ptr(), std::ptr::null_mut::<u8>(), 8);
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<u8>(),
+                8,
+            );
         }
     }
     // SAFETY: sigemptyset/sigprocmask are async-signal-safe and take

@@ -7,8 +7,8 @@
 use super::describe_exit;
 use super::stack::{Phase, Slot, Stack};
 use crate::ctl::proto::{
-    ErrorBody, ErrorCode, False, LastExit, LogLine, ReloadReport, Reply, Request, ServiceResult, ServiceStatus,
-    Target, True,
+    ErrorBody, ErrorCode, False, LastExit, LogLine, ReloadReport, Reply, Request, ServiceResult,
+    ServiceStatus, Target, True,
 };
 use crate::ctl::server::Conn;
 use crate::output::Dest;
@@ -85,7 +85,9 @@ fn reason(slot: &Slot) -> Option<String> {
             let wait = Duration::from_millis(wait.as_millis() as u64);
             Some(format!("{}; restarting in {}", last.unwrap_or_default(), format_duration(wait)))
         }
-        State::Exited { status, .. } if !is_success(&slot.policy.config, *status) => Some(describe_exit(*status)),
+        State::Exited { status, .. } if !is_success(&slot.policy.config, *status) => {
+            Some(describe_exit(*status))
+        }
         State::Stopped
         | State::Starting { .. }
         | State::Running { .. }
@@ -116,7 +118,9 @@ pub(super) fn service_status(slot: &Slot) -> ServiceStatus {
             Ending::Exited(ExitStatus::Signaled { signal, .. }) => {
                 LastExit { code: None, signal: Some(signal_name(*signal)), error: None, time }
             }
-            Ending::SpawnFailed(reason) => LastExit { code: None, signal: None, error: Some(reason.clone()), time },
+            Ending::SpawnFailed(reason) => {
+                LastExit { code: None, signal: None, error: Some(reason.clone()), time }
+            }
         }
     });
     let since_secs = SystemTime::now().duration_since(slot.state_since).unwrap_or_default().as_secs_f64();
@@ -144,7 +148,7 @@ fn ok_results(results: Vec<ServiceResult>) -> Reply {
             ok: False,
             error: ErrorBody {
                 code: ErrorCode::Failed,
-                message: format!("{} failed: {}", names.join(", "), if failed == 1 { "see below" } else { "see below" }),
+                message: format!("{failed} of {} failed: {}", results.len(), names.join(", ")),
                 details: Vec::new(),
             },
             results: Some(results),
@@ -170,8 +174,12 @@ fn start_outcome(slot: &Slot, done_word: &str) -> Option<ServiceResult> {
             let ok = is_success(&slot.policy.config, *status);
             Some(result(slot, ok, format!("ran and {}", describe_exit(*status))))
         }
-        State::Failed { reason, .. } => Some(result(slot, false, format!("failed: {}", describe_fail(reason)))),
-        State::Backoff { .. } => Some(result(slot, false, format!("did not stay up: {}", reason(slot).unwrap_or_default()))),
+        State::Failed { reason, .. } => {
+            Some(result(slot, false, format!("failed: {}", describe_fail(reason))))
+        }
+        State::Backoff { .. } => {
+            Some(result(slot, false, format!("did not stay up: {}", reason(slot).unwrap_or_default())))
+        }
         State::Stopped => Some(result(slot, false, "not started")),
         State::Starting { .. } | State::Stopping { .. } => None,
     }
@@ -180,12 +188,13 @@ fn start_outcome(slot: &Slot, done_word: &str) -> Option<ServiceResult> {
 impl Stack {
     /// Resolve names to live slots; an unknown name is an error listing the
     /// known ones and the closest.
+    // The error is the reply itself, built once per request: its size does
+    // not matter.
+    #[allow(clippy::result_large_err)]
     fn resolve(&self, names: &[String], all: bool) -> Result<Vec<usize>, Reply> {
         let live: Vec<usize> = (0..self.slots.len()).filter(|&i| !self.slots[i].retired).collect();
         if all || names.is_empty() {
-            if all || names.is_empty() {
-                return Ok(live);
-            }
+            return Ok(live);
         }
         let mut found = Vec::new();
         for name in names {
@@ -197,7 +206,9 @@ impl Stack {
                 }
                 None => {
                     let known: Vec<&str> = live.iter().map(|&i| self.slots[i].unit.name.as_str()).collect();
-                    let hint = did_you_mean(name, known.iter().copied()).map(|n| format!(" (did you mean '{n}'?)")).unwrap_or_default();
+                    let hint = did_you_mean(name, known.iter().copied())
+                        .map(|n| format!(" (did you mean '{n}'?)"))
+                        .unwrap_or_default();
                     return Err(Reply::error(
                         ErrorCode::UnknownService,
                         format!("no service '{name}'{hint}; known: {}", known.join(", ")),
@@ -227,7 +238,10 @@ impl Stack {
                         break;
                     }
                     if conn.busy || conn.following.is_some() {
-                        conn.queue(&Reply::error(ErrorCode::BadRequest, "one request at a time on a connection"));
+                        conn.queue(&Reply::error(
+                            ErrorCode::BadRequest,
+                            "one request at a time on a connection",
+                        ));
                         conn.closing = true;
                         break;
                     }
@@ -352,15 +366,21 @@ impl Stack {
             let mut immediate = None;
             match kind {
                 WaitKind::Start => {
-                    if matches!(self.slots[index].policy.state(), State::Running { .. } | State::Starting { .. }) {
+                    if matches!(
+                        self.slots[index].policy.state(),
+                        State::Running { .. } | State::Starting { .. }
+                    ) {
                         let pid = self.slots[index].policy.pid().unwrap_or_default();
-                        immediate = Some(result(&self.slots[index], true, format!("already running (pid {pid})")));
+                        immediate =
+                            Some(result(&self.slots[index], true, format!("already running (pid {pid})")));
                     } else {
                         self.deliver(index, Event::Start);
                     }
                 }
                 WaitKind::Stop => {
-                    if self.slots[index].policy.is_down() && !matches!(self.slots[index].policy.state(), State::Backoff { .. }) {
+                    if self.slots[index].policy.is_down()
+                        && !matches!(self.slots[index].policy.state(), State::Backoff { .. })
+                    {
                         immediate = Some(result(&self.slots[index], true, "already stopped"));
                     } else {
                         self.deliver(index, Event::Stop);
@@ -406,17 +426,28 @@ impl Stack {
                 let slot = &self.slots[target.slot];
                 target.result = match waiter.kind {
                     WaitKind::Start => start_outcome(slot, "started"),
-                    WaitKind::Restart if slot.spawns > target.spawns_at_request => start_outcome(slot, "restarted"),
+                    WaitKind::Restart if slot.spawns > target.spawns_at_request => {
+                        start_outcome(slot, "restarted")
+                    }
                     WaitKind::Restart => match slot.policy.state() {
                         // Stopped and not started again: the shutdown began.
-                        State::Stopped if self.phase != Phase::Running => Some(result(slot, false, "not restarted: shutting down")),
-                        State::Failed { reason, .. } => Some(result(slot, false, format!("failed: {}", describe_fail(reason)))),
+                        State::Stopped if self.phase != Phase::Running => {
+                            Some(result(slot, false, "not restarted: shutting down"))
+                        }
+                        State::Failed { reason, .. } => {
+                            Some(result(slot, false, format!("failed: {}", describe_fail(reason))))
+                        }
                         _ => None,
                     },
                     WaitKind::Stop => {
-                        let down = slot.policy.is_down() && !matches!(slot.policy.state(), State::Backoff { .. });
+                        let down =
+                            slot.policy.is_down() && !matches!(slot.policy.state(), State::Backoff { .. });
                         down.then(|| {
-                            let message = if slot.policy.was_killed() { "stopped (had to be killed)" } else { "stopped" };
+                            let message = if slot.policy.was_killed() {
+                                "stopped (had to be killed)"
+                            } else {
+                                "stopped"
+                            };
                             result(slot, true, message)
                         })
                     }
@@ -493,7 +524,8 @@ impl Stack {
     pub(super) fn send_to_followers(&mut self, slot: usize, dest: Dest, lines: &[Vec<u8>]) {
         let name = self.slots[slot].unit.name.clone();
         let now = SystemTime::now();
-        let encoded: Vec<Vec<u8>> = lines.iter().map(|line| log_reply(&name, dest, now, line).encode()).collect();
+        let encoded: Vec<Vec<u8>> =
+            lines.iter().map(|line| log_reply(&name, dest, now, line).encode()).collect();
         for conn in self.conns.values_mut() {
             let Some(followed) = &conn.following else { continue };
             if !followed.contains(&name) {
@@ -562,7 +594,8 @@ fn log_reply(service: &str, dest: Dest, time: SystemTime, line: &[u8]) -> Reply 
 pub(super) fn describe_reload(result: &Result<ReloadReport, Vec<Diagnostic>>) -> String {
     match result {
         Ok(report) => {
-            let list = |names: &[String]| if names.is_empty() { "none".to_string() } else { names.join(", ") };
+            let list =
+                |names: &[String]| if names.is_empty() { "none".to_string() } else { names.join(", ") };
             format!(
                 "reloaded: started {}; stopped {}; restarted {}; {} unchanged",
                 list(&report.started),

@@ -85,7 +85,9 @@ struct Stream {
 pub(super) enum Phase {
     Running,
     /// Stopping everything; `escalated` once SIGKILL was sent to all.
-    ShuttingDown { escalated: bool },
+    ShuttingDown {
+        escalated: bool,
+    },
 }
 
 pub(super) struct Stack {
@@ -138,7 +140,11 @@ impl Stack {
                 let own_uid = nix::unistd::geteuid().as_raw();
                 match server::bind(&socket.path, Access { own_uid, group: socket.group }) {
                     Ok(mut listener) => {
-                        poll.registry().register(&mut listener.listener, LISTENER_TOKEN, Interest::READABLE)?;
+                        poll.registry().register(
+                            &mut listener.listener,
+                            LISTENER_TOKEN,
+                            Interest::READABLE,
+                        )?;
                         Some(listener)
                     }
                     Err(server::BindError::AlreadyRunning { pid }) => {
@@ -152,7 +158,8 @@ impl Stack {
                 }
             }
         };
-        let mut signals = Signals::new(SHUTDOWN_SIGNALS.iter().copied().chain([libc::SIGCHLD, libc::SIGHUP]))?;
+        let mut signals =
+            Signals::new(SHUTDOWN_SIGNALS.iter().copied().chain([libc::SIGCHLD, libc::SIGHUP]))?;
         poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let is_init = sys::getpid() == 1;
         let pdeathsig = if is_init {
@@ -213,7 +220,8 @@ impl Stack {
 
     /// Re-render every prefix for the current set of names (after a reload).
     pub(super) fn refresh_prefixes(&mut self) {
-        let names: Vec<String> = self.slots.iter().filter(|s| !s.retired).map(|s| s.unit.name.clone()).collect();
+        let names: Vec<String> =
+            self.slots.iter().filter(|s| !s.retired).map(|s| s.unit.name.clone()).collect();
         self.output.set_width(names.iter().map(|n| n.as_str()));
         for index in 0..self.slots.len() {
             let prefix = self.output.prefix(&self.slots[index].unit.name, index);
@@ -437,7 +445,10 @@ impl Stack {
                 self.output.event(&format!("{name}: {text}"));
             }
             Action::Ended { exit_code } => {
-                if self.slots[index].unit.critical && self.phase == Phase::Running && !self.slots[index].retired {
+                if self.slots[index].unit.critical
+                    && self.phase == Phase::Running
+                    && !self.slots[index].retired
+                {
                     let name = &self.slots[index].unit.name;
                     self.output.event(&format!("{name}: critical service ended, stopping everything"));
                     self.critical_exit = Some(exit_code);
@@ -462,10 +473,18 @@ impl Stack {
     fn try_spawn(&mut self, index: usize) -> Result<i32, String> {
         let (out_read, out_write) = spawn::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
         let (err_read, err_write) = spawn::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-        let stdio =
-            [Stdio::Fd(self.devnull.as_raw_fd()), Stdio::Fd(out_write.as_raw_fd()), Stdio::Fd(err_write.as_raw_fd())];
-        let plan = ExecPlan::for_service(&self.slots[index].unit, self.environment.iter().cloned(), stdio, self.pdeathsig)
-            .map_err(|e| format!("cannot prepare the command: {}", e.0))?;
+        let stdio = [
+            Stdio::Fd(self.devnull.as_raw_fd()),
+            Stdio::Fd(out_write.as_raw_fd()),
+            Stdio::Fd(err_write.as_raw_fd()),
+        ];
+        let plan = ExecPlan::for_service(
+            &self.slots[index].unit,
+            self.environment.iter().cloned(),
+            stdio,
+            self.pdeathsig,
+        )
+        .map_err(|e| format!("cannot prepare the command: {}", e.0))?;
         let child = spawn::spawn(&plan).map_err(|e| format!("cannot fork: {e}"))?;
         drop(out_write);
         drop(err_write);
@@ -474,7 +493,11 @@ impl Stack {
             self.add_stream(index, fd, dest);
         }
         let token = self.token();
-        match self.poll.registry().register(&mut SourceFd(&child.exec_status.as_raw_fd()), token, Interest::READABLE) {
+        match self.poll.registry().register(
+            &mut SourceFd(&child.exec_status.as_raw_fd()),
+            token,
+            Interest::READABLE,
+        ) {
             Ok(()) => {
                 self.exec_tokens.insert(token, index);
             }
@@ -483,8 +506,14 @@ impl Stack {
                 self.output.event(&format!("cannot watch an exec-status pipe: {err}"));
             }
         }
-        self.slots[index].exec =
-            Some(ExecWatch { pid: child.pid, token, fd: child.exec_status, bytes: Vec::new(), plan, eof: false });
+        self.slots[index].exec = Some(ExecWatch {
+            pid: child.pid,
+            token,
+            fd: child.exec_status,
+            bytes: Vec::new(),
+            plan,
+            eof: false,
+        });
         Ok(child.pid)
     }
 
@@ -500,7 +529,9 @@ impl Stack {
             return;
         }
         let token = self.token();
-        if let Err(err) = self.poll.registry().register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE) {
+        if let Err(err) =
+            self.poll.registry().register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
+        {
             self.output.event(&format!("cannot read service output: {err}"));
             return;
         }

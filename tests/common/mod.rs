@@ -107,7 +107,7 @@ pub fn wait_gone(pid: i32, timeout: Duration, what: &str) {
 }
 
 pub fn kill(pid: i32, sig: i32) {
-    if pid > 0 || pid < -1 {
+    if !(-1..=0).contains(&pid) {
         // SAFETY: kill has no memory-safety preconditions; pid is never 0 or
         // -1 here, so it cannot hit our own group or every process.
         unsafe {
@@ -326,10 +326,8 @@ impl Tend {
             if cond() {
                 return;
             }
-            if exited_at.is_none() {
-                if self.has_exited() {
-                    exited_at = Some(Instant::now());
-                }
+            if exited_at.is_none() && self.has_exited() {
+                exited_at = Some(Instant::now());
             }
             // Once tend has exited, give services a short grace, then stop waiting.
             if let Some(t) = exited_at {
