@@ -68,6 +68,7 @@ mod tests {
             stop_signal: 15,
             stop_timeout: Duration::from_secs(10),
             critical: false,
+            log: Default::default(),
         }
     }
 

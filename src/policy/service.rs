@@ -227,7 +227,9 @@ impl Service {
         }
     }
 
-    /// No process of this service is left and none is coming on its own.
+    /// No process of this service is alive. In `Backoff` a restart is still
+    /// coming; the loop suppresses it once a shutdown has begun, so "every
+    /// service is down" is the right test for "tend may exit" then.
     pub fn is_down(&self) -> bool {
         match self.state {
             State::Stopped | State::Exited { .. } | State::Failed { .. } | State::Backoff { .. } => true,

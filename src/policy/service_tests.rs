@@ -1447,7 +1447,7 @@ fn is_idle(state: &State) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn random_event_sequences_keep_the_invariants(
@@ -1508,6 +1508,20 @@ proptest! {
             if spawns == 1 {
                 prop_assert_eq!(&after, &State::Stopped, "{}", ctx());
                 prop_assert!(!ended_for_good, "Spawn after Ended without Start/Restart: {}", ctx());
+                // A Spawn has a reason: asked by hand with nothing running, a
+                // backoff that ran out, an immediate restart, or a stop that
+                // was asked to start again.
+                let asked = matches!(event, Event::Start | Event::Restart)
+                    && matches!(
+                        before,
+                        State::Stopped | State::Exited { .. } | State::Failed { .. } | State::Backoff { .. }
+                    );
+                let backoff_over = matches!(before, State::Backoff { .. }) && matches!(event, Event::Tick);
+                let immediate = actions.iter().any(|a| {
+                    matches!(a, Action::Notice(Notice::Restarting { delay, .. }) if delay.is_zero())
+                });
+                let start_after_stop = matches!(before, State::Stopping { then: Then::Start, .. });
+                prop_assert!(asked || backoff_over || immediate || start_after_stop, "unasked Spawn: {}", ctx());
             }
 
             // Ended exactly when the service goes down for good.

@@ -25,10 +25,10 @@ use super::envfile::{check_env_name, parse_env_file};
 use super::node::{duplicate_keys, parse_yaml, Item, Node, Pos};
 use super::values::{
     did_you_mean, format_duration, parse_duration, parse_signal, parse_size, parse_umask, printable,
-    split_words,
+    split_words, SYSLOG_FACILITIES,
 };
 use super::{
-    Diagnostic, Identity, Resource, RestartPolicy, Rlimit, StartLimit, UnitSpec, UserDb, UserEntry,
+    Diagnostic, Identity, LogSpec, Resource, RestartPolicy, Rlimit, StartLimit, UnitSpec, UserDb, UserEntry,
     RLIM_UNLIMITED,
 };
 use std::collections::BTreeMap;
@@ -59,6 +59,7 @@ pub const UNIT_KEYS: &[&str] = &[
     "stop_signal",
     "stop_timeout",
     "critical",
+    "log",
 ];
 
 const DEFAULT_RESTART_DELAY: Duration = Duration::from_millis(100);
@@ -71,6 +72,7 @@ const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const RESTART_VALUES: &[&str] = &["always", "on-failure", "never"];
 const START_LIMIT_KEYS: &[&str] = &["burst", "interval"];
 const RLIMIT_PAIR_KEYS: &[&str] = &["soft", "hard"];
+const LOG_KEYS: &[&str] = &["file", "max_size", "keep", "timestamps", "syslog", "syslog_facility"];
 
 /// Load and validate every unit in `dir`. Returns every unit sorted by name,
 /// or every diagnostic of every file (sorted by file, line, column).
@@ -492,6 +494,10 @@ impl Checker<'_> {
         let stop_signal = get("stop_signal").and_then(|i| self.signal("stop_signal", i));
         let stop_timeout = get("stop_timeout").and_then(|i| self.duration("stop_timeout", i));
         let critical = get("critical").and_then(|i| self.boolean("critical", i));
+        let log = match get("log") {
+            Some(item) => self.log(item),
+            None => Some(LogSpec::default()),
+        };
 
         let restart_delay = restart_delay.unwrap_or(DEFAULT_RESTART_DELAY);
         let restart_delay_max = match restart_delay_max {
@@ -533,6 +539,7 @@ impl Checker<'_> {
             stop_signal: stop_signal.unwrap_or(DEFAULT_STOP_SIGNAL),
             stop_timeout: stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
             critical: critical.unwrap_or(false),
+            log: log?,
         })
     }
 }
@@ -1050,6 +1057,64 @@ impl Checker<'_> {
             }
         }
         ok.then_some(limit)
+    }
+
+    fn log(&mut self, item: &Item) -> Option<LogSpec> {
+        let entries = self.entries("log", item, "a mapping such as {file: web.log, max_size: 10M}")?;
+        let mut log = LogSpec::default();
+        let mut ok = true;
+        for (key, pos, value) in entries {
+            match key.as_str() {
+                "file" => match self.path("log.file", value) {
+                    Some(path) => log.file = Some(path),
+                    None => ok = false,
+                },
+                "max_size" => {
+                    let text = value.scalar_text(self.text).unwrap_or_default();
+                    match parse_size(&text) {
+                        Ok(0) | Err(_) => {
+                            self.expected("log.max_size", "a size such as 10M (K, M, G suffixes)", value);
+                            ok = false;
+                        }
+                        Ok(size) => log.max_size = Some(size),
+                    }
+                }
+                "keep" => match self.integer("log.keep", value, 0, 1000) {
+                    Some(n) => log.keep = n as u32,
+                    None => ok = false,
+                },
+                "timestamps" => match self.boolean("log.timestamps", value) {
+                    Some(b) => log.timestamps = b,
+                    None => ok = false,
+                },
+                "syslog" => match self.boolean("log.syslog", value) {
+                    Some(b) => log.syslog = b,
+                    None => ok = false,
+                },
+                "syslog_facility" => match self.string("log.syslog_facility", value) {
+                    Some(name) if SYSLOG_FACILITIES.contains(&name.as_str()) => log.syslog_facility = name,
+                    Some(name) => {
+                        let mut message =
+                            format!("log.syslog_facility: unknown facility '{}'", printable(&name));
+                        if let Some(best) = did_you_mean(&name, SYSLOG_FACILITIES.iter().copied()) {
+                            message.push_str(&format!(" (did you mean '{best}'?)"));
+                        }
+                        self.error_hint(value.pos, message, format!("known: {}", SYSLOG_FACILITIES.join(", ")));
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
+                _ => {
+                    self.unknown_subkey("log", &key, pos, LOG_KEYS);
+                    ok = false;
+                }
+            }
+        }
+        if log.max_size.is_some() && log.file.is_none() {
+            self.error(item.pos, "log: max_size needs a file to rotate".into());
+            ok = false;
+        }
+        ok.then_some(log)
     }
 
     fn signal(&mut self, key: &str, item: &Item) -> Option<i32> {

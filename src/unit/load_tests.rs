@@ -115,6 +115,7 @@ fn minimal_unit_gets_the_defaults() {
             stop_signal: 15,
             stop_timeout: Duration::from_secs(10),
             critical: false,
+            log: Default::default(),
         }
     );
 }
@@ -754,4 +755,26 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn log_sinks() {
+    let unit = ok("command: x\nlog:\n  file: logs/web.log\n  max_size: 10M\n  keep: 3\n  timestamps: true\n  syslog: true\n  syslog_facility: local3\n");
+    assert_eq!(unit.log.file.as_deref(), Some(std::path::Path::new("logs/web.log")));
+    assert_eq!(unit.log.max_size, Some(10 * 1024 * 1024));
+    assert_eq!(unit.log.keep, 3);
+    assert!(unit.log.timestamps && unit.log.syslog);
+    assert_eq!(unit.log.syslog_facility, "local3");
+    assert_eq!(ok("command: x\n").log, crate::unit::LogSpec::default());
+}
+
+#[test]
+fn log_sink_errors() {
+    assert_eq!(
+        errors("command: x\nlog:\n  fiel: a.log\n"),
+        "web.yaml:3:3: log: unknown key 'fiel' (did you mean 'file'?)"
+    );
+    assert!(errors("command: x\nlog:\n  syslog_facility: deamon\n").contains("(did you mean 'daemon'?)"));
+    assert!(errors("command: x\nlog:\n  max_size: 10M\n").contains("log: max_size needs a file to rotate"));
+    assert!(errors("command: x\nlog:\n  file: a\n  max_size: lots\n").contains("web.yaml:4:13: log.max_size: expected a size"));
 }

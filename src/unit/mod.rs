@@ -53,6 +53,38 @@ pub struct UnitSpec {
     pub stop_signal: i32,
     pub stop_timeout: Duration,
     pub critical: bool,
+    /// Where the output goes besides tend's own stdout/stderr and history.
+    pub log: LogSpec,
+}
+
+/// The `log:` key: optional sinks for a service's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    /// Appended to; relative paths are relative to the unit file's folder.
+    pub file: Option<PathBuf>,
+    /// Rotate when the file would grow past this many bytes.
+    pub max_size: Option<u64>,
+    /// Rotated files kept (`web.log.1` … `web.log.N`).
+    pub keep: u32,
+    /// RFC 3339 prefix on each line in the file.
+    pub timestamps: bool,
+    /// Each line to the local syslog, tagged with the service name.
+    pub syslog: bool,
+    /// A facility name from [`values::SYSLOG_FACILITIES`].
+    pub syslog_facility: String,
+}
+
+impl Default for LogSpec {
+    fn default() -> LogSpec {
+        LogSpec {
+            file: None,
+            max_size: None,
+            keep: 5,
+            timestamps: false,
+            syslog: false,
+            syslog_facility: "daemon".to_string(),
+        }
+    }
 }
 
 /// Credentials the service runs with, resolved from the user database at load
