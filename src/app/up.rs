@@ -38,6 +38,14 @@ pub fn up(args: UpArgs) -> i32 {
         }
     };
     let socket = args.socket.map(|path| SocketOptions { path: crate::ctl::client::socket_path(path), group });
-    let _ = args.syslog;
-    run_stack(units, StackOptions { environment: std::env::vars_os().collect(), units_dir: dir, socket })
+
+    run_stack(
+        units,
+        StackOptions {
+            environment: std::env::vars_os().collect(),
+            units_dir: dir,
+            socket,
+            syslog_events: args.syslog,
+        },
+    )
 }

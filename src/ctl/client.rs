@@ -78,7 +78,14 @@ impl Client {
 
     /// Send one request and return its single reply.
     pub fn call(&mut self, request: Request) -> io::Result<Reply> {
-        self.send(request)?;
+        if let Err(err) = self.send(request) {
+            // A supervisor that refuses us (permission) answers at once and
+            // closes: our write then fails, but its reply is there to read.
+            return match self.next_reply() {
+                Ok(Some(reply)) => Ok(reply),
+                _ => Err(err),
+            };
+        }
         self.next_reply()?.ok_or_else(|| {
             io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection")
         })

@@ -359,7 +359,6 @@ impl FileSink {
             Ok(()) => {
                 self.rotate_failed_at = None;
                 self.recover(Failing::Rotate);
-                self.written = 0;
             }
             Err(message) => {
                 // Keep appending to the current file rather than lose lines;
@@ -374,6 +373,7 @@ impl FileSink {
         if self.file.is_none() && !self.open() {
             return Ok(()); // Nothing to truncate; the open error is recorded.
         }
+        self.written = 0;
         match &self.file {
             Some(file) => file
                 .set_len(0)
@@ -399,6 +399,7 @@ impl FileSink {
         // The old file is complete; errors opening the new one are the
         // open path's (recorded, retried).
         self.file = None;
+        self.written = 0;
         self.open();
         Ok(())
     }
@@ -867,6 +868,21 @@ mod tests {
         let files = files_in_order(&path);
         let contents: Vec<&[u8]> = files.iter().map(|(_, c)| c.as_slice()).collect();
         assert_eq!(contents, [b"short 1\n".as_slice(), long.as_bytes(), b"short 2\n"]);
+    }
+
+    #[test]
+    fn a_partial_line_flushed_near_the_limit_still_moves_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.log");
+        let mut sink = FileSink::new(config(&path, Some(100), 1, false));
+        let first = format!("{}\n", "a".repeat(89));
+        sink.write(at(1, 0), first.as_bytes());
+        sink.write(at(1, 0), b"bbbbb");
+        sink.flush(); // the loop flushes while the line is incomplete…
+        sink.write(at(1, 0), b"bbbbbb\n"); // …and its end no longer fits
+        sink.flush();
+        assert_eq!(fs::read(numbered(&path, 1)).unwrap(), first.as_bytes());
+        assert_eq!(fs::read(&path).unwrap(), b"bbbbbbbbbbb\n");
     }
 
     #[test]

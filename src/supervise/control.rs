@@ -134,7 +134,14 @@ pub(super) fn service_status(slot: &Slot) -> ServiceStatus {
         last_exit,
         reason: reason(slot),
         healthy: healthy(slot),
-        log_errors: Vec::new(),
+        log_errors: slot
+            .file_sink
+            .as_ref()
+            .and_then(|f| f.error())
+            .into_iter()
+            .chain(slot.syslog.as_ref().and_then(|s| s.error()))
+            .map(str::to_string)
+            .collect(),
     }
 }
 
@@ -305,7 +312,7 @@ impl Stack {
             Request::Logs { names, lines, follow } => self.logs(token, &names, lines, follow),
             Request::Reload => {
                 let result = self.reload();
-                self.output.event(&describe_reload(&result));
+                self.event(&describe_reload(&result));
                 let reply = match result {
                     Ok(report) => Reply::Ok {
                         ok: True,
@@ -340,7 +347,7 @@ impl Stack {
                     conn.busy = true;
                 }
                 if self.phase == Phase::Running {
-                    self.output.event("shutting down (tend shutdown)");
+                    self.event("shutting down (tend shutdown)");
                     self.begin_shutdown();
                 }
             }
@@ -558,6 +565,11 @@ impl Stack {
             if plan.changed.contains(&unit.name) {
                 if let Some(index) = live(self, &unit.name) {
                     self.slots[index].policy.config = Config::from_unit(&unit);
+                    if self.slots[index].unit.log != unit.log {
+                        let (file_sink, syslog) = super::stack::sinks_for(&unit);
+                        self.slots[index].file_sink = file_sink;
+                        self.slots[index].syslog = syslog;
+                    }
                     self.slots[index].unit = unit;
                     self.deliver(index, Event::Restart);
                 }

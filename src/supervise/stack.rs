@@ -3,6 +3,7 @@
 use super::{describe_exit, reaper, signal_name, SHUTDOWN_SIGNALS};
 use crate::ctl::server::{self, Access, Conn, Listener};
 use crate::output::ring::{LogRing, DEFAULT_LINES};
+use crate::output::sink::{self, FileSink, FileSinkConfig, Severity, SyslogSink};
 use crate::output::{Dest, LineFramer, Output, Prefix};
 use crate::policy::service::{Action, Config, Event, Notice, Service};
 use crate::policy::{ExitStatus, Time};
@@ -44,6 +45,16 @@ pub struct StackOptions {
     pub units_dir: PathBuf,
     /// The control socket; `None` runs without one.
     pub socket: Option<SocketOptions>,
+    /// Send tend's own lifecycle events to syslog too.
+    pub syslog_events: bool,
+}
+
+/// Where syslog lines go: `/dev/log`, or `$TEND_SYSLOG_SOCKET` (tests).
+pub fn syslog_socket() -> PathBuf {
+    std::env::var_os("TEND_SYSLOG_SOCKET")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/dev/log".into())
 }
 
 /// The exec-status pipe of a child whose exec is not yet confirmed.
@@ -70,6 +81,27 @@ pub(super) struct Slot {
     /// When the state last changed name, in wall-clock time, and that name.
     pub(super) state_since: SystemTime,
     state_name: &'static str,
+    /// `log.file`, when set.
+    pub(super) file_sink: Option<FileSink>,
+    /// `log.syslog`, when set.
+    pub(super) syslog: Option<SyslogSink>,
+}
+
+pub(super) fn sinks_for(unit: &UnitSpec) -> (Option<FileSink>, Option<SyslogSink>) {
+    let file = unit.log.file.as_ref().map(|path| {
+        FileSink::new(FileSinkConfig {
+            path: path.clone(),
+            max_size: unit.log.max_size,
+            keep: unit.log.keep,
+            timestamps: unit.log.timestamps,
+        })
+    });
+    let syslog = unit.log.syslog.then(|| {
+        // The loader accepted only known names.
+        let facility = sink::parse_facility(&unit.log.syslog_facility).unwrap_or(sink::Facility::LOG_DAEMON);
+        SyslogSink::new(syslog_socket(), facility)
+    });
+    (file, syslog)
 }
 
 struct Stream {
@@ -79,6 +111,11 @@ struct Stream {
     framer: LineFramer,
     /// Lines for `logs -f` followers (only fed while someone follows).
     follow_framer: LineFramer,
+    /// Lines for syslog (only fed when the unit sends there).
+    syslog_framer: LineFramer,
+    /// The unfinished last line, held back from the log file so that
+    /// stdout and stderr never mix within a line there.
+    file_tail: Vec<u8>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -114,6 +151,8 @@ pub(super) struct Stack {
     pub(super) conns: HashMap<Token, Conn>,
     pub(super) waiters: Vec<super::control::Waiter>,
     pub(super) followers: usize,
+    /// tend's own events to syslog (`tend up --syslog`).
+    event_syslog: Option<SyslogSink>,
 }
 
 /// Supervise `units` until a shutdown signal or a critical service ends.
@@ -195,6 +234,9 @@ impl Stack {
             conns: HashMap::new(),
             waiters: Vec::new(),
             followers: 0,
+            event_syslog: options
+                .syslog_events
+                .then(|| SyslogSink::new(syslog_socket(), sink::Facility::LOG_DAEMON)),
         };
         for unit in units {
             stack.add_slot(unit);
@@ -204,7 +246,10 @@ impl Stack {
 
     pub(super) fn add_slot(&mut self, unit: UnitSpec) -> usize {
         let index = self.slots.len();
+        let (file_sink, syslog) = sinks_for(&unit);
         self.slots.push(Slot {
+            file_sink,
+            syslog,
             prefix: self.output.prefix(&unit.name, index),
             policy: Service::new(Config::from_unit(&unit)),
             unit,
@@ -268,7 +313,35 @@ impl Stack {
         self.note_state_changes();
         self.check_waiters();
         self.flush_conns();
+        self.flush_sinks();
         self.output.flush();
+    }
+
+    /// Write out the log files, and report a sink that started failing
+    /// (once: the sink says so only when a failure begins).
+    fn flush_sinks(&mut self) {
+        for index in 0..self.slots.len() {
+            let Some(file) = self.slots[index].file_sink.as_mut() else { continue };
+            file.flush();
+            if let Some(error) = file.take_new_error() {
+                let name = self.slots[index].unit.name.clone();
+                self.event(&format!("{name}: {error} (the service keeps running)"));
+            }
+        }
+    }
+
+    /// One of tend's own messages: to stderr, and to syslog with `--syslog`.
+    pub(super) fn event(&mut self, message: &str) {
+        self.output.event(message);
+        if let Some(syslog) = self.event_syslog.as_mut() {
+            let severity =
+                if message.contains("failed") || message.contains("cannot") || message.contains("SIGKILL") {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                };
+            syslog.send("tend", sys::getpid() as u32, severity, message.as_bytes());
+        }
     }
 
     fn dispatch(&mut self, token: Token) {
@@ -339,7 +412,7 @@ impl Stack {
                 libc::SIGCHLD => self.reap(),
                 libc::SIGHUP => {
                     let report = self.reload();
-                    self.output.event(&super::control::describe_reload(&report));
+                    self.event(&super::control::describe_reload(&report));
                 }
                 _ => self.shutdown_signal(signal),
             }
@@ -390,7 +463,7 @@ impl Stack {
     fn shutdown_signal(&mut self, signal: i32) {
         match self.phase {
             Phase::Running => {
-                self.output.event(&format!("shutting down ({})", signal_name(signal)));
+                self.event(&format!("shutting down ({})", signal_name(signal)));
                 self.begin_shutdown();
             }
             Phase::ShuttingDown { escalated: false } if signal != libc::SIGQUIT => {
@@ -442,15 +515,19 @@ impl Stack {
             Action::Notice(notice) => {
                 let text = describe_notice(&notice);
                 let name = &self.slots[index].unit.name;
-                self.output.event(&format!("{name}: {text}"));
+                let message = format!("{name}: {text}");
+                self.event(&message);
             }
             Action::Ended { exit_code } => {
                 if self.slots[index].unit.critical
                     && self.phase == Phase::Running
                     && !self.slots[index].retired
                 {
-                    let name = &self.slots[index].unit.name;
-                    self.output.event(&format!("{name}: critical service ended, stopping everything"));
+                    let message = format!(
+                        "{}: critical service ended, stopping everything",
+                        self.slots[index].unit.name
+                    );
+                    self.event(&message);
                     self.critical_exit = Some(exit_code);
                     self.begin_shutdown();
                 }
@@ -537,7 +614,15 @@ impl Stack {
         }
         self.streams.insert(
             token,
-            Stream { slot, fd, dest, framer: LineFramer::default(), follow_framer: LineFramer::default() },
+            Stream {
+                slot,
+                fd,
+                dest,
+                framer: LineFramer::default(),
+                follow_framer: LineFramer::default(),
+                syslog_framer: LineFramer::default(),
+                file_tail: Vec::new(),
+            },
         );
     }
 
@@ -601,6 +686,18 @@ impl Stack {
                     if self.followers > 0 {
                         stream.follow_framer.lines(data, |line| follow_lines.push(line.to_vec()));
                     }
+                    if let Some(file) = slot.file_sink.as_mut() {
+                        write_whole_lines(file, &mut stream.file_tail, now, data);
+                    }
+                    if let Some(syslog) = slot.syslog.as_mut() {
+                        let severity = match stream.dest {
+                            Dest::Stdout => Severity::Info,
+                            Dest::Stderr => Severity::Warning,
+                        };
+                        let pid = slot.policy.pid().unwrap_or(0) as u32;
+                        let tag = &slot.unit.name;
+                        stream.syslog_framer.lines(data, |line| syslog.send(tag, pid, severity, line));
+                    }
                     // Even after a short read, read on until EAGAIN or EOF:
                     // the writer may already have closed its end, and an
                     // edge-triggered poller reports that hang-up only once,
@@ -621,8 +718,7 @@ impl Stack {
         let (slot_index, dest) = (stream.slot, stream.dest);
         if closed {
             let mut stream = self.streams.remove(&token).expect("stream present");
-            let prefix = &self.slots[stream.slot].prefix;
-            self.output.finish(prefix, &mut stream.framer, stream.dest);
+            self.finish_stream(&mut stream);
             if self.followers > 0 {
                 if let Some(last) = stream.follow_framer.take_partial() {
                     follow_lines.push(last);
@@ -637,6 +733,23 @@ impl Stack {
         }
         if self.output.pending() >= FLUSH_AT {
             self.output.flush();
+        }
+    }
+
+    /// A stream ended: its unfinished last line still goes everywhere.
+    fn finish_stream(&mut self, stream: &mut Stream) {
+        let slot = &mut self.slots[stream.slot];
+        self.output.finish(&slot.prefix, &mut stream.framer, stream.dest);
+        if !stream.file_tail.is_empty() {
+            if let Some(file) = slot.file_sink.as_mut() {
+                stream.file_tail.push(b'\n');
+                file.write(SystemTime::now(), &stream.file_tail);
+            }
+            stream.file_tail.clear();
+        }
+        if let (Some(syslog), Some(last)) = (slot.syslog.as_mut(), stream.syslog_framer.take_partial()) {
+            let severity = if stream.dest == Dest::Stderr { Severity::Warning } else { Severity::Info };
+            syslog.send(&slot.unit.name, 0, severity, &last);
         }
     }
 
@@ -655,8 +768,7 @@ impl Stack {
                 self.busy.retain(|t| *t != token);
             }
             if let Some(mut stream) = self.streams.remove(&token) {
-                let prefix = &self.slots[stream.slot].prefix;
-                self.output.finish(prefix, &mut stream.framer, stream.dest);
+                self.finish_stream(&mut stream);
             }
         }
     }
@@ -731,6 +843,28 @@ impl Stack {
         }
         self.conns.clear();
         self.listener = None;
+    }
+}
+
+/// Give the log file only whole lines of one stream: the unfinished tail
+/// waits in `tail` (so stdout and stderr never mix within a line), up to
+/// the longest line tend keeps whole.
+fn write_whole_lines(file: &mut FileSink, tail: &mut Vec<u8>, time: SystemTime, data: &[u8]) {
+    match memchr::memrchr(b'\n', data) {
+        Some(last) => {
+            if !tail.is_empty() {
+                file.write(time, tail);
+                tail.clear();
+            }
+            file.write(time, &data[..=last]);
+            tail.extend_from_slice(&data[last + 1..]);
+        }
+        None => tail.extend_from_slice(data),
+    }
+    if tail.len() >= crate::output::MAX_LINE {
+        tail.push(b'\n');
+        file.write(time, tail);
+        tail.clear();
     }
 }
 

@@ -1099,7 +1099,11 @@ impl Checker<'_> {
                         if let Some(best) = did_you_mean(&name, SYSLOG_FACILITIES.iter().copied()) {
                             message.push_str(&format!(" (did you mean '{best}'?)"));
                         }
-                        self.error_hint(value.pos, message, format!("known: {}", SYSLOG_FACILITIES.join(", ")));
+                        self.error_hint(
+                            value.pos,
+                            message,
+                            format!("known: {}", SYSLOG_FACILITIES.join(", ")),
+                        );
                         ok = false;
                     }
                     None => ok = false,

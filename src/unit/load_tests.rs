@@ -776,5 +776,6 @@ fn log_sink_errors() {
     );
     assert!(errors("command: x\nlog:\n  syslog_facility: deamon\n").contains("(did you mean 'daemon'?)"));
     assert!(errors("command: x\nlog:\n  max_size: 10M\n").contains("log: max_size needs a file to rotate"));
-    assert!(errors("command: x\nlog:\n  file: a\n  max_size: lots\n").contains("web.yaml:4:13: log.max_size: expected a size"));
+    assert!(errors("command: x\nlog:\n  file: a\n  max_size: lots\n")
+        .contains("web.yaml:4:13: log.max_size: expected a size"));
 }

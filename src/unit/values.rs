@@ -410,6 +410,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The syslog facilities a unit may name (RFC 5424 section 6.2.1, as syslog(3) names them).
+pub const SYSLOG_FACILITIES: &[&str] = &[
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+    "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,9 +648,3 @@ mod tests {
         }
     }
 }
-
-/// The syslog facilities a unit may name (RFC 5424 section 6.2.1, as syslog(3) names them).
-pub const SYSLOG_FACILITIES: &[&str] = &[
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "local0",
-    "local1", "local2", "local3", "local4", "local5", "local6", "local7",
-];
