@@ -69,6 +69,16 @@ mod tests {
             stop_timeout: Duration::from_secs(10),
             critical: false,
             log: Default::default(),
+            service_type: Default::default(),
+            depends_on: vec![],
+            ready_check: None,
+            start_timeout: None,
+            health_check: None,
+            watchdog: None,
+            notify_fd: None,
+            timeout: None,
+            sandbox: Default::default(),
+            resources: Default::default(),
         }
     }
 

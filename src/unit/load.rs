@@ -28,8 +28,8 @@ use super::values::{
     split_words, SYSLOG_FACILITIES,
 };
 use super::{
-    Diagnostic, Identity, LogSpec, Resource, RestartPolicy, Rlimit, StartLimit, UnitSpec, UserDb, UserEntry,
-    RLIM_UNLIMITED,
+    Diagnostic, Identity, LogSpec, Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType,
+    StartLimit, UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
 };
 use std::collections::BTreeMap;
 use std::io;
@@ -540,6 +540,16 @@ impl Checker<'_> {
             stop_timeout: stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
             critical: critical.unwrap_or(false),
             log: log?,
+            service_type: ServiceType::Simple,
+            depends_on: Vec::new(),
+            ready_check: None,
+            start_timeout: None,
+            health_check: None,
+            watchdog: None,
+            notify_fd: None,
+            timeout: None,
+            sandbox: SandboxSpec::default(),
+            resources: ResourcesSpec::default(),
         })
     }
 }

@@ -55,6 +55,136 @@ pub struct UnitSpec {
     pub critical: bool,
     /// Where the output goes besides tend's own stdout/stderr and history.
     pub log: LogSpec,
+    /// `type`: how readiness and completion are judged.
+    pub service_type: ServiceType,
+    /// `depends_on`: what must hold before this service starts.
+    pub depends_on: Vec<Dependency>,
+    /// `ready_check` (type simple): ready when it first succeeds.
+    pub ready_check: Option<CheckSpec>,
+    /// `start_timeout`: not ready within this, the start failed.
+    pub start_timeout: Option<Duration>,
+    /// `health_check`: liveness while running; `retries` failures in a row restart it.
+    pub health_check: Option<CheckSpec>,
+    /// `watchdog` (type notify): no WATCHDOG=1 within this, it is restarted.
+    pub watchdog: Option<Duration>,
+    /// `notify_fd` (type notify): the s6 readiness protocol on this descriptor
+    /// instead of NOTIFY_SOCKET.
+    pub notify_fd: Option<i32>,
+    /// `timeout` (type oneshot): killed (stop signal, then SIGKILL) past it.
+    pub timeout: Option<Duration>,
+    /// `sandbox`: privileges, namespaces and filesystem rules.
+    pub sandbox: SandboxSpec,
+    /// `resources`: cgroup limits.
+    pub resources: ResourcesSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServiceType {
+    /// Ready once running (or once `ready_check` succeeds).
+    #[default]
+    Simple,
+    /// Ready on `READY=1` (sd_notify) or a line on `notify_fd` (s6).
+    Notify,
+    /// Runs to completion; `completed` is its good final state.
+    Oneshot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DependencyCondition {
+    /// The dependency's process is running.
+    Started,
+    /// The dependency is ready (see `ServiceType`).
+    Ready,
+    /// The dependency (a oneshot) completed successfully.
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    pub name: String,
+    pub condition: DependencyCondition,
+    /// Where it was written, for errors found across units (cycles, unknown names).
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One way to check a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// A command, run like the service (same user, environment, sandbox); exit 0 is success.
+    Exec(Vec<String>),
+    /// A TCP connect to `host:port`.
+    Tcp { host: String, port: u16 },
+    /// An HTTP GET; a 2xx answer is success. Only `http://` (no TLS).
+    Http { host: String, port: u16, path: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    pub check: Check,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Failures in a row that count (health checks).
+    pub retries: u32,
+}
+
+/// The `sandbox:` key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SandboxSpec {
+    pub no_new_privileges: bool,
+    /// The only capabilities the service may ever have (numbers, Linux
+    /// numbering); `None` leaves capabilities alone.
+    pub capabilities: Option<Vec<u8>>,
+    pub private_tmp: bool,
+    pub read_only_paths: Vec<PathBuf>,
+    pub read_write_paths: Vec<PathBuf>,
+    pub inaccessible_paths: Vec<PathBuf>,
+    pub private_network: bool,
+    pub hostname: Option<String>,
+    pub private_ipc: bool,
+    /// How filesystem rules are enforced.
+    pub filesystem: FilesystemBackend,
+}
+
+impl SandboxSpec {
+    /// Any of the filesystem rules is set.
+    pub fn has_filesystem_rules(&self) -> bool {
+        self.private_tmp
+            || !self.read_only_paths.is_empty()
+            || !self.read_write_paths.is_empty()
+            || !self.inaccessible_paths.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FilesystemBackend {
+    /// A mount namespace when the kernel allows it, else Landlock.
+    #[default]
+    Auto,
+    /// A mount namespace (needs CAP_SYS_ADMIN).
+    Mounts,
+    /// Landlock (unprivileged; cannot give a private /tmp).
+    Landlock,
+}
+
+/// The `resources:` key: cgroup limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResourcesSpec {
+    pub memory_max: Option<u64>,
+    pub pids_max: Option<u64>,
+    /// In thousandths of a core (`cpu_max: 0.5` is 500).
+    pub cpu_max_millicores: Option<u32>,
+    /// 1..=10000, cgroup v2 semantics (100 is the default weight).
+    pub cpu_weight: Option<u32>,
+}
+
+impl ResourcesSpec {
+    pub fn is_set(&self) -> bool {
+        self.memory_max.is_some()
+            || self.pids_max.is_some()
+            || self.cpu_max_millicores.is_some()
+            || self.cpu_weight.is_some()
+    }
 }
 
 /// The `log:` key: optional sinks for a service's output.
