@@ -36,6 +36,14 @@ pub struct Config {
     pub stop_signal: i32,
     pub stop_timeout: Duration,
     pub process_group: bool,
+    /// Readiness comes from a signal (notify, ready_check), not from exec.
+    pub needs_ready_signal: bool,
+    /// `type: oneshot`: runs to completion.
+    pub oneshot: bool,
+    pub start_timeout: Option<Duration>,
+    pub watchdog: Option<Duration>,
+    /// `timeout` of a oneshot.
+    pub oneshot_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -50,10 +58,16 @@ impl Config {
             stop_signal: unit.stop_signal,
             stop_timeout: unit.stop_timeout,
             process_group: unit.process_group,
+            needs_ready_signal: unit.service_type == crate::unit::ServiceType::Notify
+                || unit.ready_check.is_some(),
+            oneshot: unit.service_type == crate::unit::ServiceType::Oneshot,
+            start_timeout: unit.start_timeout,
+            watchdog: unit.watchdog,
+            oneshot_timeout: unit.timeout,
         }
     }
 
-    fn is_success(&self, status: ExitStatus) -> bool {
+    pub fn is_success(&self, status: ExitStatus) -> bool {
         match status {
             ExitStatus::Code(code) => self.success_exit_codes.contains(&code),
             ExitStatus::Signaled { .. } => false,
@@ -62,7 +76,7 @@ impl Config {
 }
 
 /// What to do once a stop has completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Then {
     /// Stay down (a stop was asked).
     StayDown,
@@ -71,6 +85,20 @@ pub enum Then {
     /// The leader ended on its own and we are clearing what it left in its
     /// group; afterwards apply the restart policy to this exit.
     Decide { status: ExitStatus, ran_for: Duration },
+    /// We stopped it because it failed (not ready in time, watchdog, oneshot
+    /// timeout): count a failure and apply the restart policy.
+    Fail { reason: String },
+}
+
+/// What a running service's deadline is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Not ready within `start_timeout` (counted from the fork).
+    StartTimeout,
+    /// No `WATCHDOG=1` within `watchdog`.
+    Watchdog,
+    /// A oneshot ran past its `timeout`.
+    OneshotTimeout,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +107,10 @@ pub enum State {
     Stopped,
     /// Forked; exec not yet confirmed.
     Starting { pid: i32, since: Time },
-    /// Exec confirmed. `since` is when it was forked.
-    Running { pid: i32, since: Time },
+    /// Exec confirmed. `since` is when it was forked. `ready` once it said
+    /// so (or at once, for a service with no readiness signal); `timer` is
+    /// the deadline that applies now, if any.
+    Running { pid: i32, since: Time, ready: bool, timer: Option<(Time, Timer)> },
     /// Signalled to stop. `leader` is the pid tend forked (and the process
     /// group id when the service has its own group); `leader_alive` until it
     /// is reaped; `kill_at` is when to send SIGKILL (`None` once it was sent).
@@ -102,8 +132,13 @@ pub enum Ending {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailReason {
-    StartLimit { failures: u32, interval: Duration },
+    StartLimit {
+        failures: u32,
+        interval: Duration,
+    },
     CannotStart(String),
+    /// Stopped for failing (not ready in time, watchdog, timeout) under `restart: never`.
+    Failure(String),
 }
 
 impl State {
@@ -122,6 +157,13 @@ impl State {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// The service said it is ready (READY=1, a line on notify_fd, or its
+    /// ready_check succeeded).
+    Ready,
+    /// `WATCHDOG=1`.
+    WatchdogPing,
+    /// Its health check failed `retries` times in a row: restart it.
+    HealthFailed,
     /// Start asked (at `up`, or by hand). From `failed`, forgets past failures.
     Start,
     /// Stop asked (by hand or at shutdown).
@@ -160,6 +202,11 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Started { pid: i32 },
+    Ready,
+    NotReadyInTime { timeout: Duration },
+    WatchdogExpired { timeout: Duration },
+    TimedOut { timeout: Duration },
+    Unhealthy,
     Exited { status: ExitStatus },
     CannotStart { reason: String },
     Restarting { delay: Duration, restarts: u32 },
@@ -218,6 +265,34 @@ impl Service {
         self.was_killed
     }
 
+    /// The state as `tend status` names it: a started service not yet ready
+    /// is `starting`; one that signalled readiness is `ready`; one with no
+    /// readiness signal is `running`; a oneshot that succeeded is `completed`.
+    pub fn state_name(&self) -> &'static str {
+        match &self.state {
+            State::Running { ready: false, .. } if !self.config.oneshot => "starting",
+            State::Running { ready: true, .. } if self.config.needs_ready_signal => "ready",
+            State::Exited { status, .. } if self.config.oneshot && self.config.is_success(*status) => {
+                "completed"
+            }
+            other => other.name(),
+        }
+    }
+
+    /// Ready, as a dependency with condition `ready` needs it.
+    pub fn is_ready(&self) -> bool {
+        match &self.state {
+            State::Running { ready, .. } => *ready,
+            State::Exited { status, .. } => self.config.oneshot && self.config.is_success(*status),
+            _ => false,
+        }
+    }
+
+    /// A oneshot that ran to success.
+    pub fn is_completed(&self) -> bool {
+        matches!(&self.state, State::Exited { status, .. } if self.config.oneshot && self.config.is_success(*status))
+    }
+
     /// The leader's pid while one lives.
     pub fn pid(&self) -> Option<i32> {
         match self.state {
@@ -242,11 +317,8 @@ impl Service {
         match self.state {
             State::Backoff { until, .. } => Some(until),
             State::Stopping { kill_at, .. } => kill_at,
-            State::Stopped
-            | State::Starting { .. }
-            | State::Running { .. }
-            | State::Exited { .. }
-            | State::Failed { .. } => None,
+            State::Running { timer, .. } => timer.map(|(at, _)| at),
+            State::Stopped | State::Starting { .. } | State::Exited { .. } | State::Failed { .. } => None,
         }
     }
 
@@ -268,7 +340,7 @@ impl Service {
                 S::Stopped
             }
             (s @ (S::Starting { .. } | S::Running { .. }), E::Start) => s,
-            (S::Starting { pid, since } | S::Running { pid, since }, E::Restart) => {
+            (S::Starting { pid, since } | S::Running { pid, since, .. }, E::Restart) => {
                 self.begin_stop(now, pid, since, Then::Start, out)
             }
             (S::Stopping { leader, leader_alive, kill_at, killed, since, then }, E::Start | E::Restart) => {
@@ -285,7 +357,7 @@ impl Service {
                 out.push(Action::Notice(Notice::Stopped { status: None, killed: false }));
                 S::Stopped
             }
-            (S::Starting { pid, since } | S::Running { pid, since }, E::Stop) => {
+            (S::Starting { pid, since } | S::Running { pid, since, .. }, E::Stop) => {
                 self.begin_stop(now, pid, since, Then::StayDown, out)
             }
             (S::Stopping { leader, leader_alive, kill_at, killed, since, then: _ }, E::Stop) => {
@@ -293,7 +365,7 @@ impl Service {
             }
 
             // ---- kill at once (second SIGINT/SIGTERM to tend) ----
-            (S::Starting { pid, since } | S::Running { pid, since }, E::Kill) => {
+            (S::Starting { pid, since } | S::Running { pid, since, .. }, E::Kill) => {
                 self.kill_now(pid, out);
                 S::Stopping {
                     leader: pid,
@@ -310,7 +382,7 @@ impl Service {
                 }
                 let then = match then {
                     Then::Start | Then::StayDown => Then::StayDown,
-                    decide @ Then::Decide { .. } => decide,
+                    decide @ (Then::Decide { .. } | Then::Fail { .. }) => decide,
                 };
                 S::Stopping { leader, leader_alive, kill_at: None, killed: true, then, since }
             }
@@ -324,7 +396,25 @@ impl Service {
             }
             (S::Starting { pid, since }, E::ExecConfirmed) => {
                 out.push(Action::Notice(Notice::Started { pid }));
-                S::Running { pid, since }
+                self.running(now, pid, since, false, out)
+            }
+            (S::Starting { pid, since }, E::Ready) => {
+                // The readiness message was handled before the exec
+                // confirmation in the same turn: it did exec.
+                out.push(Action::Notice(Notice::Started { pid }));
+                self.running(now, pid, since, true, out)
+            }
+            (S::Running { pid, since, ready: false, .. }, E::Ready) if !self.config.oneshot => {
+                self.running(now, pid, since, true, out)
+            }
+            (S::Running { pid, since, ready: true, timer: Some((_, Timer::Watchdog)) }, E::WatchdogPing) => {
+                let at = now.saturating_add(self.config.watchdog.unwrap_or_default());
+                S::Running { pid, since, ready: true, timer: Some((at, Timer::Watchdog)) }
+            }
+            (S::Running { pid, since, .. }, E::HealthFailed) => {
+                out.push(Action::Notice(Notice::Unhealthy));
+                self.restarts += 1;
+                self.begin_stop(now, pid, since, Then::Start, out)
             }
             (S::Stopping { killed, then, since, leader_alive: true, .. }, E::SpawnFailed { reason }) => {
                 // The child failed before exec while we were stopping it.
@@ -341,7 +431,7 @@ impl Service {
                 out.push(Action::Notice(Notice::Started { pid }));
                 self.leader_exited(now, pid, since, status, group_remains, out)
             }
-            (S::Running { pid, since }, E::Exited { pid: exited, status, group_remains })
+            (S::Running { pid, since, .. }, E::Exited { pid: exited, status, group_remains })
                 if pid == exited =>
             {
                 self.leader_exited(now, pid, since, status, group_remains, out)
@@ -350,7 +440,7 @@ impl Service {
                 S::Stopping { leader, leader_alive: true, kill_at, killed, then, since },
                 E::Exited { pid: exited, status, group_remains },
             ) if leader == exited => {
-                if !matches!(then, Then::Decide { .. }) {
+                if !matches!(then, Then::Decide { .. } | Then::Fail { .. }) {
                     self.last_ending = Some((Ending::Exited(status), now));
                     out.push(Action::Notice(Notice::Exited { status }));
                 }
@@ -387,11 +477,60 @@ impl Service {
                 }
             }
 
+            (S::Running { pid, since, ready, timer: Some((at, timer)) }, E::Tick) => {
+                if now < at {
+                    return S::Running { pid, since, ready, timer: Some((at, timer)) };
+                }
+                let (notice, reason) = match timer {
+                    Timer::StartTimeout => {
+                        let timeout = self.config.start_timeout.unwrap_or_default();
+                        let reason = format!(
+                            "did not become ready within {}",
+                            crate::unit::values::format_duration(timeout)
+                        );
+                        (Notice::NotReadyInTime { timeout }, reason)
+                    }
+                    Timer::Watchdog => {
+                        let timeout = self.config.watchdog.unwrap_or_default();
+                        let reason = format!(
+                            "watchdog timeout (no WATCHDOG=1 within {})",
+                            crate::unit::values::format_duration(timeout)
+                        );
+                        (Notice::WatchdogExpired { timeout }, reason)
+                    }
+                    Timer::OneshotTimeout => {
+                        let timeout = self.config.oneshot_timeout.unwrap_or_default();
+                        let reason =
+                            format!("timed out after {}", crate::unit::values::format_duration(timeout));
+                        (Notice::TimedOut { timeout }, reason)
+                    }
+                };
+                out.push(Action::Notice(notice));
+                self.begin_stop(now, pid, since, Then::Fail { reason }, out)
+            }
+
             // ---- everything else changes nothing ----
             // Spelled out per state, so that a new state or event is a compile
             // error here until someone decides what it means.
-            (s @ S::Stopped, E::ExecConfirmed | E::Exited { .. } | E::GroupEmpty | E::Tick) => s,
-            (s @ S::Starting { .. }, E::Spawned { .. } | E::Exited { .. } | E::GroupEmpty | E::Tick) => s,
+            (
+                s @ S::Stopped,
+                E::ExecConfirmed
+                | E::Exited { .. }
+                | E::GroupEmpty
+                | E::Tick
+                | E::Ready
+                | E::WatchdogPing
+                | E::HealthFailed,
+            ) => s,
+            (
+                s @ S::Starting { .. },
+                E::Spawned { .. }
+                | E::Exited { .. }
+                | E::GroupEmpty
+                | E::Tick
+                | E::WatchdogPing
+                | E::HealthFailed,
+            ) => s,
             (
                 s @ S::Running { .. },
                 E::Spawned { .. }
@@ -399,11 +538,16 @@ impl Service {
                 | E::SpawnFailed { .. }
                 | E::Exited { .. }
                 | E::GroupEmpty
-                | E::Tick,
+                | E::Tick
+                | E::Ready
+                | E::WatchdogPing,
             ) => s,
             (
                 s @ S::Stopping { .. },
-                E::Spawned { .. }
+                E::Ready
+                | E::WatchdogPing
+                | E::HealthFailed
+                | E::Spawned { .. }
                 | E::ExecConfirmed
                 | E::SpawnFailed { .. }
                 | E::Exited { .. }
@@ -419,6 +563,10 @@ impl Service {
                 | E::GroupEmpty,
             ) => s,
             (s @ (S::Exited { .. } | S::Failed { .. }), E::Tick) => s,
+            (
+                s @ (S::Exited { .. } | S::Failed { .. } | S::Backoff { .. }),
+                E::Ready | E::WatchdogPing | E::HealthFailed,
+            ) => s,
         }
     }
 
@@ -495,6 +643,42 @@ impl Service {
                 State::Stopped
             }
             Then::Decide { status, ran_for } => self.decide(now, status, ran_for, out),
+            Then::Fail { reason } => self.after_failure(now, reason, out),
+        }
+    }
+
+    /// Enter `Running`, with the deadline that applies: a oneshot's
+    /// `timeout`, else `start_timeout` until ready, else the watchdog.
+    fn running(&mut self, now: Time, pid: i32, since: Time, signalled: bool, out: &mut Vec<Action>) -> State {
+        let config = &self.config;
+        let ready = !config.oneshot && (signalled || !config.needs_ready_signal);
+        if signalled && ready {
+            out.push(Action::Notice(Notice::Ready));
+        }
+        let timer = if config.oneshot {
+            config.oneshot_timeout.map(|t| (since.saturating_add(t), Timer::OneshotTimeout))
+        } else if !ready {
+            config.start_timeout.map(|t| (since.saturating_add(t), Timer::StartTimeout))
+        } else {
+            config.watchdog.map(|t| (now.saturating_add(t), Timer::Watchdog))
+        };
+        State::Running { pid, since, ready, timer }
+    }
+
+    /// We stopped it for failing: count it and apply the restart policy.
+    fn after_failure(&mut self, now: Time, reason: String, out: &mut Vec<Action>) -> State {
+        self.last_ending = Some((Ending::SpawnFailed(reason.clone()), now));
+        match self.config.restart {
+            RestartPolicy::Never => {
+                out.push(Action::Ended { exit_code: 1 });
+                State::Failed { reason: FailReason::Failure(reason), at: now }
+            }
+            RestartPolicy::Always | RestartPolicy::OnFailure => {
+                if let Some(failed) = self.count_failure(now, out) {
+                    return failed;
+                }
+                self.schedule_restart(now, out)
+            }
         }
     }
 

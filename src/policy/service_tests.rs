@@ -32,6 +32,11 @@ fn config() -> Config {
         stop_signal: SIGTERM,
         stop_timeout: secs(2),
         process_group: false,
+        needs_ready_signal: false,
+        oneshot: false,
+        start_timeout: None,
+        watchdog: None,
+        oneshot_timeout: None,
     }
 }
 
@@ -184,7 +189,7 @@ impl Sim {
     fn fork_and_exec(&mut self) -> i32 {
         let pid = self.fork();
         assert_eq!(self.send(Event::ExecConfirmed), vec![started(pid)]);
-        assert_eq!(self.state(), &State::Running { pid, since: self.now });
+        assert_eq!(self.state(), &State::Running { pid, since: self.now, ready: true, timer: None });
         pid
     }
 
@@ -258,7 +263,11 @@ fn start_asks_for_a_spawn_then_runs_once_exec_is_confirmed() {
 
     sim.after(ms(5));
     assert_eq!(sim.send(Event::ExecConfirmed), vec![started(42)]);
-    assert_eq!(sim.state(), &State::Running { pid: 42, since: secs(1) }, "since is the fork time");
+    assert_eq!(
+        sim.state(),
+        &State::Running { pid: 42, since: secs(1), ready: true, timer: None },
+        "since is the fork time"
+    );
     assert_eq!(sim.svc.pid(), Some(42));
     assert_eq!(sim.svc.deadline(), None);
 }
@@ -1438,6 +1447,11 @@ fn arb_config() -> impl Strategy<Value = Config> {
                 stop_signal,
                 stop_timeout: ms(timeout),
                 process_group,
+                needs_ready_signal: false,
+                oneshot: false,
+                start_timeout: None,
+                watchdog: None,
+                oneshot_timeout: None,
             }
         })
 }

@@ -145,7 +145,7 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
 
     // 9. Default dispositions and an empty mask: neither tend's handlers nor
     // its blocked set may leak into the service.
-    reset_signals(fd);
+    reset_signals(fd, &plan.signals_to_reset);
 
     // 10. Exec, trying each PATH candidate as execvp(3) does.
     let mut denied: Option<u32> = None;
@@ -197,7 +197,7 @@ fn close_stray_fds(status_fd: i32) {
     }
 }
 
-fn reset_signals(status_fd: i32) {
+fn reset_signals(status_fd: i32, signals_to_reset: &[i32]) {
     // The raw rt_sigaction system call rather than sigaction(3): glibc's
     // wrapper refuses signals 32 and 33 (reserved for its threads) with
     // EINVAL, and an ignored 32/33 inherited by tend (glibc's posix_spawn
@@ -205,10 +205,7 @@ fn reset_signals(status_fd: i32) {
     // An all-zero kernel `struct sigaction` is SIG_DFL with no flags and an
     // empty mask on every architecture; 4 words cover its size everywhere.
     let default_action = [0u64; 4];
-    for signal in 1..=64 {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
-        }
+    for &signal in signals_to_reset {
         // SAFETY: rt_sigaction reads a zeroed struct from a local buffer;
         // the last argument is the kernel's sigset size (8 bytes).
         unsafe {

@@ -55,6 +55,15 @@ pub struct ExecPlan {
     pub(super) gid: Option<libc::gid_t>,
     pub(super) uid: Option<libc::uid_t>,
     pub(super) pdeathsig: Option<i32>,
+    /// Signals not at their default disposition in tend: the child resets these.
+    pub(super) signals_to_reset: &'static [i32],
+}
+
+/// tend's signal dispositions are set once, before the first spawn; read
+/// them once.
+fn signals_to_reset() -> &'static [i32] {
+    static SIGNALS: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
+    SIGNALS.get_or_init(crate::sys::non_default_signals)
 }
 
 impl std::fmt::Debug for ExecPlan {
@@ -103,12 +112,28 @@ fn candidates(program: &str, path: Option<&OsStr>) -> Result<Vec<CString>, PlanE
         return Ok(vec![cstring(program.as_bytes(), "command")?]);
     }
     let path = path.map(|p| p.as_bytes().to_vec()).unwrap_or_else(|| DEFAULT_PATH.as_bytes().to_vec());
-    let mut out = Vec::new();
+    let mut out: Vec<CString> = Vec::new();
     for dir in path.split(|b| *b == b':') {
         let mut full = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
         full.push(b'/');
         full.extend_from_slice(program.as_bytes());
-        out.push(cstring(&full, "command")?);
+        let full = cstring(&full, "command")?;
+        if !out.contains(&full) {
+            out.push(full);
+        }
+    }
+    // Resolve in the parent (DESIGN: plan, then fork): the first candidate
+    // that is an executable file is the one execvp would run, and the child
+    // then makes one execve instead of one per PATH entry. When none is,
+    // the child still tries them all, so the error it reports is the one
+    // execve gives (EACCES over ENOENT, as execvp(3) does).
+    let executable = out.iter().position(|candidate| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(OsStr::from_bytes(candidate.as_bytes()))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    if let Some(index) = executable {
+        return Ok(vec![out.swap_remove(index)]);
     }
     Ok(out)
 }
@@ -156,6 +181,7 @@ impl ExecPlan {
             gid: None,
             uid: None,
             pdeathsig: None,
+            signals_to_reset: signals_to_reset(),
         })
     }
 

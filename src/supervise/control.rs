@@ -64,7 +64,7 @@ fn describe_fail(reason: &FailReason) -> String {
         FailReason::StartLimit { failures, interval } => {
             format!("start limit hit ({failures} failures in {})", format_duration(*interval))
         }
-        FailReason::CannotStart(reason) => reason.clone(),
+        FailReason::CannotStart(reason) | FailReason::Failure(reason) => reason.clone(),
     }
 }
 
@@ -126,7 +126,7 @@ pub(super) fn service_status(slot: &Slot) -> ServiceStatus {
     let since_secs = SystemTime::now().duration_since(slot.state_since).unwrap_or_default().as_secs_f64();
     ServiceStatus {
         name: slot.unit.name.clone(),
-        state: slot.policy.state().name().to_string(),
+        state: slot.policy.state_name().to_string(),
         pid: slot.policy.pid(),
         since: rfc3339(slot.state_since),
         since_secs: (since_secs * 1000.0).round() / 1000.0,
@@ -168,7 +168,7 @@ fn result(slot: &Slot, ok: bool, message: impl Into<String>) -> ServiceResult {
         name: slot.unit.name.clone(),
         ok,
         message: message.into(),
-        state: slot.policy.state().name().to_string(),
+        state: slot.policy.state_name().to_string(),
         pid: slot.policy.pid(),
     }
 }

@@ -11,8 +11,6 @@ use super::reaper;
 use crate::policy::ExitStatus;
 use crate::spawn::{self, ExecPlan};
 use crate::sys;
-use mio::{Events, Interest, Poll, Token};
-use signal_hook_mio::v1_0::Signals;
 use std::io;
 use std::os::fd::AsRawFd;
 
@@ -72,15 +70,22 @@ pub fn run_command(options: RunOptions) -> i32 {
         Ok(code) => code,
         Err(err) => {
             eprintln!("tend: {err}");
-            1
+            crate::exit::FAILURE
         }
     }
 }
 
+/// Unlike `tend up`, this loop has nothing to poll but signals, so it waits
+/// for them synchronously with sigwaitinfo(2) on a blocked set, as tini
+/// does: no handler, no self-pipe, no epoll, one wakeup per signal. That
+/// keeps SIGTERM-to-exit on par with tini. The reaper and the spawn path are
+/// the same as `tend up`'s; the child resets the mask before exec.
 fn run(options: RunOptions) -> io::Result<i32> {
-    let mut poll = Poll::new()?;
-    let mut signals = Signals::new(forwarded_signals().into_iter().chain([libc::SIGCHLD]))?;
-    poll.registry().register(&mut signals, Token(0), Interest::READABLE)?;
+    let mut waited = sys::SignalSet::empty();
+    for signal in forwarded_signals().into_iter().chain([libc::SIGCHLD]) {
+        waited.add(signal);
+    }
+    waited.block();
     let is_init = sys::getpid() == 1;
     let pdeathsig = if is_init {
         None
@@ -97,7 +102,6 @@ fn run(options: RunOptions) -> io::Result<i32> {
     let child_pid = child.pid;
 
     // One child and nothing else to serve: wait for its exec verdict here.
-    // The status pipe is non-blocking; wait with poll on it.
     let mut report = Vec::new();
     loop {
         let mut buf = [0u8; 64];
@@ -114,51 +118,36 @@ fn run(options: RunOptions) -> io::Result<i32> {
     if let Some(error) = spawn::decode_report(&plan, &report) {
         eprintln!("tend: {error}");
         // Collect the failed child before leaving.
-        let mut status = exec_failure_status(error.errno);
-        let mut events = Events::with_capacity(8);
         loop {
             let mut gone = false;
             reaper::reap_all(|pid, _| gone |= pid == child_pid);
             if gone {
                 break;
             }
-            // SIGCHLD is on its way: wait for it.
-            let _ = poll.poll(&mut events, None);
-            signals.pending().for_each(drop);
+            waited.wait();
         }
-        if error.step != spawn::Step::Exec {
-            status = 126;
-        }
+        let status = if error.step == spawn::Step::Exec { exec_failure_status(error.errno) } else { 126 };
         return Ok(status);
     }
 
-    let mut events = Events::with_capacity(8);
     loop {
-        if let Err(err) = poll.poll(&mut events, None) {
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        let pending: Vec<i32> = signals.pending().collect();
-        let mut child_status = None;
-        for signal in pending {
-            if signal == libc::SIGCHLD {
-                reaper::reap_all(|pid, status| {
-                    if pid == child_pid {
-                        child_status = Some(status);
-                    }
-                });
-            } else {
-                // ESRCH (already gone) is fine: its exit is on its way.
-                let _ = sys::send_signal(child_pid, signal, options.group);
-            }
-        }
-        if let Some(status) = child_status {
-            return Ok(match status {
-                ExitStatus::Code(code) => code,
-                ExitStatus::Signaled { signal, .. } => 128 + signal,
+        let signal = waited.wait();
+        if signal == libc::SIGCHLD {
+            let mut child_status = None;
+            reaper::reap_all(|pid, status| {
+                if pid == child_pid {
+                    child_status = Some(status);
+                }
             });
+            if let Some(status) = child_status {
+                return Ok(match status {
+                    ExitStatus::Code(code) => code,
+                    ExitStatus::Signaled { signal, .. } => 128 + signal,
+                });
+            }
+        } else if signal > 0 {
+            // ESRCH (already gone) is fine: its exit is on its way.
+            let _ = sys::send_signal(child_pid, signal, options.group);
         }
     }
 }

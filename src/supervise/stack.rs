@@ -395,7 +395,7 @@ impl Stack {
     fn note_state_changes(&mut self) {
         let now = SystemTime::now();
         for slot in &mut self.slots {
-            let name = slot.policy.state().name();
+            let name = slot.policy.state_name();
             if name != slot.state_name {
                 slot.state_name = name;
                 slot.state_since = now;
@@ -871,6 +871,15 @@ fn write_whole_lines(file: &mut FileSink, tail: &mut Vec<u8>, time: SystemTime, 
 fn describe_notice(notice: &Notice) -> String {
     match notice {
         Notice::Started { pid } => format!("started (pid {pid})"),
+        Notice::Ready => "ready".to_string(),
+        Notice::NotReadyInTime { timeout } => {
+            format!("did not become ready within {}, stopping it", format_duration(*timeout))
+        }
+        Notice::WatchdogExpired { timeout } => {
+            format!("watchdog timeout: no WATCHDOG=1 within {}, stopping it", format_duration(*timeout))
+        }
+        Notice::TimedOut { timeout } => format!("timed out after {}, stopping it", format_duration(*timeout)),
+        Notice::Unhealthy => "health check failed too many times, restarting it".to_string(),
         Notice::Exited { status } => describe_exit(*status),
         Notice::CannotStart { reason } => reason.clone(),
         Notice::Restarting { delay, restarts } => {

@@ -324,3 +324,65 @@ pub fn process_in_group(pid: i32, gid: u32) -> bool {
         .find_map(|line| line.strip_prefix("Groups:"))
         .is_some_and(|groups| groups.split_whitespace().any(|g| g.parse() == Ok(gid)))
 }
+
+/// Signals whose disposition in tend is not the default (handled or
+/// ignored), read with the raw rt_sigaction system call (glibc's sigaction
+/// hides 32 and 33). A child need reset only these before exec.
+pub fn non_default_signals() -> Vec<i32> {
+    let mut signals = Vec::new();
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // The kernel's struct sigaction: handler first; 4 words cover it on
+        // every architecture.
+        let mut old = [0u64; 4];
+        // SAFETY: rt_sigaction with a null new action only writes the old
+        // action into our local buffer; 8 is the kernel's sigset size.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, signal, std::ptr::null::<u8>(), old.as_mut_ptr(), 8)
+        };
+        if rc != 0 || old[0] != 0 {
+            signals.push(signal);
+        }
+    }
+    signals
+}
+
+/// A set of signals to block and wait for synchronously (`tend run`).
+pub struct SignalSet(libc::sigset_t);
+
+impl SignalSet {
+    pub fn empty() -> SignalSet {
+        // SAFETY: sigset_t is plain data; sigemptyset initialises it.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            SignalSet(set)
+        }
+    }
+
+    pub fn add(&mut self, signal: i32) {
+        // SAFETY: sigaddset on an initialised set; an invalid number is
+        // refused with EINVAL and changes nothing.
+        unsafe {
+            libc::sigaddset(&mut self.0, signal);
+        }
+    }
+
+    /// Block these signals in the calling thread (they stay pending until
+    /// waited for).
+    pub fn block(&self) {
+        // SAFETY: pthread_sigmask reads the initialised set.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_BLOCK, &self.0, std::ptr::null_mut());
+        }
+    }
+
+    /// sigwaitinfo(2): the next pending signal of the set (0 after EINTR).
+    pub fn wait(&self) -> i32 {
+        // SAFETY: sigwaitinfo reads the set; we pass no siginfo buffer.
+        let signal = unsafe { libc::sigwaitinfo(&self.0, std::ptr::null_mut()) };
+        signal.max(0)
+    }
+}

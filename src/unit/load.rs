@@ -24,15 +24,17 @@
 use super::envfile::{check_env_name, parse_env_file};
 use super::node::{duplicate_keys, parse_yaml, Item, Node, Pos};
 use super::values::{
-    did_you_mean, format_duration, parse_duration, parse_signal, parse_size, parse_umask, printable,
-    split_words, SYSLOG_FACILITIES,
+    check_hostname, did_you_mean, format_duration, parse_capability, parse_duration, parse_http_url,
+    parse_signal, parse_size, parse_tcp_address, parse_umask, printable, split_words, SYSLOG_FACILITIES,
 };
 use super::{
-    Diagnostic, Identity, LogSpec, Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType,
-    StartLimit, UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
+    Check, CheckSpec, Dependency, DependencyCondition, Diagnostic, FilesystemBackend, Identity, LogSpec,
+    Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType, StartLimit, UnitSpec, UserDb,
+    UserEntry, RLIM_UNLIMITED,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,6 +62,16 @@ pub const UNIT_KEYS: &[&str] = &[
     "stop_timeout",
     "critical",
     "log",
+    "type",
+    "depends_on",
+    "ready_check",
+    "start_timeout",
+    "health_check",
+    "watchdog",
+    "notify_fd",
+    "timeout",
+    "sandbox",
+    "resources",
 ];
 
 const DEFAULT_RESTART_DELAY: Duration = Duration::from_millis(100);
@@ -73,6 +85,34 @@ const RESTART_VALUES: &[&str] = &["always", "on-failure", "never"];
 const START_LIMIT_KEYS: &[&str] = &["burst", "interval"];
 const RLIMIT_PAIR_KEYS: &[&str] = &["soft", "hard"];
 const LOG_KEYS: &[&str] = &["file", "max_size", "keep", "timestamps", "syslog", "syslog_facility"];
+const TYPE_VALUES: &[&str] = &["simple", "notify", "oneshot"];
+const CONDITION_VALUES: &[&str] = &["started", "ready", "completed"];
+const READY_CHECK_KEYS: &[&str] = &["exec", "tcp", "http", "interval", "timeout"];
+const HEALTH_CHECK_KEYS: &[&str] = &["exec", "tcp", "http", "interval", "timeout", "retries"];
+const DEFAULT_READY_INTERVAL: Duration = Duration::from_millis(500);
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_HEALTH_RETRIES: u32 = 3;
+const SANDBOX_KEYS: &[&str] = &[
+    "no_new_privileges",
+    "capabilities",
+    "private_tmp",
+    "read_only_paths",
+    "read_write_paths",
+    "inaccessible_paths",
+    "private_network",
+    "hostname",
+    "private_ipc",
+    "filesystem",
+];
+const FILESYSTEM_VALUES: &[&str] = &["auto", "mounts", "landlock"];
+const RESOURCES_KEYS: &[&str] = &["memory_max", "pids_max", "cpu_max", "cpu_weight"];
+/// HOST_NAME_MAX on Linux.
+const HOSTNAME_MAX: usize = 64;
+/// PID_MAX_LIMIT on 64-bit Linux: cgroup `pids.max` refuses more.
+const PIDS_MAX_LIMIT: i128 = 4_194_304;
+const MEMORY_MAX_MIN: u64 = 1 << 20;
+const CPU_MAX_CORES: f64 = 1_000_000.0;
 
 /// Load and validate every unit in `dir`. Returns every unit sorted by name,
 /// or every diagnostic of every file (sorted by file, line, column).
@@ -88,6 +128,12 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
         message,
         hint: None,
     };
+    let strict = runs_as_root(users);
+    if strict {
+        if let Some(why) = untrusted(dir) {
+            return Err(vec![whole_file(dir, why)]);
+        }
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
@@ -120,6 +166,9 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
         }
         files.entry(stem.to_owned()).or_default().push(path);
     }
+    // Every unit that exists, parsed or not: a dependency on a broken unit
+    // is reported in the broken unit, not as "no unit" in its dependents.
+    let known: BTreeSet<String> = files.keys().cloned().collect();
     let mut units = Vec::new();
     for (stem, mut paths) in files {
         paths.sort();
@@ -137,6 +186,12 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
             continue;
         }
         let path = &paths[0];
+        if strict {
+            if let Some(why) = untrusted(path) {
+                diagnostics.push(whole_file(path, why));
+                continue;
+            }
+        }
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) => {
@@ -149,6 +204,7 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
             Err(mut errors) => diagnostics.append(&mut errors),
         }
     }
+    diagnostics.extend(super::deps::check(&units, &known));
     if diagnostics.is_empty() {
         units.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(units)
@@ -156,6 +212,34 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
         sort_diagnostics(&mut diagnostics);
         Err(diagnostics)
     }
+}
+
+/// tend runs as root: files others can write must not be trusted.
+fn runs_as_root(users: &dyn UserDb) -> bool {
+    users.current_ids().0 == 0
+}
+
+/// Like sshd's StrictModes: why a file or folder that root is about to
+/// trust could have been written by another user (owned by a non-root uid,
+/// or group- or world-writable), or `None` when it is safe. Symlinks are
+/// followed: the target is what gets read. A file that cannot be examined
+/// is left to the read that follows, which reports why.
+fn untrusted(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.mode() & 0o7777;
+    let uid = meta.uid();
+    let writable = mode & 0o022 != 0;
+    let shown = path.display();
+    let (what, fix) = match (uid != 0, writable) {
+        (false, false) => return None,
+        (true, false) => (format!("owned by uid {uid}, not root"), format!("chown root {shown}")),
+        (false, true) => ("writable by others".to_owned(), format!("chmod go-w {shown}")),
+        (true, true) => (
+            format!("owned by uid {uid}, not root, and writable by others"),
+            format!("chown root {shown} && chmod go-w {shown}"),
+        ),
+    };
+    Some(format!("refusing to load: {what} (mode {mode:04o}); fix with {fix}"))
 }
 
 /// Parse one unit from its text. `file` is used for messages, for the unit
@@ -167,6 +251,7 @@ pub fn parse_unit(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSpe
         dir: file.parent().unwrap_or(Path::new("")).to_path_buf(),
         text,
         diagnostics: Vec::new(),
+        strict: runs_as_root(users),
     };
     let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
     if !valid_unit_name(&name) {
@@ -250,6 +335,8 @@ struct Checker<'a> {
     dir: PathBuf,
     text: &'a str,
     diagnostics: Vec<Diagnostic>,
+    /// tend runs as root: refuse env files other users can write.
+    strict: bool,
 }
 
 /// A scalar written as a name or as a number, e.g. `user: www` / `user: 33`.
@@ -442,11 +529,13 @@ impl Checker<'_> {
         }
         let entries = self.entries("", root, "a mapping")?;
         let mut keys: BTreeMap<&str, &Item> = BTreeMap::new();
+        let mut key_pos: BTreeMap<&str, Pos> = BTreeMap::new();
         for (key, pos, value) in &entries {
             match UNIT_KEYS.iter().find(|k| **k == key.as_str()) {
                 // First wins; duplicates were reported above.
                 Some(known) => {
                     keys.entry(known).or_insert(value);
+                    key_pos.entry(known).or_insert(*pos);
                 }
                 None => {
                     let mut message = format!("unknown key '{}'", printable(key));
@@ -459,7 +548,7 @@ impl Checker<'_> {
         }
 
         let command = match keys.get("command") {
-            Some(item) => self.command(item),
+            Some(item) => self.words("command", item),
             None => {
                 // At the start of the document: `file:LINE:COL` keeps the
                 // same shape as every other diagnostic for tools and tests.
@@ -498,6 +587,68 @@ impl Checker<'_> {
             Some(item) => self.log(item),
             None => Some(LogSpec::default()),
         };
+        // `None` when `type` is invalid: the checks that depend on the type
+        // are then skipped rather than guessed.
+        let service_type = match get("type") {
+            Some(item) => self.service_type(item),
+            None => Some(ServiceType::Simple),
+        };
+        let depends_on = get("depends_on").map(|i| self.depends_on(&name, i));
+        let ready_check = get("ready_check").map(|i| self.check_spec("ready_check", i, false));
+        let start_timeout = get("start_timeout").map(|i| self.positive_duration("start_timeout", i));
+        let health_check = get("health_check").map(|i| self.check_spec("health_check", i, true));
+        let watchdog = get("watchdog").map(|i| self.positive_duration("watchdog", i));
+        let notify_fd = get("notify_fd").map(|i| self.integer("notify_fd", i, 3, 1023).map(|n| n as i32));
+        let timeout = get("timeout").map(|i| self.positive_duration("timeout", i));
+        let sandbox = match get("sandbox") {
+            Some(item) => self.sandbox(item),
+            None => Some(SandboxSpec::default()),
+        };
+        let resources = match get("resources") {
+            Some(item) => self.resources(item),
+            None => Some(ResourcesSpec::default()),
+        };
+        if let Some(service_type) = service_type {
+            let at = |key: &str| key_pos.get(key).copied().unwrap_or_default();
+            let type_name = TYPE_VALUES[service_type as usize];
+            if ready_check.is_some() && service_type != ServiceType::Simple {
+                let why = match service_type {
+                    ServiceType::Notify => "a notify service says itself when it is ready",
+                    _ => "a oneshot is done when it exits",
+                };
+                self.error_hint(
+                    at("ready_check"),
+                    format!("ready_check: not used with type: {type_name} ({why})"),
+                    "remove ready_check, or use type: simple".into(),
+                );
+            }
+            if watchdog.is_some() && service_type != ServiceType::Notify {
+                self.error_hint(
+                    at("watchdog"),
+                    format!("watchdog: needs type: notify (type {type_name} cannot send WATCHDOG=1)"),
+                    "set type: notify, or use a health_check".into(),
+                );
+            }
+            if notify_fd.is_some() && service_type != ServiceType::Notify {
+                self.error_hint(
+                    at("notify_fd"),
+                    format!("notify_fd: needs type: notify (this unit is type {type_name})"),
+                    "set type: notify".into(),
+                );
+            }
+            if timeout.is_some() && service_type != ServiceType::Oneshot {
+                self.error_hint(
+                    at("timeout"),
+                    format!("timeout: only for type: oneshot (this unit is type {type_name})"),
+                    "use start_timeout for the time to become ready, or stop_timeout for the time to stop"
+                        .into(),
+                );
+            }
+        }
+        let default_restart = match service_type {
+            Some(ServiceType::Oneshot) => RestartPolicy::Never,
+            _ => RestartPolicy::OnFailure,
+        };
 
         let restart_delay = restart_delay.unwrap_or(DEFAULT_RESTART_DELAY);
         let restart_delay_max = match restart_delay_max {
@@ -530,7 +681,7 @@ impl Checker<'_> {
             nice: nice.map(|n| n as i32),
             rlimits: rlimits.unwrap_or_default(),
             process_group: process_group.unwrap_or(true),
-            restart: restart.unwrap_or(RestartPolicy::OnFailure),
+            restart: restart.unwrap_or(default_restart),
             success_exit_codes: success_exit_codes.unwrap_or_else(|| vec![0]),
             restart_delay,
             restart_delay_max,
@@ -540,29 +691,31 @@ impl Checker<'_> {
             stop_timeout: stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
             critical: critical.unwrap_or(false),
             log: log?,
-            service_type: ServiceType::Simple,
-            depends_on: Vec::new(),
-            ready_check: None,
-            start_timeout: None,
-            health_check: None,
-            watchdog: None,
-            notify_fd: None,
-            timeout: None,
-            sandbox: SandboxSpec::default(),
-            resources: ResourcesSpec::default(),
+            service_type: service_type?,
+            depends_on: depends_on.transpose()?.unwrap_or_default(),
+            ready_check: ready_check.transpose()?,
+            start_timeout: start_timeout.transpose()?,
+            health_check: health_check.transpose()?,
+            watchdog: watchdog.transpose()?,
+            notify_fd: notify_fd.transpose()?,
+            timeout: timeout.transpose()?,
+            sandbox: sandbox?,
+            resources: resources?,
         })
     }
 }
 
 /// The checks of individual keys.
 impl Checker<'_> {
-    fn command(&mut self, item: &Item) -> Option<Vec<String>> {
+    /// A program and its arguments: a list, or a string split like a shell
+    /// would (no expansion). `key` is `command` or a check's `exec`.
+    fn words(&mut self, key: &str, item: &Item) -> Option<Vec<String>> {
         const WHAT: &str = "a list of strings or a string";
         let words = match &item.node {
             Node::Str(line) => match split_words(line) {
                 Ok(words) => words,
                 Err(why) => {
-                    self.error(item.pos, format!("command: {why}"));
+                    self.error(item.pos, format!("{key}: {why}"));
                     return None;
                 }
             },
@@ -576,7 +729,7 @@ impl Checker<'_> {
                             words.extend(word.scalar_text(self.text));
                         }
                         _ => {
-                            self.expected("command", "a string in the list", word);
+                            self.expected(key, "a string in the list", word);
                             ok = false;
                         }
                     }
@@ -587,24 +740,24 @@ impl Checker<'_> {
                 words
             }
             _ => {
-                self.expected("command", WHAT, item);
+                self.expected(key, WHAT, item);
                 return None;
             }
         };
         if words.is_empty() {
             self.error_hint(
                 item.pos,
-                "command is empty".into(),
-                "give the program and its arguments, e.g. command: [sleep, infinity]".into(),
+                format!("{key} is empty"),
+                format!("give the program and its arguments, e.g. {key}: [sleep, infinity]"),
             );
             return None;
         }
         if words[0].is_empty() {
-            self.error(item.pos, "command: the program name is empty".into());
+            self.error(item.pos, format!("{key}: the program name is empty"));
             return None;
         }
         if words.iter().any(|w| w.contains('\0')) {
-            self.error(item.pos, "command: an argument contains a NUL byte".into());
+            self.error(item.pos, format!("{key}: an argument contains a NUL byte"));
             return None;
         }
         Some(words)
@@ -649,6 +802,18 @@ impl Checker<'_> {
     }
 
     fn env_file(&mut self, path: &Path, at: Pos, vars: &mut Vec<(String, String)>) -> bool {
+        if self.strict {
+            if let Some(why) = untrusted(path) {
+                self.diagnostics.push(Diagnostic {
+                    file: path.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    message: why,
+                    hint: Some(format!("read as env_file by {}:{}", self.file.display(), at.line)),
+                });
+                return false;
+            }
+        }
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) => {

@@ -10,12 +10,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod deps;
 mod diagnostic;
 mod envfile;
 mod load;
 mod node;
 pub mod values;
 
+pub use deps::start_order;
 pub use diagnostic::Diagnostic;
 pub use load::{load_dir, parse_unit, UNIT_KEYS};
 

@@ -416,6 +416,229 @@ pub const SYSLOG_FACILITIES: &[&str] = &[
     "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
 ];
 
+// ---------------------------------------------------------------- capabilities
+
+/// Linux capability names (without `CAP_`) by number, as in capabilities(7)
+/// and `linux/capability.h`. The index is the capability number.
+pub const CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// `CAP_NET_BIND_SERVICE` for 10; `CAP_63` for a number without a name.
+pub fn capability_name(n: u8) -> String {
+    match CAPABILITIES.get(usize::from(n)) {
+        Some(name) => format!("CAP_{name}"),
+        None => format!("CAP_{n}"),
+    }
+}
+
+/// A capability by name, with or without the `CAP_` prefix, in any case:
+/// `NET_BIND_SERVICE`, `cap_net_bind_service` → 10.
+pub fn parse_capability(s: &str) -> Result<u8, String> {
+    let text = s.trim();
+    let upper = text.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    if let Some(n) = CAPABILITIES.iter().position(|name| *name == bare) {
+        return Ok(n as u8);
+    }
+    let mut message = format!("unknown capability '{}'", printable(text));
+    if let Some(best) = did_you_mean(bare, CAPABILITIES.iter().copied()) {
+        message.push_str(&format!(" (did you mean '{best}'?)"));
+    }
+    Err(message)
+}
+
+// ---------------------------------------------------------------- network addresses
+
+/// Why `host` cannot be a host name: letters, digits, `-` and `.`, at most
+/// 253 characters, no empty label, no label starting or ending with `-`.
+/// IPv4 addresses pass (they are made of digits and dots).
+pub fn check_hostname(host: &str) -> Result<(), String> {
+    let shown = printable(host);
+    if host.is_empty() {
+        return Err("host name is empty".into());
+    }
+    if host.len() > 253 {
+        return Err(format!("host name '{shown}' is longer than 253 characters"));
+    }
+    if let Some(c) = host.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.')) {
+        return Err(format!(
+            "invalid host name '{shown}': '{}' is not allowed (letters, digits, '-' and '.' only)",
+            c.escape_debug()
+        ));
+    }
+    // A trailing dot (fully qualified `example.com.`) is fine.
+    let name = host.strip_suffix('.').unwrap_or(host);
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(format!("invalid host name '{shown}': empty label"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("invalid host name '{shown}': a label starts or ends with '-'"));
+        }
+        if label.len() > 63 {
+            return Err(format!("invalid host name '{shown}': a label is longer than 63 characters"));
+        }
+    }
+    Ok(())
+}
+
+/// `host`, or `[v6]` → the host without brackets. `whole` is the value
+/// as written, for messages.
+fn parse_host(host: &str, whole: &str) -> Result<String, String> {
+    if let Some(inner) = host.strip_prefix('[') {
+        let Some(addr) = inner.strip_suffix(']') else {
+            return Err(format!("invalid address '{}': unclosed '['", printable(whole)));
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!(
+                "invalid address '{}': '{}' is not an IPv6 address",
+                printable(whole),
+                printable(addr)
+            ));
+        }
+        return Ok(addr.to_owned());
+    }
+    if host.contains(':') {
+        return Err(format!(
+            "invalid address '{}': write IPv6 addresses in brackets, e.g. [::1]:80",
+            printable(whole)
+        ));
+    }
+    check_hostname(host).map_err(|why| format!("invalid address '{}': {why}", printable(whole)))?;
+    Ok(host.to_owned())
+}
+
+fn parse_port(port: &str, whole: &str) -> Result<u16, String> {
+    if port.is_empty() {
+        return Err(format!("invalid address '{}': the port is missing", printable(whole)));
+    }
+    match port.parse::<u16>() {
+        Ok(n) if n > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(format!("invalid address '{}': the port must be from 1 to 65535", printable(whole))),
+    }
+}
+
+/// Split `host:port`, `[v6]:port`: at the last `:` outside brackets.
+/// `None` when there is no port.
+fn split_host_port(text: &str) -> Option<(&str, &str)> {
+    if text.starts_with('[') {
+        let end = text.find(']')?;
+        let rest = &text[end + 1..];
+        return rest.strip_prefix(':').map(|port| (&text[..=end], port));
+    }
+    match text.rsplit_once(':') {
+        // A bare IPv6 address has several colons: not a port.
+        Some((host, _)) if host.contains(':') => None,
+        other => other,
+    }
+}
+
+/// A TCP check target: `127.0.0.1:5432`, `localhost:6379`, `[::1]:80`.
+/// The host comes back without brackets (`::1`), ready for
+/// `(host, port).to_socket_addrs()`.
+pub fn parse_tcp_address(s: &str) -> Result<(String, u16), String> {
+    let text = s.trim();
+    if text.is_empty() {
+        return Err("address is empty: expected host:port, e.g. 127.0.0.1:5432".into());
+    }
+    let Some((host, port)) = split_host_port(text) else {
+        if text.contains("://") {
+            return Err(format!(
+                "invalid address '{}': expected host:port, not a URL (use an http check for http://)",
+                printable(text)
+            ));
+        }
+        return Err(format!(
+            "invalid address '{}': expected host:port, e.g. 127.0.0.1:5432",
+            printable(text)
+        ));
+    };
+    let port = parse_port(port, text)?;
+    let host = parse_host(host, text)?;
+    Ok((host, port))
+}
+
+/// An HTTP check target: `http://host[:port][/path]`. Returns (host without
+/// brackets, port (default 80), path (default `/`, query kept, fragment
+/// dropped)).
+pub fn parse_http_url(s: &str) -> Result<(String, u16, String), String> {
+    let text = s.trim();
+    let shown = printable(text);
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Err("https is not supported, use a tcp check or exec with curl".into());
+    }
+    let Some(rest) = lower.starts_with("http://").then(|| &text["http://".len()..]) else {
+        return Err(format!("invalid URL '{shown}': expected http://host[:port]/path"));
+    };
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.contains('@') {
+        return Err(format!("invalid URL '{shown}': user names and passwords are not supported"));
+    }
+    if authority.is_empty() {
+        return Err(format!("invalid URL '{shown}': the host is missing"));
+    }
+    let (host, port) = match split_host_port(authority) {
+        Some((host, port)) => (host, parse_port(port, text)?),
+        None => (authority, 80),
+    };
+    let host = parse_host(host, text)?;
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("invalid URL '{shown}': the path contains spaces or control characters"));
+    }
+    let path = if path.is_empty() {
+        "/".to_owned()
+    } else if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_owned()
+    };
+    Ok((host, port, path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
