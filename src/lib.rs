@@ -11,6 +11,7 @@ pub mod ctl;
 pub mod exit;
 pub mod output;
 pub mod policy;
+pub mod readiness;
 pub mod sandbox;
 pub mod spawn;
 pub mod supervise;

@@ -315,8 +315,8 @@ pub fn shutdown(socket: Option<PathBuf>) -> i32 {
         Ok(client) => client,
         Err(code) => return code,
     };
-    match client.call(Request::Shutdown) {
-        Ok(Reply::Ok { .. }) => {}
+    let supervisor_pid = match client.call(Request::Shutdown) {
+        Ok(Reply::Ok { pid, .. }) => pid,
         Ok(Reply::Error { error, .. }) => {
             print_error(&error);
             return error_status(&error);
@@ -326,10 +326,15 @@ pub fn shutdown(socket: Option<PathBuf>) -> i32 {
             eprintln!("tend: the supervisor did not answer: {err}");
             return exit::NO_SUPERVISOR;
         }
-    }
+    };
     // The supervisor closes our connection when it exits.
     match client.wait_closed() {
         Ok(()) => {
+            // The connection closes as the process exits; wait for the exit
+            // itself to be complete (gone, or a zombie for its parent).
+            if let Some(pid) = supervisor_pid {
+                wait_exited(pid);
+            }
             println!("tend: supervisor stopped");
             exit::OK
         }
@@ -337,6 +342,23 @@ pub fn shutdown(socket: Option<PathBuf>) -> i32 {
             eprintln!("tend: lost the connection before the supervisor exited: {err}");
             exit::FAILURE
         }
+    }
+}
+
+/// Wait (bounded) until `pid` is gone or a zombie. Only meaningful when the
+/// supervisor is in our pid namespace; elsewhere the pid is simply not found.
+fn wait_exited(pid: i32) {
+    for _ in 0..2000 {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return,
+            Ok(stat) => {
+                let state = stat.rfind(')').and_then(|at| stat[at + 1..].trim_start().chars().next());
+                if matches!(state, Some('Z') | Some('X')) {
+                    return;
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -356,6 +378,8 @@ mod tests {
             reason: None,
             healthy: state == "running",
             log_errors: vec![],
+            status_text: None,
+            last_check: None,
         }
     }
 

@@ -137,6 +137,23 @@ pub struct ServiceStatus {
     /// Problems with its log sinks (a file that cannot be written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_errors: Vec<String>,
+    /// The service's own `STATUS=` text (sd_notify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
+    /// The last ready or health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<CheckReport>,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// "ready" or "health".
+    pub kind: String,
+    pub ok: bool,
+    pub message: String,
+    /// RFC 3339.
+    pub time: String,
 }
 
 /// The result of start/stop/restart/signal for one service.

@@ -164,6 +164,8 @@ pub enum Event {
     WatchdogPing,
     /// Its health check failed `retries` times in a row: restart it.
     HealthFailed,
+    /// EXTEND_TIMEOUT_USEC: push the current deadline to at least now + `by`.
+    Extend { by: Duration },
     /// Start asked (at `up`, or by hand). From `failed`, forgets past failures.
     Start,
     /// Stop asked (by hand or at shutdown).
@@ -411,6 +413,30 @@ impl Service {
                 let at = now.saturating_add(self.config.watchdog.unwrap_or_default());
                 S::Running { pid, since, ready: true, timer: Some((at, Timer::Watchdog)) }
             }
+            (S::Running { pid, since, ready, timer: Some((at, timer)) }, E::Extend { by }) => {
+                S::Running { pid, since, ready, timer: Some((at.max(now.saturating_add(by)), timer)) }
+            }
+            (
+                S::Stopping { leader, leader_alive, kill_at: Some(at), killed, then, since },
+                E::Extend { by },
+            ) => S::Stopping {
+                leader,
+                leader_alive,
+                kill_at: Some(at.max(now.saturating_add(by))),
+                killed,
+                then,
+                since,
+            },
+            (
+                s @ (S::Stopped
+                | S::Starting { .. }
+                | S::Running { timer: None, .. }
+                | S::Stopping { kill_at: None, .. }
+                | S::Exited { .. }
+                | S::Failed { .. }
+                | S::Backoff { .. }),
+                E::Extend { .. },
+            ) => s,
             (S::Running { pid, since, .. }, E::HealthFailed) => {
                 out.push(Action::Notice(Notice::Unhealthy));
                 self.restarts += 1;

@@ -1,1 +1,893 @@
-//! (being written)
+//! The cgroup manager: one cgroup per service under tend's own, limits written
+//! to the files of `/sys/fs/cgroup` directly (no crate), joined by the child
+//! before exec, and killed as a whole on stop.
+//!
+//! # Choosing a hierarchy, per controller
+//!
+//! * **Membership and killing** use the v2 (unified) hierarchy whenever cgroup2
+//!   is mounted and tend may write there: `cgroup.procs`, `cgroup.kill` and
+//!   `cgroup.events` work without any controller. Without v2, a v1 hierarchy:
+//!   the freezer when there is one (freeze, kill, thaw), else pids, memory, cpu
+//!   (kill until empty).
+//! * **Limits** (memory, pids, cpu) use v2 when the controller is usable there:
+//!   listed in tend's `cgroup.controllers` and either already enabled in its
+//!   `cgroup.subtree_control` or enable-able because tend is alone in its
+//!   cgroup. Otherwise the controller's v1 hierarchy. Otherwise `supports`
+//!   says what is missing.
+//!
+//! # Where the cgroups go (v2)
+//!
+//! * tend alone in a non-root cgroup `OWN` (a container's PID 1 with its own
+//!   cgroup namespace, a systemd service with `Delegate=yes`): tend moves itself
+//!   into the leaf `OWN/supervisor` (the "no internal processes" rule), enables
+//!   the controllers in `OWN/cgroup.subtree_control`, and services are
+//!   `OWN/NAME.service`.
+//! * otherwise (tend shares its cgroup, or sits in the real root as on the
+//!   hybrid CI host): services are `OWN/tend-PID/NAME.service`; controllers are
+//!   used only if `OWN` already hands them down. The root's `subtree_control`
+//!   is never touched.
+//!
+//! v1 hierarchies always get `OWN_V1/tend-PID/NAME.service`, so two tend
+//! instances in the same cgroup never share (or kill) each other's services.
+//! The `.service` suffix keeps a unit called `cgroup.procs` or `supervisor`
+//! from colliding with a cgroup file or with tend's own leaf.
+//!
+//! Nothing is written by [`CgroupManager::detect`]: directories are made on the
+//! first [`CgroupManager::create`], so `tend check` can ask [`supports`]
+//! without side effects.
+//!
+//! [`supports`]: CgroupManager::supports
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::unit::ResourcesSpec;
+
+mod layout;
+#[cfg(test)]
+mod tests;
+
+pub use layout::{parse_layout, Layout, Unified, V1Hierarchy};
+
+/// The controllers tend sets limits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controller {
+    Memory,
+    Pids,
+    Cpu,
+}
+
+impl Controller {
+    pub const ALL: [Controller; 3] = [Controller::Memory, Controller::Pids, Controller::Cpu];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Pids => "pids",
+            Controller::Cpu => "cpu",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where one controller's limits are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Backend {
+    V2,
+    /// Index into `Layout::v1`.
+    V1(usize),
+    /// Why it cannot be used.
+    Missing(String),
+}
+
+/// Which hierarchy holds membership (and is used to kill and to list pids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Member {
+    V2,
+    V1(usize),
+}
+
+/// The v2 part of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct V2Plan {
+    /// tend's own cgroup.
+    own: PathBuf,
+    /// Parent of the services' cgroups: `own` when delegated, else `own/tend-PID`.
+    base: PathBuf,
+    /// tend is alone in `own` and moves itself into `own/supervisor`.
+    delegate: bool,
+}
+
+/// Facts read from the file system by [`CgroupManager::detect`]; tests make
+/// them up.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub pid: i32,
+    /// `cgroup.controllers` of tend's v2 cgroup.
+    pub v2_controllers: Vec<String>,
+    /// `cgroup.subtree_control` of tend's v2 cgroup.
+    pub v2_subtree: Vec<String>,
+    /// `cgroup.procs` of tend's v2 cgroup.
+    pub v2_procs: Vec<i32>,
+    /// tend's v2 cgroup is the real root (no `cgroup.type`).
+    pub v2_is_root: bool,
+    /// tend may make directories in its v2 cgroup.
+    pub v2_writable: Result<(), String>,
+    /// The same for each of `Layout::v1`, in order.
+    pub v1_writable: Vec<Result<(), String>>,
+}
+
+impl Default for Probe {
+    fn default() -> Probe {
+        Probe {
+            pid: 0,
+            v2_controllers: Vec::new(),
+            v2_subtree: Vec::new(),
+            v2_procs: Vec::new(),
+            v2_is_root: false,
+            v2_writable: Err("not mounted".to_string()),
+            v1_writable: Vec::new(),
+        }
+    }
+}
+
+/// What to do, decided from a [`Layout`] and a [`Probe`] without system calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    v2: Option<V2Plan>,
+    /// Controllers usable in the services' v2 cgroups.
+    v2_controllers: Vec<Controller>,
+    member: Result<Member, String>,
+    backends: [Backend; 3],
+    /// v1 hierarchies every service joins, in order.
+    v1_join: Vec<usize>,
+    /// v1 hierarchy read for CPU use when there is no v2 membership.
+    v1_cpuacct: Option<usize>,
+}
+
+fn plan(layout: &Layout, probe: &Probe) -> Plan {
+    let v1_ok = |i: usize| probe.v1_writable.get(i).is_some_and(|w| w.is_ok());
+    let v1_with = |c: &str| layout.v1.iter().position(|h| h.has(c));
+
+    // v2: membership, and the controllers it can give services.
+    let mut v2 = None;
+    let mut v2_controllers = Vec::new();
+    let mut v2_why: [String; 3] = Default::default();
+    let mut member_why = Vec::new();
+    match &layout.unified {
+        None => {
+            member_why.push("no cgroup2 file system mounted".to_string());
+            for why in v2_why.iter_mut() {
+                *why = "no cgroup2 file system mounted".to_string();
+            }
+        }
+        Some(u) => match &probe.v2_writable {
+            Err(e) => {
+                let why = format!("cannot write in {}: {e}", u.own.display());
+                member_why.push(why.clone());
+                for w in v2_why.iter_mut() {
+                    *w = why.clone();
+                }
+            }
+            Ok(()) => {
+                let delegate = !probe.v2_is_root && probe.v2_procs == [probe.pid];
+                let base = if delegate { u.own.clone() } else { u.own.join(format!("tend-{}", probe.pid)) };
+                for c in Controller::ALL {
+                    let listed = probe.v2_controllers.iter().any(|x| x == c.name());
+                    let handed_down = probe.v2_subtree.iter().any(|x| x == c.name());
+                    if listed && (delegate || handed_down) {
+                        v2_controllers.push(c);
+                    } else if !listed {
+                        v2_why[c.index()] = format!(
+                            "not in {} (it lists: {})",
+                            u.own.join("cgroup.controllers").display(),
+                            if probe.v2_controllers.is_empty() {
+                                "none".to_string()
+                            } else {
+                                probe.v2_controllers.join(" ")
+                            }
+                        );
+                    } else {
+                        v2_why[c.index()] = format!(
+                            "not enabled in {}, and tend shares that cgroup with other processes \
+                             (give tend a cgroup of its own, e.g. a systemd service with Delegate=yes)",
+                            u.own.join("cgroup.subtree_control").display()
+                        );
+                    }
+                }
+                v2 = Some(V2Plan { own: u.own.clone(), base, delegate });
+            }
+        },
+    }
+
+    let backend = |c: Controller| -> Backend {
+        if v2_controllers.contains(&c) {
+            return Backend::V2;
+        }
+        let v1 = match v1_with(c.name()) {
+            Some(i) if v1_ok(i) => return Backend::V1(i),
+            Some(i) => format!(
+                "cannot write in {}: {}",
+                layout.v1[i].own.display(),
+                probe.v1_writable.get(i).and_then(|w| w.clone().err()).unwrap_or_default()
+            ),
+            None => format!("no v1 {} hierarchy mounted", c.name()),
+        };
+        Backend::Missing(format!("v2: {}; v1: {v1}", v2_why[c.index()]))
+    };
+    let backends = [backend(Controller::Memory), backend(Controller::Pids), backend(Controller::Cpu)];
+
+    let member = if v2.is_some() {
+        Ok(Member::V2)
+    } else {
+        let mut found = None;
+        for c in ["freezer", "pids", "memory", "cpuacct", "cpu"] {
+            match v1_with(c) {
+                Some(i) if v1_ok(i) => {
+                    found = Some(i);
+                    break;
+                }
+                Some(i) => member_why.push(format!(
+                    "cannot write in {}: {}",
+                    layout.v1[i].own.display(),
+                    probe.v1_writable.get(i).and_then(|w| w.clone().err()).unwrap_or_default()
+                )),
+                None => {}
+            }
+        }
+        if found.is_none() && layout.v1.is_empty() {
+            member_why.push("no v1 hierarchy mounted".to_string());
+        }
+        member_why.extend(layout.skipped.iter().cloned());
+        member_why.dedup();
+        found.map(Member::V1).ok_or_else(|| member_why.join("; "))
+    };
+
+    let mut v1_join = Vec::new();
+    if let Ok(Member::V1(i)) = member {
+        v1_join.push(i);
+    }
+    for b in &backends {
+        if let Backend::V1(i) = b {
+            if !v1_join.contains(i) {
+                v1_join.push(*i);
+            }
+        }
+    }
+    let mut v1_cpuacct = None;
+    if v2.is_none() {
+        if let Some(i) = v1_with("cpuacct").filter(|&i| v1_ok(i)) {
+            if !v1_join.contains(&i) {
+                v1_join.push(i);
+            }
+            v1_cpuacct = Some(i);
+        }
+    }
+    Plan { v2, v2_controllers, member, backends, v1_join, v1_cpuacct }
+}
+
+// ---- values written to the files (pure, tested) ----
+
+/// v2 `memory.max` / `pids.max`.
+pub fn max_value(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "max".to_string(), |n| n.to_string())
+}
+
+/// The CFS period tend uses, in microseconds.
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// CFS quota per period for a share of CPUs (the kernel refuses under 1 ms).
+pub fn cpu_quota_us(millicores: u32) -> u64 {
+    (u64::from(millicores) * CPU_PERIOD_US / 1000).max(1000)
+}
+
+/// v2 `cpu.max`: `QUOTA PERIOD`.
+pub fn cpu_max_value(millicores: Option<u32>) -> String {
+    match millicores {
+        Some(m) => format!("{} {CPU_PERIOD_US}", cpu_quota_us(m)),
+        None => format!("max {CPU_PERIOD_US}"),
+    }
+}
+
+/// v1 `cpu.shares` for a v2 weight (1..=10000, default 100 → 1024).
+pub fn weight_to_shares(weight: u32) -> u64 {
+    (u64::from(weight) * 1024 / 100).clamp(2, 262_144)
+}
+
+/// v1 `memory.limit_in_bytes`.
+pub fn v1_memory_limit(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "-1".to_string(), |n| n.to_string())
+}
+
+/// The number after `key ` in a flat keyed file (`cpu.stat`, `memory.events`, …).
+pub fn keyed_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        if k == key {
+            v.trim().parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+fn parse_pids(text: &str) -> Vec<i32> {
+    text.split_ascii_whitespace().filter_map(|p| p.parse().ok()).collect()
+}
+
+// ---- file helpers ----
+
+fn write_file(path: &Path, value: &str) -> io::Result<()> {
+    let result = OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(value.as_bytes()));
+    result.map_err(|e| io::Error::new(e.kind(), format!("cannot write {value:?} to {}: {e}", path.display())))
+}
+
+fn mkdir(path: &Path) -> io::Result<bool> {
+    match fs::create_dir(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))),
+    }
+}
+
+fn read_words(path: &Path) -> Vec<String> {
+    fs::read_to_string(path).unwrap_or_default().split_ascii_whitespace().map(str::to_string).collect()
+}
+
+fn writable(dir: &Path) -> Result<(), String> {
+    let c = CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error().to_string())
+    }
+}
+
+fn check_name(service: &str) -> io::Result<()> {
+    if service.is_empty() || service.starts_with('.') || service.contains('/') || service.contains('\0') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{service:?}: not usable as a cgroup name"),
+        ));
+    }
+    Ok(())
+}
+
+/// The cgroup manager of one tend process.
+#[derive(Debug)]
+pub struct CgroupManager {
+    layout: Layout,
+    plan: Plan,
+    pid: i32,
+    /// Directories made on the first `create` (`None`: not yet).
+    setup: Option<Result<(), String>>,
+    /// tend moved itself into `own/supervisor`.
+    moved_self: bool,
+    /// Controllers tend enabled in a `subtree_control` (to undo at cleanup).
+    enabled_in: Vec<(PathBuf, Controller)>,
+    /// Service names created (for cleanup).
+    services: Vec<String>,
+}
+
+impl CgroupManager {
+    /// Look at `/proc/self/cgroup`, `/proc/self/mountinfo` and tend's cgroup
+    /// files. Writes nothing.
+    pub fn detect() -> CgroupManager {
+        let cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        CgroupManager::detect_with(&cgroup, &mountinfo)
+    }
+
+    /// [`detect`](Self::detect) with given texts of `/proc/self/cgroup` and
+    /// `/proc/self/mountinfo` (tests hide hierarchies this way to exercise
+    /// the v1 paths on a hybrid host). Reads tend's cgroup files; writes nothing.
+    pub fn detect_with(proc_cgroup: &str, mountinfo: &str) -> CgroupManager {
+        let layout = parse_layout(proc_cgroup, mountinfo);
+        let pid = std::process::id() as i32;
+        let mut probe = Probe { pid, v2_writable: Err("not mounted".into()), ..Probe::default() };
+        if let Some(u) = &layout.unified {
+            probe.v2_controllers = read_words(&u.own.join("cgroup.controllers"));
+            probe.v2_subtree = read_words(&u.own.join("cgroup.subtree_control"));
+            probe.v2_procs = parse_pids(&fs::read_to_string(u.own.join("cgroup.procs")).unwrap_or_default());
+            probe.v2_is_root = layout::is_v2_root(&u.own);
+            probe.v2_writable = writable(&u.own);
+        }
+        probe.v1_writable = layout.v1.iter().map(|h| writable(&h.own)).collect();
+        CgroupManager::from_parts(layout, &probe)
+    }
+
+    /// The manager for a layout and probe (tests).
+    pub fn from_parts(layout: Layout, probe: &Probe) -> CgroupManager {
+        let plan = plan(&layout, probe);
+        CgroupManager {
+            layout,
+            plan,
+            pid: probe.pid,
+            setup: None,
+            moved_self: false,
+            enabled_in: Vec::new(),
+            services: Vec::new(),
+        }
+    }
+
+    /// Can services get a cgroup at all (for kill-on-stop)? If not, why.
+    pub fn available(&self) -> Result<(), String> {
+        self.plan.member.as_ref().map(|_| ())?;
+        match &self.setup {
+            Some(Err(e)) => Err(e.clone()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Can these limits be enforced? `Err` names each missing controller and why.
+    pub fn supports(&self, resources: &ResourcesSpec) -> Result<(), String> {
+        let mut wanted = Vec::new();
+        if resources.memory_max.is_some() {
+            wanted.push(("memory_max", Controller::Memory));
+        }
+        if resources.pids_max.is_some() {
+            wanted.push(("pids_max", Controller::Pids));
+        }
+        if resources.cpu_max_millicores.is_some() {
+            wanted.push(("cpu_max", Controller::Cpu));
+        }
+        if resources.cpu_weight.is_some() {
+            wanted.push(("cpu_weight", Controller::Cpu));
+        }
+        let mut missing = Vec::new();
+        for (key, c) in wanted {
+            if let Backend::Missing(why) = &self.plan.backends[c.index()] {
+                missing.push(format!("{key} needs the {} controller ({why})", c.name()));
+            }
+        }
+        if missing.is_empty() {
+            self.available()
+        } else {
+            Err(missing.join("; "))
+        }
+    }
+
+    /// Short text for docs and status: `v2 (memory, pids, cpu)`,
+    /// `hybrid: v2 membership, v1 memory/pids/cpu`, …
+    pub fn describe(&self) -> String {
+        let member = match &self.plan.member {
+            Err(why) => return format!("unavailable: {why}"),
+            Ok(m) => *m,
+        };
+        let on = |pred: &dyn Fn(&Backend) -> bool| -> Vec<&'static str> {
+            Controller::ALL
+                .iter()
+                .filter(|c| pred(&self.plan.backends[c.index()]))
+                .map(|c| c.name())
+                .collect()
+        };
+        let v2 = on(&|b| *b == Backend::V2);
+        let v1 = on(&|b| matches!(b, Backend::V1(_)));
+        let missing = on(&|b| matches!(b, Backend::Missing(_)));
+        let mut text = match member {
+            Member::V2 if v1.is_empty() => {
+                if v2.is_empty() {
+                    "v2 (membership only, no controller)".to_string()
+                } else {
+                    format!("v2 ({})", v2.join(", "))
+                }
+            }
+            Member::V2 => {
+                let mut t = "hybrid: v2 membership".to_string();
+                if !v2.is_empty() {
+                    t += &format!(", v2 {}", v2.join("/"));
+                }
+                t + &format!(", v1 {}", v1.join("/"))
+            }
+            Member::V1(i) => {
+                let by = if self.layout.v1[i].has("freezer") { "freezer" } else { "kill-until-empty" };
+                format!(
+                    "v1 ({by} membership; {})",
+                    if v1.is_empty() { "no controller".into() } else { v1.join(", ") }
+                )
+            }
+        };
+        if !missing.is_empty() {
+            text += &format!("; no {}", missing.join("/"));
+        }
+        text
+    }
+
+    fn v1_base(&self, i: usize) -> PathBuf {
+        self.layout.v1[i].own.join(format!("tend-{}", self.pid))
+    }
+
+    /// Make tend's own directories, once.
+    fn ensure_setup(&mut self) -> io::Result<()> {
+        if let Some(done) = &self.setup {
+            return done.clone().map_err(io::Error::other);
+        }
+        let result = self.do_setup();
+        self.setup = Some(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        result
+    }
+
+    fn do_setup(&mut self) -> io::Result<()> {
+        self.plan.member.clone().map_err(io::Error::other)?;
+        if let Some(v2) = self.plan.v2.clone() {
+            if v2.delegate {
+                let leaf = v2.own.join("supervisor");
+                let moved =
+                    mkdir(&leaf).and_then(|_| write_file(&leaf.join("cgroup.procs"), &self.pid.to_string()));
+                match moved {
+                    Ok(()) => self.moved_self = true,
+                    Err(_) => {
+                        // Could not leave our cgroup: services go in a sub-tree of
+                        // it, with only the controllers it already hands down.
+                        let _ = fs::remove_dir(&leaf);
+                        let subtree = read_words(&v2.own.join("cgroup.subtree_control"));
+                        let base = v2.own.join(format!("tend-{}", self.pid));
+                        self.plan.v2 = Some(V2Plan { own: v2.own.clone(), base, delegate: false });
+                        self.demote(
+                            |c| !subtree.iter().any(|s| s == c.name()),
+                            "not handed down to tend's cgroup",
+                        );
+                    }
+                }
+            }
+            let v2 = self.plan.v2.clone().expect("v2 plan");
+            if !v2.delegate {
+                mkdir(&v2.base)?;
+            }
+            let on = read_words(&v2.base.join("cgroup.subtree_control"));
+            let mut failed = Vec::new();
+            for c in self.plan.v2_controllers.clone() {
+                if on.iter().any(|s| s == c.name()) {
+                    continue;
+                }
+                match write_file(&v2.base.join("cgroup.subtree_control"), &format!("+{}", c.name())) {
+                    Ok(()) => self.enabled_in.push((v2.base.clone(), c)),
+                    Err(e) => failed.push((c, e.to_string())),
+                }
+            }
+            for (c, why) in failed {
+                self.demote(|x| x == c, &why);
+            }
+        }
+        for i in self.plan.v1_join.clone() {
+            mkdir(&self.v1_base(i))?;
+        }
+        Ok(())
+    }
+
+    /// Stop using v2 for the controllers matching `which`: their v1 hierarchy
+    /// if there is one, else missing.
+    fn demote(&mut self, which: impl Fn(Controller) -> bool, why: &str) {
+        for c in self.plan.v2_controllers.clone() {
+            if !which(c) {
+                continue;
+            }
+            self.plan.v2_controllers.retain(|&x| x != c);
+            let v1 = self.layout.v1.iter().position(|h| h.has(c.name()));
+            self.plan.backends[c.index()] = match v1 {
+                Some(i) if writable(&self.layout.v1[i].own).is_ok() => {
+                    if !self.plan.v1_join.contains(&i) {
+                        self.plan.v1_join.push(i);
+                    }
+                    Backend::V1(i)
+                }
+                _ => Backend::Missing(format!("v2: {why}; v1: no usable {} hierarchy", c.name())),
+            };
+        }
+    }
+
+    /// Create (or re-use, resetting its limits) the service's cgroup(s), write
+    /// the limits, and open the `cgroup.procs` files the child will join.
+    pub fn create(&mut self, service: &str, resources: &ResourcesSpec) -> io::Result<ServiceCgroup> {
+        check_name(service)?;
+        self.ensure_setup()?;
+        if let Err(why) = self.supports(resources) {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, why));
+        }
+        if !self.services.iter().any(|s| s == service) {
+            self.services.push(service.to_string());
+        }
+        let mut made = Vec::new();
+        let result = self.build(service, resources, &mut made);
+        if result.is_err() {
+            for dir in made.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+        result
+    }
+
+    fn build(
+        &self,
+        service: &str,
+        res: &ResourcesSpec,
+        made: &mut Vec<PathBuf>,
+    ) -> io::Result<ServiceCgroup> {
+        let leaf = format!("{service}.service");
+        let open = |dir: &Path| -> io::Result<File> {
+            let path = dir.join("cgroup.procs");
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
+        };
+        let mut cg = ServiceCgroup {
+            name: service.to_string(),
+            dirs: Vec::new(),
+            member: PathBuf::new(),
+            member_v2: false,
+            freezer: false,
+            memory: None,
+            cpu: None,
+            joins: Vec::new(),
+        };
+        let uses = |c: Controller, b: &Backend| self.plan.backends[c.index()] == *b;
+
+        for &i in &self.plan.v1_join {
+            let dir = self.v1_base(i).join(&leaf);
+            if mkdir(&dir)? {
+                made.push(dir.clone());
+            }
+            let b = Backend::V1(i);
+            if uses(Controller::Memory, &b) {
+                write_file(&dir.join("memory.limit_in_bytes"), &v1_memory_limit(res.memory_max))?;
+                write_file(&dir.join("memory.oom_control"), "0")?;
+                cg.memory = Some((dir.clone(), false));
+            }
+            if uses(Controller::Pids, &b) {
+                write_file(&dir.join("pids.max"), &max_value(res.pids_max))?;
+            }
+            if uses(Controller::Cpu, &b) {
+                write_file(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                let quota = res.cpu_max_millicores.map_or(-1, |m| cpu_quota_us(m) as i64);
+                write_file(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                write_file(
+                    &dir.join("cpu.shares"),
+                    &weight_to_shares(res.cpu_weight.unwrap_or(100)).to_string(),
+                )?;
+            }
+            if self.plan.v1_cpuacct == Some(i) {
+                cg.cpu = Some((dir.clone(), false));
+            }
+            if self.plan.member == Ok(Member::V1(i)) {
+                cg.member = dir.clone();
+                cg.freezer = self.layout.v1[i].has("freezer");
+            }
+            cg.joins.push(open(&dir)?);
+            cg.dirs.push(dir);
+        }
+
+        if let Some(v2) = &self.plan.v2 {
+            let dir = v2.base.join(&leaf);
+            if mkdir(&dir)? {
+                made.push(dir.clone());
+            }
+            if uses(Controller::Memory, &Backend::V2) {
+                write_file(&dir.join("memory.max"), &max_value(res.memory_max))?;
+                cg.memory = Some((dir.clone(), true));
+            }
+            if uses(Controller::Pids, &Backend::V2) {
+                write_file(&dir.join("pids.max"), &max_value(res.pids_max))?;
+            }
+            if uses(Controller::Cpu, &Backend::V2) {
+                write_file(&dir.join("cpu.max"), &cpu_max_value(res.cpu_max_millicores))?;
+                write_file(&dir.join("cpu.weight"), &res.cpu_weight.unwrap_or(100).to_string())?;
+            }
+            // cpu.stat (usage_usec) is a core file: there without the controller.
+            cg.cpu = Some((dir.clone(), true));
+            cg.member = dir.clone();
+            cg.member_v2 = true;
+            cg.joins.push(open(&dir)?);
+            cg.dirs.push(dir);
+        }
+        Ok(cg)
+    }
+
+    /// Remove tend's own sub-tree (best effort; cgroups still holding
+    /// processes stay).
+    pub fn cleanup(&mut self) {
+        if self.setup.is_none() {
+            return;
+        }
+        let leaf = |s: &String| format!("{s}.service");
+        if let Some(v2) = &self.plan.v2 {
+            for s in &self.services {
+                let _ = fs::remove_dir(v2.base.join(leaf(s)));
+            }
+        }
+        for &i in &self.plan.v1_join {
+            let base = self.v1_base(i);
+            for s in &self.services {
+                let _ = fs::remove_dir(base.join(leaf(s)));
+            }
+            let _ = fs::remove_dir(base);
+        }
+        if let Some(v2) = &self.plan.v2 {
+            for (dir, c) in self.enabled_in.drain(..) {
+                let _ = write_file(&dir.join("cgroup.subtree_control"), &format!("-{}", c.name()));
+            }
+            if self.moved_self {
+                if write_file(&v2.own.join("cgroup.procs"), &self.pid.to_string()).is_ok() {
+                    let _ = fs::remove_dir(v2.own.join("supervisor"));
+                    self.moved_self = false;
+                }
+            } else {
+                let _ = fs::remove_dir(&v2.base);
+            }
+        }
+        self.services.clear();
+        self.setup = None;
+    }
+}
+
+/// One service's cgroup: a directory in each hierarchy in use.
+#[derive(Debug)]
+pub struct ServiceCgroup {
+    name: String,
+    /// Every directory (v1 ones, then v2).
+    dirs: Vec<PathBuf>,
+    /// Where membership is read and killing is done.
+    member: PathBuf,
+    member_v2: bool,
+    /// `member` is a v1 freezer cgroup.
+    freezer: bool,
+    /// Directory with the memory files; `true` for v2.
+    memory: Option<(PathBuf, bool)>,
+    /// v2 directory (`cpu.stat`) or v1 cpuacct directory; `true` for v2.
+    cpu: Option<(PathBuf, bool)>,
+    /// `cgroup.procs` of each directory, open for writing, close-on-exec.
+    joins: Vec<File>,
+}
+
+/// How long `kill_all` may take at most, in the worst case.
+const KILL_BUDGET: Duration = Duration::from_millis(100);
+
+impl ServiceCgroup {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The directories (v1 ones, then v2), for status and tests.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// v2 `cgroup.events` of the service: the loop can watch it (inotify
+    /// `IN_MODIFY`, or poll `POLLPRI`) to learn without polling when the
+    /// cgroup empties. `None` on v1 (check [`is_empty`](Self::is_empty) after
+    /// each reaped exit instead).
+    pub fn events_file(&self) -> Option<PathBuf> {
+        self.member_v2.then(|| self.member.join("cgroup.events"))
+    }
+
+    /// Descriptors the child writes `"0"` to (one `write(2)` each, before
+    /// exec) to join: one per hierarchy in use.
+    pub fn join_fds(&self) -> Vec<RawFd> {
+        self.joins.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
+    /// SIGKILL every process in it: v2 `cgroup.kill`; else freeze, kill, thaw;
+    /// else kill until empty. Bounded (about 100 ms at worst).
+    pub fn kill_all(&self) -> io::Result<()> {
+        if self.member_v2 {
+            match write_file(&self.member.join("cgroup.kill"), "1") {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                Err(_) => {} // before Linux 5.14
+            }
+            let frozen = write_file(&self.member.join("cgroup.freeze"), "1").is_ok();
+            let result = self.kill_until_empty(&mut Vec::new());
+            if frozen {
+                let _ = write_file(&self.member.join("cgroup.freeze"), "0");
+            }
+            return result;
+        }
+        let mut done = Vec::new();
+        if self.freezer {
+            let state = self.member.join("freezer.state");
+            if write_file(&state, "FROZEN").is_ok() {
+                let deadline = Instant::now() + KILL_BUDGET / 2;
+                while fs::read_to_string(&state).is_ok_and(|s| s.trim() != "FROZEN")
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                self.kill_listed(&mut done);
+                // Killed frozen tasks die once thawed.
+                write_file(&state, "THAWED")?;
+            }
+        }
+        self.kill_until_empty(&mut done)
+    }
+
+    /// SIGKILL each listed pid not yet in `done`; how many were new.
+    fn kill_listed(&self, done: &mut Vec<i32>) -> usize {
+        let me = std::process::id() as i32;
+        let mut new = 0;
+        for pid in self.pids() {
+            if pid <= 0 || pid == me || done.contains(&pid) {
+                continue;
+            }
+            // SAFETY: kill(2) on a positive pid read from this cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            done.push(pid);
+            new += 1;
+        }
+        new
+    }
+
+    fn kill_until_empty(&self, done: &mut Vec<i32>) -> io::Result<()> {
+        let deadline = Instant::now() + KILL_BUDGET;
+        loop {
+            if self.kill_listed(done) == 0 {
+                if self.is_empty() || Instant::now() >= deadline {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            } else if Instant::now() >= deadline {
+                return Ok(());
+            }
+        }
+    }
+
+    /// No process left in it (v2 `populated 0`; v1 `cgroup.procs` empty).
+    pub fn is_empty(&self) -> bool {
+        if self.member_v2 {
+            match fs::read_to_string(self.member.join("cgroup.events")) {
+                Ok(text) => keyed_value(&text, "populated") == Some(0),
+                Err(_) => true,
+            }
+        } else {
+            self.pids().is_empty()
+        }
+    }
+
+    /// Pids in it now.
+    pub fn pids(&self) -> Vec<i32> {
+        parse_pids(&fs::read_to_string(self.member.join("cgroup.procs")).unwrap_or_default())
+    }
+
+    /// Bytes of memory charged (v2 `memory.current`, v1 `memory.usage_in_bytes`).
+    pub fn memory_current(&self) -> Option<u64> {
+        let (dir, v2) = self.memory.as_ref()?;
+        let file = if *v2 { "memory.current" } else { "memory.usage_in_bytes" };
+        fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
+    }
+
+    /// CPU time used, in microseconds (v2 `cpu.stat`, v1 `cpuacct.usage`).
+    pub fn cpu_usage_usec(&self) -> Option<u64> {
+        let (dir, v2) = self.cpu.as_ref()?;
+        if *v2 {
+            keyed_value(&fs::read_to_string(dir.join("cpu.stat")).ok()?, "usage_usec")
+        } else {
+            fs::read_to_string(dir.join("cpuacct.usage")).ok()?.trim().parse::<u64>().ok().map(|ns| ns / 1000)
+        }
+    }
+
+    /// OOM kills in it so far (v2 `memory.events`, v1 `memory.oom_control`).
+    pub fn oom_kills(&self) -> Option<u64> {
+        let (dir, v2) = self.memory.as_ref()?;
+        let file = if *v2 { "memory.events" } else { "memory.oom_control" };
+        keyed_value(&fs::read_to_string(dir.join(file)).ok()?, "oom_kill")
+    }
+
+    /// Close the join descriptors and remove the directories (best effort:
+    /// one still holding processes stays).
+    pub fn remove(self) {
+        drop(self.joins);
+        for dir in &self.dirs {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}

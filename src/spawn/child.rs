@@ -69,7 +69,7 @@ fn set_pdeathsig(status_fd: i32, signal: i32, parent_pid: i32) {
 }
 
 pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
-    let fd = status_fd;
+    let mut fd = status_fd;
 
     // 1. Session and process group.
     match plan.grouping {
@@ -96,6 +96,19 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
     dup_onto(fd, plan.stdin, 0);
     dup_onto(fd, plan.stdout, 1);
     dup_onto(fd, plan.stderr, 2);
+    if let Some((ours, theirs)) = plan.extra_fd {
+        if fd == theirs {
+            // The status pipe sits where the service wants its descriptor:
+            // move the pipe out of the way first.
+            // SAFETY: fcntl duplicates a descriptor we own.
+            let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, theirs + 1) };
+            if moved == -1 {
+                fail(fd, Step::Stdio, errno(), 0);
+            }
+            fd = moved;
+        }
+        dup_onto(fd, Stdio::Fd(ours), theirs);
+    }
 
     // 4. Working directory.
     if let Some(cwd) = &plan.cwd {
@@ -142,6 +155,10 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
     // 8. No descriptor of tend's may reach the service. Mark, never close:
     // closing would also close the status pipe and hide exec failures.
     close_stray_fds(fd);
+    if let Some((_, theirs)) = plan.extra_fd {
+        // The one descriptor above 2 the service is meant to have.
+        step!(fd, Step::Stdio, 0, libc::fcntl(theirs, libc::F_SETFD, 0));
+    }
 
     // 9. Default dispositions and an empty mask: neither tend's handlers nor
     // its blocked set may leak into the service.

@@ -57,6 +57,8 @@ pub struct ExecPlan {
     pub(super) pdeathsig: Option<i32>,
     /// Signals not at their default disposition in tend: the child resets these.
     pub(super) signals_to_reset: &'static [i32],
+    /// One more descriptor for the service: `(ours, its number)` (s6 notify_fd).
+    pub(super) extra_fd: Option<(i32, i32)>,
 }
 
 /// tend's signal dispositions are set once, before the first spawn; read
@@ -182,6 +184,7 @@ impl ExecPlan {
             uid: None,
             pdeathsig: None,
             signals_to_reset: signals_to_reset(),
+            extra_fd: None,
         })
     }
 
@@ -190,6 +193,20 @@ impl ExecPlan {
     pub fn for_service(
         unit: &UnitSpec,
         inherited_env: impl Iterator<Item = (OsString, OsString)>,
+        stdio: [Stdio; 3],
+        pdeathsig: Option<i32>,
+    ) -> Result<ExecPlan, PlanError> {
+        ExecPlan::for_service_with(unit, &unit.command, inherited_env, &[], stdio, pdeathsig)
+    }
+
+    /// A service's plan with another command (an exec check runs like its
+    /// service: same user, environment, limits and sandbox) and variables
+    /// tend adds whatever `clear_env` says (NOTIFY_SOCKET, WATCHDOG_USEC).
+    pub fn for_service_with(
+        unit: &UnitSpec,
+        command: &[String],
+        inherited_env: impl Iterator<Item = (OsString, OsString)>,
+        extra_env: &[(OsString, OsString)],
         stdio: [Stdio; 3],
         pdeathsig: Option<i32>,
     ) -> Result<ExecPlan, PlanError> {
@@ -205,9 +222,10 @@ impl ExecPlan {
         for (key, value) in &unit.environment {
             env.insert(key.into(), value.into());
         }
+        env.extend(extra_env.iter().cloned());
         env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
         let grouping = if unit.process_group { Grouping::NewSession } else { Grouping::Inherit };
-        let mut plan = ExecPlan::assemble(&unit.command, env, grouping, stdio)?;
+        let mut plan = ExecPlan::assemble(command, env, grouping, stdio)?;
         plan.cwd = match &unit.working_dir {
             Some(dir) => Some(cstring(dir.as_os_str().as_bytes(), "working_dir")?),
             None => None,
@@ -273,6 +291,11 @@ impl ExecPlan {
             | Step::CloseFds
             | Step::Signals => String::new(),
         }
+    }
+
+    /// Give the service descriptor `ours` as number `theirs` (kept open across exec).
+    pub fn set_extra_fd(&mut self, ours: i32, theirs: i32) {
+        self.extra_fd = Some((ours, theirs));
     }
 
     pub fn program(&self) -> &str {

@@ -75,8 +75,23 @@ fn describe_ending(ending: &Ending) -> String {
     }
 }
 
+/// The state as status shows it: a service held back by its dependencies is
+/// `waiting` (or `blocked`, when one of them is down for good).
+fn state_name(slot: &Slot) -> &'static str {
+    match &slot.waiting {
+        Some((_, true)) if slot.start_pending => "blocked",
+        Some((_, false)) if slot.start_pending => "waiting",
+        _ => slot.policy.state_name(),
+    }
+}
+
 /// Why a service is where it is, when that needs saying.
 fn reason(slot: &Slot) -> Option<String> {
+    if slot.start_pending {
+        if let Some((why, _)) = &slot.waiting {
+            return Some(why.clone());
+        }
+    }
     let last = slot.policy.last_ending().map(|(ending, _)| describe_ending(ending));
     match slot.policy.state() {
         State::Failed { reason, .. } => Some(describe_fail(reason)),
@@ -97,6 +112,9 @@ fn reason(slot: &Slot) -> Option<String> {
 }
 
 fn healthy(slot: &Slot) -> bool {
+    if slot.start_pending {
+        return false;
+    }
     match slot.policy.state() {
         State::Running { .. } => true,
         State::Exited { status, .. } => is_success(&slot.policy.config, *status),
@@ -126,7 +144,7 @@ pub(super) fn service_status(slot: &Slot) -> ServiceStatus {
     let since_secs = SystemTime::now().duration_since(slot.state_since).unwrap_or_default().as_secs_f64();
     ServiceStatus {
         name: slot.unit.name.clone(),
-        state: slot.policy.state_name().to_string(),
+        state: state_name(slot).to_string(),
         pid: slot.policy.pid(),
         since: rfc3339(slot.state_since),
         since_secs: (since_secs * 1000.0).round() / 1000.0,
@@ -142,6 +160,13 @@ pub(super) fn service_status(slot: &Slot) -> ServiceStatus {
             .chain(slot.syslog.as_ref().and_then(|s| s.error()))
             .map(str::to_string)
             .collect(),
+        status_text: slot.status_text.clone(),
+        last_check: slot.checks.last.as_ref().map(|c| crate::ctl::proto::CheckReport {
+            kind: c.kind.to_string(),
+            ok: c.ok,
+            message: c.message.clone(),
+            time: rfc3339(c.time),
+        }),
     }
 }
 
@@ -168,15 +193,26 @@ fn result(slot: &Slot, ok: bool, message: impl Into<String>) -> ServiceResult {
         name: slot.unit.name.clone(),
         ok,
         message: message.into(),
-        state: slot.policy.state_name().to_string(),
+        state: state_name(slot).to_string(),
         pid: slot.policy.pid(),
     }
 }
 
 /// Has a start (or the start half of a restart) finished, and how?
 fn start_outcome(slot: &Slot, done_word: &str) -> Option<ServiceResult> {
+    if slot.start_pending {
+        return match &slot.waiting {
+            Some((why, true)) => Some(result(slot, false, format!("blocked: {why}"))),
+            _ => None,
+        };
+    }
     match slot.policy.state() {
-        State::Running { pid, .. } => Some(result(slot, true, format!("{done_word} (pid {pid})"))),
+        State::Running { pid, ready: true, .. } => {
+            let word = if slot.policy.config.needs_ready_signal { "ready" } else { done_word };
+            Some(result(slot, true, format!("{word} (pid {pid})")))
+        }
+        // Not ready yet (or a oneshot still running): wait.
+        State::Running { .. } => None,
         State::Exited { status, .. } => {
             let ok = is_success(&slot.policy.config, *status);
             Some(result(slot, ok, format!("ran and {}", describe_exit(*status))))
@@ -340,7 +376,11 @@ impl Stack {
                 self.reply(token, reply);
             }
             Request::Shutdown => {
-                self.reply(token, Reply::ok());
+                let mut reply = Reply::ok();
+                if let Reply::Ok { pid, .. } = &mut reply {
+                    *pid = Some(sys::getpid());
+                }
+                self.reply(token, reply);
                 if let Some(conn) = self.conn(token) {
                     // Kept open until tend exits: its closing tells the
                     // client that the shutdown is complete.
@@ -367,7 +407,12 @@ impl Stack {
             Ok(indices) => indices,
             Err(reply) => return self.reply(token, reply),
         };
-        let mut targets = Vec::new();
+        let mut targets: Vec<WaitTarget> = Vec::new();
+        let add = |targets: &mut Vec<WaitTarget>, slot: usize, spawns: u64, result: Option<ServiceResult>| {
+            if !targets.iter().any(|t| t.slot == slot) {
+                targets.push(WaitTarget { slot, spawns_at_request: spawns, result });
+            }
+        };
         for index in indices {
             let spawns_at_request = self.slots[index].spawns;
             let mut immediate = None;
@@ -381,22 +426,35 @@ impl Stack {
                         immediate =
                             Some(result(&self.slots[index], true, format!("already running (pid {pid})")));
                     } else {
-                        self.deliver(index, Event::Start);
+                        // Starts once its dependencies are met, starting
+                        // those that are down first.
+                        self.want_up(index);
                     }
                 }
                 WaitKind::Stop => {
+                    // Dependents go down too, and first.
+                    let dependents = self.want_down(index);
+                    for dependent in dependents {
+                        let spawns = self.slots[dependent].spawns;
+                        add(&mut targets, dependent, spawns, None);
+                    }
                     if self.slots[index].policy.is_down()
                         && !matches!(self.slots[index].policy.state(), State::Backoff { .. })
                     {
                         immediate = Some(result(&self.slots[index], true, "already stopped"));
-                    } else {
-                        self.deliver(index, Event::Stop);
                     }
                 }
-                WaitKind::Restart => self.deliver(index, Event::Restart),
+                WaitKind::Restart => {
+                    let slot = &mut self.slots[index];
+                    slot.wanted = true;
+                    slot.stop_sent = false;
+                    slot.start_pending = false;
+                    self.deliver(index, Event::Restart);
+                }
             }
-            targets.push(WaitTarget { slot: index, spawns_at_request, result: immediate });
+            add(&mut targets, index, spawns_at_request, immediate);
         }
+        self.reconcile();
         let mut waiter = Waiter { conn: token, kind, targets };
         if !target.wait {
             let results = waiter
@@ -557,8 +615,10 @@ impl Stack {
         };
         for name in &plan.removed {
             if let Some(index) = live(self, name) {
+                // Down like at shutdown (its dependents, if any are left,
+                // first); retired once marked, so it is no longer listed.
+                self.want_down(index);
                 self.slots[index].retired = true;
-                self.deliver(index, Event::Stop);
             }
         }
         for unit in units {
@@ -575,10 +635,11 @@ impl Stack {
                 }
             } else if plan.added.contains(&unit.name) {
                 let index = self.add_slot(unit);
-                self.deliver(index, Event::Start);
+                self.want_up(index);
             }
         }
         self.refresh_prefixes();
+        self.reconcile();
         Ok(ReloadReport {
             started: plan.added,
             stopped: plan.removed,

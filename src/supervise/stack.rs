@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 pub(super) const SIGNAL_TOKEN: Token = Token(0);
 pub(super) const LISTENER_TOKEN: Token = Token(1);
+pub(super) const NOTIFY_TOKEN: Token = Token(2);
 const FIRST_DYNAMIC_TOKEN: usize = 16;
 
 /// How much one stream may read per turn before the others get theirs: a
@@ -85,6 +86,22 @@ pub(super) struct Slot {
     pub(super) file_sink: Option<FileSink>,
     /// `log.syslog`, when set.
     pub(super) syslog: Option<SyslogSink>,
+    /// Wanted up (by `up`, `start`, a reload) or down (by `stop`, shutdown).
+    pub(super) wanted: bool,
+    /// Wanted up but not started yet: waiting for its dependencies.
+    pub(super) start_pending: bool,
+    /// Why it is not started yet, and whether a dependency is down for good.
+    pub(super) waiting: Option<(String, bool)>,
+    /// Its stop was asked (after its dependents were down).
+    pub(super) stop_sent: bool,
+    /// `STATUS=` from sd_notify.
+    pub(super) status_text: Option<String>,
+    /// `MAINPID=` from sd_notify.
+    pub(super) main_pid: Option<i32>,
+    /// The s6 readiness pipe's read end (notify_fd), while not yet ready.
+    pub(super) readiness_pipe: Option<(Token, OwnedFd)>,
+    /// Ready and health checks.
+    pub(super) checks: super::readiness::Checks,
 }
 
 pub(super) fn sinks_for(unit: &UnitSpec) -> (Option<FileSink>, Option<SyslogSink>) {
@@ -153,6 +170,12 @@ pub(super) struct Stack {
     pub(super) followers: usize,
     /// tend's own events to syslog (`tend up --syslog`).
     event_syslog: Option<SyslogSink>,
+    /// The sd_notify socket, made when a unit first needs it.
+    pub(super) notify: Option<crate::readiness::notify::NotifySocket>,
+    /// Exec checks in flight: pid → slot.
+    pub(super) check_pids: HashMap<i32, usize>,
+    /// tcp/http probes and s6 readiness pipes: token → slot.
+    pub(super) check_tokens: HashMap<Token, usize>,
 }
 
 /// Supervise `units` until a shutdown signal or a critical service ends.
@@ -234,6 +257,9 @@ impl Stack {
             conns: HashMap::new(),
             waiters: Vec::new(),
             followers: 0,
+            notify: None,
+            check_pids: HashMap::new(),
+            check_tokens: HashMap::new(),
             event_syslog: options
                 .syslog_events
                 .then(|| SyslogSink::new(syslog_socket(), sink::Facility::LOG_DAEMON)),
@@ -259,6 +285,14 @@ impl Stack {
             spawns: 0,
             state_since: SystemTime::now(),
             state_name: "stopped",
+            wanted: false,
+            start_pending: false,
+            waiting: None,
+            stop_sent: false,
+            status_text: None,
+            main_pid: None,
+            readiness_pipe: None,
+            checks: Default::default(),
         });
         index
     }
@@ -276,7 +310,7 @@ impl Stack {
 
     fn run(&mut self) -> i32 {
         for index in 0..self.slots.len() {
-            self.deliver(index, Event::Start);
+            self.want_up(index);
         }
         let mut events = Events::with_capacity(256);
         loop {
@@ -310,6 +344,8 @@ impl Stack {
     /// Once per turn: answer the waiters whose condition now holds, write
     /// to clients and to tend's own output.
     fn after_events(&mut self) {
+        self.reconcile();
+        self.run_checks();
         self.note_state_changes();
         self.check_waiters();
         self.flush_conns();
@@ -349,6 +385,10 @@ impl Stack {
             self.handle_signals();
         } else if token == LISTENER_TOKEN {
             self.accept_clients();
+        } else if token == NOTIFY_TOKEN {
+            self.read_notify();
+        } else if let Some(&slot) = self.check_tokens.get(&token) {
+            self.check_event(slot, token);
         } else if let Some(&slot) = self.exec_tokens.get(&token) {
             self.read_exec_status(slot);
         } else if self.streams.contains_key(&token) {
@@ -374,7 +414,8 @@ impl Stack {
 
     /// Sleep until the earliest deadline; `None` (forever) when none is due.
     fn next_timeout(&self) -> Option<Duration> {
-        let earliest = self.slots.iter().filter_map(|s| s.policy.deadline()).min()?;
+        let earliest =
+            self.slots.iter().flat_map(|s| [s.policy.deadline(), s.checks.deadline()]).flatten().min()?;
         let now = sys::monotonic_now();
         // Round up to the next millisecond (epoll's resolution): waking a
         // little early would cost a second, useless wakeup.
@@ -387,6 +428,9 @@ impl Stack {
         for index in 0..self.slots.len() {
             if self.slots[index].policy.deadline().is_some_and(|at| at <= now) {
                 self.deliver(index, Event::Tick);
+            }
+            if self.slots[index].checks.deadline().is_some_and(|at| at <= now) {
+                self.check_deadline(index, now);
             }
         }
     }
@@ -442,6 +486,10 @@ impl Stack {
     }
 
     fn on_reaped(&mut self, pid: i32, status: ExitStatus) {
+        if let Some(index) = self.check_pids.remove(&pid) {
+            self.check_exited(index, pid, status);
+            return;
+        }
         let Some(index) = self.pids.remove(&pid) else {
             // An orphan re-parented to us, or a leftover of a group: reaped,
             // nothing else to do.
@@ -478,11 +526,13 @@ impl Stack {
         }
     }
 
+    /// Stop everything, dependents before what they depend on.
     pub(super) fn begin_shutdown(&mut self) {
         self.phase = Phase::ShuttingDown { escalated: false };
         for index in 0..self.slots.len() {
-            self.deliver(index, Event::Stop);
+            self.want_down(index);
         }
+        self.reconcile();
     }
 
     // ---- the policy and its actions ----
@@ -555,17 +605,34 @@ impl Stack {
             Stdio::Fd(out_write.as_raw_fd()),
             Stdio::Fd(err_write.as_raw_fd()),
         ];
-        let plan = ExecPlan::for_service(
-            &self.slots[index].unit,
+        let extra_env = self.readiness_env(index)?;
+        let readiness_pipe = match self.slots[index].unit.notify_fd {
+            Some(_) => Some(spawn::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?),
+            None => None,
+        };
+        let unit = &self.slots[index].unit;
+        let mut plan = ExecPlan::for_service_with(
+            unit,
+            &unit.command,
             self.environment.iter().cloned(),
+            &extra_env,
             stdio,
             self.pdeathsig,
         )
         .map_err(|e| format!("cannot prepare the command: {}", e.0))?;
+        if let (Some((_, write_end)), Some(number)) = (&readiness_pipe, unit.notify_fd) {
+            plan.set_extra_fd(write_end.as_raw_fd(), number);
+        }
         let child = spawn::spawn(&plan).map_err(|e| format!("cannot fork: {e}"))?;
         drop(out_write);
         drop(err_write);
         self.pids.insert(child.pid, index);
+        self.slots[index].status_text = None;
+        self.slots[index].main_pid = None;
+        if let Some((read_end, write_end)) = readiness_pipe {
+            drop(write_end);
+            self.watch_readiness_pipe(index, read_end);
+        }
         for (fd, dest) in [(out_read, Dest::Stdout), (err_read, Dest::Stderr)] {
             self.add_stream(index, fd, dest);
         }
@@ -592,6 +659,38 @@ impl Stack {
             eof: false,
         });
         Ok(child.pid)
+    }
+
+    pub(super) fn registry_register(&self, fd: i32, token: Token) -> io::Result<()> {
+        self.poll.registry().register(&mut SourceFd(&fd), token, Interest::READABLE)
+    }
+
+    pub(super) fn registry_deregister(&self, fd: i32) {
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+    }
+
+    pub(super) fn register_probe(
+        &self,
+        probe: &mut crate::readiness::probe::Probe,
+        token: Token,
+    ) -> io::Result<()> {
+        self.poll.registry().register(&mut probe.stream, token, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    pub(super) fn deregister_probe(&self, probe: &mut crate::readiness::probe::Probe) {
+        let _ = self.poll.registry().deregister(&mut probe.stream);
+    }
+
+    pub(super) fn devnull_fd(&self) -> i32 {
+        self.devnull.as_raw_fd()
+    }
+
+    pub(super) fn environment_iter(&self) -> impl Iterator<Item = (OsString, OsString)> + '_ {
+        self.environment.iter().cloned()
+    }
+
+    pub(super) fn pdeathsig_value(&self) -> Option<i32> {
+        self.pdeathsig
     }
 
     pub(super) fn token(&mut self) -> Token {

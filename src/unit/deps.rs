@@ -174,8 +174,9 @@ fn cycles(names: &[&str], deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
         cycle.reverse();
         // Everything on a cycle with `start` belongs to its group: reachable
         // from it and reaching it. Mark it so the group is reported once.
-        let forward = reach(start, |i| deps[i].clone());
-        let backward = reach(start, |i| (0..names.len()).filter(|&j| deps[j].contains(&i)).collect());
+        let forward = reach(names.len(), start, |i| deps[i].clone());
+        let backward =
+            reach(names.len(), start, |i| (0..names.len()).filter(|&j| deps[j].contains(&i)).collect());
         for i in 0..names.len() {
             if forward[i] && backward[i] {
                 covered[i] = true;
@@ -186,14 +187,11 @@ fn cycles(names: &[&str], deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
     found
 }
 
-/// Nodes reachable from `start` (itself included).
-fn reach(start: usize, next: impl Fn(usize) -> Vec<usize>) -> Vec<bool> {
-    let mut seen = Vec::new();
+/// Nodes (of `n`) reachable from `start`, itself included.
+fn reach(n: usize, start: usize, next: impl Fn(usize) -> Vec<usize>) -> Vec<bool> {
+    let mut seen = vec![false; n];
     let mut stack = vec![start];
     while let Some(i) = stack.pop() {
-        if seen.len() <= i {
-            seen.resize(i + 1, false);
-        }
         if seen[i] {
             continue;
         }
@@ -321,8 +319,8 @@ mod tests {
         assert_eq!(
             messages(&u),
             [
-                "a.yaml:1:16: depends_on: dependency cycle a -> b -> a",
-                "x.yaml:1:13: depends_on: dependency cycle x -> y -> x",
+                "a.yaml:2:17: depends_on: dependency cycle a -> b -> a",
+                "x.yaml:2:14: depends_on: dependency cycle x -> y -> x",
             ]
         );
     }
@@ -336,7 +334,7 @@ mod tests {
             ("d", "depends_on: [a]\n"),
             ("e", "depends_on: [a]\n"),
         ]);
-        assert_eq!(messages(&u), ["a.yaml:1:16: depends_on: dependency cycle a -> e -> a"]);
+        assert_eq!(messages(&u), ["a.yaml:2:17: depends_on: dependency cycle a -> e -> a"]);
     }
 
     #[test]
@@ -345,9 +343,9 @@ mod tests {
         assert_eq!(
             messages(&u),
             [
-                "web.yaml:3:5: depends_on: no unit 'dbb' (did you mean 'db'?)",
-                "web.yaml:4:5: depends_on: no unit 'db.yaml' (did you mean 'db'?)",
-                "web.yaml:5:5: depends_on: no unit 'zzz'",
+                "web.yaml:4:5: depends_on: no unit 'dbb' (did you mean 'db'?)",
+                "web.yaml:5:5: depends_on: no unit 'db.yaml' (did you mean 'db'?)",
+                "web.yaml:6:5: depends_on: no unit 'zzz'",
             ]
         );
         // A unit whose file exists but failed to parse is known.
@@ -365,7 +363,7 @@ mod tests {
         ]);
         assert_eq!(
             messages(&u),
-            ["web.yaml:2:3: depends_on: 'db' is not a oneshot, so it never completes (use ready or started)"]
+            ["web.yaml:3:3: depends_on: 'db' is not a oneshot, so it never completes (use ready or started)"]
         );
     }
 }

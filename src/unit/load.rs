@@ -20,6 +20,23 @@
 //!   would hand the service more than the user asked for.
 //! - integers and booleans in `command` lists and `environment` values are
 //!   taken as the text the user wrote (`1.50` stays `1.50`).
+//! - `type`-dependent keys (`watchdog`, `notify_fd`, `timeout`, `ready_check`)
+//!   used with the wrong type are errors at the key, never silently ignored;
+//!   with an invalid `type` those checks are skipped instead of guessed.
+//! - `start_timeout`, `watchdog`, `timeout` and check intervals/timeouts must
+//!   be above zero: leaving the key out is how to say "none".
+//! - a `ready_check`'s `retries` is 1 and unused: it is tried every interval
+//!   until it succeeds or `start_timeout` passes.
+//! - tcp/http hosts are stored without IPv6 brackets (`[::1]:80` → `::1`);
+//!   an http path keeps its query and drops its fragment.
+//! - sandbox paths are absolute paths in the service's view, normalised
+//!   (`/srv/data/` → `/srv/data`), never joined to the unit's folder; `..`
+//!   is refused.
+//! - as root, only the units folder itself, each unit file and each env_file
+//!   are checked for other writers (like sshd's StrictModes), not their
+//!   parent folders; symlinks are judged by their target.
+//! - `depends_on` naming a unit whose file exists but does not parse is not
+//!   "no unit": only the broken file is reported.
 
 use super::envfile::{check_env_name, parse_env_file};
 use super::node::{duplicate_keys, parse_yaml, Item, Node, Pos};
@@ -610,7 +627,7 @@ impl Checker<'_> {
         };
         if let Some(service_type) = service_type {
             let at = |key: &str| key_pos.get(key).copied().unwrap_or_default();
-            let type_name = TYPE_VALUES[service_type as usize];
+            let type_name = type_name(service_type);
             if ready_check.is_some() && service_type != ServiceType::Simple {
                 let why = match service_type {
                     ServiceType::Notify => "a notify service says itself when it is ready",
@@ -692,13 +709,13 @@ impl Checker<'_> {
             critical: critical.unwrap_or(false),
             log: log?,
             service_type: service_type?,
-            depends_on: depends_on.transpose()?.unwrap_or_default(),
-            ready_check: ready_check.transpose()?,
-            start_timeout: start_timeout.transpose()?,
-            health_check: health_check.transpose()?,
-            watchdog: watchdog.transpose()?,
-            notify_fd: notify_fd.transpose()?,
-            timeout: timeout.transpose()?,
+            depends_on: present(depends_on)?.unwrap_or_default(),
+            ready_check: present(ready_check)?,
+            start_timeout: present(start_timeout)?,
+            health_check: present(health_check)?,
+            watchdog: present(watchdog)?,
+            notify_fd: present(notify_fd)?,
+            timeout: present(timeout)?,
             sandbox: sandbox?,
             resources: resources?,
         })
@@ -1308,6 +1325,477 @@ impl Checker<'_> {
             Ok(n) => Some(n),
             Err(why) => {
                 self.error(item.pos, format!("{key}: {why}"));
+                None
+            }
+        }
+    }
+}
+
+/// An optional key's checked value: `None` when the key is absent is
+/// `Some(None)`; a key that failed its check (`Some(None)`) is `None`.
+fn present<T>(value: Option<Option<T>>) -> Option<Option<T>> {
+    match value {
+        None => Some(None),
+        Some(checked) => checked.map(Some),
+    }
+}
+
+/// The spelling of a type in unit files.
+fn type_name(t: ServiceType) -> &'static str {
+    match t {
+        ServiceType::Simple => "simple",
+        ServiceType::Notify => "notify",
+        ServiceType::Oneshot => "oneshot",
+    }
+}
+
+/// `value` is one of `values`, or an error message with a suggestion.
+fn one_of(key: &str, values: &[&str], item: &Item, got: String) -> Result<usize, String> {
+    if let Node::Str(s) = &item.node {
+        if let Some(i) = values.iter().position(|v| v == s) {
+            return Ok(i);
+        }
+    }
+    let mut message = format!("{key}: expected one of {}, got {got}", values.join(", "));
+    if let Node::Str(s) = &item.node {
+        if let Some(best) = did_you_mean(s, values.iter().copied()) {
+            message.push_str(&format!(" (did you mean '{best}'?)"));
+        }
+    }
+    Err(message)
+}
+
+/// The checks of the ordering, readiness, sandbox and resources keys.
+impl Checker<'_> {
+    fn choice(&mut self, key: &str, values: &[&str], item: &Item) -> Option<usize> {
+        let got = self.got(item);
+        match one_of(key, values, item, got) {
+            Ok(i) => Some(i),
+            Err(message) => {
+                self.error(item.pos, message);
+                None
+            }
+        }
+    }
+
+    fn service_type(&mut self, item: &Item) -> Option<ServiceType> {
+        if let Node::Str(s) = &item.node {
+            if s == "forking" || s == "exec" {
+                let got = self.got(item);
+                self.error_hint(
+                    item.pos,
+                    format!("type: expected one of {}, got {got}", TYPE_VALUES.join(", ")),
+                    "tend supervises programs that stay in the foreground: use type: simple and the program's \
+                     foreground option"
+                        .into(),
+                );
+                return None;
+            }
+        }
+        Some(match self.choice("type", TYPE_VALUES, item)? {
+            0 => ServiceType::Simple,
+            1 => ServiceType::Notify,
+            _ => ServiceType::Oneshot,
+        })
+    }
+
+    /// A duration that must be more than zero (leaving the key out is how
+    /// to say "none").
+    fn positive_duration(&mut self, key: &str, item: &Item) -> Option<Duration> {
+        let d = self.duration(key, item)?;
+        if d.is_zero() {
+            self.error(item.pos, format!("{key}: must be longer than 0s"));
+            return None;
+        }
+        Some(d)
+    }
+
+    /// A list of names (condition `started`) or a mapping name → condition.
+    fn depends_on(&mut self, own: &str, item: &Item) -> Option<Vec<Dependency>> {
+        let mut deps: Vec<Dependency> = Vec::new();
+        let mut ok = true;
+        match &item.node {
+            Node::Seq(items) => {
+                for entry in items {
+                    let name = match &entry.node {
+                        Node::Str(_) | Node::Int(_) => entry.scalar_text(self.text).unwrap_or_default(),
+                        _ => {
+                            self.expected("depends_on", "a unit name", entry);
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    if deps.iter().any(|d| d.name == name) {
+                        self.error(entry.pos, format!("depends_on: '{}' is listed twice", printable(&name)));
+                        ok = false;
+                        continue;
+                    }
+                    ok &= self.dependency(own, name, DependencyCondition::Started, entry.pos, &mut deps);
+                }
+            }
+            Node::Map(_) => {
+                let entries =
+                    self.entries("depends_on", item, "a list of unit names or a mapping of name: condition")?;
+                for (name, pos, value) in entries {
+                    if deps.iter().any(|d| d.name == name) {
+                        continue; // a duplicate key: reported already
+                    }
+                    let key = format!("depends_on.{}", printable(&name));
+                    let condition = match self.choice(&key, CONDITION_VALUES, value) {
+                        Some(0) => DependencyCondition::Started,
+                        Some(1) => DependencyCondition::Ready,
+                        Some(_) => DependencyCondition::Completed,
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    ok &= self.dependency(own, name, condition, pos, &mut deps);
+                }
+            }
+            _ => {
+                self.expected("depends_on", "a list of unit names or a mapping of name: condition", item);
+                return None;
+            }
+        }
+        ok.then_some(deps)
+    }
+
+    fn dependency(
+        &mut self,
+        own: &str,
+        name: String,
+        condition: DependencyCondition,
+        pos: Pos,
+        deps: &mut Vec<Dependency>,
+    ) -> bool {
+        if name.trim().is_empty() {
+            self.error(pos, "depends_on: unit name is empty".into());
+            return false;
+        }
+        if name == own {
+            self.error(pos, format!("depends_on: {own} cannot depend on itself"));
+            return false;
+        }
+        deps.push(Dependency { name, condition, line: pos.line, column: pos.column });
+        true
+    }
+
+    /// `ready_check` (health = false) or `health_check` (health = true).
+    fn check_spec(&mut self, key: &str, item: &Item, health: bool) -> Option<CheckSpec> {
+        let entries = self.entries(key, item, "a mapping such as {tcp: 127.0.0.1:5432, interval: 1s}")?;
+        let known = if health { HEALTH_CHECK_KEYS } else { READY_CHECK_KEYS };
+        let mut spec = CheckSpec {
+            check: Check::Exec(Vec::new()),
+            interval: if health { DEFAULT_HEALTH_INTERVAL } else { DEFAULT_READY_INTERVAL },
+            timeout: DEFAULT_CHECK_TIMEOUT,
+            // A ready check is tried until it succeeds or start_timeout.
+            retries: if health { DEFAULT_HEALTH_RETRIES } else { 1 },
+        };
+        let mut kind: Option<(String, Option<Check>)> = None;
+        let mut ok = true;
+        for (sub, pos, value) in entries {
+            let subkey = format!("{key}.{sub}");
+            match sub.as_str() {
+                "exec" | "tcp" | "http" => {
+                    let check = match sub.as_str() {
+                        "exec" => self.words(&subkey, value).map(Check::Exec),
+                        "tcp" => {
+                            self.string(&subkey, value).and_then(|text| match parse_tcp_address(&text) {
+                                Ok((host, port)) => Some(Check::Tcp { host, port }),
+                                Err(why) => {
+                                    self.error(value.pos, format!("{subkey}: {why}"));
+                                    None
+                                }
+                            })
+                        }
+                        _ => self.string(&subkey, value).and_then(|text| match parse_http_url(&text) {
+                            Ok((host, port, path)) => Some(Check::Http { host, port, path }),
+                            Err(why) => {
+                                self.error(value.pos, format!("{subkey}: {why}"));
+                                None
+                            }
+                        }),
+                    };
+                    match &kind {
+                        Some((first, _)) => {
+                            self.error(
+                                pos,
+                                format!("{key}: {first} and {sub} are both set (a check has exactly one of exec, tcp, http)"),
+                            );
+                            ok = false;
+                        }
+                        None => kind = Some((sub.clone(), check)),
+                    }
+                }
+                "interval" => match self.positive_duration(&subkey, value) {
+                    Some(d) => spec.interval = d,
+                    None => ok = false,
+                },
+                "timeout" => match self.positive_duration(&subkey, value) {
+                    Some(d) => spec.timeout = d,
+                    None => ok = false,
+                },
+                "retries" if health => match self.integer(&subkey, value, 1, u32::MAX.into()) {
+                    Some(n) => spec.retries = n as u32,
+                    None => ok = false,
+                },
+                "retries" => {
+                    self.error_hint(
+                        pos,
+                        format!("{key}: retries is only for health_check"),
+                        "a ready check is tried every interval until it succeeds or start_timeout passes"
+                            .into(),
+                    );
+                    ok = false;
+                }
+                _ => {
+                    self.unknown_subkey(key, &sub, pos, known);
+                    ok = false;
+                }
+            }
+        }
+        match kind {
+            Some((_, Some(check))) => spec.check = check,
+            Some((_, None)) => ok = false,
+            None => {
+                self.error_hint(
+                    item.pos,
+                    format!("{key}: needs one of exec, tcp or http"),
+                    format!("e.g. {key}: {{tcp: 127.0.0.1:5432}}"),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(spec)
+    }
+
+    fn sandbox(&mut self, item: &Item) -> Option<SandboxSpec> {
+        let entries = self.entries("sandbox", item, "a mapping such as {no_new_privileges: true}")?;
+        let mut sandbox = SandboxSpec::default();
+        let mut filesystem_at = None;
+        let mut ok = true;
+        for (key, pos, value) in entries {
+            let subkey = format!("sandbox.{key}");
+            let flag = match key.as_str() {
+                "no_new_privileges" => Some(&mut sandbox.no_new_privileges),
+                "private_tmp" => Some(&mut sandbox.private_tmp),
+                "private_network" => Some(&mut sandbox.private_network),
+                "private_ipc" => Some(&mut sandbox.private_ipc),
+                _ => None,
+            };
+            if let Some(flag) = flag {
+                match self.boolean(&subkey, value) {
+                    Some(b) => *flag = b,
+                    None => ok = false,
+                }
+                continue;
+            }
+            match key.as_str() {
+                "capabilities" => match self.capabilities(&subkey, value) {
+                    Some(caps) => sandbox.capabilities = Some(caps),
+                    None => ok = false,
+                },
+                "read_only_paths" | "read_write_paths" | "inaccessible_paths" => {
+                    let Some(paths) = self.absolute_paths(&subkey, value) else {
+                        ok = false;
+                        continue;
+                    };
+                    match key.as_str() {
+                        "read_only_paths" => sandbox.read_only_paths = paths,
+                        "read_write_paths" => sandbox.read_write_paths = paths,
+                        _ => sandbox.inaccessible_paths = paths,
+                    }
+                }
+                "hostname" => match self.hostname(&subkey, value) {
+                    Some(name) => sandbox.hostname = Some(name),
+                    None => ok = false,
+                },
+                "filesystem" => {
+                    sandbox.filesystem = match self.choice(&subkey, FILESYSTEM_VALUES, value) {
+                        Some(0) => FilesystemBackend::Auto,
+                        Some(1) => FilesystemBackend::Mounts,
+                        Some(_) => FilesystemBackend::Landlock,
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    filesystem_at = Some(value.pos);
+                }
+                _ => {
+                    self.unknown_subkey("sandbox", &key, pos, SANDBOX_KEYS);
+                    ok = false;
+                }
+            }
+        }
+        if sandbox.filesystem == FilesystemBackend::Landlock && sandbox.private_tmp {
+            self.error_hint(
+                filesystem_at.unwrap_or(item.pos),
+                "sandbox.filesystem: landlock cannot give a private /tmp (private_tmp is set)".into(),
+                "use filesystem: mounts (or auto), or remove private_tmp".into(),
+            );
+            ok = false;
+        }
+        ok.then_some(sandbox)
+    }
+
+    /// Capability numbers, sorted, each once. An empty list is "none at all".
+    fn capabilities(&mut self, key: &str, item: &Item) -> Option<Vec<u8>> {
+        let Node::Seq(items) = &item.node else {
+            self.expected(key, "a list of capability names such as [NET_BIND_SERVICE]", item);
+            return None;
+        };
+        let mut caps = Vec::new();
+        let mut ok = true;
+        for cap in items {
+            let Node::Str(name) = &cap.node else {
+                self.expected(key, "a capability name", cap);
+                ok = false;
+                continue;
+            };
+            match parse_capability(name) {
+                Ok(n) => caps.push(n),
+                Err(why) => {
+                    self.error_hint(
+                        cap.pos,
+                        format!("{key}: {why}"),
+                        "names as in capabilities(7), with or without CAP_, e.g. NET_BIND_SERVICE".into(),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        caps.sort_unstable();
+        caps.dedup();
+        ok.then_some(caps)
+    }
+
+    /// A list of absolute paths, normalised (`/srv/data/` → `/srv/data`),
+    /// each once. These are not joined to the unit's folder: they name
+    /// places in the service's view of the filesystem.
+    fn absolute_paths(&mut self, key: &str, item: &Item) -> Option<Vec<PathBuf>> {
+        let Node::Seq(items) = &item.node else {
+            self.expected(key, "a list of absolute paths", item);
+            return None;
+        };
+        let mut paths: Vec<PathBuf> = Vec::new();
+        let mut ok = true;
+        for entry in items {
+            let Some(text) = self.string(key, entry) else {
+                ok = false;
+                continue;
+            };
+            let shown = printable(&text);
+            let problem = if text.is_empty() {
+                Some("path is empty".to_owned())
+            } else if text.contains('\0') {
+                Some(format!("'{shown}' contains a NUL byte"))
+            } else if !text.starts_with('/') {
+                Some(format!("'{shown}' is not an absolute path"))
+            } else if Path::new(&text).components().any(|c| c == std::path::Component::ParentDir) {
+                Some(format!("'{shown}' contains '..'"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.error_hint(
+                    entry.pos,
+                    format!("{key}: {problem}"),
+                    "write the full path as the service sees it, starting with /".into(),
+                );
+                ok = false;
+                continue;
+            }
+            let path: PathBuf = Path::new(&text).components().collect();
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        ok.then_some(paths)
+    }
+
+    fn hostname(&mut self, key: &str, item: &Item) -> Option<String> {
+        let name = self.string(key, item)?;
+        if name.len() > HOSTNAME_MAX {
+            self.error(item.pos, format!("{key}: longer than {HOSTNAME_MAX} characters"));
+            return None;
+        }
+        if let Err(why) = check_hostname(&name) {
+            self.error(item.pos, format!("{key}: {why}"));
+            return None;
+        }
+        Some(name)
+    }
+
+    fn resources(&mut self, item: &Item) -> Option<ResourcesSpec> {
+        let entries =
+            self.entries("resources", item, "a mapping such as {memory_max: 256M, pids_max: 200}")?;
+        let mut resources = ResourcesSpec::default();
+        let mut ok = true;
+        for (key, pos, value) in entries {
+            let subkey = format!("resources.{key}");
+            match key.as_str() {
+                "memory_max" => match self.memory_max(&subkey, value) {
+                    Some(n) => resources.memory_max = Some(n),
+                    None => ok = false,
+                },
+                "pids_max" => match self.integer(&subkey, value, 1, PIDS_MAX_LIMIT) {
+                    Some(n) => resources.pids_max = Some(n as u64),
+                    None => ok = false,
+                },
+                "cpu_max" => match self.cpu_max(&subkey, value) {
+                    Some(n) => resources.cpu_max_millicores = Some(n),
+                    None => ok = false,
+                },
+                "cpu_weight" => match self.integer(&subkey, value, 1, 10_000) {
+                    Some(n) => resources.cpu_weight = Some(n as u32),
+                    None => ok = false,
+                },
+                _ => {
+                    self.unknown_subkey("resources", &key, pos, RESOURCES_KEYS);
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(resources)
+    }
+
+    fn memory_max(&mut self, key: &str, item: &Item) -> Option<u64> {
+        let text = match &item.node {
+            Node::Str(_) | Node::Int(_) => item.scalar_text(self.text).unwrap_or_default(),
+            _ => {
+                self.expected(key, "a size such as 256M (K, M, G suffixes)", item);
+                return None;
+            }
+        };
+        match parse_size(&text) {
+            Ok(n) if n >= MEMORY_MAX_MIN => Some(n),
+            Ok(_) => {
+                self.error(item.pos, format!("{key}: '{}' is less than the minimum of 1M", printable(&text)));
+                None
+            }
+            Err(why) => {
+                self.error(item.pos, format!("{key}: {why}"));
+                None
+            }
+        }
+    }
+
+    /// Cores as a number (`0.5`, `2`) → thousandths of a core, at least 1.
+    fn cpu_max(&mut self, key: &str, item: &Item) -> Option<u32> {
+        let cores = match &item.node {
+            Node::Int(n) => Some(*n as f64),
+            Node::Float(f) => Some(*f),
+            Node::Str(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match cores {
+            Some(c) if c.is_finite() && c > 0.0 && c <= CPU_MAX_CORES => {
+                Some(((c * 1000.0).round() as u32).max(1))
+            }
+            _ => {
+                self.expected(key, "a number of cores greater than 0, such as 0.5 or 2", item);
                 None
             }
         }

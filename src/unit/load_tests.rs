@@ -2,7 +2,10 @@
 //! messages, `load_dir` over real folders, and a never-panics property.
 
 use super::*;
-use crate::unit::{Identity, Resource, RestartPolicy, Rlimit, StartLimit, UserDb, UserEntry};
+use crate::unit::{
+    Check, CheckSpec, Dependency, DependencyCondition, FilesystemBackend, Identity, Resource, ResourcesSpec,
+    RestartPolicy, Rlimit, SandboxSpec, ServiceType, StartLimit, UserDb, UserEntry,
+};
 use proptest::prelude::*;
 use std::fs;
 use std::time::Duration;
@@ -788,4 +791,603 @@ fn log_sink_errors() {
     assert!(errors("command: x\nlog:\n  max_size: 10M\n").contains("log: max_size needs a file to rotate"));
     assert!(errors("command: x\nlog:\n  file: a\n  max_size: lots\n")
         .contains("web.yaml:4:13: log.max_size: expected a size"));
+}
+
+// ---------------------------------------------------------------- ordering and readiness
+
+#[test]
+fn service_types() {
+    assert_eq!(ok("command: x\n").service_type, ServiceType::Simple);
+    assert_eq!(ok("command: x\ntype: notify\n").service_type, ServiceType::Notify);
+    let oneshot = ok("command: x\ntype: oneshot\n");
+    assert_eq!(oneshot.service_type, ServiceType::Oneshot);
+    assert_eq!(oneshot.restart, RestartPolicy::Never, "a oneshot is not restarted by default");
+    assert_eq!(ok("command: x\ntype: oneshot\nrestart: on-failure\n").restart, RestartPolicy::OnFailure);
+    assert!(ok("command: x\ntype: oneshot\ncritical: true\n").critical);
+    assert_eq!(
+        errors("command: x\ntype: notfy\n"),
+        "web.yaml:2:7: type: expected one of simple, notify, oneshot, got 'notfy' (did you mean 'notify'?)"
+    );
+    let e = parse("command: x\ntype: forking\n").unwrap_err();
+    assert_eq!(render(&e), "web.yaml:2:7: type: expected one of simple, notify, oneshot, got 'forking'");
+    assert!(e[0].hint.as_deref().unwrap().contains("foreground"));
+    // An invalid type does not also make the type-dependent keys errors.
+    assert_eq!(
+        errors("command: x\ntype: 5\nwatchdog: 10s\n"),
+        "web.yaml:2:7: type: expected one of simple, notify, oneshot, got '5'"
+    );
+}
+
+#[test]
+fn depends_on_forms() {
+    let spec = ok("command: x\ndepends_on: [db, cache]\n");
+    assert_eq!(
+        spec.depends_on,
+        [
+            Dependency { name: "db".into(), condition: DependencyCondition::Started, line: 2, column: 14 },
+            Dependency { name: "cache".into(), condition: DependencyCondition::Started, line: 2, column: 18 },
+        ]
+    );
+    let spec = ok("command: x\ndepends_on:\n  db: ready\n  migrate: completed\n  cache: started\n");
+    assert_eq!(
+        spec.depends_on,
+        [
+            Dependency { name: "db".into(), condition: DependencyCondition::Ready, line: 3, column: 3 },
+            Dependency {
+                name: "migrate".into(),
+                condition: DependencyCondition::Completed,
+                line: 4,
+                column: 3
+            },
+            Dependency { name: "cache".into(), condition: DependencyCondition::Started, line: 5, column: 3 },
+        ]
+    );
+    let spec = ok("command: x\ndepends_on:\n  - db\n  - 0x\n");
+    let names: Vec<&str> = spec.depends_on.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["db", "0x"]);
+    assert_eq!((spec.depends_on[1].line, spec.depends_on[1].column), (4, 5));
+    assert_eq!(ok("command: x\ndepends_on: []\n").depends_on, []);
+}
+
+#[test]
+fn depends_on_errors() {
+    assert_eq!(
+        errors("command: x\ndepends_on: [db, web]\n"),
+        "web.yaml:2:18: depends_on: web cannot depend on itself"
+    );
+    assert_eq!(
+        errors("command: x\ndepends_on:\n  web: ready\n"),
+        "web.yaml:3:3: depends_on: web cannot depend on itself"
+    );
+    assert_eq!(
+        errors("command: x\ndepends_on: [db, db]\n"),
+        "web.yaml:2:18: depends_on: 'db' is listed twice"
+    );
+    assert_eq!(
+        errors("command: x\ndepends_on:\n  db: redy\n"),
+        "web.yaml:3:7: depends_on.db: expected one of started, ready, completed, got 'redy' (did you mean 'ready'?)"
+    );
+    assert_eq!(
+        errors("command: x\ndepends_on:\n  db:\n"),
+        "web.yaml:3:5: depends_on.db: expected one of started, ready, completed, got nothing"
+    );
+    assert_eq!(
+        errors("command: x\ndepends_on: db\n"),
+        "web.yaml:2:13: depends_on: expected a list of unit names or a mapping of name: condition, got 'db'"
+    );
+    assert_eq!(
+        errors("command: x\ndepends_on: [[a]]\n"),
+        "web.yaml:2:14: depends_on: expected a unit name, got a list"
+    );
+    assert_eq!(errors("command: x\ndepends_on: ['']\n"), "web.yaml:2:14: depends_on: unit name is empty");
+    assert_eq!(
+        errors("command: x\ndepends_on: {db: ready, db: started}\n"),
+        "web.yaml:2:25: duplicate key 'db' (first set on line 2)"
+    );
+}
+
+#[test]
+fn checks_of_every_kind() {
+    let spec = ok("command: x\nready_check:\n  exec: [\"pg_isready\", \"-h\", \"127.0.0.1\"]\n");
+    assert_eq!(
+        spec.ready_check,
+        Some(CheckSpec {
+            check: Check::Exec(vec!["pg_isready".into(), "-h".into(), "127.0.0.1".into()]),
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_secs(2),
+            retries: 1,
+        })
+    );
+    let spec = ok("command: x\nready_check: {exec: pg_isready -q, interval: 1s, timeout: 250ms}\n");
+    let check = spec.ready_check.unwrap();
+    assert_eq!(check.check, Check::Exec(vec!["pg_isready".into(), "-q".into()]));
+    assert_eq!((check.interval, check.timeout), (Duration::from_secs(1), Duration::from_millis(250)));
+    let tcp =
+        |text: &str| ok(&format!("command: x\nready_check:\n  tcp: \"{text}\"\n")).ready_check.unwrap().check;
+    assert_eq!(tcp("127.0.0.1:5432"), Check::Tcp { host: "127.0.0.1".into(), port: 5432 });
+    assert_eq!(tcp("localhost:6379"), Check::Tcp { host: "localhost".into(), port: 6379 });
+    assert_eq!(tcp("[::1]:80"), Check::Tcp { host: "::1".into(), port: 80 });
+    assert_eq!(
+        ok("command: x\nready_check: {tcp: 127.0.0.1:5432}\n").ready_check.unwrap().check,
+        tcp("127.0.0.1:5432")
+    );
+    let http =
+        |text: &str| ok(&format!("command: x\nhealth_check:\n  http: {text}\n")).health_check.unwrap().check;
+    let h = |host: &str, port, path: &str| Check::Http { host: host.into(), port, path: path.into() };
+    assert_eq!(http("http://127.0.0.1:8080/health"), h("127.0.0.1", 8080, "/health"));
+    assert_eq!(http("http://localhost"), h("localhost", 80, "/"));
+    assert_eq!(http("http://localhost/"), h("localhost", 80, "/"));
+    assert_eq!(http("HTTP://web.local/a/b?x=1#top"), h("web.local", 80, "/a/b?x=1"));
+    assert_eq!(http("http://[::1]:8080/up"), h("::1", 8080, "/up"));
+    assert_eq!(http("http://localhost?ready"), h("localhost", 80, "/?ready"));
+    let health = ok("command: x\nhealth_check:\n  tcp: localhost:80\n").health_check.unwrap();
+    assert_eq!(
+        (health.interval, health.timeout, health.retries),
+        (Duration::from_secs(10), Duration::from_secs(2), 3)
+    );
+    let health = ok("command: x\nhealth_check: {tcp: localhost:80, retries: 1, interval: 30s}\n")
+        .health_check
+        .unwrap();
+    assert_eq!((health.interval, health.retries), (Duration::from_secs(30), 1));
+}
+
+#[test]
+fn check_errors() {
+    assert_eq!(
+        errors("command: x\nhealth_check:\n  http: https://example.com/\n"),
+        "web.yaml:3:9: health_check.http: https is not supported, use a tcp check or exec with curl"
+    );
+    assert_eq!(
+        errors("command: x\nready_check:\n  interval: 1s\n"),
+        "web.yaml:3:3: ready_check: needs one of exec, tcp or http"
+    );
+    assert_eq!(
+        errors("command: x\nready_check:\n  tcp: a:1\n  http: http://a/\n"),
+        "web.yaml:4:3: ready_check: tcp and http are both set (a check has exactly one of exec, tcp, http)"
+    );
+    assert_eq!(
+        errors("command: x\nready_check:\n  tcp: a:1\n  retries: 3\n"),
+        "web.yaml:4:3: ready_check: retries is only for health_check"
+    );
+    assert_eq!(
+        errors("command: x\nhealth_check:\n  tcp: a:1\n  retries: 0\n"),
+        "web.yaml:4:12: health_check.retries: expected an integer from 1 to 4294967295, got '0'"
+    );
+    assert_eq!(
+        errors("command: x\nhealth_check:\n  tcp: a:1\n  intervl: 1s\n"),
+        "web.yaml:4:3: health_check: unknown key 'intervl' (did you mean 'interval'?)"
+    );
+    assert_eq!(
+        errors("command: x\nready_check:\n  tcp: a:1\n  interval: 0s\n"),
+        "web.yaml:4:13: ready_check.interval: must be longer than 0s"
+    );
+    assert_eq!(
+        errors("command: x\nready_check:\n  tcp: a:1\n  timeout: 2\n"),
+        "web.yaml:4:12: ready_check.timeout: invalid duration '2': missing unit (write 2s)"
+    );
+    assert_eq!(errors("command: x\nready_check: {exec: []}\n"), "web.yaml:2:21: ready_check.exec is empty");
+    assert_eq!(errors("command: x\nready_check: tcp\n"), "web.yaml:2:14: ready_check: expected a mapping such as {tcp: 127.0.0.1:5432, interval: 1s}, got 'tcp'");
+    let tcp_error = |text: &str| errors(&format!("command: x\nready_check:\n  tcp: \"{text}\"\n"));
+    assert_eq!(
+        tcp_error("127.0.0.1"),
+        "web.yaml:3:8: ready_check.tcp: invalid address '127.0.0.1': expected host:port, e.g. 127.0.0.1:5432"
+    );
+    assert_eq!(
+        tcp_error("db:0"),
+        "web.yaml:3:8: ready_check.tcp: invalid address 'db:0': the port must be from 1 to 65535"
+    );
+    assert_eq!(
+        tcp_error("db:70000"),
+        "web.yaml:3:8: ready_check.tcp: invalid address 'db:70000': the port must be from 1 to 65535"
+    );
+    assert_eq!(tcp_error("db:"), "web.yaml:3:8: ready_check.tcp: invalid address 'db:': the port is missing");
+    assert_eq!(
+        tcp_error("::1:80"),
+        "web.yaml:3:8: ready_check.tcp: invalid address '::1:80': expected host:port, e.g. 127.0.0.1:5432"
+    );
+    assert_eq!(
+        tcp_error("[::1]"),
+        "web.yaml:3:8: ready_check.tcp: invalid address '[::1]': expected host:port, e.g. 127.0.0.1:5432"
+    );
+    assert_eq!(
+        tcp_error("[zz]:80"),
+        "web.yaml:3:8: ready_check.tcp: invalid address '[zz]:80': 'zz' is not an IPv6 address"
+    );
+    assert_eq!(tcp_error("a b:80"), "web.yaml:3:8: ready_check.tcp: invalid address 'a b:80': invalid host name 'a b': ' ' is not allowed (letters, digits, '-' and '.' only)");
+    assert!(tcp_error("http://a:80").contains("not a URL"));
+    let http_error = |text: &str| errors(&format!("command: x\nready_check:\n  http: \"{text}\"\n"));
+    assert_eq!(http_error("localhost:8080/health"), "web.yaml:3:9: ready_check.http: invalid URL 'localhost:8080/health': expected http://host[:port]/path");
+    assert_eq!(
+        http_error("http://"),
+        "web.yaml:3:9: ready_check.http: invalid URL 'http://': the host is missing"
+    );
+    assert_eq!(http_error("http://u:p@a/"), "web.yaml:3:9: ready_check.http: invalid URL 'http://u:p@a/': user names and passwords are not supported");
+    assert_eq!(
+        http_error("http://a:x/"),
+        "web.yaml:3:9: ready_check.http: invalid address 'http://a:x/': the port must be from 1 to 65535"
+    );
+    assert_eq!(http_error("http://a/b c"), "web.yaml:3:9: ready_check.http: invalid URL 'http://a/b c': the path contains spaces or control characters");
+}
+
+#[test]
+fn type_dependent_keys() {
+    let spec = ok("command: x\ntype: notify\nwatchdog: 30s\nnotify_fd: 3\nstart_timeout: 1m\n");
+    assert_eq!(spec.watchdog, Some(Duration::from_secs(30)));
+    assert_eq!(spec.notify_fd, Some(3));
+    assert_eq!(spec.start_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(ok("command: x\ntype: oneshot\ntimeout: 5m\n").timeout, Some(Duration::from_secs(300)));
+    assert_eq!(
+        ok("command: x\nstart_timeout: 30s\nready_check: {tcp: 'a:1'}\n").start_timeout,
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(ok("command: x\ntype: notify\nnotify_fd: 1023\n").notify_fd, Some(1023));
+    assert_eq!(
+        errors("command: x\nwatchdog: 30s\n"),
+        "web.yaml:2:1: watchdog: needs type: notify (type simple cannot send WATCHDOG=1)"
+    );
+    assert_eq!(
+        errors("command: x\ntype: oneshot\nnotify_fd: 3\n"),
+        "web.yaml:3:1: notify_fd: needs type: notify (this unit is type oneshot)"
+    );
+    assert_eq!(
+        errors("command: x\ntype: notify\nnotify_fd: 2\n"),
+        "web.yaml:3:12: notify_fd: expected an integer from 3 to 1023, got '2'"
+    );
+    assert_eq!(
+        errors("command: x\ntype: notify\nnotify_fd: 1024\n"),
+        "web.yaml:3:12: notify_fd: expected an integer from 3 to 1023, got '1024'"
+    );
+    let e = parse("command: x\ntimeout: 10s\n").unwrap_err();
+    assert_eq!(render(&e), "web.yaml:2:1: timeout: only for type: oneshot (this unit is type simple)");
+    assert!(e[0].hint.as_deref().unwrap().contains("start_timeout"));
+    assert!(e[0].hint.as_deref().unwrap().contains("stop_timeout"));
+    assert_eq!(
+        errors("command: x\ntype: notify\nready_check: {tcp: 'a:1'}\n"),
+        "web.yaml:3:1: ready_check: not used with type: notify (a notify service says itself when it is ready)"
+    );
+    assert_eq!(
+        errors("command: x\ntype: oneshot\nready_check: {tcp: 'a:1'}\n"),
+        "web.yaml:3:1: ready_check: not used with type: oneshot (a oneshot is done when it exits)"
+    );
+    assert_eq!(
+        errors("command: x\nstart_timeout: 0\n"),
+        "web.yaml:2:16: start_timeout: must be longer than 0s"
+    );
+    assert_eq!(
+        errors("command: x\ntype: notify\nwatchdog: soon\n"),
+        "web.yaml:3:11: watchdog: invalid duration 'soon': expected a number before each unit, e.g. 1m30s"
+    );
+    // health checks are allowed with every type
+    assert!(ok("command: x\ntype: notify\nhealth_check: {tcp: 'a:1'}\n").health_check.is_some());
+}
+
+// ---------------------------------------------------------------- sandbox and resources
+
+#[test]
+fn sandbox_every_key() {
+    let spec = ok("\
+command: x
+sandbox:
+  no_new_privileges: true
+  capabilities: [NET_BIND_SERVICE, cap_chown, Cap_Net_Bind_Service, CAP_BPF]
+  private_tmp: true
+  read_only_paths: [/]
+  read_write_paths: [/srv/data/, /var//lib/x, /srv/data]
+  inaccessible_paths: [/root, /home]
+  private_network: true
+  hostname: sandbox
+  private_ipc: true
+  filesystem: mounts
+");
+    assert_eq!(
+        spec.sandbox,
+        SandboxSpec {
+            no_new_privileges: true,
+            capabilities: Some(vec![0, 10, 39]),
+            private_tmp: true,
+            read_only_paths: vec!["/".into()],
+            read_write_paths: vec!["/srv/data".into(), "/var/lib/x".into()],
+            inaccessible_paths: vec!["/root".into(), "/home".into()],
+            private_network: true,
+            hostname: Some("sandbox".into()),
+            private_ipc: true,
+            filesystem: FilesystemBackend::Mounts,
+        }
+    );
+    assert_eq!(ok("command: x\n").sandbox, SandboxSpec::default());
+    assert_eq!(ok("command: x\nsandbox: {capabilities: []}\n").sandbox.capabilities, Some(vec![]));
+    assert_eq!(ok("command: x\nsandbox: {}\n").sandbox.capabilities, None);
+    assert_eq!(
+        ok("command: x\nsandbox: {filesystem: landlock, read_only_paths: [/]}\n").sandbox.filesystem,
+        FilesystemBackend::Landlock
+    );
+    assert_eq!(
+        ok("command: x\nsandbox: {filesystem: auto, private_tmp: true}\n").sandbox.filesystem,
+        FilesystemBackend::Auto
+    );
+    // A read_write path outside every read_only path is pointless but allowed.
+    assert_eq!(
+        ok("command: x\nsandbox: {read_only_paths: [/usr], read_write_paths: [/srv]}\n")
+            .sandbox
+            .read_write_paths,
+        [PathBuf::from("/srv")]
+    );
+    assert_eq!(
+        ok("command: x\nsandbox: {hostname: a-1.example.com}\n").sandbox.hostname.as_deref(),
+        Some("a-1.example.com")
+    );
+}
+
+#[test]
+fn sandbox_errors() {
+    assert_eq!(
+        errors("command: x\nsandbox:\n  capabilities: [NET_BIND_SERVIC, CAP_SYS_ADMN, bogus]\n"),
+        "\
+web.yaml:3:18: sandbox.capabilities: unknown capability 'NET_BIND_SERVIC' (did you mean 'NET_BIND_SERVICE'?)
+web.yaml:3:35: sandbox.capabilities: unknown capability 'CAP_SYS_ADMN' (did you mean 'SYS_ADMIN'?)
+web.yaml:3:49: sandbox.capabilities: unknown capability 'bogus'"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  capabilities: NET_ADMIN\n"),
+        "web.yaml:3:17: sandbox.capabilities: expected a list of capability names such as [NET_BIND_SERVICE], got 'NET_ADMIN'"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  read_only_paths: [data, /a/../b, '']\n"),
+        "\
+web.yaml:3:21: sandbox.read_only_paths: 'data' is not an absolute path
+web.yaml:3:27: sandbox.read_only_paths: '/a/../b' contains '..'
+web.yaml:3:36: sandbox.read_only_paths: path is empty"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  inaccessible_paths: /root\n"),
+        "web.yaml:3:23: sandbox.inaccessible_paths: expected a list of absolute paths, got '/root'"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  filesystem: landlock\n  private_tmp: true\n"),
+        "web.yaml:3:15: sandbox.filesystem: landlock cannot give a private /tmp (private_tmp is set)"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  filesystem: landlok\n"),
+        "web.yaml:3:15: sandbox.filesystem: expected one of auto, mounts, landlock, got 'landlok' (did you mean 'landlock'?)"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  private_tmp: yes\n"),
+        "web.yaml:3:16: sandbox.private_tmp: expected true or false, got 'yes'"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  privat_network: true\n"),
+        "web.yaml:3:3: sandbox: unknown key 'privat_network' (did you mean 'private_network'?)"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  hostname: bad_name\n"),
+        "web.yaml:3:13: sandbox.hostname: invalid host name 'bad_name': '_' is not allowed (letters, digits, '-' and '.' only)"
+    );
+    assert_eq!(
+        errors(&format!("command: x\nsandbox:\n  hostname: {}\n", "a".repeat(65))),
+        "web.yaml:3:13: sandbox.hostname: longer than 64 characters"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  hostname: ''\n"),
+        "web.yaml:3:13: sandbox.hostname: host name is empty"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox:\n  hostname: -x\n"),
+        "web.yaml:3:13: sandbox.hostname: invalid host name '-x': a label starts or ends with '-'"
+    );
+    assert_eq!(
+        errors("command: x\nsandbox: true\n"),
+        "web.yaml:2:10: sandbox: expected a mapping such as {no_new_privileges: true}, got 'true'"
+    );
+}
+
+#[test]
+fn resources_every_key() {
+    let spec = ok(
+        "command: x\nresources:\n  memory_max: 256M\n  pids_max: 200\n  cpu_max: 0.5\n  cpu_weight: 100\n",
+    );
+    assert_eq!(
+        spec.resources,
+        ResourcesSpec {
+            memory_max: Some(256 << 20),
+            pids_max: Some(200),
+            cpu_max_millicores: Some(500),
+            cpu_weight: Some(100),
+        }
+    );
+    assert_eq!(ok("command: x\n").resources, ResourcesSpec::default());
+    let cpu =
+        |v: &str| ok(&format!("command: x\nresources: {{cpu_max: {v}}}\n")).resources.cpu_max_millicores;
+    assert_eq!(cpu("2"), Some(2000));
+    assert_eq!(cpu("1.2345"), Some(1235));
+    assert_eq!(cpu("0.0001"), Some(1));
+    assert_eq!(cpu("'0.25'"), Some(250));
+    assert_eq!(ok("command: x\nresources: {memory_max: 1048576}\n").resources.memory_max, Some(1 << 20));
+    assert_eq!(
+        ok("command: x\nresources: {memory_max: 1G, cpu_weight: 10000}\n").resources.memory_max,
+        Some(1 << 30)
+    );
+}
+
+#[test]
+fn resources_errors() {
+    assert_eq!(
+        errors("command: x\nresources:\n  memory_max: 100K\n"),
+        "web.yaml:3:15: resources.memory_max: '100K' is less than the minimum of 1M"
+    );
+    assert_eq!(
+        errors("command: x\nresources:\n  memory_max: lots\n"),
+        "web.yaml:3:15: resources.memory_max: invalid size 'lots': expected a number of bytes with an optional K, M, G or T suffix, e.g. 64M"
+    );
+    assert_eq!(
+        errors("command: x\nresources:\n  pids_max: 0\n"),
+        "web.yaml:3:13: resources.pids_max: expected an integer from 1 to 4194304, got '0'"
+    );
+    for bad in ["0", "-1", "0.0", "half", "1000001"] {
+        assert_eq!(
+            errors(&format!("command: x\nresources:\n  cpu_max: {bad}\n")),
+            format!("web.yaml:3:12: resources.cpu_max: expected a number of cores greater than 0, such as 0.5 or 2, got '{bad}'"),
+        );
+    }
+    assert_eq!(
+        errors("command: x\nresources:\n  cpu_max: [1]\n"),
+        "web.yaml:3:12: resources.cpu_max: expected a number of cores greater than 0, such as 0.5 or 2, got a list"
+    );
+    assert_eq!(
+        errors("command: x\nresources:\n  cpu_weight: 0\n"),
+        "web.yaml:3:15: resources.cpu_weight: expected an integer from 1 to 10000, got '0'"
+    );
+    assert_eq!(
+        errors("command: x\nresources:\n  cpu_weight: 10001\n"),
+        "web.yaml:3:15: resources.cpu_weight: expected an integer from 1 to 10000, got '10001'"
+    );
+    assert_eq!(
+        errors("command: x\nresources:\n  memory_mx: 1G\n"),
+        "web.yaml:3:3: resources: unknown key 'memory_mx' (did you mean 'memory_max'?)"
+    );
+}
+
+// ---------------------------------------------------------------- load_dir: dependencies
+
+#[test]
+fn load_dir_checks_dependencies_across_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
+    write("db.yaml", "command: postgres\n");
+    write(
+        "web.yaml",
+        "command: nginx\nrestart: always\ndescription: w\ndepends_on:\n  dbb: ready\n  db: completed\n",
+    );
+    write("a.yaml", "command: a\ndescription: a\ndepends_on: [b]\n");
+    write("b.yaml", "command: b\ndepends_on: [c]\n");
+    write("c.yaml", "command: c\ndepends_on: [a, broken]\n");
+    write("broken.yaml", "command: [x\n");
+    let errors = load_dir(dir.path(), &FakeUsers::new()).unwrap_err();
+    let d = dir.path().display();
+    assert_eq!(
+        render(&errors),
+        format!(
+            "\
+{d}/a.yaml:3:14: depends_on: dependency cycle a -> b -> c -> a
+{d}/broken.yaml:1:10: invalid YAML: unclosed bracket '['
+{d}/web.yaml:5:3: depends_on: no unit 'dbb' (did you mean 'db'?)
+{d}/web.yaml:6:3: depends_on: 'db' is not a oneshot, so it never completes (use ready or started)"
+        )
+    );
+    fs::remove_file(dir.path().join("broken.yaml")).unwrap();
+    write("c.yaml", "command: c\n");
+    write("web.yaml", "command: nginx\ndepends_on:\n  db: ready\n  migrate: completed\n");
+    write("migrate.yaml", "command: migrate\ntype: oneshot\ndepends_on: {db: started}\n");
+    let units = load_dir(dir.path(), &FakeUsers::new()).unwrap();
+    let order: Vec<&str> =
+        crate::unit::start_order(&units).into_iter().map(|i| units[i].name.as_str()).collect();
+    assert_eq!(order, ["c", "b", "a", "db", "migrate", "web"]);
+}
+
+// ---------------------------------------------------------------- strict modes (as root)
+
+fn root_users() -> FakeUsers {
+    FakeUsers { current: (0, 0), ..FakeUsers::new() }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Whether files made here are owned by root (the tests run as root).
+fn owned_by_root(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().uid() == 0
+}
+
+#[test]
+fn as_root_files_others_can_write_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let units = dir.path().join("units");
+    fs::create_dir(&units).unwrap();
+    chmod(&units, 0o755);
+    let web = units.join("web.yaml");
+    fs::write(&web, "command: nginx\nenv_file: ../web.env\n").unwrap();
+    chmod(&web, 0o644);
+    let env = dir.path().join("web.env");
+    fs::write(&env, "A=1\n").unwrap();
+    chmod(&env, 0o600);
+    if !owned_by_root(&web) {
+        // Not root: every file is "owned by another user"; only the
+        // non-root half of the rule can be shown.
+        let errors = load_dir(&units, &root_users()).unwrap_err();
+        assert!(errors[0].message.starts_with("refusing to load: owned by uid "), "{errors:?}");
+        assert!(load_dir(&units, &FakeUsers::new()).is_ok());
+        return;
+    }
+    assert_eq!(load_dir(&units, &root_users()).unwrap().len(), 1);
+
+    chmod(&web, 0o666);
+    let w = web.display();
+    assert_eq!(
+        render(&load_dir(&units, &root_users()).unwrap_err()),
+        format!("{w}: refusing to load: writable by others (mode 0666); fix with chmod go-w {w}")
+    );
+    // Not root: nothing to protect, nothing refused.
+    assert!(load_dir(&units, &FakeUsers::new()).is_ok());
+    chmod(&web, 0o664);
+    assert!(render(&load_dir(&units, &root_users()).unwrap_err()).contains("writable by others (mode 0664)"));
+    chmod(&web, 0o644);
+
+    chmod(&env, 0o602);
+    let errors = load_dir(&units, &root_users()).unwrap_err();
+    let e = units.join("../web.env");
+    let e = e.display();
+    assert_eq!(
+        render(&errors),
+        format!("{e}: refusing to load: writable by others (mode 0602); fix with chmod go-w {e}")
+    );
+    assert_eq!(errors[0].hint.as_deref(), Some(format!("read as env_file by {w}:2").as_str()));
+    chmod(&env, 0o600);
+
+    chmod(&units, 0o777);
+    let u = units.display();
+    assert_eq!(
+        render(&load_dir(&units, &root_users()).unwrap_err()),
+        format!("{u}: refusing to load: writable by others (mode 0777); fix with chmod go-w {u}")
+    );
+    chmod(&units, 0o1777);
+    assert!(render(&load_dir(&units, &root_users()).unwrap_err()).contains("(mode 1777)"));
+    chmod(&units, 0o755);
+
+    // Owned by another user.
+    std::os::unix::fs::chown(&web, Some(1000), None).unwrap();
+    assert_eq!(
+        render(&load_dir(&units, &root_users()).unwrap_err()),
+        format!("{w}: refusing to load: owned by uid 1000, not root (mode 0644); fix with chown root {w}")
+    );
+    chmod(&web, 0o646);
+    assert_eq!(
+        render(&load_dir(&units, &root_users()).unwrap_err()),
+        format!(
+            "{w}: refusing to load: owned by uid 1000, not root, and writable by others (mode 0646); fix with chown root {w} && chmod go-w {w}"
+        )
+    );
+    assert!(load_dir(&units, &FakeUsers::new()).is_ok());
+}
+
+#[test]
+fn as_root_a_symlinked_unit_is_judged_by_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let target = dir.path().join("real.yaml");
+    fs::write(&target, "command: x\n").unwrap();
+    if !owned_by_root(&target) {
+        return;
+    }
+    let units = dir.path().join("units");
+    fs::create_dir(&units).unwrap();
+    chmod(&units, 0o755);
+    std::os::unix::fs::symlink(&target, units.join("web.yaml")).unwrap();
+    chmod(&target, 0o644);
+    assert!(load_dir(&units, &root_users()).is_ok());
+    chmod(&target, 0o666);
+    let errors = load_dir(&units, &root_users()).unwrap_err();
+    assert!(errors[0].message.contains("writable by others (mode 0666)"), "{errors:?}");
 }

@@ -870,4 +870,54 @@ mod tests {
             let _ = split_words(&s);
         }
     }
+
+    #[test]
+    fn capabilities() {
+        assert_eq!(parse_capability("NET_BIND_SERVICE"), Ok(10));
+        assert_eq!(parse_capability("cap_net_bind_service"), Ok(10));
+        assert_eq!(parse_capability(" Cap_Chown "), Ok(0));
+        assert_eq!(parse_capability("CHECKPOINT_RESTORE"), Ok(40));
+        assert_eq!(
+            parse_capability("SYS_ADMN").unwrap_err(),
+            "unknown capability 'SYS_ADMN' (did you mean 'SYS_ADMIN'?)"
+        );
+        assert_eq!(parse_capability("CAP_").unwrap_err(), "unknown capability 'CAP_'");
+        assert_eq!(capability_name(10), "CAP_NET_BIND_SERVICE");
+        assert_eq!(capability_name(63), "CAP_63");
+        assert_eq!(CAPABILITIES.len(), 41);
+        for n in 0..CAPABILITIES.len() as u8 {
+            assert_eq!(parse_capability(&capability_name(n)), Ok(n));
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_tcp_address("127.0.0.1:5432"), Ok(("127.0.0.1".into(), 5432)));
+        assert_eq!(parse_tcp_address("[::1]:80"), Ok(("::1".into(), 80)));
+        assert_eq!(parse_tcp_address("db.local.:1"), Ok(("db.local.".into(), 1)));
+        assert!(parse_tcp_address("").is_err());
+        assert!(parse_tcp_address(":80").is_err());
+        assert!(parse_tcp_address("[::1:80").is_err());
+        assert!(parse_tcp_address("a..b:80").is_err());
+        assert_eq!(parse_http_url("http://a"), Ok(("a".into(), 80, "/".into())));
+        assert_eq!(parse_http_url("http://a:8080/x/y?z"), Ok(("a".into(), 8080, "/x/y?z".into())));
+        assert_eq!(
+            parse_http_url("https://a/").unwrap_err(),
+            "https is not supported, use a tcp check or exec with curl"
+        );
+        assert!(parse_http_url("ftp://a/").is_err());
+        assert_eq!(check_hostname("sandbox"), Ok(()));
+        assert!(check_hostname("a_b").is_err());
+        assert!(check_hostname(&"a".repeat(64)).is_err(), "label too long");
+    }
+
+    proptest! {
+        #[test]
+        fn address_parsers_never_panic(s in "\\PC{0,40}") {
+            let _ = parse_tcp_address(&s);
+            let _ = parse_http_url(&s);
+            let _ = parse_capability(&s);
+            let _ = check_hostname(&s);
+        }
+    }
 }

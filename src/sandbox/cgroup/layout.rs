@@ -86,7 +86,9 @@ fn unescape(field: &str) -> String {
             && i + 3 < bytes.len()
             && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
         {
-            let v = (bytes[i + 1] - b'0') as u32 * 64 + (bytes[i + 2] - b'0') as u32 * 8 + (bytes[i + 3] - b'0') as u32;
+            let v = (bytes[i + 1] - b'0') as u32 * 64
+                + (bytes[i + 2] - b'0') as u32 * 8
+                + (bytes[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -109,7 +111,12 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
             let fstype = right.next()?.to_string();
             let _source = right.next()?;
             let super_options = right.next().unwrap_or("").split(',').map(str::to_string).collect();
-            Some(Mount { root: unescape(left[3]), point: PathBuf::from(unescape(left[4])), fstype, super_options })
+            Some(Mount {
+                root: unescape(left[3]),
+                point: PathBuf::from(unescape(left[4])),
+                fstype,
+                super_options,
+            })
         })
         .collect()
 }
@@ -187,10 +194,9 @@ pub fn parse_layout(proc_cgroup: &str, mountinfo: &str) -> Layout {
         if layout.v1.iter().any(|h| h.controllers == controllers) {
             continue; // the same hierarchy mounted twice: the first one serves
         }
-        let Some(member) = members
-            .iter()
-            .find(|m| !m.controllers.is_empty() && m.controllers.iter().all(|c| controllers.iter().any(|o| o == c)))
-        else {
+        let Some(member) = members.iter().find(|m| {
+            !m.controllers.is_empty() && m.controllers.iter().all(|c| controllers.iter().any(|o| o == c))
+        }) else {
             continue;
         };
         match locate(mount, member.path) {
@@ -282,10 +288,14 @@ mod tests {
             "700 690 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup rw\n",
         );
         assert_eq!(l.unified.unwrap().own, Path::new("/sys/fs/cgroup/web"));
-        let l = parse_layout("0::/other\n", "700 690 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup rw\n");
+        let l =
+            parse_layout("0::/other\n", "700 690 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup rw\n");
         assert!(l.unified.is_none());
         assert_eq!(l.skipped.len(), 1, "{:?}", l.skipped);
-        let l = parse_layout("0::/docker/abcdef\n", "700 690 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup rw\n");
+        let l = parse_layout(
+            "0::/docker/abcdef\n",
+            "700 690 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup rw\n",
+        );
         assert!(l.unified.is_none());
     }
 
@@ -307,7 +317,10 @@ mod tests {
         assert_eq!(cpu.controllers, vec!["cpu", "cpuacct"]);
         assert_eq!(cpu.own, Path::new("/sys/fs/cgroup/cpu,cpuacct/user.slice"));
         assert_eq!(l.v1_with("cpuacct").unwrap().mount, cpu.mount);
-        assert_eq!(l.v1_with("memory").unwrap().own, Path::new("/sys/fs/cgroup/memory/user.slice/user-0.slice"));
+        assert_eq!(
+            l.v1_with("memory").unwrap().own,
+            Path::new("/sys/fs/cgroup/memory/user.slice/user-0.slice")
+        );
         assert_eq!(l.v1_with("freezer").unwrap().own, Path::new("/sys/fs/cgroup/freezer"));
     }
 
