@@ -70,7 +70,7 @@ fn fast_writers_are_never_interleaved_mid_line_nor_lost() {
     const LEN: usize = 1000;
     let env = Env::new();
     for (name, ch) in [("aaaa", 'A'), ("bbbb", 'B')] {
-        let line: String = std::iter::repeat(ch).take(LEN).collect();
+        let line: String = std::iter::repeat_n(ch, LEN).collect();
         env.unit(name, &format!("{}restart: never\n", sh(&format!("yes {line} | head -n {N}"))));
     }
     let tend = env.up();

@@ -401,11 +401,21 @@ fn no_leaked_descriptors() {
         tend.wait_until(T, "service to exec sleep", || {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() == "sleep").unwrap_or(false)
         });
-        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        fds.sort();
+        // comm changes a moment before the kernel closes close-on-exec
+        // descriptors (both inside execve): a leak is one that stays, so
+        // poll (bounded) for exactly 0, 1, 2 before judging.
+        let list = || {
+            let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|dir| dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+                .unwrap_or_default();
+            fds.sort();
+            fds
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while list() != ["0", "1", "2"] && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let fds = list();
         let detail: Vec<String> = fds
             .iter()
             .map(|fd| {

@@ -380,6 +380,8 @@ mod tests {
             log_errors: vec![],
             status_text: None,
             last_check: None,
+            memory_bytes: None,
+            cpu_usec: None,
         }
     }
 

@@ -24,9 +24,38 @@ pub fn units_dir(explicit: Option<PathBuf>) -> PathBuf {
     PathBuf::from("/etc/tend/units")
 }
 
-/// Load and validate the folder, printing every diagnostic to stderr.
+/// Load and validate the folder, printing every diagnostic to stderr. Units
+/// with `resources` need cgroups: on a host where the asked controllers
+/// cannot be used, that is a load error too.
 pub fn load(dir: &Path) -> Result<Vec<UnitSpec>, Vec<Diagnostic>> {
-    let result = unit::load_dir(dir, &crate::sys::SystemUsers);
+    let result = unit::load_dir(dir, &crate::sys::SystemUsers).and_then(|units| {
+        if !units.iter().any(|u| u.resources.is_set()) {
+            return Ok(units);
+        }
+        let cgroups = crate::sandbox::cgroup::CgroupManager::detect();
+        let problems: Vec<Diagnostic> = units
+            .iter()
+            .filter(|u| u.resources.is_set())
+            .filter_map(|unit| {
+                let reason = cgroups.available().and_then(|()| cgroups.supports(&unit.resources)).err()?;
+                Some(Diagnostic {
+                    file: unit.file.clone(),
+                    line: 0,
+                    column: 0,
+                    message: format!("resources: cannot be enforced on this host: {reason}"),
+                    hint: Some(
+                        "remove `resources`, or run tend where it can manage cgroups (as root, or in a delegated cgroup)"
+                            .into(),
+                    ),
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(units)
+        } else {
+            Err(problems)
+        }
+    });
     if let Err(diagnostics) = &result {
         for diagnostic in diagnostics {
             eprintln!("{diagnostic}");

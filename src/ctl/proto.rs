@@ -143,6 +143,12 @@ pub struct ServiceStatus {
     /// The last ready or health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check: Option<CheckReport>,
+    /// Memory in use by the service's cgroup, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// CPU time used by the service's cgroup, in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_usec: Option<u64>,
 }
 
 /// One check's result.

@@ -434,7 +434,7 @@ impl Drop for FileSink {
 fn due(failed_at: Option<SystemTime>, now: SystemTime) -> bool {
     match failed_at {
         None => true,
-        Some(at) => now < at || at.checked_add(RETRY).map_or(true, |next| now >= next),
+        Some(at) => now < at || at.checked_add(RETRY).is_none_or(|next| now >= next),
     }
 }
 

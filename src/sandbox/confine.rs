@@ -969,11 +969,8 @@ pub fn enter_namespaces(plan: &ConfinePlan) -> Result<(), ConfineError> {
     }
     if let Some(name) = &plan.hostname {
         // SAFETY: name points to name.len() bytes owned by the plan.
-        check(
-            unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }.into(),
-            ConfineStep::Hostname,
-            0,
-        )?;
+        let rc = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
+        check(rc.into(), ConfineStep::Hostname, 0)?;
     }
     Ok(())
 }

@@ -11,8 +11,17 @@ use super::Step;
 
 /// Report `(step, errno, index)` on the status pipe and exit 127.
 fn fail(status_fd: i32, step: Step, errno: i32, index: u32) -> ! {
+    fail_code(status_fd, step as u32, errno, index)
+}
+
+/// A sandbox step failed: its own step number (64 and up) goes on the pipe.
+fn fail_confine(status_fd: i32, error: crate::sandbox::confine::ConfineError) -> ! {
+    fail_code(status_fd, error.step as u32, error.errno, error.index)
+}
+
+fn fail_code(status_fd: i32, code: u32, errno: i32, index: u32) -> ! {
     let mut report = [0u8; super::REPORT_LEN];
-    report[0..4].copy_from_slice(&(step as u32).to_ne_bytes());
+    report[0..4].copy_from_slice(&code.to_ne_bytes());
     report[4..8].copy_from_slice(&errno.to_ne_bytes());
     report[8..12].copy_from_slice(&index.to_ne_bytes());
     // SAFETY: write and _exit are async-signal-safe; report is a local buffer.
@@ -110,12 +119,28 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
         dup_onto(fd, Stdio::Fd(ours), theirs);
     }
 
-    // 4. Working directory.
+    // 4. Join the service's cgroups, before anything that could fork or
+    // allocate on its behalf: from here on every process of the service is
+    // inside its limits. "0" is the writer itself (cgroup.procs, v1 and v2).
+    for &cgroup_fd in &plan.cgroup_fds {
+        step!(fd, Step::Cgroup, 0, libc::write(cgroup_fd, b"0".as_ptr().cast(), 1) as i32);
+    }
+
+    // 5. Namespaces and mounts, while still privileged.
+    if let Some(confine) = &plan.confine {
+        if let Err(error) = crate::sandbox::confine::enter_namespaces(confine) {
+            fail_confine(fd, error);
+        }
+    }
+
+    // 6. Working directory: after the mounts, so that the directory we are
+    // in is the one the sandbox shows (a cwd taken before a read-only
+    // remount would still point at the writable mount).
     if let Some(cwd) = &plan.cwd {
         step!(fd, Step::Chdir, 0, libc::chdir(cwd.as_ptr()));
     }
 
-    // 5. Resource limits and nice, while still privileged.
+    // 7. Resource limits and nice, while still privileged.
     for (index, (resource, limit, _)) in plan.rlimits.iter().enumerate() {
         step!(fd, Step::Rlimit, index as u32, libc::setrlimit(*resource, limit));
     }
@@ -128,7 +153,14 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
         unsafe { libc::umask(mask) };
     }
 
-    // 6. Identity: groups, then gid, then uid (after setuid we could no
+    // 8. Keep capabilities across the uid change when the sandbox lists some.
+    if let Some(confine) = &plan.confine {
+        if let Err(error) = crate::sandbox::confine::keep_caps(confine) {
+            fail_confine(fd, error);
+        }
+    }
+
+    // 9. Identity: groups, then gid, then uid (after setuid we could no
     // longer change the groups).
     if let Some(groups) = &plan.groups {
         step!(fd, Step::Setgroups, 0, libc::setgroups(groups.len(), groups.as_ptr()));
@@ -138,21 +170,37 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
     }
     if let Some(uid) = plan.uid {
         step!(fd, Step::Setuid, 0, libc::setresuid(uid, uid, uid));
-        // A non-root service must not be able to get root back.
+    }
+
+    // 10. Capabilities: the bounding set, then what the service holds.
+    if let Some(confine) = &plan.confine {
+        if let Err(error) = crate::sandbox::confine::apply_capabilities(confine) {
+            fail_confine(fd, error);
+        }
+    }
+    if let Some(uid) = plan.uid {
+        // A non-root service must not be able to get root back (unless its
+        // sandbox deliberately keeps CAP_SETUID).
         // SAFETY: setresuid takes integers.
-        if uid != 0 && unsafe { libc::setresuid(0, 0, 0) } == 0 {
+        if uid != 0 && !plan.keeps_setuid() && unsafe { libc::setresuid(0, 0, 0) } == 0 {
             fail(fd, Step::DropCheck, 0, 0);
         }
     }
 
-    // 7. The credential change cleared the parent-death signal: set it again.
+    // 11. The credential change cleared the parent-death signal: set it again.
     if let Some(signal) = plan.pdeathsig {
         if plan.uid.is_some() || plan.gid.is_some() {
             set_pdeathsig(fd, signal, parent_pid);
         }
     }
 
-    // 8. No descriptor of tend's may reach the service. Mark, never close:
+    if let Some(confine) = &plan.confine {
+        if let Err(error) = crate::sandbox::confine::no_new_privs(confine) {
+            fail_confine(fd, error);
+        }
+    }
+
+    // 12. No descriptor of tend's may reach the service. Mark, never close:
     // closing would also close the status pipe and hide exec failures.
     close_stray_fds(fd);
     if let Some((_, theirs)) = plan.extra_fd {
@@ -160,11 +208,19 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
         step!(fd, Step::Stdio, 0, libc::fcntl(theirs, libc::F_SETFD, 0));
     }
 
-    // 9. Default dispositions and an empty mask: neither tend's handlers nor
-    // its blocked set may leak into the service.
-    reset_signals(fd, &plan.signals_to_reset);
+    // 13. Landlock last among the restrictions: it needs no_new_privs, and
+    // nothing after it opens files.
+    if let Some(confine) = &plan.confine {
+        if let Err(error) = crate::sandbox::confine::landlock(confine) {
+            fail_confine(fd, error);
+        }
+    }
 
-    // 10. Exec, trying each PATH candidate as execvp(3) does.
+    // 14. Default dispositions and an empty mask: neither tend's handlers nor
+    // its blocked set may leak into the service.
+    reset_signals(fd, plan.signals_to_reset);
+
+    // 15. Exec, trying each PATH candidate as execvp(3) does.
     let mut denied: Option<u32> = None;
     let last = plan.candidates.len() as u32;
     for (index, path) in plan.candidates.iter().enumerate() {

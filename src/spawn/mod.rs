@@ -36,6 +36,9 @@ pub enum Step {
     CloseFds,
     Signals,
     Exec,
+    Cgroup,
+    /// A sandbox step (`sandbox::confine::ConfineStep`, numbered from 64).
+    Sandbox,
 }
 
 impl Step {
@@ -43,7 +46,7 @@ impl Step {
         use Step::*;
         [
             Setsid, Setpgid, Tcsetpgrp, Pdeathsig, Stdio, Chdir, Rlimit, Nice, Umask, Setgroups, Setgid,
-            Setuid, DropCheck, CloseFds, Signals, Exec,
+            Setuid, DropCheck, CloseFds, Signals, Exec, Cgroup,
         ]
         .into_iter()
         .find(|step| *step as u32 == value)
@@ -58,6 +61,8 @@ pub struct SpawnError {
     pub errno: i32,
     /// What the step acted on, for the message ("/usr/bin/nginx", "nofile").
     pub object: String,
+    /// What to do about it, when known.
+    pub hint: Option<String>,
 }
 
 impl fmt::Display for SpawnError {
@@ -83,6 +88,14 @@ impl fmt::Display for SpawnError {
             Step::CloseFds => write!(f, "cannot mark descriptors close-on-exec: {reason}"),
             Step::Signals => write!(f, "cannot reset signal handling: {reason}"),
             Step::Exec => write!(f, "cannot execute {object}: {reason}"),
+            Step::Cgroup => write!(f, "cannot join the service's cgroup: {reason}"),
+            Step::Sandbox => {
+                write!(f, "{object}: {reason}")?;
+                if let Some(hint) = &self.hint {
+                    write!(f, " ({hint})")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -113,10 +126,19 @@ pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
         return None;
     }
     let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    let step = Step::from_u32(word(0))?;
+    let code = word(0);
     let errno = word(4) as i32;
     let index = word(8) as usize;
-    Some(SpawnError { step, errno, object: plan.describe(step, index) })
+    if let Some(confine_step) = crate::sandbox::confine::ConfineStep::from_u32(code) {
+        let object = match &plan.confine {
+            Some(confine) => confine.describe_failure(confine_step, index as u32),
+            None => confine_step.describe().to_string(),
+        };
+        let hint = confine_step.hint(errno).map(str::to_string);
+        return Some(SpawnError { step: Step::Sandbox, errno, object, hint });
+    }
+    let step = Step::from_u32(code)?;
+    Some(SpawnError { step, errno, object: plan.describe(step, index), hint: None })
 }
 
 /// Fork and run `plan` in the child. Returns once the child exists; the

@@ -59,6 +59,11 @@ pub struct ExecPlan {
     pub(super) signals_to_reset: &'static [i32],
     /// One more descriptor for the service: `(ours, its number)` (s6 notify_fd).
     pub(super) extra_fd: Option<(i32, i32)>,
+    /// The sandbox: namespaces, mounts, capabilities, no_new_privs, Landlock.
+    pub(super) confine: Option<crate::sandbox::confine::ConfinePlan>,
+    /// `cgroup.procs` files the child joins (writes "0" to) first thing.
+    pub(super) cgroup_fds: Vec<i32>,
+    pub(super) keeps_setuid: bool,
 }
 
 /// tend's signal dispositions are set once, before the first spawn; read
@@ -185,6 +190,9 @@ impl ExecPlan {
             pdeathsig: None,
             signals_to_reset: signals_to_reset(),
             extra_fd: None,
+            confine: None,
+            cgroup_fds: Vec::new(),
+            keeps_setuid: false,
         })
     }
 
@@ -243,6 +251,7 @@ impl ExecPlan {
             .collect();
         plan.nice = unit.nice;
         plan.umask = unit.umask.map(|m| m as libc::mode_t);
+        plan.keeps_setuid = unit.sandbox.capabilities.as_ref().is_some_and(|caps| caps.contains(&7));
         if let Some(identity) = &unit.identity {
             plan.groups = Some(identity.groups.clone());
             plan.gid = Some(identity.gid);
@@ -281,6 +290,13 @@ impl ExecPlan {
             Step::Setgroups => format!("{:?}", self.groups.clone().unwrap_or_default()),
             Step::Setgid => self.gid.map(|g| g.to_string()).unwrap_or_default(),
             Step::Setuid => self.uid.map(|u| u.to_string()).unwrap_or_default(),
+            Step::Cgroup => String::new(),
+            Step::Sandbox => {
+                match (&self.confine, crate::sandbox::confine::ConfineStep::from_u32(index as u32)) {
+                    (Some(confine), Some(step)) => confine.describe_failure(step, 0),
+                    _ => "cannot set up the sandbox".to_string(),
+                }
+            }
             Step::Setsid
             | Step::Setpgid
             | Step::Tcsetpgrp
@@ -293,9 +309,26 @@ impl ExecPlan {
         }
     }
 
+    /// Confine the service (the plan was built in the parent).
+    pub fn set_confine(&mut self, confine: crate::sandbox::confine::ConfinePlan) {
+        if !confine.is_empty() {
+            self.confine = Some(confine);
+        }
+    }
+
+    /// Join these cgroups (open `cgroup.procs` descriptors) before anything else.
+    pub fn set_cgroup_fds(&mut self, fds: Vec<i32>) {
+        self.cgroup_fds = fds;
+    }
+
     /// Give the service descriptor `ours` as number `theirs` (kept open across exec).
     pub fn set_extra_fd(&mut self, ours: i32, theirs: i32) {
         self.extra_fd = Some((ours, theirs));
+    }
+
+    /// The sandbox keeps CAP_SETUID (7): getting uid 0 back is then allowed.
+    pub(super) fn keeps_setuid(&self) -> bool {
+        self.keeps_setuid
     }
 
     pub fn program(&self) -> &str {

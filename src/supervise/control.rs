@@ -87,6 +87,13 @@ fn state_name(slot: &Slot) -> &'static str {
 
 /// Why a service is where it is, when that needs saying.
 fn reason(slot: &Slot) -> Option<String> {
+    if slot.oom_killed && !matches!(slot.policy.state(), State::Running { .. }) {
+        let state = match slot.policy.state() {
+            State::Backoff { .. } => "; restarting",
+            _ => "",
+        };
+        return Some(format!("killed by the OOM killer{state}"));
+    }
     if slot.start_pending {
         if let Some((why, _)) = &slot.waiting {
             return Some(why.clone());
@@ -161,6 +168,8 @@ pub(super) fn service_status(slot: &Slot) -> ServiceStatus {
             .map(str::to_string)
             .collect(),
         status_text: slot.status_text.clone(),
+        memory_bytes: slot.cgroup.as_ref().and_then(|c| c.memory_current()),
+        cpu_usec: slot.cgroup.as_ref().and_then(|c| c.cpu_usage_usec()),
         last_check: slot.checks.last.as_ref().map(|c| crate::ctl::proto::CheckReport {
             kind: c.kind.to_string(),
             ok: c.ok,
@@ -625,6 +634,10 @@ impl Stack {
             if plan.changed.contains(&unit.name) {
                 if let Some(index) = live(self, &unit.name) {
                     self.slots[index].policy.config = Config::from_unit(&unit);
+                    if self.slots[index].unit.resources != unit.resources {
+                        // New limits: a fresh cgroup at the next start.
+                        self.slots[index].cgroup = None;
+                    }
                     if self.slots[index].unit.log != unit.log {
                         let (file_sink, syslog) = super::stack::sinks_for(&unit);
                         self.slots[index].file_sink = file_sink;

@@ -33,3 +33,19 @@ pub fn describe_exit(status: crate::policy::ExitStatus) -> String {
         }
     }
 }
+
+/// `256M`, `1.5G`, `512K`, `100B`: sizes as units write them.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+    for (size, suffix) in UNITS {
+        if bytes >= size {
+            let value = bytes as f64 / size as f64;
+            return if bytes % size == 0 {
+                format!("{}{suffix}", bytes / size)
+            } else {
+                format!("{value:.1}{suffix}")
+            };
+        }
+    }
+    format!("{bytes}B")
+}

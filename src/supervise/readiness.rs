@@ -470,7 +470,7 @@ impl Stack {
         let devnull = self.devnull_fd();
         let stdio = [Stdio::Fd(devnull), Stdio::Fd(devnull), Stdio::Fd(devnull)];
         let unit = &self.slots[index].unit;
-        let plan = ExecPlan::for_service_with(
+        let mut plan = ExecPlan::for_service_with(
             unit,
             argv,
             self.environment_iter(),
@@ -479,6 +479,8 @@ impl Stack {
             self.pdeathsig_value(),
         )
         .map_err(|e| format!("cannot prepare the check: {}", e.0))?;
+        // Same cgroup and sandbox as the service.
+        self.sandbox_plan(index, &mut plan)?;
         let child = spawn::spawn(&plan).map_err(|e| format!("cannot fork the check: {e}"))?;
         self.check_pids.insert(child.pid, index);
         Ok(child.pid)

@@ -102,6 +102,14 @@ pub(super) struct Slot {
     pub(super) readiness_pipe: Option<(Token, OwnedFd)>,
     /// Ready and health checks.
     pub(super) checks: super::readiness::Checks,
+    /// Its cgroup(s), made at its first start.
+    pub(super) cgroup: Option<crate::sandbox::cgroup::ServiceCgroup>,
+    /// The cgroup's OOM-kill count when the current process started.
+    oom_kills_at_start: Option<u64>,
+    /// The last process was killed by the OOM killer.
+    pub(super) oom_killed: bool,
+    /// The sandbox notice was shown.
+    sandbox_noticed: bool,
 }
 
 pub(super) fn sinks_for(unit: &UnitSpec) -> (Option<FileSink>, Option<SyslogSink>) {
@@ -176,6 +184,9 @@ pub(super) struct Stack {
     pub(super) check_pids: HashMap<i32, usize>,
     /// tcp/http probes and s6 readiness pipes: token → slot.
     pub(super) check_tokens: HashMap<Token, usize>,
+    /// Per-service cgroups (when the host lets us).
+    cgroups: crate::sandbox::cgroup::CgroupManager,
+    cgroup_warning_shown: bool,
 }
 
 /// Supervise `units` until a shutdown signal or a critical service ends.
@@ -258,6 +269,8 @@ impl Stack {
             waiters: Vec::new(),
             followers: 0,
             notify: None,
+            cgroups: crate::sandbox::cgroup::CgroupManager::detect(),
+            cgroup_warning_shown: false,
             check_pids: HashMap::new(),
             check_tokens: HashMap::new(),
             event_syslog: options
@@ -293,6 +306,10 @@ impl Stack {
             main_pid: None,
             readiness_pipe: None,
             checks: Default::default(),
+            cgroup: None,
+            oom_kills_at_start: None,
+            oom_killed: false,
+            sandbox_noticed: false,
         });
         index
     }
@@ -336,6 +353,12 @@ impl Stack {
             self.fire_deadlines();
         }
         self.drain_streams();
+        for slot in &mut self.slots {
+            if let Some(cgroup) = slot.cgroup.take() {
+                cgroup.remove();
+            }
+        }
+        self.cgroups.cleanup();
         self.output.flush();
         self.close_control();
         self.exit_status()
@@ -478,7 +501,8 @@ impl Stack {
             if let crate::policy::service::State::Stopping { leader, leader_alive: false, .. } =
                 *self.slots[index].policy.state()
             {
-                if !sys::group_has_members(leader) {
+                let cgroup_empty = self.slots[index].cgroup.as_ref().is_none_or(|c| c.is_empty());
+                if !sys::group_has_members(leader) && cgroup_empty {
                     self.deliver(index, Event::GroupEmpty);
                 }
             }
@@ -504,8 +528,35 @@ impl Stack {
                 return;
             }
         }
-        let group_remains = self.slots[index].unit.process_group && sys::group_has_members(pid);
+        let group_remains = self.slots[index].unit.process_group
+            && (sys::group_has_members(pid)
+                || self.slots[index].cgroup.as_ref().is_some_and(|c| !c.is_empty()));
+        self.note_oom(index, status);
         self.deliver(index, Event::Exited { pid, status, group_remains });
+    }
+
+    /// A SIGKILL that came with a rise of the cgroup's OOM-kill counter was
+    /// the OOM killer.
+    fn note_oom(&mut self, index: usize, status: ExitStatus) {
+        let slot = &mut self.slots[index];
+        let Some(cgroup) = &slot.cgroup else { return };
+        let killed = matches!(status, ExitStatus::Signaled { signal: libc::SIGKILL, .. });
+        let rose = match (cgroup.oom_kills(), slot.oom_kills_at_start) {
+            (Some(now), Some(before)) => now > before,
+            (Some(now), None) => now > 0,
+            _ => false,
+        };
+        if killed && rose {
+            slot.oom_killed = true;
+            let limit = slot
+                .unit
+                .resources
+                .memory_max
+                .map(|m| format!(" (memory_max {})", crate::supervise::format_bytes(m)))
+                .unwrap_or_default();
+            let message = format!("{}: killed by the OOM killer{limit}", slot.unit.name);
+            self.event(&message);
+        }
     }
 
     fn shutdown_signal(&mut self, signal: i32) {
@@ -560,6 +611,21 @@ impl Stack {
                 if let Err(err) = sys::send_signal(pid, signal, group) {
                     let name = &self.slots[index].unit.name;
                     self.output.event(&format!("{name}: cannot send {}: {err}", signal_name(signal)));
+                }
+                // Processes that left the process group (a double-forked
+                // daemon) are still in the service's cgroup: they get the
+                // same signal, and SIGKILL ends the whole cgroup.
+                if let (true, Some(cgroup)) = (group, &self.slots[index].cgroup) {
+                    if signal == libc::SIGKILL {
+                        if let Err(err) = cgroup.kill_all() {
+                            let name = &self.slots[index].unit.name;
+                            self.output.event(&format!("{name}: cannot kill its cgroup: {err}"));
+                        }
+                    } else {
+                        for member in cgroup.pids() {
+                            let _ = sys::send_signal(member, signal, false);
+                        }
+                    }
                 }
             }
             Action::Notice(notice) => {
@@ -623,10 +689,12 @@ impl Stack {
         if let (Some((_, write_end)), Some(number)) = (&readiness_pipe, unit.notify_fd) {
             plan.set_extra_fd(write_end.as_raw_fd(), number);
         }
+        self.sandbox_plan(index, &mut plan)?;
         let child = spawn::spawn(&plan).map_err(|e| format!("cannot fork: {e}"))?;
         drop(out_write);
         drop(err_write);
         self.pids.insert(child.pid, index);
+        self.slots[index].oom_killed = false;
         self.slots[index].status_text = None;
         self.slots[index].main_pid = None;
         if let Some((read_end, write_end)) = readiness_pipe {
@@ -659,6 +727,58 @@ impl Stack {
             eof: false,
         });
         Ok(child.pid)
+    }
+
+    /// The service's cgroup (made at its first start) and its sandbox, into
+    /// `plan`. Exec checks get the same, as they run like the service.
+    pub(super) fn sandbox_plan(&mut self, index: usize, plan: &mut ExecPlan) -> Result<(), String> {
+        let unit = &self.slots[index].unit;
+        let resources = unit.resources;
+        if self.slots[index].cgroup.is_none() {
+            match self.cgroups.available() {
+                Ok(()) => match self.cgroups.create(&unit.name, &resources) {
+                    Ok(cgroup) => self.slots[index].cgroup = Some(cgroup),
+                    Err(err) if resources.is_set() => {
+                        return Err(format!("cannot create its cgroup: {err}"));
+                    }
+                    Err(err) => {
+                        let name = unit.name.clone();
+                        self.event(&format!(
+                            "{name}: cannot create its cgroup ({err}); stopping it will use its process group only"
+                        ));
+                    }
+                },
+                Err(reason) if resources.is_set() => {
+                    return Err(format!("cannot enforce resources: {reason}"))
+                }
+                Err(reason) => {
+                    if !self.cgroup_warning_shown {
+                        self.cgroup_warning_shown = true;
+                        self.event(&format!(
+                            "warning: cgroups unavailable ({reason}); falling back to process-group semantics"
+                        ));
+                    }
+                }
+            }
+        }
+        let slot = &mut self.slots[index];
+        if let Some(cgroup) = &slot.cgroup {
+            plan.set_cgroup_fds(cgroup.join_fds());
+            slot.oom_kills_at_start = cgroup.oom_kills();
+        }
+        let unit = &slot.unit;
+        if unit.sandbox != crate::unit::SandboxSpec::default() {
+            let uid = unit.identity.as_ref().map(|i| i.uid);
+            let confine = crate::sandbox::confine::ConfinePlan::new(&unit.sandbox, uid)
+                .map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
+            if let Some(notice) = confine.notice().filter(|_| !slot.sandbox_noticed) {
+                let message = format!("{}: {notice}", unit.name);
+                slot.sandbox_noticed = true;
+                self.event(&message);
+            }
+            plan.set_confine(confine);
+        }
+        Ok(())
     }
 
     pub(super) fn registry_register(&self, fd: i32, token: Token) -> io::Result<()> {
