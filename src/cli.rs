@@ -70,6 +70,9 @@ pub enum Command {
     Check {
         /// The units folder (else $TEND_UNITS, else ./units, else /etc/tend/units).
         dir: Option<PathBuf>,
+        /// Also warn about missing hardening (a root service with no sandbox, …), and fail on warnings.
+        #[arg(long)]
+        strict: bool,
     },
     /// Show services: NAME STATE PID UPTIME RESTARTS LAST-EXIT. Exit 0 only if all are healthy.
     Status {
@@ -163,7 +166,7 @@ pub fn main() -> i32 {
             })
         }
         Command::Run { group, command } => crate::app::run::run(command, group),
-        Command::Check { dir } => crate::app::check::check(dir),
+        Command::Check { dir, strict } => crate::app::check::check(dir, strict),
         Command::Status { names, json, socket } => control::status(socket.socket, names, json),
         Command::Start { targets, socket } => control::change(socket.socket, control::Change::Start, targets),
         Command::Stop { targets, socket } => control::change(socket.socket, control::Change::Stop, targets),

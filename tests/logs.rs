@@ -473,3 +473,73 @@ fn an_unwritable_log_file_is_reported_once_and_the_service_keeps_running() {
     );
     shutdown(&env, &mut tend);
 }
+
+/// A real syslog daemon: rsyslogd (Debian's package; `.ci/run` installs it)
+/// in the foreground with its own config, listening on a socket in the
+/// test's folder and writing every message to a file there.
+#[test]
+fn rsyslogd_receives_service_lines_into_its_file() {
+    let Some(rsyslogd) =
+        ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"].into_iter().find(|p| std::path::Path::new(p).exists())
+    else {
+        eprintln!("SKIPPED (rsyslogd not installed): rsyslogd_receives_service_lines_into_its_file");
+        return;
+    };
+    let env = Env::new();
+    let socket = env.p("rsyslog.sock");
+    let out = env.p("rsyslog.out");
+    let work = env.p("rsyslog.work");
+    std::fs::create_dir_all(&work).unwrap();
+    let conf = env.p("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{work}\")\n\
+             module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
+             input(type=\"imuxsock\" Socket=\"{socket}\")\n\
+             *.* action(type=\"omfile\" file=\"{out}\")\n",
+            work = work.display(),
+            socket = socket.display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let daemon = std::process::Command::new(rsyslogd)
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .arg("-i")
+        .arg(env.p("rsyslog.pid"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(env.p("rsyslog.stdout")).unwrap())
+        .stderr(std::fs::File::create(env.p("rsyslog.stderr")).unwrap())
+        .spawn()
+        .expect("start rsyslogd");
+    struct Daemon(std::process::Child);
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _daemon = Daemon(daemon);
+    wait_until(T, "rsyslogd to create its socket", || socket.exists());
+
+    env.unit(
+        "web",
+        &format!(
+            "{}stop_timeout: 500ms\nlog:\n  syslog: true\n  syslog_facility: local4\n",
+            sh("echo hello-rsyslog-out; echo hello-rsyslog-err >&2; exec sleep 100000")
+        ),
+    );
+    let mut tend = env.spawn(&["up", "--units", env.units().to_str().unwrap()], |c| {
+        c.env("TEND_SYSLOG_SOCKET", &socket);
+    });
+    tend.wait_until(T, "rsyslogd to write both lines to its file", || {
+        let text = read(&out);
+        text.contains("hello-rsyslog-out") && text.contains("hello-rsyslog-err")
+    });
+    let text = read(&out);
+    let line = text.lines().find(|l| l.contains("hello-rsyslog-out")).unwrap();
+    assert!(line.contains("web[") || line.contains("web:"), "tagged with the service name: {line}");
+    shutdown(&env, &mut tend);
+}

@@ -1,11 +1,65 @@
-//! `tend check [DIR]`: validate without starting anything.
+//! `tend check [DIR] [--strict]`: validate without starting anything, and
+//! warn about risky combinations.
 
+use crate::unit::UnitSpec;
 use std::path::PathBuf;
 
-pub fn check(dir: Option<PathBuf>) -> i32 {
+/// Capabilities that are close to full root (capabilities(7)).
+const RISKY_CAPABILITIES: &[(u8, &str)] = &[
+    (21, "SYS_ADMIN is close to full root"),
+    (19, "SYS_PTRACE can read and change other processes"),
+    (16, "SYS_MODULE can load kernel code"),
+    (17, "SYS_RAWIO gives raw device access"),
+    (1, "DAC_OVERRIDE ignores file permissions"),
+    (12, "NET_ADMIN can reconfigure the host's network"),
+];
+
+/// Warnings for one unit. `strict` adds the ones about missing hardening.
+pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(caps) = &unit.sandbox.capabilities {
+        for (number, why) in RISKY_CAPABILITIES {
+            if caps.contains(number) {
+                out.push(format!(
+                    "sandbox.capabilities lists {}: {why}",
+                    crate::unit::values::capability_name(*number)
+                ));
+            }
+        }
+    }
+    let runs_as_root = unit.identity.as_ref().map(|i| i.uid).unwrap_or(tend_uid) == 0;
+    if !unit.sandbox.read_write_paths.is_empty() && unit.sandbox.read_only_paths.is_empty() {
+        out.push("sandbox.read_write_paths without read_only_paths changes nothing".into());
+    }
+    if strict {
+        let sandboxed = unit.sandbox != crate::unit::SandboxSpec::default();
+        if runs_as_root && !sandboxed {
+            out.push("runs as root with no sandbox settings (set user, or sandbox: capabilities, read_only_paths, …)".into());
+        }
+        if runs_as_root && unit.sandbox.capabilities.is_none() && sandboxed {
+            out.push(
+                "runs as root with every capability (list the ones it needs in sandbox.capabilities)".into(),
+            );
+        }
+        if !runs_as_root && !unit.sandbox.no_new_privileges {
+            out.push("sandbox.no_new_privileges is off: setuid programs can still raise privileges".into());
+        }
+    }
+    out
+}
+
+pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
     let dir = super::units_dir(dir);
     match super::load(&dir) {
         Ok(units) => {
+            let tend_uid = nix::unistd::geteuid().as_raw();
+            let mut warned = 0;
+            for unit in &units {
+                for warning in warnings(unit, tend_uid, strict) {
+                    eprintln!("{}: warning: {warning}", unit.file.display());
+                    warned += 1;
+                }
+            }
             let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
             println!(
                 "{}: {} unit{} ok: {}",
@@ -14,8 +68,53 @@ pub fn check(dir: Option<PathBuf>) -> i32 {
                 if units.len() == 1 { "" } else { "s" },
                 names.join(", ")
             );
+            if strict && warned > 0 {
+                eprintln!("tend: {warned} warning{} (--strict)", if warned == 1 { "" } else { "s" });
+                return crate::exit::USAGE;
+            }
             crate::exit::OK
         }
         Err(_) => crate::exit::USAGE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(yaml: &str) -> UnitSpec {
+        struct NoUsers;
+        impl crate::unit::UserDb for NoUsers {
+            fn user_by_name(&self, _: &str) -> Option<crate::unit::UserEntry> {
+                None
+            }
+            fn user_by_uid(&self, _: u32) -> Option<crate::unit::UserEntry> {
+                None
+            }
+            fn group_by_name(&self, _: &str) -> Option<u32> {
+                None
+            }
+            fn groups_of(&self, _: &crate::unit::UserEntry) -> Vec<u32> {
+                vec![]
+            }
+            fn current_ids(&self) -> (u32, u32) {
+                (1000, 1000)
+            }
+        }
+        crate::unit::parse_unit(std::path::Path::new("web.yaml"), yaml, &NoUsers).unwrap()
+    }
+
+    #[test]
+    fn sys_admin_is_always_a_warning() {
+        let w = warnings(&unit("command: x\nsandbox:\n  capabilities: [SYS_ADMIN]\n"), 0, false);
+        assert_eq!(w, ["sandbox.capabilities lists CAP_SYS_ADMIN: SYS_ADMIN is close to full root"]);
+    }
+
+    #[test]
+    fn a_bare_root_service_is_a_warning_only_when_strict() {
+        let bare = unit("command: x\n");
+        assert!(warnings(&bare, 0, false).is_empty());
+        assert_eq!(warnings(&bare, 0, true).len(), 1);
+        assert!(warnings(&bare, 1000, true).iter().all(|w| !w.contains("runs as root")));
     }
 }
