@@ -535,10 +535,20 @@ fn stop_takes_dependents_down_first_and_start_brings_dependencies_up() {
     assert!(out.stdout.contains("app: started"), "{}", out.show());
     assert_eq!(state(&env, "db"), "running", "{}\n{}", out.show(), tend.dump());
     assert_eq!(state(&env, "app"), "running");
-    let ev = stamps(&read(&events_path));
-    let last = |name: &str| ev.iter().rev().find(|(n, _)| n == name).map(|e| e.1).unwrap_or(0);
-    assert!(last("db-start") > stamp(&ev, "db-end"), "db was not started again: {ev:?}");
-    assert!(last("app-start") > last("db-start"), "app started before db: {ev:?}\n{}", tend.dump());
+    // db came back first: tend's own log shows db started again, then app
+    // (`depends_on: [db]` is the `started` condition, so the order of exec
+    // is what counts, not which shell writes first).
+    let events = tend.events();
+    let nth_start = |name: &str, n: usize| {
+        events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.starts_with(&format!("{name}: started (pid ")))
+            .nth(n)
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| panic!("no start #{} of {name} in:\n{}", n + 1, events.join("\n")))
+    };
+    assert!(nth_start("db", 1) < nth_start("app", 1), "app started before db:\n{}", events.join("\n"));
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
 }

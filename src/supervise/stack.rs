@@ -330,8 +330,14 @@ impl Stack {
             self.want_up(index);
         }
         let mut events = Events::with_capacity(256);
+        let mut trimmed = false;
         loop {
             self.after_events();
+            if !trimmed {
+                // Unit parsing is over: return its memory.
+                sys::release_free_memory();
+                trimmed = true;
+            }
             if self.finished() {
                 break;
             }
@@ -622,8 +628,12 @@ impl Stack {
                             self.output.event(&format!("{name}: cannot kill its cgroup: {err}"));
                         }
                     } else {
+                        // Members of the process group already got it:
+                        // a second SIGTERM can mean "stop now" to a daemon.
                         for member in cgroup.pids() {
-                            let _ = sys::send_signal(member, signal, false);
+                            if sys::process_group_of(member) != Some(pid) {
+                                let _ = sys::send_signal(member, signal, false);
+                            }
                         }
                     }
                 }

@@ -431,8 +431,9 @@ pub fn notify_socket(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd>
 /// recvmsg(2) one datagram with its SCM_CREDENTIALS; `Ok(None)` when none
 /// is waiting. The pid is `None` if the kernel attached no credentials.
 pub fn recv_with_pid(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Option<i32>)>> {
-    // Room for one ucred control message.
-    let mut control = [0u64; 8];
+    // Room for the ucred message and a few passed descriptors (more than
+    // fit are released by the kernel, see unix(7) on MSG_CTRUNC).
+    let mut control = [0u64; 32];
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: msghdr is plain data; the pointers set below stay valid for the call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -455,6 +456,18 @@ pub fn recv_with_pid(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Optio
                 let cred: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
                 pid = Some(cred.pid);
             }
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                // Descriptors sent along (FDSTORE=, systemd-notify's
+                // BARRIER=1 pipe): we keep none. Closing them is what the
+                // sender waits for, and keeping them would let any local
+                // user exhaust tend's descriptors.
+                let data = libc::CMSG_DATA(cmsg);
+                let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
+                for i in 0..len / std::mem::size_of::<libc::c_int>() {
+                    let fd: libc::c_int = std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
+                    libc::close(fd);
+                }
+            }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
@@ -473,4 +486,13 @@ pub fn parent_of(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Give memory freed after start-up (unit parsing) back to the system:
+/// glibc keeps freed heap for reuse otherwise (malloc_trim(3)).
+pub fn release_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

@@ -15,6 +15,8 @@ use std::sync::mpsc::channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod more;
+
 // ---------------------------------------------------------------- utilities
 
 fn die(msg: &str) -> ! {
@@ -217,11 +219,18 @@ fn parse(line: &str) -> Ev {
 }
 
 impl Tend {
-    /// Spawn `tend up --units DIR`; returns the instant just before spawn.
+    /// Spawn `tend up --units DIR --socket DIR.sock`; returns the instant
+    /// just before spawn. (A private socket: never the default one, which
+    /// another `tend up` on this machine may own.)
     fn up(tend: &Path, dir: &Path) -> (Tend, Instant) {
+        Tend::up_with(tend, dir, Stdio::null())
+    }
+
+    /// The same, with tend's stdout sent to `stdout`.
+    fn up_with(tend: &Path, dir: &Path, stdout: Stdio) -> (Tend, Instant) {
         let mut cmd = Command::new(tend);
-        cmd.arg("up").arg("--units").arg(dir);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.arg("up").arg("--units").arg(dir).arg("--socket").arg(socket_of(dir));
+        cmd.stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
         cmd.process_group(0);
         let t0 = Instant::now();
         let mut child = cmd.spawn().unwrap_or_else(|e| die(&format!("spawn {}: {e}", tend.display())));
@@ -341,6 +350,11 @@ impl Drop for Tend {
     }
 }
 
+/// The control socket used for the units folder `dir`.
+fn socket_of(dir: &Path) -> PathBuf {
+    dir.with_extension("sock")
+}
+
 fn make_units(root: &Path, name: &str, n: usize, body: &str) -> PathBuf {
     let dir = root.join(name);
     let _ = fs::remove_dir_all(&dir);
@@ -417,6 +431,7 @@ struct Cfg {
     runs: usize,
     idle_secs: u64,
     crashes: usize,
+    log_mb: u64,
     tmp: PathBuf,
 }
 
@@ -890,12 +905,23 @@ fn sigterm_run(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
 }
 
 fn main() {
+    // Helper modes: the harness binary is also the log writer and the
+    // sd_notify service of the scenarios in more.rs.
+    let argv: Vec<String> = std::env::args().collect();
+    match argv.get(1).map(String::as_str) {
+        Some("--write-lines") => {
+            more::write_lines(argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| die("--write-lines N")))
+        }
+        Some("--notify-ready") => more::notify_ready(),
+        _ => {}
+    }
     let mut args = std::env::args().skip(1);
     let mut tend = None;
     let mut tini = None;
     let mut runs = 5;
     let mut idle_secs = 10;
     let mut crashes = 25;
+    let mut log_mb = 200;
     let mut only: Option<String> = None;
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| die(&format!("{a} needs a value")));
@@ -905,6 +931,7 @@ fn main() {
             "--runs" => runs = val().parse().unwrap_or_else(|_| die("--runs N")),
             "--idle-secs" => idle_secs = val().parse().unwrap_or_else(|_| die("--idle-secs N")),
             "--crashes" => crashes = val().parse().unwrap_or_else(|_| die("--crashes N")),
+            "--log-mb" => log_mb = val().parse().unwrap_or_else(|_| die("--log-mb N")),
             "--only" => only = Some(val()),
             _ => die(&format!("unknown argument {a}")),
         }
@@ -915,7 +942,7 @@ fn main() {
     }
     let tmp = std::env::temp_dir().join(format!("tend-bench.{}", std::process::id()));
     fs::create_dir_all(&tmp).unwrap();
-    let cfg = Cfg { tend, tini, runs, idle_secs, crashes, tmp: tmp.clone() };
+    let cfg = Cfg { tend, tini, runs, idle_secs, crashes, log_mb, tmp: tmp.clone() };
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();
@@ -931,6 +958,24 @@ fn main() {
     }
     if want("sigterm") {
         sigterm_run(&cfg, &mut rows, &mut notes);
+    }
+    if want("status") {
+        more::status(&cfg, &mut rows, &mut notes);
+    }
+    if want("logs") {
+        more::logs(&cfg, &mut rows, &mut notes);
+    }
+    if want("chain") {
+        more::chain(&cfg, &mut rows, &mut notes);
+    }
+    if want("notify") {
+        more::notify(&cfg, &mut rows, &mut notes);
+    }
+    if want("sandbox") {
+        more::sandbox(&cfg, &mut rows, &mut notes);
+    }
+    if want("resources") {
+        more::resources(&cfg, &mut rows, &mut notes);
     }
     let _ = fs::remove_dir_all(&tmp);
     reap_all();

@@ -1,0 +1,506 @@
+//! Issue 4, readiness through the real binary: sd_notify with real daemons
+//! (redis-server, systemd-notify), messages from outsiders, s6 notify_fd,
+//! tcp/http ready checks, start_timeout, health checks and the watchdog.
+
+mod common;
+use common::*;
+
+use serde_json::Value;
+use std::fs;
+use std::io::Read;
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+// ---- helpers (kept in this file: tests/common is shared with other files) ----
+
+/// What a client command did.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn show(&self) -> String {
+        format!(
+            "exit {}\n--- client stdout ---\n{}\n--- client stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// `tend ARGS` as a client of this test's supervisor, bounded by `T`.
+fn ctl(env: &Env, args: &[&str]) -> Out {
+    let mut cmd = Command::new(tend_bin());
+    cmd.args(args).env("TEND_SOCKET", env.socket()).env_remove("NO_COLOR");
+    run_cmd(cmd, &format!("tend {}", args.join(" ")))
+}
+
+/// Run a command to completion, bounded by `T` (killed and panics past it).
+fn run_cmd(mut cmd: Command, label: &str) -> Out {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {label}: {e}"));
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > T {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`{label}` did not finish within {T:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let stdout = out_t.join().unwrap();
+    let stderr = err_t.join().unwrap();
+    let code = status.code().unwrap_or_else(|| panic!("`{label}` killed by a signal: {status:?}\n{stderr}"));
+    Out { code, stdout, stderr }
+}
+
+/// `tend status --json` parsed (empty when the socket does not answer yet).
+fn status_list(env: &Env) -> Vec<Value> {
+    let out = ctl(env, &["status", "--json"]);
+    serde_json::from_str::<Value>(&out.stdout).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default()
+}
+
+/// One service's status object (Null when absent or tend does not answer).
+fn svc(env: &Env, name: &str) -> Value {
+    status_list(env).into_iter().find(|s| s["name"] == name).unwrap_or(Value::Null)
+}
+
+fn state(env: &Env, name: &str) -> String {
+    svc(env, name)["state"].as_str().unwrap_or("?").to_string()
+}
+
+/// Wait until `name` shows `want` in `tend status --json`.
+fn wait_state(env: &Env, tend: &Tend, name: &str, want: &str) -> Value {
+    let mut last = Value::Null;
+    tend.wait_until(T, &format!("{name} to be {want}"), || {
+        last = svc(env, name);
+        last["state"] == want
+    });
+    last
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to 0, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Nanosecond timestamps written by services with `date +%s%N`.
+fn ns(env: &Env, tend: &Tend, file: &str) -> u128 {
+    let s = env.await_file(tend, file);
+    s.trim().parse().unwrap_or_else(|_| panic!("{file} holds no timestamp: {s:?}"))
+}
+
+/// Shell command that sends `READY=1` to NOTIFY_SOCKET from a process of the
+/// service: `systemd-notify` when installed (`--no-block`: its barrier is
+/// tested on its own in tests/readiness.rs), else a perl sender that stays
+/// alive a moment, since tend attributes a message by its sender's pid.
+fn notify_ready_cmd(env: &Env) -> String {
+    if have("systemd-notify") {
+        return "systemd-notify --no-block --ready".to_string();
+    }
+    let path = env.p("notify.pl");
+    fs::write(
+        &path,
+        r#"use Socket;
+my $p = $ENV{NOTIFY_SOCKET} or die "no NOTIFY_SOCKET\n";
+$p =~ s/^\@/\0/;
+socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\n";
+send($s, join("\n", @ARGV) . "\n", 0, pack_sockaddr_un($p)) or die "send: $!\n";
+sleep 2;
+"#,
+    )
+    .unwrap();
+    format!("{{ perl {} READY=1 & }}", path.display())
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Shell loop that waits (bounded by the test's own timeouts) for `file`.
+fn until_exists(file: &std::path::Path) -> String {
+    format!("until [ -e {} ]; do sleep 0.02; done", file.display())
+}
+
+// ---- real daemons ----
+
+#[test]
+fn redis_server_in_notify_mode_is_ready_and_answers_ping() {
+    if !have("redis-server") || !have("redis-cli") {
+        eprintln!(
+            "SKIPPED (redis-server not installed): redis_server_in_notify_mode_is_ready_and_answers_ping"
+        );
+        return;
+    }
+    let env = Env::new();
+    let port = free_port();
+    env.unit(
+        "redis",
+        &format!(
+            "type: notify\nstop_timeout: 5s\ncommand: [redis-server, --supervised, systemd, --port, '{port}', \
+             --bind, 127.0.0.1, --save, '', --appendonly, 'no', --dir, '{}']\n",
+            env.root().display()
+        ),
+    );
+    let mut tend = env.up();
+    let redis = wait_state(&env, &tend, "redis", "ready");
+    // Ready means ready: it answers at once.
+    let mut ping = Command::new("redis-cli");
+    ping.args(["-h", "127.0.0.1", "-p", &port.to_string(), "ping"]);
+    let out = run_cmd(ping, "redis-cli ping");
+    assert_eq!(
+        out.stdout.trim(),
+        "PONG",
+        "redis reported ready but: {}\n{redis}\n{}",
+        out.show(),
+        tend.dump()
+    );
+    assert!(redis["pid"].as_i64().unwrap_or(0) > 1, "{redis}");
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
+#[test]
+fn systemd_notify_sets_ready_and_status_text() {
+    if !have("systemd-notify") {
+        eprintln!("SKIPPED (systemd-notify not installed): systemd_notify_sets_ready_and_status_text");
+        return;
+    }
+    let env = Env::new();
+    let go = env.p("go");
+    env.unit(
+        "svc",
+        &format!(
+            "type: notify\nstop_timeout: 1s\n{}",
+            sh(&format!(
+                "systemd-notify --no-block --status=booting\n{}\nsystemd-notify --ready --status='serving 42 \
+                 clients'\nexec sleep 100000",
+                until_exists(&go)
+            ))
+        ),
+    );
+    let mut tend = env.up();
+    tend.wait_until(T, "STATUS=booting to show while starting", || {
+        let s = svc(&env, "svc");
+        s["status_text"] == "booting" && s["state"] == "starting"
+    });
+    assert_stays(Duration::from_millis(300), "svc stays starting without READY=1", || {
+        state(&env, "svc") == "starting"
+    });
+    fs::write(&go, "").unwrap();
+    let s = wait_state(&env, &tend, "svc", "ready");
+    assert_eq!(s["status_text"], "serving 42 clients", "{s}\n{}", tend.dump());
+    tend.wait_stderr("svc: ready");
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
+#[test]
+fn systemd_notify_ready_returns_promptly_and_succeeds() {
+    // systemd-notify (without --no-block) sends READY=1, then BARRIER=1 with
+    // a pipe and waits until the manager closed it (sd_notify_barrier(3)).
+    if !have("systemd-notify") {
+        eprintln!(
+            "SKIPPED (systemd-notify not installed): systemd_notify_ready_returns_promptly_and_succeeds"
+        );
+        return;
+    }
+    let env = Env::new();
+    env.unit(
+        "svc",
+        &format!(
+            "type: notify\nstop_timeout: 1s\n{}",
+            sh(&format!(
+                "t0=$(date +%s%N)\nsystemd-notify --ready; rc=$?\nt1=$(date +%s%N)\n{}\nexec sleep 100000",
+                put("echo $rc $(( (t1 - t0) / 1000000 ))", &env.p("result"))
+            ))
+        ),
+    );
+    let mut tend = env.up();
+    wait_state(&env, &tend, "svc", "ready");
+    let result = env.await_file(&tend, "result");
+    let (rc, took_ms) = result.trim().split_once(' ').unwrap_or_else(|| panic!("result: {result:?}"));
+    let took_ms: u64 = took_ms.parse().unwrap();
+    assert!(
+        rc == "0" && took_ms < 2000,
+        "`systemd-notify --ready` under tend exited {rc} after {took_ms} ms (under systemd: 0, at once)\n{}",
+        tend.dump()
+    );
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
+// ---- who may notify ----
+
+#[test]
+fn notify_message_from_outside_the_service_is_ignored() {
+    let env = Env::new();
+    let sock_file = env.p("notify-socket");
+    env.unit(
+        "svc",
+        &format!(
+            "type: notify\nstop_timeout: 1s\n{}",
+            sh(&format!("{}\nexec sleep 100000", put("echo \"$NOTIFY_SOCKET\"", &sock_file)))
+        ),
+    );
+    let mut tend = env.up();
+    let path = env.await_file(&tend, "notify-socket").trim().to_string();
+    assert!(path.starts_with('/'), "NOTIFY_SOCKET should be a socket path: {path:?}\n{}", tend.dump());
+    wait_state(&env, &tend, "svc", "starting");
+    // This test process is no process of the service.
+    let sender = UnixDatagram::unbound().unwrap();
+    sender.send_to(b"READY=1\nSTATUS=forged\n", &path).unwrap_or_else(|e| panic!("send to {path}: {e}"));
+    tend.wait_stderr(&format!("ignored a notify message from pid {}", std::process::id()));
+    assert_stays(Duration::from_millis(300), "svc stays starting, without the forged STATUS", || {
+        let s = svc(&env, "svc");
+        s["state"] == "starting" && s["status_text"] != "forged"
+    });
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
+// ---- s6 notify_fd ----
+
+#[test]
+fn s6_notify_fd_line_makes_the_service_ready() {
+    let env = Env::new();
+    let go = env.p("go");
+    env.unit(
+        "svc",
+        &format!(
+            "type: notify\nnotify_fd: 3\nstop_timeout: 1s\n{}",
+            sh(&format!(
+                "{}\n{}\necho >&3\nexec sleep 100000",
+                put("echo \"${NOTIFY_SOCKET:-unset}\"", &env.p("env")),
+                until_exists(&go)
+            ))
+        ),
+    );
+    let mut tend = env.up();
+    wait_state(&env, &tend, "svc", "starting");
+    assert_eq!(env.await_file(&tend, "env").trim(), "unset", "notify_fd services get no NOTIFY_SOCKET");
+    assert_stays(Duration::from_millis(300), "svc stays starting before its line", || {
+        state(&env, "svc") == "starting"
+    });
+    fs::write(&go, "").unwrap();
+    wait_state(&env, &tend, "svc", "ready");
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
+// ---- ready checks ----
+
+#[test]
+fn http_ready_check_waits_for_a_2xx_answer() {
+    let env = Env::new();
+    let port = free_port();
+    let go = env.p("go");
+    let script = env.p("http.pl");
+    // Answers 503 until GO exists, then 200; records the request line.
+    fs::write(
+        &script,
+        r#"use IO::Socket::INET;
+my ($port, $go, $log) = @ARGV;
+my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $port, Listen => 16, ReuseAddr => 1)
+    or die "listen 127.0.0.1:$port: $!\n";
+while (my $c = $s->accept) {
+    my $first = <$c>;
+    if (defined $first) { open(my $f, ">>", $log); print $f $first; close $f; }
+    while (my $l = <$c>) { last if $l =~ /^\r?\n$/; }
+    my $status = -e $go ? "200 OK" : "503 Service Unavailable";
+    print $c "HTTP/1.1 $status\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+    close $c;
+}
+"#,
+    )
+    .unwrap();
+    env.unit(
+        "web",
+        &format!(
+            "command: [perl, '{}', '{port}', '{}', '{}']\nstop_timeout: 1s\nready_check:\n  http: \
+             http://127.0.0.1:{port}/health\n  interval: 100ms\n  timeout: 1s\n",
+            script.display(),
+            go.display(),
+            env.p("requests").display()
+        ),
+    );
+    let mut tend = env.up();
+    let mut last = Value::Null;
+    tend.wait_until(T, "a failed ready check (503) while starting", || {
+        last = svc(&env, "web");
+        last["state"] == "starting"
+            && last["last_check"]["ok"] == false
+            && last["last_check"]["message"].as_str().unwrap_or("").contains("503")
+    });
+    assert_eq!(last["last_check"]["kind"], "ready", "{last}");
+    assert!(last["last_check"]["message"].as_str().unwrap_or("").contains("503"), "{last}");
+    assert_stays(Duration::from_millis(300), "web stays starting while answering 503", || {
+        state(&env, "web") == "starting"
+    });
+    fs::write(&go, "").unwrap();
+    let s = wait_state(&env, &tend, "web", "ready");
+    assert_eq!(s["last_check"]["ok"], true, "{s}");
+    let requests = read(env.p("requests"));
+    assert!(requests.starts_with("GET /health HTTP/1."), "requests: {requests:?}");
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
+#[test]
+fn service_never_ready_fails_at_start_timeout() {
+    let env = Env::new();
+    env.unit(
+        "slow",
+        &format!(
+            "type: notify\nstart_timeout: 500ms\nrestart: never\nstop_timeout: 1s\n{}",
+            sh(&format!("{}\nexec sleep 100000", put("date +%s%N", &env.p("start"))))
+        ),
+    );
+    let mut tend = env.up();
+    let s = wait_state(&env, &tend, "slow", "starting");
+    let pid = s["pid"].as_i64().unwrap() as i32;
+    let started = ns(&env, &tend, "start");
+    let s = wait_state(&env, &tend, "slow", "failed");
+    let failed_seen = now_ns();
+    let reason = s["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("did not become ready within 500ms"), "{s}\n{}", tend.dump());
+    assert!(
+        failed_seen - started >= 450_000_000,
+        "failed {} ms after it started, before its start_timeout of 500ms",
+        (failed_seen - started) / 1_000_000
+    );
+    wait_gone(pid, T, "the service that never became ready");
+    tend.wait_stderr("slow: did not become ready within 500ms");
+    assert_stays(Duration::from_millis(300), "restart: never: it stays failed", || {
+        state(&env, "slow") == "failed"
+    });
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
+// ---- liveness ----
+
+#[test]
+fn health_check_failing_three_times_restarts_the_service() {
+    let env = Env::new();
+    let healthy = env.p("healthy");
+    fs::write(&healthy, "").unwrap();
+    let pids = env.p("pids");
+    env.unit(
+        "web",
+        &format!(
+            "restart_delay: 50ms\nstop_timeout: 1s\nhealth_check:\n  exec: [test, -e, '{}']\n  interval: 100ms\n  \
+             timeout: 1s\n  retries: 3\n{}",
+            healthy.display(),
+            sh(&format!("echo $$ >> {}\nexec sleep 100000", pids.display()))
+        ),
+    );
+    let mut tend = env.up();
+    let first = tend.started_pid("web");
+    tend.wait_until(T, "a passing health check", || {
+        let s = svc(&env, "web");
+        s["last_check"]["kind"] == "health" && s["last_check"]["ok"] == true
+    });
+    assert_eq!(svc(&env, "web")["restarts"], 0);
+    fs::remove_file(&healthy).unwrap();
+    let mut last = Value::Null;
+    tend.wait_until(T, "a failing health check in status", || {
+        last = svc(&env, "web");
+        last["last_check"]["ok"] == false
+    });
+    assert_eq!(last["last_check"]["kind"], "health", "{last}");
+    assert!(last["last_check"]["message"].as_str().unwrap_or("").contains("status 1"), "{last}");
+    tend.wait_until(T, "a second process after the restart", || read(&pids).lines().count() >= 2);
+    fs::write(&healthy, "").unwrap();
+    let second: i32 = read(&pids).lines().nth(1).unwrap().trim().parse().unwrap();
+    assert_ne!(second, first, "{}", tend.dump());
+    wait_gone(first, T, "the unhealthy process");
+    let s = wait_state(&env, &tend, "web", "running");
+    assert_eq!(s["pid"].as_i64(), Some(second as i64), "{s}");
+    assert!(s["restarts"].as_u64().unwrap_or(0) >= 1, "the restart is counted: {s}");
+    // Three failures in a row, each logged, and only then the restart.
+    let events = tend.events();
+    let pos = |needle: &str| {
+        events
+            .iter()
+            .position(|e| e.contains(needle))
+            .unwrap_or_else(|| panic!("no event {needle:?} in:\n{}", events.join("\n")))
+    };
+    let (one, two, three) = (pos("1 of 3 in a row"), pos("2 of 3 in a row"), pos("3 of 3 in a row"));
+    let restart = pos("web: health check failed too many times");
+    assert!(one < two && two < three && three < restart, "{}", events.join("\n"));
+    assert!(events[one].starts_with("web: health check failed ("), "{}", events[one]);
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
+#[test]
+fn watchdog_timeout_restarts_the_service() {
+    let env = Env::new();
+    let events = env.p("events");
+    let notify = notify_ready_cmd(&env);
+    env.unit(
+        "dog",
+        &format!(
+            "type: notify\nwatchdog: 500ms\nrestart: on-failure\nrestart_delay: 50ms\nstop_timeout: 1s\n{}",
+            sh(&format!(
+                "echo \"start $$ $(date +%s%N) $WATCHDOG_USEC\" >> {e}\necho \"ready $$ $(date +%s%N)\" >> \
+                 {e}\n{notify}\nexec sleep 100000",
+                e = events.display()
+            ))
+        ),
+    );
+    let mut tend = env.up();
+    let s = wait_state(&env, &tend, "dog", "ready");
+    let first = s["pid"].as_i64().unwrap() as i32;
+    tend.wait_until(T, "a second start after the watchdog timeout", || {
+        read(&events).lines().filter(|l| l.starts_with("start ")).count() >= 2
+    });
+    let text = read(&events);
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+    let starts: Vec<&Vec<&str>> = lines.iter().filter(|l| l[0] == "start").collect();
+    let ready = lines.iter().find(|l| l[0] == "ready").unwrap();
+    assert_eq!(starts[0][1], first.to_string(), "{text}");
+    assert_eq!(starts[0].get(3), Some(&"500000"), "WATCHDOG_USEC for watchdog: 500ms: {text}");
+    let second: i32 = starts[1][1].parse().unwrap();
+    assert_ne!(second, first, "{text}");
+    let gap: u128 = starts[1][2].parse::<u128>().unwrap() - ready[2].parse::<u128>().unwrap();
+    assert!(
+        gap >= 450_000_000,
+        "restarted {} ms after READY=1, before the 500ms watchdog\n{text}",
+        gap / 1_000_000
+    );
+    wait_gone(first, T, "the process whose watchdog expired");
+    tend.wait_stderr("dog: watchdog timeout");
+    let s = svc(&env, "dog");
+    assert!(s["restarts"].as_u64().unwrap_or(0) >= 1, "{s}");
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
