@@ -503,6 +503,39 @@ impl CgroupManager {
         text
     }
 
+    /// Remove `tend-PID` sub-trees left by supervisors that died without
+    /// cleaning up (SIGKILL): only those whose pid no longer exists, and
+    /// only what is empty (rmdir fails on a cgroup that still has processes).
+    fn sweep_stale(&self) {
+        let mut parents: Vec<PathBuf> = self.layout.v1.iter().map(|h| h.own.clone()).collect();
+        if let Some(v2) = &self.plan.v2 {
+            parents.push(v2.own.clone());
+        }
+        for parent in parents {
+            let Ok(entries) = fs::read_dir(&parent) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) =
+                    name.to_str().and_then(|n| n.strip_prefix("tend-")).and_then(|p| p.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                if pid == self.pid || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    continue;
+                }
+                let dir = entry.path();
+                if let Ok(children) = fs::read_dir(&dir) {
+                    for child in children.flatten() {
+                        if child.path().is_dir() {
+                            let _ = fs::remove_dir(child.path());
+                        }
+                    }
+                }
+                let _ = fs::remove_dir(&dir);
+            }
+        }
+    }
+
     fn v1_base(&self, i: usize) -> PathBuf {
         self.layout.v1[i].own.join(format!("tend-{}", self.pid))
     }
@@ -519,6 +552,7 @@ impl CgroupManager {
 
     fn do_setup(&mut self) -> io::Result<()> {
         self.plan.member.clone().map_err(io::Error::other)?;
+        self.sweep_stale();
         if let Some(v2) = self.plan.v2.clone() {
             if v2.delegate {
                 let leaf = v2.own.join("supervisor");

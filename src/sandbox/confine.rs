@@ -29,8 +29,10 @@
 //!   flags (writable unless the mount was read-only to begin with);
 //!   `private_tmp` mounts fresh tmpfs on /tmp and /var/tmp; last,
 //!   `inaccessible_paths`: a directory gets an empty read-only tmpfs of mode
-//!   000, a file gets /dev/null bound over it with `nodev`, so that any open
-//!   fails with EACCES, even for root. Everything lives in the service's own
+//!   000 (its contents are hidden from everyone; a non-root service cannot
+//!   even list it, a root one that keeps CAP_DAC_OVERRIDE sees it empty), a
+//!   file gets /dev/null bound over it with `nodev`, so that opening it fails
+//!   with EACCES, even for root. Everything lives in the service's own
 //!   mount namespace, which dies with its last process: nothing stays mounted.
 //! * **Landlock** (unprivileged): **deny by default**. Paths in
 //!   `read_only_paths` get read and execute rights, paths in
