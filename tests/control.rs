@@ -12,96 +12,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-// ---- helpers (kept in this file: tests/common is owned by someone else) ----
-
-/// What a client command did.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl Out {
-    fn show(&self) -> String {
-        format!(
-            "exit {} after {:?}\n--- client stdout ---\n{}\n--- client stderr ---\n{}",
-            self.code, self.took, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Run a prepared client command to completion, bounded by `T` (killed and
-/// panics past it: a client that hangs is a failure, not a stuck test).
-fn run_cmd(mut cmd: Command, label: &str) -> Out {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {label}: {e}"));
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > T {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`{label}` did not finish within {T:?}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let took = start.elapsed();
-    let stdout = out_t.join().unwrap();
-    let stderr = err_t.join().unwrap();
-    let code = status.code().unwrap_or_else(|| panic!("`{label}` killed by a signal: {status:?}\n{stderr}"));
-    Out { code, stdout, stderr, took }
-}
-
-/// `tend ARGS` as a client of this test's supervisor.
-fn ctl(env: &Env, args: &[&str]) -> Out {
-    let mut cmd = Command::new(tend_bin());
-    cmd.args(args).env("TEND_SOCKET", env.socket()).env_remove("NO_COLOR");
-    run_cmd(cmd, &format!("tend {}", args.join(" ")))
-}
-
-/// `tend status --json [NAMES]` parsed, with the exit code.
-fn status_json(env: &Env, names: &[&str]) -> (i32, Vec<Value>) {
-    let mut args = vec!["status", "--json"];
-    args.extend_from_slice(names);
-    let out = ctl(env, &args);
-    let v: Value = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("status --json is not JSON ({e})\n{}", out.show()));
-    (
-        out.code,
-        v.as_array().unwrap_or_else(|| panic!("status --json is not an array\n{}", out.show())).clone(),
-    )
-}
-
-fn service<'a>(list: &'a [Value], name: &str) -> Option<&'a Value> {
-    list.iter().find(|s| s["name"] == name)
-}
-
-fn state_of(env: &Env, name: &str) -> (String, Option<i32>) {
-    let (_, list) = status_json(env, &[]);
-    match service(&list, name) {
-        Some(s) => (s["state"].as_str().unwrap_or("?").to_string(), s["pid"].as_i64().map(|p| p as i32)),
-        None => ("absent".to_string(), None),
-    }
-}
+// ---- helpers of this file (shared ones are in tests/common) ----
 
 /// One raw request line → the first reply line (bounded by a read timeout).
 fn raw_call(socket: &Path, line: &str) -> String {
@@ -113,20 +27,6 @@ fn raw_call(socket: &Path, line: &str) -> String {
     reply
 }
 
-/// Wait until the supervisor answers on its socket and every service is running.
-fn wait_running(env: &Env, tend: &Tend, names: &[&str]) -> Vec<Value> {
-    let socket = env.socket();
-    tend.wait_until(T, "the control socket to answer", || UnixStream::connect(&socket).is_ok());
-    let mut last = Vec::new();
-    tend.wait_until(T, &format!("services {names:?} to be running"), || {
-        let (_, list) = status_json(env, &[]);
-        let ok = names.iter().all(|n| service(&list, n).is_some_and(|s| s["state"] == "running"));
-        last = list;
-        ok
-    });
-    last
-}
-
 trait NoneOrNull {
     fn is_none_or_null(&self) -> bool;
 }
@@ -135,12 +35,6 @@ impl NoneOrNull for Option<&Value> {
     fn is_none_or_null(&self) -> bool {
         self.map(Value::is_null).unwrap_or(true)
     }
-}
-
-fn pid_of(list: &[Value], name: &str) -> i32 {
-    service(list, name)
-        .and_then(|s| s["pid"].as_i64())
-        .unwrap_or_else(|| panic!("no pid for {name} in {list:?}")) as i32
 }
 
 fn alive(pid: i32) -> bool {
@@ -157,12 +51,6 @@ fn rfc3339_ok(s: &str) -> bool {
         && s.len() >= 20
         && s.as_bytes()[10] == b'T'
         && (s.ends_with('Z') || s[19..].contains('+') || s[19..].contains('-'))
-}
-
-fn shutdown(env: &Env, tend: &mut Tend) {
-    let out = ctl(env, &["shutdown"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.show(), tend.dump());
-    tend.wait_exit(T);
 }
 
 // ---- status ----

@@ -7,101 +7,13 @@ mod common;
 use common::*;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-// ---- helpers (kept in this file: tests/common is owned by someone else) ----
-
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn show(&self) -> String {
-        format!(
-            "exit {}\n--- client stdout ---\n{}\n--- client stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// `tend ARGS` as a client of this test's supervisor, bounded by `T`.
-fn ctl(env: &Env, args: &[&str]) -> Out {
-    let mut child = Command::new(tend_bin())
-        .args(args)
-        .env("TEND_SOCKET", env.socket())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut o = child.stdout.take().unwrap();
-    let mut e = child.stderr.take().unwrap();
-    let ot = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = o.read_to_string(&mut s);
-        s
-    });
-    let et = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = e.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > T {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`tend {}` did not finish within {T:?}", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    Out { code: status.code().unwrap_or(-1), stdout: ot.join().unwrap(), stderr: et.join().unwrap() }
-}
-
-fn status_json(env: &Env) -> Vec<Value> {
-    let out = ctl(env, &["status", "--json"]);
-    serde_json::from_str::<Value>(&out.stdout)
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_else(|| panic!("bad status --json\n{}", out.show()))
-}
-
-fn state(env: &Env, name: &str) -> String {
-    status_json(env)
-        .iter()
-        .find(|s| s["name"] == name)
-        .and_then(|s| s["state"].as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-fn wait_socket(env: &Env, tend: &Tend) {
-    let socket = env.socket();
-    tend.wait_until(T, "the control socket to answer", || UnixStream::connect(&socket).is_ok());
-}
-
-fn shutdown(env: &Env, tend: &mut Tend) {
-    let out = ctl(env, &["shutdown"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.show(), tend.dump());
-    tend.wait_exit(T);
-}
-
-/// Lines `NAME | LINE` of `tend logs` output for one service.
-fn lines_of<'a>(stdout: &'a str, name: &str) -> Vec<&'a str> {
-    stdout
-        .lines()
-        .filter_map(|l| l.split_once(" | ").filter(|(n, _)| n.trim() == name).map(|(_, rest)| rest))
-        .collect()
-}
+// ---- helpers of this file (shared ones are in tests/common) ----
 
 fn numbers(from: u32, to: u32) -> Vec<String> {
     (from..=to).map(|i| format!("line-{i}")).collect()
@@ -463,7 +375,7 @@ fn an_unwritable_log_file_is_reported_once_and_the_service_keeps_running() {
     tend.wait_until(T, "20 more ticks", || tend.stdout().matches("| tick").count() >= 20);
     let reports = tend.stderr().lines().filter(|l| l.contains("no-such-dir/web.log")).count();
     assert_eq!(reports, 1, "the log file error should be reported once\n{}", tend.dump());
-    let list = status_json(&env);
+    let (_, list) = status_json(&env, &[]);
     let web = list.iter().find(|s| s["name"] == "web").unwrap();
     assert_eq!(web["state"], "running", "{web}");
     let errors = web["log_errors"].as_array().cloned().unwrap_or_default();

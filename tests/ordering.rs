@@ -7,116 +7,10 @@
 mod common;
 use common::*;
 
-use serde_json::Value;
 use std::fs;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-// ---- helpers (kept in this file: tests/common is shared with other files) ----
-
-/// What a client command did.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn show(&self) -> String {
-        format!(
-            "exit {}\n--- client stdout ---\n{}\n--- client stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// `tend ARGS` as a client of this test's supervisor, bounded by `T`.
-fn ctl(env: &Env, args: &[&str]) -> Out {
-    let mut cmd = Command::new(tend_bin());
-    cmd.args(args).env("TEND_SOCKET", env.socket()).env_remove("NO_COLOR");
-    run_cmd(cmd, &format!("tend {}", args.join(" ")))
-}
-
-/// Run a command to completion, bounded by `T` (killed and panics past it).
-fn run_cmd(mut cmd: Command, label: &str) -> Out {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {label}: {e}"));
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > T {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`{label}` did not finish within {T:?}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let stdout = out_t.join().unwrap();
-    let stderr = err_t.join().unwrap();
-    let code = status.code().unwrap_or_else(|| panic!("`{label}` killed by a signal: {status:?}\n{stderr}"));
-    Out { code, stdout, stderr }
-}
-
-/// `tend status --json` parsed (empty when the socket does not answer yet).
-fn status_list(env: &Env) -> Vec<Value> {
-    let out = ctl(env, &["status", "--json"]);
-    serde_json::from_str::<Value>(&out.stdout).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default()
-}
-
-/// One service's status object (Null when absent or tend does not answer).
-fn svc(env: &Env, name: &str) -> Value {
-    status_list(env).into_iter().find(|s| s["name"] == name).unwrap_or(Value::Null)
-}
-
-fn state(env: &Env, name: &str) -> String {
-    svc(env, name)["state"].as_str().unwrap_or("?").to_string()
-}
-
-/// Wait until `name` shows `want` in `tend status --json`.
-fn wait_state(env: &Env, tend: &Tend, name: &str, want: &str) -> Value {
-    let mut last = Value::Null;
-    tend.wait_until(T, &format!("{name} to be {want}"), || {
-        last = svc(env, name);
-        last["state"] == want
-    });
-    last
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (bound to 0, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Nanosecond timestamps written by services with `date +%s%N`.
-fn ns(env: &Env, tend: &Tend, file: &str) -> u128 {
-    let s = env.await_file(tend, file);
-    s.trim().parse().unwrap_or_else(|_| panic!("{file} holds no timestamp: {s:?}"))
-}
+// ---- helpers of this file (shared ones are in tests/common) ----
 
 /// `perl listen.pl PORT [MARK]`: listens on 127.0.0.1:PORT, then writes a
 /// `date +%s%N` timestamp to MARK, then accepts and closes connections.
@@ -140,29 +34,6 @@ while (my $c = $s->accept) { close $c; }
     )
     .unwrap();
     format!("perl {}", path.display())
-}
-
-/// Shell command that sends `READY=1` to NOTIFY_SOCKET from a process of the
-/// service: `systemd-notify` when installed (`--no-block`: its barrier is
-/// tested on its own in tests/readiness.rs), else a perl sender that stays
-/// alive a moment, since tend attributes a message by its sender's pid.
-fn notify_ready_cmd(env: &Env) -> String {
-    if have("systemd-notify") {
-        return "systemd-notify --no-block --ready".to_string();
-    }
-    let path = env.p("notify.pl");
-    fs::write(
-        &path,
-        r#"use Socket;
-my $p = $ENV{NOTIFY_SOCKET} or die "no NOTIFY_SOCKET\n";
-$p =~ s/^\@/\0/;
-socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\n";
-send($s, join("\n", @ARGV) . "\n", 0, pack_sockaddr_un($p)) or die "send: $!\n";
-sleep 2;
-"#,
-    )
-    .unwrap();
-    format!("{{ perl {} READY=1 & }}", path.display())
 }
 
 /// The line of `stderr` with a `FILE:LINE:COL:` diagnostic for `file` at

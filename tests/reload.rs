@@ -8,73 +8,14 @@ mod common;
 use common::*;
 
 use serde_json::Value;
-use std::io::Read;
-use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-// ---- helpers (kept in this file: tests/common is owned by someone else) ----
+// ---- helpers of this file (shared ones are in tests/common) ----
 
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn show(&self) -> String {
-        format!(
-            "exit {}\n--- client stdout ---\n{}\n--- client stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// `tend ARGS` as a client of this test's supervisor, bounded by `T`.
-fn ctl(env: &Env, args: &[&str]) -> Out {
-    let mut child = Command::new(tend_bin())
-        .args(args)
-        .env("TEND_SOCKET", env.socket())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut o = child.stdout.take().unwrap();
-    let mut e = child.stderr.take().unwrap();
-    let ot = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = o.read_to_string(&mut s);
-        s
-    });
-    let et = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = e.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > T {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`tend {}` did not finish within {T:?}", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    Out { code: status.code().unwrap_or(-1), stdout: ot.join().unwrap(), stderr: et.join().unwrap() }
-}
-
-/// name → (state, pid) from `tend status --json`.
+/// (name, state, pid) of every service from `tend status --json`, sorted.
 fn snapshot(env: &Env) -> Vec<(String, String, Option<i32>)> {
-    let out = ctl(env, &["status", "--json"]);
-    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", out.show()));
-    let mut list: Vec<_> = v
-        .as_array()
-        .unwrap()
+    let (_, list) = status_json(env, &[]);
+    let mut list: Vec<_> = list
         .iter()
         .map(|s| {
             (
@@ -97,21 +38,14 @@ fn all_running(env: &Env, names: &[&str]) -> bool {
     names.iter().all(|n| get(&snap, n).is_some_and(|s| s.0 == "running"))
 }
 
-fn wait_running(env: &Env, tend: &Tend, names: &[&str]) -> Vec<(String, String, Option<i32>)> {
-    let socket = env.socket();
-    tend.wait_until(T, "the control socket to answer", || UnixStream::connect(&socket).is_ok());
-    tend.wait_until(T, &format!("{names:?} running"), || all_running(env, names));
+/// Wait (common `wait_running`) until `names` run; then their snapshot.
+fn wait_running_snapshot(env: &Env, tend: &Tend, names: &[&str]) -> Vec<(String, String, Option<i32>)> {
+    wait_running(env, tend, names);
     snapshot(env)
 }
 
 fn pid(snap: &[(String, String, Option<i32>)], name: &str) -> i32 {
     get(snap, name).and_then(|s| s.1).unwrap_or_else(|| panic!("no pid for {name}: {snap:?}"))
-}
-
-fn shutdown(env: &Env, tend: &mut Tend) {
-    let out = ctl(env, &["shutdown"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.show(), tend.dump());
-    tend.wait_exit(T);
 }
 
 /// A long-running unit that records its version and its SIGTERM.
@@ -171,7 +105,7 @@ fn reload_applies_each_kind_of_difference() {
     let env = Env::new();
     initial(&env);
     let mut tend = env.up();
-    let before = wait_running(&env, &tend, &["keep", "gone", "change"]);
+    let before = wait_running_snapshot(&env, &tend, &["keep", "gone", "change"]);
     edit(&env);
     let out = ctl(&env, &["reload"]);
     assert_eq!(out.code, 0, "{}\n{}", out.show(), tend.dump());
@@ -226,7 +160,7 @@ fn reload_of_an_invalid_folder_changes_nothing_and_exits_2() {
     let env = Env::new();
     initial(&env);
     let mut tend = env.up();
-    let before = wait_running(&env, &tend, &["keep", "gone", "change"]);
+    let before = wait_running_snapshot(&env, &tend, &["keep", "gone", "change"]);
     break_folder(&env);
     let out = ctl(&env, &["reload"]);
     assert_eq!(out.code, 2, "{}\n{}", out.show(), tend.dump());
@@ -257,7 +191,7 @@ fn sighup_reloads_like_tend_reload() {
     let env = Env::new();
     initial(&env);
     let mut tend = env.up();
-    let before = wait_running(&env, &tend, &["keep", "gone", "change"]);
+    let before = wait_running_snapshot(&env, &tend, &["keep", "gone", "change"]);
     edit(&env);
     tend.signal(libc::SIGHUP);
     check_applied(&env, &tend, &before);
@@ -270,7 +204,7 @@ fn sighup_with_an_invalid_folder_changes_nothing() {
     let env = Env::new();
     initial(&env);
     let mut tend = env.up();
-    let before = wait_running(&env, &tend, &["keep", "gone", "change"]);
+    let before = wait_running_snapshot(&env, &tend, &["keep", "gone", "change"]);
     break_folder(&env);
     tend.signal(libc::SIGHUP);
     tend.wait_stderr("reload refused, nothing changed");
@@ -293,7 +227,7 @@ fn a_removed_unit_that_ignores_sigterm_is_killed_after_its_stop_timeout() {
         &format!("{}stop_timeout: 300ms\n", sh("trap '' TERM\nwhile :; do sleep 0.05; done")),
     );
     let mut tend = env.up();
-    let before = wait_running(&env, &tend, &["keep", "stubborn"]);
+    let before = wait_running_snapshot(&env, &tend, &["keep", "stubborn"]);
     std::fs::remove_file(env.units().join("stubborn.yaml")).unwrap();
     let out = ctl(&env, &["reload"]);
     assert_eq!(out.code, 0, "{}", out.show());

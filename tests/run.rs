@@ -107,9 +107,20 @@ fn group_forwarding(dash_g: bool) {
     let env = Env::new();
     let (c_got, gc_got, gc_ready, ready) =
         (env.p("c_got"), env.p("gc_got"), env.p("gc_ready"), env.p("ready"));
+    // With -g both get USR1 at once: the child waits (bounded) for the
+    // grandchild's record before ending it, so the TERM cannot overtake the
+    // grandchild's own USR1 trap.
+    let wait_for_gc = if dash_g {
+        format!(
+            "i=0; while [ ! -e {} ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; ",
+            gc_got.display()
+        )
+    } else {
+        String::new()
+    };
     let script = format!(
         "(trap '{}; exit 0' USR1; touch {}; while :; do sleep 0.02; done) & gc=$!; \
-         trap '{}; kill -TERM $gc 2>/dev/null; wait; exit 5' USR1; \
+         trap '{}; {wait_for_gc}kill -TERM $gc 2>/dev/null; wait; exit 5' USR1; \
          while [ ! -e {} ]; do sleep 0.01; done; touch {}; \
          while :; do sleep 0.02; done",
         put("echo gc", &gc_got),
@@ -184,4 +195,31 @@ fn run_as_pid1_reaps_10000_orphans() {
     let code = t.exit_code(Duration::from_secs(60));
     assert_eq!(code, 0, "(1: zombies or perl processes left; 2: perl failed)\n{}", t.dump());
     assert_eq!(read(env.p("reaped")).trim(), "none-left", "the script did not run to its end\n{}", t.dump());
+}
+
+/// On a terminal, the child gets its own process group and that group is
+/// the terminal's foreground (so Ctrl-C and job control reach it), in the
+/// same session (a new session would lose the terminal). `script` gives
+/// tend a pseudo-terminal.
+#[test]
+fn on_a_terminal_the_child_is_the_foreground_group() {
+    if !have("script") || !have("ps") {
+        eprintln!("SKIPPED (script or ps not installed): on_a_terminal_the_child_is_the_foreground_group");
+        return;
+    }
+    let inner = format!(
+        "{} run -- sh -c 'echo \"ids $(ps -o pgid=,tpgid=,sid= -p $$ | tr -s \" \") me $$ tend $(ps -o sid= -p $PPID | tr -d \" \")\"'",
+        tend_bin()
+    );
+    let out = Command::new("script").args(["-qec", &inner, "/dev/null"]).output().expect("run script");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = text.lines().find(|l| l.starts_with("ids")).unwrap_or_else(|| panic!("no output: {text:?}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // ids PGID TPGID SID me PID tend TEND_SID
+    assert_eq!(words.len(), 8, "{line}");
+    let (pgid, tpgid, sid, me, tend_sid) = (words[1], words[2], words[3], words[5], words[7]);
+    assert_eq!(pgid, me, "the child leads its own process group: {line}");
+    assert_eq!(tpgid, pgid, "its group is the terminal's foreground: {line}");
+    assert_eq!(sid, tend_sid, "same session as tend (keeps the terminal): {line}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
 }

@@ -18,15 +18,13 @@
 mod common;
 use common::*;
 
-use serde_json::Value;
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-// ---- helpers (kept in this file: tests/common is shared) ----
+// ---- helpers of this file (shared ones are in tests/common) ----
 
 /// A fresh Env whose units folder only root may write (tend, as root,
 /// refuses a folder others can write, like sshd's StrictModes).
@@ -43,109 +41,12 @@ fn unit(env: &Env, name: &str, yaml: &str) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
 }
 
-/// What a client command did.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn show(&self) -> String {
-        format!(
-            "exit {}\n--- client stdout ---\n{}\n--- client stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// `tend ARGS` as a client of this test's supervisor, bounded by `T`.
-fn ctl(env: &Env, args: &[&str]) -> Out {
-    let label = format!("tend {}", args.join(" "));
-    let mut child = Command::new(tend_bin())
-        .args(args)
-        .env("TEND_SOCKET", env.socket())
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {label}: {e}"));
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > T {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`{label}` did not finish within {T:?}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let stdout = out_t.join().unwrap();
-    let stderr = err_t.join().unwrap();
-    let code = status.code().unwrap_or_else(|| panic!("`{label}` killed by a signal: {status:?}\n{stderr}"));
-    Out { code, stdout, stderr }
-}
-
-/// `tend status --json` parsed (None while the socket does not answer yet).
-fn status_json(env: &Env) -> Option<Vec<Value>> {
-    let out = ctl(env, &["status", "--json"]);
-    serde_json::from_str::<Value>(&out.stdout).ok()?.as_array().cloned()
-}
-
-fn service(list: &[Value], name: &str) -> Option<Value> {
-    list.iter().find(|s| s["name"] == name).cloned()
-}
-
-/// Poll `status --json` until `cond` holds for service `name`; returns it.
-fn wait_status(env: &Env, tend: &Tend, name: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    let mut found = None;
-    tend.wait_until(T, &format!("{name}: {what} (last status: {last})"), || {
-        if let Some(s) = status_json(env).and_then(|l| service(&l, name)) {
-            if cond(&s) {
-                found = Some(s);
-                return true;
-            }
-            last = s;
-        }
-        false
-    });
-    found.unwrap()
-}
-
-/// The lines service `name` printed on its stdout (tend's `NAME | LINE`).
-fn lines_of(tend: &Tend, name: &str) -> Vec<String> {
-    tend.stdout()
-        .lines()
-        .filter_map(|l| {
-            let (n, rest) = l.split_once(" | ")?;
-            (n.trim() == name).then(|| rest.to_string())
-        })
-        .collect()
-}
-
 /// Wait until service `name` printed the line `END`; returns its lines before it.
 fn report(tend: &Tend, name: &str) -> Vec<String> {
     tend.wait_until(T, &format!("{name} to print its report (a line END)"), || {
-        lines_of(tend, name).iter().any(|l| l == "END")
+        tend.lines_of(name).iter().any(|l| l == "END")
     });
-    lines_of(tend, name).into_iter().take_while(|l| l != "END").collect()
+    tend.lines_of(name).into_iter().take_while(|l| l != "END").collect()
 }
 
 /// The value after `KEY ` or `KEY:` in a report, e.g. `field(&r, "CapBnd:")`.
@@ -610,12 +511,8 @@ fn memory_hog_is_oom_killed_and_reported() {
         s["reason"].as_str().is_some_and(|r| r.contains("killed by the OOM killer"))
     });
     assert_eq!(s["last_exit"]["signal"], "SIGKILL", "status: {s}\n{}", tend.dump());
-    assert!(lines_of(&tend, "hog").iter().any(|l| l == "allocating"), "{}", tend.dump());
-    assert!(
-        !lines_of(&tend, "hog").iter().any(|l| l == "survived"),
-        "it got 200M under 32M\n{}",
-        tend.dump()
-    );
+    assert!(tend.lines_of("hog").iter().any(|l| l == "allocating"), "{}", tend.dump());
+    assert!(!tend.lines_of("hog").iter().any(|l| l == "survived"), "it got 200M under 32M\n{}", tend.dump());
     shutdown(&mut tend);
 }
 
@@ -634,9 +531,9 @@ exec sleep 300"#;
     let mut tend = env.up();
     let main = tend.started_pid("forker");
     tend.wait_until(T, "the daemon to report its pid", || {
-        lines_of(&tend, "forker").iter().any(|l| l.starts_with("daemon "))
+        tend.lines_of("forker").iter().any(|l| l.starts_with("daemon "))
     });
-    let daemon: i32 = field(&lines_of(&tend, "forker"), "daemon ").unwrap().parse().unwrap();
+    let daemon: i32 = field(&tend.lines_of("forker"), "daemon ").unwrap().parse().unwrap();
     let f = proc_stat_fields(daemon).unwrap_or_default();
     assert!(
         f.get(2).is_some_and(|pgrp| pgrp != &main.to_string()),
@@ -681,9 +578,9 @@ exit 0"#;
     let mut tend = env.up();
     let main = tend.started_pid("leaver");
     tend.wait_until(T, "the daemon to report its pid", || {
-        lines_of(&tend, "leaver").iter().any(|l| l.starts_with("daemon "))
+        tend.lines_of("leaver").iter().any(|l| l.starts_with("daemon "))
     });
-    let daemon: i32 = field(&lines_of(&tend, "leaver"), "daemon ").unwrap().parse().unwrap();
+    let daemon: i32 = field(&tend.lines_of("leaver"), "daemon ").unwrap().parse().unwrap();
     wait_gone(main, T, "the service's main process (it exits)");
     let out = ctl(&env, &["stop", "leaver"]);
     let start = Instant::now();

@@ -11,9 +11,12 @@
 
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -22,10 +25,12 @@ use std::time::{Duration, Instant};
 /// Default bound for conditions that should hold quickly when tend works.
 pub const T: Duration = Duration::from_secs(10);
 
+/// Path of the `tend` binary under test.
 pub fn tend_bin() -> &'static str {
     env!("CARGO_BIN_EXE_tend")
 }
 
+/// Whether the tests run as root (effective uid 0).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -69,6 +74,7 @@ pub fn assert_stays(window: Duration, what: &str, mut cond: impl FnMut() -> bool
     assert!(cond(), "expected to stay true for {window:?}, but it did not: {what}");
 }
 
+/// Contents of a file, empty when it does not exist (yet).
 pub fn read(path: impl AsRef<Path>) -> String {
     fs::read_to_string(path.as_ref()).unwrap_or_default()
 }
@@ -106,6 +112,7 @@ pub fn wait_gone(pid: i32, timeout: Duration, what: &str) {
     }
 }
 
+/// Send `sig` to `pid` (a negative pid is a process group), ignoring errors.
 pub fn kill(pid: i32, sig: i32) {
     if !(-1..=0).contains(&pid) {
         // SAFETY: kill has no memory-safety preconditions; pid is never 0 or
@@ -402,13 +409,12 @@ impl Tend {
     /// Lines of stderr (tend's own messages), after the `| ` of the prefix,
     /// for lines whose prefix name is `tend`.
     pub fn events(&self) -> Vec<String> {
-        self.stderr()
-            .lines()
-            .filter_map(|l| {
-                let (name, rest) = l.split_once(" | ")?;
-                (name.trim() == "tend").then(|| rest.to_string())
-            })
-            .collect()
+        lines_of(&self.stderr(), "tend").into_iter().map(str::to_string).collect()
+    }
+
+    /// The lines service `name` printed on its stdout (tend's `NAME | LINE`).
+    pub fn lines_of(&self, name: &str) -> Vec<String> {
+        lines_of(&self.stdout(), name).into_iter().map(str::to_string).collect()
     }
 
     /// Pid from the `NAME: started (pid N)` event, waiting for it.
@@ -434,4 +440,215 @@ impl Drop for Tend {
         }
         let _ = self.child.wait();
     }
+}
+
+/// The `LINE`s of the `NAME | LINE` lines of `text` whose name is `name`.
+pub fn lines_of<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter_map(|l| l.split_once(" | ").filter(|(n, _)| n.trim() == name).map(|(_, rest)| rest))
+        .collect()
+}
+
+// ---- tend as a client of a test's supervisor ----
+
+/// What a client command did.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Out {
+    /// Exit code, time taken and both outputs, for panic messages.
+    pub fn show(&self) -> String {
+        format!(
+            "exit {} after {:?}\n--- client stdout ---\n{}\n--- client stderr ---\n{}",
+            self.code, self.took, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Run a prepared command to completion, bounded by `T` (killed and panics
+/// past it: a client that hangs is a failure, not a stuck test).
+pub fn run_cmd(mut cmd: Command, label: &str) -> Out {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {label}: {e}"));
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > T {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`{label}` did not finish within {T:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let took = start.elapsed();
+    let stdout = out_t.join().unwrap();
+    let stderr = err_t.join().unwrap();
+    let code = status.code().unwrap_or_else(|| panic!("`{label}` killed by a signal: {status:?}\n{stderr}"));
+    Out { code, stdout, stderr, took }
+}
+
+/// `tend ARGS` as a client of this test's supervisor (its `TEND_SOCKET`), bounded by `T`.
+pub fn ctl(env: &Env, args: &[&str]) -> Out {
+    let mut cmd = Command::new(tend_bin());
+    cmd.args(args).env("TEND_SOCKET", env.socket()).env_remove("NO_COLOR");
+    run_cmd(cmd, &format!("tend {}", args.join(" ")))
+}
+
+/// `tend shutdown` as a client; it must exit 0, and tend must then exit (bounded).
+pub fn shutdown(env: &Env, tend: &mut Tend) {
+    let out = ctl(env, &["shutdown"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.show(), tend.dump());
+    tend.wait_exit(T);
+}
+
+/// Wait until the supervisor answers on its control socket.
+pub fn wait_socket(env: &Env, tend: &Tend) {
+    let socket = env.socket();
+    tend.wait_until(T, "the control socket to answer", || UnixStream::connect(&socket).is_ok());
+}
+
+// ---- `tend status --json` ----
+
+/// `tend status --json [NAMES]` parsed, with the exit code (panics unless it is a JSON array).
+pub fn status_json(env: &Env, names: &[&str]) -> (i32, Vec<Value>) {
+    let mut args = vec!["status", "--json"];
+    args.extend_from_slice(names);
+    let out = ctl(env, &args);
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json is not JSON ({e})\n{}", out.show()));
+    (
+        out.code,
+        v.as_array().unwrap_or_else(|| panic!("status --json is not an array\n{}", out.show())).clone(),
+    )
+}
+
+/// `tend status --json` parsed (empty when the socket does not answer yet).
+pub fn status_list(env: &Env) -> Vec<Value> {
+    let out = ctl(env, &["status", "--json"]);
+    serde_json::from_str::<Value>(&out.stdout).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default()
+}
+
+/// The status object of service `name` in a status list.
+pub fn service<'a>(list: &'a [Value], name: &str) -> Option<&'a Value> {
+    list.iter().find(|s| s["name"] == name)
+}
+
+/// One service's status object (Null when absent or tend does not answer).
+pub fn svc(env: &Env, name: &str) -> Value {
+    service(&status_list(env), name).cloned().unwrap_or(Value::Null)
+}
+
+/// One service's state ("?" when absent or tend does not answer).
+pub fn state(env: &Env, name: &str) -> String {
+    svc(env, name)["state"].as_str().unwrap_or("?").to_string()
+}
+
+/// One service's (state, pid); ("absent", None) when it is not listed.
+pub fn state_of(env: &Env, name: &str) -> (String, Option<i32>) {
+    let (_, list) = status_json(env, &[]);
+    match service(&list, name) {
+        Some(s) => (s["state"].as_str().unwrap_or("?").to_string(), s["pid"].as_i64().map(|p| p as i32)),
+        None => ("absent".to_string(), None),
+    }
+}
+
+/// The pid of service `name` in a status list (panics when it has none).
+pub fn pid_of(list: &[Value], name: &str) -> i32 {
+    service(list, name)
+        .and_then(|s| s["pid"].as_i64())
+        .unwrap_or_else(|| panic!("no pid for {name} in {list:?}")) as i32
+}
+
+/// Poll `status --json` until `cond` holds for service `name`; returns it.
+pub fn wait_status(env: &Env, tend: &Tend, name: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let mut found = None;
+    tend.wait_until(T, &format!("{name}: {what}"), || {
+        found = service(&status_list(env), name).filter(|s| cond(s)).cloned();
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// Wait until `name` shows `want` in `tend status --json`; returns its status.
+pub fn wait_state(env: &Env, tend: &Tend, name: &str, want: &str) -> Value {
+    wait_status(env, tend, name, &format!("to be {want}"), |s| s["state"] == want)
+}
+
+/// Wait until the supervisor answers on its socket and every service in
+/// `names` is running; returns the last status list.
+pub fn wait_running(env: &Env, tend: &Tend, names: &[&str]) -> Vec<Value> {
+    wait_socket(env, tend);
+    let mut last = Vec::new();
+    tend.wait_until(T, &format!("services {names:?} to be running"), || {
+        let (_, list) = status_json(env, &[]);
+        let ok = names.iter().all(|n| service(&list, n).is_some_and(|s| s["state"] == "running"));
+        last = list;
+        ok
+    });
+    last
+}
+
+// ---- small tools for services ----
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to 0, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Whether `cmd` is installed (`command -v`).
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Nanosecond timestamp written by a service with `date +%s%N` to `file` (waits for it).
+pub fn ns(env: &Env, tend: &Tend, file: &str) -> u128 {
+    let s = env.await_file(tend, file);
+    s.trim().parse().unwrap_or_else(|_| panic!("{file} holds no timestamp: {s:?}"))
+}
+
+/// Shell command that sends `READY=1` to NOTIFY_SOCKET from a process of the
+/// service: `systemd-notify` when installed (`--no-block`: its barrier is
+/// tested on its own in tests/readiness.rs), else a perl sender that stays
+/// alive a moment, since tend attributes a message by its sender's pid.
+pub fn notify_ready_cmd(env: &Env) -> String {
+    if have("systemd-notify") {
+        return "systemd-notify --no-block --ready".to_string();
+    }
+    let path = env.p("notify.pl");
+    fs::write(
+        &path,
+        r#"use Socket;
+my $p = $ENV{NOTIFY_SOCKET} or die "no NOTIFY_SOCKET\n";
+$p =~ s/^\@/\0/;
+socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\n";
+send($s, join("\n", @ARGV) . "\n", 0, pack_sockaddr_un($p)) or die "send: $!\n";
+sleep 2;
+"#,
+    )
+    .unwrap();
+    format!("{{ perl {} READY=1 & }}", path.display())
 }
