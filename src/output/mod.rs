@@ -68,6 +68,11 @@ impl LineFramer {
 }
 
 pub struct Output {
+    /// tend's stdout / stderr is /dev/null: nobody reads it, so lines going
+    /// there are not formatted at all (the history, sinks and followers
+    /// still get everything).
+    discard_stdout: bool,
+    discard_stderr: bool,
     width: usize,
     colour_stdout: bool,
     colour_stderr: bool,
@@ -86,6 +91,8 @@ impl Output {
     pub fn new<'a>(names: impl Iterator<Item = &'a str>) -> Output {
         let width = names.map(|n| n.chars().count()).max().unwrap_or(0).max(4);
         let mut output = Output {
+            discard_stdout: crate::sys::is_dev_null(1),
+            discard_stderr: crate::sys::is_dev_null(2),
             width,
             colour_stdout: colour_wanted(1),
             colour_stderr: colour_wanted(2),
@@ -127,6 +134,9 @@ impl Output {
 
     /// Frame `data` into lines and queue each complete one with `prefix`.
     pub fn push(&mut self, prefix: &Prefix, framer: &mut LineFramer, data: &[u8], dest: Dest) {
+        if self.discards(dest) {
+            return;
+        }
         let prefix_bytes = match dest {
             Dest::Stdout => &prefix.stdout,
             Dest::Stderr => &prefix.stderr,
@@ -152,8 +162,18 @@ impl Output {
         }
     }
 
+    fn discards(&self, dest: Dest) -> bool {
+        match dest {
+            Dest::Stdout => self.discard_stdout,
+            Dest::Stderr => self.discard_stderr,
+        }
+    }
+
     /// The stream ended: print a final line that had no newline.
     pub fn finish(&mut self, prefix: &Prefix, framer: &mut LineFramer, dest: Dest) {
+        if self.discards(dest) {
+            return;
+        }
         if framer.partial.is_empty() {
             return;
         }
@@ -210,6 +230,8 @@ mod tests {
 
     fn output() -> Output {
         let mut out = Output::new(["web", "worker"].into_iter());
+        out.discard_stdout = false;
+        out.discard_stderr = false;
         out.colour_stdout = false;
         out.colour_stderr = false;
         out.tend_prefix = out.render_prefix("tend", None);

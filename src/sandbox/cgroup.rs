@@ -665,10 +665,20 @@ impl CgroupManager {
             memory: None,
             cpu: None,
             joins: Vec::new(),
+            v2_dir: None,
         };
         let uses = |c: Controller, b: &Backend| self.plan.backends[c.index()] == *b;
 
-        for &i in &self.plan.v1_join {
+        // Joining a cgroup by writing cgroup.procs takes the kernel's
+        // threadgroup lock for writing, which waits for an RCU grace period:
+        // measured at 8-12 ms per hierarchy here. So a service without
+        // limits joins only what it needs for membership and killing (the
+        // v2 hierarchy, at clone time when possible); the v1 hierarchies
+        // only when it has limits to enforce there, or when v1 is all there is.
+        let needs_v1 = |i: usize| {
+            res.is_set() || self.plan.v2.is_none() || self.plan.member == Ok(Member::V1(i))
+        };
+        for &i in self.plan.v1_join.iter().filter(|&&i| needs_v1(i)) {
             let dir = self.v1_base(i).join(&leaf);
             if mkdir(&dir)? {
                 made.push(dir.clone());
@@ -723,6 +733,12 @@ impl CgroupManager {
             cg.member = dir.clone();
             cg.member_v2 = true;
             cg.joins.push(open(&dir)?);
+            let dir_file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(&dir)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", dir.display())))?;
+            cg.v2_dir = Some((dir_file, cg.joins.len() - 1));
             cg.dirs.push(dir);
         }
         Ok(cg)
@@ -782,6 +798,9 @@ pub struct ServiceCgroup {
     cpu: Option<(PathBuf, bool)>,
     /// `cgroup.procs` of each directory, open for writing, close-on-exec.
     joins: Vec<File>,
+    /// The v2 directory itself, for clone3(CLONE_INTO_CGROUP), and the
+    /// index of its `cgroup.procs` in `joins`.
+    v2_dir: Option<(File, usize)>,
 }
 
 /// How long `kill_all` may take at most, in the worst case.
@@ -809,6 +828,15 @@ impl ServiceCgroup {
     /// exec) to join: one per hierarchy in use.
     pub fn join_fds(&self) -> Vec<RawFd> {
         self.joins.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
+    /// For clone3(CLONE_INTO_CGROUP): the v2 directory's descriptor, and the
+    /// `cgroup.procs` descriptors still to write in the child when the clone
+    /// puts it there (the v1 ones).
+    pub fn clone_into(&self) -> Option<(RawFd, Vec<RawFd>)> {
+        let (dir, index) = self.v2_dir.as_ref()?;
+        let rest = self.joins.iter().enumerate().filter(|(i, _)| i != index).map(|(_, f)| f.as_raw_fd()).collect();
+        Some((dir.as_raw_fd(), rest))
     }
 
     /// SIGKILL every process in it: v2 `cgroup.kill`; else freeze, kill, thaw;

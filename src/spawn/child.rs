@@ -77,7 +77,7 @@ fn set_pdeathsig(status_fd: i32, signal: i32, parent_pid: i32) {
     }
 }
 
-pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
+pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_clone: bool) -> ! {
     let mut fd = status_fd;
 
     // 1. Session and process group.
@@ -122,7 +122,11 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32) -> ! {
     // 4. Join the service's cgroups, before anything that could fork or
     // allocate on its behalf: from here on every process of the service is
     // inside its limits. "0" is the writer itself (cgroup.procs, v1 and v2).
-    for &cgroup_fd in &plan.cgroup_fds {
+    let joins: &[i32] = match (&plan.clone_into, joined_by_clone) {
+        (Some((_, rest)), true) => rest,
+        _ => &plan.cgroup_fds,
+    };
+    for &cgroup_fd in joins {
         step!(fd, Step::Cgroup, 0, libc::write(cgroup_fd, b"0".as_ptr().cast(), 1) as i32);
     }
 

@@ -157,13 +157,23 @@ pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
     let (status_read, status_write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let parent_pid = crate::sys::getpid();
     let old_mask = crate::sys::block_all_signals();
-    // SAFETY: tend is single-threaded when it forks (one loop thread), and the
-    // child runs only the async-signal-safe steps in `child::run`, which never
-    // returns.
-    let pid = unsafe { libc::fork() };
+    // Into the service's v2 cgroup at clone time when we can: no write to
+    // cgroup.procs afterwards, which costs an RCU grace period per join.
+    let mut joined_by_clone = false;
+    let mut pid = -1;
+    if let Some((cgroup_dir, _)) = &plan.clone_into {
+        pid = crate::sys::clone_into_cgroup(*cgroup_dir);
+        joined_by_clone = pid >= 0;
+    }
+    if !joined_by_clone {
+        // SAFETY: tend is single-threaded when it forks (one loop thread),
+        // and the child runs only the async-signal-safe steps in
+        // `child::run`, which never returns.
+        pid = unsafe { libc::fork() };
+    }
     if pid == 0 {
         use std::os::fd::AsRawFd;
-        child::run(plan, status_write.as_raw_fd(), parent_pid);
+        child::run(plan, status_write.as_raw_fd(), parent_pid, joined_by_clone);
     }
     let fork_error = io::Error::last_os_error();
     crate::sys::restore_signal_mask(&old_mask);

@@ -63,6 +63,9 @@ pub struct ExecPlan {
     pub(super) confine: Option<crate::sandbox::confine::ConfinePlan>,
     /// `cgroup.procs` files the child joins (writes "0" to) first thing.
     pub(super) cgroup_fds: Vec<i32>,
+    /// clone3(CLONE_INTO_CGROUP) into this v2 directory, writing only
+    /// these `cgroup.procs` in the child; `cgroup_fds` is the fallback.
+    pub(super) clone_into: Option<(i32, Vec<i32>)>,
     pub(super) keeps_setuid: bool,
 }
 
@@ -192,6 +195,7 @@ impl ExecPlan {
             extra_fd: None,
             confine: None,
             cgroup_fds: Vec::new(),
+            clone_into: None,
             keeps_setuid: false,
         })
     }
@@ -317,8 +321,9 @@ impl ExecPlan {
     }
 
     /// Join these cgroups (open `cgroup.procs` descriptors) before anything else.
-    pub fn set_cgroup_fds(&mut self, fds: Vec<i32>) {
+    pub fn set_cgroup_fds(&mut self, fds: Vec<i32>, clone_into: Option<(i32, Vec<i32>)>) {
         self.cgroup_fds = fds;
+        self.clone_into = clone_into;
     }
 
     /// Give the service descriptor `ours` as number `theirs` (kept open across exec).

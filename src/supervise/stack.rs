@@ -330,18 +330,20 @@ impl Stack {
             self.want_up(index);
         }
         let mut events = Events::with_capacity(256);
-        let mut trimmed = false;
+        let mut trimmed_at_spawns = u64::MAX;
         loop {
             self.after_events();
-            if !trimmed {
-                // Unit parsing is over: return its memory.
-                sys::release_free_memory();
-                trimmed = true;
-            }
             if self.finished() {
                 break;
             }
             let timeout = if self.busy.is_empty() { self.next_timeout() } else { Some(Duration::ZERO) };
+            // About to sleep with nothing due after spawning: give back what
+            // start-up used (unit parsing, exec plans), once per burst.
+            let spawns: u64 = self.slots.iter().map(|s| s.spawns).sum();
+            if timeout.is_none() && spawns != trimmed_at_spawns {
+                sys::release_free_memory();
+                trimmed_at_spawns = spawns;
+            }
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() != io::ErrorKind::Interrupted {
                     eprintln!("tend: poll failed: {err}");
@@ -773,7 +775,7 @@ impl Stack {
         }
         let slot = &mut self.slots[index];
         if let Some(cgroup) = &slot.cgroup {
-            plan.set_cgroup_fds(cgroup.join_fds());
+            plan.set_cgroup_fds(cgroup.join_fds(), cgroup.clone_into());
             slot.oom_kills_at_start = cgroup.oom_kills();
         }
         let unit = &slot.unit;

@@ -496,3 +496,59 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// clone3(2) with CLONE_INTO_CGROUP: fork straight into the cgroup whose
+/// directory `cgroup_dir` is open. Returns the child's pid in the parent,
+/// 0 in the child, -1 when the kernel cannot (older than 5.7, or the
+/// cgroup refuses): the caller then forks and joins by writing cgroup.procs.
+///
+/// Raw clone3 skips glibc's fork handlers: sound here because tend is
+/// single-threaded (no lock can be held by another thread) and the child
+/// only runs async-signal-safe steps before exec.
+pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup_dir as u64,
+    };
+    // SAFETY: clone3 without CLONE_VM is a fork: the child gets a copy of
+    // the address space and returns here with 0. `args` lives on our stack
+    // for the duration of the call.
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    rc as i32
+}
+
+/// Is descriptor `fd` the null device (character device 1:3, mem(4))?
+pub fn is_dev_null(fd: i32) -> bool {
+    // SAFETY: fstat writes into a local stat buffer.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0
+            && (st.st_mode & libc::S_IFMT) == libc::S_IFCHR
+            && libc::major(st.st_rdev) == 1
+            && libc::minor(st.st_rdev) == 3
+    }
+}
