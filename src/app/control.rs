@@ -119,6 +119,21 @@ fn last_exit_text(status: &ServiceStatus) -> String {
     }
 }
 
+/// The table's last column: why it is where it is; else its own STATUS=
+/// text; else a failing check.
+fn note(status: &ServiceStatus) -> String {
+    if let Some(reason) = &status.reason {
+        return format!("({reason})");
+    }
+    if let Some(text) = &status.status_text {
+        return format!("\"{text}\"");
+    }
+    match &status.last_check {
+        Some(check) if !check.ok => format!("({} check failed: {})", check.kind, check.message),
+        _ => String::new(),
+    }
+}
+
 fn render_table(services: &[ServiceStatus]) -> String {
     let headers = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", ""];
     let rows: Vec<[String; 7]> = services
@@ -132,7 +147,7 @@ fn render_table(services: &[ServiceStatus]) -> String {
                 if running { format_uptime(s.since_secs) } else { "-".into() },
                 s.restarts.to_string(),
                 last_exit_text(s),
-                s.reason.clone().map(|r| format!("({r})")).unwrap_or_default(),
+                note(s),
             ]
         })
         .collect();

@@ -675,9 +675,8 @@ impl CgroupManager {
         // limits joins only what it needs for membership and killing (the
         // v2 hierarchy, at clone time when possible); the v1 hierarchies
         // only when it has limits to enforce there, or when v1 is all there is.
-        let needs_v1 = |i: usize| {
-            res.is_set() || self.plan.v2.is_none() || self.plan.member == Ok(Member::V1(i))
-        };
+        let needs_v1 =
+            |i: usize| res.is_set() || self.plan.v2.is_none() || self.plan.member == Ok(Member::V1(i));
         for &i in self.plan.v1_join.iter().filter(|&&i| needs_v1(i)) {
             let dir = self.v1_base(i).join(&leaf);
             if mkdir(&dir)? {
@@ -835,7 +834,8 @@ impl ServiceCgroup {
     /// puts it there (the v1 ones).
     pub fn clone_into(&self) -> Option<(RawFd, Vec<RawFd>)> {
         let (dir, index) = self.v2_dir.as_ref()?;
-        let rest = self.joins.iter().enumerate().filter(|(i, _)| i != index).map(|(_, f)| f.as_raw_fd()).collect();
+        let rest =
+            self.joins.iter().enumerate().filter(|(i, _)| i != index).map(|(_, f)| f.as_raw_fd()).collect();
         Some((dir.as_raw_fd(), rest))
     }
 

@@ -537,7 +537,9 @@ pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
     // SAFETY: clone3 without CLONE_VM is a fork: the child gets a copy of
     // the address space and returns here with 0. `args` lives on our stack
     // for the duration of the call.
-    let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let rc = unsafe {
+        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+    };
     rc as i32
 }
 
