@@ -423,3 +423,47 @@ fn stop_takes_dependents_down_first_and_start_brings_dependencies_up() {
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
 }
+
+/// A dependency that is itself blocked blocks its dependents too, and
+/// `tend start` on a service two levels above a failed oneshot answers
+/// (blocked) instead of waiting forever.
+#[test]
+fn blocked_propagates_and_start_answers() {
+    let env = Env::new();
+    env.unit("c", "type: oneshot\nrestart: never\ncommand: [\"false\"]\n");
+    env.unit("b", "depends_on: {c: completed}\ncommand: [sleep, \"300\"]\nstop_timeout: 300ms\n");
+    env.unit("a", "depends_on: {b: started}\ncommand: [sleep, \"300\"]\nstop_timeout: 300ms\n");
+    let mut tend = env.up();
+    wait_state(&env, &tend, "b", "blocked");
+    let a = wait_state(&env, &tend, "a", "blocked");
+    assert!(a["reason"].as_str().unwrap_or("").contains("b: blocked"), "{a}");
+    let out = ctl(&env, &["start", "a"]);
+    assert_eq!(out.code, 1, "a blocked start is a failure, answered at once: {}", out.show());
+    assert!(out.stderr.contains("blocked"), "{}", out.show());
+    shutdown(&env, &mut tend);
+}
+
+/// A reload that changes a service still waiting for its dependencies does
+/// not start it ahead of them.
+#[test]
+fn reload_of_a_waiting_service_keeps_waiting_for_its_dependencies() {
+    let env = Env::new();
+    // Never ready: b must keep waiting.
+    env.unit("c", "type: notify\ncommand: [sleep, \"300\"]\nstop_timeout: 300ms\n");
+    env.unit("b", "depends_on: {c: ready}\ncommand: [sleep, \"300\"]\nstop_timeout: 300ms\n");
+    let mut tend = env.up();
+    wait_state(&env, &tend, "b", "waiting");
+    env.unit(
+        "b",
+        "depends_on: {c: ready}\ncommand: [sleep, \"300\"]\nstop_timeout: 300ms\nenvironment: {X: \"1\"}\n",
+    );
+    let out = ctl(&env, &["reload"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(out.stdout.contains("restarted: b"), "{}", out.show());
+    assert_stays(std::time::Duration::from_millis(500), "b stays waiting without a process", || {
+        let (state, pid) = state_of(&env, "b");
+        state == "waiting" && pid.is_none()
+    });
+    assert!(!tend.stderr().contains("b: started"), "{}", tend.dump());
+    shutdown(&env, &mut tend);
+}

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 /// The largest datagram read; longer ones are cut (systemd reads 4 KiB + 1).
 const MAX_DATAGRAM: usize = 4096;
 
+/// Datagrams read per turn.
+pub const RECEIVE_BATCH: usize = 256;
+
 pub struct NotifySocket {
     fd: OwnedFd,
     pub path: PathBuf,
@@ -41,12 +44,13 @@ impl NotifySocket {
         self.fd.as_raw_fd()
     }
 
-    /// Every datagram waiting now.
+    /// The datagrams waiting now, at most [`RECEIVE_BATCH`] (a flood must
+    /// not hold the loop: the caller comes back for more when it got a full
+    /// batch, since the poller is edge-triggered).
     pub fn receive(&self) -> Vec<Message> {
         let mut messages = Vec::new();
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        // Bounded per turn: a flood of datagrams must not hold the loop.
-        for _ in 0..256 {
+        for _ in 0..RECEIVE_BATCH {
             match crate::sys::recv_with_pid(self.fd.as_raw_fd(), &mut buf) {
                 Ok(Some((len, pid))) => messages.push(Message { pid, fields: parse(&buf[..len]) }),
                 Ok(None) => break,

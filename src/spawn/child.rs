@@ -105,19 +105,6 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
     dup_onto(fd, plan.stdin, 0);
     dup_onto(fd, plan.stdout, 1);
     dup_onto(fd, plan.stderr, 2);
-    if let Some((ours, theirs)) = plan.extra_fd {
-        if fd == theirs {
-            // The status pipe sits where the service wants its descriptor:
-            // move the pipe out of the way first.
-            // SAFETY: fcntl duplicates a descriptor we own.
-            let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, theirs + 1) };
-            if moved == -1 {
-                fail(fd, Step::Stdio, errno(), 0);
-            }
-            fd = moved;
-        }
-        dup_onto(fd, Stdio::Fd(ours), theirs);
-    }
 
     // 4. Join the service's cgroups, before anything that could fork or
     // allocate on its behalf: from here on every process of the service is
@@ -207,10 +194,6 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
     // 12. No descriptor of tend's may reach the service. Mark, never close:
     // closing would also close the status pipe and hide exec failures.
     close_stray_fds(fd);
-    if let Some((_, theirs)) = plan.extra_fd {
-        // The one descriptor above 2 the service is meant to have.
-        step!(fd, Step::Stdio, 0, libc::fcntl(theirs, libc::F_SETFD, 0));
-    }
 
     // 13. Landlock last among the restrictions: it needs no_new_privs, and
     // nothing after it opens files.
@@ -218,6 +201,24 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
         if let Err(error) = crate::sandbox::confine::landlock(confine) {
             fail_confine(fd, error);
         }
+    }
+
+    // The one descriptor above 2 the service is meant to have (notify_fd),
+    // put in place last: earlier steps still use descriptors (cgroup.procs,
+    // the Landlock ruleset) whose numbers it might take. dup2's copy is not
+    // close-on-exec.
+    if let Some((ours, theirs)) = plan.extra_fd {
+        if fd == theirs {
+            // The status pipe sits where the service wants its descriptor:
+            // move the pipe out of the way first.
+            // SAFETY: fcntl duplicates a descriptor we own.
+            let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, theirs + 1) };
+            if moved == -1 {
+                fail(fd, Step::Stdio, errno(), 0);
+            }
+            fd = moved;
+        }
+        dup_onto(fd, Stdio::Fd(ours), theirs);
     }
 
     // 14. Default dispositions and an empty mask: neither tend's handlers nor

@@ -149,8 +149,11 @@ pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
 /// before exec.
 pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
     let mut fds = [0; 2];
+    // Non-blocking from the start, so that nothing can fail after the fork
+    // (a child must be indexed by the caller once it exists). The child's
+    // one 12-byte write to an empty pipe never blocks either way.
     // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: both descriptors were just created and are owned by nothing else.
@@ -181,7 +184,6 @@ pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
     if pid < 0 {
         return Err(fork_error);
     }
-    set_nonblocking(&status_read)?;
     Ok(Child { pid, exec_status: status_read })
 }
 

@@ -453,13 +453,7 @@ impl Stack {
                         immediate = Some(result(&self.slots[index], true, "already stopped"));
                     }
                 }
-                WaitKind::Restart => {
-                    let slot = &mut self.slots[index];
-                    slot.wanted = true;
-                    slot.stop_sent = false;
-                    slot.start_pending = false;
-                    self.deliver(index, Event::Restart);
-                }
+                WaitKind::Restart => self.restart_respecting_dependencies(index),
             }
             add(&mut targets, index, spawns_at_request, immediate);
         }
@@ -489,6 +483,21 @@ impl Stack {
         self.waiters.push(waiter);
     }
 
+    /// Restart a running service in place; start one that is down through
+    /// the dependency check, like any start (a restart must not start a
+    /// service before what it depends on).
+    fn restart_respecting_dependencies(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        slot.wanted = true;
+        slot.stop_sent = false;
+        if slot.policy.pid().is_some() || matches!(slot.policy.state(), State::Stopping { .. }) {
+            slot.start_pending = false;
+            self.deliver(index, Event::Restart);
+        } else {
+            self.want_up(index);
+        }
+    }
+
     /// Answer every waiter whose services have all got where they were asked to go.
     pub(super) fn check_waiters(&mut self) {
         if self.waiters.is_empty() {
@@ -500,7 +509,7 @@ impl Stack {
                 let slot = &self.slots[target.slot];
                 target.result = match waiter.kind {
                     WaitKind::Start => start_outcome(slot, "started"),
-                    WaitKind::Restart if slot.spawns > target.spawns_at_request => {
+                    WaitKind::Restart if slot.spawns > target.spawns_at_request || slot.start_pending => {
                         start_outcome(slot, "restarted")
                     }
                     WaitKind::Restart => match slot.policy.state() {
@@ -635,8 +644,9 @@ impl Stack {
                 if let Some(index) = live(self, &unit.name) {
                     self.slots[index].policy.config = Config::from_unit(&unit);
                     if self.slots[index].unit.resources != unit.resources {
-                        // New limits: a fresh cgroup at the next start.
-                        self.slots[index].cgroup = None;
+                        // New limits: a fresh cgroup at the next start (the
+                        // old one stays until the old process is stopped).
+                        self.slots[index].cgroup_stale = true;
                     }
                     if self.slots[index].unit.log != unit.log {
                         let (file_sink, syslog) = super::stack::sinks_for(&unit);
@@ -644,7 +654,9 @@ impl Stack {
                         self.slots[index].syslog = syslog;
                     }
                     self.slots[index].unit = unit;
-                    self.deliver(index, Event::Restart);
+                    if self.slots[index].wanted {
+                        self.restart_respecting_dependencies(index);
+                    }
                 }
             } else if plan.added.contains(&unit.name) {
                 let index = self.add_slot(unit);

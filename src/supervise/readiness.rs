@@ -133,9 +133,11 @@ impl Stack {
             | State::Running { .. }
             | State::Stopping { .. }
             | State::Backoff { .. } => DepState::Waiting(name.to_string()),
-            State::Stopped if slot.start_pending => DepState::Waiting(
-                if slot.waiting.as_ref().is_some_and(|w| w.1) { "blocked" } else { "waiting" }.into(),
-            ),
+            // A dependency that is itself blocked blocks us too.
+            State::Stopped if slot.start_pending && slot.waiting.as_ref().is_some_and(|w| w.1) => {
+                DepState::Down("blocked".into())
+            }
+            State::Stopped if slot.start_pending => DepState::Waiting("waiting".into()),
             State::Stopped => DepState::Down("stopped".into()),
             State::Failed { .. } => DepState::Down("failed".into()),
             State::Exited { status, .. } => DepState::Down(super::describe_exit(*status)),
@@ -317,7 +319,12 @@ impl Stack {
 
     pub(super) fn read_notify(&mut self) {
         let Some(socket) = self.notify.as_ref() else { return };
-        for message in socket.receive() {
+        let messages = socket.receive();
+        if messages.len() == crate::readiness::notify::RECEIVE_BATCH {
+            // More may be waiting, and no new edge will say so: next turn.
+            self.requeue(super::stack::NOTIFY_TOKEN);
+        }
+        for message in messages {
             let Some(index) = message.pid.and_then(|pid| self.service_of(pid)) else {
                 let who =
                     message.pid.map(|p| format!("pid {p}")).unwrap_or_else(|| "an unknown sender".into());

@@ -110,6 +110,10 @@ pub(super) struct Slot {
     pub(super) oom_killed: bool,
     /// The sandbox notice was shown.
     sandbox_noticed: bool,
+    /// A reload changed `resources`: a new cgroup at the next start.
+    pub(super) cgroup_stale: bool,
+    /// Retired and down: its history, sinks and cgroup were released.
+    released: bool,
 }
 
 pub(super) fn sinks_for(unit: &UnitSpec) -> (Option<FileSink>, Option<SyslogSink>) {
@@ -310,6 +314,8 @@ impl Stack {
             oom_kills_at_start: None,
             oom_killed: false,
             sandbox_noticed: false,
+            cgroup_stale: false,
+            released: false,
         });
         index
     }
@@ -356,7 +362,7 @@ impl Stack {
             }
             let busy = std::mem::take(&mut self.busy);
             for token in busy {
-                self.read_stream(token);
+                self.dispatch(token);
             }
             self.fire_deadlines();
         }
@@ -376,12 +382,29 @@ impl Stack {
     /// to clients and to tend's own output.
     fn after_events(&mut self) {
         self.reconcile();
+        self.release_retired();
         self.run_checks();
         self.note_state_changes();
         self.check_waiters();
         self.flush_conns();
         self.flush_sinks();
         self.output.flush();
+    }
+
+    /// A unit removed by a reload keeps its slot (indices stay valid) but
+    /// not what it holds: once down, its history, sinks and cgroup go.
+    fn release_retired(&mut self) {
+        for slot in &mut self.slots {
+            if slot.retired && !slot.released && slot.policy.is_down() {
+                slot.released = true;
+                slot.history = LogRing::new(1);
+                slot.file_sink = None;
+                slot.syslog = None;
+                if let Some(cgroup) = slot.cgroup.take() {
+                    cgroup.remove();
+                }
+            }
+        }
     }
 
     /// Write out the log files, and report a sink that started failing
@@ -701,7 +724,16 @@ impl Stack {
         if let (Some((_, write_end)), Some(number)) = (&readiness_pipe, unit.notify_fd) {
             plan.set_extra_fd(write_end.as_raw_fd(), number);
         }
+        // New limits after a reload: the old process is gone by now (the
+        // restart stopped it, with the old cgroup), so the old cgroup can go.
+        if self.slots[index].cgroup_stale {
+            self.slots[index].cgroup_stale = false;
+            if let Some(old) = self.slots[index].cgroup.take() {
+                old.remove();
+            }
+        }
         self.sandbox_plan(index, &mut plan)?;
+        self.slots[index].oom_kills_at_start = self.slots[index].cgroup.as_ref().and_then(|c| c.oom_kills());
         let child = spawn::spawn(&plan).map_err(|e| format!("cannot fork: {e}"))?;
         drop(out_write);
         drop(err_write);
@@ -766,8 +798,13 @@ impl Stack {
                 Err(reason) => {
                     if !self.cgroup_warning_shown {
                         self.cgroup_warning_shown = true;
+                        // One line: the first reason is enough to act on.
+                        let mut parts = reason.split("; ");
+                        let first = parts.next().unwrap_or_default().replace(" (os error 13)", "");
+                        let more = parts.count();
+                        let more = if more > 0 { format!(", and {more} more") } else { String::new() };
                         self.event(&format!(
-                            "warning: cgroups unavailable ({reason}); falling back to process-group semantics"
+                            "warning: cgroups unavailable ({first}{more}); falling back to process-group semantics"
                         ));
                     }
                 }
@@ -776,7 +813,6 @@ impl Stack {
         let slot = &mut self.slots[index];
         if let Some(cgroup) = &slot.cgroup {
             plan.set_cgroup_fds(cgroup.join_fds(), cgroup.clone_into());
-            slot.oom_kills_at_start = cgroup.oom_kills();
         }
         let unit = &slot.unit;
         if unit.sandbox != crate::unit::SandboxSpec::default() {
@@ -823,6 +859,13 @@ impl Stack {
 
     pub(super) fn pdeathsig_value(&self) -> Option<i32> {
         self.pdeathsig
+    }
+
+    /// Handle `token` again next turn without waiting for a new event.
+    pub(super) fn requeue(&mut self, token: Token) {
+        if !self.busy.contains(&token) {
+            self.busy.push(token);
+        }
     }
 
     pub(super) fn token(&mut self) -> Token {
