@@ -1,3 +1,9 @@
+//! Tests of the confinement plans: mountinfo parsing, submounts, mount
+//! order and flags, capability masks, Landlock rules. The forking tests that
+//! apply the child steps for real are `#[ignore]`d (they fork inside the test
+//! process): run them alone with `--ignored --test-threads=1`; the same
+//! behaviour is covered through the real binary in tests/sandbox.rs.
+
 use super::*;
 
 const SAMPLE: &[u8] = b"\
