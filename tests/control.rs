@@ -491,7 +491,7 @@ fn socket_mode_is_0600() {
     wait_running(&env, &tend, &["web"]);
     let meta = std::fs::metadata(env.socket()).unwrap();
     assert_eq!(meta.permissions().mode() & 0o7777, 0o600, "mode {:o}", meta.permissions().mode());
-    assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+    assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw());
     shutdown(&env, &mut tend);
 }
 
@@ -499,7 +499,7 @@ fn socket_mode_is_0600() {
 fn socket_group_gives_mode_0660_and_the_group() {
     let env = Env::new();
     sleeper(&env, "web");
-    let gid = unsafe { libc::getegid() };
+    let gid = nix::unistd::getegid().as_raw();
     let units = env.units();
     let mut tend =
         env.spawn(&["up", "--units", units.to_str().unwrap(), "--socket-group", &gid.to_string()], |_| {});

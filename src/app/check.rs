@@ -83,25 +83,7 @@ mod tests {
     use super::*;
 
     fn unit(yaml: &str) -> UnitSpec {
-        struct NoUsers;
-        impl crate::unit::UserDb for NoUsers {
-            fn user_by_name(&self, _: &str) -> Option<crate::unit::UserEntry> {
-                None
-            }
-            fn user_by_uid(&self, _: u32) -> Option<crate::unit::UserEntry> {
-                None
-            }
-            fn group_by_name(&self, _: &str) -> Option<u32> {
-                None
-            }
-            fn groups_of(&self, _: &crate::unit::UserEntry) -> Vec<u32> {
-                vec![]
-            }
-            fn current_ids(&self) -> (u32, u32) {
-                (1000, 1000)
-            }
-        }
-        crate::unit::parse_unit(std::path::Path::new("web.yaml"), yaml, &NoUsers).unwrap()
+        crate::unit::testing::unit("web", yaml)
     }
 
     #[test]

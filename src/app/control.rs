@@ -215,25 +215,17 @@ pub fn change(socket: Option<PathBuf>, change: Change, targets: Targets) -> i32 
         Change::Stop => Request::Stop(target),
         Change::Restart => Request::Restart(target),
     };
-    match call(socket, request) {
-        Ok(Reply::Ok { results, .. }) => {
-            print_results(&results.unwrap_or_default());
-            exit::OK
-        }
-        Ok(Reply::Error { error, results, .. }) => {
-            match results {
-                Some(results) => print_results(&results),
-                None => print_error(&error),
-            }
-            error_status(&error)
-        }
-        Ok(other) => unexpected(other),
-        Err(code) => code,
-    }
+    render_results(call(socket, request))
 }
 
 pub fn signal(socket: Option<PathBuf>, signal: String, names: Vec<String>) -> i32 {
-    match call(socket, Request::Signal { signal, names }) {
+    render_results(call(socket, Request::Signal { signal, names }))
+}
+
+/// A reply with per-service results (start, stop, restart, signal): print
+/// each, and pick the exit status.
+fn render_results(reply: Result<Reply, i32>) -> i32 {
+    match reply {
         Ok(Reply::Ok { results, .. }) => {
             print_results(&results.unwrap_or_default());
             exit::OK

@@ -42,44 +42,10 @@ pub fn plan<'a>(current: impl IntoIterator<Item = &'a UnitSpec>, new: &[UnitSpec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::unit::{RestartPolicy, StartLimit};
-    use std::path::PathBuf;
     use std::time::Duration;
 
     fn unit(name: &str, command: &str) -> UnitSpec {
-        UnitSpec {
-            name: name.into(),
-            file: PathBuf::from(format!("{name}.yaml")),
-            description: None,
-            command: vec![command.into()],
-            working_dir: None,
-            environment: vec![],
-            clear_env: false,
-            identity: None,
-            umask: None,
-            nice: None,
-            rlimits: vec![],
-            process_group: true,
-            restart: RestartPolicy::OnFailure,
-            success_exit_codes: vec![0],
-            restart_delay: Duration::from_millis(100),
-            restart_delay_max: Duration::from_secs(30),
-            start_limit: StartLimit { burst: 5, interval: Duration::from_secs(60) },
-            stop_signal: 15,
-            stop_timeout: Duration::from_secs(10),
-            critical: false,
-            log: Default::default(),
-            service_type: Default::default(),
-            depends_on: vec![],
-            ready_check: None,
-            start_timeout: None,
-            health_check: None,
-            watchdog: None,
-            notify_fd: None,
-            timeout: None,
-            sandbox: Default::default(),
-            resources: Default::default(),
-        }
+        crate::unit::testing::unit(name, &format!("command: [{command}]\n"))
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub enum State {
     /// Signalled to stop. `leader` is the pid tend forked (and the process
     /// group id when the service has its own group); `leader_alive` until it
     /// is reaped; `kill_at` is when to send SIGKILL (`None` once it was sent).
-    Stopping { leader: i32, leader_alive: bool, kill_at: Option<Time>, killed: bool, then: Then, since: Time },
+    Stopping { leader: i32, leader_alive: bool, kill_at: Option<Time>, killed: bool, then: Then },
     /// Ended and not to be restarted.
     Exited { status: ExitStatus, at: Time },
     /// Waiting for the restart delay.
@@ -342,14 +342,13 @@ impl Service {
                 S::Stopped
             }
             (s @ (S::Starting { .. } | S::Running { .. }), E::Start) => s,
-            (S::Starting { pid, since } | S::Running { pid, since, .. }, E::Restart) => {
-                self.begin_stop(now, pid, since, Then::Start, out)
+            (S::Starting { pid, .. } | S::Running { pid, .. }, E::Restart) => {
+                self.begin_stop(now, pid, Then::Start, out)
             }
-            (S::Stopping { leader, leader_alive, kill_at, killed, since, then }, E::Start | E::Restart) => {
+            (S::Stopping { leader, leader_alive, kill_at, killed, then: _ }, E::Start | E::Restart) => {
                 // Start again once the stop is complete; a pending policy
                 // decision is overridden by the request.
-                let _ = then;
-                S::Stopping { leader, leader_alive, kill_at, killed, then: Then::Start, since }
+                S::Stopping { leader, leader_alive, kill_at, killed, then: Then::Start }
             }
 
             // ---- stop ----
@@ -359,15 +358,15 @@ impl Service {
                 out.push(Action::Notice(Notice::Stopped { status: None, killed: false }));
                 S::Stopped
             }
-            (S::Starting { pid, since } | S::Running { pid, since, .. }, E::Stop) => {
-                self.begin_stop(now, pid, since, Then::StayDown, out)
+            (S::Starting { pid, .. } | S::Running { pid, .. }, E::Stop) => {
+                self.begin_stop(now, pid, Then::StayDown, out)
             }
-            (S::Stopping { leader, leader_alive, kill_at, killed, since, then: _ }, E::Stop) => {
-                S::Stopping { leader, leader_alive, kill_at, killed, then: Then::StayDown, since }
+            (S::Stopping { leader, leader_alive, kill_at, killed, then: _ }, E::Stop) => {
+                S::Stopping { leader, leader_alive, kill_at, killed, then: Then::StayDown }
             }
 
             // ---- kill at once (second SIGINT/SIGTERM to tend) ----
-            (S::Starting { pid, since } | S::Running { pid, since, .. }, E::Kill) => {
+            (S::Starting { pid, .. } | S::Running { pid, .. }, E::Kill) => {
                 self.kill_now(pid, out);
                 S::Stopping {
                     leader: pid,
@@ -375,10 +374,9 @@ impl Service {
                     kill_at: None,
                     killed: true,
                     then: Then::StayDown,
-                    since,
                 }
             }
-            (S::Stopping { leader, leader_alive, kill_at, killed, since, then }, E::Kill) => {
+            (S::Stopping { leader, leader_alive, kill_at, killed, then }, E::Kill) => {
                 if kill_at.is_some() || !killed {
                     self.kill_now(leader, out);
                 }
@@ -386,7 +384,7 @@ impl Service {
                     Then::Start | Then::StayDown => Then::StayDown,
                     decide @ (Then::Decide { .. } | Then::Fail { .. }) => decide,
                 };
-                S::Stopping { leader, leader_alive, kill_at: None, killed: true, then, since }
+                S::Stopping { leader, leader_alive, kill_at: None, killed: true, then }
             }
             (S::Backoff { .. }, E::Kill) => S::Stopped,
             (s @ (S::Stopped | S::Exited { .. } | S::Failed { .. }), E::Kill) => s,
@@ -416,17 +414,15 @@ impl Service {
             (S::Running { pid, since, ready, timer: Some((at, timer)) }, E::Extend { by }) => {
                 S::Running { pid, since, ready, timer: Some((at.max(now.saturating_add(by)), timer)) }
             }
-            (
-                S::Stopping { leader, leader_alive, kill_at: Some(at), killed, then, since },
-                E::Extend { by },
-            ) => S::Stopping {
-                leader,
-                leader_alive,
-                kill_at: Some(at.max(now.saturating_add(by))),
-                killed,
-                then,
-                since,
-            },
+            (S::Stopping { leader, leader_alive, kill_at: Some(at), killed, then }, E::Extend { by }) => {
+                S::Stopping {
+                    leader,
+                    leader_alive,
+                    kill_at: Some(at.max(now.saturating_add(by))),
+                    killed,
+                    then,
+                }
+            }
             (
                 s @ (S::Stopped
                 | S::Starting { .. }
@@ -437,15 +433,15 @@ impl Service {
                 | S::Backoff { .. }),
                 E::Extend { .. },
             ) => s,
-            (S::Running { pid, since, .. }, E::HealthFailed) => {
+            (S::Running { pid, .. }, E::HealthFailed) => {
                 out.push(Action::Notice(Notice::Unhealthy));
                 self.restarts += 1;
-                self.begin_stop(now, pid, since, Then::Start, out)
+                self.begin_stop(now, pid, Then::Start, out)
             }
-            (S::Stopping { killed, then, since, leader_alive: true, .. }, E::SpawnFailed { reason }) => {
+            (S::Stopping { killed, then, leader_alive: true, .. }, E::SpawnFailed { reason }) => {
                 // The child failed before exec while we were stopping it.
                 self.last_ending = Some((Ending::SpawnFailed(reason), now));
-                self.finish_stop(now, None, killed, then, since, out)
+                self.finish_stop(now, None, killed, then, out)
             }
 
             // ---- the leader exits ----
@@ -463,7 +459,7 @@ impl Service {
                 self.leader_exited(now, pid, since, status, group_remains, out)
             }
             (
-                S::Stopping { leader, leader_alive: true, kill_at, killed, then, since },
+                S::Stopping { leader, leader_alive: true, kill_at, killed, then },
                 E::Exited { pid: exited, status, group_remains },
             ) if leader == exited => {
                 if !matches!(then, Then::Decide { .. } | Then::Fail { .. }) {
@@ -471,17 +467,17 @@ impl Service {
                     out.push(Action::Notice(Notice::Exited { status }));
                 }
                 if group_remains && self.config.process_group {
-                    S::Stopping { leader, leader_alive: false, kill_at, killed, then, since }
+                    S::Stopping { leader, leader_alive: false, kill_at, killed, then }
                 } else {
-                    self.finish_stop(now, Some(status), killed, then, since, out)
+                    self.finish_stop(now, Some(status), killed, then, out)
                 }
             }
-            (S::Stopping { leader_alive: false, killed, then, since, .. }, E::GroupEmpty) => {
+            (S::Stopping { leader_alive: false, killed, then, .. }, E::GroupEmpty) => {
                 let status = match &self.last_ending {
                     Some((Ending::Exited(status), _)) => Some(*status),
                     _ => None,
                 };
-                self.finish_stop(now, status, killed, then, since, out)
+                self.finish_stop(now, status, killed, then, out)
             }
 
             // ---- deadlines ----
@@ -493,13 +489,13 @@ impl Service {
                     S::Backoff { until }
                 }
             }
-            (S::Stopping { leader, leader_alive, kill_at: Some(at), killed, then, since }, E::Tick) => {
+            (S::Stopping { leader, leader_alive, kill_at: Some(at), killed, then }, E::Tick) => {
                 if now >= at {
                     out.push(Action::Notice(Notice::KillAfterTimeout { timeout: self.config.stop_timeout }));
                     self.kill_now(leader, out);
-                    S::Stopping { leader, leader_alive, kill_at: None, killed: true, then, since }
+                    S::Stopping { leader, leader_alive, kill_at: None, killed: true, then }
                 } else {
-                    S::Stopping { leader, leader_alive, kill_at: Some(at), killed, then, since }
+                    S::Stopping { leader, leader_alive, kill_at: Some(at), killed, then }
                 }
             }
 
@@ -532,7 +528,7 @@ impl Service {
                     }
                 };
                 out.push(Action::Notice(notice));
-                self.begin_stop(now, pid, since, Then::Fail { reason }, out)
+                self.begin_stop(now, pid, Then::Fail { reason }, out)
             }
 
             // ---- everything else changes nothing ----
@@ -606,7 +602,7 @@ impl Service {
 
     /// Send the stop signal (and SIGCONT, so that a stopped process can act on
     /// it, as systemd does) and arm the SIGKILL deadline.
-    fn begin_stop(&mut self, now: Time, pid: i32, since: Time, then: Then, out: &mut Vec<Action>) -> State {
+    fn begin_stop(&mut self, now: Time, pid: i32, then: Then, out: &mut Vec<Action>) -> State {
         let signal = self.config.stop_signal;
         out.push(Action::Notice(Notice::Stopping { signal }));
         out.push(self.signal_action(pid, signal));
@@ -615,7 +611,7 @@ impl Service {
         }
         let killed = signal == SIGKILL;
         let kill_at = if killed { None } else { Some(now.saturating_add(self.config.stop_timeout)) };
-        stopping(pid, true, kill_at, killed, then, since)
+        stopping(pid, true, kill_at, killed, then)
     }
 
     /// The leader ended on its own. Clear what it left in its group first,
@@ -641,7 +637,7 @@ impl Service {
             }
             let killed = signal == SIGKILL;
             let kill_at = if killed { None } else { Some(now.saturating_add(self.config.stop_timeout)) };
-            return stopping(pid, false, kill_at, killed, Then::Decide { status, ran_for }, since);
+            return stopping(pid, false, kill_at, killed, Then::Decide { status, ran_for });
         }
         self.decide(now, status, ran_for, out)
     }
@@ -653,10 +649,8 @@ impl Service {
         status: Option<ExitStatus>,
         killed: bool,
         then: Then,
-        since: Time,
         out: &mut Vec<Action>,
     ) -> State {
-        let _ = since;
         self.was_killed = killed;
         match then {
             Then::StayDown => {
@@ -794,15 +788,8 @@ impl Service {
     }
 }
 
-fn stopping(
-    leader: i32,
-    leader_alive: bool,
-    kill_at: Option<Time>,
-    killed: bool,
-    then: Then,
-    since: Time,
-) -> State {
-    State::Stopping { leader, leader_alive, kill_at, killed, then, since }
+fn stopping(leader: i32, leader_alive: bool, kill_at: Option<Time>, killed: bool, then: Then) -> State {
+    State::Stopping { leader, leader_alive, kill_at, killed, then }
 }
 
 #[cfg(test)]

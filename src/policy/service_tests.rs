@@ -814,7 +814,6 @@ fn stop_sends_the_stop_signal_and_sigcont_to_the_pid_and_arms_the_kill() {
             kill_at: Some(secs(7)),
             killed: false,
             then: Then::StayDown,
-            since: Time::ZERO,
         }
     );
     assert_eq!(sim.svc.deadline(), Some(secs(7)));
@@ -885,7 +884,6 @@ fn a_stop_timeout_sends_sigkill_at_the_deadline_and_not_a_millisecond_before() {
             kill_at: None,
             killed: true,
             then: Then::StayDown,
-            since: Time::ZERO,
         }
     );
     assert_eq!(sim.svc.deadline(), None);
@@ -993,7 +991,6 @@ fn kill_while_running_sends_sigkill_at_once() {
             kill_at: None,
             killed: true,
             then: Then::StayDown,
-            since: Time::ZERO,
         }
     );
     assert_eq!(sim.svc.deadline(), None);
@@ -1138,7 +1135,6 @@ fn a_leader_exit_leaving_its_group_signals_the_leftovers_and_waits() {
             kill_at: Some(secs(3)),
             killed: false,
             then: Then::Decide { status: code(1), ran_for: secs(1) },
-            since: Time::ZERO,
         }
     );
     assert_eq!(sim.svc.pid(), None, "the leader is gone");
@@ -1205,7 +1201,6 @@ fn a_stop_with_a_process_group_completes_only_when_the_group_is_empty() {
             kill_at: Some(secs(3)),
             killed: false,
             then: Then::StayDown,
-            since: Time::ZERO,
         }
     );
     assert_eq!(sim.svc.pid(), None);

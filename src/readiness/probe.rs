@@ -5,7 +5,7 @@
 use crate::unit::Check;
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -28,20 +28,31 @@ pub struct Probe {
     phase: Phase,
 }
 
-/// `127.0.0.1`, `::1` and `localhost` without a look-up; any other name
-/// through the system resolver (usually /etc/hosts for local services).
+/// `127.0.0.1`, `::1`, `localhost`, or a name from /etc/hosts. No DNS: a
+/// resolver query blocks, and this runs on the loop's thread.
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+    if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
     if host == "localhost" {
         return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("cannot resolve {host}"))
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    hosts_lookup(&hosts, host).map(|ip| SocketAddr::new(ip, port)).ok_or_else(|| {
+        format!(
+            "cannot resolve {host}: checks take an IP address, localhost, or a name in /etc/hosts (no DNS)"
+        )
+    })
+}
+
+/// The address of `name` in /etc/hosts text (hosts(5)).
+fn hosts_lookup(hosts: &str, name: &str) -> Option<IpAddr> {
+    hosts.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        let ip = words.next()?.parse::<IpAddr>().ok()?;
+        words.any(|alias| alias.eq_ignore_ascii_case(name)).then_some(ip)
+    })
 }
 
 /// The longest status line read before giving up on an answer.
@@ -150,6 +161,16 @@ fn status_outcome(response: &[u8], ended: bool) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_come_from_etc_hosts_only() {
+        let hosts = "127.0.0.1 localhost\n# 10.0.0.9 hidden\n10.1.2.3  db db.local # the database\n::1 ip6-localhost\n";
+        assert_eq!(hosts_lookup(hosts, "db.local"), Some("10.1.2.3".parse().unwrap()));
+        assert_eq!(hosts_lookup(hosts, "DB"), Some("10.1.2.3".parse().unwrap()));
+        assert_eq!(hosts_lookup(hosts, "ip6-localhost"), Some("::1".parse().unwrap()));
+        assert_eq!(hosts_lookup(hosts, "hidden"), None);
+        assert_eq!(hosts_lookup(hosts, "nowhere"), None);
+    }
 
     #[test]
     fn status_lines() {

@@ -677,6 +677,12 @@ impl CgroupManager {
         // only when it has limits to enforce there, or when v1 is all there is.
         let needs_v1 =
             |i: usize| res.is_set() || self.plan.v2.is_none() || self.plan.member == Ok(Member::V1(i));
+        // A v1 cgroup an earlier definition of this service used (with
+        // limits) and this one does not: remove it, so that no old limit
+        // lingers (it is empty: the old process is gone before a new start).
+        for &i in self.plan.v1_join.iter().filter(|&&i| !needs_v1(i)) {
+            let _ = fs::remove_dir(self.v1_base(i).join(&leaf));
+        }
         for &i in self.plan.v1_join.iter().filter(|&&i| needs_v1(i)) {
             let dir = self.v1_base(i).join(&leaf);
             if mkdir(&dir)? {

@@ -58,9 +58,9 @@ pub struct RunOptions {
 /// 127 when not found, 126 otherwise.
 fn exec_failure_status(errno: i32) -> i32 {
     if errno == libc::ENOENT || errno == libc::ENOTDIR {
-        127
+        crate::exit::NOT_FOUND
     } else {
-        126
+        crate::exit::CANNOT_EXECUTE
     }
 }
 
@@ -126,7 +126,11 @@ fn run(options: RunOptions) -> io::Result<i32> {
             }
             waited.wait();
         }
-        let status = if error.step == spawn::Step::Exec { exec_failure_status(error.errno) } else { 126 };
+        let status = if error.step == spawn::Step::Exec {
+            exec_failure_status(error.errno)
+        } else {
+            crate::exit::CANNOT_EXECUTE
+        };
         return Ok(status);
     }
 

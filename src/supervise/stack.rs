@@ -6,7 +6,7 @@ use crate::output::ring::{LogRing, DEFAULT_LINES};
 use crate::output::sink::{self, FileSink, FileSinkConfig, Severity, SyslogSink};
 use crate::output::{Dest, LineFramer, Output, Prefix};
 use crate::policy::service::{Action, Config, Event, Notice, Service};
-use crate::policy::{ExitStatus, Time};
+use crate::policy::ExitStatus;
 use crate::spawn::{self, ExecPlan, SpawnError, Stdio};
 use crate::sys;
 use crate::unit::values::format_duration;
@@ -623,12 +623,11 @@ impl Stack {
         let now = sys::monotonic_now();
         let actions = self.slots[index].policy.handle(now, event);
         for action in actions {
-            self.execute(index, now, action);
+            self.execute(index, action);
         }
     }
 
-    fn execute(&mut self, index: usize, now: Time, action: Action) {
-        let _ = now;
+    fn execute(&mut self, index: usize, action: Action) {
         match action {
             Action::Spawn => {
                 if matches!(self.phase, Phase::ShuttingDown { .. }) || self.slots[index].retired {

@@ -351,3 +351,36 @@ impl Resource {
         )
     }
 }
+
+/// Units for other modules' tests: parsed from YAML like real ones, with an
+/// empty user database (tend's own ids are 1000).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{UnitSpec, UserDb, UserEntry};
+
+    pub struct NoUsers;
+
+    impl UserDb for NoUsers {
+        fn user_by_name(&self, _: &str) -> Option<UserEntry> {
+            None
+        }
+        fn user_by_uid(&self, _: u32) -> Option<UserEntry> {
+            None
+        }
+        fn group_by_name(&self, _: &str) -> Option<u32> {
+            None
+        }
+        fn groups_of(&self, _: &UserEntry) -> Vec<u32> {
+            vec![]
+        }
+        fn current_ids(&self) -> (u32, u32) {
+            (1000, 1000)
+        }
+    }
+
+    /// The unit `NAME.yaml` with this text; panics on an invalid one.
+    pub fn unit(name: &str, yaml: &str) -> UnitSpec {
+        let file = std::path::PathBuf::from(format!("{name}.yaml"));
+        super::parse_unit(&file, yaml, &NoUsers).unwrap_or_else(|e| panic!("invalid test unit: {e:?}"))
+    }
+}

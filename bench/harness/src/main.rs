@@ -66,6 +66,7 @@ fn fmt_stat(v: &[f64], prec: usize, unit: &str) -> String {
 }
 
 fn pidfd_open(pid: i32) -> i32 {
+    // SAFETY: pidfd_open with integer arguments.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
     if fd < 0 {
         die(&format!("pidfd_open({pid}): {}", std::io::Error::last_os_error()));
@@ -80,6 +81,7 @@ fn wait_exit(pidfd: i32, timeout: Duration) -> Option<Instant> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let mut pfd = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll on one local pollfd.
         let rc = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
         let now = Instant::now();
         if rc > 0 {
@@ -95,6 +97,7 @@ fn wait_exit(pidfd: i32, timeout: Duration) -> Option<Instant> {
 }
 
 fn kill(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill with integer arguments.
     unsafe { libc::kill(pid, sig) == 0 }
 }
 
@@ -163,6 +166,7 @@ fn ctxt_switches(pid: i32) -> (u64, usize) {
 fn reap_all() {
     loop {
         let mut st = 0;
+        // SAFETY: waitpid writes the status into a local; the harness is the reaper of its own children (subreaper), single-threaded here.
         let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
         if r <= 0 {
             break;
@@ -254,6 +258,7 @@ impl Tend {
                 return None;
             }
             let mut pfd = libc::pollfd { fd: self.stderr.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: poll on one local pollfd.
             let rc = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
             if rc <= 0 {
                 continue;
@@ -332,6 +337,7 @@ impl Tend {
             kill(self.pid(), libc::SIGKILL);
         }
         let _ = self.child.wait();
+        // SAFETY: closes the pidfd this struct owns, once.
         unsafe { libc::close(self.pidfd) };
         self.drain();
         // Services are orphans of the harness (subreaper) once tend is gone.
@@ -370,6 +376,7 @@ fn make_units(root: &Path, name: &str, n: usize, body: &str) -> PathBuf {
 /// fork + execv + wait for exec confirmation on a close-on-exec pipe (EOF
 /// means exec succeeded). argv is prepared before fork. Returns the pid.
 fn raw_spawn(path: &CStr, argv: &[*const libc::c_char]) -> i32 {
+    // SAFETY: argv is NULL-terminated and prepared before fork; the child only calls async-signal-safe functions (execv, write, _exit).
     unsafe {
         let mut fds = [0i32; 2];
         if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
@@ -597,10 +604,12 @@ fn crash(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         let t0 = Instant::now();
         kill(p, libc::SIGKILL);
         let mut st = 0;
+        // SAFETY: waits for our own child `p`, status into a local.
         unsafe { libc::waitpid(p, &mut st, 0) };
         let p2 = raw_spawn(&sleep, &argv);
         kwsv.push(ms(t0.elapsed()) * 1e3);
         kill(p2, libc::SIGKILL);
+        // SAFETY: waits for our own child `p2`, status into a local.
         unsafe { libc::waitpid(p2, &mut st, 0) };
         thread::sleep(Duration::from_millis(30));
 
@@ -697,9 +706,11 @@ fn timed_run(argv: &[&str], timeout: Duration) -> (Option<Duration>, Option<i32>
     });
     let pidfd = pidfd_open(child.id() as i32);
     let t1 = wait_exit(pidfd, timeout);
+    // SAFETY: closes the pidfd opened above, once.
     unsafe { libc::close(pidfd) };
     if t1.is_none() {
         // Kill the whole process group (unshare + its PID namespace).
+        // SAFETY: kill with integer arguments; the group is the one we started.
         unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
     }
     let st = child.wait().ok().and_then(|s| s.code());
@@ -821,8 +832,10 @@ fn sigterm_one(argv: &[&str]) -> Result<(Duration, Option<i32>, bool), String> {
             }
         }
     };
+    // SAFETY: closes the pidfd opened above, once.
     unsafe { libc::close(pidfd) };
     if res.is_err() {
+        // SAFETY: kill with integer arguments; the group is the one we started.
         unsafe { libc::kill(-pid, libc::SIGKILL) };
     }
     let code = child.wait().ok().map(|s| {
@@ -937,6 +950,7 @@ fn main() {
         }
     }
     let tend = tend.unwrap_or_else(|| die("--tend PATH is required"));
+    // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         die("cannot become a child subreaper");
     }

@@ -29,6 +29,7 @@ fn push_line(buf: &mut Vec<u8>, i: u64) {
 /// `--write-lines N`: N lines of 100 bytes to fd 1 as fast as possible, in
 /// 1 MiB writes (no std line buffering). Exits 0, or 1 on a write error.
 pub fn write_lines(n: u64) -> ! {
+    // SAFETY: fd 1 is open for the whole process; ManuallyDrop never closes it.
     let mut out = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
     const CHUNK: usize = 1 << 20;
     let mut buf = Vec::with_capacity(CHUNK + LINE_LEN);
@@ -53,6 +54,7 @@ pub fn notify_ready() -> ! {
     if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
         use std::os::unix::ffi::OsStrExt;
         let p = path.as_bytes();
+        // SAFETY: socket/sendto on a local sockaddr_un filled from `p` (length checked above).
         unsafe {
             let fd = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
             if fd < 0 {
@@ -88,6 +90,7 @@ pub fn notify_ready() -> ! {
         }
     }
     loop {
+        // SAFETY: pause takes no arguments.
         unsafe { libc::pause() };
     }
 }
@@ -99,6 +102,7 @@ fn harness_exe() -> PathBuf {
 }
 
 fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 

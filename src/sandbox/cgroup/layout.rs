@@ -220,12 +220,14 @@ pub fn is_v2_root(dir: &Path) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const HYBRID_CGROUP: &str = "9:name=systemd:/\n8:pids:/\n7:blkio:/\n6:freezer:/\n5:devices:/\n\
+    /// This CI host's layout (also used by the manager's tests).
+    pub(crate) const HYBRID_CGROUP: &str =
+        "9:name=systemd:/\n8:pids:/\n7:blkio:/\n6:freezer:/\n5:devices:/\n\
 4:memory:/process_api/1ac9\n3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n0::/\n";
-    const HYBRID_MOUNTINFO: &str = "\
+    pub(crate) const HYBRID_MOUNTINFO: &str = "\
 23 1 254:0 / / rw,relatime - ext4 /dev/vda rw
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
