@@ -146,3 +146,71 @@ fn no_colour_on_a_terminal_with_no_color() {
     let (_t, out, _env) = up_on_a_terminal(true);
     assert!(!out.contains('\x1b'), "escape codes despite NO_COLOR: {out:?}");
 }
+
+/// tend's stdout is a pipe nobody reads for a while, and a service writes
+/// far more than a pipe holds: the loop must not block on its own output.
+/// `tend status` keeps answering while the output is stalled, and once the
+/// reader drains the pipe every line arrives, whole and in order.
+#[test]
+fn a_stalled_stdout_does_not_block_the_loop_and_loses_nothing() {
+    use std::io::Read;
+    const LINES: usize = 100_000; // about 4 MB with the prefix: far above a 64 KiB pipe
+    let env = Env::new();
+    env.unit(
+        "w",
+        &format!(
+            "{}restart: never\n",
+            sh(&format!(
+                "i=0; while [ $i -lt {LINES} ]; do echo line-$i; i=$((i+1)); done; echo done > {}",
+                env.p("wrote").display()
+            ))
+        ),
+    );
+    let mut child = Command::new(tend_bin())
+        .args(["up", "--units", env.units().to_str().unwrap()])
+        .env("TEND_SOCKET", env.socket())
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(env.p("tend.stderr")).unwrap())
+        .spawn()
+        .expect("start tend");
+    struct Guard(i32);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            kill(self.0, libc::SIGKILL);
+        }
+    }
+    let _guard = Guard(child.id() as i32);
+    // Nobody reads yet: the service soon blocks on its own pipe, and tend's
+    // stdout is full. The supervisor must still answer.
+    wait_until(T, "the supervisor to answer while its stdout is full", || {
+        ctl(&env, &["status", "--json"]).stdout.contains("\"name\": \"w\"")
+    });
+    for _ in 0..5 {
+        let out = ctl(&env, &["status", "--json"]);
+        assert!(
+            out.took < std::time::Duration::from_secs(2),
+            "status took {:?} with stdout stalled",
+            out.took
+        );
+    }
+    assert!(!env.p("wrote").exists(), "the pipe should have stalled the writer (test too small?)");
+    // Now read everything; shut down once the writer is done.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    wait_until(T, "the writer to finish once its output is read", || env.p("wrote").exists());
+    let out = ctl(&env, &["shutdown"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let text = reader.join().unwrap();
+    let lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("w    | ")).collect();
+    assert_eq!(lines.len(), LINES, "every line arrives once");
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(*line, format!("line-{i}"), "in order and whole");
+    }
+    let _ = child.wait();
+}

@@ -79,6 +79,64 @@ pub struct Output {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     tend_prefix: Prefix,
+    /// Where each of tend's streams is written.
+    stdout_writer: Writer,
+    stderr_writer: Writer,
+}
+
+/// Above this much queued output, the loop stops reading services' pipes
+/// until tend's own stdout/stderr drain: back-pressure reaches the services
+/// through their pipes, nothing is dropped, and the loop never blocks.
+pub const HIGH_WATER: usize = 1024 * 1024;
+
+/// One of tend's own streams. A pipe or terminal is reopened non-blocking
+/// (through /proc/self/fd, so the file description tend shares with its
+/// parent keeps its flags) and watched for writability; anything else (a
+/// regular file, which never blocks for long, or a socket /proc cannot
+/// reopen) is written directly.
+struct Writer {
+    fd: RawFd,
+    reopened: Option<std::os::fd::OwnedFd>,
+}
+
+impl Writer {
+    fn new(fd: RawFd) -> Writer {
+        match crate::sys::reopen_nonblocking(fd) {
+            Some(owned) => {
+                use std::os::fd::AsRawFd;
+                Writer { fd: owned.as_raw_fd(), reopened: Some(owned) }
+            }
+            None => Writer { fd, reopened: None },
+        }
+    }
+
+    /// Write what the descriptor takes now; keep the rest. On a hard error
+    /// (EPIPE, EBADF) the buffer is dropped: nobody can read it any more.
+    fn write_some(&self, buffer: &mut Vec<u8>) {
+        if self.reopened.is_none() {
+            let _ = crate::sys::write_all(self.fd, buffer);
+            buffer.clear();
+            return;
+        }
+        let mut sent = 0;
+        while sent < buffer.len() {
+            match crate::sys::write(self.fd, &buffer[sent..]) {
+                Ok(n) => sent += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    sent = buffer.len();
+                }
+            }
+        }
+        buffer.drain(..sent);
+    }
+
+    /// At exit: everything, waiting as long as the reader needs.
+    fn write_everything(&self, buffer: &mut Vec<u8>) {
+        let _ = crate::sys::write_all(self.fd, buffer);
+        buffer.clear();
+    }
 }
 
 fn colour_wanted(fd: RawFd) -> bool {
@@ -99,6 +157,8 @@ impl Output {
             stdout: Vec::with_capacity(64 * 1024),
             stderr: Vec::with_capacity(4096),
             tend_prefix: Prefix { stdout: Vec::new(), stderr: Vec::new() },
+            stdout_writer: Writer::new(1),
+            stderr_writer: Writer::new(2),
         };
         output.tend_prefix = output.render_prefix("tend", None);
         output
@@ -125,10 +185,10 @@ impl Output {
         Prefix { stdout: pick(self.colour_stdout), stderr: pick(self.colour_stderr) }
     }
 
-    fn buffer(&mut self, dest: Dest) -> (&mut Vec<u8>, RawFd) {
+    fn buffer(&mut self, dest: Dest) -> &mut Vec<u8> {
         match dest {
-            Dest::Stdout => (&mut self.stdout, 1),
-            Dest::Stderr => (&mut self.stderr, 2),
+            Dest::Stdout => &mut self.stdout,
+            Dest::Stderr => &mut self.stderr,
         }
     }
 
@@ -141,7 +201,7 @@ impl Output {
             Dest::Stdout => &prefix.stdout,
             Dest::Stderr => &prefix.stderr,
         };
-        let (buffer, _) = self.buffer(dest);
+        let buffer = self.buffer(dest);
         let mut rest = data;
         while let Some(at) = memchr_newline(rest) {
             let (line, tail) = rest.split_at(at + 1);
@@ -181,7 +241,7 @@ impl Output {
             Dest::Stdout => prefix.stdout.clone(),
             Dest::Stderr => prefix.stderr.clone(),
         };
-        let (buffer, _) = self.buffer(dest);
+        let buffer = self.buffer(dest);
         buffer.extend_from_slice(&prefix_bytes);
         buffer.append(&mut framer.partial);
         buffer.push(b'\n');
@@ -199,29 +259,40 @@ impl Output {
         self.stdout.len() + self.stderr.len()
     }
 
-    /// Write out everything queued. Blocks while tend's stdout is full:
-    /// back-pressure reaches the services through their pipes, and no line
-    /// is dropped.
+    /// So much is queued that the loop should stop reading services.
+    pub fn is_full(&self) -> bool {
+        self.pending() >= HIGH_WATER
+    }
+
+    /// Write what tend's stdout and stderr take now, without blocking (for
+    /// pipes and terminals; see [`Writer`]).
     pub fn flush(&mut self) {
         if !self.stdout.is_empty() {
-            let _ = write_all(1, &mut self.stdout);
+            self.stdout_writer.write_some(&mut self.stdout);
         }
         if !self.stderr.is_empty() {
-            let _ = write_all(2, &mut self.stderr);
+            self.stderr_writer.write_some(&mut self.stderr);
         }
+    }
+
+    /// At exit: write everything, waiting for the readers.
+    pub fn flush_all(&mut self) {
+        self.stdout_writer.write_everything(&mut self.stdout);
+        self.stderr_writer.write_everything(&mut self.stderr);
+    }
+
+    /// The descriptors to watch for writability (the non-blocking ones).
+    pub fn watched_fds(&self) -> Vec<RawFd> {
+        [&self.stdout_writer, &self.stderr_writer]
+            .into_iter()
+            .filter(|w| w.reopened.is_some())
+            .map(|w| w.fd)
+            .collect()
     }
 }
 
 fn memchr_newline(data: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', data)
-}
-
-/// Write the whole buffer and clear it. On a hard error (EPIPE, EBADF) the
-/// buffer is dropped all the same: nobody can read it any more.
-fn write_all(fd: RawFd, buffer: &mut Vec<u8>) -> io::Result<()> {
-    let result = crate::sys::write_all(fd, buffer);
-    buffer.clear();
-    result
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ use std::time::{Duration, SystemTime};
 pub(super) const SIGNAL_TOKEN: Token = Token(0);
 pub(super) const LISTENER_TOKEN: Token = Token(1);
 pub(super) const NOTIFY_TOKEN: Token = Token(2);
+/// tend's own stdout/stderr became writable again.
+const OUTPUT_TOKEN: Token = Token(3);
 const FIRST_DYNAMIC_TOKEN: usize = 16;
 
 /// How much one stream may read per turn before the others get theirs: a
@@ -167,6 +169,8 @@ pub(super) struct Stack {
     next_token: usize,
     /// Streams that still had data when their turn ended.
     busy: Vec<Token>,
+    /// Streams not read while tend's own output is full.
+    paused: Vec<Token>,
     pub(super) output: Output,
     environment: Vec<(OsString, OsString)>,
     devnull: OwnedFd,
@@ -260,6 +264,7 @@ impl Stack {
             exec_tokens: HashMap::new(),
             next_token: FIRST_DYNAMIC_TOKEN,
             busy: Vec::new(),
+            paused: Vec::new(),
             output,
             environment: options.environment,
             devnull,
@@ -281,6 +286,10 @@ impl Stack {
                 .syslog_events
                 .then(|| SyslogSink::new(syslog_socket(), sink::Facility::LOG_DAEMON)),
         };
+        for fd in stack.output.watched_fds() {
+            // Without the watch, output still goes out at every turn.
+            let _ = stack.poll.registry().register(&mut SourceFd(&fd), OUTPUT_TOKEN, Interest::WRITABLE);
+        }
         for unit in units {
             stack.add_slot(unit);
         }
@@ -373,7 +382,7 @@ impl Stack {
             }
         }
         self.cgroups.cleanup();
-        self.output.flush();
+        self.output.flush_all();
         self.close_control();
         self.exit_status()
     }
@@ -389,6 +398,18 @@ impl Stack {
         self.flush_conns();
         self.flush_sinks();
         self.output.flush();
+        self.resume_paused();
+    }
+
+    /// Streams paused while tend's own output was full read on once it
+    /// has room again.
+    fn resume_paused(&mut self) {
+        if !self.paused.is_empty() && !self.output.is_full() {
+            let paused = std::mem::take(&mut self.paused);
+            for token in paused {
+                self.requeue(token);
+            }
+        }
     }
 
     /// A unit removed by a reload keeps its slot (indices stay valid) but
@@ -439,6 +460,9 @@ impl Stack {
             self.handle_signals();
         } else if token == LISTENER_TOKEN {
             self.accept_clients();
+        } else if token == OUTPUT_TOKEN {
+            self.output.flush();
+            self.resume_paused();
         } else if token == NOTIFY_TOKEN {
             self.read_notify();
         } else if let Some(&slot) = self.check_tokens.get(&token) {
@@ -939,6 +963,15 @@ impl Stack {
     // ---- output ----
 
     fn read_stream(&mut self, token: Token) {
+        if self.output.is_full() {
+            // tend's stdout/stderr cannot take more now: leave the data in
+            // the service's pipe (its writes block: back-pressure, nothing
+            // lost) until the output drains.
+            if !self.paused.contains(&token) {
+                self.paused.push(token);
+            }
+            return;
+        }
         let Some(stream) = self.streams.get_mut(&token) else { return };
         let slot = &mut self.slots[stream.slot];
         let mut closed = false;
@@ -1034,6 +1067,7 @@ impl Stack {
                 if !self.streams.contains_key(&token) {
                     break;
                 }
+                self.output.flush_all();
                 self.read_stream(token);
                 if !self.busy.contains(&token) {
                     break;

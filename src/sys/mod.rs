@@ -554,3 +554,37 @@ pub fn is_dev_null(fd: i32) -> bool {
             && libc::minor(st.st_rdev) == 3
     }
 }
+
+/// write(2) once; how much was written.
+pub fn write(fd: i32, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: write from a valid slice of `data.len()` bytes.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// A non-blocking, close-on-exec descriptor for the same pipe or terminal
+/// as `fd`, opened anew through /proc/self/fd so that the file description
+/// `fd` shares with other processes keeps its flags (setting O_NONBLOCK on
+/// a shared terminal would surprise the shell afterwards). `None` for
+/// anything else (regular files, sockets, /dev/null) or when /proc is not
+/// there: the caller then writes to `fd` directly.
+pub fn reopen_nonblocking(fd: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).ok()?;
+    let kind = meta.file_type();
+    if !(kind.is_fifo() || (kind.is_char_device() && isatty(fd))) {
+        return None;
+    }
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let append = unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_APPEND;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY | append)
+        .open(format!("/proc/self/fd/{fd}"))
+        .ok()?;
+    Some(file.into())
+}
