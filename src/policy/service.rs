@@ -685,21 +685,9 @@ impl Service {
         State::Running { pid, since, ready, timer }
     }
 
-    /// We stopped it for failing: count it and apply the restart policy.
+    /// We stopped it for failing (not ready in time, watchdog, timeout).
     fn after_failure(&mut self, now: Time, reason: String, out: &mut Vec<Action>) -> State {
-        self.last_ending = Some((Ending::SpawnFailed(reason.clone()), now));
-        match self.config.restart {
-            RestartPolicy::Never => {
-                out.push(Action::Ended { exit_code: 1 });
-                State::Failed { reason: FailReason::Failure(reason), at: now }
-            }
-            RestartPolicy::Always | RestartPolicy::OnFailure => {
-                if let Some(failed) = self.count_failure(now, out) {
-                    return failed;
-                }
-                self.schedule_restart(now, out)
-            }
-        }
+        self.fail(now, FailReason::Failure(reason), 1, out)
     }
 
     /// Apply the restart policy to a run that ended with `status` after `ran_for`.
@@ -727,11 +715,22 @@ impl Service {
 
     fn after_spawn_failure(&mut self, now: Time, reason: String, out: &mut Vec<Action>) -> State {
         out.push(Action::Notice(Notice::CannotStart { reason: reason.clone() }));
-        self.last_ending = Some((Ending::SpawnFailed(reason.clone()), now));
+        self.fail(now, FailReason::CannotStart(reason), 127, out)
+    }
+
+    /// A failure without an exit status to judge (cannot start, stopped
+    /// for failing): count it and restart, unless `restart: never`, when
+    /// the service is failed with `reason` and ends with `exit_code`.
+    fn fail(&mut self, now: Time, reason: FailReason, exit_code: i32, out: &mut Vec<Action>) -> State {
+        let message = match &reason {
+            FailReason::CannotStart(message) | FailReason::Failure(message) => message.clone(),
+            FailReason::StartLimit { .. } => String::new(),
+        };
+        self.last_ending = Some((Ending::SpawnFailed(message), now));
         match self.config.restart {
             RestartPolicy::Never => {
-                out.push(Action::Ended { exit_code: 127 });
-                State::Failed { reason: FailReason::CannotStart(reason), at: now }
+                out.push(Action::Ended { exit_code });
+                State::Failed { reason, at: now }
             }
             RestartPolicy::Always | RestartPolicy::OnFailure => {
                 if let Some(failed) = self.count_failure(now, out) {

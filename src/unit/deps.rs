@@ -204,28 +204,9 @@ fn reach(n: usize, start: usize, next: impl Fn(usize) -> Vec<usize>) -> Vec<bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::unit::{parse_unit, UserDb, UserEntry};
+    use crate::unit::parse_unit;
+    use crate::unit::testing::NoUsers;
     use std::path::Path;
-
-    struct NoUsers;
-
-    impl UserDb for NoUsers {
-        fn user_by_name(&self, _: &str) -> Option<UserEntry> {
-            None
-        }
-        fn user_by_uid(&self, _: u32) -> Option<UserEntry> {
-            None
-        }
-        fn group_by_name(&self, _: &str) -> Option<u32> {
-            None
-        }
-        fn groups_of(&self, _: &UserEntry) -> Vec<u32> {
-            vec![]
-        }
-        fn current_ids(&self) -> (u32, u32) {
-            (1000, 1000)
-        }
-    }
 
     /// Units from (name, extra yaml) pairs.
     fn units(defs: &[(&str, &str)]) -> Vec<UnitSpec> {
