@@ -7,6 +7,7 @@
 
 pub mod reload;
 pub mod service;
+pub mod systemd;
 
 use std::time::Duration;
 

@@ -77,7 +77,7 @@ fn describe_ending(ending: &Ending) -> String {
 
 /// The state as status shows it: a service held back by its dependencies is
 /// `waiting` (or `blocked`, when one of them is down for good).
-fn state_name(slot: &Slot) -> &'static str {
+pub(super) fn state_name(slot: &Slot) -> &'static str {
     match &slot.waiting {
         Some((_, true)) if slot.start_pending => "blocked",
         Some((_, false)) if slot.start_pending => "waiting",
@@ -624,6 +624,9 @@ impl Stack {
     /// Re-read the units folder and apply the difference. Nothing changes
     /// unless every unit is valid.
     pub(super) fn reload(&mut self) -> Result<ReloadReport, Vec<Diagnostic>> {
+        if let Some(systemd) = self.systemd.as_mut() {
+            systemd.reload_begins();
+        }
         let units = crate::unit::load_dir(&self.units_dir, &sys::SystemUsers)?;
         let current: Vec<&crate::unit::UnitSpec> =
             self.slots.iter().filter(|s| !s.retired).map(|s| &s.unit).collect();

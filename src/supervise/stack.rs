@@ -195,6 +195,9 @@ pub(super) struct Stack {
     /// Per-service cgroups (when the host lets us).
     cgroups: crate::sandbox::cgroup::CgroupManager,
     cgroup_warning_shown: bool,
+    /// The service manager tend runs under (`NOTIFY_SOCKET`), told what the
+    /// stack does.
+    pub(super) systemd: Option<super::systemd::Notifier>,
 }
 
 /// Supervise `units` until a shutdown signal or a critical service ends.
@@ -254,6 +257,7 @@ impl Stack {
             Some(libc::SIGKILL)
         };
         let output = Output::new(units.iter().map(|u| u.name.as_str()));
+        let (environment, systemd) = super::systemd::take_from(options.environment);
         let devnull = std::fs::OpenOptions::new().read(true).open("/dev/null")?.into();
         let mut stack = Stack {
             poll,
@@ -266,7 +270,8 @@ impl Stack {
             busy: Vec::new(),
             paused: Vec::new(),
             output,
-            environment: options.environment,
+            environment,
+            systemd,
             devnull,
             pdeathsig,
             phase: Phase::Running,
@@ -394,11 +399,20 @@ impl Stack {
         self.release_retired();
         self.run_checks();
         self.note_state_changes();
+        self.announce();
         self.check_waiters();
         self.flush_conns();
         self.flush_sinks();
         self.output.flush();
         self.resume_paused();
+    }
+
+    /// Tell the service manager (if any) what changed this turn.
+    fn announce(&mut self) {
+        let Some(systemd) = self.systemd.as_mut() else { return };
+        let states: Vec<&str> =
+            self.slots.iter().filter(|s| !s.retired).map(super::control::state_name).collect();
+        systemd.turn(&states);
     }
 
     /// Streams paused while tend's own output was full read on once it
@@ -492,8 +506,14 @@ impl Stack {
 
     /// Sleep until the earliest deadline; `None` (forever) when none is due.
     fn next_timeout(&self) -> Option<Duration> {
-        let earliest =
-            self.slots.iter().flat_map(|s| [s.policy.deadline(), s.checks.deadline()]).flatten().min()?;
+        let systemd = self.systemd.as_ref().and_then(|s| s.deadline());
+        let earliest = self
+            .slots
+            .iter()
+            .flat_map(|s| [s.policy.deadline(), s.checks.deadline()])
+            .chain([systemd])
+            .flatten()
+            .min()?;
         let now = sys::monotonic_now();
         // Round up to the next millisecond (epoll's resolution): waking a
         // little early would cost a second, useless wakeup.
@@ -503,6 +523,9 @@ impl Stack {
 
     fn fire_deadlines(&mut self) {
         let now = sys::monotonic_now();
+        if let Some(systemd) = self.systemd.as_mut().filter(|s| s.deadline().is_some_and(|at| at <= now)) {
+            systemd.fire(now);
+        }
         for index in 0..self.slots.len() {
             if self.slots[index].policy.deadline().is_some_and(|at| at <= now) {
                 self.deliver(index, Event::Tick);
@@ -635,6 +658,9 @@ impl Stack {
     /// Stop everything, dependents before what they depend on.
     pub(super) fn begin_shutdown(&mut self) {
         self.phase = Phase::ShuttingDown { escalated: false };
+        if let Some(systemd) = self.systemd.as_mut() {
+            systemd.shutdown_begins();
+        }
         for index in 0..self.slots.len() {
             self.want_down(index);
         }
