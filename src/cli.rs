@@ -135,6 +135,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open every service's log file anew, after logrotate moved them away (as SIGUSR1 does).
+    ReopenLogs {
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// Stop every service and the supervisor; wait until it has exited.
     Shutdown {
         #[command(flatten)]
@@ -178,6 +183,7 @@ pub fn main() -> i32 {
             control::logs(socket.socket, names, lines, follow, json)
         }
         Command::Reload { socket, json } => control::reload(socket.socket, json),
+        Command::ReopenLogs { socket } => control::reopen_logs(socket.socket),
         Command::Shutdown { socket } => control::shutdown(socket.socket),
     }
 }
