@@ -624,6 +624,21 @@ pub fn have(cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Returns true (and prints a loud notice) when the test must be skipped
+/// because `cmd` is not installed; under CI (`$CI` set, as `.ci/run` runs)
+/// a missing tool fails the test instead, since `.ci/run` installs it.
+pub fn skip_unless_installed(cmd: &str, test: &str) -> bool {
+    if have(cmd) {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+        "{test}: `{cmd}` is not installed, and CI must run this test (.ci/run installs it)"
+    );
+    eprintln!("SKIPPED ({cmd} not installed): {test}");
+    true
+}
+
 /// Nanosecond timestamp written by a service with `date +%s%N` to `file` (waits for it).
 pub fn ns(env: &Env, tend: &Tend, file: &str) -> u128 {
     let s = env.await_file(tend, file);
