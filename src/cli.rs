@@ -142,6 +142,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open every service's log file anew, after logrotate moved them away (as SIGUSR1 does).
+    ReopenLogs {
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// Stop every service and the supervisor; wait until it has exited.
     Shutdown {
         #[command(flatten)]
@@ -207,6 +212,7 @@ pub fn main() -> i32 {
             control::logs(socket.socket, names, lines, follow, json)
         }
         Command::Reload { socket, json } => control::reload(socket.socket, json),
+        Command::ReopenLogs { socket } => control::reopen_logs(socket.socket),
         Command::Shutdown { socket } => control::shutdown(socket.socket),
         Command::Completions { shell } => crate::app::completions::print(shell),
         Command::Man { dir } => crate::app::man::write(&dir),

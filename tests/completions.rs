@@ -119,6 +119,13 @@ fn bash_completes_subcommands_flags_signals_and_service_names() {
                 got.starts_with("SIGHUP SIGINT SIGQUIT") && got.contains("SIGRTMAX"),
                 "{line:?} → {got:?}"
             );
+        } else if line == &"tend stop --" {
+            // Only long flags, among them these (others may be added).
+            let words: Vec<&str> = got.split(' ').collect();
+            assert!(words.iter().all(|w| w.starts_with("--")), "{line:?} → {got:?}");
+            for flag in ["--all", "--no-wait", "--socket", "--help"] {
+                assert!(words.contains(&flag), "{line:?} → {got:?}");
+            }
         } else if line == &"tend check " {
             // A folder argument: clap leaves it to bash's file completion.
             assert!(!got.contains("web"), "{line:?} → {got:?}");
@@ -162,7 +169,7 @@ fn without_a_supervisor_name_completion_is_empty_silent_and_prompt() {
 
 #[test]
 fn fish_completes_subcommands_flags_signals_and_service_names() {
-    if skip_unless_installed("fish", "fish_completes_subcommands_flags_signals_and_service_names") {
+    if skip_unless_installed("fish_completes_subcommands_flags_signals_and_service_names", &["fish"]) {
         return;
     }
     let env = Env::new();
@@ -235,7 +242,7 @@ impl Drop for Tmux {
 #[test]
 fn zsh_completes_service_names_and_signals_in_a_real_terminal() {
     let test = "zsh_completes_service_names_and_signals_in_a_real_terminal";
-    if skip_unless_installed("zsh", test) || skip_unless_installed("tmux", test) {
+    if skip_unless_installed(test, &["zsh", "tmux"]) {
         return;
     }
     let env = Env::new();

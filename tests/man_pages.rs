@@ -25,7 +25,7 @@ fn write_pages(env: &Env) -> Vec<String> {
 #[test]
 fn every_page_typesets_without_a_warning() {
     let test = "every_page_typesets_without_a_warning";
-    if skip_unless_installed("groff", test) {
+    if skip_unless_installed(test, &["groff"]) {
         return;
     }
     let env = Env::new();
@@ -42,7 +42,7 @@ fn every_page_typesets_without_a_warning() {
 
 #[test]
 fn man_shows_tend_and_each_subcommand() {
-    if skip_unless_installed("man", "man_shows_tend_and_each_subcommand") {
+    if skip_unless_installed("man_shows_tend_and_each_subcommand", &["man"]) {
         return;
     }
     let env = Env::new();
