@@ -434,9 +434,16 @@ impl Stack {
         for index in 0..self.slots.len() {
             let Some(file) = self.slots[index].file_sink.as_mut() else { continue };
             file.flush();
-            if let Some(error) = file.take_new_error() {
-                let name = self.slots[index].unit.name.clone();
+            let error = file.take_new_error();
+            let resumed = file.take_resumed();
+            let name = self.slots[index].unit.name.clone();
+            if let Some(error) = error {
                 self.event(&format!("{name}: {error} (the service keeps running)"));
+            }
+            if let Some(lines) = resumed {
+                self.event(&format!(
+                    "{name}: writing its log file again; {lines} lines were dropped meanwhile"
+                ));
             }
         }
     }

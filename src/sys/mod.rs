@@ -9,6 +9,8 @@ use crate::policy::Time;
 use crate::unit::{UserDb, UserEntry};
 use std::io;
 
+pub mod paths;
+
 /// CLOCK_MONOTONIC as a [`Time`]: unaffected by wall-clock changes.
 pub fn monotonic_now() -> Time {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };

@@ -302,6 +302,22 @@ pub fn parse_unit(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSpe
     }
 }
 
+/// Why `path` cannot be a log file: it names no file (`/`, `dir/`, `..`),
+/// or a folder is there already.
+fn log_file_problem(path: &Path) -> Option<String> {
+    let text = path.as_os_str().to_string_lossy();
+    let names_file = !text.ends_with('/')
+        && path.file_name().is_some()
+        && !matches!(path.components().next_back(), Some(std::path::Component::ParentDir));
+    if !names_file {
+        return Some(format!("{} names a folder, not a file", path.display()));
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Some(format!("{} is a folder", path.display()));
+    }
+    None
+}
+
 /// `[a-z0-9][a-z0-9_.@-]*`
 fn valid_unit_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -1258,7 +1274,13 @@ impl Checker<'_> {
         for (key, pos, value) in entries {
             match key.as_str() {
                 "file" => match self.path("log.file", value) {
-                    Some(path) => log.file = Some(path),
+                    Some(path) => match log_file_problem(&path) {
+                        None => log.file = Some(path),
+                        Some(why) => {
+                            self.error(value.pos, format!("log.file: {why}"));
+                            ok = false;
+                        }
+                    },
                     None => ok = false,
                 },
                 "max_size" => {

@@ -791,6 +791,13 @@ fn log_sink_errors() {
     assert!(errors("command: x\nlog:\n  max_size: 10M\n").contains("log: max_size needs a file to rotate"));
     assert!(errors("command: x\nlog:\n  file: a\n  max_size: lots\n")
         .contains("web.yaml:4:13: log.max_size: expected a size"));
+    // Caught by `check`, not at start (issue 9).
+    assert_eq!(
+        errors("command: x\nlog:\n  file: /\n"),
+        "web.yaml:3:9: log.file: / names a folder, not a file"
+    );
+    assert!(errors("command: x\nlog:\n  file: /var/log/\n").contains("names a folder, not a file"));
+    assert_eq!(errors("command: x\nlog:\n  file: /tmp\n"), "web.yaml:3:9: log.file: /tmp is a folder");
 }
 
 // ---------------------------------------------------------------- ordering and readiness
