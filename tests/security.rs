@@ -173,3 +173,174 @@ fn a_service_racing_the_rotation_cannot_get_its_lines_into_a_root_file() {
         tend.dump()
     );
 }
+
+// ---- D2: check a unit by path, then read it again ----
+
+#[test]
+fn a_unit_linked_into_a_users_folder_cannot_be_swapped_between_check_and_read() {
+    if skip_unless_root("a_unit_linked_into_a_users_folder_cannot_be_swapped_between_check_and_read") {
+        return;
+    }
+    let user = TestUser::new();
+    let env = env();
+    let trusted = env.p("rootcfg");
+    fs::create_dir(&trusted).unwrap();
+    let benign = trusted.join("benign.yaml");
+    fs::write(&benign, "command: [\"true\"]\nbogus_benign: 1\n").unwrap();
+    fs::set_permissions(&benign, fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = user_folder(&env, "cfg", &user);
+    let pwned = env.p("pwned");
+    // The user's own, valid unit: it would run `id` as root.
+    let evil = format!("command: [\"sh\", \"-c\", \"id > {}\"]\nrestart: never\n", pwned.display());
+    let evil_src = cfg.join("evil.src");
+    fs::write(&evil_src, evil).unwrap();
+    chown(&evil_src, user.uid, user.gid);
+    std::os::unix::fs::symlink(cfg.join("web.yaml"), env.units().join("web.yaml")).unwrap();
+    // The attacker keeps swapping web.yaml between a link to the root-owned
+    // benign file (which passes the owner check) and its own file.
+    let swap = format!(
+        "chdir '{}' or die; while (1) {{ symlink('{}', 'l.tmp'); rename('l.tmp', 'web.yaml'); link('evil.src', 'e.tmp'); rename('e.tmp', 'web.yaml'); }}",
+        cfg.display(),
+        benign.display()
+    );
+    let mut swapper_cmd = user.command("perl");
+    swapper_cmd.args(["-e", &swap]);
+    let swapper = Tend::spawn(swapper_cmd, env.root(), "the swapping attacker");
+    swapper.wait_until(T, "the swap to run", || cfg.join("web.yaml").exists());
+    let mut loaded = 0;
+    for _ in 0..300 {
+        let out = run_cmd(
+            {
+                let mut c = std::process::Command::new(tend_bin());
+                c.args(["check", env.units().to_str().unwrap()]);
+                c
+            },
+            "tend check",
+        );
+        if out.code == 0 {
+            loaded += 1;
+        }
+    }
+    assert_eq!(loaded, 0, "tend check loaded the attacker's unit {loaded} times out of 300");
+    // `up` too: it must never run the attacker's command.
+    for _ in 0..5 {
+        let mut up = env.spawn(&["up", "--no-socket", "--units", env.units().to_str().unwrap()], |_| {});
+        assert_eq!(up.exit_code(T), 2, "{}", up.dump());
+    }
+    assert!(!pwned.exists(), "root ran the attacker's command");
+    drop(swapper);
+}
+
+// ---- D10: FIFOs and huge files as units ----
+
+#[test]
+fn a_fifo_or_a_huge_file_as_a_unit_neither_hangs_nor_floods() {
+    if skip_unless_root("a_fifo_or_a_huge_file_as_a_unit_neither_hangs_nor_floods") {
+        return;
+    }
+    let env = env();
+    unit(&env, "a", &format!("{}stop_timeout: 300ms\n", sh("exec sleep 300")));
+    let mut tend = env.up();
+    wait_running(&env, &tend, &["a"]);
+    let fifo = env.units().join("b.yaml");
+    nix_mkfifo(&fifo);
+    // `reload` answers (an error) and the supervisor stays responsive.
+    let out = ctl(&env, &["reload"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.show(), tend.dump());
+    assert!(out.stderr.contains("it is a FIFO, not a regular file"), "{}", out.show());
+    assert_eq!(state(&env, "a"), "running", "{}", tend.dump());
+    // `check` returns too.
+    let (code, err) = env.check();
+    assert_eq!(code, 2);
+    assert!(err.contains("b.yaml: cannot read: it is a FIFO"), "{err}");
+    fs::remove_file(&fifo).unwrap();
+    // 50 MB: refused without reading it, and not echoed.
+    fs::write(env.units().join("big.yaml"), vec![b'x'; 50 << 20]).unwrap();
+    fs::set_permissions(env.units().join("big.yaml"), fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, err) = env.check();
+    assert_eq!(code, 2);
+    assert!(err.contains("big.yaml: cannot read: it is 52428800 bytes"), "{err}");
+    assert!(err.len() < 1000, "the error echoed the file: {} bytes", err.len());
+    shutdown(&env, &mut tend);
+}
+
+fn nix_mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+// ---- D11: diagnostics must not quote what the requester cannot read ----
+
+#[test]
+fn reload_errors_do_not_show_a_socket_group_member_a_root_only_file() {
+    if skip_unless_root("reload_errors_do_not_show_a_socket_group_member_a_root_only_file") {
+        return;
+    }
+    let group = TestGroup::new();
+    let operator = TestUser::with_groups(&[&group.name]);
+    let env = env();
+    let rootonly = root_only(&env);
+    unit(&env, "a", &format!("{}stop_timeout: 300ms\n", sh("exec sleep 300")));
+    let socket = env.p("run/tend.sock");
+    let mut tend =
+        env.spawn(&["up", "--units", env.units().to_str().unwrap(), "--socket-group", &group.name], |c| {
+            c.env("TEND_SOCKET", &socket);
+        });
+    tend.wait_until(T, "the socket", || socket.exists());
+    // The admin's mistake: an env_file pointing at a root-only file; and a
+    // unit that is a link to it.
+    unit(
+        &env,
+        "b",
+        &format!("command: [sleep, \"100111\"]\nenv_file: {}\n", rootonly.join("shadow").display()),
+    );
+    std::os::unix::fs::symlink(rootonly.join("shadow"), env.units().join("c.yaml")).unwrap();
+    let mut cmd = operator.command(tend_bin());
+    cmd.args(["reload", "--socket"]).arg(&socket);
+    let out = run_cmd(cmd, "tend reload as a socket-group member");
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert!(out.stderr.contains("shadow:1:1: expected KEY=VALUE"), "{}", out.show());
+    assert!(
+        !out.stderr.contains("SECRETHASH"),
+        "a root-only file's content went to a socket-group member:\n{}",
+        out.show()
+    );
+    assert!(!tend.stderr().contains("SECRETHASH"), "nor into tend's log\n{}", tend.dump());
+    let mut cmd = std::process::Command::new(tend_bin());
+    cmd.args(["shutdown", "--socket"]).arg(&socket);
+    run_cmd(cmd, "tend shutdown");
+    tend.wait_exit(T);
+}
+
+// ---- D16: what `check` passed and only the start refused ----
+
+#[test]
+fn check_refuses_what_would_only_fail_at_start() {
+    if skip_unless_root("check_refuses_what_would_only_fail_at_start") {
+        return;
+    }
+    let env = env();
+    let env_file = env.p("nul.env");
+    fs::write(&env_file, "A=x\0y\n").unwrap();
+    unit(&env, "nul", &format!("command: [\"true\"]\nenv_file: {}\n", env_file.display()));
+    unit(&env, "logroot", "command: [\"true\"]\nlog:\n  file: /\n");
+    unit(
+        &env,
+        "rules",
+        "command: [\"true\"]\nsandbox:\n  read_only_paths: [/]\n  read_write_paths: [/]\n  inaccessible_paths: [/]\n",
+    );
+    fs::write(env.units().join("utf.yaml"), b"command: [\"true\"]\ndescription: caf\xe9\n").unwrap();
+    fs::set_permissions(env.units().join("utf.yaml"), fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, err) = env.check();
+    assert_eq!(code, 2, "{err}");
+    let u = env.units();
+    for expected in [
+        format!("{}:1:3: A: the value contains a NUL byte", env_file.display()),
+        format!("{}:3:9: log.file: / names a folder, not a file", u.join("logroot.yaml").display()),
+        format!("{}:5:23: sandbox.inaccessible_paths: / cannot be hidden", u.join("rules.yaml").display()),
+        "sandbox.read_write_paths: / is also in read_only_paths".to_string(),
+        format!("{}:2:17: invalid UTF-8 (byte 0xe9)", u.join("utf.yaml").display()),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+}

@@ -222,6 +222,15 @@ impl UserDb for SystemUsers {
         // SAFETY: getuid/getgid cannot fail.
         unsafe { (libc::getuid(), libc::getgid()) }
     }
+
+    fn open_file(&self, path: &std::path::Path) -> io::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(path)
+    }
 }
 
 /// Write all of `data` to `fd`, waiting with poll(2) when the descriptor is

@@ -184,8 +184,10 @@ impl Default for Env {
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::Builder::new().prefix("tend-e2e-").tempdir().unwrap();
-        // World-writable so services running as `nobody` can report too.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        // World-writable so services running as `nobody` can report too;
+        // sticky like /tmp, so that tend as root still trusts the units
+        // folder in it (nobody else can swap an entry root made).
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o1777)).unwrap();
         fs::create_dir(dir.path().join("units")).unwrap();
         Env { dir }
     }
