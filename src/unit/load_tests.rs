@@ -1464,9 +1464,7 @@ fn env_file_nul_values_are_load_errors_and_many_variables_load_fast() {
         text.push_str(&format!("V{}={}\n", i % 40_000, i / 40_000));
     }
     fs::write(&env, text).unwrap();
-    let start = std::time::Instant::now();
     let units = load_dir(dir.path(), &FakeUsers::new()).unwrap();
-    eprintln!("80,000 assignments: loaded in {:?}", start.elapsed());
     assert_eq!(units[0].environment.len(), 40_000);
     assert_eq!(units[0].environment[0], ("V0".to_string(), "1".to_string()));
     assert_eq!(units[0].environment[39_999], ("V39999".to_string(), "1".to_string()));
