@@ -344,3 +344,306 @@ fn check_refuses_what_would_only_fail_at_start() {
         assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
     }
 }
+
+// ---- D4: a non-root tend and a folder someone else made ----
+
+/// Removes a path (file or folder tree) on drop, as root.
+struct RemoveOnDrop(Vec<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = fs::remove_dir_all(path).or_else(|_| fs::remove_file(path));
+        }
+    }
+}
+
+/// `tend ARGS` run as `user` with the default socket (no XDG_RUNTIME_DIR,
+/// no TEND_SOCKET: the `/tmp/tend-UID` case).
+fn as_user(user: &TestUser, args: &[&str]) -> Out {
+    let mut cmd = user.command(tend_bin());
+    cmd.args(args).env_remove("XDG_RUNTIME_DIR").env_remove("TEND_SOCKET").env_remove("NO_COLOR");
+    run_cmd(cmd, &format!("tend {} as {}", args.join(" "), user.name))
+}
+
+/// A fake supervisor: answers every request with a made-up success.
+const FAKE_SERVER: &str = r#"
+use IO::Socket::UNIX;
+my ($path, $log) = @ARGV;
+unlink $path;
+my $server = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $path, Listen => 5) or die "listen: $!";
+chmod 0777, $path;
+while (my $c = $server->accept) {
+    my $line = <$c>;
+    open(my $l, '>>', $log); print $l $line; close $l;
+    print $c '{"ok":true,"pid":4242,"services":[{"name":"sleeper","state":"running","pid":4242,"since":"2026-01-01T00:00:00Z","since_secs":1,"restarts":0,"last_exit":null,"reason":null,"healthy":true}],"results":[{"name":"sleeper","ok":true,"message":"stopped (fake)","state":"stopped","pid":null}]}' . "\n";
+    close $c;
+}
+"#;
+
+#[test]
+fn a_runtime_folder_another_user_made_is_refused_by_up_and_by_clients() {
+    if skip_unless_root("a_runtime_folder_another_user_made_is_refused_by_up_and_by_clients") {
+        return;
+    }
+    let victim = TestUser::new();
+    let attacker = TestUser::new();
+    let env = env();
+    unit(&env, "sleeper", &format!("{}stop_timeout: 300ms\n", sh("exec sleep 300")));
+    let dir = std::path::PathBuf::from(format!("/tmp/tend-{}", victim.uid));
+    let _cleanup = RemoveOnDrop(vec![dir.clone()]);
+    let out = attacker.command("mkdir").args(["-m", "777"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let socket = dir.join("tend.sock");
+    let log = env.p("fake.log");
+    fs::write(&log, "").unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
+    let mut fake_cmd = attacker.command("perl");
+    fake_cmd.args(["-e", FAKE_SERVER]).arg(&socket).arg(&log);
+    let fake = Tend::spawn(fake_cmd, env.root(), "the attacker's fake supervisor");
+    fake.wait_until(T, "the fake socket", || socket.exists());
+    // The victim's client does not talk to it.
+    let out = as_user(&victim, &["stop", "sleeper"]);
+    assert_eq!(out.code, 1, "{}", out.show());
+    assert!(!out.stdout.contains("stopped (fake)"), "the client believed a fake supervisor:\n{}", out.show());
+    assert!(
+        out.stderr.contains(&format!("refusing to talk to the socket in {}", dir.display())),
+        "{}",
+        out.show()
+    );
+    assert!(out.stderr.contains(&format!("owned by uid {}", attacker.uid)), "{}", out.show());
+    assert_eq!(read(&log), "", "the fake supervisor got the victim's request");
+    let out = as_user(&victim, &["status"]);
+    assert_eq!(out.code, 1, "{}", out.show());
+    // The victim's supervisor does not start in it.
+    let out = as_user(&victim, &["up", "--units", env.units().to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{}", out.show());
+    assert!(
+        out.stderr.contains(&format!(
+            "refusing to use {}: it is owned by uid {}",
+            dir.display(),
+            attacker.uid
+        )),
+        "{}",
+        out.show()
+    );
+    drop(fake);
+}
+
+#[test]
+fn squatted_notify_socket_names_do_not_stop_a_non_root_notify_service() {
+    if skip_unless_root("squatted_notify_socket_names_do_not_stop_a_non_root_notify_service") {
+        return;
+    }
+    let victim = TestUser::new();
+    let attacker = TestUser::new();
+    let env = env();
+    unit(
+        &env,
+        "ready",
+        &format!(
+            "{}type: notify\nstart_timeout: 5s\nstop_timeout: 300ms\nrestart: never\n",
+            sh(&format!("{}\nexec sleep 300", notify_ready_cmd(&env)))
+        ),
+    );
+    // The next 3,000 pids' worth of the old names, made by another user.
+    let next: i32 = read("/proc/sys/kernel/ns_last_pid").trim().parse().unwrap();
+    let squat = format!(
+        "for my $p ({}..{}) {{ open(my $f, '>', \"/tmp/tend-notify-$p.sock\"); }}",
+        next + 1,
+        next + 3000
+    );
+    let names: Vec<std::path::PathBuf> =
+        (next + 1..=next + 3000).map(|p| format!("/tmp/tend-notify-{p}.sock").into()).collect();
+    let mut cleanup = RemoveOnDrop(names);
+    cleanup.0.push(format!("/tmp/tend-{}", victim.uid).into());
+    let out = attacker.command("perl").args(["-e", &squat]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut cmd = victim.command(tend_bin());
+    cmd.args(["up", "--units", env.units().to_str().unwrap()])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("TEND_SOCKET")
+        .current_dir(env.root());
+    let tend = Tend::spawn(cmd, env.root(), "tend up as the victim");
+    tend.wait_stderr("ready: ready");
+    assert!(!tend.stderr().contains("Address already in use"), "{}", tend.dump());
+    drop(tend);
+    drop(cleanup);
+}
+
+// ---- D7: --socket and files that are not our socket ----
+
+#[test]
+fn socket_path_never_deletes_a_file_nor_another_supervisors_socket() {
+    if skip_unless_root("socket_path_never_deletes_a_file_nor_another_supervisors_socket") {
+        return;
+    }
+    let env = env();
+    unit(&env, "a", &format!("{}stop_timeout: 300ms\n", sh("exec sleep 300")));
+    let units = env.units();
+    let precious = env.p("precious.txt");
+    fs::write(&precious, "precious data\n").unwrap();
+    let mut up = env.spawn(&["up", "--units", units.to_str().unwrap()], |c| {
+        c.env("TEND_SOCKET", &precious);
+    });
+    assert_ne!(up.exit_code(T), 0, "{}", up.dump());
+    assert!(up.stderr().contains("it is not a socket"), "{}", up.dump());
+    assert_eq!(read(&precious), "precious data\n");
+    // A's socket is removed (a tmp cleaner), B binds the same path; A's exit
+    // must leave B's socket alone.
+    let socket = env.p("t.sock");
+    let spawn = |label: &str| {
+        let mut cmd = std::process::Command::new(tend_bin());
+        cmd.args(["up", "--units", units.to_str().unwrap()])
+            .env("TEND_SOCKET", &socket)
+            .current_dir(env.root());
+        Tend::spawn(cmd, env.root(), label)
+    };
+    let mut a = spawn("tend A");
+    a.wait_until(T, "A's socket", || socket.exists());
+    fs::remove_file(&socket).unwrap();
+    let mut b = spawn("tend B");
+    b.wait_until(T, "B's socket", || socket.exists());
+    a.signal(libc::SIGTERM);
+    a.wait_exit(T);
+    assert!(socket.exists(), "A removed B's socket on exit\n{}", a.dump());
+    let mut status = std::process::Command::new(tend_bin());
+    status.args(["status"]).env("TEND_SOCKET", &socket);
+    let out = run_cmd(status, "tend status (B)");
+    assert_eq!(out.code, 0, "{}", out.show());
+    b.signal(libc::SIGTERM);
+    b.wait_exit(T);
+    assert!(!socket.exists(), "B removes its own socket");
+}
+
+// ---- D14: --socket-group and a folder that keeps the group out ----
+
+#[test]
+fn socket_group_gets_through_the_runtime_folder_or_is_told_why_not() {
+    if skip_unless_root("socket_group_gets_through_the_runtime_folder_or_is_told_why_not") {
+        return;
+    }
+    let group = TestGroup::new();
+    let owner = TestUser::with_groups(&[&group.name]);
+    let member = TestUser::with_groups(&[&group.name]);
+    let env = env();
+    unit(&env, "a", &format!("{}stop_timeout: 300ms\n", sh("exec sleep 300")));
+    // The default folder, left 0700 by an earlier run without the flag:
+    // tend (its owner) opens it to the group.
+    let dir = std::path::PathBuf::from(format!("/tmp/tend-{}", owner.uid));
+    let _cleanup = RemoveOnDrop(vec![dir.clone()]);
+    let out = owner.command("mkdir").args(["-m", "700"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut cmd = owner.command(tend_bin());
+    cmd.args(["up", "--units", env.units().to_str().unwrap(), "--socket-group", &group.name])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("TEND_SOCKET")
+        .current_dir(env.root());
+    let tend = Tend::spawn(cmd, env.root(), "tend up as the owner, default socket");
+    let socket = dir.join("tend.sock");
+    tend.wait_until(T, "the socket", || socket.exists());
+    let mut status = member.command(tend_bin());
+    status.args(["status", "--socket"]).arg(&socket);
+    let out = run_cmd(status, "tend status as a group member");
+    assert_eq!(out.code, 0, "{}\n{}", out.show(), tend.dump());
+    drop(tend);
+    // An explicit path whose folder keeps the group out: a warning.
+    let closed = env.p("closed");
+    fs::create_dir(&closed).unwrap();
+    fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
+    let sock = closed.join("tend.sock");
+    let mut tend =
+        env.spawn(&["up", "--units", env.units().to_str().unwrap(), "--socket-group", &group.name], |c| {
+            c.env("TEND_SOCKET", &sock);
+        });
+    tend.wait_stderr("--socket-group: members of group");
+    assert!(
+        tend.stderr().contains(&format!("its folder {} is mode 0700", closed.display())),
+        "{}",
+        tend.dump()
+    );
+    tend.signal(libc::SIGTERM);
+    tend.wait_exit(T);
+}
+
+// ---- D8 and D9: the notify socket ----
+
+/// Perl: send argv[0] (with `\n` for newlines) to NOTIFY_SOCKET, then stay a moment.
+const NOTIFY_SEND: &str = r#"
+use Socket;
+my $p = $ENV{NOTIFY_SOCKET} or die "no NOTIFY_SOCKET\n";
+socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\n";
+my $m = $ARGV[0]; $m =~ s/\\n/\n/g;
+send($s, $m, 0, pack_sockaddr_un($p)) or die "send: $!\n";
+sleep 2;
+"#;
+
+#[test]
+fn one_service_cannot_take_over_anothers_notifications_with_mainpid() {
+    if skip_unless_root("one_service_cannot_take_over_anothers_notifications_with_mainpid") {
+        return;
+    }
+    let env = env();
+    let send = env.p("send.pl");
+    fs::write(&send, NOTIFY_SEND).unwrap();
+    let bbb_pid = env.p("bbb.pid");
+    let sent = env.p("aaa.sent");
+    let aaa = format!(
+        "while [ ! -s {p} ]; do sleep 0.01; done\nperl {send} \"READY=1\\nMAINPID=$(cat {p})\"\ntouch {sent}\nexec sleep 300",
+        p = bbb_pid.display(),
+        send = send.display(),
+        sent = sent.display()
+    );
+    let bbb = format!(
+        "echo $$ > {p}\nwhile [ ! -e {sent} ]; do sleep 0.01; done\nperl {send} \"READY=1\\nSTATUS=bbb-marker\"\nexec sleep 300",
+        p = bbb_pid.display(),
+        send = send.display(),
+        sent = sent.display()
+    );
+    unit(&env, "aaa", &format!("{}type: notify\nstop_timeout: 300ms\n", sh(&aaa)));
+    unit(&env, "bbb", &format!("{}type: notify\nstart_timeout: 4s\nstop_timeout: 300ms\n", sh(&bbb)));
+    let mut tend = env.up();
+    tend.wait_stderr("bbb: ready");
+    tend.wait_stderr("aaa: ignored MAINPID=");
+    assert!(tend.stderr().contains("not a process of this service"), "{}", tend.dump());
+    let bbb_status = svc(&env, "bbb");
+    assert_eq!(bbb_status["state"], "ready", "{bbb_status}\n{}", tend.dump());
+    assert_eq!(bbb_status["status_text"], "bbb-marker", "{bbb_status}");
+    assert_ne!(svc(&env, "aaa")["status_text"], "bbb-marker");
+    shutdown(&env, &mut tend);
+}
+
+#[test]
+fn a_flood_of_stray_notify_datagrams_costs_a_few_log_lines() {
+    if skip_unless_root("a_flood_of_stray_notify_datagrams_costs_a_few_log_lines") {
+        return;
+    }
+    let user = TestUser::new();
+    let env = env();
+    let path_file = env.p("notify-path");
+    unit(
+        &env,
+        "n",
+        &format!(
+            "{}type: notify\nstop_timeout: 300ms\n",
+            sh(&format!("echo $NOTIFY_SOCKET > {}\nexec sleep 300", path_file.display()))
+        ),
+    );
+    let mut tend = env.up();
+    let socket = env.await_file(&tend, "notify-path").trim().to_string();
+    let flood = format!(
+        "use Socket; socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die; my $a = pack_sockaddr_un('{socket}'); \
+         for (1..20000) {{ send($s, \"READY=1\", 0, $a); }} print \"done\\n\";"
+    );
+    let out = user.command("perl").args(["-e", &flood]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("done"), "{out:?}");
+    // Once tend answers a request, it has read what was queued before it.
+    wait_socket(&env, &tend);
+    tend.wait_until(T, "the flood to be read", || {
+        let (_, list) = status_json(&env, &[]);
+        !list.is_empty() && tend.stderr().contains("ignored a notify message")
+    });
+    let lines = tend.stderr().lines().filter(|l| l.contains("ignored a notify message")).count();
+    assert!(lines <= 10, "{lines} log lines for a flood of stray datagrams\n{}", tend.dump());
+    shutdown(&env, &mut tend);
+}

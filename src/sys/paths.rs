@@ -295,3 +295,192 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
     }
 }
+
+/// What to do with a folder that is to be tend's private one (the runtime
+/// folder holding the control socket and, for a non-root tend, the notify
+/// socket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivateDir {
+    /// As it should be.
+    Ok,
+    /// Ours, but its mode or group is not the one wanted: set them.
+    Fix { mode: u32, gid: Option<u32> },
+    /// Not ours to trust: why.
+    Refuse(String),
+}
+
+/// Judge a private folder from its `lstat`: it must be a real folder owned
+/// by `me`, writable by nobody else; its mode should be 0700, or 0750 with
+/// group `group` (the socket group). Pure: tests call it with made-up stats.
+pub fn judge_private_dir(
+    kind: u32,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    me: u32,
+    group: Option<u32>,
+) -> PrivateDir {
+    if kind == libc::S_IFLNK {
+        return PrivateDir::Refuse("it is a symbolic link".into());
+    }
+    if kind != libc::S_IFDIR {
+        return PrivateDir::Refuse("it is not a folder".into());
+    }
+    if uid != me {
+        return PrivateDir::Refuse(format!(
+            "it is owned by uid {uid}, not by uid {me}: another user may have made it to answer in tend's place"
+        ));
+    }
+    let mode = mode & 0o7777;
+    if mode & 0o022 != 0 {
+        return PrivateDir::Refuse(format!(
+            "it is writable by others (mode {mode:04o}): another user may have put a socket there"
+        ));
+    }
+    let wanted = if group.is_some() { 0o750 } else { 0o700 };
+    let group_ok = group.is_none_or(|g| g == gid);
+    if mode == wanted && group_ok {
+        PrivateDir::Ok
+    } else {
+        PrivateDir::Fix { mode: wanted, gid: group.filter(|g| *g != gid) }
+    }
+}
+
+/// Make the private folder `dir` (its parents as needed) or check the one
+/// that is there: see [`judge_private_dir`]. The mode and group are set
+/// through a descriptor opened with `O_NOFOLLOW`, never by path.
+pub fn ensure_private_dir(dir: &Path, group: Option<u32>) -> Result<(), String> {
+    let shown = dir.display();
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    match nix::unistd::mkdir(dir, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(format!("cannot create {shown}: {}", reason(e))),
+    }
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ELOOP => format!("refusing to use {shown}: it is a symbolic link"),
+        nix::errno::Errno::ENOTDIR => format!("refusing to use {shown}: it is not a folder"),
+        e => format!("cannot open {shown}: {}", reason(e)),
+    })?;
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| format!("cannot examine {shown}: {}", reason(e)))?;
+    match judge_private_dir(kind(&st), st.st_uid, st.st_gid, st.st_mode, euid(), group) {
+        PrivateDir::Ok => Ok(()),
+        PrivateDir::Fix { mode, gid } => {
+            if let Some(gid) = gid {
+                nix::unistd::fchown(&fd, None, Some(nix::unistd::Gid::from_raw(gid)))
+                    .map_err(|e| format!("cannot set the group of {shown}: {}", reason(e)))?;
+            }
+            nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
+                .map_err(|e| format!("cannot set the mode of {shown}: {}", reason(e)))
+        }
+        PrivateDir::Refuse(why) => {
+            Err(format!("refusing to use {shown}: {why}; remove it, or set XDG_RUNTIME_DIR"))
+        }
+    }
+}
+
+/// A client's check of the folder of the default socket before it talks
+/// to whatever listens there: a real folder owned by root or by the user,
+/// writable by nobody else. (It does not fix anything.)
+pub fn check_trusted_dir(dir: &Path) -> Result<(), String> {
+    let shown = dir.display();
+    let st = match nix::sys::stat::lstat(dir) {
+        Ok(st) => st,
+        // Nothing there: nobody answers, which the connect reports.
+        Err(_) => return Ok(()),
+    };
+    let me = euid();
+    let why = if kind(&st) == libc::S_IFLNK {
+        Some("it is a symbolic link".to_string())
+    } else if kind(&st) != libc::S_IFDIR {
+        Some("it is not a folder".to_string())
+    } else {
+        others_can_write(st.st_uid, st.st_mode, me)
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "refusing to talk to the socket in {shown}: it is {why}, so another user could answer in place of \
+             your supervisor; remove it, or set XDG_RUNTIME_DIR",
+            why = why.trim_start_matches("it is ")
+        )),
+    }
+}
+
+/// A fresh folder with a name nobody could guess (mkdtemp(3)), mode `mode`:
+/// a place for a socket in a folder others can write, such as /tmp.
+pub fn make_temp_dir(base: &Path, prefix: &str, mode: u32) -> io::Result<PathBuf> {
+    let template = base.join(format!("{prefix}XXXXXX"));
+    let dir = nix::unistd::mkdtemp(&template).map_err(errno)?;
+    let fd = nix::fcntl::open(
+        &dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(errno)?;
+    nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(errno)?;
+    Ok(dir)
+}
+
+/// `(device, inode)` of what is at `path` now, links not followed.
+pub fn identity(path: &Path) -> Option<(u64, u64)> {
+    nix::sys::stat::lstat(path).ok().map(|st| (st.st_dev, st.st_ino))
+}
+
+/// Whether `path` is a socket (links not followed); `None` when nothing is there.
+pub fn is_socket(path: &Path) -> Option<bool> {
+    nix::sys::stat::lstat(path).ok().map(|st| kind(&st) == libc::S_IFSOCK)
+}
+
+#[cfg(test)]
+mod private_dir_tests {
+    use super::*;
+
+    #[test]
+    fn a_private_folder_is_ours_and_closed() {
+        let d = libc::S_IFDIR;
+        assert_eq!(judge_private_dir(d, 1000, 1000, 0o700, 1000, None), PrivateDir::Ok);
+        assert_eq!(judge_private_dir(d, 1000, 50, 0o750, 1000, Some(50)), PrivateDir::Ok);
+        // Left by a run with a socket group, or without one: fixed.
+        assert_eq!(
+            judge_private_dir(d, 0, 0, 0o700, 0, Some(50)),
+            PrivateDir::Fix { mode: 0o750, gid: Some(50) }
+        );
+        assert_eq!(judge_private_dir(d, 0, 50, 0o750, 0, None), PrivateDir::Fix { mode: 0o700, gid: None });
+        // Someone else's, open to others, or a link: refused.
+        for verdict in [
+            judge_private_dir(d, 1002, 1002, 0o700, 1000, None),
+            judge_private_dir(d, 1000, 1000, 0o777, 1000, None),
+            judge_private_dir(d, 1000, 1000, 0o770, 1000, None),
+            judge_private_dir(libc::S_IFLNK, 1000, 1000, 0o777, 1000, None),
+            judge_private_dir(libc::S_IFREG, 1000, 1000, 0o600, 1000, None),
+        ] {
+            assert!(matches!(verdict, PrivateDir::Refuse(_)), "{verdict:?}");
+        }
+    }
+
+    #[test]
+    fn ensure_makes_or_checks() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("a/b/tend");
+        ensure_private_dir(&dir, None).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o7777, 0o700);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = ensure_private_dir(&dir, None).unwrap_err();
+        assert!(err.contains("writable by others"), "{err}");
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert!(ensure_private_dir(&link, None).unwrap_err().contains("symbolic link"));
+        assert!(check_trusted_dir(&link).is_err());
+        assert!(check_trusted_dir(&dir).is_err());
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(check_trusted_dir(&dir).is_ok());
+    }
+}
