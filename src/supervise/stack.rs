@@ -1,11 +1,11 @@
 //! `tend up`: many services on one loop, and the control socket beside them.
 
-use super::{describe_exit, reaper, signal_name, SHUTDOWN_SIGNALS};
+use super::{describe_exit, reaper, signal_name, ACTED_ON_SIGNALS, SHUTDOWN_SIGNALS};
 use crate::ctl::server::{self, Access, Conn, Listener};
 use crate::output::ring::{LogRing, DEFAULT_LINES};
 use crate::output::sink::{self, FileSink, FileSinkConfig, Severity, SyslogSink};
 use crate::output::{Dest, LineFramer, Output, Prefix};
-use crate::policy::service::{Action, Config, Event, Notice, Service};
+use crate::policy::service::{Action, Config, Event, Notice, Service, StartFailure};
 use crate::policy::ExitStatus;
 use crate::spawn::{self, ExecPlan, SpawnError, Stdio};
 use crate::sys;
@@ -172,8 +172,6 @@ pub(super) struct Stack {
     next_token: usize,
     /// Streams that still had data when their turn ended.
     busy: Vec<Token>,
-    /// Streams not read while tend's own output is full.
-    paused: Vec<Token>,
     pub(super) output: Output,
     environment: Vec<(OsString, OsString)>,
     devnull: OwnedFd,
@@ -200,6 +198,11 @@ pub(super) struct Stack {
     /// Per-service cgroups (when the host lets us).
     cgroups: crate::sandbox::cgroup::CgroupManager,
     cgroup_warning_shown: bool,
+    /// Signals already reported as ignored (bit N: signal N), so that a
+    /// flood of one signal costs one line.
+    ignored_reported: u128,
+    /// epoll_wait failed: shutting down without the poller.
+    poll_error: Option<String>,
 }
 
 /// Supervise `units` until a shutdown signal or a critical service ends.
@@ -218,6 +221,8 @@ impl Stack {
     fn new(units: Vec<UnitSpec>, options: StackOptions) -> io::Result<Stack> {
         spawn::ensure_standard_fds();
         sys::ignore_sigpipe();
+        sys::ignore_signal(libc::SIGTTIN);
+        sys::ignore_signal(libc::SIGTTOU);
         let poll = Poll::new()?;
         let listener = match &options.socket {
             None => None,
@@ -245,8 +250,9 @@ impl Stack {
                 }
             }
         };
-        let mut signals =
-            Signals::new(SHUTDOWN_SIGNALS.iter().copied().chain([libc::SIGCHLD, libc::SIGHUP]))?;
+        let mut signals = Signals::new(
+            SHUTDOWN_SIGNALS.iter().copied().chain(ACTED_ON_SIGNALS).chain(super::ignored_signals()),
+        )?;
         poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let is_init = sys::getpid() == 1;
         let pdeathsig = if is_init {
@@ -270,7 +276,6 @@ impl Stack {
             exec_tokens: HashMap::new(),
             next_token: FIRST_DYNAMIC_TOKEN,
             busy: Vec::new(),
-            paused: Vec::new(),
             output,
             environment: options.environment,
             devnull,
@@ -287,6 +292,8 @@ impl Stack {
             notify_throttle: crate::readiness::notify::Throttle::new(5, Duration::from_secs(10)),
             cgroups: crate::sandbox::cgroup::CgroupManager::detect(),
             cgroup_warning_shown: false,
+            ignored_reported: 0,
+            poll_error: None,
             check_pids: HashMap::new(),
             check_tokens: HashMap::new(),
             event_syslog: options
@@ -368,8 +375,7 @@ impl Stack {
             }
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() != io::ErrorKind::Interrupted {
-                    eprintln!("tend: poll failed: {err}");
-                    break;
+                    self.without_poller(err, timeout);
                 }
                 continue;
             }
@@ -394,6 +400,24 @@ impl Stack {
         self.exit_status()
     }
 
+    /// epoll_wait failed (it should not: EBADF, EFAULT, EINVAL): leaving
+    /// the loop would orphan every service, or, as PID 1, leave them
+    /// running. Stop everything instead, looking at signals, children and
+    /// deadlines by hand every few milliseconds, and exit 1.
+    fn without_poller(&mut self, err: io::Error, timeout: Option<Duration>) {
+        if self.poll_error.is_none() {
+            self.event(&format!("poll failed: {err}; stopping every service"));
+            self.poll_error = Some(err.to_string());
+            if self.phase == Phase::Running {
+                self.begin_shutdown();
+            }
+        }
+        std::thread::sleep(timeout.unwrap_or(Duration::MAX).min(Duration::from_millis(10)));
+        self.handle_signals();
+        self.reap();
+        self.fire_deadlines();
+    }
+
     /// Once per turn: answer the waiters whose condition now holds, write
     /// to clients and to tend's own output.
     fn after_events(&mut self) {
@@ -405,18 +429,6 @@ impl Stack {
         self.flush_conns();
         self.flush_sinks();
         self.output.flush();
-        self.resume_paused();
-    }
-
-    /// Streams paused while tend's own output was full read on once it
-    /// has room again.
-    fn resume_paused(&mut self) {
-        if !self.paused.is_empty() && !self.output.is_full() {
-            let paused = std::mem::take(&mut self.paused);
-            for token in paused {
-                self.requeue(token);
-            }
-        }
     }
 
     /// A unit removed by a reload keeps its slot (indices stay valid) but
@@ -476,7 +488,6 @@ impl Stack {
             self.accept_clients();
         } else if token == OUTPUT_TOKEN {
             self.output.flush();
-            self.resume_paused();
         } else if token == NOTIFY_TOKEN {
             self.read_notify();
         } else if let Some(&slot) = self.check_tokens.get(&token) {
@@ -495,6 +506,10 @@ impl Stack {
     }
 
     fn exit_status(&self) -> i32 {
+        if let Some(err) = &self.poll_error {
+            eprintln!("tend: exiting after a failed poll: {err}");
+            return crate::exit::FAILURE;
+        }
         if let Some(code) = self.critical_exit {
             return code;
         }
@@ -550,7 +565,17 @@ impl Stack {
                     let report = self.reload();
                     self.event(&super::control::describe_reload(&report));
                 }
-                _ => self.shutdown_signal(signal),
+                libc::SIGUSR1 => {
+                    self.reopen_logs("SIGUSR1");
+                }
+                signal if SHUTDOWN_SIGNALS.contains(&signal) => self.shutdown_signal(signal),
+                signal => {
+                    let bit = 1u128 << (signal as u32 % 128);
+                    if self.ignored_reported & bit == 0 {
+                        self.ignored_reported |= bit;
+                        self.event(&format!("ignoring {}", signal_name(signal)));
+                    }
+                }
             }
         }
     }
@@ -593,7 +618,12 @@ impl Stack {
             // closed: what it wrote, if anything, is there to read now.
             self.drain_exec_status(index);
             if let Some(Err(error)) = self.finish_exec_watch(index) {
-                self.deliver(index, Event::SpawnFailed { reason: error.to_string() });
+                let failure = StartFailure {
+                    step: error.step.name().to_string(),
+                    errno: (error.errno != 0).then(|| sys::errno_name(error.errno)),
+                    message: error.to_string(),
+                };
+                self.deliver(index, Event::SpawnFailed { failure });
                 return;
             }
         }
@@ -729,23 +759,24 @@ impl Stack {
                 self.slots[index].spawns += 1;
                 self.deliver(index, Event::Spawned { pid });
             }
-            Err(reason) => self.deliver(index, Event::SpawnFailed { reason }),
+            Err(failure) => self.deliver(index, Event::SpawnFailed { failure }),
         }
     }
 
     /// Fork the service; on success its pid is in the index and its pipes
     /// are registered before the loop can reap again.
-    fn try_spawn(&mut self, index: usize) -> Result<i32, String> {
-        let (out_read, out_write) = spawn::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-        let (err_read, err_write) = spawn::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+    fn try_spawn(&mut self, index: usize) -> Result<i32, StartFailure> {
+        let pipe = || spawn::pipe().map_err(|e| io_failure("pipe", &e, format!("cannot create a pipe: {e}")));
+        let (out_read, out_write) = pipe()?;
+        let (err_read, err_write) = pipe()?;
         let stdio = [
             Stdio::Fd(self.devnull.as_raw_fd()),
             Stdio::Fd(out_write.as_raw_fd()),
             Stdio::Fd(err_write.as_raw_fd()),
         ];
-        let extra_env = self.readiness_env(index)?;
+        let extra_env = self.readiness_env(index).map_err(|message| failure("notify_socket", message))?;
         let readiness_pipe = match self.slots[index].unit.notify_fd {
-            Some(_) => Some(spawn::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?),
+            Some(_) => Some(pipe()?),
             None => None,
         };
         let unit = &self.slots[index].unit;
@@ -757,7 +788,7 @@ impl Stack {
             stdio,
             self.pdeathsig,
         )
-        .map_err(|e| format!("cannot prepare the command: {}", e.0))?;
+        .map_err(|e| failure("prepare", format!("cannot prepare the command: {}", e.0)))?;
         if let (Some((_, write_end)), Some(number)) = (&readiness_pipe, unit.notify_fd) {
             plan.set_extra_fd(write_end.as_raw_fd(), number);
         }
@@ -771,7 +802,7 @@ impl Stack {
         }
         self.sandbox_plan(index, &mut plan)?;
         self.slots[index].oom_kills_at_start = self.slots[index].cgroup.as_ref().and_then(|c| c.oom_kills());
-        let child = spawn::spawn(&plan).map_err(|e| format!("cannot fork: {e}"))?;
+        let child = spawn::spawn(&plan).map_err(|e| io_failure("fork", &e, format!("cannot fork: {e}")))?;
         drop(out_write);
         drop(err_write);
         self.pids.insert(child.pid, index);
@@ -812,7 +843,7 @@ impl Stack {
 
     /// The service's cgroup (made at its first start) and its sandbox, into
     /// `plan`. Exec checks get the same, as they run like the service.
-    pub(super) fn sandbox_plan(&mut self, index: usize, plan: &mut ExecPlan) -> Result<(), String> {
+    pub(super) fn sandbox_plan(&mut self, index: usize, plan: &mut ExecPlan) -> Result<(), StartFailure> {
         let unit = &self.slots[index].unit;
         let resources = unit.resources;
         if self.slots[index].cgroup.is_none() {
@@ -820,7 +851,7 @@ impl Stack {
                 Ok(()) => match self.cgroups.create(&unit.name, &resources) {
                     Ok(cgroup) => self.slots[index].cgroup = Some(cgroup),
                     Err(err) if resources.is_set() => {
-                        return Err(format!("cannot create its cgroup: {err}"));
+                        return Err(failure("cgroup", format!("cannot create its cgroup: {err}")));
                     }
                     Err(err) => {
                         let name = unit.name.clone();
@@ -830,7 +861,7 @@ impl Stack {
                     }
                 },
                 Err(reason) if resources.is_set() => {
-                    return Err(format!("cannot enforce resources: {reason}"))
+                    return Err(failure("cgroup", format!("cannot enforce resources: {reason}")))
                 }
                 Err(reason) => {
                     if !self.cgroup_warning_shown {
@@ -855,7 +886,7 @@ impl Stack {
         if unit.sandbox != crate::unit::SandboxSpec::default() {
             let uid = unit.identity.as_ref().map(|i| i.uid);
             let confine = crate::sandbox::confine::ConfinePlan::new(&unit.sandbox, uid)
-                .map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
+                .map_err(|e| failure("sandbox", format!("cannot prepare the sandbox: {e}")))?;
             if let Some(notice) = confine.notice().filter(|_| !slot.sandbox_noticed) {
                 let message = format!("{}: {notice}", unit.name);
                 slot.sandbox_noticed = true;
@@ -976,16 +1007,10 @@ impl Stack {
 
     // ---- output ----
 
+    /// Read a service's pipe: every line goes to the history ring, the log
+    /// file, syslog and `logs -f` followers, whatever tend's own stdout is
+    /// doing (a slow reader there costs only that copy; see `output::channel`).
     fn read_stream(&mut self, token: Token) {
-        if self.output.is_full() {
-            // tend's stdout/stderr cannot take more now: leave the data in
-            // the service's pipe (its writes block: back-pressure, nothing
-            // lost) until the output drains.
-            if !self.paused.contains(&token) {
-                self.paused.push(token);
-            }
-            return;
-        }
         let Some(stream) = self.streams.get_mut(&token) else { return };
         let slot = &mut self.slots[stream.slot];
         let mut closed = false;
@@ -1081,7 +1106,7 @@ impl Stack {
                 if !self.streams.contains_key(&token) {
                     break;
                 }
-                self.output.flush_all();
+                self.output.flush();
                 self.read_stream(token);
                 if !self.busy.contains(&token) {
                     break;
@@ -1167,6 +1192,16 @@ impl Stack {
     }
 }
 
+/// A start that failed in tend, before or at the fork, at `step`.
+fn failure(step: &str, message: String) -> StartFailure {
+    StartFailure { step: step.to_string(), errno: None, message }
+}
+
+/// The same, with the errno of `error`.
+fn io_failure(step: &str, error: &io::Error, message: String) -> StartFailure {
+    StartFailure { step: step.to_string(), errno: error.raw_os_error().map(sys::errno_name), message }
+}
+
 /// Give the log file only whole lines of one stream: the unfinished tail
 /// waits in `tail` (so stdout and stderr never mix within a line), up to
 /// the longest line tend keeps whole.
@@ -1200,7 +1235,13 @@ fn describe_notice(notice: &Notice) -> String {
             format!("watchdog timeout: no WATCHDOG=1 within {}, stopping it", format_duration(*timeout))
         }
         Notice::TimedOut { timeout } => format!("timed out after {}, stopping it", format_duration(*timeout)),
-        Notice::Unhealthy => "health check failed too many times, restarting it".to_string(),
+        Notice::Unhealthy { failures } => {
+            format!(
+                "health check failed {failures} time{} in a row, stopping it",
+                if *failures == 1 { "" } else { "s" }
+            )
+        }
+        Notice::Failed { failure } => format!("failed: {}", failure.describe()),
         Notice::Exited { status } => describe_exit(*status),
         Notice::CannotStart { reason } => reason.clone(),
         Notice::Restarting { delay, restarts } => {
