@@ -12,7 +12,7 @@
 //!
 //! A log file's folder may be writable by the service's user, and tend runs
 //! as root: every open (at start, after a rotation, on a retry, on
-//! [`FileSink::reopen`]) goes through [`FileSink::open_file`], which opens
+//! [`FileSink::reopen`]) goes through `FileSink::open_file`, which opens
 //! the file relative to a descriptor of its folder (walked without
 //! following links others could have planted, `sys::paths::open_dir`) with
 //! `O_NOFOLLOW`, and keeps it only if `fstat` says it is a regular file with
@@ -162,18 +162,6 @@ impl FileSink {
         }
     }
 
-    /// Close and open the file anew, its folder included (after an outside
-    /// `mv` of the file or of its folder, as logrotate does). What is
-    /// buffered goes to the old file first. True when the new one is open.
-    pub fn reopen(&mut self) -> bool {
-        if !self.buf.is_empty() && self.file.is_some() {
-            self.write_out(self.buf.len());
-        }
-        self.file = None;
-        self.dir = None;
-        self.open()
-    }
-
     /// Lines dropped in all (the file could not take them).
     pub fn dropped_lines(&self) -> u64 {
         self.dropped_total
@@ -237,6 +225,8 @@ impl FileSink {
             self.write_out(self.buf.len());
         }
         self.file = None;
+        // The folder is walked again too (logrotate may have moved it).
+        self.dir = None;
         self.written = 0;
         if self.open() {
             Ok(())
@@ -1181,7 +1171,7 @@ mod tests {
         sink.flush();
         fs::rename(&path, dir.path().join("r.log.old")).unwrap();
         sink.write(at(1, 0), b"still old\n");
-        assert!(sink.reopen());
+        assert!(sink.reopen(at(1, 0)).is_ok());
         sink.write(at(1, 0), b"after\n");
         sink.flush();
         assert_eq!(fs::read(dir.path().join("r.log.old")).unwrap(), b"before\nstill old\n");

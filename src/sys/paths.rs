@@ -364,8 +364,11 @@ pub fn ensure_private_dir(dir: &Path, group: Option<u32>) -> Result<(), String> 
         Mode::empty(),
     )
     .map_err(|e| match e {
-        nix::errno::Errno::ELOOP => format!("refusing to use {shown}: it is a symbolic link"),
-        nix::errno::Errno::ENOTDIR => format!("refusing to use {shown}: it is not a folder"),
+        nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR => {
+            let link = nix::sys::stat::lstat(dir).is_ok_and(|st| kind(&st) == libc::S_IFLNK);
+            let what = if link { "a symbolic link" } else { "not a folder" };
+            format!("refusing to use {shown}: it is {what}; remove it, or set XDG_RUNTIME_DIR")
+        }
         e => format!("cannot open {shown}: {}", reason(e)),
     })?;
     let st = nix::sys::stat::fstat(&fd).map_err(|e| format!("cannot examine {shown}: {}", reason(e)))?;
