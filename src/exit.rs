@@ -10,7 +10,10 @@
 //! | 127 | `tend run`: the command was not found |
 //! | 128+N | `tend run` / a critical service: killed by signal N |
 //!
-//! A critical service's own exit status is passed on as it is.
+//! The command's (or a critical service's) own exit status is passed on as
+//! it is, except a status listed with `tend run -e` (or in the service's
+//! `success_exit_codes`), which becomes 0
+//! ([`ExitStatus::handed_over`](crate::policy::ExitStatus::handed_over)).
 
 pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;

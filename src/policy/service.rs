@@ -702,7 +702,7 @@ impl Service {
             self.next_delay = self.config.restart_delay;
         }
         if !restart {
-            out.push(Action::Ended { exit_code: status.as_exit_code() });
+            out.push(Action::Ended { exit_code: status.handed_over(&self.config.success_exit_codes) });
             return State::Exited { status, at: now };
         }
         if !success {
@@ -756,7 +756,7 @@ impl Service {
         if failures > self.config.start_limit_burst {
             out.push(Action::Notice(Notice::StartLimitHit { failures, interval }));
             let exit_code = match &self.last_ending {
-                Some((Ending::Exited(status), _)) => status.as_exit_code(),
+                Some((Ending::Exited(status), _)) => status.handed_over(&self.config.success_exit_codes),
                 Some((Ending::SpawnFailed(_), _)) | None => 127,
             };
             out.push(Action::Ended { exit_code });

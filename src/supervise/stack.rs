@@ -213,6 +213,10 @@ impl Stack {
     fn new(units: Vec<UnitSpec>, options: StackOptions) -> io::Result<Stack> {
         spawn::ensure_standard_fds();
         sys::ignore_sigpipe();
+        // A mask inherited from whoever started tend (a shell, a runtime, a
+        // program that blocked SIGCHLD or SIGTERM before exec) would keep
+        // the signal handlers from ever running: no reaping, no shutdown.
+        sys::unblock_all_signals();
         let poll = Poll::new()?;
         let listener = match &options.socket {
             None => None,
