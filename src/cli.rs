@@ -8,6 +8,13 @@ use std::path::PathBuf;
     name = "tend",
     version,
     about = "A sandboxed process supervisor: PID 1 for containers, a service manager, a sandbox",
+    long_about = "A sandboxed process supervisor: PID 1 for containers, a service manager, a sandbox.
+
+As PID 1 in a container, `tend run -- CMD` reaps every zombie, forwards signals and passes the command's exit status on.
+
+`tend up` supervises every unit in a units folder (one NAME.yaml per service, see tend.unit(5)): it starts them in dependency order, waits for readiness, restarts them by their policy with backoff and limits, and stops them gracefully, then forcefully. Each service can be sandboxed (capabilities, no_new_privs, namespaces, read-only paths, cgroup limits).
+
+While it runs, `tend status`, `start`, `stop`, `restart`, `signal`, `logs` and `reload` control it over a local socket, for people and, with --json, for scripts.",
     propagate_version = true
 )]
 pub struct Cli {
@@ -155,8 +162,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open every service's log file anew, after logrotate moved them away (as SIGUSR1 does).
+    ReopenLogs {
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// Stop every service and the supervisor; wait until it has exited.
     Shutdown {
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Print a shell completion script (subcommands, flags, and the running supervisor's service names).
+    #[command(after_help = "Install it where your shell looks for completions, e.g.:
+  tend completions bash > /etc/bash_completion.d/tend
+  tend completions zsh  > \"${fpath[1]}/_tend\"
+  tend completions fish > ~/.config/fish/completions/tend.fish")]
+    Completions {
+        /// The shell to write the script for.
+        shell: crate::app::completions::Shell,
+    },
+    /// Write the manual pages (tend.1, tend-SUBCOMMAND.1, …) into DIR.
+    #[command(after_help = "E.g. tend man /usr/local/share/man/man1 && man tend")]
+    Man {
+        /// The folder to write them into (created if missing).
+        dir: PathBuf,
+    },
+    /// What the completion scripts call: one candidate per line, nothing when no supervisor answers.
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        what: crate::app::completions::Candidates,
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -213,6 +247,10 @@ pub fn main() -> i32 {
             control::logs(socket.socket, names, lines, follow, json)
         }
         Command::Reload { socket, json } => control::reload(socket.socket, json),
+        Command::ReopenLogs { socket } => control::reopen_logs(socket.socket),
         Command::Shutdown { socket } => control::shutdown(socket.socket),
+        Command::Completions { shell } => crate::app::completions::print(shell),
+        Command::Man { dir } => crate::app::man::write(&dir),
+        Command::Complete { what, socket } => crate::app::completions::candidates(what, socket.socket),
     }
 }

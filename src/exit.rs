@@ -1,14 +1,5 @@
-//! The exit-code table: the one place that says what tend's exit statuses mean.
-//!
-//! | status | meaning |
-//! |---|---|
-//! | 0 | did what was asked; clean shutdown |
-//! | 1 | could not (a service had to be killed, a failure at run time) |
-//! | 2 | usage error or invalid units: nothing was started |
-//! | 3 | no supervisor answers on the control socket |
-//! | 126 | `tend run`: the command could not be executed (permission, format) |
-//! | 127 | `tend run`: the command was not found |
-//! | 128+N | `tend run` / a critical service: killed by signal N |
+//! The exit-code table: the one place that says what tend's exit statuses
+//! mean ([`STATUSES`], which the man page prints).
 //!
 //! The command's (or a critical service's) own exit status is passed on as
 //! it is, except a status listed with `tend run -e` (or in the service's
@@ -21,3 +12,14 @@ pub const USAGE: i32 = 2;
 pub const NO_SUPERVISOR: i32 = 3;
 pub const CANNOT_EXECUTE: i32 = 126;
 pub const NOT_FOUND: i32 = 127;
+
+/// Each status and what it means, for `tend(1)`.
+pub const STATUSES: &[(&str, &str)] = &[
+    ("0", "Did what was asked; clean shutdown."),
+    ("1", "Could not (a service had to be killed, a failure at run time, a service not healthy for tend status)."),
+    ("2", "Usage error or invalid units: nothing was started."),
+    ("3", "No supervisor answers on the control socket."),
+    ("126", "tend run: the command could not be executed (permission, format)."),
+    ("127", "tend run: the command was not found."),
+    ("128+N", "tend run, or a critical service: killed by signal N. A critical service's own exit status is passed on as it is."),
+];

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 
 use std::process::Command;
+use std::time::Duration;
 
 #[test]
 fn lines_are_prefixed_with_names_padded_to_a_common_width() {
@@ -147,70 +148,124 @@ fn no_colour_on_a_terminal_with_no_color() {
     assert!(!out.contains('\x1b'), "escape codes despite NO_COLOR: {out:?}");
 }
 
-/// tend's stdout is a pipe nobody reads for a while, and a service writes
-/// far more than a pipe holds: the loop must not block on its own output.
-/// `tend status` keeps answering while the output is stalled, and once the
-/// reader drains the pipe every line arrives, whole and in order.
-#[test]
-fn a_stalled_stdout_does_not_block_the_loop_and_loses_nothing() {
+/// What tend's stdout is connected to in the stalled-reader tests.
+enum Stalled {
+    Pipe,
+    Socket,
+}
+
+/// tend's stdout is a pipe or a socket (journald's stream, a `docker logs`
+/// reader) that nobody reads for a while, and a service writes far more
+/// than it holds. The loop must not block on its own output: `tend status`
+/// answers at once, the service is not held up, its log file and `tend
+/// logs` get every line. Only tend's stdout loses whole lines, and once the
+/// reader reads again it sees a notice saying how many, then new lines.
+fn stalled_stdout(kind: Stalled) {
     use std::io::Read;
-    const LINES: usize = 100_000; // about 4 MB with the prefix: far above a 64 KiB pipe
+    use std::os::fd::OwnedFd;
+    const LINES: usize = 300_000; // about 4.5 MB with the prefix: far above any buffer
     let env = Env::new();
+    let log = env.p("w.log");
     env.unit(
         "w",
         &format!(
-            "{}restart: never\n",
+            "log:\n  file: {}\n{}",
+            log.display(),
             sh(&format!(
-                "i=0; while [ $i -lt {LINES} ]; do echo line-$i; i=$((i+1)); done; echo done > {}",
-                env.p("wrote").display()
+                "seq 1 {LINES}; echo burst-done; i=0; while :; do echo tick-$i; i=$((i+1)); sleep 0.05; done"
             ))
         ),
     );
-    let mut child = Command::new(tend_bin())
-        .args(["up", "--units", env.units().to_str().unwrap()])
+    let mut cmd = Command::new(tend_bin());
+    cmd.args(["up", "--units", env.units().to_str().unwrap()])
         .env("TEND_SOCKET", env.socket())
         .env_remove("NO_COLOR")
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(env.p("tend.stderr")).unwrap())
-        .spawn()
-        .expect("start tend");
+        .stderr(std::fs::File::create(env.p("tend.stderr")).unwrap());
+    let mut reader: Box<dyn Read + Send> = match kind {
+        Stalled::Pipe => {
+            cmd.stdout(std::process::Stdio::piped());
+            Box::new(std::io::empty())
+        }
+        Stalled::Socket => {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            cmd.stdout(std::process::Stdio::from(OwnedFd::from(theirs)));
+            Box::new(ours)
+        }
+    };
+    let mut child = cmd.spawn().expect("start tend");
+    drop(cmd); // our copy of the socket's other end
+    if let Some(pipe) = child.stdout.take() {
+        reader = Box::new(pipe);
+    }
     struct Guard(i32);
     impl Drop for Guard {
         fn drop(&mut self) {
+            for pid in descendants(self.0) {
+                kill(pid, libc::SIGKILL);
+            }
             kill(self.0, libc::SIGKILL);
         }
     }
     let _guard = Guard(child.id() as i32);
-    // Nobody reads yet: the service soon blocks on its own pipe, and tend's
-    // stdout is full. The supervisor must still answer.
-    wait_until(T, "the supervisor to answer while its stdout is full", || {
-        ctl(&env, &["status", "--json"]).stdout.contains("\"name\": \"w\"")
-    });
+    // Nobody reads: the service must still get everything out, into its
+    // log file, and the supervisor must answer at once.
+    wait_until(T, "the whole burst in the log file", || read(&log).contains("burst-done"));
     for _ in 0..5 {
         let out = ctl(&env, &["status", "--json"]);
-        assert!(
-            out.took < std::time::Duration::from_secs(2),
-            "status took {:?} with stdout stalled",
-            out.took
-        );
+        assert_eq!(out.code, 0, "{}", out.show());
+        assert!(out.took < Duration::from_secs(1), "status took {:?} with stdout stalled", out.took);
     }
-    assert!(!env.p("wrote").exists(), "the pipe should have stalled the writer (test too small?)");
-    // Now read everything; shut down once the writer is done.
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).unwrap();
-        text
+    let text = read(&log);
+    let numbered: Vec<&str> = text.lines().take(LINES).collect();
+    assert_eq!(numbered.len(), LINES, "the log file has every line");
+    assert!(numbered.iter().enumerate().all(|(i, l)| *l == (i + 1).to_string()), "in order and whole");
+    let logs = ctl(&env, &["logs", "-n", "1000", "w"]);
+    assert!(logs.stdout.contains("w    | burst-done"), "tend logs has the latest lines\n{}", logs.show());
+    // Now read: a notice for the lines that were dropped, then new lines.
+    let (send, receive) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if send.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     });
-    wait_until(T, "the writer to finish once its output is read", || env.p("wrote").exists());
+    let mut seen = String::new();
+    wait_until(T, "the dropped-lines notice and a new line after it", || {
+        while let Ok(chunk) = receive.try_recv() {
+            seen.push_str(&chunk);
+        }
+        seen.find("lines dropped: stdout was not being read")
+            .is_some_and(|at| seen[at..].lines().any(|l| l.starts_with("w    | tick-")))
+    });
+    // Whole lines only, each a service line or one of tend's.
+    let complete = &seen[..seen.rfind('\n').unwrap() + 1];
+    for line in complete.lines() {
+        assert!(line.starts_with("w    | ") || line.starts_with("tend | "), "not a whole line: {line:?}");
+    }
+    let notice = complete.lines().find(|l| l.contains("lines dropped")).unwrap();
+    let count: u64 = notice.trim_start_matches("tend | ").split(' ').next().unwrap().parse().unwrap();
+    let shown = complete.lines().filter(|l| l.starts_with("w    | ")).count() as u64;
+    assert!(count > 0 && count <= LINES as u64 + 1, "{notice}");
+    assert!(shown + count >= LINES as u64, "every line was either shown or counted: {shown} + {count}");
     let out = ctl(&env, &["shutdown"]);
     assert_eq!(out.code, 0, "{}", out.show());
-    let text = reader.join().unwrap();
-    let lines: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("w    | ")).collect();
-    assert_eq!(lines.len(), LINES, "every line arrives once");
-    for (i, line) in lines.iter().enumerate() {
-        assert_eq!(*line, format!("line-{i}"), "in order and whole");
-    }
     let _ = child.wait();
+}
+
+#[test]
+fn a_stalled_stdout_pipe_blocks_nothing_and_drops_only_its_own_copy() {
+    stalled_stdout(Stalled::Pipe);
+}
+
+#[test]
+fn a_stalled_stdout_socket_blocks_nothing_and_drops_only_its_own_copy() {
+    stalled_stdout(Stalled::Socket);
 }

@@ -26,10 +26,10 @@ fn until_exists(file: &std::path::Path) -> String {
 
 #[test]
 fn redis_server_in_notify_mode_is_ready_and_answers_ping() {
-    if !have("redis-server") || !have("redis-cli") {
-        eprintln!(
-            "SKIPPED (redis-server not installed): redis_server_in_notify_mode_is_ready_and_answers_ping"
-        );
+    if skip_unless_installed(
+        "redis_server_in_notify_mode_is_ready_and_answers_ping",
+        &["redis-server", "redis-cli"],
+    ) {
         return;
     }
     let env = Env::new();
@@ -62,8 +62,7 @@ fn redis_server_in_notify_mode_is_ready_and_answers_ping() {
 
 #[test]
 fn systemd_notify_sets_ready_and_status_text() {
-    if !have("systemd-notify") {
-        eprintln!("SKIPPED (systemd-notify not installed): systemd_notify_sets_ready_and_status_text");
+    if skip_unless_installed("systemd_notify_sets_ready_and_status_text", &["systemd-notify"]) {
         return;
     }
     let env = Env::new();
@@ -99,10 +98,7 @@ fn systemd_notify_sets_ready_and_status_text() {
 fn systemd_notify_ready_returns_promptly_and_succeeds() {
     // systemd-notify (without --no-block) sends READY=1, then BARRIER=1 with
     // a pipe and waits until the manager closed it (sd_notify_barrier(3)).
-    if !have("systemd-notify") {
-        eprintln!(
-            "SKIPPED (systemd-notify not installed): systemd_notify_ready_returns_promptly_and_succeeds"
-        );
+    if skip_unless_installed("systemd_notify_ready_returns_promptly_and_succeeds", &["systemd-notify"]) {
         return;
     }
     let env = Env::new();

@@ -204,8 +204,7 @@ fn run_as_pid1_reaps_10000_orphans() {
 /// tend a pseudo-terminal.
 #[test]
 fn on_a_terminal_the_child_is_the_foreground_group() {
-    if !have("script") || !have("ps") {
-        eprintln!("SKIPPED (script or ps not installed): on_a_terminal_the_child_is_the_foreground_group");
+    if skip_unless_installed("on_a_terminal_the_child_is_the_foreground_group", &["script", "ps"]) {
         return;
     }
     let inner = format!(

@@ -317,6 +317,10 @@ pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
     }
 }
 
+pub fn reopen_logs(socket: Option<PathBuf>) -> i32 {
+    render_results(call(socket, Request::ReopenLogs))
+}
+
 pub fn shutdown(socket: Option<PathBuf>) -> i32 {
     let mut client = match connect(socket) {
         Ok(client) => client,

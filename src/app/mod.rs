@@ -1,7 +1,9 @@
 //! One file per subcommand: wiring and rendering only.
 
 pub mod check;
+pub mod completions;
 pub mod control;
+pub mod man;
 pub mod run;
 pub mod up;
 

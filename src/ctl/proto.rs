@@ -57,6 +57,8 @@ pub enum Request {
         follow: bool,
     },
     Reload,
+    /// Open every service's log file anew (after logrotate), as SIGUSR1 does.
+    ReopenLogs,
     Shutdown,
 }
 

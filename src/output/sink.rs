@@ -160,6 +160,29 @@ impl FileSink {
         }
     }
 
+    /// Open the path anew (after logrotate moved the file away): what is
+    /// buffered goes to the old file first, new lines to the new one.
+    /// Returns the error, if the new file cannot be opened (also recorded
+    /// and retried like any open failure).
+    pub fn reopen(&mut self, time: SystemTime) -> Result<(), String> {
+        self.now = time;
+        if !self.buf.is_empty() && self.file.is_some() {
+            self.write_out(self.buf.len());
+        }
+        self.file = None;
+        self.written = 0;
+        if self.open() {
+            Ok(())
+        } else {
+            Err(self.error().unwrap_or_default().to_string())
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.config.path
+    }
+
     /// The current problem, the first time it is asked after it started.
     pub fn take_new_error(&mut self) -> Option<String> {
         match &self.error {

@@ -384,6 +384,10 @@ impl Stack {
                 };
                 self.reply(token, reply);
             }
+            Request::ReopenLogs => {
+                let results = self.reopen_logs("tend reopen-logs");
+                self.reply(token, ok_results(results));
+            }
             Request::Shutdown => {
                 let mut reply = Reply::ok();
                 if let Reply::Ok { pid, .. } = &mut reply {
@@ -619,6 +623,27 @@ impl Stack {
             }
             conn.flush();
         }
+    }
+
+    /// Open every log file anew (SIGUSR1, `tend reopen-logs`), after
+    /// logrotate moved them away. One result per service that has a file.
+    pub(super) fn reopen_logs(&mut self, why: &str) -> Vec<ServiceResult> {
+        let now = SystemTime::now();
+        let mut results = Vec::new();
+        for slot in self.slots.iter_mut().filter(|s| !s.retired) {
+            let Some(file) = slot.file_sink.as_mut() else { continue };
+            let path = file.path().display().to_string();
+            let outcome = file.reopen(now);
+            results.push(match outcome {
+                Ok(()) => result(slot, true, format!("reopened {path}")),
+                Err(error) => result(slot, false, error),
+            });
+        }
+        let failed = results.iter().filter(|r| !r.ok).count();
+        let failed = if failed > 0 { format!(", {failed} failed") } else { String::new() };
+        let files = if results.len() == 1 { "file" } else { "files" };
+        self.event(&format!("reopened {} log {files}{failed} ({why})", results.len()));
+        results
     }
 
     /// Re-read the units folder and apply the difference. Nothing changes

@@ -1,6 +1,6 @@
 //! `tend up`: many services on one loop, and the control socket beside them.
 
-use super::{describe_exit, reaper, signal_name, SHUTDOWN_SIGNALS};
+use super::{describe_exit, reaper, signal_name, ACTED_ON_SIGNALS, SHUTDOWN_SIGNALS};
 use crate::ctl::server::{self, Access, Conn, Listener};
 use crate::output::ring::{LogRing, DEFAULT_LINES};
 use crate::output::sink::{self, FileSink, FileSinkConfig, Severity, SyslogSink};
@@ -169,8 +169,6 @@ pub(super) struct Stack {
     next_token: usize,
     /// Streams that still had data when their turn ended.
     busy: Vec<Token>,
-    /// Streams not read while tend's own output is full.
-    paused: Vec<Token>,
     pub(super) output: Output,
     environment: Vec<(OsString, OsString)>,
     devnull: OwnedFd,
@@ -195,6 +193,11 @@ pub(super) struct Stack {
     /// Per-service cgroups (when the host lets us).
     cgroups: crate::sandbox::cgroup::CgroupManager,
     cgroup_warning_shown: bool,
+    /// Signals already reported as ignored (bit N: signal N), so that a
+    /// flood of one signal costs one line.
+    ignored_reported: u128,
+    /// epoll_wait failed: shutting down without the poller.
+    poll_error: Option<String>,
 }
 
 /// Supervise `units` until a shutdown signal or a critical service ends.
@@ -213,6 +216,8 @@ impl Stack {
     fn new(units: Vec<UnitSpec>, options: StackOptions) -> io::Result<Stack> {
         spawn::ensure_standard_fds();
         sys::ignore_sigpipe();
+        sys::ignore_signal(libc::SIGTTIN);
+        sys::ignore_signal(libc::SIGTTOU);
         // A mask inherited from whoever started tend (a shell, a runtime, a
         // program that blocked SIGCHLD or SIGTERM before exec) would keep
         // the signal handlers from ever running: no reaping, no shutdown.
@@ -243,8 +248,9 @@ impl Stack {
                 }
             }
         };
-        let mut signals =
-            Signals::new(SHUTDOWN_SIGNALS.iter().copied().chain([libc::SIGCHLD, libc::SIGHUP]))?;
+        let mut signals = Signals::new(
+            SHUTDOWN_SIGNALS.iter().copied().chain(ACTED_ON_SIGNALS).chain(super::ignored_signals()),
+        )?;
         poll.registry().register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
         let is_init = sys::getpid() == 1;
         let pdeathsig = if is_init {
@@ -268,7 +274,6 @@ impl Stack {
             exec_tokens: HashMap::new(),
             next_token: FIRST_DYNAMIC_TOKEN,
             busy: Vec::new(),
-            paused: Vec::new(),
             output,
             environment: options.environment,
             devnull,
@@ -284,6 +289,8 @@ impl Stack {
             notify: None,
             cgroups: crate::sandbox::cgroup::CgroupManager::detect(),
             cgroup_warning_shown: false,
+            ignored_reported: 0,
+            poll_error: None,
             check_pids: HashMap::new(),
             check_tokens: HashMap::new(),
             event_syslog: options
@@ -365,8 +372,7 @@ impl Stack {
             }
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() != io::ErrorKind::Interrupted {
-                    eprintln!("tend: poll failed: {err}");
-                    break;
+                    self.without_poller(err, timeout);
                 }
                 continue;
             }
@@ -391,6 +397,24 @@ impl Stack {
         self.exit_status()
     }
 
+    /// epoll_wait failed (it should not: EBADF, EFAULT, EINVAL): leaving
+    /// the loop would orphan every service, or, as PID 1, leave them
+    /// running. Stop everything instead, looking at signals, children and
+    /// deadlines by hand every few milliseconds, and exit 1.
+    fn without_poller(&mut self, err: io::Error, timeout: Option<Duration>) {
+        if self.poll_error.is_none() {
+            self.event(&format!("poll failed: {err}; stopping every service"));
+            self.poll_error = Some(err.to_string());
+            if self.phase == Phase::Running {
+                self.begin_shutdown();
+            }
+        }
+        std::thread::sleep(timeout.unwrap_or(Duration::MAX).min(Duration::from_millis(10)));
+        self.handle_signals();
+        self.reap();
+        self.fire_deadlines();
+    }
+
     /// Once per turn: answer the waiters whose condition now holds, write
     /// to clients and to tend's own output.
     fn after_events(&mut self) {
@@ -402,18 +426,6 @@ impl Stack {
         self.flush_conns();
         self.flush_sinks();
         self.output.flush();
-        self.resume_paused();
-    }
-
-    /// Streams paused while tend's own output was full read on once it
-    /// has room again.
-    fn resume_paused(&mut self) {
-        if !self.paused.is_empty() && !self.output.is_full() {
-            let paused = std::mem::take(&mut self.paused);
-            for token in paused {
-                self.requeue(token);
-            }
-        }
     }
 
     /// A unit removed by a reload keeps its slot (indices stay valid) but
@@ -466,7 +478,6 @@ impl Stack {
             self.accept_clients();
         } else if token == OUTPUT_TOKEN {
             self.output.flush();
-            self.resume_paused();
         } else if token == NOTIFY_TOKEN {
             self.read_notify();
         } else if let Some(&slot) = self.check_tokens.get(&token) {
@@ -485,6 +496,10 @@ impl Stack {
     }
 
     fn exit_status(&self) -> i32 {
+        if let Some(err) = &self.poll_error {
+            eprintln!("tend: exiting after a failed poll: {err}");
+            return crate::exit::FAILURE;
+        }
         if let Some(code) = self.critical_exit {
             return code;
         }
@@ -540,7 +555,17 @@ impl Stack {
                     let report = self.reload();
                     self.event(&super::control::describe_reload(&report));
                 }
-                _ => self.shutdown_signal(signal),
+                libc::SIGUSR1 => {
+                    self.reopen_logs("SIGUSR1");
+                }
+                signal if SHUTDOWN_SIGNALS.contains(&signal) => self.shutdown_signal(signal),
+                signal => {
+                    let bit = 1u128 << (signal as u32 % 128);
+                    if self.ignored_reported & bit == 0 {
+                        self.ignored_reported |= bit;
+                        self.event(&format!("ignoring {}", signal_name(signal)));
+                    }
+                }
             }
         }
     }
@@ -966,16 +991,10 @@ impl Stack {
 
     // ---- output ----
 
+    /// Read a service's pipe: every line goes to the history ring, the log
+    /// file, syslog and `logs -f` followers, whatever tend's own stdout is
+    /// doing (a slow reader there costs only that copy; see `output::channel`).
     fn read_stream(&mut self, token: Token) {
-        if self.output.is_full() {
-            // tend's stdout/stderr cannot take more now: leave the data in
-            // the service's pipe (its writes block: back-pressure, nothing
-            // lost) until the output drains.
-            if !self.paused.contains(&token) {
-                self.paused.push(token);
-            }
-            return;
-        }
         let Some(stream) = self.streams.get_mut(&token) else { return };
         let slot = &mut self.slots[stream.slot];
         let mut closed = false;
@@ -1071,7 +1090,7 @@ impl Stack {
                 if !self.streams.contains_key(&token) {
                     break;
                 }
-                self.output.flush_all();
+                self.output.flush();
                 self.read_stream(token);
                 if !self.busy.contains(&token) {
                     break;

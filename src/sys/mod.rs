@@ -104,6 +104,16 @@ pub fn ignore_sigpipe() {
     }
 }
 
+/// Set `signal`'s disposition to SIG_IGN in tend. Services get the
+/// default back before exec (the child resets every non-default one).
+pub fn ignore_signal(signal: i32) {
+    // SAFETY: installing SIG_IGN has no memory effects; an invalid number
+    // is refused with EINVAL and changes nothing.
+    unsafe {
+        libc::signal(signal, libc::SIG_IGN);
+    }
+}
+
 pub fn getpid() -> i32 {
     std::process::id() as i32
 }
@@ -233,31 +243,61 @@ impl UserDb for SystemUsers {
     }
 }
 
-/// Write all of `data` to `fd`, waiting with poll(2) when the descriptor is
-/// non-blocking and full (tend's stdout may be shared with a process that set
-/// O_NONBLOCK on it).
-pub fn write_all(fd: i32, data: &[u8]) -> io::Result<()> {
-    let mut written = 0;
-    while written < data.len() {
-        let rest = &data[written..];
-        // SAFETY: write from a valid slice of `rest.len()` bytes.
-        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
-        if n >= 0 {
-            written += n as usize;
-            continue;
-        }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::Interrupted => {}
-            io::ErrorKind::WouldBlock => {
-                let mut pfd = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
-                // SAFETY: poll on one valid pollfd.
-                unsafe { libc::poll(&mut pfd, 1, -1) };
-            }
-            _ => return Err(err),
-        }
+/// poll(2) one descriptor for writability, up to `timeout_ms` (0: do not
+/// wait; -1: forever). True when a write can make progress now, or when
+/// the descriptor is in error (the write then reports what is wrong).
+pub fn poll_writable(fd: i32, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+    // SAFETY: poll on one valid pollfd; EINTR just returns 0 (try again).
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    n > 0 && pfd.revents != 0
+}
+
+/// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: a write to a socket that
+/// never blocks and never raises SIGPIPE, without setting O_NONBLOCK on
+/// the file description (tend shares it with whoever started it).
+pub fn send_nonblocking(fd: i32, data: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    // SAFETY: send from a valid slice of `data.len()` bytes.
+    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), flags) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
-    Ok(())
+}
+
+/// What a descriptor is, as far as writing to it without blocking goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdKind {
+    /// The null device (character device 1:3, mem(4)).
+    DevNull,
+    /// A regular file: a write never waits for a reader.
+    Regular,
+    Socket,
+    Fifo,
+    Terminal,
+    /// Another character device, or a descriptor fstat cannot read.
+    Other,
+}
+
+pub fn fd_kind(fd: i32) -> FdKind {
+    // SAFETY: fstat writes into a local stat buffer.
+    let st = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return FdKind::Other;
+        }
+        st
+    };
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => FdKind::Regular,
+        libc::S_IFSOCK => FdKind::Socket,
+        libc::S_IFIFO => FdKind::Fifo,
+        libc::S_IFCHR if libc::major(st.st_rdev) == 1 && libc::minor(st.st_rdev) == 3 => FdKind::DevNull,
+        libc::S_IFCHR if isatty(fd) => FdKind::Terminal,
+        _ => FdKind::Other,
+    }
 }
 
 /// read(2) into `buf`; `Ok(0)` is end of file.
@@ -664,18 +704,6 @@ pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
         libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
     };
     rc as i32
-}
-
-/// Is descriptor `fd` the null device (character device 1:3, mem(4))?
-pub fn is_dev_null(fd: i32) -> bool {
-    // SAFETY: fstat writes into a local stat buffer.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(fd, &mut st) == 0
-            && (st.st_mode & libc::S_IFMT) == libc::S_IFCHR
-            && libc::major(st.st_rdev) == 1
-            && libc::minor(st.st_rdev) == 3
-    }
 }
 
 /// write(2) once; how much was written.

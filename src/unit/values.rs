@@ -240,6 +240,16 @@ pub fn parse_signal(s: &str) -> Result<i32, String> {
     Err(message)
 }
 
+/// Every signal name [`parse_signal`] knows, as `SIGTERM`, in number order
+/// (aliases included), then `SIGRTMIN` and `SIGRTMAX`: for completion.
+pub fn signal_names() -> Vec<String> {
+    SIGNALS
+        .iter()
+        .map(|(name, _)| format!("SIG{name}"))
+        .chain(["SIGRTMIN".into(), "SIGRTMAX".into()])
+        .collect()
+}
+
 /// `SIGTERM`, `SIGRTMIN`, `SIGRTMIN+2`, `SIGRTMAX-1`, or the bare number for
 /// numbers without a name (32, 33, out of range).
 pub fn signal_name(n: i32) -> String {

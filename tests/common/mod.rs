@@ -36,14 +36,35 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Returns true (and prints a loud notice) when the test must be skipped
-/// because it needs root. Use as `if skip_unless_root("name") { return; }`.
+/// Whether every test must run: set in CI (`.ci/run` exports `CI=1`),
+/// where a test that cannot run (not root, a program missing) must fail
+/// rather than pass quietly.
+pub fn must_run() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Skip `test` because `why` (it needs root, a program, a capability):
+/// returns true after a notice, or fails the test in CI (see [`must_run`]).
+/// Use as `if skip("name", "needs X") { return; }`.
+pub fn skip(test: &str, why: &str) -> bool {
+    assert!(
+        !must_run(),
+        "{test} cannot run here ({why}), and CI runs every test: install what it needs in .ci/run"
+    );
+    eprintln!("SKIPPED ({why}): {test}");
+    true
+}
+
+/// Skip when not root (see [`skip`]). Use as `if skip_unless_root("name") { return; }`.
 pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        false
-    } else {
-        eprintln!("SKIPPED (needs root): {test}");
-        true
+    !is_root() && skip(test, "needs root")
+}
+
+/// Skip when one of `programs` is not installed (see [`skip`]).
+pub fn skip_unless_installed(test: &str, programs: &[&str]) -> bool {
+    match programs.iter().find(|p| !have(p)) {
+        Some(missing) => skip(test, &format!("{missing} not installed")),
+        None => false,
     }
 }
 
