@@ -1,9 +1,12 @@
 //! Small safe wrappers over the few system calls nix does not offer (or offers
 //! in a form that allocates), and the user database behind `unit::UserDb`.
 //!
-//! Owns: the monotonic clock, prctl subreaper, process-group liveness, raw
-//! signal masks, and getpw*/getgr* look-ups. Must not hold policy: every
-//! function here does one system call (or one look-up) and reports its result.
+//! Owns: the monotonic clock, prctl subreaper and parent-death signal,
+//! process-group liveness, raw signal masks, the signal state tend was
+//! started with (read by a constructor before `main`), and getpw*/getgr*
+//! look-ups. Must not hold policy: every function here does one system call
+//! (or one look-up, or one reading of the signal table) and reports its
+//! result.
 
 use crate::policy::Time;
 use crate::unit::{UserDb, UserEntry};
