@@ -39,6 +39,9 @@ const FLUSH_AT: usize = 256 * 1024;
 pub struct SocketOptions {
     pub path: PathBuf,
     pub group: Option<u32>,
+    /// The path is the default one, in tend's own runtime folder (checked
+    /// and fixed as a private folder).
+    pub private_dir: bool,
 }
 
 pub struct StackOptions {
@@ -186,6 +189,8 @@ pub(super) struct Stack {
     event_syslog: Option<SyslogSink>,
     /// The sd_notify socket, made when a unit first needs it.
     pub(super) notify: Option<crate::readiness::notify::NotifySocket>,
+    /// Lines about ignored notify messages (any user can send them).
+    pub(super) notify_throttle: crate::readiness::notify::Throttle,
     /// Exec checks in flight: pid → slot.
     pub(super) check_pids: HashMap<i32, usize>,
     /// tcp/http probes and s6 readiness pipes: token → slot.
@@ -221,13 +226,18 @@ impl Stack {
         sys::ignore_sigpipe();
         sys::ignore_signal(libc::SIGTTIN);
         sys::ignore_signal(libc::SIGTTOU);
+        // A mask inherited from whoever started tend (a shell, a runtime, a
+        // program that blocked SIGCHLD or SIGTERM before exec) would keep
+        // the signal handlers from ever running: no reaping, no shutdown.
+        sys::unblock_all_signals();
         let poll = Poll::new()?;
         let listener = match &options.socket {
             None => None,
             Some(socket) => {
                 // SAFETY-free: geteuid cannot fail.
                 let own_uid = nix::unistd::geteuid().as_raw();
-                match server::bind(&socket.path, Access { own_uid, group: socket.group }) {
+                match server::bind(&socket.path, Access { own_uid, group: socket.group }, socket.private_dir)
+                {
                     Ok(mut listener) => {
                         poll.registry().register(
                             &mut listener.listener,
@@ -288,6 +298,7 @@ impl Stack {
             waiters: Vec::new(),
             followers: 0,
             notify: None,
+            notify_throttle: crate::readiness::notify::Throttle::new(5, Duration::from_secs(10)),
             cgroups: crate::sandbox::cgroup::CgroupManager::detect(),
             cgroup_warning_shown: false,
             ignored_reported: 0,
@@ -460,9 +471,16 @@ impl Stack {
         for index in 0..self.slots.len() {
             let Some(file) = self.slots[index].file_sink.as_mut() else { continue };
             file.flush();
-            if let Some(error) = file.take_new_error() {
-                let name = self.slots[index].unit.name.clone();
+            let error = file.take_new_error();
+            let resumed = file.take_resumed();
+            let name = self.slots[index].unit.name.clone();
+            if let Some(error) = error {
                 self.event(&format!("{name}: {error} (the service keeps running)"));
+            }
+            if let Some(lines) = resumed {
+                self.event(&format!(
+                    "{name}: writing its log file again; {lines} lines were dropped meanwhile"
+                ));
             }
         }
     }
