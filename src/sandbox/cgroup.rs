@@ -385,10 +385,10 @@ fn delegated(dir: &Path) -> bool {
     ["trusted.delegate", "user.delegate"].iter().any(|name| {
         let name = CString::new(*name).expect("no NUL");
         let mut value = [0u8; 8];
+        let (path, name, buf, len) = (path.as_ptr(), name.as_ptr(), value.as_mut_ptr().cast(), value.len());
         // SAFETY: both strings are NUL-terminated; the kernel writes at most
-        // value.len() bytes into the buffer.
-        let n =
-            unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+        // `len` bytes into the buffer.
+        let n = unsafe { libc::getxattr(path, name, buf, len) };
         n > 0 && value[0] == b'1'
     })
 }
