@@ -13,13 +13,14 @@ use std::time::Duration;
 mod deps;
 mod diagnostic;
 mod envfile;
+pub mod keys;
 mod load;
 mod node;
 pub mod values;
 
 pub use deps::start_order;
 pub use diagnostic::Diagnostic;
-pub use load::{load_dir, parse_unit, UNIT_KEYS};
+pub use load::{load_dir, parse_unit};
 
 /// A fully validated service definition. Everything here has been checked;
 /// the spawner and the policy trust it.
