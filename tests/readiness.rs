@@ -259,7 +259,8 @@ fn service_never_ready_fails_at_start_timeout() {
     let s = wait_state(&env, &tend, "slow", "failed");
     let failed_seen = now_ns();
     let reason = s["reason"].as_str().unwrap_or("");
-    assert!(reason.contains("did not become ready within 500ms"), "{s}\n{}", tend.dump());
+    assert_eq!(reason, "start timeout after 500ms", "{s}\n{}", tend.dump());
+    assert_eq!(s["last_exit"]["kind"], "start_timeout", "{s}");
     assert!(
         failed_seen - started >= 450_000_000,
         "failed {} ms after it started, before its start_timeout of 500ms",
@@ -323,7 +324,7 @@ fn health_check_failing_three_times_restarts_the_service() {
             .unwrap_or_else(|| panic!("no event {needle:?} in:\n{}", events.join("\n")))
     };
     let (one, two, three) = (pos("1 of 3 in a row"), pos("2 of 3 in a row"), pos("3 of 3 in a row"));
-    let restart = pos("web: health check failed too many times");
+    let restart = pos("web: health check failed 3 times in a row, stopping it");
     assert!(one < two && two < three && three < restart, "{}", events.join("\n"));
     assert!(events[one].starts_with("web: health check failed ("), "{}", events[one]);
     tend.signal(libc::SIGTERM);

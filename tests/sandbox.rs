@@ -511,6 +511,7 @@ fn memory_hog_is_oom_killed_and_reported() {
         s["reason"].as_str().is_some_and(|r| r.contains("killed by the OOM killer"))
     });
     assert_eq!(s["last_exit"]["signal"], "SIGKILL", "status: {s}\n{}", tend.dump());
+    assert_eq!(s["last_exit"]["kind"], "oom", "status: {s}");
     assert!(tend.lines_of("hog").iter().any(|l| l == "allocating"), "{}", tend.dump());
     assert!(!tend.lines_of("hog").iter().any(|l| l == "survived"), "it got 200M under 32M\n{}", tend.dump());
     shutdown(&mut tend);

@@ -105,17 +105,20 @@ fn format_uptime(secs: f64) -> String {
 }
 
 fn last_exit_text(status: &ServiceStatus) -> String {
-    match &status.last_exit {
-        None => "-".to_string(),
-        Some(last) => {
-            if let Some(code) = last.code {
-                format!("status {code}")
-            } else if let Some(signal) = &last.signal {
-                signal.clone()
-            } else {
-                "cannot start".to_string()
-            }
-        }
+    let Some(last) = &status.last_exit else { return "-".to_string() };
+    match last.kind.as_str() {
+        "exited" => last.code.map(|code| format!("status {code}")).unwrap_or_else(|| last.message.clone()),
+        "killed" => match (&last.signal, last.core_dumped) {
+            (Some(signal), Some(true)) => format!("{signal} (core dumped)"),
+            (Some(signal), _) => signal.clone(),
+            (None, _) => last.message.clone(),
+        },
+        "exec_failed" => "cannot start".to_string(),
+        "oom" => "oom".to_string(),
+        "start_limit" => "start limit".to_string(),
+        // timeout, start_timeout, watchdog, health, and kinds this client
+        // does not know yet: the words.
+        _ => last.message.clone(),
     }
 }
 
@@ -139,12 +142,11 @@ fn render_table(services: &[ServiceStatus]) -> String {
     let rows: Vec<[String; 7]> = services
         .iter()
         .map(|s| {
-            let running = matches!(s.state.as_str(), "running" | "starting" | "stopping");
             [
                 s.name.clone(),
                 s.state.clone(),
                 s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                if running { format_uptime(s.since_secs) } else { "-".into() },
+                s.uptime_secs.map(format_uptime).unwrap_or_else(|| "-".into()),
                 s.restarts.to_string(),
                 last_exit_text(s),
                 note(s),
@@ -384,6 +386,7 @@ mod tests {
             pid,
             since: "2026-01-01T00:00:00Z".into(),
             since_secs: 75.0,
+            uptime_secs: (state == "running" || state == "ready").then_some(75.0),
             restarts: 2,
             last_exit: None,
             reason: None,
@@ -400,12 +403,14 @@ mod tests {
     fn table_is_aligned() {
         let mut failed = status("worker", "failed", None);
         failed.reason = Some("start limit hit (6 failures in 1m)".into());
-        let table = render_table(&[status("web", "running", Some(42)), failed]);
+        let table =
+            render_table(&[status("web", "running", Some(42)), status("db", "ready", Some(43)), failed]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "NAME    STATE    PID  UPTIME  RESTARTS  LAST-EXIT");
         assert_eq!(lines[1], "web     running  42   1m15s   2         -");
+        assert_eq!(lines[2], "db      ready    43   1m15s   2         -", "a ready service is up too");
         assert_eq!(
-            lines[2],
+            lines[3],
             "worker  failed   -    -       2         -          (start limit hit (6 failures in 1m))"
         );
     }

@@ -105,16 +105,30 @@ pub struct ErrorBody {
     pub details: Vec<String>,
 }
 
-/// How a service's process last ended.
+/// How a service's last run ended: `kind` says what happened, for scripts;
+/// `message` says it in words. See the README's JSON contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastExit {
+    /// exited, killed, exec_failed, oom, timeout, start_timeout, watchdog,
+    /// health, start_limit.
+    pub kind: String,
+    /// The exit code, when the last process exited by itself.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub code: Option<i32>,
+    /// The signal that ended the last process (`SIGKILL`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub signal: Option<String>,
-    /// `cannot execute …` when it never ran.
+    /// With `signal`: whether it dumped core.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub error: Option<String>,
+    pub core_dumped: Option<bool>,
+    /// For exec_failed: the step that failed (`exec`, `chdir`, `setuid`, …).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step: Option<String>,
+    /// For exec_failed: the error (`not_found`, `permission_denied`, …).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub errno: Option<String>,
+    /// In words: `exited with status 3`, `start timeout after 5s`, …
+    pub message: String,
     /// RFC 3339.
     pub time: String,
 }
@@ -128,8 +142,12 @@ pub struct ServiceStatus {
     pub pid: Option<i32>,
     /// When it entered this state (RFC 3339).
     pub since: String,
-    /// Seconds since `since` (for the table's UPTIME).
+    /// Seconds since `since`.
     pub since_secs: f64,
+    /// Seconds since its process was started, while one lives (the
+    /// table's UPTIME), whatever the state is called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<f64>,
     pub restarts: u32,
     pub last_exit: Option<LastExit>,
     /// Why it is failed or in backoff.

@@ -5,6 +5,7 @@
 //! no `libc`, no `std::process`, no threads, no `Instant::now()`. Time is an
 //! argument ([`Time`]), so a 30 s backoff is tested by passing a later `now`.
 
+pub mod ending;
 pub mod reload;
 pub mod service;
 

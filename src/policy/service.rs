@@ -11,6 +11,7 @@
 //! only when both are gone: the loop reports `group_remains` with the leader's
 //! exit and [`Event::GroupEmpty`] once the group has no member left.
 
+pub use super::ending::{Ending, FailReason, Failure, StartFailure};
 use super::{ExitStatus, Time};
 use crate::unit::{RestartPolicy, UnitSpec};
 use std::collections::VecDeque;
@@ -86,8 +87,9 @@ pub enum Then {
     /// group; afterwards apply the restart policy to this exit.
     Decide { status: ExitStatus, ran_for: Duration },
     /// We stopped it because it failed (not ready in time, watchdog, oneshot
-    /// timeout): count a failure and apply the restart policy.
-    Fail { reason: String },
+    /// timeout, health check) after running `ran_for`: a failure like an
+    /// exit, through the same restart policy, backoff and start limit.
+    Fail { failure: Failure, ran_for: Duration },
 }
 
 /// What a running service's deadline is for.
@@ -123,24 +125,6 @@ pub enum State {
     Failed { reason: FailReason, at: Time },
 }
 
-/// Why the last run ended (for status and messages).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    Exited(ExitStatus),
-    SpawnFailed(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FailReason {
-    StartLimit {
-        failures: u32,
-        interval: Duration,
-    },
-    CannotStart(String),
-    /// Stopped for failing (not ready in time, watchdog, timeout) under `restart: never`.
-    Failure(String),
-}
-
 impl State {
     pub fn name(&self) -> &'static str {
         match self {
@@ -162,8 +146,8 @@ pub enum Event {
     Ready,
     /// `WATCHDOG=1`.
     WatchdogPing,
-    /// Its health check failed `retries` times in a row: restart it.
-    HealthFailed,
+    /// Its health check failed `failures` (its `retries`) times in a row.
+    HealthFailed { failures: u32 },
     /// EXTEND_TIMEOUT_USEC: push the current deadline to at least now + `by`.
     Extend { by: Duration },
     /// Start asked (at `up`, or by hand). From `failed`, forgets past failures.
@@ -179,7 +163,7 @@ pub enum Event {
     /// The leader's execve succeeded.
     ExecConfirmed,
     /// Fork failed, or a child step failed and the child has been reaped.
-    SpawnFailed { reason: String },
+    SpawnFailed { failure: StartFailure },
     /// The leader was reaped. `group_remains`: its process group still has members.
     Exited { pid: i32, status: ExitStatus, group_remains: bool },
     /// The process group of a leader that already exited has no member left.
@@ -203,20 +187,53 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    Started { pid: i32 },
+    Started {
+        pid: i32,
+    },
     Ready,
-    NotReadyInTime { timeout: Duration },
-    WatchdogExpired { timeout: Duration },
-    TimedOut { timeout: Duration },
-    Unhealthy,
-    Exited { status: ExitStatus },
-    CannotStart { reason: String },
-    Restarting { delay: Duration, restarts: u32 },
-    StartLimitHit { failures: u32, interval: Duration },
-    Stopping { signal: i32 },
-    LeftoversAfterExit { signal: i32 },
-    KillAfterTimeout { timeout: Duration },
-    Stopped { status: Option<ExitStatus>, killed: bool },
+    NotReadyInTime {
+        timeout: Duration,
+    },
+    WatchdogExpired {
+        timeout: Duration,
+    },
+    TimedOut {
+        timeout: Duration,
+    },
+    Unhealthy {
+        failures: u32,
+    },
+    Exited {
+        status: ExitStatus,
+    },
+    /// Stopped for `failure`, and not restarted (`restart: never`).
+    Failed {
+        failure: Failure,
+    },
+    CannotStart {
+        reason: String,
+    },
+    Restarting {
+        delay: Duration,
+        restarts: u32,
+    },
+    StartLimitHit {
+        failures: u32,
+        interval: Duration,
+    },
+    Stopping {
+        signal: i32,
+    },
+    LeftoversAfterExit {
+        signal: i32,
+    },
+    KillAfterTimeout {
+        timeout: Duration,
+    },
+    Stopped {
+        status: Option<ExitStatus>,
+        killed: bool,
+    },
 }
 
 /// One service's policy state.
@@ -234,6 +251,8 @@ pub struct Service {
     last_ending: Option<(Ending, Time)>,
     /// The last stop needed SIGKILL.
     was_killed: bool,
+    /// When the current process was forked.
+    started_at: Option<Time>,
 }
 
 impl Service {
@@ -247,6 +266,7 @@ impl Service {
             restarts: 0,
             last_ending: None,
             was_killed: false,
+            started_at: None,
         }
     }
 
@@ -260,6 +280,12 @@ impl Service {
 
     pub fn last_ending(&self) -> Option<&(Ending, Time)> {
         self.last_ending.as_ref()
+    }
+
+    /// Since when its process has been up (forked), while one lives: the
+    /// UPTIME of `tend status`, whatever the state is called.
+    pub fn up_since(&self) -> Option<Time> {
+        self.pid().and(self.started_at)
     }
 
     /// True when its last stop had to use SIGKILL.
@@ -390,9 +416,12 @@ impl Service {
             (s @ (S::Stopped | S::Exited { .. } | S::Failed { .. }), E::Kill) => s,
 
             // ---- spawn results ----
-            (S::Stopped, E::Spawned { pid }) => S::Starting { pid, since: now },
-            (S::Stopped | S::Starting { .. }, E::SpawnFailed { reason }) => {
-                self.after_spawn_failure(now, reason, out)
+            (S::Stopped, E::Spawned { pid }) => {
+                self.started_at = Some(now);
+                S::Starting { pid, since: now }
+            }
+            (S::Stopped | S::Starting { .. }, E::SpawnFailed { failure }) => {
+                self.after_spawn_failure(now, failure, out)
             }
             (S::Starting { pid, since }, E::ExecConfirmed) => {
                 out.push(Action::Notice(Notice::Started { pid }));
@@ -433,14 +462,15 @@ impl Service {
                 | S::Backoff { .. }),
                 E::Extend { .. },
             ) => s,
-            (S::Running { pid, .. }, E::HealthFailed) => {
-                out.push(Action::Notice(Notice::Unhealthy));
-                self.restarts += 1;
-                self.begin_stop(now, pid, Then::Start, out)
+            (S::Running { pid, since, .. }, E::HealthFailed { failures }) => {
+                // A failure like an exit: stopped, then the restart policy.
+                out.push(Action::Notice(Notice::Unhealthy { failures }));
+                let failure = Failure::Health { failures };
+                self.begin_stop(now, pid, Then::Fail { failure, ran_for: now.saturating_sub(since) }, out)
             }
-            (S::Stopping { killed, then, leader_alive: true, .. }, E::SpawnFailed { reason }) => {
+            (S::Stopping { killed, then, leader_alive: true, .. }, E::SpawnFailed { failure }) => {
                 // The child failed before exec while we were stopping it.
-                self.last_ending = Some((Ending::SpawnFailed(reason), now));
+                self.last_ending = Some((Ending::CannotStart(failure), now));
                 self.finish_stop(now, None, killed, then, out)
             }
 
@@ -462,9 +492,18 @@ impl Service {
                 S::Stopping { leader, leader_alive: true, kill_at, killed, then },
                 E::Exited { pid: exited, status, group_remains },
             ) if leader == exited => {
-                if !matches!(then, Then::Decide { .. } | Then::Fail { .. }) {
-                    self.last_ending = Some((Ending::Exited(status), now));
-                    out.push(Action::Notice(Notice::Exited { status }));
+                match &then {
+                    // Recorded and told when the leader exited by itself.
+                    Then::Decide { .. } => {}
+                    Then::Fail { failure, .. } => {
+                        let failure = failure.clone();
+                        self.last_ending = Some((Ending::Stopped { failure, status: Some(status) }, now));
+                        out.push(Action::Notice(Notice::Exited { status }));
+                    }
+                    Then::StayDown | Then::Start => {
+                        self.last_ending = Some((Ending::Exited(status), now));
+                        out.push(Action::Notice(Notice::Exited { status }));
+                    }
                 }
                 if group_remains && self.config.process_group {
                     S::Stopping { leader, leader_alive: false, kill_at, killed, then }
@@ -473,10 +512,7 @@ impl Service {
                 }
             }
             (S::Stopping { leader_alive: false, killed, then, .. }, E::GroupEmpty) => {
-                let status = match &self.last_ending {
-                    Some((Ending::Exited(status), _)) => Some(*status),
-                    _ => None,
-                };
+                let status = self.last_ending.as_ref().and_then(|(ending, _)| ending.status());
                 self.finish_stop(now, status, killed, then, out)
             }
 
@@ -503,32 +539,22 @@ impl Service {
                 if now < at {
                     return S::Running { pid, since, ready, timer: Some((at, timer)) };
                 }
-                let (notice, reason) = match timer {
+                let (notice, failure) = match timer {
                     Timer::StartTimeout => {
                         let timeout = self.config.start_timeout.unwrap_or_default();
-                        let reason = format!(
-                            "did not become ready within {}",
-                            crate::unit::values::format_duration(timeout)
-                        );
-                        (Notice::NotReadyInTime { timeout }, reason)
+                        (Notice::NotReadyInTime { timeout }, Failure::StartTimeout(timeout))
                     }
                     Timer::Watchdog => {
                         let timeout = self.config.watchdog.unwrap_or_default();
-                        let reason = format!(
-                            "watchdog timeout (no WATCHDOG=1 within {})",
-                            crate::unit::values::format_duration(timeout)
-                        );
-                        (Notice::WatchdogExpired { timeout }, reason)
+                        (Notice::WatchdogExpired { timeout }, Failure::Watchdog(timeout))
                     }
                     Timer::OneshotTimeout => {
                         let timeout = self.config.oneshot_timeout.unwrap_or_default();
-                        let reason =
-                            format!("timed out after {}", crate::unit::values::format_duration(timeout));
-                        (Notice::TimedOut { timeout }, reason)
+                        (Notice::TimedOut { timeout }, Failure::Timeout(timeout))
                     }
                 };
                 out.push(Action::Notice(notice));
-                self.begin_stop(now, pid, Then::Fail { reason }, out)
+                self.begin_stop(now, pid, Then::Fail { failure, ran_for: now.saturating_sub(since) }, out)
             }
 
             // ---- everything else changes nothing ----
@@ -542,7 +568,7 @@ impl Service {
                 | E::Tick
                 | E::Ready
                 | E::WatchdogPing
-                | E::HealthFailed,
+                | E::HealthFailed { .. },
             ) => s,
             (
                 s @ S::Starting { .. },
@@ -551,7 +577,7 @@ impl Service {
                 | E::GroupEmpty
                 | E::Tick
                 | E::WatchdogPing
-                | E::HealthFailed,
+                | E::HealthFailed { .. },
             ) => s,
             (
                 s @ S::Running { .. },
@@ -568,7 +594,7 @@ impl Service {
                 s @ S::Stopping { .. },
                 E::Ready
                 | E::WatchdogPing
-                | E::HealthFailed
+                | E::HealthFailed { .. }
                 | E::Spawned { .. }
                 | E::ExecConfirmed
                 | E::SpawnFailed { .. }
@@ -587,7 +613,7 @@ impl Service {
             (s @ (S::Exited { .. } | S::Failed { .. }), E::Tick) => s,
             (
                 s @ (S::Exited { .. } | S::Failed { .. } | S::Backoff { .. }),
-                E::Ready | E::WatchdogPing | E::HealthFailed,
+                E::Ready | E::WatchdogPing | E::HealthFailed { .. },
             ) => s,
         }
     }
@@ -663,7 +689,7 @@ impl Service {
                 State::Stopped
             }
             Then::Decide { status, ran_for } => self.decide(now, status, ran_for, out),
-            Then::Fail { reason } => self.after_failure(now, reason, out),
+            Then::Fail { failure, ran_for } => self.after_failure(now, failure, ran_for, out),
         }
     }
 
@@ -685,9 +711,22 @@ impl Service {
         State::Running { pid, since, ready, timer }
     }
 
-    /// We stopped it for failing (not ready in time, watchdog, timeout).
-    fn after_failure(&mut self, now: Time, reason: String, out: &mut Vec<Action>) -> State {
-        self.fail(now, FailReason::Failure(reason), 1, out)
+    /// We stopped it for failing (not ready in time, watchdog, timeout,
+    /// health check).
+    fn after_failure(
+        &mut self,
+        now: Time,
+        failure: Failure,
+        ran_for: Duration,
+        out: &mut Vec<Action>,
+    ) -> State {
+        let recorded =
+            matches!(&self.last_ending, Some((Ending::Stopped { failure: f, .. }, _)) if *f == failure);
+        if !recorded {
+            let status = None;
+            self.last_ending = Some((Ending::Stopped { failure: failure.clone(), status }, now));
+        }
+        self.fail(now, FailReason::Failure(failure), 1, ran_for, out)
     }
 
     /// Apply the restart policy to a run that ended with `status` after `ran_for`.
@@ -713,22 +752,33 @@ impl Service {
         self.schedule_restart(now, out)
     }
 
-    fn after_spawn_failure(&mut self, now: Time, reason: String, out: &mut Vec<Action>) -> State {
+    fn after_spawn_failure(&mut self, now: Time, failure: StartFailure, out: &mut Vec<Action>) -> State {
+        let reason = failure.message.clone();
         out.push(Action::Notice(Notice::CannotStart { reason: reason.clone() }));
-        self.fail(now, FailReason::CannotStart(reason), 127, out)
+        self.last_ending = Some((Ending::CannotStart(failure), now));
+        self.fail(now, FailReason::CannotStart(reason), 127, Duration::ZERO, out)
     }
 
     /// A failure without an exit status to judge (cannot start, stopped
-    /// for failing): count it and restart, unless `restart: never`, when
-    /// the service is failed with `reason` and ends with `exit_code`.
-    fn fail(&mut self, now: Time, reason: FailReason, exit_code: i32, out: &mut Vec<Action>) -> State {
-        let message = match &reason {
-            FailReason::CannotStart(message) | FailReason::Failure(message) => message.clone(),
-            FailReason::StartLimit { .. } => String::new(),
-        };
-        self.last_ending = Some((Ending::SpawnFailed(message), now));
+    /// for failing) after running `ran_for`: count it and restart with the
+    /// backoff, unless `restart: never`, when the service is failed with
+    /// `reason` and ends with `exit_code`.
+    fn fail(
+        &mut self,
+        now: Time,
+        reason: FailReason,
+        exit_code: i32,
+        ran_for: Duration,
+        out: &mut Vec<Action>,
+    ) -> State {
+        if ran_for >= BACKOFF_RESET_AFTER {
+            self.next_delay = self.config.restart_delay;
+        }
         match self.config.restart {
             RestartPolicy::Never => {
+                if let FailReason::Failure(failure) = &reason {
+                    out.push(Action::Notice(Notice::Failed { failure: failure.clone() }));
+                }
                 out.push(Action::Ended { exit_code });
                 State::Failed { reason, at: now }
             }
@@ -757,7 +807,8 @@ impl Service {
             out.push(Action::Notice(Notice::StartLimitHit { failures, interval }));
             let exit_code = match &self.last_ending {
                 Some((Ending::Exited(status), _)) => status.as_exit_code(),
-                Some((Ending::SpawnFailed(_), _)) | None => 127,
+                Some((Ending::Stopped { .. }, _)) => 1,
+                Some((Ending::CannotStart(_), _)) | None => 127,
             };
             out.push(Action::Ended { exit_code });
             return Some(State::Failed { reason: FailReason::StartLimit { failures, interval }, at: now });

@@ -67,8 +67,12 @@ fn exit_of(pid: i32, status: ExitStatus) -> Event {
     Event::Exited { pid, status, group_remains: false }
 }
 
+fn start_failure(reason: &str) -> StartFailure {
+    StartFailure { step: "exec".into(), errno: Some("not_found".into()), message: reason.to_string() }
+}
+
 fn spawn_failed(reason: &str) -> Event {
-    Event::SpawnFailed { reason: reason.to_string() }
+    Event::SpawnFailed { failure: start_failure(reason) }
 }
 
 fn signal(pid: i32, signal: i32) -> Action {
@@ -744,7 +748,7 @@ fn a_spawn_failure_under_never_fails_at_once_with_127() {
         sim.state(),
         &State::Failed { reason: FailReason::CannotStart(NO_FILE.to_string()), at: secs(1) }
     );
-    assert_eq!(sim.svc.last_ending(), Some(&(Ending::SpawnFailed(NO_FILE.to_string()), secs(1))));
+    assert_eq!(sim.svc.last_ending(), Some(&(Ending::CannotStart(start_failure(NO_FILE)), secs(1))));
     assert_eq!(sim.svc.deadline(), None);
     assert_eq!(sim.svc.pid(), None);
     assert_eq!(sim.after(secs(60)).tick(), NOTHING);
@@ -967,7 +971,7 @@ fn a_child_step_failing_while_stopping_completes_the_stop() {
     sim.stop();
     assert_eq!(sim.send(spawn_failed(NO_FILE)), vec![stopped(None, false)]);
     assert_eq!(sim.state(), &State::Stopped);
-    assert_eq!(sim.svc.last_ending(), Some(&(Ending::SpawnFailed(NO_FILE.to_string()), sim.now)));
+    assert_eq!(sim.svc.last_ending(), Some(&(Ending::CannotStart(start_failure(NO_FILE)), sim.now)));
 }
 
 #[test]
@@ -1355,6 +1359,314 @@ fn deadline_is_set_exactly_in_backoff_and_in_stopping_before_sigkill() {
 }
 
 // ======================================================================
+// Readiness, the watchdog, timeouts and health checks
+// ======================================================================
+
+/// A service that signals readiness (type notify, or a ready_check).
+fn notify() -> Config {
+    Config { needs_ready_signal: true, ..config() }
+}
+
+fn ready_notice() -> Action {
+    Action::Notice(Notice::Ready)
+}
+
+impl Sim {
+    /// Start by hand, fork at `now` and confirm the exec: running, not yet ready.
+    fn start_waiting(&mut self) -> i32 {
+        assert_eq!(self.send(Event::Start), vec![Action::Spawn]);
+        let pid = self.fork();
+        assert_eq!(self.send(Event::ExecConfirmed), vec![started(pid)]);
+        assert!(matches!(self.state(), State::Running { ready: false, .. }), "{:?}", self.state());
+        pid
+    }
+
+    /// The leader ends on the SIGTERM of a stop.
+    fn exit_on_sigterm(&mut self) -> Vec<Action> {
+        let leader = match self.state() {
+            State::Stopping { leader, .. } => *leader,
+            other => panic!("not stopping: {other:?}"),
+        };
+        self.send(exit_of(leader, killed_by(SIGTERM)))
+    }
+
+    fn stop_signals(&self, pid: i32) -> Vec<Action> {
+        vec![stopping_notice(SIGTERM), signal(pid, SIGTERM), signal(pid, SIGCONT)]
+    }
+}
+
+fn then(mut first: Vec<Action>, rest: Vec<Action>) -> Vec<Action> {
+    first.extend(rest);
+    first
+}
+
+#[test]
+fn ready_moves_a_started_service_to_ready_once() {
+    let mut sim = Sim::new(notify());
+    let pid = sim.start_waiting();
+    assert_eq!(sim.svc.state_name(), "starting");
+    assert!(!sim.svc.is_ready());
+    assert_eq!(sim.after(ms(300)).send(Event::Ready), vec![ready_notice()]);
+    assert_eq!(sim.state(), &State::Running { pid, since: Time::ZERO, ready: true, timer: None });
+    assert_eq!(sim.svc.state_name(), "ready");
+    assert!(sim.svc.is_ready());
+    assert_eq!(sim.send(Event::Ready), NOTHING, "a second READY=1 changes nothing");
+}
+
+#[test]
+fn ready_before_the_exec_confirmation_means_it_ran_and_is_ready() {
+    let mut sim = Sim::new(notify());
+    sim.send(Event::Start);
+    let pid = sim.fork();
+    assert_eq!(sim.send(Event::Ready), vec![started(pid), ready_notice()]);
+    assert!(matches!(sim.state(), State::Running { ready: true, .. }));
+}
+
+#[test]
+fn ready_watchdog_and_health_events_change_nothing_without_a_running_process() {
+    let mut states = vec![Sim::new(notify()), failed_service()];
+    let mut backoff = Sim::running(config());
+    backoff.crash_after(secs(1));
+    states.push(backoff);
+    let mut exited = Sim::running(policy(RestartPolicy::Never));
+    exited.exit(code(0));
+    states.push(exited);
+    let mut stopping = Sim::new(notify());
+    stopping.start_waiting();
+    stopping.stop();
+    states.push(stopping);
+    for mut sim in states {
+        let before = sim.state().clone();
+        for event in [Event::Ready, Event::WatchdogPing, Event::HealthFailed { failures: 3 }] {
+            assert_eq!(sim.send(event.clone()), NOTHING, "{before:?} + {event:?}");
+            assert_eq!(sim.state(), &before, "{event:?}");
+        }
+    }
+    // A service without a readiness signal is ready at once: READY=1 is moot.
+    let mut sim = Sim::running(config());
+    let before = sim.state().clone();
+    assert_eq!(sim.send(Event::Ready), NOTHING);
+    assert_eq!(sim.state(), &before);
+}
+
+#[test]
+fn start_timeout_stops_the_service_and_the_exit_is_told_and_kept() {
+    let config = Config { start_timeout: Some(secs(5)), ..notify() };
+    let mut sim = Sim::new(config);
+    let pid = sim.start_waiting();
+    assert_eq!(sim.svc.deadline(), Some(secs(5)), "counted from the fork");
+    assert_eq!(sim.at(secs(5) - ms(1)).tick(), NOTHING);
+    assert_eq!(
+        sim.at(secs(5)).tick(),
+        then(vec![Action::Notice(Notice::NotReadyInTime { timeout: secs(5) })], sim.stop_signals(pid))
+    );
+    // The exit line is logged as for any end, then the restart policy.
+    assert_eq!(sim.after(ms(10)).exit_on_sigterm(), vec![exited(killed_by(SIGTERM)), restarting(ms(100), 1)]);
+    let failure = Failure::StartTimeout(secs(5));
+    assert_eq!(
+        sim.svc.last_ending(),
+        Some(&(Ending::Stopped { failure, status: Some(killed_by(SIGTERM)) }, secs(5) + ms(10)))
+    );
+    assert!(matches!(sim.state(), State::Backoff { .. }));
+}
+
+#[test]
+fn start_timeout_under_never_fails_with_the_reason_and_says_so() {
+    let config = Config { start_timeout: Some(secs(5)), restart: RestartPolicy::Never, ..notify() };
+    let mut sim = Sim::new(config);
+    sim.start_waiting();
+    sim.tick_at_deadline();
+    let failure = Failure::StartTimeout(secs(5));
+    assert_eq!(
+        sim.exit_on_sigterm(),
+        vec![
+            exited(killed_by(SIGTERM)),
+            Action::Notice(Notice::Failed { failure: failure.clone() }),
+            ended(1)
+        ]
+    );
+    assert_eq!(sim.state(), &State::Failed { reason: FailReason::Failure(failure), at: secs(5) });
+    let report = super::super::ending::exit_report(&sim.svc.last_ending().unwrap().0, secs(5), false, None);
+    assert_eq!((report.kind.as_str(), report.message.as_str()), ("start_timeout", "start timeout after 5s"));
+}
+
+#[test]
+fn ready_ends_the_start_timeout_and_arms_the_watchdog() {
+    let config = Config { start_timeout: Some(secs(5)), watchdog: Some(secs(1)), ..notify() };
+    let mut sim = Sim::new(config);
+    let pid = sim.start_waiting();
+    assert_eq!(sim.at(secs(2)).send(Event::Ready), vec![ready_notice()]);
+    assert_eq!(
+        sim.state(),
+        &State::Running { pid, since: Time::ZERO, ready: true, timer: Some((secs(3), Timer::Watchdog)) }
+    );
+    // Each WATCHDOG=1 pushes the deadline one watchdog period from now.
+    assert_eq!(sim.at(secs(2) + ms(500)).send(Event::WatchdogPing), NOTHING);
+    assert_eq!(sim.svc.deadline(), Some(secs(3) + ms(500)));
+    assert_eq!(sim.at(secs(3) + ms(499)).tick(), NOTHING);
+    assert_eq!(
+        sim.at(secs(3) + ms(500)).tick(),
+        then(vec![Action::Notice(Notice::WatchdogExpired { timeout: secs(1) })], sim.stop_signals(pid))
+    );
+    assert_eq!(sim.exit_on_sigterm(), vec![exited(killed_by(SIGTERM)), restarting(ms(100), 1)]);
+}
+
+#[test]
+fn a_watchdog_ping_without_a_watchdog_changes_nothing() {
+    let mut sim = Sim::new(notify());
+    sim.start_waiting();
+    sim.send(Event::Ready);
+    let before = sim.state().clone();
+    assert_eq!(sim.after(secs(1)).send(Event::WatchdogPing), NOTHING);
+    assert_eq!(sim.state(), &before);
+    assert_eq!(sim.svc.deadline(), None);
+}
+
+#[test]
+fn repeated_watchdog_failures_hit_the_start_limit() {
+    let config = Config { watchdog: Some(secs(1)), ..notify() };
+    let mut sim = Sim::new(config);
+    sim.start_waiting();
+    sim.send(Event::Ready);
+    for round in 1..=3 {
+        sim.tick_at_deadline();
+        let actions = sim.exit_on_sigterm();
+        assert!(
+            matches!(actions.last(), Some(Action::Notice(Notice::Restarting { .. }))),
+            "{round}: {actions:?}"
+        );
+        assert_eq!(sim.tick_at_deadline(), vec![Action::Spawn]);
+        let pid = sim.fork();
+        assert_eq!(sim.send(Event::ExecConfirmed), vec![started(pid)]);
+        sim.send(Event::Ready);
+    }
+    sim.tick_at_deadline();
+    assert_eq!(sim.exit_on_sigterm(), vec![exited(killed_by(SIGTERM)), limit_hit(4, secs(10)), ended(1)]);
+    assert!(matches!(sim.state(), State::Failed { reason: FailReason::StartLimit { .. }, .. }));
+}
+
+#[test]
+fn extend_pushes_the_current_deadline_and_never_pulls_it_in() {
+    let config = Config { start_timeout: Some(secs(5)), ..notify() };
+    let mut sim = Sim::new(config);
+    sim.start_waiting();
+    assert_eq!(sim.at(secs(1)).send(Event::Extend { by: secs(10) }), NOTHING);
+    assert_eq!(sim.svc.deadline(), Some(secs(11)));
+    assert_eq!(sim.send(Event::Extend { by: secs(1) }), NOTHING);
+    assert_eq!(sim.svc.deadline(), Some(secs(11)), "a shorter extension does not shorten it");
+    assert_eq!(sim.at(secs(6)).tick(), NOTHING, "the original 5 s no longer apply");
+}
+
+#[test]
+fn a_oneshot_past_its_timeout_is_stopped_as_timed_out() {
+    let config =
+        Config { oneshot: true, oneshot_timeout: Some(secs(1)), restart: RestartPolicy::Never, ..config() };
+    let mut sim = Sim::new(config);
+    let pid = sim.start_waiting();
+    assert_eq!(sim.svc.state_name(), "running", "a oneshot is running, not starting");
+    assert_eq!(
+        sim.tick_at_deadline(),
+        then(vec![Action::Notice(Notice::TimedOut { timeout: secs(1) })], sim.stop_signals(pid))
+    );
+    let failure = Failure::Timeout(secs(1));
+    assert_eq!(
+        sim.exit_on_sigterm(),
+        vec![
+            exited(killed_by(SIGTERM)),
+            Action::Notice(Notice::Failed { failure: failure.clone() }),
+            ended(1)
+        ]
+    );
+    assert_eq!(sim.state(), &State::Failed { reason: FailReason::Failure(failure), at: secs(1) });
+}
+
+#[test]
+fn a_health_failure_under_never_leaves_the_service_down_and_failed() {
+    let mut sim = Sim::running(policy(RestartPolicy::Never));
+    let pid = sim.pid();
+    assert_eq!(
+        sim.at(secs(3)).send(Event::HealthFailed { failures: 3 }),
+        then(vec![Action::Notice(Notice::Unhealthy { failures: 3 })], sim.stop_signals(pid))
+    );
+    let failure = Failure::Health { failures: 3 };
+    assert_eq!(
+        sim.exit_on_sigterm(),
+        vec![
+            exited(killed_by(SIGTERM)),
+            Action::Notice(Notice::Failed { failure: failure.clone() }),
+            ended(1)
+        ]
+    );
+    assert_eq!(sim.state(), &State::Failed { reason: FailReason::Failure(failure), at: secs(3) });
+    assert_eq!(
+        FailReason::Failure(Failure::Health { failures: 3 }).describe(),
+        "health check failed (3 times)"
+    );
+    assert_eq!(sim.svc.restarts(), 0);
+    for event in [Event::Tick, Event::HealthFailed { failures: 3 }, Event::GroupEmpty] {
+        assert_eq!(sim.send(event), NOTHING, "it stays down");
+    }
+}
+
+#[test]
+fn a_health_failure_restarts_through_the_backoff_not_at_once() {
+    let mut sim = Sim::running(unlimited());
+    for (round, delay) in [(1, ms(100)), (2, ms(200)), (3, ms(400))] {
+        let pid = sim.pid();
+        sim.after(secs(1)).send(Event::HealthFailed { failures: 3 });
+        assert_eq!(sim.exit_on_sigterm(), vec![exited(killed_by(SIGTERM)), restarting(delay, round)]);
+        assert_eq!(sim.state(), &State::Backoff { until: sim.now + delay }, "waits restart_delay");
+        assert_eq!(sim.svc.restarts(), round);
+        assert_ne!(sim.restart_after_backoff(), pid);
+    }
+    // After a long healthy run, the delay starts over.
+    sim.after(secs(20)).send(Event::HealthFailed { failures: 3 });
+    assert_eq!(sim.exit_on_sigterm(), vec![exited(killed_by(SIGTERM)), restarting(ms(100), 4)]);
+}
+
+#[test]
+fn health_failures_count_toward_the_start_limit() {
+    let mut sim = Sim::running(config());
+    for _ in 0..3 {
+        sim.after(ms(500)).send(Event::HealthFailed { failures: 2 });
+        sim.exit_on_sigterm();
+        sim.restart_after_backoff();
+    }
+    sim.after(ms(500)).send(Event::HealthFailed { failures: 2 });
+    assert_eq!(sim.exit_on_sigterm(), vec![exited(killed_by(SIGTERM)), limit_hit(4, secs(10)), ended(1)]);
+    assert!(matches!(sim.state(), State::Failed { reason: FailReason::StartLimit { .. }, .. }));
+}
+
+#[test]
+fn a_stop_asked_during_a_failure_stop_just_stays_down() {
+    let mut sim = Sim::running(config());
+    sim.send(Event::HealthFailed { failures: 3 });
+    assert_eq!(sim.send(Event::Stop), NOTHING);
+    assert_eq!(
+        sim.exit_on_sigterm(),
+        vec![exited(killed_by(SIGTERM)), stopped(Some(killed_by(SIGTERM)), false)]
+    );
+    assert_eq!(sim.state(), &State::Stopped);
+}
+
+#[test]
+fn up_since_is_the_fork_time_while_a_process_lives() {
+    let mut sim = Sim::new(notify());
+    assert_eq!(sim.svc.up_since(), None);
+    sim.at(secs(2)).send(Event::Start);
+    sim.fork();
+    assert_eq!(sim.svc.up_since(), Some(secs(2)), "starting");
+    sim.after(ms(10)).send(Event::ExecConfirmed);
+    assert_eq!(sim.svc.up_since(), Some(secs(2)), "running, not ready");
+    sim.after(secs(1)).send(Event::Ready);
+    assert_eq!(sim.svc.up_since(), Some(secs(2)), "ready");
+    sim.stop();
+    assert_eq!(sim.svc.up_since(), Some(secs(2)), "stopping");
+    sim.exit_on_sigterm();
+    assert_eq!(sim.svc.up_since(), None, "stopped");
+}
+
+// ======================================================================
 // Random event sequences
 // ======================================================================
 
@@ -1382,6 +1694,10 @@ enum Step {
     Tick,
     /// Jump to the deadline (if any) and tick.
     TickAtDeadline,
+    Ready,
+    WatchdogPing,
+    HealthFailed,
+    Extend(Duration),
 }
 
 fn arb_status() -> impl Strategy<Value = ExitStatus> {
@@ -1407,6 +1723,10 @@ fn arb_step() -> impl Strategy<Value = Step> {
         2 => Just(Step::GroupEmpty),
         1 => Just(Step::Tick),
         3 => Just(Step::TickAtDeadline),
+        2 => Just(Step::Ready),
+        1 => Just(Step::WatchdogPing),
+        2 => Just(Step::HealthFailed),
+        1 => (0..5_000u64).prop_map(|n| Step::Extend(ms(n))),
     ]
 }
 
@@ -1430,9 +1750,26 @@ fn arb_config() -> impl Strategy<Value = Config> {
         prop_oneof![Just(SIGTERM), Just(SIGKILL), Just(SIGCONT)],
         prop_oneof![Just(0u64), Just(2_000)],
         any::<bool>(),
+        // Readiness: none, a signal (notify, ready_check), or a oneshot.
+        prop_oneof![Just((false, false)), Just((true, false)), Just((false, true))],
+        (
+            prop::option::of((1..4_000u64).prop_map(ms)),
+            prop::option::of((1..4_000u64).prop_map(ms)),
+            prop::option::of((1..4_000u64).prop_map(ms)),
+        ),
     )
-        .prop_map(|(restart, success_exit_codes, delay, burst, stop_signal, timeout, process_group)| {
-            Config {
+        .prop_map(
+            |(
+                restart,
+                success_exit_codes,
+                delay,
+                burst,
+                stop_signal,
+                timeout,
+                process_group,
+                (needs_ready_signal, oneshot),
+                (start_timeout, watchdog, oneshot_timeout),
+            )| Config {
                 restart,
                 success_exit_codes,
                 restart_delay: ms(delay),
@@ -1442,13 +1779,13 @@ fn arb_config() -> impl Strategy<Value = Config> {
                 stop_signal,
                 stop_timeout: ms(timeout),
                 process_group,
-                needs_ready_signal: false,
-                oneshot: false,
-                start_timeout: None,
-                watchdog: None,
-                oneshot_timeout: None,
-            }
-        })
+                needs_ready_signal,
+                oneshot,
+                start_timeout,
+                watchdog,
+                oneshot_timeout,
+            },
+        )
 }
 
 fn is_idle(state: &State) -> bool {
@@ -1470,6 +1807,8 @@ proptest! {
         let mut ended_for_good = false;
         // SIGKILLs sent since the current stop began.
         let mut sigkills_this_stop = 0;
+        // A Start or Restart came since the last Spawn.
+        let mut start_asked = false;
 
         for (elapsed, step) in steps {
             now += elapsed;
@@ -1483,7 +1822,7 @@ proptest! {
                     Event::Spawned { pid: next_pid }
                 }
                 Step::ExecConfirmed => Event::ExecConfirmed,
-                Step::SpawnFailed => Event::SpawnFailed { reason: "boom".into() },
+                Step::SpawnFailed => Event::SpawnFailed { failure: start_failure("boom") },
                 Step::ExitLeader { status, group_remains } => {
                     let pid = match svc.state() {
                         State::Stopping { leader, .. } => *leader,
@@ -1500,11 +1839,16 @@ proptest! {
                     }
                     Event::Tick
                 }
+                Step::Ready => Event::Ready,
+                Step::WatchdogPing => Event::WatchdogPing,
+                Step::HealthFailed => Event::HealthFailed { failures: 3 },
+                Step::Extend(by) => Event::Extend { by },
             };
             let before = svc.state().clone();
             let deadline_before = svc.deadline();
             if matches!(event, Event::Start | Event::Restart) {
                 ended_for_good = false;
+                start_asked = true;
             }
 
             let actions = svc.handle(now, event.clone());
@@ -1531,6 +1875,12 @@ proptest! {
                 });
                 let start_after_stop = matches!(before, State::Stopping { then: Then::Start, .. });
                 prop_assert!(asked || backoff_over || immediate || start_after_stop, "unasked Spawn: {}", ctx());
+                // Under `never`, nothing but a request starts it again (not
+                // a failed health check, not a timer).
+                if config.restart == RestartPolicy::Never {
+                    prop_assert!(start_asked, "a Spawn under restart: never that nobody asked for: {}", ctx());
+                }
+                start_asked = false;
             }
 
             // Ended exactly when the service goes down for good.
@@ -1549,18 +1899,57 @@ proptest! {
             };
             prop_assert_eq!(svc.pid(), expected_pid, "{}", ctx());
 
-            // deadline() is Some exactly in Backoff and in Stopping before SIGKILL.
+            // deadline() is Some exactly in Backoff, in Stopping before
+            // SIGKILL, and while a running service's timer is armed.
             let expected_deadline = match &after {
                 State::Backoff { until } => Some(*until),
                 State::Stopping { kill_at, .. } => *kill_at,
+                State::Running { timer, .. } => timer.map(|(at, _)| at),
                 _ => None,
             };
             prop_assert_eq!(svc.deadline(), expected_deadline, "{}", ctx());
-            // A deadline set by this call is not in the past.
+            // A deadline set by this call is not in the past (a running
+            // service's timers count from its fork, so they may be due at once).
             if let Some(deadline) = svc.deadline() {
-                if Some(deadline) != deadline_before {
+                if Some(deadline) != deadline_before && !matches!(after, State::Running { .. }) {
                     prop_assert!(deadline >= now, "{}", ctx());
                 }
+            }
+
+            // A failure (health, a timer) never restarts at once: it stops
+            // the process, and the restart policy decides once it is gone.
+            if matches!(event, Event::HealthFailed { .. } | Event::Tick)
+                && matches!(before, State::Running { .. })
+            {
+                prop_assert_eq!(spawns, 0, "{}", ctx());
+            }
+            // A health failure stops a running service and nothing else.
+            if matches!(event, Event::HealthFailed { .. }) {
+                let stops = matches!(before, State::Running { .. });
+                prop_assert_eq!(matches!(after, State::Stopping { .. }), stops || matches!(before, State::Stopping { .. }), "{}", ctx());
+                if !stops {
+                    prop_assert!(actions.is_empty(), "{}", ctx());
+                }
+            }
+            // Ready only after a readiness signal, for services that need one;
+            // a oneshot is never "ready" while it runs.
+            if let State::Running { ready: true, .. } = &after {
+                prop_assert!(!config.oneshot, "{}", ctx());
+                if config.needs_ready_signal {
+                    let was_ready = matches!(before, State::Running { ready: true, .. });
+                    prop_assert!(was_ready || matches!(event, Event::Ready), "{}", ctx());
+                }
+            }
+            // The state a failure leaves under `never` says why.
+            if let (State::Failed { reason: FailReason::Failure(_), .. }, false) = (&after, is_idle(&before)) {
+                prop_assert_eq!(config.restart, RestartPolicy::Never, "{}", ctx());
+            }
+            // up_since() is the fork time exactly while a leader lives.
+            prop_assert_eq!(svc.up_since().is_some(), svc.pid().is_some(), "{}", ctx());
+            if let (Some(since), State::Starting { since: fork, .. } | State::Running { since: fork, .. }) =
+                (svc.up_since(), &after)
+            {
+                prop_assert_eq!(since, *fork, "{}", ctx());
             }
 
             // A Tick before the deadline (or with none) does nothing.

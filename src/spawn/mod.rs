@@ -42,6 +42,30 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's name in `status --json` (`last_exit.step`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Setsid => "setsid",
+            Step::Setpgid => "setpgid",
+            Step::Tcsetpgrp => "tcsetpgrp",
+            Step::Pdeathsig => "pdeathsig",
+            Step::Stdio => "stdio",
+            Step::Chdir => "chdir",
+            Step::Rlimit => "rlimit",
+            Step::Nice => "nice",
+            Step::Umask => "umask",
+            Step::Setgroups => "setgroups",
+            Step::Setgid => "setgid",
+            Step::Setuid => "setuid",
+            Step::DropCheck => "drop_check",
+            Step::CloseFds => "close_fds",
+            Step::Signals => "signals",
+            Step::Exec => "exec",
+            Step::Cgroup => "cgroup",
+            Step::Sandbox => "sandbox",
+        }
+    }
+
     fn from_u32(value: u32) -> Option<Step> {
         use Step::*;
         [

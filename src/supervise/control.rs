@@ -12,7 +12,8 @@ use crate::ctl::proto::{
 };
 use crate::ctl::server::Conn;
 use crate::output::Dest;
-use crate::policy::service::{Config, Ending, Event, FailReason, State};
+use crate::policy::ending::exit_report;
+use crate::policy::service::{Config, Event, FailReason, State};
 use crate::policy::ExitStatus;
 use crate::sys;
 use crate::unit::values::{did_you_mean, format_duration, parse_signal, signal_name};
@@ -60,19 +61,7 @@ fn is_success(config: &Config, status: ExitStatus) -> bool {
 }
 
 fn describe_fail(reason: &FailReason) -> String {
-    match reason {
-        FailReason::StartLimit { failures, interval } => {
-            format!("start limit hit ({failures} failures in {})", format_duration(*interval))
-        }
-        FailReason::CannotStart(reason) | FailReason::Failure(reason) => reason.clone(),
-    }
-}
-
-fn describe_ending(ending: &Ending) -> String {
-    match ending {
-        Ending::Exited(status) => describe_exit(*status),
-        Ending::SpawnFailed(reason) => reason.clone(),
-    }
+    reason.describe()
 }
 
 /// The state as status shows it: a service held back by its dependencies is
@@ -99,7 +88,7 @@ fn reason(slot: &Slot) -> Option<String> {
             return Some(why.clone());
         }
     }
-    let last = slot.policy.last_ending().map(|(ending, _)| describe_ending(ending));
+    let last = slot.policy.last_ending().map(|(ending, _)| ending.describe());
     match slot.policy.state() {
         State::Failed { reason, .. } => Some(describe_fail(reason)),
         State::Backoff { until } => {
@@ -134,20 +123,37 @@ fn healthy(slot: &Slot) -> bool {
 }
 
 pub(super) fn service_status(slot: &Slot) -> ServiceStatus {
+    let failed = match slot.policy.state() {
+        State::Failed { reason, .. } => Some(reason),
+        _ => None,
+    };
     let last_exit = slot.policy.last_ending().map(|(ending, at)| {
-        let time = rfc3339(wall_time(*at));
-        match ending {
-            Ending::Exited(ExitStatus::Code(code)) => {
-                LastExit { code: Some(*code), signal: None, error: None, time }
+        let report = exit_report(ending, *at, slot.oom_killed, failed);
+        let (code, signal, core_dumped) = match report.status {
+            Some(ExitStatus::Code(code)) => (Some(code), None, None),
+            Some(ExitStatus::Signaled { signal, core_dumped }) => {
+                (None, Some(signal_name(signal)), Some(core_dumped))
             }
-            Ending::Exited(ExitStatus::Signaled { signal, .. }) => {
-                LastExit { code: None, signal: Some(signal_name(*signal)), error: None, time }
-            }
-            Ending::SpawnFailed(reason) => {
-                LastExit { code: None, signal: None, error: Some(reason.clone()), time }
-            }
+            None => (None, None, None),
+        };
+        let (step, errno) = match report.start_failure {
+            Some(failure) => (Some(failure.step), failure.errno),
+            None => (None, None),
+        };
+        LastExit {
+            kind: report.kind.as_str().to_string(),
+            code,
+            signal,
+            core_dumped,
+            step,
+            errno,
+            message: report.message,
+            time: rfc3339(wall_time(report.at)),
         }
     });
+    let now = sys::monotonic_now();
+    let uptime_secs =
+        slot.policy.up_since().map(|since| now.saturating_sub(since).as_millis() as f64 / 1000.0);
     let since_secs = SystemTime::now().duration_since(slot.state_since).unwrap_or_default().as_secs_f64();
     ServiceStatus {
         name: slot.unit.name.clone(),
@@ -155,6 +161,7 @@ pub(super) fn service_status(slot: &Slot) -> ServiceStatus {
         pid: slot.policy.pid(),
         since: rfc3339(slot.state_since),
         since_secs: (since_secs * 1000.0).round() / 1000.0,
+        uptime_secs,
         restarts: slot.policy.restarts(),
         last_exit,
         reason: reason(slot),

@@ -59,13 +59,7 @@ pub fn signal_name(signal: i32) -> String {
 
 /// `exited with status 3`, `killed by signal SIGKILL (core dumped)`.
 pub fn describe_exit(status: crate::policy::ExitStatus) -> String {
-    match status {
-        crate::policy::ExitStatus::Code(code) => format!("exited with status {code}"),
-        crate::policy::ExitStatus::Signaled { signal, core_dumped } => {
-            let core = if core_dumped { " (core dumped)" } else { "" };
-            format!("killed by signal {}{core}", signal_name(signal))
-        }
-    }
+    status.describe()
 }
 
 /// `256M`, `1.5G`, `512K`, `100B`: sizes as units write them.

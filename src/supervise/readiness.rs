@@ -487,7 +487,7 @@ impl Stack {
         )
         .map_err(|e| format!("cannot prepare the check: {}", e.0))?;
         // Same cgroup and sandbox as the service.
-        self.sandbox_plan(index, &mut plan)?;
+        self.sandbox_plan(index, &mut plan).map_err(|failure| failure.message)?;
         let child = spawn::spawn(&plan).map_err(|e| format!("cannot fork the check: {e}"))?;
         self.check_pids.insert(child.pid, index);
         Ok(child.pid)
@@ -581,7 +581,7 @@ impl Stack {
             ));
             if failures >= spec.retries {
                 self.slots[index].checks.failures = 0;
-                self.deliver(index, Event::HealthFailed);
+                self.deliver(index, Event::HealthFailed { failures });
             }
         }
     }

@@ -5,7 +5,7 @@ use crate::ctl::server::{self, Access, Conn, Listener};
 use crate::output::ring::{LogRing, DEFAULT_LINES};
 use crate::output::sink::{self, FileSink, FileSinkConfig, Severity, SyslogSink};
 use crate::output::{Dest, LineFramer, Output, Prefix};
-use crate::policy::service::{Action, Config, Event, Notice, Service};
+use crate::policy::service::{Action, Config, Event, Notice, Service, StartFailure};
 use crate::policy::ExitStatus;
 use crate::spawn::{self, ExecPlan, SpawnError, Stdio};
 use crate::sys;
@@ -604,7 +604,12 @@ impl Stack {
             // closed: what it wrote, if anything, is there to read now.
             self.drain_exec_status(index);
             if let Some(Err(error)) = self.finish_exec_watch(index) {
-                self.deliver(index, Event::SpawnFailed { reason: error.to_string() });
+                let failure = StartFailure {
+                    step: error.step.name().to_string(),
+                    errno: (error.errno != 0).then(|| sys::errno_name(error.errno)),
+                    message: error.to_string(),
+                };
+                self.deliver(index, Event::SpawnFailed { failure });
                 return;
             }
         }
@@ -740,23 +745,24 @@ impl Stack {
                 self.slots[index].spawns += 1;
                 self.deliver(index, Event::Spawned { pid });
             }
-            Err(reason) => self.deliver(index, Event::SpawnFailed { reason }),
+            Err(failure) => self.deliver(index, Event::SpawnFailed { failure }),
         }
     }
 
     /// Fork the service; on success its pid is in the index and its pipes
     /// are registered before the loop can reap again.
-    fn try_spawn(&mut self, index: usize) -> Result<i32, String> {
-        let (out_read, out_write) = spawn::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-        let (err_read, err_write) = spawn::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+    fn try_spawn(&mut self, index: usize) -> Result<i32, StartFailure> {
+        let pipe = || spawn::pipe().map_err(|e| io_failure("pipe", &e, format!("cannot create a pipe: {e}")));
+        let (out_read, out_write) = pipe()?;
+        let (err_read, err_write) = pipe()?;
         let stdio = [
             Stdio::Fd(self.devnull.as_raw_fd()),
             Stdio::Fd(out_write.as_raw_fd()),
             Stdio::Fd(err_write.as_raw_fd()),
         ];
-        let extra_env = self.readiness_env(index)?;
+        let extra_env = self.readiness_env(index).map_err(|message| failure("notify_socket", message))?;
         let readiness_pipe = match self.slots[index].unit.notify_fd {
-            Some(_) => Some(spawn::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?),
+            Some(_) => Some(pipe()?),
             None => None,
         };
         let unit = &self.slots[index].unit;
@@ -768,7 +774,7 @@ impl Stack {
             stdio,
             self.pdeathsig,
         )
-        .map_err(|e| format!("cannot prepare the command: {}", e.0))?;
+        .map_err(|e| failure("prepare", format!("cannot prepare the command: {}", e.0)))?;
         if let (Some((_, write_end)), Some(number)) = (&readiness_pipe, unit.notify_fd) {
             plan.set_extra_fd(write_end.as_raw_fd(), number);
         }
@@ -782,7 +788,7 @@ impl Stack {
         }
         self.sandbox_plan(index, &mut plan)?;
         self.slots[index].oom_kills_at_start = self.slots[index].cgroup.as_ref().and_then(|c| c.oom_kills());
-        let child = spawn::spawn(&plan).map_err(|e| format!("cannot fork: {e}"))?;
+        let child = spawn::spawn(&plan).map_err(|e| io_failure("fork", &e, format!("cannot fork: {e}")))?;
         drop(out_write);
         drop(err_write);
         self.pids.insert(child.pid, index);
@@ -823,7 +829,7 @@ impl Stack {
 
     /// The service's cgroup (made at its first start) and its sandbox, into
     /// `plan`. Exec checks get the same, as they run like the service.
-    pub(super) fn sandbox_plan(&mut self, index: usize, plan: &mut ExecPlan) -> Result<(), String> {
+    pub(super) fn sandbox_plan(&mut self, index: usize, plan: &mut ExecPlan) -> Result<(), StartFailure> {
         let unit = &self.slots[index].unit;
         let resources = unit.resources;
         if self.slots[index].cgroup.is_none() {
@@ -831,7 +837,7 @@ impl Stack {
                 Ok(()) => match self.cgroups.create(&unit.name, &resources) {
                     Ok(cgroup) => self.slots[index].cgroup = Some(cgroup),
                     Err(err) if resources.is_set() => {
-                        return Err(format!("cannot create its cgroup: {err}"));
+                        return Err(failure("cgroup", format!("cannot create its cgroup: {err}")));
                     }
                     Err(err) => {
                         let name = unit.name.clone();
@@ -841,7 +847,7 @@ impl Stack {
                     }
                 },
                 Err(reason) if resources.is_set() => {
-                    return Err(format!("cannot enforce resources: {reason}"))
+                    return Err(failure("cgroup", format!("cannot enforce resources: {reason}")))
                 }
                 Err(reason) => {
                     if !self.cgroup_warning_shown {
@@ -866,7 +872,7 @@ impl Stack {
         if unit.sandbox != crate::unit::SandboxSpec::default() {
             let uid = unit.identity.as_ref().map(|i| i.uid);
             let confine = crate::sandbox::confine::ConfinePlan::new(&unit.sandbox, uid)
-                .map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
+                .map_err(|e| failure("sandbox", format!("cannot prepare the sandbox: {e}")))?;
             if let Some(notice) = confine.notice().filter(|_| !slot.sandbox_noticed) {
                 let message = format!("{}: {notice}", unit.name);
                 slot.sandbox_noticed = true;
@@ -1172,6 +1178,16 @@ impl Stack {
     }
 }
 
+/// A start that failed in tend, before or at the fork, at `step`.
+fn failure(step: &str, message: String) -> StartFailure {
+    StartFailure { step: step.to_string(), errno: None, message }
+}
+
+/// The same, with the errno of `error`.
+fn io_failure(step: &str, error: &io::Error, message: String) -> StartFailure {
+    StartFailure { step: step.to_string(), errno: error.raw_os_error().map(sys::errno_name), message }
+}
+
 /// Give the log file only whole lines of one stream: the unfinished tail
 /// waits in `tail` (so stdout and stderr never mix within a line), up to
 /// the longest line tend keeps whole.
@@ -1205,7 +1221,13 @@ fn describe_notice(notice: &Notice) -> String {
             format!("watchdog timeout: no WATCHDOG=1 within {}, stopping it", format_duration(*timeout))
         }
         Notice::TimedOut { timeout } => format!("timed out after {}, stopping it", format_duration(*timeout)),
-        Notice::Unhealthy => "health check failed too many times, restarting it".to_string(),
+        Notice::Unhealthy { failures } => {
+            format!(
+                "health check failed {failures} time{} in a row, stopping it",
+                if *failures == 1 { "" } else { "s" }
+            )
+        }
+        Notice::Failed { failure } => format!("failed: {}", failure.describe()),
         Notice::Exited { status } => describe_exit(*status),
         Notice::CannotStart { reason } => reason.clone(),
         Notice::Restarting { delay, restarts } => {

@@ -289,6 +289,35 @@ pub fn fd_kind(fd: i32) -> FdKind {
     }
 }
 
+/// An errno as a name for scripts (`last_exit.errno` in `status --json`):
+/// `not_found`, `permission_denied`, … (`errno_N` for the rare rest).
+pub fn errno_name(errno: i32) -> String {
+    let name = match errno {
+        libc::ENOENT => "not_found",
+        libc::EACCES => "permission_denied",
+        libc::EPERM => "operation_not_permitted",
+        libc::ENOEXEC => "exec_format_error",
+        libc::ENOTDIR => "not_a_directory",
+        libc::EISDIR => "is_a_directory",
+        libc::ELOOP => "too_many_symlinks",
+        libc::ENAMETOOLONG => "name_too_long",
+        libc::E2BIG => "argument_list_too_long",
+        libc::ETXTBSY => "text_file_busy",
+        libc::ENOMEM => "out_of_memory",
+        libc::EAGAIN => "resource_unavailable",
+        libc::EMFILE => "too_many_open_files",
+        libc::ENFILE => "too_many_open_files_in_system",
+        libc::EINVAL => "invalid_argument",
+        libc::EBUSY => "busy",
+        libc::ENOSPC => "no_space",
+        libc::EROFS => "read_only_file_system",
+        libc::ELIBBAD => "bad_shared_library",
+        libc::ENOSYS => "not_supported",
+        _ => return format!("errno_{errno}"),
+    };
+    name.to_string()
+}
+
 /// read(2) into `buf`; `Ok(0)` is end of file.
 pub fn read(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: read into a valid, writable slice of `buf.len()` bytes.
