@@ -653,3 +653,61 @@ fn a_flood_of_stray_notify_datagrams_costs_a_few_log_lines() {
     assert!(lines <= 10, "{lines} log lines for a flood of stray datagrams\n{}", tend.dump());
     shutdown(&env, &mut tend);
 }
+
+// ---- D13: a client whose stdout is closed or full ----
+
+/// Run `tend ARGS` (client of `env`) with stdout on `stdout`; (status, stderr).
+fn with_stdout(env: &Env, args: &[&str], stdout: std::process::Stdio) -> (i32, String) {
+    let out = std::process::Command::new(tend_bin())
+        .args(args)
+        .env("TEND_SOCKET", env.socket())
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A pipe whose reader is already gone: writing to it gives EPIPE.
+fn broken_pipe() -> std::process::Stdio {
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    use std::os::fd::FromRawFd;
+    // SAFETY: both descriptors were just made and are owned here only.
+    let (read, write) =
+        unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    std::process::Stdio::from(write)
+}
+
+#[test]
+fn clients_exit_with_a_status_not_a_panic_when_stdout_is_closed_or_full() {
+    if skip_unless_root("clients_exit_with_a_status_not_a_panic_when_stdout_is_closed_or_full") {
+        return;
+    }
+    let env = env();
+    unit(&env, "a", &format!("{}stop_timeout: 300ms\n", sh("exec sleep 300")));
+    let mut tend = env.up();
+    wait_running(&env, &tend, &["a"]);
+    let units = env.units();
+    let full = || std::process::Stdio::from(fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+    for args in [
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["restart", "a"],
+        vec!["signal", "CONT", "a"],
+        vec!["reload"],
+        vec!["check", units.to_str().unwrap()],
+    ] {
+        let (code, err) = with_stdout(&env, &args, full());
+        assert_eq!(code, 1, "tend {args:?} > /dev/full: {err}");
+        assert!(err.contains("cannot write to standard output: No space left on device"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let (code, err) = with_stdout(&env, &args, broken_pipe());
+        assert_eq!(code, 141, "tend {args:?} | (closed): {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    shutdown(&env, &mut tend);
+}

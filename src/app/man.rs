@@ -148,7 +148,9 @@ pub fn write(dir: &Path) -> i32 {
             eprintln!("tend: cannot write {}: {err}", path.display());
             return crate::exit::FAILURE;
         }
-        println!("{}", path.display());
+        if let Err(code) = crate::emit!("{}\n", path.display()) {
+            return code;
+        }
     }
     crate::exit::OK
 }
