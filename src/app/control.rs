@@ -78,7 +78,9 @@ fn error_status(error: &ErrorBody) -> i32 {
         | ErrorCode::UnknownService
         | ErrorCode::Failed
         | ErrorCode::TooSlow
-        | ErrorCode::ShuttingDown => exit::FAILURE,
+        | ErrorCode::ShuttingDown
+        | ErrorCode::TooManyConnections
+        | ErrorCode::Idle => exit::FAILURE,
     }
 }
 
