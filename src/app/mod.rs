@@ -6,6 +6,7 @@ pub mod control;
 pub mod man;
 pub mod out;
 pub mod run;
+pub mod schema;
 pub mod up;
 
 use crate::unit::{self, Diagnostic, UnitSpec};
