@@ -5,6 +5,7 @@ pub mod completions;
 pub mod control;
 pub mod import;
 pub mod man;
+pub mod out;
 pub mod run;
 pub mod schema;
 pub mod up;
