@@ -20,7 +20,7 @@ pub fn import(format: Format, files: Vec<PathBuf>, out_dir: PathBuf, force: bool
         let text = match std::fs::read_to_string(file) {
             Ok(text) => text,
             Err(err) => {
-                eprintln!("tend: cannot read {}: {err}", file.display());
+                super::out::say_err(&format!("tend: cannot read {}: {err}", file.display()));
                 return crate::exit::USAGE;
             }
         };
@@ -30,7 +30,7 @@ pub fn import(format: Format, files: Vec<PathBuf>, out_dir: PathBuf, force: bool
                 notes.append(&mut translation.notes);
             }
             Err(note) => {
-                eprintln!("{}:{}: {}", note.file.display(), note.line, note.why);
+                super::out::say_err(&format!("{}:{}: {}", note.file.display(), note.line, note.why));
                 return crate::exit::USAGE;
             }
         }
@@ -38,11 +38,11 @@ pub fn import(format: Format, files: Vec<PathBuf>, out_dir: PathBuf, force: bool
     let mut seen = BTreeSet::new();
     for draft in &drafts {
         if !seen.insert(draft.name.clone()) {
-            eprintln!(
+            super::out::say_err(&format!(
                 "tend: two units would be called {} (from {}); import those files separately, into different folders",
                 draft.name,
                 draft.file.display()
-            );
+            ));
             return crate::exit::USAGE;
         }
     }
@@ -57,27 +57,27 @@ pub fn import(format: Format, files: Vec<PathBuf>, out_dir: PathBuf, force: bool
         .collect();
     if !conflicts.is_empty() {
         for path in &conflicts {
-            eprintln!("tend: {} exists", path.display());
+            super::out::say_err(&format!("tend: {} exists", path.display()));
         }
-        eprintln!(
+        super::out::say_err(&format!(
             "tend: nothing written; {}",
             if force {
                 "remove the .yml files (a unit may have only one file)"
             } else {
                 "use --force to replace them"
             }
-        );
+        ));
         return crate::exit::FAILURE;
     }
     if let Err(err) = std::fs::create_dir_all(&out_dir) {
-        eprintln!("tend: cannot create {}: {err}", out_dir.display());
+        super::out::say_err(&format!("tend: cannot create {}: {err}", out_dir.display()));
         return crate::exit::FAILURE;
     }
     let mut stdout = std::io::stdout();
     for draft in &drafts {
         let path = out_dir.join(format!("{}.yaml", draft.name));
         if let Err(err) = write_unit(&path, &draft.render(), force) {
-            eprintln!("tend: cannot write {}: {err}", path.display());
+            super::out::say_err(&format!("tend: cannot write {}: {err}", path.display()));
             return crate::exit::FAILURE;
         }
         let _ = writeln!(stdout, "wrote {}", path.display());
@@ -85,30 +85,35 @@ pub fn import(format: Format, files: Vec<PathBuf>, out_dir: PathBuf, force: bool
     notes.extend(drafts.iter().flat_map(|d| d.notes.iter().cloned()));
     notes.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     for note in &notes {
-        eprintln!("{}:{}: {}", note.file.display(), note.line, import::escaped(&note.source));
-        eprintln!("  not translated: {}", note.why);
+        super::out::say_err(&format!(
+            "{}:{}: {}",
+            note.file.display(),
+            note.line,
+            import::escaped(&note.source)
+        ));
+        super::out::say_err(&format!("  not translated: {}", note.why));
     }
     if !notes.is_empty() {
-        eprintln!(
+        super::out::say_err(&format!(
             "tend: {} unit{} written; {} thing{} not translated (above, and as comments in the units)",
             drafts.len(),
             if drafts.len() == 1 { "" } else { "s" },
             notes.len(),
             if notes.len() == 1 { "" } else { "s" }
-        );
+        ));
     }
     if drafts.is_empty() {
-        eprintln!("tend: no unit written");
+        super::out::say_err("tend: no unit written");
         return crate::exit::FAILURE;
     }
     // What tend check would say about the folder now.
     match super::load(&out_dir) {
         Ok(_) => crate::exit::OK,
         Err(_) => {
-            eprintln!(
+            super::out::say_err(&format!(
                 "tend: {} does not load as it is (above): edit the units before tend up",
                 out_dir.display()
-            );
+            ));
             crate::exit::FAILURE
         }
     }
