@@ -78,6 +78,26 @@ pub enum Command {
         /// Forward signals to the command's whole process group.
         #[arg(short = 'g', long = "group")]
         group: bool,
+        /// Exit 0 when the command exits with CODE (0-255; 128+N for a kill by signal N). Repeatable (tini -e).
+        #[arg(short = 'e', long = "success-exit-code", value_name = "CODE")]
+        success_exit_codes: Vec<u8>,
+        /// Have the kernel send tend SIGNAL when tend's parent dies; tend passes it on like any other (tini -p).
+        #[arg(
+            short = 'p',
+            long = "parent-death-signal",
+            value_name = "SIGNAL",
+            value_parser = crate::supervise::run::parse_parent_death_signal
+        )]
+        parent_death_signal: Option<i32>,
+        /// Pass signal FROM on as TO (names or numbers; TO 0 drops FROM). Repeatable (dumb-init --rewrite).
+        #[arg(short = 'r', long = "rewrite", value_name = "FROM:TO", value_parser = crate::supervise::run::parse_rewrite)]
+        rewrite: Vec<crate::supervise::run::Rewrite>,
+        /// Print each reaped process that was not the command (tini -w); twice, also each signal passed on.
+        #[arg(short = 'v', long = "verbose", short_alias = 'w', action = clap::ArgAction::Count)]
+        verbose: u8,
+        /// Accepted for tini's -s: tend run is always a child subreaper (or PID 1).
+        #[arg(short = 's', hide = true)]
+        subreaper: bool,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
         command: Vec<String>,
@@ -247,7 +267,22 @@ pub fn main() -> i32 {
                 syslog,
             })
         }
-        Command::Run { group, command } => crate::app::run::run(command, group),
+        Command::Run {
+            group,
+            success_exit_codes,
+            parent_death_signal,
+            rewrite,
+            verbose,
+            subreaper: _,
+            command,
+        } => crate::app::run::run(crate::app::run::RunOptions {
+            command,
+            group,
+            success_exit_codes: success_exit_codes.into_iter().map(i32::from).collect(),
+            parent_death_signal,
+            rewrites: crate::supervise::run::Rewrites(rewrite),
+            verbosity: verbose,
+        }),
         Command::Check { dir, strict } => crate::app::check::check(dir, strict),
         Command::Status { names, json, socket, .. } => control::status(socket.socket, names, json),
         Command::Start { targets, socket, .. } => {

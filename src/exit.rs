@@ -1,7 +1,10 @@
 //! The exit-code table: the one place that says what tend's exit statuses
 //! mean ([`STATUSES`], which the man page prints).
 //!
-//! A critical service's own exit status is passed on as it is.
+//! The command's (or a critical service's) own exit status is passed on as
+//! it is, except a status listed with `tend run -e` (or in the service's
+//! `success_exit_codes`), which becomes 0
+//! ([`ExitStatus::handed_over`](crate::policy::ExitStatus::handed_over)).
 
 pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;

@@ -1,6 +1,7 @@
-//! README section 7, `tend run` (tini mode): exit codes, signal forwarding
-//! (to the child, or its whole group with -g), and reaping orphans as PID 1
-//! in a new PID namespace.
+//! README section 7, `tend run` (tini mode): exit codes and `-e`, signal
+//! forwarding (to the child, or its whole group with -g) and `--rewrite`,
+//! reaping orphans as PID 1 in a new PID namespace, and the options' usage
+//! errors. tini's own suite, ported, is in `tini.rs`.
 
 mod common;
 use common::*;
@@ -221,4 +222,76 @@ fn on_a_terminal_the_child_is_the_foreground_group() {
     assert_eq!(tpgid, pgid, "its group is the terminal's foreground: {line}");
     assert_eq!(sid, tend_sid, "same session as tend (keeps the terminal): {line}");
     assert_eq!(out.status.code(), Some(0), "{text}");
+}
+
+/// `-e 143` also covers a kill by SIGTERM (128+15), as tini's -e does.
+#[test]
+fn run_dash_e_maps_a_kill_by_signal_too() {
+    let env = Env::new();
+    let mut t = run(&env, &["-e", "143", "--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(t.exit_code(T), 0, "{}", t.dump());
+    let mut t = run(&env, &["-e", "143", "--", "sh", "-c", "kill -KILL $$"]);
+    assert_eq!(t.exit_code(T), 137, "{}", t.dump());
+}
+
+/// A command that cannot be started is tend's failure, not the command's
+/// status: `-e 127` does not hide it.
+#[test]
+fn run_dash_e_does_not_hide_a_command_that_cannot_start() {
+    let env = Env::new();
+    let mut t = run(&env, &["-e", "127", "--", "/no/such/bin"]);
+    assert_eq!(t.exit_code(T), 127, "{}", t.dump());
+}
+
+/// The child traps QUIT, TERM and USR1, each recorded in its own file.
+/// `--rewrite TERM:QUIT` (dumb-init's `15:3`) turns tend's SIGTERM into a
+/// SIGQUIT for the child; `USR1:0` drops USR1.
+#[test]
+fn run_rewrite_passes_one_signal_on_as_another_and_drops_with_0() {
+    let env = Env::new();
+    let script = format!(
+        "trap '{}' USR1; trap '{}; exit 3' QUIT; trap '{}; exit 4' TERM; touch {}; while :; do sleep 0.02; done",
+        put("echo USR1", &env.p("usr1")),
+        put("echo QUIT", &env.p("quit")),
+        put("echo TERM", &env.p("term")),
+        env.p("ready").display()
+    );
+    let mut t = run(&env, &["--rewrite", "15:3", "-r", "SIGUSR1:0", "-vv", "--", "sh", "-c", &script]);
+    env.await_file(&t, "ready");
+    t.signal(libc::SIGUSR1);
+    t.wait_stderr("dropping SIGUSR1");
+    t.signal(libc::SIGTERM);
+    assert_eq!(t.exit_code(T), 3, "the child did not stop on SIGQUIT\n{}", t.dump());
+    assert_eq!(read(env.p("quit")).trim(), "QUIT", "{}", t.dump());
+    assert!(!env.p("term").exists(), "SIGTERM reached the child despite the rewrite\n{}", t.dump());
+    assert!(!env.p("usr1").exists(), "SIGUSR1 reached the child despite USR1:0\n{}", t.dump());
+    assert!(t.stderr().contains("passing SIGQUIT on to pid"), "-vv reports each signal\n{}", t.dump());
+}
+
+/// Bad option values are usage errors (exit 2) that name the problem, and
+/// nothing is started.
+#[test]
+fn run_option_errors_are_usage_errors() {
+    let env = Env::new();
+    for (args, needle) in [
+        (&["-e", "256", "--", "true"][..], "256"),
+        (&["-p", "SIGCHLD", "--", "true"], "SIGCHLD cannot be passed on"),
+        (&["-p", "SIGTREM", "--", "true"], "did you mean 'SIGTERM'"),
+        (&["--rewrite", "KILL:TERM", "--", "true"], "SIGKILL is not a signal tend passes on"),
+        (&["--rewrite", "TERM", "--", "true"], "FROM:TO"),
+    ] {
+        let mut t = run(&env, args);
+        assert_eq!(t.exit_code(T), 2, "{args:?}\n{}", t.dump());
+        assert!(t.stderr().contains(needle), "{args:?}: expected {needle:?}\n{}", t.dump());
+    }
+}
+
+/// tini's spellings are accepted: `-s` (tend run is always a subreaper) and
+/// `-w` (the same as `-v`).
+#[test]
+fn run_accepts_tini_s_and_w() {
+    let env = Env::new();
+    let mut t = run(&env, &["-s", "-w", "--", "sh", "-c", "(sleep 0.05 &); sleep 0.3; exit 5"]);
+    assert_eq!(t.exit_code(T), 5, "{}", t.dump());
+    assert!(t.stderr().contains("reaped zombie process with pid="), "{}", t.dump());
 }

@@ -253,6 +253,28 @@ fn critical_service_killed_by_signal_gives_128_plus_n() {
     assert_eq!(code, 128 + 9, "{}", tend.dump());
 }
 
+/// `success_exit_codes` is tend up's `tini -e`: a critical JVM that exits
+/// 143 after SIGTERM, or is killed by SIGTERM (128+15), ends tend with 0.
+#[test]
+fn critical_service_exit_in_success_exit_codes_gives_0() {
+    for (script, label) in [("exit 143", "exit 143"), ("kill -TERM $$", "killed by SIGTERM")] {
+        let env = Env::new();
+        env.unit(
+            "main",
+            &format!("{}critical: true\nrestart: never\nsuccess_exit_codes: [0, 143]\n", sh(script)),
+        );
+        let mut tend = env.up();
+        let code = tend.exit_code(T);
+        assert_eq!(code, 0, "{label}: a listed code must give tend exit 0\n{}", tend.dump());
+        assert!(tend.stderr().contains("critical service ended"), "{}", tend.dump());
+    }
+    // Not listed: passed on as it is.
+    let env = Env::new();
+    env.unit("main", &format!("{}critical: true\nrestart: never\nsuccess_exit_codes: [0]\n", sh("exit 143")));
+    let mut tend = env.up();
+    assert_eq!(tend.exit_code(T), 143, "{}", tend.dump());
+}
+
 #[test]
 fn critical_service_reaching_failed_stops_the_rest() {
     let env = Env::new();

@@ -1,7 +1,7 @@
-//! `tend run [-g] -- CMD ARG…`: tini mode.
+//! `tend run [OPTIONS] -- CMD ARG…`: tini mode.
 
-use crate::supervise::run::{run_command, RunOptions};
+pub use crate::supervise::run::RunOptions;
 
-pub fn run(command: Vec<String>, group: bool) -> i32 {
-    run_command(RunOptions { command, group })
+pub fn run(options: RunOptions) -> i32 {
+    crate::supervise::run::run_command(options)
 }

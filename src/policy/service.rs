@@ -741,7 +741,7 @@ impl Service {
             self.next_delay = self.config.restart_delay;
         }
         if !restart {
-            out.push(Action::Ended { exit_code: status.as_exit_code() });
+            out.push(Action::Ended { exit_code: status.handed_over(&self.config.success_exit_codes) });
             return State::Exited { status, at: now };
         }
         if !success {
@@ -806,7 +806,7 @@ impl Service {
         if failures > self.config.start_limit_burst {
             out.push(Action::Notice(Notice::StartLimitHit { failures, interval }));
             let exit_code = match &self.last_ending {
-                Some((Ending::Exited(status), _)) => status.as_exit_code(),
+                Some((Ending::Exited(status), _)) => status.handed_over(&self.config.success_exit_codes),
                 Some((Ending::Stopped { .. }, _)) => 1,
                 Some((Ending::CannotStart(_), _)) | None => 127,
             };

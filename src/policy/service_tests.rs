@@ -345,8 +345,9 @@ fn on_failure_restarts_after_a_death_by_signal() {
 
 #[test]
 fn on_failure_ends_after_an_exit_code_in_success_exit_codes() {
+    // 3 is listed: the service ended well, and hands over 0 (tini's -e).
     let (actions, state) = outcome(RestartPolicy::OnFailure, code(3));
-    assert_eq!(actions, vec![exited(code(3)), ended(3)]);
+    assert_eq!(actions, vec![exited(code(3)), ended(0)]);
     assert_eq!(state, State::Exited { status: code(3), at: secs(1) });
 }
 
@@ -380,6 +381,19 @@ fn never_ends_after_a_death_by_signal_with_128_plus_the_signal() {
 }
 
 #[test]
+fn a_listed_code_hands_over_zero_and_128_plus_n_counts() {
+    // `success_exit_codes: [0, 143]` on a JVM: its 143 after SIGTERM, or a
+    // kill by SIGTERM, ends a critical service cleanly (tend exits 0).
+    let jvm = || {
+        Sim::running(Config { restart: RestartPolicy::Never, success_exit_codes: vec![0, 143], ..config() })
+    };
+    assert_eq!(jvm().at(secs(1)).exit(code(143)), vec![exited(code(143)), ended(0)]);
+    assert_eq!(jvm().at(secs(1)).exit(killed_by(SIGTERM)), vec![exited(killed_by(SIGTERM)), ended(0)]);
+    assert_eq!(jvm().at(secs(1)).exit(code(1)), vec![exited(code(1)), ended(1)]);
+    assert_eq!(jvm().at(secs(1)).exit(killed_by(SIGKILL)), vec![exited(killed_by(SIGKILL)), ended(137)]);
+}
+
+#[test]
 fn the_restart_matrix() {
     use RestartPolicy::{Always, Never, OnFailure};
     // (policy, status, restarts?)
@@ -403,7 +417,7 @@ fn the_restart_matrix() {
             assert_eq!(actions, vec![exited(status), restarting(ms(100), 1)], "{restart:?} {status:?}");
             assert!(matches!(state, State::Backoff { .. }), "{restart:?} {status:?}: {state:?}");
         } else {
-            let code = status.as_exit_code();
+            let code = status.handed_over(&config().success_exit_codes);
             assert_eq!(actions, vec![exited(status), ended(code)], "{restart:?} {status:?}");
             assert_eq!(state, State::Exited { status, at: secs(1) }, "{restart:?} {status:?}");
         }

@@ -222,8 +222,9 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
     }
 
     // 14. Default dispositions and an empty mask: neither tend's handlers nor
-    // its blocked set may leak into the service.
-    reset_signals(fd, plan.signals_to_reset);
+    // its blocked set may leak into the service. `tend run` then puts back
+    // what tend itself inherited (planned in the parent).
+    reset_signals(fd, plan.signals_to_reset, &plan.signals_to_ignore, plan.signal_mask);
 
     // 15. Exec, trying each PATH candidate as execvp(3) does.
     let mut denied: Option<u32> = None;
@@ -275,34 +276,39 @@ fn close_stray_fds(status_fd: i32) {
     }
 }
 
-fn reset_signals(status_fd: i32, signals_to_reset: &[i32]) {
+fn reset_signals(status_fd: i32, signals_to_reset: &[i32], signals_to_ignore: &[i32], mask: u64) {
     // The raw rt_sigaction system call rather than sigaction(3): glibc's
     // wrapper refuses signals 32 and 33 (reserved for its threads) with
     // EINVAL, and an ignored 32/33 inherited by tend (glibc's posix_spawn
     // leaves them ignored) would otherwise pass on to every service.
-    // An all-zero kernel `struct sigaction` is SIG_DFL with no flags and an
-    // empty mask on every architecture; 4 words cover its size everywhere.
+    // A kernel `struct sigaction` is the handler, the flags, the restorer
+    // and the mask; all zero is SIG_DFL with no flags and an empty mask on
+    // every architecture, and SIG_IGN is handler 1. 4 words cover its size
+    // everywhere.
     let default_action = [0u64; 4];
-    for &signal in signals_to_reset {
-        // SAFETY: rt_sigaction reads a zeroed struct from a local buffer;
-        // the last argument is the kernel's sigset size (8 bytes).
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                signal,
-                default_action.as_ptr(),
-                std::ptr::null_mut::<u8>(),
-                8,
-            );
+    let ignore_action = [libc::SIG_IGN as u64, 0, 0, 0];
+    for (signals, action) in [(signals_to_reset, &default_action), (signals_to_ignore, &ignore_action)] {
+        for &signal in signals {
+            // SAFETY: rt_sigaction reads the action from a local buffer;
+            // the last argument is the kernel's sigset size (8 bytes).
+            unsafe {
+                libc::syscall(libc::SYS_rt_sigaction, signal, action.as_ptr(), std::ptr::null_mut::<u8>(), 8);
+            }
         }
     }
-    // SAFETY: sigemptyset/sigprocmask are async-signal-safe and take
-    // pointers to a local set.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) == -1 {
-            fail(status_fd, Step::Signals, errno(), 0);
-        }
+    // The raw rt_sigprocmask for the same reason: glibc's sigprocmask drops
+    // 32 and 33 from the set. SIGKILL and SIGSTOP are dropped by the kernel.
+    // SAFETY: rt_sigprocmask reads an 8-byte set from a local variable.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8,
+        )
+    };
+    if rc == -1 {
+        fail(status_fd, Step::Signals, errno(), 0);
     }
 }

@@ -57,6 +57,10 @@ pub struct ExecPlan {
     pub(super) pdeathsig: Option<i32>,
     /// Signals not at their default disposition in tend: the child resets these.
     pub(super) signals_to_reset: &'static [i32],
+    /// Then sets these to SIG_IGN (`tend run`: what tend inherited ignored).
+    pub(super) signals_to_ignore: Vec<i32>,
+    /// And blocks these (kernel sigset: bit N-1 for signal N); empty for services.
+    pub(super) signal_mask: u64,
     /// One more descriptor for the service: `(ours, its number)` (s6 notify_fd).
     pub(super) extra_fd: Option<(i32, i32)>,
     /// The sandbox: namespaces, mounts, capabilities, no_new_privs, Landlock.
@@ -309,6 +313,8 @@ impl ExecPlan {
             uid: None,
             pdeathsig: None,
             signals_to_reset: signals_to_reset(),
+            signals_to_ignore: Vec::new(),
+            signal_mask: 0,
             extra_fd: None,
             confine: None,
             cgroup_fds: Vec::new(),
@@ -381,6 +387,17 @@ impl ExecPlan {
         let mut plan = ExecPlan::assemble(argv, env, Grouping::NewGroup { foreground }, [Stdio::Inherit; 3])?;
         plan.pdeathsig = pdeathsig;
         Ok(plan)
+    }
+
+    /// Start the child with the signal state tend itself inherited (the
+    /// ignored signals and the mask), as an init should be invisible: under
+    /// `nohup`, or from a shell that starts a job with SIGINT ignored, the
+    /// command behaves as it would without tend (tini's restore_signals).
+    /// Without this the child gets the clean state services get: every
+    /// signal at its default, none blocked.
+    pub fn keep_inherited_signals(&mut self, inherited: crate::sys::InheritedSignals) {
+        self.signals_to_ignore = inherited.ignored_signals();
+        self.signal_mask = inherited.blocked;
     }
 
     /// What a failing step acted on, for its message.

@@ -244,6 +244,10 @@ impl Stack {
         sys::ignore_sigpipe();
         sys::ignore_signal(libc::SIGTTIN);
         sys::ignore_signal(libc::SIGTTOU);
+        // A mask inherited from whoever started tend (a shell, a runtime, a
+        // program that blocked SIGCHLD or SIGTERM before exec) would keep
+        // the signal handlers from ever running: no reaping, no shutdown.
+        sys::unblock_all_signals();
         let poll = Poll::new()?;
         let listener = match &options.socket {
             None => None,

@@ -1,9 +1,12 @@
 //! Small safe wrappers over the few system calls nix does not offer (or offers
 //! in a form that allocates), and the user database behind `unit::UserDb`.
 //!
-//! Owns: the monotonic clock, prctl subreaper, process-group liveness, raw
-//! signal masks, and getpw*/getgr* look-ups. Must not hold policy: every
-//! function here does one system call (or one look-up) and reports its result.
+//! Owns: the monotonic clock, prctl subreaper and parent-death signal,
+//! process-group liveness, raw signal masks, the signal state tend was
+//! started with (read by a constructor before `main`), and getpw*/getgr*
+//! look-ups. Must not hold policy: every function here does one system call
+//! (or one look-up, or one reading of the signal table) and reports its
+//! result.
 
 use crate::policy::Time;
 use crate::unit::{UserDb, UserEntry};
@@ -81,6 +84,17 @@ pub fn restore_signal_mask(mask: &libc::sigset_t) {
     // SAFETY: mask points to a sigset_t obtained from pthread_sigmask.
     unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
+    }
+}
+
+/// Empty the calling thread's signal mask (whatever tend inherited).
+pub fn unblock_all_signals() {
+    // SAFETY: sigset_t is plain data; sigemptyset/pthread_sigmask fill and
+    // read the valid pointer given.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
     }
 }
 
@@ -418,6 +432,118 @@ pub fn non_default_signals() -> Vec<i32> {
     signals
 }
 
+/// The signal state tend was started with: which signals were ignored
+/// (SIG_IGN) and which were blocked, one bit per signal (bit N-1 for signal
+/// N, as the kernel's sigset and `/proc/PID/status` number them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InheritedSignals {
+    pub ignored: u64,
+    pub blocked: u64,
+}
+
+impl InheritedSignals {
+    /// The ignored signals as numbers (never SIGKILL or SIGSTOP, which
+    /// cannot be ignored).
+    pub fn ignored_signals(&self) -> Vec<i32> {
+        (1..=64)
+            .filter(|&signal| signal != libc::SIGKILL && signal != libc::SIGSTOP)
+            .filter(|&signal| self.ignored & (1u64 << (signal - 1)) != 0)
+            .collect()
+    }
+}
+
+static INHERITED_IGNORED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static INHERITED_BLOCKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What tend inherited, as [`capture_inherited_signals`] read it before main.
+pub fn inherited_signals() -> InheritedSignals {
+    use std::sync::atomic::Ordering::Relaxed;
+    InheritedSignals { ignored: INHERITED_IGNORED.load(Relaxed), blocked: INHERITED_BLOCKED.load(Relaxed) }
+}
+
+/// Read the signal state tend was exec'd with, before Rust's runtime
+/// changes it: std ignores SIGPIPE and installs SIGSEGV/SIGBUS handlers
+/// before `main` runs, so by then an inherited SIGPIPE disposition is lost.
+/// Run from `.init_array`, as the dynamic loader (or a static binary's
+/// start-up code) calls constructors before `main`; std itself reads argv
+/// this way. Raw system calls only: glibc's wrappers hide signals 32 and 33.
+extern "C" fn capture_inherited_signals() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut ignored = 0u64;
+    for signal in 1..=64i64 {
+        // The kernel's struct sigaction: handler first; 4 words cover it on
+        // every architecture. After execve a disposition is SIG_DFL (0) or
+        // SIG_IGN (1): handlers do not survive exec (execve(2)).
+        let mut old = [0u64; 4];
+        // SAFETY: rt_sigaction with a null new action only writes the old
+        // action into our local buffer; 8 is the kernel's sigset size.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, signal, std::ptr::null::<u8>(), old.as_mut_ptr(), 8)
+        };
+        if rc == 0 && old[0] == libc::SIG_IGN as u64 {
+            ignored |= 1 << (signal - 1);
+        }
+    }
+    let mut blocked = 0u64;
+    // SAFETY: rt_sigprocmask with a null new set only writes the current
+    // mask into our local 8-byte set.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            std::ptr::null::<u64>(),
+            &mut blocked as *mut u64,
+            8,
+        )
+    };
+    if rc != 0 {
+        blocked = 0;
+    }
+    INHERITED_IGNORED.store(ignored, Relaxed);
+    INHERITED_BLOCKED.store(blocked, Relaxed);
+}
+
+/// Registers [`capture_inherited_signals`] as a constructor. `#[used]` keeps
+/// it in the rlib, and the linker keeps every `.init_array` entry.
+#[used]
+#[link_section = ".init_array"]
+static CAPTURE_INHERITED_SIGNALS: extern "C" fn() = capture_inherited_signals;
+
+/// Put `signal` back to its default disposition in tend itself.
+pub fn set_default_disposition(signal: i32) {
+    // SAFETY: installing SIG_DFL has no memory effects.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+    }
+}
+
+/// prctl(PR_SET_PDEATHSIG): the kernel sends tend `signal` when the thread
+/// that created it exits (prctl(2)).
+pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+pub fn getppid() -> i32 {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// Send `signal` to tend itself (kill(getpid(), signal)).
+pub fn signal_self(signal: i32) -> io::Result<()> {
+    // SAFETY: kill with integer arguments only, aimed at ourselves.
+    if unsafe { libc::kill(libc::getpid(), signal) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// A set of signals to block and wait for synchronously (`tend run`).
 pub struct SignalSet(libc::sigset_t);
 
@@ -645,4 +771,18 @@ pub fn reopen_nonblocking(fd: i32) -> Option<std::os::fd::OwnedFd> {
         .open(format!("/proc/self/fd/{fd}"))
         .ok()?;
     Some(file.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InheritedSignals;
+
+    #[test]
+    fn ignored_signals_number_bits_from_one_and_skip_kill_and_stop() {
+        let bits = |signals: &[i32]| signals.iter().fold(0u64, |set, s| set | 1 << (s - 1));
+        let inherited = InheritedSignals { ignored: bits(&[1, 2, 9, 13, 19, 32, 64]), blocked: 0 };
+        assert_eq!(inherited.ignored_signals(), vec![1, 2, 13, 32, 64]);
+        assert_eq!(InheritedSignals::default().ignored_signals(), Vec::<i32>::new());
+        assert_eq!(InheritedSignals { ignored: u64::MAX, blocked: 0 }.ignored_signals().len(), 62);
+    }
 }
