@@ -56,7 +56,17 @@ fn no_answer(bound: Duration) -> i32 {
 }
 
 fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
-    let path = client::socket_path(socket);
+    let (path, default) = client::socket_target(socket);
+    if default {
+        // The default folder must be ours (or root's): in /tmp another user
+        // could have made it first and answer in place of our supervisor.
+        if let Some(dir) = path.parent() {
+            if let Err(why) = crate::sys::paths::check_trusted_dir(dir) {
+                eprintln!("tend: {why}");
+                return Err(exit::FAILURE);
+            }
+        }
+    }
     match Client::connect_within(&path, timeout()) {
         Ok(client) => Ok(client),
         Err(ConnectError::Other(err)) if err.kind() == std::io::ErrorKind::TimedOut => {

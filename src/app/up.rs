@@ -44,7 +44,10 @@ pub fn up(args: UpArgs) -> i32 {
             }
         }
     };
-    let socket = args.socket.map(|path| SocketOptions { path: crate::ctl::client::socket_path(path), group });
+    let socket = args.socket.map(|path| {
+        let (path, private_dir) = crate::ctl::client::socket_target(path);
+        SocketOptions { path, group, private_dir }
+    });
 
     run_stack(
         units,

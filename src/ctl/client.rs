@@ -20,11 +20,26 @@ pub fn default_socket_path() -> PathBuf {
     PathBuf::from(format!("/tmp/tend-{uid}")).join("tend.sock")
 }
 
+/// tend's runtime folder: the default socket's folder (`/run/tend`,
+/// `$XDG_RUNTIME_DIR/tend` or `/tmp/tend-UID`), private to the user. A
+/// non-root tend keeps its notify socket there too.
+pub fn runtime_dir() -> PathBuf {
+    let socket = default_socket_path();
+    socket.parent().map(PathBuf::from).unwrap_or(socket)
+}
+
 /// `--socket`, else `$TEND_SOCKET`, else the default.
 pub fn socket_path(explicit: Option<PathBuf>) -> PathBuf {
-    explicit
-        .or_else(|| std::env::var_os("TEND_SOCKET").filter(|s| !s.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(default_socket_path)
+    socket_target(explicit).0
+}
+
+/// [`socket_path`], and whether it is the default one (in the runtime
+/// folder, whose owner and mode are then checked before it is trusted).
+pub fn socket_target(explicit: Option<PathBuf>) -> (PathBuf, bool) {
+    match explicit.or_else(|| std::env::var_os("TEND_SOCKET").filter(|s| !s.is_empty()).map(PathBuf::from)) {
+        Some(path) => (path, false),
+        None => (default_socket_path(), true),
+    }
 }
 
 #[derive(Debug)]

@@ -41,11 +41,16 @@ pub struct Listener {
     pub listener: UnixListener,
     pub path: PathBuf,
     pub access: Access,
+    /// `(device, inode)` of the socket we bound: removed at exit only if
+    /// the path still names it (another tend may have bound there since).
+    bound: Option<(u64, u64)>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.bound.is_some() && crate::sys::paths::identity(&self.path) == self.bound {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -64,26 +69,51 @@ fn probe(path: &Path) -> Option<Option<i32>> {
     }
 }
 
-/// Create the folder (0700 for a per-user one), refuse when a live
-/// supervisor answers, replace a stale socket file, bind, and set the mode
-/// (0600, or 0660 with the socket group).
-pub fn bind(path: &Path, access: Access) -> Result<Listener, BindError> {
+/// Prepare the folder, refuse when a live supervisor answers, replace a
+/// stale socket (and nothing but a socket), bind, and set the mode (0600,
+/// or 0660 with the socket group).
+///
+/// `private_dir`: the folder is tend's own runtime folder (the default
+/// path): made 0700 (0750 for the socket group) if missing, refused if it
+/// is a link, not ours or writable by others (someone may have made it to
+/// serve a fake socket), and its mode and group set to what this run asks.
+/// Otherwise (`--socket PATH`) the folder is made if missing, and a socket
+/// group that cannot get through it is warned about.
+pub fn bind(path: &Path, access: Access, private_dir: bool) -> Result<Listener, BindError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
+        if private_dir {
+            crate::sys::paths::ensure_private_dir(dir, access.group).map_err(BindError::Io)?;
+        } else if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
             let mode = if access.group.is_some() { 0o750 } else { 0o700 };
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode));
             if let Some(gid) = access.group {
                 let _ = std::os::unix::fs::chown(dir, None, Some(gid));
             }
+        } else if let Some(gid) = access.group {
+            if let Some(why) = group_cannot_enter(dir, gid) {
+                eprintln!(
+                    "tend: warning: --socket-group: members of group {gid} cannot reach {}: {why}",
+                    path.display()
+                );
+            }
         }
     }
-    if std::fs::symlink_metadata(path).is_ok() {
-        if let Some(pid) = probe(path) {
-            return Err(BindError::AlreadyRunning { pid });
+    match crate::sys::paths::is_socket(path) {
+        None => {}
+        Some(false) => {
+            return Err(BindError::Io(format!(
+                "refusing to replace {}: it is not a socket (a typo in --socket or TEND_SOCKET?)",
+                path.display()
+            )))
         }
-        // Nobody answers: a stale socket left by a supervisor that died.
-        std::fs::remove_file(path).map_err(|e| io_error("remove the stale socket", path, e))?;
+        Some(true) => {
+            if let Some(pid) = probe(path) {
+                return Err(BindError::AlreadyRunning { pid });
+            }
+            // Nobody answers: a stale socket left by a supervisor that died.
+            std::fs::remove_file(path).map_err(|e| io_error("remove the stale socket", path, e))?;
+        }
     }
     // Create the socket with no permission for others from the start: set
     // the mode through the umask rather than after bind, so there is no
@@ -92,13 +122,31 @@ pub fn bind(path: &Path, access: Access) -> Result<Listener, BindError> {
     let bound = UnixListener::bind(path);
     nix::sys::stat::umask(old_umask);
     let listener = bound.map_err(|e| io_error("listen on", path, e))?;
-    let listener = Listener { listener, path: path.to_path_buf(), access };
+    let identity = crate::sys::paths::identity(path);
+    let listener = Listener { listener, path: path.to_path_buf(), access, bound: identity };
     if let Some(gid) = access.group {
         std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| io_error("set the group of", path, e))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
             .map_err(|e| io_error("set the mode of", path, e))?;
     }
     Ok(listener)
+}
+
+/// Why members of group `gid` cannot get through folder `dir` (no search
+/// permission for them), if they cannot.
+fn group_cannot_enter(dir: &Path, gid: u32) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).ok()?;
+    let mode = meta.mode() & 0o7777;
+    let group_in = meta.gid() == gid && mode & 0o010 != 0;
+    if group_in || mode & 0o001 != 0 {
+        return None;
+    }
+    Some(format!(
+        "its folder {} is mode {mode:04o}, group {} (fix: chgrp {gid} {0} && chmod g+x {0})",
+        dir.display(),
+        meta.gid()
+    ))
 }
 
 /// The peer's credentials (SO_PEERCRED, unix(7)) and whether they may talk.

@@ -41,6 +41,9 @@ const FLUSH_AT: usize = 256 * 1024;
 pub struct SocketOptions {
     pub path: PathBuf,
     pub group: Option<u32>,
+    /// The path is the default one, in tend's own runtime folder (checked
+    /// and fixed as a private folder).
+    pub private_dir: bool,
 }
 
 /// Loads the units folder for a reload: the same loader, with the same
@@ -197,6 +200,8 @@ pub(super) struct Stack {
     event_syslog: Option<SyslogSink>,
     /// The sd_notify socket, made when a unit first needs it.
     pub(super) notify: Option<crate::readiness::notify::NotifySocket>,
+    /// Lines about ignored notify messages (any user can send them).
+    pub(super) notify_throttle: crate::readiness::notify::Throttle,
     /// Exec checks in flight: pid → slot.
     pub(super) check_pids: HashMap<i32, usize>,
     /// tcp/http probes and s6 readiness pipes: token → slot.
@@ -254,7 +259,8 @@ impl Stack {
             Some(socket) => {
                 // SAFETY-free: geteuid cannot fail.
                 let own_uid = nix::unistd::geteuid().as_raw();
-                match server::bind(&socket.path, Access { own_uid, group: socket.group }) {
+                match server::bind(&socket.path, Access { own_uid, group: socket.group }, socket.private_dir)
+                {
                     Ok(mut listener) => {
                         poll.registry().register(
                             &mut listener.listener,
@@ -314,6 +320,7 @@ impl Stack {
             waiters: Vec::new(),
             followers: 0,
             notify: None,
+            notify_throttle: crate::readiness::notify::Throttle::new(5, Duration::from_secs(10)),
             cgroups: crate::sandbox::cgroup::CgroupManager::detect(),
             cgroup_warning_shown: false,
             ignored_reported: 0,
@@ -481,9 +488,16 @@ impl Stack {
         for index in 0..self.slots.len() {
             let Some(file) = self.slots[index].file_sink.as_mut() else { continue };
             file.flush();
-            if let Some(error) = file.take_new_error() {
-                let name = self.slots[index].unit.name.clone();
+            let error = file.take_new_error();
+            let resumed = file.take_resumed();
+            let name = self.slots[index].unit.name.clone();
+            if let Some(error) = error {
                 self.event(&format!("{name}: {error} (the service keeps running)"));
+            }
+            if let Some(lines) = resumed {
+                self.event(&format!(
+                    "{name}: writing its log file again; {lines} lines were dropped meanwhile"
+                ));
             }
         }
     }

@@ -12,6 +12,8 @@ use crate::policy::Time;
 use crate::unit::{UserDb, UserEntry};
 use std::io;
 
+pub mod paths;
+
 /// CLOCK_MONOTONIC as a [`Time`]: unaffected by wall-clock changes.
 pub fn monotonic_now() -> Time {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -243,6 +245,15 @@ impl UserDb for SystemUsers {
     fn current_ids(&self) -> (u32, u32) {
         // SAFETY: getuid/getgid cannot fail.
         unsafe { (libc::getuid(), libc::getgid()) }
+    }
+
+    fn open_file(&self, path: &std::path::Path) -> io::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(path)
     }
 }
 

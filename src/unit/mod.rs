@@ -15,11 +15,13 @@ mod diagnostic;
 mod envfile;
 mod load;
 mod node;
+mod source;
 pub mod values;
 
 pub use deps::start_order;
 pub use diagnostic::Diagnostic;
 pub use load::{load_dir, parse_unit, UNIT_KEYS};
+pub use source::{redact, UNIT_FILE_LIMIT};
 
 /// Where a value is written in its unit file (1-based line and column),
 /// for messages about it after loading (`tend check` resolving the
@@ -259,7 +261,8 @@ pub struct UserEntry {
     pub home: String,
 }
 
-/// The user and group databases, as the loader needs them.
+/// The user and group databases, and the one way a file is opened, as the
+/// loader needs them (this module makes no system call of its own).
 pub trait UserDb {
     fn user_by_name(&self, name: &str) -> Option<UserEntry>;
     fn user_by_uid(&self, uid: u32) -> Option<UserEntry>;
@@ -268,6 +271,13 @@ pub trait UserDb {
     fn groups_of(&self, user: &UserEntry) -> Vec<u32>;
     /// tend's own (uid, gid): used when `group` is set without `user`.
     fn current_ids(&self) -> (u32, u32);
+    /// Open a unit file or env_file for reading. `sys` does it without
+    /// blocking (a FIFO named `web.yaml` must not hang tend) and without
+    /// taking a terminal as controlling tty; the loader then `fstat`s the
+    /// descriptor and reads only a regular file. Tests may keep the default.
+    fn open_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        std::fs::File::open(path)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
