@@ -208,10 +208,14 @@ pub enum Command {
         /// The shell to write the script for.
         shell: crate::app::completions::Shell,
     },
-    /// Write the manual pages (tend.1, tend-SUBCOMMAND.1, …) into DIR.
-    #[command(after_help = "E.g. tend man /usr/local/share/man/man1 && man tend")]
+    /// Print a JSON Schema (draft 2020-12) of the unit file format, for editors and linters.
+    #[command(after_help = "E.g. tend schema > /etc/tend/unit.schema.json, then start each unit file with
+  # yaml-language-server: $schema=/etc/tend/unit.schema.json")]
+    Schema,
+    /// Write the manual pages into DIR/man1 (tend.1, tend-SUBCOMMAND.1) and DIR/man5 (tend.unit.5).
+    #[command(after_help = "E.g. tend man /usr/local/share/man && man tend.unit")]
     Man {
-        /// The folder to write them into (created if missing).
+        /// The manual's top folder, e.g. /usr/local/share/man (folders are created if missing).
         dir: PathBuf,
     },
     /// What the completion scripts call: one candidate per line, nothing when no supervisor answers.
@@ -302,6 +306,7 @@ pub fn main() -> i32 {
         Command::ReopenLogs { socket, .. } => control::reopen_logs(socket.socket),
         Command::Shutdown { socket, .. } => control::shutdown(socket.socket),
         Command::Completions { shell } => crate::app::completions::print(shell),
+        Command::Schema => crate::app::schema::print(),
         Command::Man { dir } => crate::app::man::write(&dir),
         Command::Complete { what, socket } => crate::app::completions::candidates(what, socket.socket),
     }

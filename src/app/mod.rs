@@ -5,6 +5,7 @@ pub mod completions;
 pub mod control;
 pub mod man;
 pub mod run;
+pub mod schema;
 pub mod up;
 
 use crate::unit::{self, Diagnostic, UnitSpec};

@@ -57,81 +57,44 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Every key a unit file may have, in the order of the documentation.
-pub const UNIT_KEYS: &[&str] = &[
-    "description",
-    "command",
-    "working_dir",
-    "environment",
-    "env_file",
-    "clear_env",
-    "user",
-    "group",
-    "supplementary_groups",
-    "umask",
-    "nice",
-    "rlimits",
-    "process_group",
-    "restart",
-    "success_exit_codes",
-    "restart_delay",
-    "restart_delay_max",
-    "start_limit",
-    "stop_signal",
-    "stop_timeout",
-    "critical",
-    "log",
-    "type",
-    "depends_on",
-    "ready_check",
-    "start_timeout",
-    "health_check",
-    "watchdog",
-    "notify_fd",
-    "timeout",
-    "sandbox",
-    "resources",
-];
+// Key names, choices, integer bounds and defaults come from the table in
+// `keys.rs`, which `tend schema` and tend.unit(5) are generated from.
+use super::keys::{self, Key};
 
-const DEFAULT_RESTART_DELAY: Duration = Duration::from_millis(100);
-const DEFAULT_RESTART_DELAY_MAX: Duration = Duration::from_secs(30);
-const DEFAULT_START_BURST: u32 = 5;
-const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(60);
-const DEFAULT_STOP_SIGNAL: i32 = 15; // SIGTERM
-const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_RESTART_DELAY: Duration = keys::RESTART_DELAY.default_duration();
+const DEFAULT_RESTART_DELAY_MAX: Duration = keys::RESTART_DELAY_MAX.default_duration();
+const DEFAULT_START_BURST: u32 = keys::START_LIMIT_BURST.default_integer() as u32;
+const DEFAULT_START_INTERVAL: Duration = keys::START_LIMIT_INTERVAL.default_duration();
+const DEFAULT_STOP_SIGNAL: i32 = match keys::STOP_SIGNAL.default {
+    keys::KeyDefault::Signal(n) => n,
+    _ => panic!("stop_signal has a signal default"),
+};
+const DEFAULT_STOP_TIMEOUT: Duration = keys::STOP_TIMEOUT.default_duration();
+const DEFAULT_READY_INTERVAL: Duration = keys::READY_INTERVAL.default_duration();
+const DEFAULT_HEALTH_INTERVAL: Duration = keys::HEALTH_INTERVAL.default_duration();
+const DEFAULT_CHECK_TIMEOUT: Duration = keys::CHECK_TIMEOUT.default_duration();
+const DEFAULT_HEALTH_RETRIES: u32 = keys::HEALTH_RETRIES.default_integer() as u32;
 
-const RESTART_VALUES: &[&str] = &["always", "on-failure", "never"];
-const START_LIMIT_KEYS: &[&str] = &["burst", "interval"];
+const RESTART_VALUES: &[&str] = keys::RESTART.choices();
+const TYPE_VALUES: &[&str] = keys::SERVICE_TYPE.choices();
+const CONDITION_VALUES: &[&str] = keys::DEPENDS_ON.choices();
+const FILESYSTEM_VALUES: &[&str] = keys::FILESYSTEM.choices();
+const START_LIMIT_KEYS: &[Key] = keys::START_LIMIT.keys();
+const LOG_KEYS: &[Key] = keys::LOG_KEYS;
+const READY_CHECK_KEYS: &[Key] = keys::READY_CHECK.keys();
+const HEALTH_CHECK_KEYS: &[Key] = keys::HEALTH_CHECK.keys();
+const SANDBOX_KEYS: &[Key] = keys::SANDBOX_KEYS;
+const RESOURCES_KEYS: &[Key] = keys::RESOURCES_KEYS;
 const RLIMIT_PAIR_KEYS: &[&str] = &["soft", "hard"];
-const LOG_KEYS: &[&str] = &["file", "max_size", "keep", "timestamps", "syslog", "syslog_facility"];
-const TYPE_VALUES: &[&str] = &["simple", "notify", "oneshot"];
-const CONDITION_VALUES: &[&str] = &["started", "ready", "completed"];
-const READY_CHECK_KEYS: &[&str] = &["exec", "tcp", "http", "interval", "timeout"];
-const HEALTH_CHECK_KEYS: &[&str] = &["exec", "tcp", "http", "interval", "timeout", "retries"];
-const DEFAULT_READY_INTERVAL: Duration = Duration::from_millis(500);
-const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
-const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-const DEFAULT_HEALTH_RETRIES: u32 = 3;
-const SANDBOX_KEYS: &[&str] = &[
-    "no_new_privileges",
-    "capabilities",
-    "private_tmp",
-    "read_only_paths",
-    "read_write_paths",
-    "inaccessible_paths",
-    "private_network",
-    "hostname",
-    "private_ipc",
-    "filesystem",
-];
-const FILESYSTEM_VALUES: &[&str] = &["auto", "mounts", "landlock"];
-const RESOURCES_KEYS: &[&str] = &["memory_max", "pids_max", "cpu_max", "cpu_weight"];
-/// HOST_NAME_MAX on Linux.
-const HOSTNAME_MAX: usize = 64;
-/// PID_MAX_LIMIT on 64-bit Linux: cgroup `pids.max` refuses more.
-const PIDS_MAX_LIMIT: i128 = 4_194_304;
-const MEMORY_MAX_MIN: u64 = 1 << 20;
-const CPU_MAX_CORES: f64 = 1_000_000.0;
+const HOSTNAME_MAX: usize = keys::HOSTNAME_MAX;
+const MEMORY_MAX_MIN: u64 = keys::MEMORY_MAX_MIN;
+const CPU_MAX_CORES: f64 = keys::CPU_MAX_CORES;
+
+/// The bounds of an integer key, as the checker takes them.
+fn bounds(key: &Key) -> (i128, i128) {
+    let (min, max) = key.range();
+    (min.into(), max.into())
+}
 
 /// Load and validate every unit in `dir`. Returns every unit sorted by name,
 /// or every diagnostic of every file (sorted by file, line, column).
@@ -570,6 +533,12 @@ impl Checker<'_> {
 
     /// An integer in `range`; digit strings count too, because `05` is kept
     /// as a string by the YAML reader (see node.rs).
+    /// An integer within the bounds the table gives `spec`.
+    fn ranged(&mut self, key: &str, spec: &Key, item: &Item) -> Option<i128> {
+        let (min, max) = bounds(spec);
+        self.integer(key, item, min, max)
+    }
+
     fn integer(&mut self, key: &str, item: &Item, min: i128, max: i128) -> Option<i128> {
         let value = match &item.node {
             Node::Int(i) => Some(*i),
@@ -673,15 +642,15 @@ impl Checker<'_> {
         let mut keys: BTreeMap<&str, &Item> = BTreeMap::new();
         let mut key_pos: BTreeMap<&str, Pos> = BTreeMap::new();
         for (key, pos, value) in &entries {
-            match UNIT_KEYS.iter().find(|k| **k == key.as_str()) {
+            match keys::find(keys::UNIT, key) {
                 // First wins; duplicates were reported above.
                 Some(known) => {
-                    keys.entry(known).or_insert(value);
-                    key_pos.entry(known).or_insert(*pos);
+                    keys.entry(known.name).or_insert(value);
+                    key_pos.entry(known.name).or_insert(*pos);
                 }
                 None => {
                     let mut message = format!("unknown key '{}'", printable(key));
-                    if let Some(best) = did_you_mean(key, UNIT_KEYS.iter().copied()) {
+                    if let Some(best) = did_you_mean(key, keys::names(keys::UNIT)) {
                         message.push_str(&format!(" (did you mean '{best}'?)"));
                     }
                     self.error(*pos, message);
@@ -715,7 +684,7 @@ impl Checker<'_> {
         let clear_env = get("clear_env").and_then(|i| self.boolean("clear_env", i));
         let identity = self.identity(get("user"), get("group"), get("supplementary_groups"), users);
         let umask = get("umask").and_then(|i| self.umask(i));
-        let nice = get("nice").and_then(|i| self.integer("nice", i, -20, 19));
+        let nice = get("nice").and_then(|i| self.ranged("nice", &keys::NICE, i));
         let rlimits = get("rlimits").and_then(|i| self.rlimits(i));
         let process_group = get("process_group").and_then(|i| self.boolean("process_group", i));
         let restart = get("restart").and_then(|i| self.restart(i));
@@ -742,7 +711,8 @@ impl Checker<'_> {
         let start_timeout = get("start_timeout").map(|i| self.positive_duration("start_timeout", i));
         let health_check = get("health_check").map(|i| self.check_spec("health_check", i, true));
         let watchdog = get("watchdog").map(|i| self.positive_duration("watchdog", i));
-        let notify_fd = get("notify_fd").map(|i| self.integer("notify_fd", i, 3, 1023).map(|n| n as i32));
+        let notify_fd =
+            get("notify_fd").map(|i| self.ranged("notify_fd", &keys::NOTIFY_FD, i).map(|n| n as i32));
         let timeout = get("timeout").map(|i| self.positive_duration("timeout", i));
         let sandbox = match get("sandbox") {
             Some(item) => self.sandbox(item),
@@ -1346,7 +1316,12 @@ impl Checker<'_> {
         let mut codes = Vec::new();
         let mut ok = true;
         for code in items {
-            match self.integer("success_exit_codes", code, 0, 255) {
+            match self.integer(
+                "success_exit_codes",
+                code,
+                keys::EXIT_STATUS_MIN.into(),
+                keys::EXIT_STATUS_MAX.into(),
+            ) {
                 Some(n) => codes.push(n as i32),
                 None => ok = false,
             }
@@ -1360,7 +1335,7 @@ impl Checker<'_> {
         let mut ok = true;
         for (key, pos, value) in entries {
             match key.as_str() {
-                "burst" => match self.integer("start_limit.burst", value, 1, u32::MAX.into()) {
+                "burst" => match self.ranged("start_limit.burst", &keys::START_LIMIT_BURST, value) {
                     Some(n) => limit.burst = n as u32,
                     None => ok = false,
                 },
@@ -1369,7 +1344,7 @@ impl Checker<'_> {
                     None => ok = false,
                 },
                 _ => {
-                    self.unknown_subkey("start_limit", &key, pos, START_LIMIT_KEYS);
+                    self.unknown_subkey("start_limit", &key, pos, &keys::names(START_LIMIT_KEYS));
                     ok = false;
                 }
             }
@@ -1403,7 +1378,7 @@ impl Checker<'_> {
                         Ok(size) => log.max_size = Some(size),
                     }
                 }
-                "keep" => match self.integer("log.keep", value, 0, 1000) {
+                "keep" => match self.ranged("log.keep", &keys::LOG_KEEP, value) {
                     Some(n) => log.keep = n as u32,
                     None => ok = false,
                 },
@@ -1433,7 +1408,7 @@ impl Checker<'_> {
                     None => ok = false,
                 },
                 _ => {
-                    self.unknown_subkey("log", &key, pos, LOG_KEYS);
+                    self.unknown_subkey("log", &key, pos, &keys::names(LOG_KEYS));
                     ok = false;
                 }
             }
@@ -1616,7 +1591,7 @@ impl Checker<'_> {
     /// `ready_check` (health = false) or `health_check` (health = true).
     fn check_spec(&mut self, key: &str, item: &Item, health: bool) -> Option<CheckSpec> {
         let entries = self.entries(key, item, "a mapping such as {tcp: 127.0.0.1:5432, interval: 1s}")?;
-        let known = if health { HEALTH_CHECK_KEYS } else { READY_CHECK_KEYS };
+        let known = keys::names(if health { HEALTH_CHECK_KEYS } else { READY_CHECK_KEYS });
         let mut spec = CheckSpec {
             check: Check::Exec(Vec::new()),
             interval: if health { DEFAULT_HEALTH_INTERVAL } else { DEFAULT_READY_INTERVAL },
@@ -1668,7 +1643,7 @@ impl Checker<'_> {
                     Some(d) => spec.timeout = d,
                     None => ok = false,
                 },
-                "retries" if health => match self.integer(&subkey, value, 1, u32::MAX.into()) {
+                "retries" if health => match self.ranged(&subkey, &keys::HEALTH_RETRIES, value) {
                     Some(n) => spec.retries = n as u32,
                     None => ok = false,
                 },
@@ -1682,7 +1657,7 @@ impl Checker<'_> {
                     ok = false;
                 }
                 _ => {
-                    self.unknown_subkey(key, &sub, pos, known);
+                    self.unknown_subkey(key, &sub, pos, &known);
                     ok = false;
                 }
             }
@@ -1762,7 +1737,7 @@ impl Checker<'_> {
                     filesystem_at = Some(value.pos);
                 }
                 _ => {
-                    self.unknown_subkey("sandbox", &key, pos, SANDBOX_KEYS);
+                    self.unknown_subkey("sandbox", &key, pos, &keys::names(SANDBOX_KEYS));
                     ok = false;
                 }
             }
@@ -1884,7 +1859,7 @@ impl Checker<'_> {
                     Some(n) => resources.memory_max = Some(n),
                     None => ok = false,
                 },
-                "pids_max" => match self.integer(&subkey, value, 1, PIDS_MAX_LIMIT) {
+                "pids_max" => match self.ranged(&subkey, &keys::PIDS_MAX, value) {
                     Some(n) => resources.pids_max = Some(n as u64),
                     None => ok = false,
                 },
@@ -1892,12 +1867,12 @@ impl Checker<'_> {
                     Some(n) => resources.cpu_max_millicores = Some(n),
                     None => ok = false,
                 },
-                "cpu_weight" => match self.integer(&subkey, value, 1, 10_000) {
+                "cpu_weight" => match self.ranged(&subkey, &keys::CPU_WEIGHT, value) {
                     Some(n) => resources.cpu_weight = Some(n as u32),
                     None => ok = false,
                 },
                 _ => {
-                    self.unknown_subkey("resources", &key, pos, RESOURCES_KEYS);
+                    self.unknown_subkey("resources", &key, pos, &keys::names(RESOURCES_KEYS));
                     ok = false;
                 }
             }

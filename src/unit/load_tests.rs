@@ -22,9 +22,15 @@ impl FakeUsers {
         let user =
             |name: &str, uid, gid| UserEntry { name: name.into(), uid, gid, home: format!("/home/{name}") };
         FakeUsers {
-            users: vec![user("root", 0, 0), user("www", 33, 33), user("nginx", 101, 101)],
+            users: vec![
+                user("root", 0, 0),
+                user("www", 33, 33),
+                user("nginx", 101, 101),
+                user("nobody", 65534, 65534),
+            ],
             groups: vec![
                 ("root", 0, vec![]),
+                ("nogroup", 65534, vec![]),
                 ("www", 33, vec![]),
                 ("nginx", 101, vec![]),
                 ("adm", 4, vec!["nginx"]),
@@ -683,8 +689,8 @@ fn control_characters_are_escaped_in_messages() {
 #[test]
 fn unit_keys_are_all_handled() {
     // Every documented key is accepted (no "unknown key" for any of them).
-    for key in UNIT_KEYS {
-        if *key == "command" {
+    for key in keys::names(keys::UNIT) {
+        if key == "command" {
             continue;
         }
         let text = format!("command: x\n{key}: [[]]\n");
@@ -828,7 +834,7 @@ proptest! {
     #[test]
     fn parse_unit_never_panics_on_yamlish_text(
         lines in proptest::collection::vec(
-            (proptest::sample::select(UNIT_KEYS), "[ -~]{0,20}"),
+            (proptest::sample::select(keys::names(keys::UNIT)), "[ -~]{0,20}"),
             0..8,
         )
     ) {
@@ -1469,6 +1475,63 @@ fn as_root_a_symlinked_unit_is_judged_by_its_target() {
     chmod(&target, 0o666);
     let errors = load_dir(&units, &root_users()).unwrap_err();
     assert!(errors[0].message.contains("writable by others (mode 0666)"), "{errors:?}");
+}
+
+// ---------------------------------------------------------------- the table of keys
+
+/// The loader and `keys::UNIT` agree: every key of the table (nested ones
+/// too) is accepted with its example, and a value of the wrong kind is
+/// rejected at that key, so no key of the table goes unchecked; a key the
+/// table lacks is unknown to the loader. `tests/schema.rs` runs the same
+/// samples through the JSON Schema with a real validator.
+#[test]
+fn every_key_of_the_table_is_checked_by_the_loader() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("web.env"), "A=1\n").unwrap();
+    let file = dir.path().join("web.yaml");
+    let samples = keys::samples();
+    assert!(samples.len() > keys::UNIT.len(), "nested keys are sampled too");
+    for sample in samples {
+        if let Err(errors) = parse_unit(&file, &sample.valid, &FakeUsers::new()) {
+            panic!("{}: its example is refused:\n{}\n{}", sample.path, sample.valid, render(&errors));
+        }
+        let errors = parse_unit(&file, &sample.invalid, &FakeUsers::new())
+            .expect_err(&format!("{}: a mapping is accepted:\n{}", sample.path, sample.invalid));
+        let at_key = |d: &Diagnostic| {
+            d.message.starts_with(&format!("{}:", sample.path))
+                || d.message.starts_with(&format!("{}.", sample.path))
+        };
+        assert!(errors.iter().any(at_key), "{}: not reported at the key:\n{}", sample.path, render(&errors));
+    }
+}
+
+#[test]
+fn a_key_missing_from_the_table_is_unknown() {
+    assert!(keys::find(keys::UNIT, "instances").is_none());
+    assert_eq!(errors("command: x\ninstances: 3\n"), "web.yaml:2:1: unknown key 'instances'");
+    let nested = errors("command: x\nlog: {rotate: daily}\n");
+    assert!(nested.starts_with("web.yaml:2:7: log: unknown key 'rotate'"), "{nested}");
+    let hint = parse("command: x\nlog: {rotate: daily}\n").unwrap_err()[0].hint.clone().unwrap_or_default();
+    assert_eq!(hint, format!("known keys: {}", keys::names(keys::LOG_KEYS).join(", ")));
+}
+
+#[test]
+fn keys_for_some_types_are_refused_with_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("web.yaml");
+    let restricted: Vec<&keys::Key> = keys::UNIT.iter().filter(|k| !k.types.is_empty()).collect();
+    assert!(restricted.len() >= 4, "ready_check, watchdog, notify_fd, timeout");
+    for key in restricted {
+        for t in keys::SERVICE_TYPE.choices().iter().filter(|t| !key.types.contains(t)) {
+            let text = format!("command: x\ntype: {t}\n{}: {}\n", key.name, key.example);
+            let errors = parse_unit(&file, &text, &FakeUsers::new()).expect_err(&text);
+            assert!(
+                errors.iter().any(|d| d.message.starts_with(&format!("{}: ", key.name))),
+                "{text}{}",
+                render(&errors)
+            );
+        }
+    }
 }
 
 #[test]

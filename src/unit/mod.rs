@@ -13,6 +13,7 @@ use std::time::Duration;
 mod deps;
 mod diagnostic;
 mod envfile;
+pub mod keys;
 mod load;
 mod node;
 mod source;
@@ -20,7 +21,7 @@ pub mod values;
 
 pub use deps::start_order;
 pub use diagnostic::Diagnostic;
-pub use load::{load_dir, parse_unit, UNIT_KEYS};
+pub use load::{load_dir, parse_unit};
 pub use source::{redact, UNIT_FILE_LIMIT};
 
 /// Where a value is written in its unit file (1-based line and column),
