@@ -653,3 +653,269 @@ fn a_flood_of_stray_notify_datagrams_costs_a_few_log_lines() {
     assert!(lines <= 10, "{lines} log lines for a flood of stray datagrams\n{}", tend.dump());
     shutdown(&env, &mut tend);
 }
+
+// ---- D13: a client whose stdout is closed or full ----
+
+/// Run `tend ARGS` (client of `env`) with stdout on `stdout`; (status, stderr).
+fn with_stdout(env: &Env, args: &[&str], stdout: std::process::Stdio) -> (i32, String) {
+    let out = std::process::Command::new(tend_bin())
+        .args(args)
+        .env("TEND_SOCKET", env.socket())
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A pipe whose reader is already gone: writing to it gives EPIPE.
+fn broken_pipe() -> std::process::Stdio {
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    use std::os::fd::FromRawFd;
+    // SAFETY: both descriptors were just made and are owned here only.
+    let (read, write) =
+        unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    std::process::Stdio::from(write)
+}
+
+#[test]
+fn clients_exit_with_a_status_not_a_panic_when_stdout_is_closed_or_full() {
+    if skip_unless_root("clients_exit_with_a_status_not_a_panic_when_stdout_is_closed_or_full") {
+        return;
+    }
+    let env = env();
+    unit(&env, "a", &format!("{}stop_timeout: 300ms\n", sh("exec sleep 300")));
+    let mut tend = env.up();
+    wait_running(&env, &tend, &["a"]);
+    let units = env.units();
+    let full = || std::process::Stdio::from(fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+    for args in [
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["restart", "a"],
+        vec!["signal", "CONT", "a"],
+        vec!["reload"],
+        vec!["check", units.to_str().unwrap()],
+    ] {
+        let (code, err) = with_stdout(&env, &args, full());
+        assert_eq!(code, 1, "tend {args:?} > /dev/full: {err}");
+        assert!(err.contains("cannot write to standard output: No space left on device"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let (code, err) = with_stdout(&env, &args, broken_pipe());
+        assert_eq!(code, 141, "tend {args:?} | (closed): {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    shutdown(&env, &mut tend);
+}
+
+// ---- D5: one control client must not stall the loop ----
+
+/// `VmHWM` or `VmRSS` of a process, in KiB.
+fn vm_kib(pid: i32, key: &str) -> u64 {
+    read(format!("/proc/{pid}/status"))
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix(" kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} for pid {pid}"))
+}
+
+/// Perl: connect to ARGV[0] and write "x\n" lines as fast as tend takes
+/// them, reconnecting when closed, for ARGV[1] seconds; never read.
+const FLOODER: &str = r#"
+use IO::Socket::UNIX;
+$SIG{PIPE} = 'IGNORE';
+my ($path, $secs) = @ARGV;
+my $end = time + $secs;
+my $chunk = "x\n" x 65536;
+my ($sent, $said) = (0, 0);
+while (time < $end) {
+    my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path) or next;
+    $s->blocking(0);
+    while (time < $end) {
+        my $n = syswrite($s, $chunk);
+        if (!defined $n) { last unless $!{EAGAIN}; select(undef, undef, undef, 0.001); next; }
+        $sent += $n;
+        if (!$said && $sent > 65536) { $| = 1; print "flooding\n"; $said = 1; }
+    }
+}
+"#;
+
+/// `tend up` with `units`, stdout to /dev/null, through `sh -c` (for ulimit).
+fn up_via_sh(env: &Env, prefix: &str) -> Tend {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("{prefix} exec {} up --units {} > /dev/null", tend_bin(), env.units().display()))
+        .env("TEND_SOCKET", env.socket())
+        .current_dir(env.root());
+    Tend::spawn(cmd, env.root(), "tend up (via sh)")
+}
+
+#[test]
+fn a_pipelined_flood_neither_delays_a_restart_nor_grows_memory() {
+    if skip_unless_root("a_pipelined_flood_neither_delays_a_restart_nor_grows_memory") {
+        return;
+    }
+    let env = env();
+    let started = env.p("started");
+    unit(
+        &env,
+        "victim",
+        &format!(
+            "{}restart: always\nrestart_delay: 100ms\nstop_timeout: 300ms\n",
+            sh(&format!("{}\nexec sleep 300", put("date +%s%N", &started)))
+        ),
+    );
+    let tend = up_via_sh(&env, "");
+    wait_running(&env, &tend, &["victim"]);
+    let first = env.await_file(&tend, "started");
+    let flood = env.p("flood.pl");
+    fs::write(&flood, FLOODER).unwrap();
+    let flooders: Vec<Tend> = (0..2)
+        .map(|i| {
+            let mut cmd = std::process::Command::new("perl");
+            cmd.arg(&flood).arg(env.socket()).arg("8");
+            Tend::spawn(cmd, env.root(), &format!("flooder {i}"))
+        })
+        .collect();
+    // Let the flood build up, then crash the service.
+    let pid = pid_of(&status_list(&env), "victim");
+    for flooder in &flooders {
+        flooder.wait_until(T, "the flood to be under way", || flooder.stdout().contains("flooding"));
+    }
+    let killed_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    kill(pid, libc::SIGKILL);
+    tend.wait_until(Duration::from_secs(30), "the victim to be started again", || {
+        let now = read(&started);
+        !now.is_empty() && now != first
+    });
+    let restarted_at: u128 = read(&started).trim().parse().unwrap();
+    let took = Duration::from_nanos((restarted_at - killed_at) as u64);
+    assert!(
+        took < Duration::from_secs(1),
+        "the restart took {took:?} during the flood (restart_delay 100ms)"
+    );
+    let peak = vm_kib(tend.pid, "VmHWM");
+    assert!(peak < 64 * 1024, "tend's peak RSS was {peak} KiB during the flood");
+    // And it still answers.
+    let out = ctl(&env, &["status"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    drop(flooders);
+}
+
+/// Perl: open ARGV[1] connections to ARGV[0], say how many, and hold them.
+const HOLDER: &str = r#"
+use IO::Socket::UNIX;
+my ($path, $n) = @ARGV;
+my @held;
+for (1..$n) { my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path); push @held, $s if $s; }
+$| = 1;
+print scalar(@held), " connected\n";
+sleep 300;
+"#;
+
+#[test]
+fn idle_connections_cannot_take_the_descriptors_a_restart_needs() {
+    if skip_unless_root("idle_connections_cannot_take_the_descriptors_a_restart_needs") {
+        return;
+    }
+    let env = env();
+    unit(
+        &env,
+        "victim",
+        &format!("{}restart: always\nrestart_delay: 100ms\nstop_timeout: 300ms\n", sh("exec sleep 300")),
+    );
+    // The default systemd soft limit, as hard limit too: nothing to raise.
+    let tend = up_via_sh(&env, "ulimit -n 1024;");
+    wait_running(&env, &tend, &["victim"]);
+    let holder = env.p("hold.pl");
+    fs::write(&holder, HOLDER).unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "ulimit -n 4096; exec perl {} {} 1100",
+        holder.display(),
+        env.socket().display()
+    ));
+    let held = Tend::spawn(cmd, env.root(), "1100 idle connections");
+    held.wait_until(T, "the holder to connect", || held.stdout().contains("connected"));
+    let pid = pid_of(&status_list(&env), "victim");
+    kill(pid, libc::SIGKILL);
+    tend.wait_until(T, "the victim to run again with a new pid", || {
+        let (state, new) = state_of(&env, "victim");
+        state == "running" && new.is_some_and(|p| p != pid)
+    });
+    assert!(!tend.stderr().contains("Too many open files"), "{}", tend.dump());
+    // People still get through: the longest-idle connection makes room
+    // (the status calls above did too).
+    let out = ctl(&env, &["status"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let fds = fs::read_dir(format!("/proc/{}/fd", tend.pid)).unwrap().count();
+    assert!(fds < 1024 - 100, "tend holds {fds} descriptors under a limit of 1024\n{}", tend.dump());
+    drop(held);
+}
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
+    if skip_unless_root("a_connection_that_sends_nothing_is_closed_after_the_idle_timeout") {
+        return;
+    }
+    let env = env();
+    unit(&env, "a", &format!("{}stop_timeout: 300ms\n", sh("exec sleep 300")));
+    let mut tend = env.up();
+    wait_socket(&env, &tend);
+    use std::io::Read;
+    let mut silent = std::os::unix::net::UnixStream::connect(env.socket()).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut got = String::new();
+    silent.read_to_string(&mut got).unwrap();
+    assert!(got.contains("\"code\":\"idle\""), "{got}");
+    shutdown(&env, &mut tend);
+}
+
+/// Perl: ARGV[1] connections that ask to follow every log and never read.
+const FOLLOWERS: &str = r#"
+use IO::Socket::UNIX; use Socket;
+my ($path, $n) = @ARGV;
+my @held;
+for (1..$n) {
+    my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path) or next;
+    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096);
+    print $s '{"v":1,"cmd":"logs","follow":true,"lines":0}' . "\n";
+    push @held, $s;
+}
+$| = 1;
+print scalar(@held), " following\n";
+sleep 300;
+"#;
+
+#[test]
+fn followers_that_stop_reading_cost_bounded_memory() {
+    if skip_unless_root("followers_that_stop_reading_cost_bounded_memory") {
+        return;
+    }
+    let env = env();
+    unit(
+        &env,
+        "chatty",
+        &format!("{}stop_timeout: 300ms\n", sh("while :; do echo 0123456789012345678901234567890123456789012345678901234567890123456789; done")),
+    );
+    let tend = up_via_sh(&env, "");
+    wait_running(&env, &tend, &["chatty"]);
+    let script = env.p("followers.pl");
+    fs::write(&script, FOLLOWERS).unwrap();
+    let mut cmd = std::process::Command::new("perl");
+    cmd.arg(&script).arg(env.socket()).arg("150");
+    let followers = Tend::spawn(cmd, env.root(), "150 followers that never read");
+    followers.wait_until(T, "the followers to connect", || followers.stdout().contains("following"));
+    let mut peak = 0;
+    assert_stays(Duration::from_secs(4), "tend's RSS under 96 MiB", || {
+        peak = peak.max(vm_kib(tend.pid, "VmRSS"));
+        peak < 96 * 1024
+    });
+    eprintln!("tend's RSS with 150 followers that never read: at most {peak} KiB");
+    let out = ctl(&env, &["status"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    drop(followers);
+}

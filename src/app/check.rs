@@ -89,13 +89,15 @@ pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
                 }
             }
             let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
-            println!(
-                "{}: {} unit{} ok: {}",
+            if let Err(code) = crate::emit!(
+                "{}: {} unit{} ok: {}\n",
                 dir.display(),
                 units.len(),
                 if units.len() == 1 { "" } else { "s" },
                 names.join(", ")
-            );
+            ) {
+                return code;
+            }
             if strict && warned > 0 {
                 eprintln!("tend: {warned} warning{} (--strict)", if warned == 1 { "" } else { "s" });
                 return crate::exit::USAGE;

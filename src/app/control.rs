@@ -128,7 +128,9 @@ fn error_status(error: &ErrorBody) -> i32 {
         | ErrorCode::UnknownService
         | ErrorCode::Failed
         | ErrorCode::TooSlow
-        | ErrorCode::ShuttingDown => exit::FAILURE,
+        | ErrorCode::ShuttingDown
+        | ErrorCode::TooManyConnections
+        | ErrorCode::Idle => exit::FAILURE,
     }
 }
 
@@ -139,14 +141,15 @@ fn print_error(error: &ErrorBody) {
     }
 }
 
-fn print_results(results: &[ServiceResult]) {
+fn print_results(results: &[ServiceResult]) -> Result<(), i32> {
     for result in results {
         if result.ok {
-            println!("{}: {}", result.name, result.message);
+            crate::emit!("{}: {}\n", result.name, result.message)?;
         } else {
             eprintln!("{}: {}", result.name, result.message);
         }
     }
+    Ok(())
 }
 
 /// `3d4h`, `2h5m`, `4m10s`, `12s`.
@@ -246,10 +249,13 @@ pub fn status(socket: Option<PathBuf>, names: Vec<String>, json: bool) -> i32 {
     };
     match reply {
         Reply::Ok { services: Some(services), .. } => {
-            if json {
-                println!("{}", serde_json::to_string_pretty(&services).expect("status serializes"));
+            let shown = if json {
+                crate::emit!("{}\n", serde_json::to_string_pretty(&services).expect("status serializes"))
             } else {
-                print!("{}", render_table(&services));
+                crate::emit!("{}", render_table(&services))
+            };
+            if let Err(code) = shown {
+                return code;
             }
             if services.iter().all(|s| s.healthy) {
                 exit::OK
@@ -289,13 +295,17 @@ pub fn signal(socket: Option<PathBuf>, signal: String, names: Vec<String>) -> i3
 /// each, and pick the exit status.
 fn render_results(reply: Result<Reply, i32>) -> i32 {
     match reply {
-        Ok(Reply::Ok { results, .. }) => {
-            print_results(&results.unwrap_or_default());
-            exit::OK
-        }
+        Ok(Reply::Ok { results, .. }) => match print_results(&results.unwrap_or_default()) {
+            Ok(()) => exit::OK,
+            Err(code) => code,
+        },
         Ok(Reply::Error { error, results, .. }) => {
             match results {
-                Some(results) => print_results(&results),
+                Some(results) => {
+                    if let Err(code) = print_results(&results) {
+                        return code;
+                    }
+                }
                 None => print_error(&error),
             }
             error_status(&error)
@@ -364,17 +374,23 @@ fn write_log_line(out: &mut impl Write, log: &LogLine, width: usize) -> std::io:
 pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
     match call(socket, Request::Reload) {
         Ok(Reply::Ok { reload: Some(report), .. }) => {
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            let shown = if json {
+                crate::emit!("{}\n", serde_json::to_string_pretty(&report).expect("report serializes"))
             } else {
                 let list =
                     |names: &[String]| if names.is_empty() { "-".to_string() } else { names.join(", ") };
-                println!("started:   {}", list(&report.started));
-                println!("stopped:   {}", list(&report.stopped));
-                println!("restarted: {}", list(&report.restarted));
-                println!("unchanged: {}", list(&report.unchanged));
+                crate::emit!(
+                    "started:   {}\nstopped:   {}\nrestarted: {}\nunchanged: {}\n",
+                    list(&report.started),
+                    list(&report.stopped),
+                    list(&report.restarted),
+                    list(&report.unchanged)
+                )
+            };
+            match shown {
+                Ok(()) => exit::OK,
+                Err(code) => code,
             }
-            exit::OK
         }
         Ok(Reply::Error { error, .. }) => {
             print_error(&error);
@@ -423,8 +439,10 @@ pub fn shutdown(socket: Option<PathBuf>) -> i32 {
             if let Some(pid) = supervisor_pid {
                 wait_exited(pid);
             }
-            println!("tend: supervisor stopped");
-            exit::OK
+            match crate::emit!("tend: supervisor stopped\n") {
+                Ok(()) => exit::OK,
+                Err(code) => code,
+            }
         }
         Err(err) => {
             eprintln!("tend: lost the connection before the supervisor exited: {err}");

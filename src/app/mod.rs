@@ -4,6 +4,7 @@ pub mod check;
 pub mod completions;
 pub mod control;
 pub mod man;
+pub mod out;
 pub mod run;
 pub mod schema;
 pub mod up;

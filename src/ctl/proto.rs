@@ -94,6 +94,11 @@ pub enum ErrorCode {
     Failed,
     TooSlow,
     ShuttingDown,
+    /// The supervisor has as many connections as it takes (or too few
+    /// descriptors left): try again later.
+    TooManyConnections,
+    /// No complete request came for a while: the connection is closed.
+    Idle,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

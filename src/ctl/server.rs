@@ -3,13 +3,15 @@
 //! credentials, and bounded, non-blocking client connections.
 //!
 //! Must not block: every socket here is non-blocking, request lines are
-//! bounded ([`proto::MAX_REQUEST`]) and each client's output buffer is
-//! bounded ([`MAX_CLIENT_BUFFER`]); a client that falls behind is told so
-//! and dropped. Must not know about services: the loop answers requests.
+//! bounded ([`proto::MAX_REQUEST`]), what is read per turn is bounded
+//! ([`super::limits`]) and each client's output buffer is bounded
+//! ([`MAX_CLIENT_BUFFER`]); a client that falls behind is told so and
+//! dropped. Must not know about services: the loop answers requests.
 
 use super::client::Client;
 use super::proto::{self, Frame, LineReader, Reply, Request};
 use mio::net::{UnixListener, UnixStream};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -168,6 +170,14 @@ pub fn check_peer(stream: &UnixStream, access: Access) -> Result<(), String> {
 pub struct Conn {
     pub stream: UnixStream,
     reader: LineReader,
+    /// Complete requests read and not handled yet (at most what one
+    /// turn's read brings: see `read_some`).
+    pub pending: VecDeque<Frame>,
+    /// The last read stopped at its budget, not at EAGAIN: there may be
+    /// more, and no new readiness event will say so.
+    pub more_to_read: bool,
+    /// When the client last sent a complete request (or connected).
+    pub last_active: crate::policy::Time,
     out: Vec<u8>,
     /// Written from `out` so far.
     sent: usize,
@@ -183,10 +193,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: UnixStream) -> Conn {
+    pub fn new(stream: UnixStream, now: crate::policy::Time) -> Conn {
         Conn {
             stream,
             reader: LineReader::new(proto::MAX_REQUEST),
+            pending: VecDeque::new(),
+            more_to_read: false,
+            last_active: now,
             out: Vec::new(),
             sent: 0,
             closing: false,
@@ -196,31 +209,66 @@ impl Conn {
         }
     }
 
-    /// Read what is there; return the frames that are complete.
-    pub fn read_frames(&mut self) -> Vec<Frame> {
-        let mut frames = Vec::new();
+    /// Read at most `budget` bytes (until EAGAIN, EOF or a request too
+    /// large), queueing the complete requests in `pending`. A flood is thus
+    /// read a slice per turn, never all at once.
+    pub fn read_some(&mut self, budget: usize, now: crate::policy::Time) {
         let mut buf = [0u8; 16 * 1024];
-        loop {
-            match self.stream.read(&mut buf) {
+        let mut read = 0;
+        self.more_to_read = false;
+        while read < budget {
+            let room = buf.len().min(budget - read);
+            match self.stream.read(&mut buf[..room]) {
                 Ok(0) => {
                     self.dead = true;
-                    break;
+                    return;
                 }
                 Ok(n) => {
-                    frames.extend(self.reader.push(&buf[..n]));
-                    if frames.iter().any(|f| matches!(f, Frame::TooLarge)) {
-                        break;
+                    read += n;
+                    let frames = self.reader.push(&buf[..n]);
+                    if !frames.is_empty() {
+                        self.last_active = now;
+                    }
+                    let too_large = frames.iter().any(|f| matches!(f, Frame::TooLarge));
+                    self.pending.extend(frames);
+                    if too_large {
+                        return;
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => {
                     self.dead = true;
-                    break;
+                    return;
                 }
             }
         }
-        frames
+        self.more_to_read = true;
+    }
+
+    /// Bytes queued for the client and not yet written.
+    pub fn queued(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Drop what is queued and not yet written, except the rest of a line
+    /// already partly written (so the client still gets whole lines).
+    pub fn discard_output(&mut self) {
+        let keep = match self.out[self.sent..].iter().position(|b| *b == b'\n') {
+            Some(at) if self.sent > 0 && self.out[self.sent - 1] != b'\n' => self.sent + at + 1,
+            _ => self.sent,
+        };
+        self.out.truncate(keep);
+        self.out.shrink_to(64 * 1024);
+    }
+
+    /// Tell the client why it is closed, and close once that is out.
+    pub fn close_with(&mut self, code: proto::ErrorCode, message: &str) {
+        if self.closing || self.dead {
+            return;
+        }
+        self.out.extend_from_slice(&Reply::error(code, message).encode());
+        self.closing = true;
     }
 
     /// Queue a reply. Past the bound, the client is told it is too slow and
@@ -234,6 +282,8 @@ impl Conn {
             return;
         }
         if self.out.len() - self.sent + bytes.len() > MAX_CLIENT_BUFFER {
+            // What it did not take is dropped now, not kept until it reads.
+            self.discard_output();
             let notice = Reply::error(
                 proto::ErrorCode::TooSlow,
                 "client fell too far behind; dropping the connection (lines were not lost from tend's own log)",

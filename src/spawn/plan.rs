@@ -363,6 +363,18 @@ impl ExecPlan {
                 )
             })
             .collect();
+        // tend raised its own descriptor limit; the service gets the one tend
+        // started with (unless its unit says otherwise).
+        if let Some((soft, _)) = crate::sys::original_nofile() {
+            if !unit.rlimits.iter().any(|r| r.resource == Resource::Nofile) {
+                let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                // SAFETY: getrlimit writes into a local struct.
+                if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) } == 0 && soft < now.rlim_cur {
+                    let limit = libc::rlimit { rlim_cur: soft, rlim_max: now.rlim_max };
+                    plan.rlimits.push((resource_id(Resource::Nofile), limit, Resource::Nofile));
+                }
+            }
+        }
         plan.nice = unit.nice;
         plan.umask = unit.umask.map(|m| m as libc::mode_t);
         plan.keeps_setuid = unit.sandbox.capabilities.as_ref().is_some_and(|caps| caps.contains(&7));

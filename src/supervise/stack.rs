@@ -202,6 +202,10 @@ pub(super) struct Stack {
     pub(super) notify: Option<crate::readiness::notify::NotifySocket>,
     /// Lines about ignored notify messages (any user can send them).
     pub(super) notify_throttle: crate::readiness::notify::Throttle,
+    /// Lines about refused control connections.
+    refusal_throttle: crate::readiness::notify::Throttle,
+    /// tend's RLIMIT_NOFILE soft limit (raised to the hard one at start).
+    fd_limit: u64,
     /// Exec checks in flight: pid → slot.
     pub(super) check_pids: HashMap<i32, usize>,
     /// tcp/http probes and s6 readiness pipes: token → slot.
@@ -246,6 +250,7 @@ pub fn run_stack(units: Vec<UnitSpec>, options: StackOptions) -> i32 {
 impl Stack {
     fn new(units: Vec<UnitSpec>, options: StackOptions) -> io::Result<Stack> {
         spawn::ensure_standard_fds();
+        let fd_limit = sys::raise_nofile_limit();
         sys::ignore_sigpipe();
         sys::ignore_signal(libc::SIGTTIN);
         sys::ignore_signal(libc::SIGTTOU);
@@ -321,6 +326,8 @@ impl Stack {
             followers: 0,
             notify: None,
             notify_throttle: crate::readiness::notify::Throttle::new(5, Duration::from_secs(10)),
+            refusal_throttle: crate::readiness::notify::Throttle::new(5, Duration::from_secs(10)),
+            fd_limit,
             cgroups: crate::sandbox::cgroup::CgroupManager::detect(),
             cgroup_warning_shown: false,
             ignored_reported: 0,
@@ -461,7 +468,9 @@ impl Stack {
         self.run_checks();
         self.note_state_changes();
         self.check_waiters();
+        self.enforce_output_budget();
         self.flush_conns();
+        self.expire_idle_conns(sys::monotonic_now());
         self.flush_sinks();
         self.output.flush();
     }
@@ -558,8 +567,13 @@ impl Stack {
 
     /// Sleep until the earliest deadline; `None` (forever) when none is due.
     fn next_timeout(&self) -> Option<Duration> {
-        let earliest =
-            self.slots.iter().flat_map(|s| [s.policy.deadline(), s.checks.deadline()]).flatten().min()?;
+        let earliest = self
+            .slots
+            .iter()
+            .flat_map(|s| [s.policy.deadline(), s.checks.deadline()])
+            .flatten()
+            .chain(self.idle_deadline())
+            .min()?;
         let now = sys::monotonic_now();
         // Round up to the next millisecond (epoll's resolution): waking a
         // little early would cost a second, useless wakeup.
@@ -1231,19 +1245,52 @@ impl Stack {
 
     // ---- control connections (the requests are in `control`) ----
 
+    /// Accept the connections waiting (a bounded number per turn), each
+    /// only within the limits of `ctl::limits`.
     fn accept_clients(&mut self) {
-        loop {
+        let now = sys::monotonic_now();
+        for _ in 0..64 {
             let Some(listener) = self.listener.as_ref() else { return };
             let access = listener.access;
             match listener.listener.accept() {
                 Ok((stream, _)) => {
-                    let mut conn = Conn::new(stream);
+                    let fd = stream.as_raw_fd() as u64;
+                    let mut conn = Conn::new(stream, now);
                     if let Err(reason) = server::check_peer(&conn.stream, access) {
                         conn.queue(&crate::ctl::proto::Reply::error(
                             crate::ctl::proto::ErrorCode::PermissionDenied,
                             reason,
                         ));
                         conn.closing = true;
+                    } else {
+                        use crate::ctl::limits::{admit, idle_longest, Admission};
+                        let idle = idle_longest(
+                            self.conns
+                                .iter()
+                                .map(|(t, c)| (*t, c.last_active, c.busy || c.following.is_some())),
+                        );
+                        match admit(self.conns.len(), fd, self.fd_limit, idle) {
+                            Admission::Accept => {}
+                            Admission::AcceptClosing(old) => {
+                                if let Some(old_conn) = self.conns.get_mut(&old) {
+                                    old_conn.close_with(
+                                        crate::ctl::proto::ErrorCode::TooManyConnections,
+                                        "closed to make room: too many connections, and this one was idle",
+                                    );
+                                    old_conn.flush();
+                                }
+                                self.drop_conn(old);
+                            }
+                            Admission::Refuse(why) => {
+                                // Told at once, best effort, and closed: it is not kept.
+                                conn.close_with(crate::ctl::proto::ErrorCode::TooManyConnections, &why);
+                                conn.flush();
+                                if self.refusal_throttle.admit(now).is_some() {
+                                    self.output.event(&format!("refused a control connection: {why}"));
+                                }
+                                continue;
+                            }
+                        }
                     }
                     let token = self.token();
                     if self
@@ -1259,11 +1306,66 @@ impl Stack {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     // EMFILE and friends: say so, and try again on the next event.
-                    self.output.event(&format!("cannot accept a control connection: {err}"));
+                    if self.refusal_throttle.admit(now).is_some() {
+                        self.output.event(&format!("cannot accept a control connection: {err}"));
+                    }
                     return;
                 }
             }
         }
+        // More may be waiting: next turn, after the others.
+        self.requeue(LISTENER_TOKEN);
+    }
+
+    /// Close connections that sent no complete request for
+    /// `IDLE_TIMEOUT` while waiting for nothing; drop those that were
+    /// closing and could not even take their last reply in that time.
+    fn expire_idle_conns(&mut self, now: crate::policy::Time) {
+        let mut dead = Vec::new();
+        for (token, conn) in self.conns.iter_mut() {
+            let waiting = conn.busy || conn.following.is_some();
+            if crate::ctl::limits::idle_deadline(conn.last_active, waiting).is_none_or(|at| at > now) {
+                continue;
+            }
+            if conn.closing {
+                dead.push(*token);
+            } else {
+                let secs = crate::ctl::limits::IDLE_TIMEOUT.as_secs();
+                conn.close_with(
+                    crate::ctl::proto::ErrorCode::Idle,
+                    &format!("no request within {secs}s: closing the connection"),
+                );
+                conn.last_active = now;
+                conn.flush();
+            }
+        }
+        for token in dead {
+            self.drop_conn(token);
+        }
+    }
+
+    /// The output queued for all connections fits `TOTAL_OUTPUT`: the
+    /// biggest backlogs (followers that stopped reading) are cut first.
+    fn enforce_output_budget(&mut self) {
+        let queued: Vec<(Token, usize)> = self.conns.iter().map(|(t, c)| (*t, c.queued())).collect();
+        for token in crate::ctl::limits::over_budget(&queued, crate::ctl::limits::TOTAL_OUTPUT) {
+            if let Some(conn) = self.conns.get_mut(&token) {
+                conn.discard_output();
+                conn.close_with(
+                    crate::ctl::proto::ErrorCode::TooSlow,
+                    "client fell too far behind while others did too; dropping the connection",
+                );
+                conn.flush();
+            }
+        }
+    }
+
+    /// The earliest time a connection goes idle.
+    fn idle_deadline(&self) -> Option<crate::policy::Time> {
+        self.conns
+            .values()
+            .filter_map(|c| crate::ctl::limits::idle_deadline(c.last_active, c.busy || c.following.is_some()))
+            .min()
     }
 
     fn flush_conns(&mut self) {

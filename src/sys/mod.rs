@@ -784,6 +784,36 @@ pub fn reopen_nonblocking(fd: i32) -> Option<std::os::fd::OwnedFd> {
     Some(file.into())
 }
 
+/// tend's RLIMIT_NOFILE as it started, before [`raise_nofile_limit`].
+static ORIGINAL_NOFILE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// Raise tend's RLIMIT_NOFILE soft limit to the hard one (as systemd does
+/// for itself): connections, pipes and cgroup files of many services must
+/// not run out at a default of 1024. Returns the soft limit now in force.
+/// Services get the original soft limit back ([`original_nofile`]): many
+/// programs still use select(2), which breaks above 1024.
+pub fn raise_nofile_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    let _ = ORIGINAL_NOFILE.set((limit.rlim_cur, limit.rlim_max));
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+        // SAFETY: setrlimit reads a local struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return raised.rlim_cur;
+        }
+    }
+    limit.rlim_cur
+}
+
+/// The (soft, hard) RLIMIT_NOFILE tend started with, if it raised its own.
+pub fn original_nofile() -> Option<(u64, u64)> {
+    ORIGINAL_NOFILE.get().copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::InheritedSignals;
