@@ -10,12 +10,49 @@ use crate::ctl::proto::{
 use crate::exit;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Change {
     Start,
     Stop,
     Restart,
+}
+
+/// How long a command waits for the supervisor when `--timeout` says
+/// nothing and the command does not wait on a service.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+static TIMEOUT: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+
+/// `--timeout`, once, before the command runs.
+pub fn set_timeout(timeout: Option<Duration>) {
+    let _ = TIMEOUT.set(timeout);
+}
+
+/// The bound for a command that does not wait on a service.
+fn timeout() -> Duration {
+    TIMEOUT.get().copied().flatten().unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// The bound for a command that waits on services (start, stop, restart,
+/// shutdown, logs -f): none unless `--timeout` set one; the supervisor's
+/// own stop_timeout and start_timeout end those waits.
+fn waiting_timeout() -> Option<Duration> {
+    TIMEOUT.get().copied().flatten()
+}
+
+/// A read or write that ran into the timeout.
+fn timed_out(err: &std::io::Error) -> bool {
+    matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+}
+
+fn no_answer(bound: Duration) -> i32 {
+    eprintln!(
+        "tend: the supervisor did not answer within {} (--timeout): it may be hung",
+        crate::unit::values::format_duration(bound)
+    );
+    exit::NO_SUPERVISOR
 }
 
 fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
@@ -30,8 +67,11 @@ fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
             }
         }
     }
-    match Client::connect(&path) {
+    match Client::connect_within(&path, timeout()) {
         Ok(client) => Ok(client),
+        Err(ConnectError::Other(err)) if err.kind() == std::io::ErrorKind::TimedOut => {
+            Err(no_answer(timeout()))
+        }
         Err(ConnectError::NoSupervisor(err)) => {
             eprintln!(
                 "tend: no supervisor answers on {} ({}): is `tend up` running with that socket?",
@@ -61,10 +101,20 @@ fn strip_os_error(err: &std::io::Error) -> String {
 
 /// One request, one reply; transport problems become exit statuses.
 fn call(socket: Option<PathBuf>, request: Request) -> Result<Reply, i32> {
+    call_within(socket, request, Some(timeout()))
+}
+
+/// One request, one reply, waiting at most `bound` for it (None: as long
+/// as it takes).
+fn call_within(socket: Option<PathBuf>, request: Request, bound: Option<Duration>) -> Result<Reply, i32> {
     let mut client = connect(socket)?;
-    client.call(request).map_err(|err| {
-        eprintln!("tend: the supervisor did not answer: {err}");
-        exit::NO_SUPERVISOR
+    client.set_timeout(bound);
+    client.call(request).map_err(|err| match bound {
+        Some(bound) if timed_out(&err) => no_answer(bound),
+        _ => {
+            eprintln!("tend: the supervisor did not answer: {err}");
+            exit::NO_SUPERVISOR
+        }
     })
 }
 
@@ -228,12 +278,13 @@ fn unexpected(reply: Reply) -> i32 {
 
 pub fn change(socket: Option<PathBuf>, change: Change, targets: Targets) -> i32 {
     let target = Target { names: targets.names, all: targets.all, wait: !targets.no_wait };
+    let bound = if target.wait { waiting_timeout() } else { Some(timeout()) };
     let request = match change {
         Change::Start => Request::Start(target),
         Change::Stop => Request::Stop(target),
         Change::Restart => Request::Restart(target),
     };
-    render_results(call(socket, request))
+    render_results(call_within(socket, request, bound))
 }
 
 pub fn signal(socket: Option<PathBuf>, signal: String, names: Vec<String>) -> i32 {
@@ -269,6 +320,8 @@ pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: b
         Ok(client) => client,
         Err(code) => return code,
     };
+    let bound = if follow { waiting_timeout() } else { Some(timeout()) };
+    client.set_timeout(bound);
     if let Err(err) = client.send(Request::Logs { names, lines, follow }) {
         eprintln!("tend: cannot send the request: {err}");
         return exit::NO_SUPERVISOR;
@@ -284,6 +337,9 @@ pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: b
                 return exit::NO_SUPERVISOR;
             }
             Err(err) => {
+                if let (Some(bound), true) = (bound, timed_out(&err)) {
+                    return no_answer(bound);
+                }
                 eprintln!("tend: {err}");
                 return exit::NO_SUPERVISOR;
             }
@@ -361,13 +417,22 @@ pub fn shutdown(socket: Option<PathBuf>) -> i32 {
             return error_status(&error);
         }
         Ok(other) => return unexpected(other),
+        Err(err) if timed_out(&err) => return no_answer(timeout()),
         Err(err) => {
             eprintln!("tend: the supervisor did not answer: {err}");
             return exit::NO_SUPERVISOR;
         }
     };
     // The supervisor closes our connection when it exits.
+    client.set_timeout(waiting_timeout());
     match client.wait_closed() {
+        Err(err) if timed_out(&err) => {
+            eprintln!(
+                "tend: the supervisor did not exit within {} (--timeout)",
+                crate::unit::values::format_duration(waiting_timeout().unwrap_or_default())
+            );
+            exit::FAILURE
+        }
         Ok(()) => {
             // The connection closes as the process exits; wait for the exit
             // itself to be complete (gone, or a zombie for its parent).

@@ -140,8 +140,13 @@ impl Announcer {
 
     /// After every turn of the loop, with the state of every listed service:
     /// a new STATUS when the summary changed, READY=1 once all settled.
-    pub fn turn(&mut self, states: &[&str]) -> Vec<Field> {
+    /// Nothing while a reload's units are still loading (`reload_in_flight`):
+    /// the set that must settle is not known yet.
+    pub fn turn(&mut self, states: &[&str], reload_in_flight: bool) -> Vec<Field> {
         let mut fields = Vec::new();
+        if reload_in_flight && !self.stopping {
+            return fields;
+        }
         let text = if self.stopping {
             format!("stopping: {}", summary(states))
         } else if !self.ready_sent && !states.iter().all(|s| settled(s)) {
@@ -201,65 +206,87 @@ mod tests {
     fn ready_waits_until_every_service_settled() {
         let mut a = Announcer::new();
         assert_eq!(
-            a.turn(&["running", "starting"]),
+            a.turn(&["running", "starting"], false),
             vec![Field::Status("starting: 1 running, 1 starting".into())]
         );
         // Nothing changed: nothing to send.
-        assert_eq!(a.turn(&["running", "starting"]), vec![]);
-        assert_eq!(a.turn(&["running", "waiting"]), vec![]);
-        assert_eq!(a.turn(&["running", "ready"]), vec![Field::Status("2 running".into()), Field::Ready]);
+        assert_eq!(a.turn(&["running", "starting"], false), vec![]);
+        assert_eq!(a.turn(&["running", "waiting"], false), vec![]);
+        assert_eq!(
+            a.turn(&["running", "ready"], false),
+            vec![Field::Status("2 running".into()), Field::Ready]
+        );
         // Once only.
-        assert_eq!(a.turn(&["running", "ready"]), vec![]);
-        assert_eq!(a.turn(&["running", "backoff"]), vec![Field::Status("1 running, 1 restarting".into())]);
+        assert_eq!(a.turn(&["running", "ready"], false), vec![]);
+        assert_eq!(
+            a.turn(&["running", "backoff"], false),
+            vec![Field::Status("1 running, 1 restarting".into())]
+        );
     }
 
     #[test]
     fn a_failed_service_settles_and_status_says_so() {
         let mut a = Announcer::new();
-        a.turn(&["backoff", "running"]);
+        a.turn(&["backoff", "running"], false);
         assert_eq!(
-            a.turn(&["failed", "running"]),
+            a.turn(&["failed", "running"], false),
             vec![Field::Status("1 running, 1 failed".into()), Field::Ready]
         );
         let mut b = Announcer::new();
         assert_eq!(
-            b.turn(&["completed", "blocked", "exited", "stopped"]),
+            b.turn(&["completed", "blocked", "exited", "stopped"], false),
             vec![Field::Status("1 completed, 1 exited, 1 failed, 1 stopped".into()), Field::Ready]
         );
     }
 
     #[test]
     fn an_empty_stack_is_ready_at_once() {
-        assert_eq!(Announcer::new().turn(&[]), vec![Field::Status("no services".into()), Field::Ready]);
+        assert_eq!(
+            Announcer::new().turn(&[], false),
+            vec![Field::Status("no services".into()), Field::Ready]
+        );
     }
 
     #[test]
     fn reload_sends_reloading_then_ready_once_settled_again() {
         let mut a = Announcer::new();
-        a.turn(&["running"]);
+        a.turn(&["running"], false);
         assert_eq!(
             a.reload_begins(1_234_567),
             vec![Field::Reloading { monotonic_usec: 1_234_567 }, Field::Status("reloading".into())]
         );
         assert_eq!(
-            a.turn(&["running", "starting"]),
+            a.turn(&["running", "starting"], false),
             vec![Field::Status("starting: 1 running, 1 starting".into())]
         );
-        assert_eq!(a.turn(&["running", "running"]), vec![Field::Status("2 running".into()), Field::Ready]);
+        assert_eq!(
+            a.turn(&["running", "running"], false),
+            vec![Field::Status("2 running".into()), Field::Ready]
+        );
+        // While the new units load, READY=1 waits even though all settled.
+        a.reload_begins(1_500_000);
+        assert_eq!(a.turn(&["running", "running"], true), vec![]);
+        assert_eq!(
+            a.turn(&["running", "running"], false),
+            vec![Field::Status("2 running".into()), Field::Ready]
+        );
         // A refused reload changes nothing: READY=1 at the next turn.
         a.reload_begins(2_000_000);
-        assert_eq!(a.turn(&["running", "running"]), vec![Field::Status("2 running".into()), Field::Ready]);
+        assert_eq!(
+            a.turn(&["running", "running"], false),
+            vec![Field::Status("2 running".into()), Field::Ready]
+        );
     }
 
     #[test]
     fn stopping_once_then_status_only() {
         let mut a = Announcer::new();
-        a.turn(&["starting"]);
+        a.turn(&["starting"], false);
         assert_eq!(a.shutdown_begins(), vec![Field::Stopping]);
         assert_eq!(a.shutdown_begins(), vec![]);
         // Never READY once stopping, even when everything is down.
-        assert_eq!(a.turn(&["stopping"]), vec![Field::Status("stopping: 1 stopping".into())]);
-        assert_eq!(a.turn(&["stopped"]), vec![Field::Status("stopping: 1 stopped".into())]);
+        assert_eq!(a.turn(&["stopping"], false), vec![Field::Status("stopping: 1 stopping".into())]);
+        assert_eq!(a.turn(&["stopped"], false), vec![Field::Status("stopping: 1 stopped".into())]);
         assert_eq!(a.reload_begins(5), vec![]);
     }
 

@@ -9,19 +9,15 @@
 //! module only reads the environment, keeps time and sends. Must not decide
 //! anything about services.
 //!
-//! tend consumes `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID`: they
-//! are removed from the environment services inherit (sd_notify(3)'s
-//! `unset_environment`), so a service cannot speak to systemd in tend's name,
-//! and a service with `ready: notify` gets tend's own socket instead.
+//! `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` are tend's: services
+//! never inherit them (`app::NOT_INHERITED`, as sd_notify(3)'s
+//! `unset_environment`), so a service cannot speak to systemd in tend's
+//! name, and a service with `ready: notify` gets tend's own socket instead.
 
 use crate::policy::systemd::{encode, watchdog_period, Announcer, Field};
 use crate::policy::Time;
-use std::ffi::OsString;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
-
-/// The variables of the protocol, consumed by tend.
-pub const CONSUMED: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 
 /// How soon to try again when the manager's queue was full.
 const RETRY: Duration = Duration::from_millis(50);
@@ -40,27 +36,20 @@ pub struct Notifier {
     warned: bool,
 }
 
-/// Split tend's environment into what services inherit and, when tend runs
-/// under a manager that listens (`NOTIFY_SOCKET`), the notifier.
-pub fn take_from(environment: Vec<(OsString, OsString)>) -> (Vec<(OsString, OsString)>, Option<Notifier>) {
-    let get =
-        |key: &str| environment.iter().find(|(k, _)| k == key).map(|(_, v)| v.to_string_lossy().into_owned());
-    let notifier = get("NOTIFY_SOCKET").and_then(|path| {
-        let watchdog = watchdog_period(
-            get("WATCHDOG_USEC").as_deref(),
-            get("WATCHDOG_PID").as_deref(),
-            std::process::id(),
-        );
-        match Notifier::connect(&path, watchdog) {
-            Ok(notifier) => Some(notifier),
-            Err(err) => {
-                eprintln!("tend: warning: NOTIFY_SOCKET={path}: {err}; not notifying the service manager");
-                None
-            }
+/// The notifier, when tend runs under a manager that listens
+/// (`NOTIFY_SOCKET` in tend's own environment).
+pub fn from_environment() -> Option<Notifier> {
+    let get = |key: &str| std::env::var_os(key).map(|v| v.to_string_lossy().into_owned());
+    let path = get("NOTIFY_SOCKET").filter(|p| !p.is_empty())?;
+    let watchdog =
+        watchdog_period(get("WATCHDOG_USEC").as_deref(), get("WATCHDOG_PID").as_deref(), std::process::id());
+    match Notifier::connect(&path, watchdog) {
+        Ok(notifier) => Some(notifier),
+        Err(err) => {
+            eprintln!("tend: warning: NOTIFY_SOCKET={path}: {err}; not notifying the service manager");
+            None
         }
-    });
-    let inherited = environment.into_iter().filter(|(k, _)| !CONSUMED.iter().any(|c| k == c)).collect();
-    (inherited, notifier)
+    }
 }
 
 impl Notifier {
@@ -91,9 +80,10 @@ impl Notifier {
     }
 
     /// After a turn of the loop: `states` are the listed services' states
-    /// as `tend status` names them.
-    pub fn turn(&mut self, states: &[&str]) {
-        let fields = self.announcer.turn(states);
+    /// as `tend status` names them; `reload_in_flight` while a reload's
+    /// units are still being loaded.
+    pub fn turn(&mut self, states: &[&str], reload_in_flight: bool) {
+        let fields = self.announcer.turn(states, reload_in_flight);
         self.send(&fields);
     }
 
