@@ -374,6 +374,9 @@ fn write_log_line(out: &mut impl Write, log: &LogLine, width: usize) -> std::io:
 pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
     match call(socket, Request::Reload) {
         Ok(Reply::Ok { reload: Some(report), .. }) => {
+            for warning in &report.warnings {
+                eprintln!("tend: warning: {warning}");
+            }
             let shown = if json {
                 crate::emit!("{}\n", serde_json::to_string_pretty(&report).expect("report serializes"))
             } else {
