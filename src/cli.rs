@@ -208,6 +208,23 @@ pub enum Command {
         /// The shell to write the script for.
         shell: crate::app::completions::Shell,
     },
+    /// Write unit files from another tool's configuration, and print what could not be translated.
+    #[command(after_help = "E.g. tend import compose docker-compose.yml -o units && tend check units
+     tend import systemd /lib/systemd/system/redis-server.service
+Each unit also says, in comments, where it came from and what was not translated.")]
+    Import {
+        /// The format of the files.
+        format: crate::import::Format,
+        /// The files to read (systemd: one .service file per unit).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The units folder to write into (created if missing).
+        #[arg(short, long, value_name = "DIR", default_value = "units")]
+        output: PathBuf,
+        /// Replace unit files that exist (else nothing is written if any would be).
+        #[arg(long)]
+        force: bool,
+    },
     /// Print a JSON Schema (draft 2020-12) of the unit file format, for editors and linters.
     #[command(after_help = "E.g. tend schema > /etc/tend/unit.schema.json, then start each unit file with
   # yaml-language-server: $schema=/etc/tend/unit.schema.json")]
@@ -307,6 +324,9 @@ pub fn main() -> i32 {
         Command::Shutdown { socket, .. } => control::shutdown(socket.socket),
         Command::Completions { shell } => crate::app::completions::print(shell),
         Command::Schema => crate::app::schema::print(),
+        Command::Import { format, files, output, force } => {
+            crate::app::import::import(format, files, output, force)
+        }
         Command::Man { dir } => crate::app::man::write(&dir),
         Command::Complete { what, socket } => crate::app::completions::candidates(what, socket.socket),
     }

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod completions;
 pub mod control;
+pub mod import;
 pub mod man;
 pub mod out;
 pub mod run;

@@ -15,7 +15,7 @@ mod diagnostic;
 mod envfile;
 pub mod keys;
 mod load;
-mod node;
+pub(crate) mod node;
 mod source;
 pub mod values;
 
