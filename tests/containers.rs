@@ -50,27 +50,6 @@ fn podman_ok(args: &[&str]) -> Out {
     out
 }
 
-/// The static binary CI builds before the tests, from the same commit as
-/// the binary under test (else it is stale: rebuild it).
-fn static_tend() -> PathBuf {
-    let arch = std::env::consts::ARCH;
-    let path = std::env::var_os("TEND_STATIC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(format!("target/{arch}-unknown-linux-gnu/release/tend")));
-    assert!(path.exists(), "{} is missing: run packaging/build-static first (.ci/run does)", path.display());
-    let version = |bin: &Path| {
-        let out = Command::new(bin).arg("--version").output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    assert_eq!(
-        version(&path),
-        version(Path::new(tend_bin())),
-        "{} is from another commit: run packaging/build-static",
-        path.display()
-    );
-    path
-}
-
 /// Root and the tools, or a loud skip (a failure in CI: tests/common `skip`).
 fn ready(test: &str) -> bool {
     if skip_unless_root(test) || skip_unless_installed(test, &["podman", "runc", "ldd"]) {
