@@ -12,6 +12,9 @@ pub const USAGE: i32 = 2;
 pub const NO_SUPERVISOR: i32 = 3;
 pub const CANNOT_EXECUTE: i32 = 126;
 pub const NOT_FOUND: i32 = 127;
+/// A client command's stdout was closed before it said everything:
+/// 128 + SIGPIPE, what a shell shows for a command killed by it.
+pub const BROKEN_PIPE: i32 = 141;
 
 /// Each status and what it means, for `tend(1)`.
 pub const STATUSES: &[(&str, &str)] = &[
@@ -21,5 +24,6 @@ pub const STATUSES: &[(&str, &str)] = &[
     ("3", "No supervisor answers on the control socket."),
     ("126", "tend run: the command could not be executed (permission, format)."),
     ("127", "tend run: the command was not found."),
+    ("141", "A client command's standard output was closed before it was done (128 + SIGPIPE); nothing more is printed."),
     ("128+N", "tend run, or a critical service: killed by signal N. A critical service's own exit status is passed on as it is."),
 ];

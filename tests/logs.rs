@@ -455,3 +455,79 @@ fn rsyslogd_receives_service_lines_into_its_file() {
     assert!(line.contains("web[") || line.contains("web:"), "tagged with the service name: {line}");
     shutdown(&env, &mut tend);
 }
+
+/// Issue 9 (D15): on a full disk, a log file gets whole lines or nothing,
+/// and the lines dropped are counted and reported once writing resumes.
+/// The disk is a 1 MiB tmpfs mounted in a mount namespace of tend's own
+/// (`unshare -m`), so nothing is mounted on the host; the service fills it,
+/// keeps printing until the test saw tend report the failure, then frees
+/// it. The log file is read through /proc/TEND/root.
+#[test]
+fn a_full_disk_leaves_whole_lines_and_the_dropped_ones_are_counted() {
+    if skip_unless_root("a_full_disk_leaves_whole_lines_and_the_dropped_ones_are_counted") {
+        return;
+    }
+    let env = Env::new();
+    let small = env.p("small");
+    std::fs::create_dir(&small).unwrap();
+    let go = env.p("go");
+    let count = env.p("count");
+    let log = small.join("out.log");
+    let pad = "p".repeat(60);
+    let script = format!(
+        "dd if=/dev/zero of={filler} bs=1k count=4096 2>/dev/null\n\
+         n=0\n\
+         while [ ! -e {go} ]; do echo \"L$n-{pad}\"; n=$((n+1)); done\n\
+         rm {filler}\n\
+         while [ ! -e {stop} ]; do echo \"L$n-{pad}\"; n=$((n+1)); sleep 0.01; done\n\
+         echo $n > {count}.tmp; mv {count}.tmp {count}\n\
+         exec sleep 300",
+        filler = small.join("filler").display(),
+        go = go.display(),
+        stop = env.p("stop").display(),
+        count = count.display(),
+    );
+    env.unit("filler", &format!("{}stop_timeout: 300ms\nlog:\n  file: {}\n", sh(&script), log.display()));
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o size=1m tmpfs {} && exec {} up --units {}",
+            small.display(),
+            tend_bin(),
+            env.units().display()
+        ))
+        .current_dir(env.root());
+    let tend = Tend::spawn(cmd, env.root(), "unshare -m tend up (1 MiB tmpfs)");
+    tend.wait_stderr("No space left on device");
+    std::fs::write(&go, "").unwrap();
+    tend.wait_stderr("lines were dropped meanwhile");
+    std::fs::write(env.p("stop"), "").unwrap();
+    let total: u64 = env.await_file(&tend, "count").trim().parse().unwrap();
+    // The lines after the disk was freed reach the file.
+    let in_ns = std::path::PathBuf::from(format!("/proc/{}/root{}", tend.pid, log.display()));
+    let last = format!("L{}-{pad}", total - 1);
+    tend.wait_until(T, "the last line in the log file", || read(&in_ns).contains(&last));
+    let text = read(&in_ns);
+    let bad: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let Some((n, rest)) = l.strip_prefix('L').and_then(|l| l.split_once('-')) else { return true };
+            n.parse::<u64>().is_err() || rest != pad
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "cut or glued lines in the log file: {:?}\n{}",
+        &bad[..bad.len().min(3)],
+        tend.dump()
+    );
+    assert!(text.ends_with('\n'));
+    let events = tend.stderr();
+    let reported: u64 = events
+        .lines()
+        .find_map(|l| l.split("; ").nth(1)?.strip_suffix(" lines were dropped meanwhile")?.parse().ok())
+        .unwrap_or_else(|| panic!("no dropped-lines count\n{}", tend.dump()));
+    let kept = text.lines().count() as u64;
+    assert!(reported > 0, "{}", tend.dump());
+    assert_eq!(kept + reported, total, "every line is in the file or counted as dropped\n{}", tend.dump());
+}

@@ -1,5 +1,6 @@
-//! README "Manual pages": `tend man DIR` writes tend(1) and one page per
-//! subcommand, which groff typesets without a warning and man(1) shows.
+//! README "Shell completions and man pages": `tend man DIR` writes tend(1),
+//! one page per subcommand and tend.unit(5), which groff typesets without
+//! a warning and man(1) shows.
 
 mod common;
 
@@ -9,12 +10,19 @@ use std::process::Command;
 
 /// `tend man DIR` into the test's dir: the paths it printed.
 fn write_pages(env: &Env) -> Vec<String> {
-    let dir = env.p("man/man1");
+    let dir = env.p("man");
     let out = ctl(env, &["man", dir.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.show());
     let printed: Vec<String> = out.stdout.lines().map(str::to_owned).collect();
-    let mut on_disk: Vec<String> =
-        fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+    let mut on_disk: Vec<String> = ["man1", "man5"]
+        .iter()
+        .flat_map(|section| fs::read_dir(dir.join(section)).unwrap())
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    for page in &printed {
+        let section = page.rsplit('.').next().unwrap();
+        assert!(page.contains(&format!("/man{section}/")), "{page} is not in its section's folder");
+    }
     on_disk.sort();
     let mut sorted = printed.clone();
     sorted.sort();
@@ -81,6 +89,20 @@ fn man_shows_tend_and_each_subcommand() {
     let logs = show("tend-logs.1");
     for needle in ["tend-logs - Print the last lines", "tend logs [-f|--follow]", "-n, --lines", "--socket"] {
         assert!(logs.contains(needle), "tend-logs(1) lacks {needle:?}:\n{logs}");
+    }
+    let unit = show("tend.unit.5");
+    for needle in [
+        "tend.unit - the unit file format of tend",
+        "KEYS",
+        "stop_timeout (a duration",
+        "Default: 10s.",
+        "watchdog (a duration above zero",
+        "Only with type: notify.",
+        "memory_max (a size in bytes",
+        "EXAMPLE",
+        "command: [nginx, -g, \"daemon off;\"]",
+    ] {
+        assert!(unit.contains(needle), "tend.unit(5) lacks {needle:?}:\n{unit}");
     }
     let completions = show("tend-completions.1");
     assert!(

@@ -41,6 +41,15 @@ fn all_running(env: &Env, names: &[&str]) -> bool {
 /// Wait (common `wait_running`) until `names` run; then their snapshot.
 fn wait_running_snapshot(env: &Env, tend: &Tend, names: &[&str]) -> Vec<(String, String, Option<i32>)> {
     wait_running(env, tend, names);
+    // A `versioned` unit has set its SIGTERM trap once it wrote its version
+    // (running only means exec'd: on a loaded machine the shell may not
+    // have read its trap line yet, and a SIGTERM then kills it unrecorded).
+    for name in names {
+        let unit = read(env.units().join(format!("{name}.yaml")));
+        if unit.contains(&format!("{name}.version")) {
+            env.await_file(tend, &format!("{name}.version"));
+        }
+    }
     snapshot(env)
 }
 
@@ -55,9 +64,9 @@ fn versioned(env: &Env, name: &str, version: &str) -> String {
     format!(
         "{}stop_timeout: 2s\n",
         sh(&format!(
-            "{}\ntrap '{}; exit 0' TERM\nwhile :; do sleep 0.05; done",
-            put(&format!("echo {version}"), &ver),
-            put("echo term", &term)
+            "trap '{}; exit 0' TERM\n{}\nwhile :; do sleep 0.05; done",
+            put("echo term", &term),
+            put(&format!("echo {version}"), &ver)
         ))
     )
 }

@@ -48,26 +48,56 @@ pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool) -> Vec<String> {
     out
 }
 
+/// Warnings that look at the host (`--strict` only): a log file whose
+/// folder someone other than root can change.
+pub fn host_warnings(unit: &UnitSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(folder) = unit.log.file.as_deref().and_then(crate::sys::paths::split_file).map(|(f, _)| f) {
+        if let Ok(meta) = std::fs::metadata(&folder) {
+            use std::os::unix::fs::MetadataExt;
+            if let Some(who) = crate::sys::paths::others_can_write(meta.uid(), meta.mode(), 0) {
+                out.push(format!(
+                    "log.file: its folder {} is {who}: whoever that is can delete or replace the log files \
+                     (tend, as root, never follows a link there nor writes outside it)",
+                    folder.display()
+                ));
+            }
+        }
+    }
+    out
+}
+
 pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
     let dir = super::units_dir(dir);
     match super::load(&dir) {
-        Ok(units) => {
+        // A command that cannot run fails `check` (`up` only warns).
+        Ok(loaded) if !loaded.warnings.is_empty() => {
+            super::print_errors(&loaded.warnings);
+            crate::exit::USAGE
+        }
+        Ok(super::Loaded { units, .. }) => {
             let tend_uid = nix::unistd::geteuid().as_raw();
             let mut warned = 0;
             for unit in &units {
-                for warning in warnings(unit, tend_uid, strict) {
+                let mut all = warnings(unit, tend_uid, strict);
+                if strict {
+                    all.extend(host_warnings(unit));
+                }
+                for warning in all {
                     eprintln!("{}: warning: {warning}", unit.file.display());
                     warned += 1;
                 }
             }
             let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
-            println!(
-                "{}: {} unit{} ok: {}",
+            if let Err(code) = crate::emit!(
+                "{}: {} unit{} ok: {}\n",
                 dir.display(),
                 units.len(),
                 if units.len() == 1 { "" } else { "s" },
                 names.join(", ")
-            );
+            ) {
+                return code;
+            }
             if strict && warned > 0 {
                 eprintln!("tend: {warned} warning{} (--strict)", if warned == 1 { "" } else { "s" });
                 return crate::exit::USAGE;

@@ -20,11 +20,26 @@ pub fn default_socket_path() -> PathBuf {
     PathBuf::from(format!("/tmp/tend-{uid}")).join("tend.sock")
 }
 
+/// tend's runtime folder: the default socket's folder (`/run/tend`,
+/// `$XDG_RUNTIME_DIR/tend` or `/tmp/tend-UID`), private to the user. A
+/// non-root tend keeps its notify socket there too.
+pub fn runtime_dir() -> PathBuf {
+    let socket = default_socket_path();
+    socket.parent().map(PathBuf::from).unwrap_or(socket)
+}
+
 /// `--socket`, else `$TEND_SOCKET`, else the default.
 pub fn socket_path(explicit: Option<PathBuf>) -> PathBuf {
-    explicit
-        .or_else(|| std::env::var_os("TEND_SOCKET").filter(|s| !s.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(default_socket_path)
+    socket_target(explicit).0
+}
+
+/// [`socket_path`], and whether it is the default one (in the runtime
+/// folder, whose owner and mode are then checked before it is trusted).
+pub fn socket_target(explicit: Option<PathBuf>) -> (PathBuf, bool) {
+    match explicit.or_else(|| std::env::var_os("TEND_SOCKET").filter(|s| !s.is_empty()).map(PathBuf::from)) {
+        Some(path) => (path, false),
+        None => (default_socket_path(), true),
+    }
 }
 
 #[derive(Debug)]
@@ -53,6 +68,27 @@ impl Client {
                 _ if err.raw_os_error() == Some(libc::ENOTSOCK) => Err(ConnectError::NoSupervisor(err)),
                 _ => Err(ConnectError::Other(err)),
             },
+        }
+    }
+
+    /// [`Client::connect`], but give up after `timeout` (a supervisor whose
+    /// listen backlog is full because it does not accept): then `Other`
+    /// with [`io::ErrorKind::TimedOut`]. Reads and writes get the same bound.
+    pub fn connect_within(path: &Path, timeout: std::time::Duration) -> Result<Client, ConnectError> {
+        // connect(2) on a unix socket has no timeout of its own: wait for it
+        // on a thread, and leave that thread behind if it never returns.
+        let (send, receive) = std::sync::mpsc::channel();
+        let target = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = send.send(Client::connect(&target));
+        });
+        match receive.recv_timeout(timeout) {
+            Ok(Ok(mut client)) => {
+                client.set_timeout(Some(timeout));
+                Ok(client)
+            }
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(ConnectError::Other(io::ErrorKind::TimedOut.into())),
         }
     }
 

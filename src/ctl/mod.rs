@@ -2,5 +2,6 @@
 //! and the client (the `status`/`start`/… subcommands).
 
 pub mod client;
+pub mod limits;
 pub mod proto;
 pub mod server;

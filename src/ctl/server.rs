@@ -3,13 +3,15 @@
 //! credentials, and bounded, non-blocking client connections.
 //!
 //! Must not block: every socket here is non-blocking, request lines are
-//! bounded ([`proto::MAX_REQUEST`]) and each client's output buffer is
-//! bounded ([`MAX_CLIENT_BUFFER`]); a client that falls behind is told so
-//! and dropped. Must not know about services: the loop answers requests.
+//! bounded ([`proto::MAX_REQUEST`]), what is read per turn is bounded
+//! ([`super::limits`]) and each client's output buffer is bounded
+//! ([`MAX_CLIENT_BUFFER`]); a client that falls behind is told so and
+//! dropped. Must not know about services: the loop answers requests.
 
 use super::client::Client;
 use super::proto::{self, Frame, LineReader, Reply, Request};
 use mio::net::{UnixListener, UnixStream};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -41,11 +43,16 @@ pub struct Listener {
     pub listener: UnixListener,
     pub path: PathBuf,
     pub access: Access,
+    /// `(device, inode)` of the socket we bound: removed at exit only if
+    /// the path still names it (another tend may have bound there since).
+    bound: Option<(u64, u64)>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.bound.is_some() && crate::sys::paths::identity(&self.path) == self.bound {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -64,26 +71,51 @@ fn probe(path: &Path) -> Option<Option<i32>> {
     }
 }
 
-/// Create the folder (0700 for a per-user one), refuse when a live
-/// supervisor answers, replace a stale socket file, bind, and set the mode
-/// (0600, or 0660 with the socket group).
-pub fn bind(path: &Path, access: Access) -> Result<Listener, BindError> {
+/// Prepare the folder, refuse when a live supervisor answers, replace a
+/// stale socket (and nothing but a socket), bind, and set the mode (0600,
+/// or 0660 with the socket group).
+///
+/// `private_dir`: the folder is tend's own runtime folder (the default
+/// path): made 0700 (0750 for the socket group) if missing, refused if it
+/// is a link, not ours or writable by others (someone may have made it to
+/// serve a fake socket), and its mode and group set to what this run asks.
+/// Otherwise (`--socket PATH`) the folder is made if missing, and a socket
+/// group that cannot get through it is warned about.
+pub fn bind(path: &Path, access: Access, private_dir: bool) -> Result<Listener, BindError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
+        if private_dir {
+            crate::sys::paths::ensure_private_dir(dir, access.group).map_err(BindError::Io)?;
+        } else if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
             let mode = if access.group.is_some() { 0o750 } else { 0o700 };
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode));
             if let Some(gid) = access.group {
                 let _ = std::os::unix::fs::chown(dir, None, Some(gid));
             }
+        } else if let Some(gid) = access.group {
+            if let Some(why) = group_cannot_enter(dir, gid) {
+                eprintln!(
+                    "tend: warning: --socket-group: members of group {gid} cannot reach {}: {why}",
+                    path.display()
+                );
+            }
         }
     }
-    if std::fs::symlink_metadata(path).is_ok() {
-        if let Some(pid) = probe(path) {
-            return Err(BindError::AlreadyRunning { pid });
+    match crate::sys::paths::is_socket(path) {
+        None => {}
+        Some(false) => {
+            return Err(BindError::Io(format!(
+                "refusing to replace {}: it is not a socket (a typo in --socket or TEND_SOCKET?)",
+                path.display()
+            )))
         }
-        // Nobody answers: a stale socket left by a supervisor that died.
-        std::fs::remove_file(path).map_err(|e| io_error("remove the stale socket", path, e))?;
+        Some(true) => {
+            if let Some(pid) = probe(path) {
+                return Err(BindError::AlreadyRunning { pid });
+            }
+            // Nobody answers: a stale socket left by a supervisor that died.
+            std::fs::remove_file(path).map_err(|e| io_error("remove the stale socket", path, e))?;
+        }
     }
     // Create the socket with no permission for others from the start: set
     // the mode through the umask rather than after bind, so there is no
@@ -92,13 +124,31 @@ pub fn bind(path: &Path, access: Access) -> Result<Listener, BindError> {
     let bound = UnixListener::bind(path);
     nix::sys::stat::umask(old_umask);
     let listener = bound.map_err(|e| io_error("listen on", path, e))?;
-    let listener = Listener { listener, path: path.to_path_buf(), access };
+    let identity = crate::sys::paths::identity(path);
+    let listener = Listener { listener, path: path.to_path_buf(), access, bound: identity };
     if let Some(gid) = access.group {
         std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| io_error("set the group of", path, e))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
             .map_err(|e| io_error("set the mode of", path, e))?;
     }
     Ok(listener)
+}
+
+/// Why members of group `gid` cannot get through folder `dir` (no search
+/// permission for them), if they cannot.
+fn group_cannot_enter(dir: &Path, gid: u32) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).ok()?;
+    let mode = meta.mode() & 0o7777;
+    let group_in = meta.gid() == gid && mode & 0o010 != 0;
+    if group_in || mode & 0o001 != 0 {
+        return None;
+    }
+    Some(format!(
+        "its folder {} is mode {mode:04o}, group {} (fix: chgrp {gid} {0} && chmod g+x {0})",
+        dir.display(),
+        meta.gid()
+    ))
 }
 
 /// The peer's credentials (SO_PEERCRED, unix(7)) and whether they may talk.
@@ -120,6 +170,14 @@ pub fn check_peer(stream: &UnixStream, access: Access) -> Result<(), String> {
 pub struct Conn {
     pub stream: UnixStream,
     reader: LineReader,
+    /// Complete requests read and not handled yet (at most what one
+    /// turn's read brings: see `read_some`).
+    pub pending: VecDeque<Frame>,
+    /// The last read stopped at its budget, not at EAGAIN: there may be
+    /// more, and no new readiness event will say so.
+    pub more_to_read: bool,
+    /// When the client last sent a complete request (or connected).
+    pub last_active: crate::policy::Time,
     out: Vec<u8>,
     /// Written from `out` so far.
     sent: usize,
@@ -135,10 +193,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: UnixStream) -> Conn {
+    pub fn new(stream: UnixStream, now: crate::policy::Time) -> Conn {
         Conn {
             stream,
             reader: LineReader::new(proto::MAX_REQUEST),
+            pending: VecDeque::new(),
+            more_to_read: false,
+            last_active: now,
             out: Vec::new(),
             sent: 0,
             closing: false,
@@ -148,31 +209,66 @@ impl Conn {
         }
     }
 
-    /// Read what is there; return the frames that are complete.
-    pub fn read_frames(&mut self) -> Vec<Frame> {
-        let mut frames = Vec::new();
+    /// Read at most `budget` bytes (until EAGAIN, EOF or a request too
+    /// large), queueing the complete requests in `pending`. A flood is thus
+    /// read a slice per turn, never all at once.
+    pub fn read_some(&mut self, budget: usize, now: crate::policy::Time) {
         let mut buf = [0u8; 16 * 1024];
-        loop {
-            match self.stream.read(&mut buf) {
+        let mut read = 0;
+        self.more_to_read = false;
+        while read < budget {
+            let room = buf.len().min(budget - read);
+            match self.stream.read(&mut buf[..room]) {
                 Ok(0) => {
                     self.dead = true;
-                    break;
+                    return;
                 }
                 Ok(n) => {
-                    frames.extend(self.reader.push(&buf[..n]));
-                    if frames.iter().any(|f| matches!(f, Frame::TooLarge)) {
-                        break;
+                    read += n;
+                    let frames = self.reader.push(&buf[..n]);
+                    if !frames.is_empty() {
+                        self.last_active = now;
+                    }
+                    let too_large = frames.iter().any(|f| matches!(f, Frame::TooLarge));
+                    self.pending.extend(frames);
+                    if too_large {
+                        return;
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => {
                     self.dead = true;
-                    break;
+                    return;
                 }
             }
         }
-        frames
+        self.more_to_read = true;
+    }
+
+    /// Bytes queued for the client and not yet written.
+    pub fn queued(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Drop what is queued and not yet written, except the rest of a line
+    /// already partly written (so the client still gets whole lines).
+    pub fn discard_output(&mut self) {
+        let keep = match self.out[self.sent..].iter().position(|b| *b == b'\n') {
+            Some(at) if self.sent > 0 && self.out[self.sent - 1] != b'\n' => self.sent + at + 1,
+            _ => self.sent,
+        };
+        self.out.truncate(keep);
+        self.out.shrink_to(64 * 1024);
+    }
+
+    /// Tell the client why it is closed, and close once that is out.
+    pub fn close_with(&mut self, code: proto::ErrorCode, message: &str) {
+        if self.closing || self.dead {
+            return;
+        }
+        self.out.extend_from_slice(&Reply::error(code, message).encode());
+        self.closing = true;
     }
 
     /// Queue a reply. Past the bound, the client is told it is too slow and
@@ -186,6 +282,8 @@ impl Conn {
             return;
         }
         if self.out.len() - self.sent + bytes.len() > MAX_CLIENT_BUFFER {
+            // What it did not take is dropped now, not kept until it reads.
+            self.discard_output();
             let notice = Reply::error(
                 proto::ErrorCode::TooSlow,
                 "client fell too far behind; dropping the connection (lines were not lost from tend's own log)",

@@ -9,14 +9,27 @@
 //! blocking socket, no clock reads (the loop passes the time in), no panics on
 //! I/O errors. Must not read pipes, know about processes or units, or print:
 //! the caller hands it bytes and asks for errors to report.
+//!
+//! A log file's folder may be writable by the service's user, and tend runs
+//! as root: every open (at start, after a rotation, on a retry, on
+//! [`FileSink::reopen`]) goes through `FileSink::open_file`, which opens
+//! the file relative to a descriptor of its folder (walked without
+//! following links others could have planted, `sys::paths::open_dir`) with
+//! `O_NOFOLLOW`, and keeps it only if `fstat` says it is a regular file with
+//! one link; rotation renames within that same folder descriptor. So a
+//! service can replace its log file with a link to `/etc/shadow` or into
+//! `/etc/cron.d` and gain nothing. The file is written as root rather than
+//! as the service's user: see the README's "Security model".
 
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+
+use crate::sys::paths;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use memchr::{memchr, memrchr};
@@ -79,6 +92,10 @@ enum Failing {
 #[derive(Debug)]
 pub struct FileSink {
     config: FileSinkConfig,
+    /// The file's folder and name, split once (`None`: the path names no file).
+    place: Option<(PathBuf, OsString)>,
+    /// The folder, opened once and kept for every open and rename in it.
+    dir: Option<OwnedFd>,
     file: Option<File>,
     /// Bytes in the current file on disk, counted rather than stat'ed.
     written: u64,
@@ -97,14 +114,33 @@ pub struct FileSink {
     reported: bool,
     open_failed_at: Option<SystemTime>,
     rotate_failed_at: Option<SystemTime>,
+    /// Lines dropped since the file last took a write (disk full, an open
+    /// that fails), reported once writing resumes.
+    dropped_pending: u64,
+    /// Lines dropped in all.
+    dropped_total: u64,
+    /// Writing resumed after this many lines were dropped: to report.
+    resumed_after: Option<u64>,
+    /// A failed write left part of a line in the file and it could not be
+    /// cut off: the next write ends that line first.
+    mid_line_on_disk: bool,
 }
 
 impl FileSink {
     /// Open (create, append) the file at once, so that a bad path shows up
     /// in `error()` before any output; a failure is retried on later writes.
     pub fn new(config: FileSinkConfig) -> FileSink {
-        let mut sink = FileSink {
+        let mut sink = FileSink::unopened(config);
+        sink.open();
+        sink
+    }
+
+    fn unopened(config: FileSinkConfig) -> FileSink {
+        let place = paths::split_file(&config.path);
+        FileSink {
             config,
+            place,
+            dir: None,
             file: None,
             written: 0,
             buf: Vec::with_capacity(BUFFER),
@@ -119,9 +155,27 @@ impl FileSink {
             reported: false,
             open_failed_at: None,
             rotate_failed_at: None,
-        };
-        sink.open();
-        sink
+            dropped_pending: 0,
+            dropped_total: 0,
+            resumed_after: None,
+            mid_line_on_disk: false,
+        }
+    }
+
+    /// Lines dropped in all (the file could not take them).
+    pub fn dropped_lines(&self) -> u64 {
+        self.dropped_total
+    }
+
+    /// Writing resumed after lines were dropped: how many, once.
+    pub fn take_resumed(&mut self) -> Option<u64> {
+        self.resumed_after.take()
+    }
+
+    fn drop_lines(&mut self, data: &[u8]) {
+        let lines = count_lines(data);
+        self.dropped_pending += lines;
+        self.dropped_total += lines;
     }
 
     /// Queue a chunk of one output stream, read at `time`. It may hold many
@@ -135,8 +189,9 @@ impl FileSink {
         self.stream_mid_line = data[data.len() - 1] != b'\n';
         if self.file.is_none() {
             // Failing: try again at most once per RETRY, else drop (memory
-            // must not grow while the disk is full).
+            // must not grow while the disk is full), counting the lines.
             if !due(self.open_failed_at, self.now) || !self.open() {
+                self.drop_lines(data);
                 return;
             }
         }
@@ -170,6 +225,8 @@ impl FileSink {
             self.write_out(self.buf.len());
         }
         self.file = None;
+        // The folder is walked again too (logrotate may have moved it).
+        self.dir = None;
         self.written = 0;
         if self.open() {
             Ok(())
@@ -215,16 +272,7 @@ impl FileSink {
 
     /// Open the file for appending; true on success.
     fn open(&mut self) -> bool {
-        // std adds O_CLOEXEC itself: services never inherit the log file.
-        // O_NONBLOCK changes nothing for a regular file, but keeps a FIFO
-        // configured as the log path from blocking the loop in open/write.
-        let opened = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o640)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&self.config.path);
-        match opened {
+        match self.open_file() {
             Ok(file) => {
                 // The only stat: from here on the size is counted.
                 self.written = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -235,12 +283,39 @@ impl FileSink {
             }
             Err(e) => {
                 self.file = None;
+                // Walk the folder again on the next try: it may appear, or
+                // be replaced, meanwhile.
+                self.dir = None;
                 self.open_failed_at = Some(self.now);
                 let message = format!("cannot open {}: {}", self.config.path.display(), reason(&e));
                 self.fail(Failing::Open, message);
                 false
             }
         }
+    }
+
+    /// The one way the log file is opened: `openat` on the folder's
+    /// descriptor (opened on first use), `O_NOFOLLOW`, and only a regular
+    /// file with one link (`sys::paths::open_log_file`). Close-on-exec:
+    /// services never inherit it.
+    fn open_file(&mut self) -> io::Result<File> {
+        let Some((_, name)) = &self.place else {
+            return Err(io::Error::other("it names a folder, not a file"));
+        };
+        let name = name.clone();
+        let dir = self.folder()?;
+        paths::open_log_file(dir, &name)
+    }
+
+    /// The folder's descriptor, walked and opened on first use.
+    fn folder(&mut self) -> io::Result<&OwnedFd> {
+        if self.dir.is_none() {
+            let Some((folder, _)) = &self.place else {
+                return Err(io::Error::other("it names a folder, not a file"));
+            };
+            self.dir = Some(paths::open_dir(folder)?);
+        }
+        Ok(self.dir.as_ref().expect("just opened"))
     }
 
     /// Append to the logical file (disk + buffer), rotating at line
@@ -342,8 +417,10 @@ impl FileSink {
     }
 
     /// Write `buf[..end]` to the file and remove it from the buffer. What
-    /// cannot be written is dropped: the service keeps running and tend's
-    /// memory stays bounded.
+    /// cannot be written is dropped (and counted): the service keeps running
+    /// and tend's memory stays bounded. Whole lines or nothing: after a
+    /// short write (a full disk), the part of a line that got out is cut off
+    /// the file again, so the next line written does not glue onto it.
     fn write_out(&mut self, end: usize) {
         if end == 0 {
             return;
@@ -351,20 +428,63 @@ impl FileSink {
         if self.file.is_none() && due(self.open_failed_at, self.now) {
             self.open();
         }
-        if let Some(file) = &mut self.file {
-            let (done, result) = write_fully(file, &self.buf[..end]);
+        let Some(file) = &mut self.file else {
+            let dropped = self.buf[..end].to_vec();
+            self.drop_lines(&dropped);
+            self.discard(end);
+            return;
+        };
+        let mut result = Ok(());
+        if self.mid_line_on_disk {
+            let (done, ended) = write_fully(file, b"\n");
             self.written += done as u64;
-            match result {
-                Ok(()) => self.recover(Failing::Write),
-                Err(e) => {
-                    // Reopen on retry: it also cures a descriptor that went bad (EIO).
-                    self.file = None;
-                    self.open_failed_at = Some(self.now);
-                    let message = format!("cannot write {}: {}", self.config.path.display(), reason(&e));
-                    self.fail(Failing::Write, message);
+            self.mid_line_on_disk = done == 0;
+            result = ended;
+        }
+        let data = &self.buf[..end];
+        let mut kept = 0;
+        if result.is_ok() {
+            let (done, written) = write_fully(file, data);
+            kept = done;
+            result = written;
+            if result.is_err() && done > 0 {
+                // The file ends with `done` bytes of this block: keep its
+                // whole lines only.
+                let whole = memrchr(b'\n', &data[..done]).map_or(0, |at| at + 1);
+                if whole < done {
+                    let cut = file.metadata().map(|m| m.len().saturating_sub((done - whole) as u64));
+                    match cut.and_then(|size| file.set_len(size)) {
+                        Ok(()) => kept = whole,
+                        // Cannot cut it: end that line before the next one.
+                        Err(_) => self.mid_line_on_disk = true,
+                    }
                 }
             }
         }
+        self.written += kept as u64;
+        match result {
+            Ok(()) => {
+                self.recover(Failing::Write);
+                if self.dropped_pending > 0 {
+                    self.resumed_after = Some(self.dropped_pending);
+                    self.dropped_pending = 0;
+                }
+            }
+            Err(e) => {
+                let lost = self.buf[kept..end].to_vec();
+                self.drop_lines(&lost);
+                // Reopen on retry: it also cures a descriptor that went bad (EIO).
+                self.file = None;
+                self.open_failed_at = Some(self.now);
+                let message = format!("cannot write {}: {}", self.config.path.display(), reason(&e));
+                self.fail(Failing::Write, message);
+            }
+        }
+        self.discard(end);
+    }
+
+    /// Remove `buf[..end]`, which is written or dropped.
+    fn discard(&mut self, end: usize) {
         self.buf.drain(..end);
         self.tail = match self.tail {
             Tail::Buffered(at) if at < end => Tail::Written,
@@ -405,20 +525,40 @@ impl FileSink {
         }
     }
 
-    /// `path.{n-1}` → `path.{n}` … `path` → `path.1`, then reopen `path`.
+    /// `path.{n-1}` → `path.{n}` … `path` → `path.1`, then reopen `path`,
+    /// every rename relative to the folder's descriptor.
     fn shift_files(&mut self) -> Result<(), String> {
         let keep = self.config.keep;
+        let Some((_, name)) = self.place.clone() else {
+            return Err(format!(
+                "cannot rotate {}: it names a folder, not a file",
+                self.config.path.display()
+            ));
+        };
+        let shown = self.config.path.clone();
+        let dir = self.folder().map_err(|e| format!("cannot rotate {}: {}", shown.display(), reason(&e)))?;
         // Shift only up to the first free slot (or the oldest kept, which is
         // overwritten): a rotation costs as many renames as there are files,
         // not `keep`.
         let mut last = 1;
-        while last < keep && fs::symlink_metadata(numbered(&self.config.path, last)).is_ok() {
+        while last < keep && paths::exists_in(dir, &numbered_name(&name, last)) {
             last += 1;
         }
+        let rename = |from: &OsString, to: &OsString| {
+            paths::rename_in(dir, from, to).map_err(|e| {
+                let folder = shown.parent().unwrap_or(Path::new(""));
+                format!(
+                    "cannot rename {} to {}: {}",
+                    folder.join(from).display(),
+                    folder.join(to).display(),
+                    reason(&e)
+                )
+            })
+        };
         for n in (1..last).rev() {
-            rename(&numbered(&self.config.path, n), &numbered(&self.config.path, n + 1))?;
+            rename(&numbered_name(&name, n), &numbered_name(&name, n + 1))?;
         }
-        rename(&self.config.path, &numbered(&self.config.path, 1))?;
+        rename(&name, &numbered_name(&name, 1))?;
         // The old file is complete; errors opening the new one are the
         // open path's (recorded, retried).
         self.file = None;
@@ -497,21 +637,25 @@ fn write_fully(file: &mut File, data: &[u8]) -> (usize, io::Result<()>) {
     (done, Ok(()))
 }
 
-/// `path.n`.
+/// `name.n`.
+fn numbered_name(name: &OsString, n: u32) -> OsString {
+    let mut numbered = name.clone();
+    numbered.push(format!(".{n}"));
+    numbered
+}
+
+/// `path.n` (tests).
+#[cfg(test)]
 fn numbered(path: &Path, n: u32) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
     name.push(format!(".{n}"));
     PathBuf::from(name)
 }
 
-/// Rename; a missing source is fine (a gap in the rotated files).
-fn rename(from: &Path, to: &Path) -> Result<(), String> {
-    match fs::rename(from, to) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(format!("cannot rename {} to {}: {}", from.display(), to.display(), reason(&e)))
-        }
-        _ => Ok(()),
-    }
+/// Lines in `data`: its newlines, plus an unfinished last line.
+fn count_lines(data: &[u8]) -> u64 {
+    let newlines = memchr::memchr_iter(b'\n', data).count() as u64;
+    newlines + u64::from(data.last().is_some_and(|b| *b != b'\n'))
 }
 
 /// The error text without std's " (os error N)" suffix.
@@ -740,6 +884,7 @@ impl fmt::Display for Lossy<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::time::Instant;
 
     fn at(secs: u64, micros: u64) -> SystemTime {
@@ -974,23 +1119,90 @@ mod tests {
     }
 
     #[test]
-    fn disk_full_is_reported_once_and_memory_stays_bounded() {
-        // /dev/full: every write fails with ENOSPC.
-        let mut sink = FileSink::new(config(Path::new("/dev/full"), None, 0, false));
-        assert_eq!(sink.error(), None);
-        let chunk = vec![b'y'; 64 * 1024];
+    fn disk_full_is_reported_once_counted_and_memory_stays_bounded() {
+        // /dev/full: every write fails with ENOSPC. It is not a regular file,
+        // so `open_file` would refuse it: the test hands the sink the open
+        // descriptor itself, to drive the write path.
+        let full = fs::OpenOptions::new().append(true).open("/dev/full").unwrap();
+        let mut sink = FileSink::unopened(config(Path::new("/dev/full"), None, 0, false));
+        sink.file = Some(full);
+        let chunk = "y".repeat(99) + "\n";
+        let chunk = chunk.repeat(600);
         for i in 0..200 {
-            sink.write(at(10, i), &chunk);
+            sink.write(at(10, i), chunk.as_bytes());
             sink.flush();
             assert!(sink.buf.len() <= BUFFER);
         }
         let first = sink.take_new_error().expect("the failure is reported");
         assert_eq!(first, "cannot write /dev/full: No space left on device");
-        // A retry a second later fails again: same failure, not reported again.
-        sink.write(at(12, 0), &chunk);
+        assert_eq!(sink.dropped_lines(), 200 * 600, "every line is counted as dropped");
+        // A retry a second later fails again: not reported again.
+        sink.write(at(12, 0), chunk.as_bytes());
         sink.flush();
         assert_eq!(sink.take_new_error(), None);
-        assert_eq!(sink.error(), Some(first.as_str()));
+        assert!(sink.error().is_some());
+        assert_eq!(sink.dropped_lines(), 201 * 600);
+        assert_eq!(sink.take_resumed(), None, "nothing resumed");
+    }
+
+    #[test]
+    fn lines_dropped_while_the_file_cannot_be_opened_are_reported_when_it_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let path = logs.join("u.log");
+        let mut sink = FileSink::new(config(&path, None, 0, false));
+        sink.write(at(100, 0), b"lost 1\nlost 2\n");
+        sink.write(at(100, 1), b"lost 3\n");
+        fs::create_dir(&logs).unwrap();
+        sink.write(at(102, 0), b"kept\n");
+        sink.flush();
+        assert_eq!(fs::read(&path).unwrap(), b"kept\n");
+        assert_eq!(sink.take_resumed(), Some(3));
+        assert_eq!(sink.take_resumed(), None);
+        assert_eq!(sink.dropped_lines(), 3);
+    }
+
+    #[test]
+    fn reopen_follows_an_outside_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.log");
+        let mut sink = FileSink::new(config(&path, None, 0, false));
+        sink.write(at(1, 0), b"before\n");
+        sink.flush();
+        fs::rename(&path, dir.path().join("r.log.old")).unwrap();
+        sink.write(at(1, 0), b"still old\n");
+        assert!(sink.reopen(at(1, 0)).is_ok());
+        sink.write(at(1, 0), b"after\n");
+        sink.flush();
+        assert_eq!(fs::read(dir.path().join("r.log.old")).unwrap(), b"before\nstill old\n");
+        assert_eq!(fs::read(&path).unwrap(), b"after\n");
+    }
+
+    #[test]
+    fn a_planted_link_is_never_written_through_nor_rotated_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        fs::write(&secret, b"root only\n").unwrap();
+        let path = dir.path().join("web.log");
+        std::os::unix::fs::symlink(&secret, &path).unwrap();
+        let mut sink = FileSink::new(config(&path, Some(16), 2, false));
+        let error = sink.take_new_error().expect("refused");
+        assert!(error.contains("symbolic link"), "{error}");
+        for _ in 0..10 {
+            sink.write(at(200, 0), b"evil line\n");
+            sink.flush();
+        }
+        assert_eq!(fs::read(&secret).unwrap(), b"root only\n");
+        // The service removes its link: tend creates a regular file; then it
+        // plants a link where the next rotation renames to: moved, not followed.
+        fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&secret, numbered(&path, 1)).unwrap();
+        sink.write(at(202, 0), b"0123456789\n");
+        sink.write(at(202, 0), b"abcdefghij\n");
+        sink.flush();
+        assert_eq!(fs::read(&secret).unwrap(), b"root only\n");
+        assert!(fs::symlink_metadata(numbered(&path, 2)).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(&path).unwrap(), b"abcdefghij\n");
     }
 
     #[test]

@@ -278,11 +278,21 @@ impl Stack {
         Ok(found)
     }
 
+    /// Serve one connection for one turn: read a bounded slice of what it
+    /// sent (only once what was read before is handled and its replies are
+    /// taken), handle at most `REQUESTS_PER_TURN` requests, and come back
+    /// next turn for the rest, after every other source had its turn.
     pub(super) fn serve_conn(&mut self, token: Token) {
+        use crate::ctl::limits::{READ_PER_TURN, REQUESTS_PER_TURN};
+        let now = sys::monotonic_now();
         let Some(conn) = self.conns.get_mut(&token) else { return };
-        let frames = conn.read_frames();
-        for frame in frames {
+        conn.flush();
+        if conn.pending.is_empty() && !conn.has_pending_output() && !conn.closing && !conn.dead {
+            conn.read_some(READ_PER_TURN, now);
+        }
+        for _ in 0..REQUESTS_PER_TURN {
             let Some(conn) = self.conns.get_mut(&token) else { return };
+            let Some(frame) = conn.pending.pop_front() else { break };
             match frame {
                 crate::ctl::proto::Frame::TooLarge => {
                     conn.queue(&Reply::error(
@@ -290,10 +300,12 @@ impl Stack {
                         format!("request longer than {} bytes", crate::ctl::proto::MAX_REQUEST),
                     ));
                     conn.closing = true;
+                    conn.pending.clear();
                     break;
                 }
                 crate::ctl::proto::Frame::Line(line) => {
                     if conn.closing {
+                        conn.pending.clear();
                         break;
                     }
                     if conn.busy || conn.following.is_some() {
@@ -302,6 +314,7 @@ impl Stack {
                             "one request at a time on a connection",
                         ));
                         conn.closing = true;
+                        conn.pending.clear();
                         break;
                     }
                     match crate::ctl::proto::decode_request(&line) {
@@ -311,11 +324,16 @@ impl Stack {
                 }
             }
         }
-        if let Some(conn) = self.conns.get_mut(&token) {
-            conn.flush();
-            if conn.dead {
-                self.drop_conn(token);
-            }
+        let Some(conn) = self.conns.get_mut(&token) else { return };
+        conn.flush();
+        if conn.dead {
+            self.drop_conn(token);
+        } else if (!conn.pending.is_empty() || conn.more_to_read)
+            && !conn.closing
+            && !conn.has_pending_output()
+        {
+            // Edge-triggered: no new event will say there is more.
+            self.requeue(token);
         }
     }
 
@@ -363,33 +381,15 @@ impl Stack {
             Request::Signal { signal, names } => self.signal(token, &signal, &names),
             Request::Logs { names, lines, follow } => self.logs(token, &names, lines, follow),
             Request::Reload => {
-                let result = self.reload();
-                self.event(&describe_reload(&result));
-                let reply = match result {
-                    Ok(report) => Reply::Ok {
-                        ok: True,
-                        pid: None,
-                        version: None,
-                        services: None,
-                        results: None,
-                        reload: Some(report),
-                    },
-                    Err(diagnostics) => Reply::Error {
-                        ok: False,
-                        error: ErrorBody {
-                            code: ErrorCode::InvalidUnits,
-                            message: format!(
-                                "{} error{} in {}: nothing was changed",
-                                diagnostics.len(),
-                                if diagnostics.len() == 1 { "" } else { "s" },
-                                self.units_dir.display()
-                            ),
-                            details: diagnostics.iter().map(|d| d.to_string()).collect(),
-                        },
-                        results: None,
-                    },
-                };
-                self.reply(token, reply);
+                if self.phase != Phase::Running {
+                    let reply = Reply::error(ErrorCode::ShuttingDown, "the supervisor is shutting down");
+                    return self.reply(token, reply);
+                }
+                if let Some(conn) = self.conn(token) {
+                    // Answered once the folder is loaded (off the loop).
+                    conn.busy = true;
+                }
+                self.begin_reload(Some(token));
             }
             Request::ReopenLogs => {
                 let results = self.reopen_logs("tend reopen-logs");
@@ -620,15 +620,31 @@ impl Stack {
         let now = SystemTime::now();
         let encoded: Vec<Vec<u8>> =
             lines.iter().map(|line| log_reply(&name, dest, now, line).encode()).collect();
+        // The output budget of all connections holds within the turn too:
+        // a follower that would take it past is cut (they all get the same
+        // lines, so the first to overflow is as behind as any).
+        let mut total: usize = self.conns.values().map(|c| c.queued()).sum();
         for conn in self.conns.values_mut() {
             let Some(followed) = &conn.following else { continue };
             if !followed.contains(&name) {
                 continue;
             }
+            let before = conn.queued();
             for bytes in &encoded {
                 conn.queue_bytes(bytes);
             }
             conn.flush();
+            total = total - before + conn.queued();
+            if total > crate::ctl::limits::TOTAL_OUTPUT {
+                total -= conn.queued();
+                conn.discard_output();
+                conn.close_with(
+                    ErrorCode::TooSlow,
+                    "client fell too far behind while others did too; dropping the connection",
+                );
+                conn.flush();
+                total += conn.queued();
+            }
         }
     }
 
@@ -653,10 +669,40 @@ impl Stack {
         results
     }
 
-    /// Re-read the units folder and apply the difference. Nothing changes
-    /// unless every unit is valid.
-    pub(super) fn reload(&mut self) -> Result<ReloadReport, Vec<Diagnostic>> {
-        let units = crate::unit::load_dir(&self.units_dir, &sys::SystemUsers)?;
+    /// Answer a `reload` request with what it did.
+    pub(super) fn answer_reload(&mut self, token: Token, result: &Result<ReloadReport, Vec<Diagnostic>>) {
+        if let Some(conn) = self.conn(token) {
+            conn.busy = false;
+        }
+        let reply = match result {
+            Ok(report) => Reply::Ok {
+                ok: True,
+                pid: None,
+                version: None,
+                services: None,
+                results: None,
+                reload: Some(report.clone()),
+            },
+            Err(diagnostics) => Reply::Error {
+                ok: False,
+                error: ErrorBody {
+                    code: ErrorCode::InvalidUnits,
+                    message: format!(
+                        "{} error{} in {}: nothing was changed",
+                        diagnostics.len(),
+                        if diagnostics.len() == 1 { "" } else { "s" },
+                        self.units_dir.display()
+                    ),
+                    details: diagnostics.iter().map(|d| d.to_string()).collect(),
+                },
+                results: None,
+            },
+        };
+        self.reply(token, reply);
+    }
+
+    /// Apply a loaded units folder: the difference to what runs now.
+    pub(super) fn apply_reload(&mut self, units: Vec<crate::unit::UnitSpec>) -> ReloadReport {
         let current: Vec<&crate::unit::UnitSpec> =
             self.slots.iter().filter(|s| !s.retired).map(|s| &s.unit).collect();
         let plan = crate::policy::reload::plan(current, &units);
@@ -697,12 +743,13 @@ impl Stack {
         }
         self.refresh_prefixes();
         self.reconcile();
-        Ok(ReloadReport {
+        ReloadReport {
             started: plan.added,
             stopped: plan.removed,
             restarted: plan.changed,
             unchanged: plan.unchanged,
-        })
+            warnings: Vec::new(),
+        }
     }
 }
 

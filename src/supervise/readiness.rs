@@ -74,18 +74,31 @@ impl Checks {
     }
 }
 
-/// Where the notify socket goes: `/run` for root (reachable by services of
-/// any user, and not hidden by a private /tmp), else the runtime dir.
-fn notify_socket_path() -> PathBuf {
-    let name = format!("tend-notify-{}.sock", sys::getpid());
-    if nix::unistd::geteuid().is_root() && std::path::Path::new("/run").is_dir() {
-        return PathBuf::from("/run").join(name);
+/// Where the notify socket goes, in a place no other user can have taken
+/// first: for root, `/run/tend-notify-PID.sock` when only root can write
+/// `/run` (services of any user reach it there, and a private /tmp does
+/// not hide it), else a fresh folder of a name nobody can guess in the
+/// temp dir; for any other user, its private runtime folder (its services
+/// all run as that user). Returns the socket path and a folder to remove
+/// at exit, if one was made.
+fn notify_socket_path() -> Result<(PathBuf, Option<PathBuf>), String> {
+    let pid = sys::getpid();
+    if !nix::unistd::geteuid().is_root() {
+        let dir = crate::ctl::client::runtime_dir();
+        sys::paths::ensure_private_dir(&dir, None)?;
+        return Ok((dir.join(format!("notify-{pid}.sock")), None));
     }
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join(name)
+    let run = std::path::Path::new("/run");
+    let run_is_roots = std::fs::symlink_metadata(run).is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.is_dir() && sys::paths::others_can_write(m.uid(), m.mode(), 0).is_none()
+    });
+    if run_is_roots {
+        return Ok((run.join(format!("tend-notify-{pid}.sock")), None));
+    }
+    let dir = sys::paths::make_temp_dir(&std::env::temp_dir(), &format!("tend-notify-{pid}."), 0o711)
+        .map_err(|e| format!("cannot make a folder for the notify socket: {e}"))?;
+    Ok((dir.join("notify.sock"), Some(dir)))
 }
 
 /// How a dependency stands for its dependent.
@@ -274,8 +287,9 @@ impl Stack {
         }
         let watchdog = unit.watchdog;
         if self.notify.is_none() {
-            let path = notify_socket_path();
-            let socket = NotifySocket::bind(&path)
+            let (path, made_dir) = notify_socket_path()?;
+            let open_to_all = nix::unistd::geteuid().is_root();
+            let socket = NotifySocket::bind(&path, made_dir, open_to_all)
                 .map_err(|e| format!("cannot create the notify socket {}: {e}", path.display()))?;
             self.registry_register(socket.raw_fd(), super::stack::NOTIFY_TOKEN)
                 .map_err(|e| format!("cannot watch the notify socket: {e}"))?;
@@ -325,29 +339,81 @@ impl Stack {
             self.requeue(super::stack::NOTIFY_TOKEN);
         }
         for message in messages {
-            let Some(index) = message.pid.and_then(|pid| self.service_of(pid)) else {
+            let Some((pid, index)) = message.pid.and_then(|pid| Some((pid, self.service_of(pid)?))) else {
                 let who =
                     message.pid.map(|p| format!("pid {p}")).unwrap_or_else(|| "an unknown sender".into());
-                self.event(&format!("ignored a notify message from {who}: not a process of any service"));
+                self.ignored_notify(format!(
+                    "ignored a notify message from {who}: not a process of any service"
+                ));
                 continue;
             };
             if self.slots[index].unit.service_type != crate::unit::ServiceType::Notify {
                 let name = self.slots[index].unit.name.clone();
-                self.event(&format!("{name}: ignored a notify message: the unit is not type notify"));
+                self.ignored_notify(format!("{name}: ignored a notify message: the unit is not type notify"));
                 continue;
             }
             for (key, value) in message.fields {
-                self.apply_notify(index, &key, &value);
+                self.apply_notify(index, pid, &key, &value);
             }
         }
     }
 
-    fn apply_notify(&mut self, index: usize, key: &str, value: &str) {
+    /// A line about an ignored notify message, within the throttle's budget.
+    fn ignored_notify(&mut self, text: String) {
+        match self.notify_throttle.admit(sys::monotonic_now()) {
+            Some(0) => self.event(&text),
+            Some(more) => self.event(&format!("{text} ({more} more ignored without a message)")),
+            None => {}
+        }
+    }
+
+    /// Is `pid` a process of service `index`: in its cgroup, its process
+    /// group, or below its leader?
+    fn is_member(&self, index: usize, pid: i32) -> bool {
+        let slot = &self.slots[index];
+        let Some(leader) = slot.policy.pid() else { return false };
+        if pid == leader || slot.cgroup.as_ref().is_some_and(|c| c.pids().contains(&pid)) {
+            return true;
+        }
+        if slot.unit.process_group && sys::process_group_of(pid) == Some(leader) {
+            return true;
+        }
+        let mut current = pid;
+        for _ in 0..16 {
+            match sys::parent_of(current) {
+                Some(parent) if parent == leader => return true,
+                Some(parent) if parent > 1 => current = parent,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    fn apply_notify(&mut self, index: usize, sender: i32, key: &str, value: &str) {
         match key {
             "READY" if value == "1" => self.deliver(index, Event::Ready),
             "WATCHDOG" if value == "1" => self.deliver(index, Event::WatchdogPing),
             "STATUS" => self.slots[index].status_text = Some(value.to_string()),
-            "MAINPID" => self.slots[index].main_pid = value.parse().ok(),
+            "MAINPID" => {
+                let verdict = match value.parse::<i32>() {
+                    Ok(candidate) => crate::readiness::notify::main_pid_acceptable(
+                        candidate,
+                        self.is_member(index, candidate),
+                    )
+                    .map(|()| candidate),
+                    Err(_) => Err("not a number"),
+                };
+                match verdict {
+                    Ok(candidate) => self.slots[index].main_pid = Some(candidate),
+                    Err(why) => {
+                        let name = self.slots[index].unit.name.clone();
+                        let shown = crate::unit::values::printable(value);
+                        self.ignored_notify(format!(
+                            "{name}: ignored MAINPID={shown} from pid {sender}: {why}"
+                        ));
+                    }
+                }
+            }
             "STOPPING" if value == "1" => self.slots[index].status_text = Some("stopping".into()),
             "RELOADING" if value == "1" => self.slots[index].status_text = Some("reloading".into()),
             "EXTEND_TIMEOUT_USEC" => {

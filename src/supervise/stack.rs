@@ -10,7 +10,7 @@ use crate::policy::ExitStatus;
 use crate::spawn::{self, ExecPlan, SpawnError, Stdio};
 use crate::sys;
 use crate::unit::values::format_duration;
-use crate::unit::UnitSpec;
+use crate::unit::{Diagnostic, UnitSpec};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook_mio::v1_0::Signals;
@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 pub(super) const SIGNAL_TOKEN: Token = Token(0);
@@ -26,6 +26,8 @@ pub(super) const LISTENER_TOKEN: Token = Token(1);
 pub(super) const NOTIFY_TOKEN: Token = Token(2);
 /// tend's own stdout/stderr became writable again.
 const OUTPUT_TOKEN: Token = Token(3);
+/// The reload thread has loaded the units folder.
+const RELOAD_TOKEN: Token = Token(4);
 const FIRST_DYNAMIC_TOKEN: usize = 16;
 
 /// How much one stream may read per turn before the others get theirs: a
@@ -39,11 +41,23 @@ const FLUSH_AT: usize = 256 * 1024;
 pub struct SocketOptions {
     pub path: PathBuf,
     pub group: Option<u32>,
+    /// The path is the default one, in tend's own runtime folder (checked
+    /// and fixed as a private folder).
+    pub private_dir: bool,
 }
 
+/// Loads the units folder for a reload: the same loader, with the same
+/// checks, as `up` and `check` (`app::load_units`): the units, and warnings
+/// (a command that cannot run), or every error. It runs on a thread of its
+/// own, so it may block (user look-ups through NSS, a slow disk).
+pub type LoadUnits = fn(&Path) -> Result<(Vec<UnitSpec>, Vec<Diagnostic>), Vec<Diagnostic>>;
+
 pub struct StackOptions {
-    /// The environment services inherit (tend's own, read once at start).
+    /// The environment services inherit (tend's own, read once at start,
+    /// without what is meant for tend itself).
     pub environment: Vec<(OsString, OsString)>,
+    /// How `reload` and SIGHUP load the units folder.
+    pub load_units: LoadUnits,
     /// Where the units came from, for `reload`.
     pub units_dir: PathBuf,
     /// The control socket; `None` runs without one.
@@ -186,6 +200,12 @@ pub(super) struct Stack {
     event_syslog: Option<SyslogSink>,
     /// The sd_notify socket, made when a unit first needs it.
     pub(super) notify: Option<crate::readiness::notify::NotifySocket>,
+    /// Lines about ignored notify messages (any user can send them).
+    pub(super) notify_throttle: crate::readiness::notify::Throttle,
+    /// Lines about refused control connections.
+    refusal_throttle: crate::readiness::notify::Throttle,
+    /// tend's RLIMIT_NOFILE soft limit (raised to the hard one at start).
+    fd_limit: u64,
     /// Exec checks in flight: pid → slot.
     pub(super) check_pids: HashMap<i32, usize>,
     /// tcp/http probes and s6 readiness pipes: token → slot.
@@ -198,6 +218,21 @@ pub(super) struct Stack {
     ignored_reported: u128,
     /// epoll_wait failed: shutting down without the poller.
     poll_error: Option<String>,
+    load_units: LoadUnits,
+    /// A reload loading the folder on its thread, and who asked for it
+    /// (a control connection, or `None` for SIGHUP).
+    reloading: Option<Reloading>,
+    /// Reloads asked while one was loading: they load again afterwards
+    /// (the folder may have changed since the first one read it).
+    reload_queued: Vec<Option<Token>>,
+    waker: std::sync::Arc<mio::Waker>,
+}
+
+type Loaded = Result<(Vec<UnitSpec>, Vec<Diagnostic>), Vec<Diagnostic>>;
+
+struct Reloading {
+    done: std::sync::mpsc::Receiver<Loaded>,
+    asked_by: Vec<Option<Token>>,
 }
 
 /// Supervise `units` until a shutdown signal or a critical service ends.
@@ -215,6 +250,7 @@ pub fn run_stack(units: Vec<UnitSpec>, options: StackOptions) -> i32 {
 impl Stack {
     fn new(units: Vec<UnitSpec>, options: StackOptions) -> io::Result<Stack> {
         spawn::ensure_standard_fds();
+        let fd_limit = sys::raise_nofile_limit();
         sys::ignore_sigpipe();
         sys::ignore_signal(libc::SIGTTIN);
         sys::ignore_signal(libc::SIGTTOU);
@@ -228,7 +264,8 @@ impl Stack {
             Some(socket) => {
                 // SAFETY-free: geteuid cannot fail.
                 let own_uid = nix::unistd::geteuid().as_raw();
-                match server::bind(&socket.path, Access { own_uid, group: socket.group }) {
+                match server::bind(&socket.path, Access { own_uid, group: socket.group }, socket.private_dir)
+                {
                     Ok(mut listener) => {
                         poll.registry().register(
                             &mut listener.listener,
@@ -264,6 +301,7 @@ impl Stack {
             Some(libc::SIGKILL)
         };
         let output = Output::new(units.iter().map(|u| u.name.as_str()));
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), RELOAD_TOKEN)?);
         let devnull = std::fs::OpenOptions::new().read(true).open("/dev/null")?.into();
         let mut stack = Stack {
             poll,
@@ -287,10 +325,17 @@ impl Stack {
             waiters: Vec::new(),
             followers: 0,
             notify: None,
+            notify_throttle: crate::readiness::notify::Throttle::new(5, Duration::from_secs(10)),
+            refusal_throttle: crate::readiness::notify::Throttle::new(5, Duration::from_secs(10)),
+            fd_limit,
             cgroups: crate::sandbox::cgroup::CgroupManager::detect(),
             cgroup_warning_shown: false,
             ignored_reported: 0,
             poll_error: None,
+            load_units: options.load_units,
+            reloading: None,
+            reload_queued: Vec::new(),
+            waker,
             check_pids: HashMap::new(),
             check_tokens: HashMap::new(),
             event_syslog: options
@@ -423,7 +468,9 @@ impl Stack {
         self.run_checks();
         self.note_state_changes();
         self.check_waiters();
+        self.enforce_output_budget();
         self.flush_conns();
+        self.expire_idle_conns(sys::monotonic_now());
         self.flush_sinks();
         self.output.flush();
     }
@@ -450,9 +497,16 @@ impl Stack {
         for index in 0..self.slots.len() {
             let Some(file) = self.slots[index].file_sink.as_mut() else { continue };
             file.flush();
-            if let Some(error) = file.take_new_error() {
-                let name = self.slots[index].unit.name.clone();
+            let error = file.take_new_error();
+            let resumed = file.take_resumed();
+            let name = self.slots[index].unit.name.clone();
+            if let Some(error) = error {
                 self.event(&format!("{name}: {error} (the service keeps running)"));
+            }
+            if let Some(lines) = resumed {
+                self.event(&format!(
+                    "{name}: writing its log file again; {lines} lines were dropped meanwhile"
+                ));
             }
         }
     }
@@ -478,6 +532,8 @@ impl Stack {
             self.accept_clients();
         } else if token == OUTPUT_TOKEN {
             self.output.flush();
+        } else if token == RELOAD_TOKEN {
+            self.finish_reload();
         } else if token == NOTIFY_TOKEN {
             self.read_notify();
         } else if let Some(&slot) = self.check_tokens.get(&token) {
@@ -511,8 +567,13 @@ impl Stack {
 
     /// Sleep until the earliest deadline; `None` (forever) when none is due.
     fn next_timeout(&self) -> Option<Duration> {
-        let earliest =
-            self.slots.iter().flat_map(|s| [s.policy.deadline(), s.checks.deadline()]).flatten().min()?;
+        let earliest = self
+            .slots
+            .iter()
+            .flat_map(|s| [s.policy.deadline(), s.checks.deadline()])
+            .flatten()
+            .chain(self.idle_deadline())
+            .min()?;
         let now = sys::monotonic_now();
         // Round up to the next millisecond (epoll's resolution): waking a
         // little early would cost a second, useless wakeup.
@@ -544,6 +605,90 @@ impl Stack {
         }
     }
 
+    // ---- reload ----
+
+    /// Load the units folder on a thread of its own; `finish_reload`
+    /// applies it once loaded. `asked_by`: the control connection waiting
+    /// for the reply, `None` for SIGHUP.
+    pub(super) fn begin_reload(&mut self, asked_by: Option<Token>) {
+        if self.reloading.is_some() {
+            self.reload_queued.push(asked_by);
+            return;
+        }
+        let (send, done) = std::sync::mpsc::channel();
+        let (dir, load, waker) = (self.units_dir.clone(), self.load_units, self.waker.clone());
+        let spawned = std::thread::Builder::new().name("tend-reload".into()).spawn(move || {
+            // Signals are the loop's: none may interrupt a look-up here.
+            sys::block_all_signals();
+            let _ = send.send(load(&dir));
+            let _ = waker.wake();
+        });
+        if let Err(err) = spawned {
+            // No thread (EAGAIN): load here, as the loop's own work.
+            self.event(&format!("cannot start a thread to load the units ({err}); loading on the loop"));
+            let loaded = (self.load_units)(&self.units_dir);
+            self.apply_loaded(loaded, vec![asked_by]);
+            return;
+        }
+        self.reloading = Some(Reloading { done, asked_by: vec![asked_by] });
+    }
+
+    /// The reload thread is done (or woke us for nothing): apply what it
+    /// loaded, answer who asked, and start the reloads asked meanwhile.
+    fn finish_reload(&mut self) {
+        let Some(reloading) = self.reloading.as_ref() else { return };
+        let loaded = match reloading.done.try_recv() {
+            Ok(loaded) => loaded,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(vec![Diagnostic {
+                file: self.units_dir.clone(),
+                line: 0,
+                column: 0,
+                message: "the reload thread ended without a result".into(),
+                hint: None,
+            }]),
+        };
+        let asked_by = self.reloading.take().map(|r| r.asked_by).unwrap_or_default();
+        self.apply_loaded(loaded, asked_by);
+        let queued = std::mem::take(&mut self.reload_queued);
+        if !queued.is_empty() {
+            self.begin_reload(queued[0]);
+            if let Some(reloading) = self.reloading.as_mut() {
+                reloading.asked_by.extend(queued[1..].iter().copied());
+            } else {
+                self.reload_queued.extend(queued[1..].iter().copied());
+            }
+        }
+    }
+
+    fn apply_loaded(&mut self, loaded: Loaded, asked_by: Vec<Option<Token>>) {
+        if self.phase != Phase::Running {
+            // Shutting down: nothing starts any more.
+            for token in asked_by.into_iter().flatten() {
+                if let Some(conn) = self.conns.get_mut(&token) {
+                    conn.busy = false;
+                    conn.queue(&crate::ctl::proto::Reply::error(
+                        crate::ctl::proto::ErrorCode::ShuttingDown,
+                        "the supervisor is shutting down",
+                    ));
+                }
+            }
+            return;
+        }
+        let result = loaded.map(|(units, warnings)| {
+            for warning in &warnings {
+                self.event(&format!("warning: {warning}"));
+            }
+            let mut report = self.apply_reload(units);
+            report.warnings = warnings.iter().map(|w| w.to_string()).collect();
+            report
+        });
+        self.event(&super::control::describe_reload(&result));
+        for token in asked_by.into_iter().flatten() {
+            self.answer_reload(token, &result);
+        }
+    }
+
     // ---- signals and the reaper ----
 
     fn handle_signals(&mut self) {
@@ -551,10 +696,7 @@ impl Stack {
         for signal in pending {
             match signal {
                 libc::SIGCHLD => self.reap(),
-                libc::SIGHUP => {
-                    let report = self.reload();
-                    self.event(&super::control::describe_reload(&report));
-                }
+                libc::SIGHUP => self.begin_reload(None),
                 libc::SIGUSR1 => {
                     self.reopen_logs("SIGUSR1");
                 }
@@ -856,14 +998,8 @@ impl Stack {
                 Err(reason) => {
                     if !self.cgroup_warning_shown {
                         self.cgroup_warning_shown = true;
-                        // One line: the first reason is enough to act on.
-                        let mut parts = reason.split("; ");
-                        let first = parts.next().unwrap_or_default().replace(" (os error 13)", "");
-                        let more = parts.count();
-                        let more = if more > 0 { format!(", and {more} more") } else { String::new() };
-                        self.event(&format!(
-                            "warning: cgroups unavailable ({first}{more}); falling back to process-group semantics"
-                        ));
+                        let warning = crate::sandbox::cgroup::unavailable_warning(&reason);
+                        self.event(&warning);
                     }
                 }
             }
@@ -1111,19 +1247,52 @@ impl Stack {
 
     // ---- control connections (the requests are in `control`) ----
 
+    /// Accept the connections waiting (a bounded number per turn), each
+    /// only within the limits of `ctl::limits`.
     fn accept_clients(&mut self) {
-        loop {
+        let now = sys::monotonic_now();
+        for _ in 0..64 {
             let Some(listener) = self.listener.as_ref() else { return };
             let access = listener.access;
             match listener.listener.accept() {
                 Ok((stream, _)) => {
-                    let mut conn = Conn::new(stream);
+                    let fd = stream.as_raw_fd() as u64;
+                    let mut conn = Conn::new(stream, now);
                     if let Err(reason) = server::check_peer(&conn.stream, access) {
                         conn.queue(&crate::ctl::proto::Reply::error(
                             crate::ctl::proto::ErrorCode::PermissionDenied,
                             reason,
                         ));
                         conn.closing = true;
+                    } else {
+                        use crate::ctl::limits::{admit, idle_longest, Admission};
+                        let idle = idle_longest(
+                            self.conns
+                                .iter()
+                                .map(|(t, c)| (*t, c.last_active, c.busy || c.following.is_some())),
+                        );
+                        match admit(self.conns.len(), fd, self.fd_limit, idle) {
+                            Admission::Accept => {}
+                            Admission::AcceptClosing(old) => {
+                                if let Some(old_conn) = self.conns.get_mut(&old) {
+                                    old_conn.close_with(
+                                        crate::ctl::proto::ErrorCode::TooManyConnections,
+                                        "closed to make room: too many connections, and this one was idle",
+                                    );
+                                    old_conn.flush();
+                                }
+                                self.drop_conn(old);
+                            }
+                            Admission::Refuse(why) => {
+                                // Told at once, best effort, and closed: it is not kept.
+                                conn.close_with(crate::ctl::proto::ErrorCode::TooManyConnections, &why);
+                                conn.flush();
+                                if self.refusal_throttle.admit(now).is_some() {
+                                    self.output.event(&format!("refused a control connection: {why}"));
+                                }
+                                continue;
+                            }
+                        }
                     }
                     let token = self.token();
                     if self
@@ -1139,11 +1308,66 @@ impl Stack {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     // EMFILE and friends: say so, and try again on the next event.
-                    self.output.event(&format!("cannot accept a control connection: {err}"));
+                    if self.refusal_throttle.admit(now).is_some() {
+                        self.output.event(&format!("cannot accept a control connection: {err}"));
+                    }
                     return;
                 }
             }
         }
+        // More may be waiting: next turn, after the others.
+        self.requeue(LISTENER_TOKEN);
+    }
+
+    /// Close connections that sent no complete request for
+    /// `IDLE_TIMEOUT` while waiting for nothing; drop those that were
+    /// closing and could not even take their last reply in that time.
+    fn expire_idle_conns(&mut self, now: crate::policy::Time) {
+        let mut dead = Vec::new();
+        for (token, conn) in self.conns.iter_mut() {
+            let waiting = conn.busy || conn.following.is_some();
+            if crate::ctl::limits::idle_deadline(conn.last_active, waiting).is_none_or(|at| at > now) {
+                continue;
+            }
+            if conn.closing {
+                dead.push(*token);
+            } else {
+                let secs = crate::ctl::limits::IDLE_TIMEOUT.as_secs();
+                conn.close_with(
+                    crate::ctl::proto::ErrorCode::Idle,
+                    &format!("no request within {secs}s: closing the connection"),
+                );
+                conn.last_active = now;
+                conn.flush();
+            }
+        }
+        for token in dead {
+            self.drop_conn(token);
+        }
+    }
+
+    /// The output queued for all connections fits `TOTAL_OUTPUT`: the
+    /// biggest backlogs (followers that stopped reading) are cut first.
+    fn enforce_output_budget(&mut self) {
+        let queued: Vec<(Token, usize)> = self.conns.iter().map(|(t, c)| (*t, c.queued())).collect();
+        for token in crate::ctl::limits::over_budget(&queued, crate::ctl::limits::TOTAL_OUTPUT) {
+            if let Some(conn) = self.conns.get_mut(&token) {
+                conn.discard_output();
+                conn.close_with(
+                    crate::ctl::proto::ErrorCode::TooSlow,
+                    "client fell too far behind while others did too; dropping the connection",
+                );
+                conn.flush();
+            }
+        }
+    }
+
+    /// The earliest time a connection goes idle.
+    fn idle_deadline(&self) -> Option<crate::policy::Time> {
+        self.conns
+            .values()
+            .filter_map(|c| crate::ctl::limits::idle_deadline(c.last_active, c.busy || c.following.is_some()))
+            .min()
     }
 
     fn flush_conns(&mut self) {

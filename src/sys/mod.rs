@@ -12,6 +12,8 @@ use crate::policy::Time;
 use crate::unit::{UserDb, UserEntry};
 use std::io;
 
+pub mod paths;
+
 /// CLOCK_MONOTONIC as a [`Time`]: unaffected by wall-clock changes.
 pub fn monotonic_now() -> Time {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -243,6 +245,15 @@ impl UserDb for SystemUsers {
     fn current_ids(&self) -> (u32, u32) {
         // SAFETY: getuid/getgid cannot fail.
         unsafe { (libc::getuid(), libc::getgid()) }
+    }
+
+    fn open_file(&self, path: &std::path::Path) -> io::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(path)
     }
 }
 
@@ -697,9 +708,10 @@ pub fn release_free_memory() {
 /// 0 in the child, -1 when the kernel cannot (older than 5.7, or the
 /// cgroup refuses): the caller then forks and joins by writing cgroup.procs.
 ///
-/// Raw clone3 skips glibc's fork handlers: sound here because tend is
-/// single-threaded (no lock can be held by another thread) and the child
-/// only runs async-signal-safe steps before exec.
+/// Raw clone3 skips glibc's fork handlers: sound here because the child
+/// only runs async-signal-safe steps before exec, and so never takes a lock
+/// another thread (the reload thread's user look-ups) may have held at the
+/// fork, nor needs glibc's cached thread id.
 pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
     #[repr(C)]
     struct CloneArgs {
@@ -770,6 +782,36 @@ pub fn reopen_nonblocking(fd: i32) -> Option<std::os::fd::OwnedFd> {
         .open(format!("/proc/self/fd/{fd}"))
         .ok()?;
     Some(file.into())
+}
+
+/// tend's RLIMIT_NOFILE as it started, before [`raise_nofile_limit`].
+static ORIGINAL_NOFILE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// Raise tend's RLIMIT_NOFILE soft limit to the hard one (as systemd does
+/// for itself): connections, pipes and cgroup files of many services must
+/// not run out at a default of 1024. Returns the soft limit now in force.
+/// Services get the original soft limit back ([`original_nofile`]): many
+/// programs still use select(2), which breaks above 1024.
+pub fn raise_nofile_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    let _ = ORIGINAL_NOFILE.set((limit.rlim_cur, limit.rlim_max));
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+        // SAFETY: setrlimit reads a local struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return raised.rlim_cur;
+        }
+    }
+    limit.rlim_cur
+}
+
+/// The (soft, hard) RLIMIT_NOFILE tend started with, if it raised its own.
+pub fn original_nofile() -> Option<(u64, u64)> {
+    ORIGINAL_NOFILE.get().copied()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub(crate) fn check_env_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         Err("variable name is empty".into())
     } else if name.contains('=') {
-        Err(format!("invalid variable name '{name}': it contains '='"))
+        Err(format!("invalid variable name '{}': it contains '='", printable(name)))
     } else if name.contains('\0') {
         Err(format!("invalid variable name '{}': it contains a NUL byte", printable(name)))
     } else {
@@ -55,11 +55,18 @@ pub(crate) fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, Vec<Li
             continue;
         }
         if key.contains(char::is_whitespace) {
-            error(column_of(body), format!("invalid variable name '{key}': it contains a space"));
+            error(
+                column_of(body),
+                format!("invalid variable name '{}': it contains a space", printable(key)),
+            );
             continue;
         }
         let value_text = value.trim_start();
         match unquote(value_text) {
+            // execve(2) would cut the value there: refused at load, not at start.
+            Ok(value) if value.contains('\0') => {
+                error(column_of(value_text), format!("{}: the value contains a NUL byte", printable(key)));
+            }
             Ok(value) => vars.push((key.to_owned(), value)),
             Err((offset, why)) => {
                 let at = &value_text[offset..];

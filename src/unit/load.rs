@@ -32,104 +32,69 @@
 //! - sandbox paths are absolute paths in the service's view, normalised
 //!   (`/srv/data/` → `/srv/data`), never joined to the unit's folder; `..`
 //!   is refused.
-//! - as root, only the units folder itself, each unit file and each env_file
-//!   are checked for other writers (like sshd's StrictModes), not their
-//!   parent folders; symlinks are judged by their target.
+//! - as root, the units folder, each unit file and each env_file, and every
+//!   folder above them on their real path, are checked for other writers
+//!   (like sshd's StrictModes; a sticky `/tmp` on the way is fine); a
+//!   symlink is judged by the file it leads to, found through the open
+//!   descriptor (see `source.rs`: open once, fstat, read that).
 //! - `depends_on` naming a unit whose file exists but does not parse is not
 //!   "no unit": only the broken file is reported.
 
 use super::envfile::{check_env_name, parse_env_file};
 use super::node::{duplicate_keys, parse_yaml, Item, Node, Pos};
+use super::source;
 use super::values::{
     check_hostname, did_you_mean, format_duration, parse_capability, parse_duration, parse_http_url,
     parse_signal, parse_size, parse_tcp_address, parse_umask, printable, split_words, SYSLOG_FACILITIES,
 };
 use super::{
     Check, CheckSpec, Dependency, DependencyCondition, Diagnostic, FilesystemBackend, Identity, LogSpec,
-    Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType, StartLimit, UnitSpec, UserDb,
-    UserEntry, RLIM_UNLIMITED,
+    Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType, SourcePos, StartLimit,
+    UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Every key a unit file may have, in the order of the documentation.
-pub const UNIT_KEYS: &[&str] = &[
-    "description",
-    "command",
-    "working_dir",
-    "environment",
-    "env_file",
-    "clear_env",
-    "user",
-    "group",
-    "supplementary_groups",
-    "umask",
-    "nice",
-    "rlimits",
-    "process_group",
-    "restart",
-    "success_exit_codes",
-    "restart_delay",
-    "restart_delay_max",
-    "start_limit",
-    "stop_signal",
-    "stop_timeout",
-    "critical",
-    "log",
-    "type",
-    "depends_on",
-    "ready_check",
-    "start_timeout",
-    "health_check",
-    "watchdog",
-    "notify_fd",
-    "timeout",
-    "sandbox",
-    "resources",
-];
+// Key names, choices, integer bounds and defaults come from the table in
+// `keys.rs`, which `tend schema` and tend.unit(5) are generated from.
+use super::keys::{self, Key};
 
-const DEFAULT_RESTART_DELAY: Duration = Duration::from_millis(100);
-const DEFAULT_RESTART_DELAY_MAX: Duration = Duration::from_secs(30);
-const DEFAULT_START_BURST: u32 = 5;
-const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(60);
-const DEFAULT_STOP_SIGNAL: i32 = 15; // SIGTERM
-const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_RESTART_DELAY: Duration = keys::RESTART_DELAY.default_duration();
+const DEFAULT_RESTART_DELAY_MAX: Duration = keys::RESTART_DELAY_MAX.default_duration();
+const DEFAULT_START_BURST: u32 = keys::START_LIMIT_BURST.default_integer() as u32;
+const DEFAULT_START_INTERVAL: Duration = keys::START_LIMIT_INTERVAL.default_duration();
+const DEFAULT_STOP_SIGNAL: i32 = match keys::STOP_SIGNAL.default {
+    keys::KeyDefault::Signal(n) => n,
+    _ => panic!("stop_signal has a signal default"),
+};
+const DEFAULT_STOP_TIMEOUT: Duration = keys::STOP_TIMEOUT.default_duration();
+const DEFAULT_READY_INTERVAL: Duration = keys::READY_INTERVAL.default_duration();
+const DEFAULT_HEALTH_INTERVAL: Duration = keys::HEALTH_INTERVAL.default_duration();
+const DEFAULT_CHECK_TIMEOUT: Duration = keys::CHECK_TIMEOUT.default_duration();
+const DEFAULT_HEALTH_RETRIES: u32 = keys::HEALTH_RETRIES.default_integer() as u32;
 
-const RESTART_VALUES: &[&str] = &["always", "on-failure", "never"];
-const START_LIMIT_KEYS: &[&str] = &["burst", "interval"];
+const RESTART_VALUES: &[&str] = keys::RESTART.choices();
+const TYPE_VALUES: &[&str] = keys::SERVICE_TYPE.choices();
+const CONDITION_VALUES: &[&str] = keys::DEPENDS_ON.choices();
+const FILESYSTEM_VALUES: &[&str] = keys::FILESYSTEM.choices();
+const START_LIMIT_KEYS: &[Key] = keys::START_LIMIT.keys();
+const LOG_KEYS: &[Key] = keys::LOG_KEYS;
+const READY_CHECK_KEYS: &[Key] = keys::READY_CHECK.keys();
+const HEALTH_CHECK_KEYS: &[Key] = keys::HEALTH_CHECK.keys();
+const SANDBOX_KEYS: &[Key] = keys::SANDBOX_KEYS;
+const RESOURCES_KEYS: &[Key] = keys::RESOURCES_KEYS;
 const RLIMIT_PAIR_KEYS: &[&str] = &["soft", "hard"];
-const LOG_KEYS: &[&str] = &["file", "max_size", "keep", "timestamps", "syslog", "syslog_facility"];
-const TYPE_VALUES: &[&str] = &["simple", "notify", "oneshot"];
-const CONDITION_VALUES: &[&str] = &["started", "ready", "completed"];
-const READY_CHECK_KEYS: &[&str] = &["exec", "tcp", "http", "interval", "timeout"];
-const HEALTH_CHECK_KEYS: &[&str] = &["exec", "tcp", "http", "interval", "timeout", "retries"];
-const DEFAULT_READY_INTERVAL: Duration = Duration::from_millis(500);
-const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
-const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-const DEFAULT_HEALTH_RETRIES: u32 = 3;
-const SANDBOX_KEYS: &[&str] = &[
-    "no_new_privileges",
-    "capabilities",
-    "private_tmp",
-    "read_only_paths",
-    "read_write_paths",
-    "inaccessible_paths",
-    "private_network",
-    "hostname",
-    "private_ipc",
-    "filesystem",
-];
-const FILESYSTEM_VALUES: &[&str] = &["auto", "mounts", "landlock"];
-const RESOURCES_KEYS: &[&str] = &["memory_max", "pids_max", "cpu_max", "cpu_weight"];
-/// HOST_NAME_MAX on Linux.
-const HOSTNAME_MAX: usize = 64;
-/// PID_MAX_LIMIT on 64-bit Linux: cgroup `pids.max` refuses more.
-const PIDS_MAX_LIMIT: i128 = 4_194_304;
-const MEMORY_MAX_MIN: u64 = 1 << 20;
-const CPU_MAX_CORES: f64 = 1_000_000.0;
+const HOSTNAME_MAX: usize = keys::HOSTNAME_MAX;
+const MEMORY_MAX_MIN: u64 = keys::MEMORY_MAX_MIN;
+const CPU_MAX_CORES: f64 = keys::CPU_MAX_CORES;
+
+/// The bounds of an integer key, as the checker takes them.
+fn bounds(key: &Key) -> (i128, i128) {
+    let (min, max) = key.range();
+    (min.into(), max.into())
+}
 
 /// Load and validate every unit in `dir`. Returns every unit sorted by name,
 /// or every diagnostic of every file (sorted by file, line, column).
@@ -147,7 +112,7 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
     };
     let strict = runs_as_root(users);
     if strict {
-        if let Some(why) = untrusted(dir) {
+        if let Some(why) = source::untrusted_dir(dir) {
             return Err(vec![whole_file(dir, why)]);
         }
     }
@@ -203,20 +168,20 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
             continue;
         }
         let path = &paths[0];
-        if strict {
-            if let Some(why) = untrusted(path) {
-                diagnostics.push(whole_file(path, why));
-                continue;
-            }
-        }
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
+        let source = match source::read(path, users, strict) {
+            Ok(source) => source,
             Err(err) => {
-                diagnostics.push(whole_file(path, format!("cannot read: {}", io_reason(&err))));
+                diagnostics.push(Diagnostic {
+                    file: path.to_path_buf(),
+                    line: err.line,
+                    column: err.column,
+                    message: err.message,
+                    hint: None,
+                });
                 continue;
             }
         };
-        match parse_unit(path, &text, users) {
+        match parse_unit_from(path, &source.text, users, !source.world_readable) {
             Ok(unit) => units.push(unit),
             Err(mut errors) => diagnostics.append(&mut errors),
         }
@@ -236,34 +201,46 @@ fn runs_as_root(users: &dyn UserDb) -> bool {
     users.current_ids().0 == 0
 }
 
-/// Like sshd's StrictModes: why a file or folder that root is about to
-/// trust could have been written by another user (owned by a non-root uid,
-/// or group- or world-writable), or `None` when it is safe. Symlinks are
-/// followed: the target is what gets read. A file that cannot be examined
-/// is left to the read that follows, which reports why.
-fn untrusted(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    let mode = meta.mode() & 0o7777;
-    let uid = meta.uid();
-    let writable = mode & 0o022 != 0;
-    let shown = path.display();
-    let (what, fix) = match (uid != 0, writable) {
-        (false, false) => return None,
-        (true, false) => (format!("owned by uid {uid}, not root"), format!("chown root {shown}")),
-        (false, true) => ("writable by others".to_owned(), format!("chmod go-w {shown}")),
-        (true, true) => (
-            format!("owned by uid {uid}, not root, and writable by others"),
-            format!("chown root {shown} && chmod go-w {shown}"),
-        ),
-    };
-    Some(format!("refusing to load: {what} (mode {mode:04o}); fix with {fix}"))
+/// Diagnostics of a file that is not world-readable: its values are not
+/// quoted (whoever reads the message may not be allowed to read the file).
+fn redact_private(file: &Path, diagnostics: &mut [Diagnostic]) {
+    const NOTE: &str = "values are not quoted: the file is not world-readable";
+    for diagnostic in diagnostics.iter_mut().filter(|d| d.file == file) {
+        diagnostic.message = source::redact(&diagnostic.message);
+        diagnostic.hint = Some(match diagnostic.hint.take() {
+            Some(hint) => format!("{}; {NOTE}", source::redact(&hint)),
+            None => NOTE.to_string(),
+        });
+    }
 }
 
 /// Parse one unit from its text. `file` is used for messages, for the unit
 /// name (its stem) and to resolve relative paths (env_file, working_dir)
 /// against its folder. Returns every problem found, sorted by position.
 pub fn parse_unit(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSpec, Vec<Diagnostic>> {
+    parse_unit_from(file, text, users, false)
+}
+
+/// [`parse_unit`] for a file read from disk; `private`: it is not
+/// world-readable, so its diagnostics quote none of it.
+fn parse_unit_from(
+    file: &Path,
+    text: &str,
+    users: &dyn UserDb,
+    private: bool,
+) -> Result<UnitSpec, Vec<Diagnostic>> {
+    match parse_unit_text(file, text, users) {
+        Err(mut diagnostics) if private => {
+            redact_private(file, &mut diagnostics);
+            Err(diagnostics)
+        }
+        other => other,
+    }
+}
+
+fn parse_unit_text(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSpec, Vec<Diagnostic>> {
     let mut check = Checker {
+        users,
         file,
         dir: file.parent().unwrap_or(Path::new("")).to_path_buf(),
         text,
@@ -271,7 +248,17 @@ pub fn parse_unit(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSpe
         strict: runs_as_root(users),
     };
     let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    if !valid_unit_name(&name) {
+    if let Some(stem) = name.strip_suffix('@').filter(|_| valid_unit_name(&name)) {
+        check.diagnostics.push(Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "'{name}' looks like a template unit (NAME@.yaml, with %i for the instance), and tend has no templates yet: it would run as a service called '{name}' with a literal %i"
+            ),
+            hint: Some(format!("name the file {stem}.yaml, or one file per instance: {stem}@1.yaml, {stem}@2.yaml")),
+        });
+    } else if !valid_unit_name(&name) {
         check.diagnostics.push(Diagnostic {
             file: file.to_path_buf(),
             line: 0,
@@ -300,6 +287,106 @@ pub fn parse_unit(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSpe
         Some(spec) if diagnostics.is_empty() => Ok(spec),
         _ => Err(diagnostics),
     }
+}
+
+/// Why `path` cannot be a log file: it names no file (`/`, `dir/`, `..`),
+/// or a folder is there already.
+fn log_file_problem(path: &Path) -> Option<String> {
+    let text = path.as_os_str().to_string_lossy();
+    let names_file = !text.ends_with('/')
+        && path.file_name().is_some()
+        && !matches!(path.components().next_back(), Some(std::path::Component::ParentDir));
+    if !names_file {
+        return Some(format!("{} names a folder, not a file", path.display()));
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Some(format!("{} is a folder", path.display()));
+    }
+    None
+}
+
+/// Each name once, at the position of its last definition, with its last
+/// value (a later definition wins). Linear: an env_file with 80,000
+/// variables is checked in milliseconds, not seconds.
+fn last_definitions(vars: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut last: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(vars.len());
+    for (index, (name, _)) in vars.iter().enumerate() {
+        last.insert(name.as_str(), index);
+    }
+    let keep: Vec<bool> =
+        (0..vars.len()).map(|index| last.get(vars[index].0.as_str()) == Some(&index)).collect();
+    drop(last);
+    vars.into_iter().zip(keep).filter_map(|(var, keep)| keep.then_some(var)).collect()
+}
+
+/// Filesystem rules that contradict each other, which the mount namespace
+/// would apply in a surprising way (or not at all): `(list, message, hint)`,
+/// `list` being 0 read_only_paths, 1 read_write_paths, 2 inaccessible_paths.
+fn path_rule_conflicts(sandbox: &SandboxSpec) -> Vec<(usize, String, String)> {
+    let mut out = Vec::new();
+    let root = Path::new("/");
+    if sandbox.inaccessible_paths.iter().any(|p| p == root) {
+        out.push((
+            2,
+            "sandbox.inaccessible_paths: / cannot be hidden: the service would have nothing left to run"
+                .into(),
+            "list what it must not see, such as /home or /root".into(),
+        ));
+    }
+    let lists = [
+        ("read_only_paths", &sandbox.read_only_paths),
+        ("read_write_paths", &sandbox.read_write_paths),
+        ("inaccessible_paths", &sandbox.inaccessible_paths),
+    ];
+    for (i, (name, paths)) in lists.iter().enumerate() {
+        for (j, (other, other_paths)) in lists.iter().enumerate().skip(i + 1) {
+            for path in paths.iter().filter(|p| other_paths.contains(p)) {
+                out.push((
+                    j,
+                    format!("sandbox.{other}: {} is also in {name}", path.display()),
+                    "a path gets one rule: remove it from one of the lists".into(),
+                ));
+            }
+        }
+    }
+    for (i, (name, paths)) in lists.iter().take(2).enumerate() {
+        for path in paths.iter() {
+            let hidden_by = sandbox.inaccessible_paths.iter().find(|h| path.starts_with(h) && path != *h);
+            if let Some(hidden_by) = hidden_by.filter(|h| h.as_path() != root) {
+                out.push((
+                    i,
+                    format!(
+                        "sandbox.{name}: {} is under inaccessible path {}, which hides it",
+                        path.display(),
+                        hidden_by.display()
+                    ),
+                    "hide narrower paths, or drop the rule for what is hidden anyway".into(),
+                ));
+            }
+        }
+    }
+    if sandbox.filesystem == FilesystemBackend::Landlock {
+        for hidden in &sandbox.inaccessible_paths {
+            let under = sandbox
+                .read_only_paths
+                .iter()
+                .chain(&sandbox.read_write_paths)
+                .find(|p| hidden.starts_with(p));
+            if let Some(under) = under {
+                out.push((
+                    2,
+                    format!(
+                        "sandbox.inaccessible_paths: {} is under {}, and Landlock can only grant access, not take it back",
+                        hidden.display(),
+                        under.display()
+                    ),
+                    "list narrower read_only_paths, or use filesystem: mounts (needs CAP_SYS_ADMIN)".into(),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// `[a-z0-9][a-z0-9_.@-]*`
@@ -348,6 +435,7 @@ fn io_reason(err: &io::Error) -> String {
 /// The validation pass over one file: accumulates diagnostics; each check
 /// returns `None` after reporting, and the unit is built only if none did.
 struct Checker<'a> {
+    users: &'a dyn UserDb,
     file: &'a Path,
     dir: PathBuf,
     text: &'a str,
@@ -445,6 +533,12 @@ impl Checker<'_> {
 
     /// An integer in `range`; digit strings count too, because `05` is kept
     /// as a string by the YAML reader (see node.rs).
+    /// An integer within the bounds the table gives `spec`.
+    fn ranged(&mut self, key: &str, spec: &Key, item: &Item) -> Option<i128> {
+        let (min, max) = bounds(spec);
+        self.integer(key, item, min, max)
+    }
+
     fn integer(&mut self, key: &str, item: &Item, min: i128, max: i128) -> Option<i128> {
         let value = match &item.node {
             Node::Int(i) => Some(*i),
@@ -548,15 +642,15 @@ impl Checker<'_> {
         let mut keys: BTreeMap<&str, &Item> = BTreeMap::new();
         let mut key_pos: BTreeMap<&str, Pos> = BTreeMap::new();
         for (key, pos, value) in &entries {
-            match UNIT_KEYS.iter().find(|k| **k == key.as_str()) {
+            match keys::find(keys::UNIT, key) {
                 // First wins; duplicates were reported above.
                 Some(known) => {
-                    keys.entry(known).or_insert(value);
-                    key_pos.entry(known).or_insert(*pos);
+                    keys.entry(known.name).or_insert(value);
+                    key_pos.entry(known.name).or_insert(*pos);
                 }
                 None => {
                     let mut message = format!("unknown key '{}'", printable(key));
-                    if let Some(best) = did_you_mean(key, UNIT_KEYS.iter().copied()) {
+                    if let Some(best) = did_you_mean(key, keys::names(keys::UNIT)) {
                         message.push_str(&format!(" (did you mean '{best}'?)"));
                     }
                     self.error(*pos, message);
@@ -564,6 +658,8 @@ impl Checker<'_> {
             }
         }
 
+        let command_at =
+            keys.get("command").map(|item| SourcePos { line: item.pos.line, column: item.pos.column });
         let command = match keys.get("command") {
             Some(item) => self.words("command", item),
             None => {
@@ -588,7 +684,7 @@ impl Checker<'_> {
         let clear_env = get("clear_env").and_then(|i| self.boolean("clear_env", i));
         let identity = self.identity(get("user"), get("group"), get("supplementary_groups"), users);
         let umask = get("umask").and_then(|i| self.umask(i));
-        let nice = get("nice").and_then(|i| self.integer("nice", i, -20, 19));
+        let nice = get("nice").and_then(|i| self.ranged("nice", &keys::NICE, i));
         let rlimits = get("rlimits").and_then(|i| self.rlimits(i));
         let process_group = get("process_group").and_then(|i| self.boolean("process_group", i));
         let restart = get("restart").and_then(|i| self.restart(i));
@@ -615,7 +711,8 @@ impl Checker<'_> {
         let start_timeout = get("start_timeout").map(|i| self.positive_duration("start_timeout", i));
         let health_check = get("health_check").map(|i| self.check_spec("health_check", i, true));
         let watchdog = get("watchdog").map(|i| self.positive_duration("watchdog", i));
-        let notify_fd = get("notify_fd").map(|i| self.integer("notify_fd", i, 3, 1023).map(|n| n as i32));
+        let notify_fd =
+            get("notify_fd").map(|i| self.ranged("notify_fd", &keys::NOTIFY_FD, i).map(|n| n as i32));
         let timeout = get("timeout").map(|i| self.positive_duration("timeout", i));
         let sandbox = match get("sandbox") {
             Some(item) => self.sandbox(item),
@@ -690,6 +787,7 @@ impl Checker<'_> {
             file: self.file.to_path_buf(),
             description,
             command: command?,
+            command_at: command_at.unwrap_or_default(),
             working_dir,
             environment: environment?,
             clear_env: clear_env.unwrap_or(false),
@@ -808,37 +906,30 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
-        // Keep each name once, at its last definition (later wins).
-        let mut deduped: Vec<(String, String)> = Vec::with_capacity(vars.len());
-        for (index, (name, value)) in vars.iter().enumerate() {
-            if !vars[index + 1..].iter().any(|(later, _)| later == name) {
-                deduped.push((name.clone(), value.clone()));
-            }
-        }
-        Some(deduped)
+        Some(last_definitions(vars))
     }
 
     fn env_file(&mut self, path: &Path, at: Pos, vars: &mut Vec<(String, String)>) -> bool {
-        if self.strict {
-            if let Some(why) = untrusted(path) {
+        let read_by = format!("read as env_file by {}:{}", self.file.display(), at.line);
+        let source = match source::read(path, self.users, self.strict) {
+            Ok(source) => source,
+            Err(err) if err.line == 0 && err.message.starts_with("cannot read: ") => {
+                let why = err.message.trim_start_matches("cannot read: ");
+                self.error(at, format!("env_file: cannot read {}: {why}", path.display()));
+                return false;
+            }
+            Err(err) => {
                 self.diagnostics.push(Diagnostic {
                     file: path.to_path_buf(),
-                    line: 0,
-                    column: 0,
-                    message: why,
-                    hint: Some(format!("read as env_file by {}:{}", self.file.display(), at.line)),
+                    line: err.line,
+                    column: err.column,
+                    message: err.message,
+                    hint: Some(read_by),
                 });
                 return false;
             }
-        }
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) => {
-                self.error(at, format!("env_file: cannot read {}: {}", path.display(), io_reason(&err)));
-                return false;
-            }
         };
-        match parse_env_file(&text) {
+        match parse_env_file(&source.text) {
             Ok(mut parsed) => {
                 vars.append(&mut parsed);
                 true
@@ -846,15 +937,20 @@ impl Checker<'_> {
             Err(errors) => {
                 // Reported in the env file itself, where the fix goes; the
                 // hint says which unit read it.
-                for err in errors {
-                    self.diagnostics.push(Diagnostic {
+                let mut found: Vec<Diagnostic> = errors
+                    .into_iter()
+                    .map(|err| Diagnostic {
                         file: path.to_path_buf(),
                         line: err.line,
                         column: err.column,
                         message: err.message,
-                        hint: Some(format!("read as env_file by {}:{}", self.file.display(), at.line)),
-                    });
+                        hint: Some(read_by.clone()),
+                    })
+                    .collect();
+                if !source.world_readable {
+                    redact_private(path, &mut found);
                 }
+                self.diagnostics.append(&mut found);
                 false
             }
         }
@@ -1220,7 +1316,12 @@ impl Checker<'_> {
         let mut codes = Vec::new();
         let mut ok = true;
         for code in items {
-            match self.integer("success_exit_codes", code, 0, 255) {
+            match self.integer(
+                "success_exit_codes",
+                code,
+                keys::EXIT_STATUS_MIN.into(),
+                keys::EXIT_STATUS_MAX.into(),
+            ) {
                 Some(n) => codes.push(n as i32),
                 None => ok = false,
             }
@@ -1234,7 +1335,7 @@ impl Checker<'_> {
         let mut ok = true;
         for (key, pos, value) in entries {
             match key.as_str() {
-                "burst" => match self.integer("start_limit.burst", value, 1, u32::MAX.into()) {
+                "burst" => match self.ranged("start_limit.burst", &keys::START_LIMIT_BURST, value) {
                     Some(n) => limit.burst = n as u32,
                     None => ok = false,
                 },
@@ -1243,7 +1344,7 @@ impl Checker<'_> {
                     None => ok = false,
                 },
                 _ => {
-                    self.unknown_subkey("start_limit", &key, pos, START_LIMIT_KEYS);
+                    self.unknown_subkey("start_limit", &key, pos, &keys::names(START_LIMIT_KEYS));
                     ok = false;
                 }
             }
@@ -1258,7 +1359,13 @@ impl Checker<'_> {
         for (key, pos, value) in entries {
             match key.as_str() {
                 "file" => match self.path("log.file", value) {
-                    Some(path) => log.file = Some(path),
+                    Some(path) => match log_file_problem(&path) {
+                        None => log.file = Some(path),
+                        Some(why) => {
+                            self.error(value.pos, format!("log.file: {why}"));
+                            ok = false;
+                        }
+                    },
                     None => ok = false,
                 },
                 "max_size" => {
@@ -1271,7 +1378,7 @@ impl Checker<'_> {
                         Ok(size) => log.max_size = Some(size),
                     }
                 }
-                "keep" => match self.integer("log.keep", value, 0, 1000) {
+                "keep" => match self.ranged("log.keep", &keys::LOG_KEEP, value) {
                     Some(n) => log.keep = n as u32,
                     None => ok = false,
                 },
@@ -1301,7 +1408,7 @@ impl Checker<'_> {
                     None => ok = false,
                 },
                 _ => {
-                    self.unknown_subkey("log", &key, pos, LOG_KEYS);
+                    self.unknown_subkey("log", &key, pos, &keys::names(LOG_KEYS));
                     ok = false;
                 }
             }
@@ -1484,7 +1591,7 @@ impl Checker<'_> {
     /// `ready_check` (health = false) or `health_check` (health = true).
     fn check_spec(&mut self, key: &str, item: &Item, health: bool) -> Option<CheckSpec> {
         let entries = self.entries(key, item, "a mapping such as {tcp: 127.0.0.1:5432, interval: 1s}")?;
-        let known = if health { HEALTH_CHECK_KEYS } else { READY_CHECK_KEYS };
+        let known = keys::names(if health { HEALTH_CHECK_KEYS } else { READY_CHECK_KEYS });
         let mut spec = CheckSpec {
             check: Check::Exec(Vec::new()),
             interval: if health { DEFAULT_HEALTH_INTERVAL } else { DEFAULT_READY_INTERVAL },
@@ -1536,7 +1643,7 @@ impl Checker<'_> {
                     Some(d) => spec.timeout = d,
                     None => ok = false,
                 },
-                "retries" if health => match self.integer(&subkey, value, 1, u32::MAX.into()) {
+                "retries" if health => match self.ranged(&subkey, &keys::HEALTH_RETRIES, value) {
                     Some(n) => spec.retries = n as u32,
                     None => ok = false,
                 },
@@ -1550,7 +1657,7 @@ impl Checker<'_> {
                     ok = false;
                 }
                 _ => {
-                    self.unknown_subkey(key, &sub, pos, known);
+                    self.unknown_subkey(key, &sub, pos, &known);
                     ok = false;
                 }
             }
@@ -1574,6 +1681,8 @@ impl Checker<'_> {
         let entries = self.entries("sandbox", item, "a mapping such as {no_new_privileges: true}")?;
         let mut sandbox = SandboxSpec::default();
         let mut filesystem_at = None;
+        // Where each path list was written, for contradictions between them.
+        let mut lists_at: [Option<Pos>; 3] = [None; 3];
         let mut ok = true;
         for (key, pos, value) in entries {
             let subkey = format!("sandbox.{key}");
@@ -1602,9 +1711,13 @@ impl Checker<'_> {
                         continue;
                     };
                     match key.as_str() {
-                        "read_only_paths" => sandbox.read_only_paths = paths,
-                        "read_write_paths" => sandbox.read_write_paths = paths,
-                        _ => sandbox.inaccessible_paths = paths,
+                        "read_only_paths" => {
+                            (sandbox.read_only_paths, lists_at[0]) = (paths, Some(value.pos))
+                        }
+                        "read_write_paths" => {
+                            (sandbox.read_write_paths, lists_at[1]) = (paths, Some(value.pos))
+                        }
+                        _ => (sandbox.inaccessible_paths, lists_at[2]) = (paths, Some(value.pos)),
                     }
                 }
                 "hostname" => match self.hostname(&subkey, value) {
@@ -1624,7 +1737,7 @@ impl Checker<'_> {
                     filesystem_at = Some(value.pos);
                 }
                 _ => {
-                    self.unknown_subkey("sandbox", &key, pos, SANDBOX_KEYS);
+                    self.unknown_subkey("sandbox", &key, pos, &keys::names(SANDBOX_KEYS));
                     ok = false;
                 }
             }
@@ -1636,6 +1749,12 @@ impl Checker<'_> {
                 "use filesystem: mounts (or auto), or remove private_tmp".into(),
             );
             ok = false;
+        }
+        if ok {
+            for (list, message, hint) in path_rule_conflicts(&sandbox) {
+                self.error_hint(lists_at[list].unwrap_or(item.pos), message, hint);
+                ok = false;
+            }
         }
         ok.then_some(sandbox)
     }
@@ -1740,7 +1859,7 @@ impl Checker<'_> {
                     Some(n) => resources.memory_max = Some(n),
                     None => ok = false,
                 },
-                "pids_max" => match self.integer(&subkey, value, 1, PIDS_MAX_LIMIT) {
+                "pids_max" => match self.ranged(&subkey, &keys::PIDS_MAX, value) {
                     Some(n) => resources.pids_max = Some(n as u64),
                     None => ok = false,
                 },
@@ -1748,12 +1867,12 @@ impl Checker<'_> {
                     Some(n) => resources.cpu_max_millicores = Some(n),
                     None => ok = false,
                 },
-                "cpu_weight" => match self.integer(&subkey, value, 1, 10_000) {
+                "cpu_weight" => match self.ranged(&subkey, &keys::CPU_WEIGHT, value) {
                     Some(n) => resources.cpu_weight = Some(n as u32),
                     None => ok = false,
                 },
                 _ => {
-                    self.unknown_subkey("resources", &key, pos, RESOURCES_KEYS);
+                    self.unknown_subkey("resources", &key, pos, &keys::names(RESOURCES_KEYS));
                     ok = false;
                 }
             }

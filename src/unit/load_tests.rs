@@ -22,9 +22,15 @@ impl FakeUsers {
         let user =
             |name: &str, uid, gid| UserEntry { name: name.into(), uid, gid, home: format!("/home/{name}") };
         FakeUsers {
-            users: vec![user("root", 0, 0), user("www", 33, 33), user("nginx", 101, 101)],
+            users: vec![
+                user("root", 0, 0),
+                user("www", 33, 33),
+                user("nginx", 101, 101),
+                user("nobody", 65534, 65534),
+            ],
             groups: vec![
                 ("root", 0, vec![]),
+                ("nogroup", 65534, vec![]),
                 ("www", 33, vec![]),
                 ("nginx", 101, vec![]),
                 ("adm", 4, vec!["nginx"]),
@@ -102,6 +108,7 @@ fn minimal_unit_gets_the_defaults() {
             file: PathBuf::from("web.yaml"),
             description: None,
             command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+            command_at: Default::default(),
             working_dir: None,
             environment: vec![],
             clear_env: false,
@@ -286,6 +293,30 @@ fn unit_names() {
     }
     let errors = parse_unit(Path::new("Web.yaml"), "command: x\n", &users).unwrap_err();
     assert_eq!(errors[0].hint.as_deref(), Some("rename the file, e.g. to web.yaml"));
+}
+
+/// `worker@.yaml` is a systemd template: until tend has templates it is an
+/// error, not a service called `worker@` running a literal `%i`.
+#[test]
+fn a_template_name_is_an_error_that_says_so() {
+    let users = FakeUsers::new();
+    let errors = parse_unit(Path::new("/u/worker@.yaml"), "command: [work, '%i']\n", &users).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].message.starts_with("'worker@' looks like a template unit"), "{errors:?}");
+    assert!(errors[0].message.contains("no templates yet"), "{errors:?}");
+    assert_eq!(
+        errors[0].hint.as_deref(),
+        Some("name the file worker.yaml, or one file per instance: worker@1.yaml, worker@2.yaml")
+    );
+}
+
+#[test]
+fn the_command_position_is_kept_but_is_not_part_of_the_definition() {
+    let spec = ok("description: x\ncommand: [sleep, 10]\n");
+    assert_eq!((spec.command_at.line, spec.command_at.column), (2, 10));
+    let moved = ok("command: [sleep, 10]\ndescription: x\n");
+    assert_eq!(moved.command_at.line, 1);
+    assert_eq!(spec, moved, "moving a line does not change the unit");
 }
 
 #[test]
@@ -658,8 +689,8 @@ fn control_characters_are_escaped_in_messages() {
 #[test]
 fn unit_keys_are_all_handled() {
     // Every documented key is accepted (no "unknown key" for any of them).
-    for key in UNIT_KEYS {
-        if *key == "command" {
+    for key in keys::names(keys::UNIT) {
+        if key == "command" {
             continue;
         }
         let text = format!("command: x\n{key}: [[]]\n");
@@ -741,10 +772,57 @@ fn load_dir_reports_unreadable_files() {
     std::os::unix::fs::symlink("/nonexistent/x", dir.path().join("dangling.yaml")).unwrap();
     let errors = load_dir(dir.path(), &FakeUsers::new()).unwrap_err();
     let messages: Vec<&str> = errors.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(messages, ["invalid UTF-8 (byte 0xff)", "cannot read: no such file or directory"]);
+    // Invalid UTF-8 is reported where it is.
+    assert_eq!((errors[0].line, errors[0].column), (1, 1));
+    fs::write(dir.path().join("bin.yaml"), b"command: x\ndescription: caf\xe9\n").unwrap();
+    let errors = load_dir(dir.path(), &FakeUsers::new()).unwrap_err();
     assert_eq!(
-        messages,
-        ["cannot read: stream did not contain valid UTF-8", "cannot read: no such file or directory"]
+        errors[0].to_string(),
+        format!("{}:2:17: invalid UTF-8 (byte 0xe9)", dir.path().join("bin.yaml").display())
     );
+}
+
+#[test]
+fn load_dir_refuses_what_is_not_a_regular_file_or_too_big() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("big.yaml"), vec![b'x'; (crate::unit::UNIT_FILE_LIMIT + 1) as usize]).unwrap();
+    let errors = load_dir(dir.path(), &FakeUsers::new()).unwrap_err();
+    assert_eq!(
+        errors[0].message,
+        "cannot read: it is 1048577 bytes; files tend reads are limited to 1024 KiB"
+    );
+    fs::remove_file(dir.path().join("big.yaml")).unwrap();
+    // A value echoed in an error is a short excerpt, never the whole of it.
+    fs::write(dir.path().join("long.yaml"), "x".repeat(100_000)).unwrap();
+    let errors = load_dir(dir.path(), &FakeUsers::new()).unwrap_err();
+    assert!(errors[0].message.len() < 200, "{}", errors[0].message);
+    assert!(errors[0].message.contains("xxx…'"), "{}", errors[0].message);
+}
+
+#[test]
+fn files_that_are_not_world_readable_are_not_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.env");
+    fs::write(&secret, "root:$6$abcdefgh$SECRETHASH:19000:0:99999:7:::\n").unwrap();
+    chmod(&secret, 0o600);
+    fs::write(dir.path().join("b.yaml"), format!("command: x\nenv_file: {}\n", secret.display())).unwrap();
+    let errors = load_dir(dir.path(), &FakeUsers::new()).unwrap_err();
+    let text = render(&errors);
+    assert!(!text.contains("SECRET"), "{text}");
+    assert_eq!(errors[0].message, "expected KEY=VALUE, got '…'");
+    assert!(errors[0].hint.as_deref().unwrap().contains("not world-readable"), "{errors:?}");
+    // World-readable: quoted (as an excerpt).
+    chmod(&secret, 0o644);
+    let text = render(&load_dir(dir.path(), &FakeUsers::new()).unwrap_err());
+    assert!(text.contains("SECRETHASH"), "{text}");
+    // A unit file that is not world-readable is not quoted either.
+    let unit = dir.path().join("b.yaml");
+    fs::write(&unit, "command: x\nroot:$6$abcdefgh$SECRETHASH: 1\n").unwrap();
+    chmod(&unit, 0o600);
+    let text = render(&load_dir(dir.path(), &FakeUsers::new()).unwrap_err());
+    assert!(!text.contains("SECRET"), "{text}");
+    assert!(text.contains("unknown key '…'"), "{text}");
 }
 
 proptest! {
@@ -756,7 +834,7 @@ proptest! {
     #[test]
     fn parse_unit_never_panics_on_yamlish_text(
         lines in proptest::collection::vec(
-            (proptest::sample::select(UNIT_KEYS), "[ -~]{0,20}"),
+            (proptest::sample::select(keys::names(keys::UNIT)), "[ -~]{0,20}"),
             0..8,
         )
     ) {
@@ -791,6 +869,13 @@ fn log_sink_errors() {
     assert!(errors("command: x\nlog:\n  max_size: 10M\n").contains("log: max_size needs a file to rotate"));
     assert!(errors("command: x\nlog:\n  file: a\n  max_size: lots\n")
         .contains("web.yaml:4:13: log.max_size: expected a size"));
+    // Caught by `check`, not at start (issue 9).
+    assert_eq!(
+        errors("command: x\nlog:\n  file: /\n"),
+        "web.yaml:3:9: log.file: / names a folder, not a file"
+    );
+    assert!(errors("command: x\nlog:\n  file: /var/log/\n").contains("names a folder, not a file"));
+    assert_eq!(errors("command: x\nlog:\n  file: /tmp\n"), "web.yaml:3:9: log.file: /tmp is a folder");
 }
 
 // ---------------------------------------------------------------- ordering and readiness
@@ -1390,4 +1475,103 @@ fn as_root_a_symlinked_unit_is_judged_by_its_target() {
     chmod(&target, 0o666);
     let errors = load_dir(&units, &root_users()).unwrap_err();
     assert!(errors[0].message.contains("writable by others (mode 0666)"), "{errors:?}");
+}
+
+// ---------------------------------------------------------------- the table of keys
+
+/// The loader and `keys::UNIT` agree: every key of the table (nested ones
+/// too) is accepted with its example, and a value of the wrong kind is
+/// rejected at that key, so no key of the table goes unchecked; a key the
+/// table lacks is unknown to the loader. `tests/schema.rs` runs the same
+/// samples through the JSON Schema with a real validator.
+#[test]
+fn every_key_of_the_table_is_checked_by_the_loader() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("web.env"), "A=1\n").unwrap();
+    let file = dir.path().join("web.yaml");
+    let samples = keys::samples();
+    assert!(samples.len() > keys::UNIT.len(), "nested keys are sampled too");
+    for sample in samples {
+        if let Err(errors) = parse_unit(&file, &sample.valid, &FakeUsers::new()) {
+            panic!("{}: its example is refused:\n{}\n{}", sample.path, sample.valid, render(&errors));
+        }
+        let errors = parse_unit(&file, &sample.invalid, &FakeUsers::new())
+            .expect_err(&format!("{}: a mapping is accepted:\n{}", sample.path, sample.invalid));
+        let at_key = |d: &Diagnostic| {
+            d.message.starts_with(&format!("{}:", sample.path))
+                || d.message.starts_with(&format!("{}.", sample.path))
+        };
+        assert!(errors.iter().any(at_key), "{}: not reported at the key:\n{}", sample.path, render(&errors));
+    }
+}
+
+#[test]
+fn a_key_missing_from_the_table_is_unknown() {
+    assert!(keys::find(keys::UNIT, "instances").is_none());
+    assert_eq!(errors("command: x\ninstances: 3\n"), "web.yaml:2:1: unknown key 'instances'");
+    let nested = errors("command: x\nlog: {rotate: daily}\n");
+    assert!(nested.starts_with("web.yaml:2:7: log: unknown key 'rotate'"), "{nested}");
+    let hint = parse("command: x\nlog: {rotate: daily}\n").unwrap_err()[0].hint.clone().unwrap_or_default();
+    assert_eq!(hint, format!("known keys: {}", keys::names(keys::LOG_KEYS).join(", ")));
+}
+
+#[test]
+fn keys_for_some_types_are_refused_with_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("web.yaml");
+    let restricted: Vec<&keys::Key> = keys::UNIT.iter().filter(|k| !k.types.is_empty()).collect();
+    assert!(restricted.len() >= 4, "ready_check, watchdog, notify_fd, timeout");
+    for key in restricted {
+        for t in keys::SERVICE_TYPE.choices().iter().filter(|t| !key.types.contains(t)) {
+            let text = format!("command: x\ntype: {t}\n{}: {}\n", key.name, key.example);
+            let errors = parse_unit(&file, &text, &FakeUsers::new()).expect_err(&text);
+            assert!(
+                errors.iter().any(|d| d.message.starts_with(&format!("{}: ", key.name))),
+                "{text}{}",
+                render(&errors)
+            );
+        }
+    }
+}
+
+#[test]
+fn env_file_nul_values_are_load_errors_and_many_variables_load_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("a.env");
+    fs::write(&env, "A=1\nB=x\0y\n").unwrap();
+    fs::write(dir.path().join("a.yaml"), format!("command: x\nenv_file: {}\n", env.display())).unwrap();
+    let errors = load_dir(dir.path(), &FakeUsers::new()).unwrap_err();
+    assert_eq!(
+        errors[0].to_string().lines().next().unwrap(),
+        format!("{}:2:3: B: the value contains a NUL byte", env.display())
+    );
+    // 80,000 assignments of 40,000 variables: the later value wins, each
+    // once, in linear time (it was quadratic: 18.6 s for 80,000).
+    let mut text = String::new();
+    for i in 0..80_000 {
+        text.push_str(&format!("V{}={}\n", i % 40_000, i / 40_000));
+    }
+    fs::write(&env, text).unwrap();
+    let units = load_dir(dir.path(), &FakeUsers::new()).unwrap();
+    assert_eq!(units[0].environment.len(), 40_000);
+    assert_eq!(units[0].environment[0], ("V0".to_string(), "1".to_string()));
+    assert_eq!(units[0].environment[39_999], ("V39999".to_string(), "1".to_string()));
+}
+
+#[test]
+fn contradictory_sandbox_paths_are_load_errors() {
+    let all_root =
+        "command: x\nsandbox:\n  read_only_paths: [/]\n  read_write_paths: [/]\n  inaccessible_paths: [/]\n";
+    let e = errors(all_root);
+    assert!(e.contains("sandbox.inaccessible_paths: / cannot be hidden"), "{e}");
+    assert!(e.contains("sandbox.read_write_paths: / is also in read_only_paths"), "{e}");
+    assert!(e.contains("sandbox.inaccessible_paths: / is also in read_only_paths"), "{e}");
+    assert_eq!(
+        errors("command: x\nsandbox:\n  read_only_paths: [/]\n  inaccessible_paths: [/srv]\n  read_write_paths: [/srv/data]\n"),
+        "web.yaml:5:21: sandbox.read_write_paths: /srv/data is under inaccessible path /srv, which hides it"
+    );
+    let landlock = "command: x\nsandbox:\n  filesystem: landlock\n  read_only_paths: [/]\n  inaccessible_paths: [/home]\n";
+    assert!(errors(landlock).contains("Landlock can only grant access"), "{}", errors(landlock));
+    // The usual combination is fine.
+    ok("command: x\nsandbox:\n  read_only_paths: [/]\n  read_write_paths: [/srv/data]\n  inaccessible_paths: [/home, /root]\n");
 }

@@ -13,13 +13,34 @@ use std::time::Duration;
 mod deps;
 mod diagnostic;
 mod envfile;
+pub mod keys;
 mod load;
-mod node;
+pub(crate) mod node;
+mod source;
 pub mod values;
 
 pub use deps::start_order;
 pub use diagnostic::Diagnostic;
-pub use load::{load_dir, parse_unit, UNIT_KEYS};
+pub use load::{load_dir, parse_unit};
+pub use source::{redact, UNIT_FILE_LIMIT};
+
+/// Where a value is written in its unit file (1-based line and column),
+/// for messages about it after loading (`tend check` resolving the
+/// command). Not part of what a unit means: any two compare equal, so a
+/// unit whose lines merely moved is not "changed" on reload.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourcePos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl PartialEq for SourcePos {
+    fn eq(&self, _: &SourcePos) -> bool {
+        true
+    }
+}
+
+impl Eq for SourcePos {}
 
 /// A fully validated service definition. Everything here has been checked;
 /// the spawner and the policy trust it.
@@ -32,6 +53,8 @@ pub struct UnitSpec {
     pub description: Option<String>,
     /// argv; never empty, never run through a shell.
     pub command: Vec<String>,
+    /// Where `command` is written, for messages about it after loading.
+    pub command_at: SourcePos,
     /// Absolute, or relative to the unit file's folder resolved at load time.
     pub working_dir: Option<PathBuf>,
     /// env_file entries (in file order), then `environment` entries; a later
@@ -239,7 +262,8 @@ pub struct UserEntry {
     pub home: String,
 }
 
-/// The user and group databases, as the loader needs them.
+/// The user and group databases, and the one way a file is opened, as the
+/// loader needs them (this module makes no system call of its own).
 pub trait UserDb {
     fn user_by_name(&self, name: &str) -> Option<UserEntry>;
     fn user_by_uid(&self, uid: u32) -> Option<UserEntry>;
@@ -248,6 +272,13 @@ pub trait UserDb {
     fn groups_of(&self, user: &UserEntry) -> Vec<u32>;
     /// tend's own (uid, gid): used when `group` is set without `user`.
     fn current_ids(&self) -> (u32, u32);
+    /// Open a unit file or env_file for reading. `sys` does it without
+    /// blocking (a FIFO named `web.yaml` must not hang tend) and without
+    /// taking a terminal as controlling tty; the loader then `fstat`s the
+    /// descriptor and reads only a regular file. Tests may keep the default.
+    fn open_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        std::fs::File::open(path)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -370,8 +370,14 @@ pub fn quote_word(word: &str) -> String {
 /// sequences) are escaped so a message stays on one line and cannot drive the
 /// terminal; everything else, quotes included, is shown as is.
 pub(crate) fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let mut out = String::with_capacity(s.len().min(4 * EXCERPT_CHARS));
+    for (count, c) in s.chars().enumerate() {
+        if count == EXCERPT_CHARS {
+            // A short excerpt is enough to find the place; a 50 MB value
+            // must not be echoed whole (and read by whoever sees the error).
+            out.push('…');
+            break;
+        }
         if c.is_control() {
             out.extend(c.escape_debug());
         } else {
@@ -380,6 +386,9 @@ pub(crate) fn printable(s: &str) -> String {
     }
     out
 }
+
+/// The most characters of a value quoted in a message.
+pub(crate) const EXCERPT_CHARS: usize = 60;
 
 /// The candidate closest to `input` (case-insensitive optimal string
 /// alignment distance: insertions, deletions, substitutions, transpositions),

@@ -205,8 +205,10 @@ impl Default for Env {
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::Builder::new().prefix("tend-e2e-").tempdir().unwrap();
-        // World-writable so services running as `nobody` can report too.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        // World-writable so services running as `nobody` can report too;
+        // sticky like /tmp, so that tend as root still trusts the units
+        // folder in it (nobody else can swap an entry root made).
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o1777)).unwrap();
         fs::create_dir(dir.path().join("units")).unwrap();
         Env { dir }
     }
@@ -672,4 +674,111 @@ sleep 2;
     )
     .unwrap();
     format!("{{ perl {} READY=1 & }}", path.display())
+}
+
+// ---- throwaway users and groups (root only) ----
+
+static ACCOUNT_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A name no other test (of this run or another) uses: `tnd` + pid + a counter.
+fn account_name(kind: &str) -> String {
+    let n = ACCOUNT_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("tnd{kind}{}x{n}", std::process::id())
+}
+
+/// Run an account tool (useradd, groupadd, …), retrying while another one
+/// holds the lock on /etc/passwd or /etc/group (tests run in parallel).
+fn account_tool(args: &[&str]) {
+    let mut last = String::new();
+    for _ in 0..200 {
+        let out =
+            Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+        if out.status.success() {
+            return;
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("`{}` failed: {last}", args.join(" "));
+}
+
+fn numeric_id(args: &[&str]) -> u32 {
+    let out = Command::new("id").args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("id {args:?}: {out:?}"))
+}
+
+/// An unprivileged user made for one test (no home, no login shell), with
+/// its own group; removed again on drop. Needs root.
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl TestUser {
+    pub fn new() -> TestUser {
+        TestUser::with_groups(&[])
+    }
+
+    /// Also a member of these (existing) groups.
+    pub fn with_groups(groups: &[&str]) -> TestUser {
+        let name = account_name("u");
+        let list = groups.join(",");
+        let mut args = vec!["useradd", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin"];
+        if !groups.is_empty() {
+            args.extend(["--groups", list.as_str()]);
+        }
+        args.push(name.as_str());
+        account_tool(&args);
+        let uid = numeric_id(&["-u", &name]);
+        let gid = numeric_id(&["-g", &name]);
+        TestUser { name, uid, gid }
+    }
+
+    /// `cmd` run as this user (setpriv: uid, gid and supplementary groups).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", &self.name, "--regid", &self.name, "--init-groups", "--", program]);
+        cmd
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").args(["--force", &self.name]).output();
+    }
+}
+
+/// A group made for one test; removed on drop. Needs root.
+pub struct TestGroup {
+    pub name: String,
+    pub gid: u32,
+}
+
+impl TestGroup {
+    pub fn new() -> TestGroup {
+        let name = account_name("g");
+        account_tool(&["groupadd", &name]);
+        let line = fs::read_to_string("/etc/group").unwrap();
+        let gid = line
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split(':');
+                (f.next() == Some(name.as_str())).then(|| f.nth(1).and_then(|g| g.parse().ok())).flatten()
+            })
+            .unwrap_or_else(|| panic!("group {name} not in /etc/group"));
+        TestGroup { name, gid }
+    }
+}
+
+impl Drop for TestGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("groupdel").arg(&self.name).output();
+    }
+}
+
+/// chown a path (numeric ids).
+pub fn chown(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
 }
