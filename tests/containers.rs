@@ -93,18 +93,18 @@ fn rootfs_tar(env: &Env, with_tend: bool, files: &[(&str, String)]) -> PathBuf {
         fs::write(target, text).unwrap();
     }
     fs::set_permissions(root.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
-    let tar = env.p("rootfs.tar");
-    let out = run_cmd(
-        {
-            let mut c = Command::new("tar");
-            c.arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".");
-            c
-        },
-        "tar",
-    );
-    assert_eq!(out.code, 0, "{}", out.show());
+    let tar = tar_of(&root, &env.p("rootfs.tar"));
     fs::remove_dir_all(&root).unwrap();
     tar
+}
+
+/// `tar -cf TAR -C ROOT .`: a root file system for `podman import`.
+fn tar_of(root: &Path, tar: &Path) -> PathBuf {
+    let mut c = Command::new("tar");
+    c.arg("-C").arg(root).arg("-cf").arg(tar).arg(".");
+    let out = run_cmd(c, "tar");
+    assert_eq!(out.code, 0, "{}", out.show());
+    tar.to_path_buf()
 }
 
 /// Removes the podman objects a test made, whatever happened.
@@ -318,16 +318,7 @@ fn builder_image(env: &Env, cleanup: &mut Cleanup) -> (String, Vec<String>) {
     }
     fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     fs::write(root.join("etc/ld.so.cache"), "").unwrap();
-    let tar = env.p("builder.tar");
-    let out = run_cmd(
-        {
-            let mut c = Command::new("tar");
-            c.arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".");
-            c
-        },
-        "tar",
-    );
-    assert_eq!(out.code, 0, "{}", out.show());
+    let tar = tar_of(&root, &env.p("builder.tar"));
     let image = format!("localhost/{}:latest", name("builder"));
     podman_ok(&[
         "import",
