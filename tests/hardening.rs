@@ -208,6 +208,15 @@ fn check_finds_commands_that_cannot_run_and_up_warns() {
         u.display()
     ));
     wait_state(&env, &tend, "missing", "backoff");
+    // reload: the same check, a warning too, and the reload goes on.
+    env.unit("added", "command: [/no/such/either]\n");
+    let out = ctl(&env, &["reload", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let warning = format!("{}/added.yaml:1:10: command: no such file '/no/such/either'", u.display());
+    assert!(report["warnings"].as_array().is_some_and(|w| w.iter().any(|w| *w == warning)), "{}", out.show());
+    assert!(out.stderr.contains(&format!("tend: warning: {warning}")), "{}", out.show());
+    assert_eq!(report["started"][0], "added", "{}", out.show());
     shutdown(&env, &mut tend);
 }
 

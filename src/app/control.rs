@@ -374,6 +374,9 @@ fn write_log_line(out: &mut impl Write, log: &LogLine, width: usize) -> std::io:
 pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
     match call(socket, Request::Reload) {
         Ok(Reply::Ok { reload: Some(report), .. }) => {
+            for warning in &report.warnings {
+                eprintln!("tend: warning: {warning}");
+            }
             let shown = if json {
                 crate::emit!("{}\n", serde_json::to_string_pretty(&report).expect("report serializes"))
             } else {
@@ -506,6 +509,36 @@ mod tests {
             lines[3],
             "worker  failed   -    -       2         -          (start limit hit (6 failures in 1m))"
         );
+    }
+
+    #[test]
+    fn last_exit_column_per_kind() {
+        let with =
+            |kind: &str, code: Option<i32>, signal: Option<&str>, core: Option<bool>, message: &str| {
+                let mut s = status("web", "failed", None);
+                s.last_exit = Some(crate::ctl::proto::LastExit {
+                    kind: kind.into(),
+                    code,
+                    signal: signal.map(str::to_string),
+                    core_dumped: core,
+                    step: None,
+                    errno: None,
+                    message: message.into(),
+                    time: "2026-01-01T00:00:00Z".into(),
+                });
+                last_exit_text(&s)
+            };
+        assert_eq!(with("exited", Some(3), None, None, "exited with status 3"), "status 3");
+        assert_eq!(with("killed", None, Some("SIGKILL"), Some(false), ""), "SIGKILL");
+        assert_eq!(with("killed", None, Some("SIGSEGV"), Some(true), ""), "SIGSEGV (core dumped)");
+        assert_eq!(with("exec_failed", None, None, None, "cannot execute /x"), "cannot start");
+        assert_eq!(with("oom", None, Some("SIGKILL"), Some(false), ""), "oom");
+        assert_eq!(with("start_limit", Some(1), None, None, "start limit hit"), "start limit");
+        for words in ["start timeout after 5s", "health check failed (3 times)", "timed out after 1s"] {
+            assert_eq!(with("start_timeout", None, Some("SIGTERM"), Some(false), words), words);
+        }
+        assert_eq!(with("a_kind_from_a_newer_tend", None, None, None, "what it says"), "what it says");
+        assert_eq!(last_exit_text(&status("web", "running", Some(1))), "-");
     }
 
     #[test]

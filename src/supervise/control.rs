@@ -748,6 +748,7 @@ impl Stack {
             stopped: plan.removed,
             restarted: plan.changed,
             unchanged: plan.unchanged,
+            warnings: Vec::new(),
         }
     }
 }

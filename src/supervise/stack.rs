@@ -679,7 +679,9 @@ impl Stack {
             for warning in &warnings {
                 self.event(&format!("warning: {warning}"));
             }
-            self.apply_reload(units)
+            let mut report = self.apply_reload(units);
+            report.warnings = warnings.iter().map(|w| w.to_string()).collect();
+            report
         });
         self.event(&super::control::describe_reload(&result));
         for token in asked_by.into_iter().flatten() {
