@@ -919,3 +919,130 @@ fn followers_that_stop_reading_cost_bounded_memory() {
     assert_eq!(out.code, 0, "{}", out.show());
     drop(followers);
 }
+
+// ---- D6: kill -9 of tend, and what it leaves ----
+
+/// Start `tend up` for `env`, wait for the pid files, SIGKILL tend only
+/// (not its group), and return the pids that survived it.
+fn kill_tend_and_collect_survivors(tend: &mut Tend, env: &Env, files: &[&str]) -> Vec<i32> {
+    let pids: Vec<i32> = files.iter().map(|f| env.await_pid(tend, f)).collect();
+    kill(tend.pid, libc::SIGKILL);
+    tend.wait_exit(T);
+    // None of these gets the parent-death signal: grandchildren, a daemon
+    // in its own session, a program with file capabilities (exec clears it).
+    pids.into_iter().filter(|p| !is_gone(*p)).collect()
+}
+
+#[test]
+fn the_next_tend_kills_what_a_killed_tend_left_in_its_cgroups() {
+    if skip_unless_root("the_next_tend_kills_what_a_killed_tend_left_in_its_cgroups") {
+        return;
+    }
+    let env = env();
+    let capsleep = env.p("capsleep");
+    fs::copy("/bin/sleep", &capsleep).unwrap();
+    let setcap = std::process::Command::new("setcap").arg("cap_net_raw+ep").arg(&capsleep).output();
+    let with_caps = setcap.as_ref().is_ok_and(|o| o.status.success());
+    if !with_caps && std::env::var_os("CI").is_some() {
+        panic!("setcap failed (libcap2-bin): {setcap:?}");
+    }
+    let p = |name: &str| env.p(name).display().to_string();
+    unit(
+        &env,
+        "kids",
+        &format!(
+            "{}stop_timeout: 300ms\n",
+            sh(&format!("sleep 100013 & echo $! > {}\nsleep 100014 & echo $! > {}\nwait", p("k1"), p("k2")))
+        ),
+    );
+    unit(
+        &env,
+        "daemon",
+        &format!(
+            "{}stop_timeout: 300ms\n",
+            sh(&format!(
+                "setsid sh -c 'echo $$ > {}; exec sleep 100015' < /dev/null > /dev/null 2>&1 &\nexec sleep 100016",
+                p("d1")
+            ))
+        ),
+    );
+    let mut files = vec!["k1", "k2", "d1"];
+    if with_caps {
+        unit(
+            &env,
+            "cap",
+            &format!(
+                "{}user: nobody\nstop_timeout: 300ms\n",
+                sh(&format!("echo $$ > {}\nexec {} 100120", p("c1"), capsleep.display()))
+            ),
+        );
+        files.push("c1");
+    }
+    let mut first = env.up();
+    let survivors = kill_tend_and_collect_survivors(&mut first, &env, &files);
+    assert!(survivors.len() >= 3, "the attack needs survivors: {survivors:?}");
+    let old_pid = first.pid;
+    for f in &files {
+        fs::remove_file(env.p(f)).unwrap();
+    }
+    let mut second = env.up();
+    second.wait_stderr(&format!("left by a previous tend (pid {old_pid})"));
+    let line = second.stderr().lines().find(|l| l.contains("left by a previous tend")).unwrap().to_string();
+    let killed: usize =
+        line.split("killed ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    assert!(killed >= survivors.len(), "{line} but {} survived: {survivors:?}", survivors.len());
+    for pid in &survivors {
+        wait_gone(*pid, T, "a process left by the killed tend");
+    }
+    // And each service runs once: the new copies, nothing of the old ones.
+    for f in &files {
+        env.await_pid(&second, f);
+    }
+    shutdown(&env, &mut second);
+}
+
+#[test]
+fn without_cgroups_the_next_tend_kills_the_process_groups_a_killed_tend_left() {
+    if skip_unless_root("without_cgroups_the_next_tend_kills_the_process_groups_a_killed_tend_left") {
+        return;
+    }
+    // A tend that is not root has no cgroups here: process groups only.
+    let user = TestUser::new();
+    let env = env();
+    let _cleanup = RemoveOnDrop(vec![format!("/tmp/tend-{}", user.uid).into()]);
+    let p = |name: &str| env.p(name).display().to_string();
+    unit(
+        &env,
+        "kids",
+        &format!(
+            "{}stop_timeout: 300ms\n",
+            sh(&format!("sleep 100013 & echo $! > {}\nsleep 100014 & echo $! > {}\nwait", p("k1"), p("k2")))
+        ),
+    );
+    let spawn = || {
+        let mut cmd = user.command(tend_bin());
+        cmd.args(["up", "--units", env.units().to_str().unwrap()])
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("TEND_SOCKET")
+            .current_dir(env.root());
+        Tend::spawn(cmd, env.root(), "tend up as a user")
+    };
+    let mut first = spawn();
+    let leader = first.started_pid("kids");
+    let survivors = kill_tend_and_collect_survivors(&mut first, &env, &["k1", "k2"]);
+    assert_eq!(survivors.len(), 2, "grandchildren survive a killed tend: {survivors:?}");
+    // The leader itself gets the parent-death signal.
+    wait_gone(leader, T, "the service's leader after tend was killed");
+    let old_pid = first.pid;
+    fs::remove_file(env.p("k1")).unwrap();
+    fs::remove_file(env.p("k2")).unwrap();
+    let second = spawn();
+    second.wait_stderr(&format!("left by a previous tend (pid {old_pid})"));
+    let line = second.stderr().lines().find(|l| l.contains("left by a previous tend")).unwrap().to_string();
+    assert!(line.contains("killed 2 processes"), "{line}");
+    for pid in &survivors {
+        wait_gone(*pid, T, "a process left by the killed tend");
+    }
+    env.await_pid(&second, "k1");
+    drop(second);
+}

@@ -783,6 +783,46 @@ pub fn reopen_nonblocking(fd: i32) -> Option<std::os::fd::OwnedFd> {
     Some(file.into())
 }
 
+/// The fields of /proc/PID/stat after `(comm) `: state is index 0, the
+/// process group 2, the start time (clock ticks after boot) 19 (proc(5)).
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+/// When `pid` started (clock ticks after boot, proc(5) field 22), if it
+/// exists and has not ended (a zombie has): with the pid, it names one
+/// process for good.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let fields = stat_fields(pid)?;
+    if fields.first().is_some_and(|state| state == "Z" || state == "X") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Every process visible, by process group: `pgid → [(pid, start time)]`.
+pub fn processes_by_group() -> std::collections::HashMap<i32, Vec<(i32, u64)>> {
+    let mut groups: std::collections::HashMap<i32, Vec<(i32, u64)>> = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return groups };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Some(fields) = stat_fields(pid) else { continue };
+        // A zombie has ended already: nothing to kill.
+        if fields.first().is_some_and(|state| state == "Z" || state == "X") {
+            continue;
+        }
+        let (Some(pgid), Some(start)) =
+            (fields.get(2).and_then(|g| g.parse().ok()), fields.get(19).and_then(|s| s.parse().ok()))
+        else {
+            continue;
+        };
+        groups.entry(pgid).or_default().push((pid, start));
+    }
+    groups
+}
+
 /// tend's RLIMIT_NOFILE as it started, before [`raise_nofile_limit`].
 static ORIGINAL_NOFILE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
 
