@@ -1046,3 +1046,172 @@ fn without_cgroups_the_next_tend_kills_the_process_groups_a_killed_tend_left() {
     env.await_pid(&second, "k1");
     drop(second);
 }
+
+// ---- D3: the sandbox and /proc ----
+
+/// The report's attack: from inside a sandbox with `read_only_paths: [/]`
+/// and `inaccessible_paths`, go through /proc/PID/root of a process of the
+/// same user outside the sandbox. Prints `via PID` lines when it works.
+fn proc_root_attack(hidden: &Path, ro_file: &Path) -> String {
+    format!(
+        "echo \"direct: $(cat {hidden} 2>&1)\"\n\
+         for p in /proc/[0-9]*; do\n\
+           if cat $p/root{hidden} >/dev/null 2>&1; then\n\
+             echo \"via $p: $(cat $p/root{hidden})\"\n\
+             echo pwned-through-proc >> $p/root{ro} && echo \"via $p: wrote\"\n\
+             break\n\
+           fi\n\
+         done\n\
+         echo \"pids: $(ls -d /proc/[0-9]* | wc -l) self: $$\"\n\
+         echo END\n\
+         exec sleep 300",
+        hidden = hidden.display(),
+        ro = ro_file.display()
+    )
+}
+
+#[test]
+fn private_pids_stops_a_same_user_neighbour_from_opening_the_sandbox_through_proc() {
+    if skip_unless_root("private_pids_stops_a_same_user_neighbour_from_opening_the_sandbox_through_proc") {
+        return;
+    }
+    let user = TestUser::new();
+    let env = env();
+    let secret_dir = env.p("secret");
+    fs::create_dir(&secret_dir).unwrap();
+    let hidden = secret_dir.join("hidden.txt");
+    fs::write(&hidden, "hidden\n").unwrap();
+    chown(&hidden, user.uid, user.gid);
+    let ro_file = env.p("userfile");
+    fs::write(&ro_file, "original\n").unwrap();
+    chown(&ro_file, user.uid, user.gid);
+    let sandbox = |extra: &str| {
+        format!(
+            "user: {}\nstop_timeout: 300ms\nsandbox:\n  no_new_privileges: true\n  capabilities: []\n  read_only_paths: [/]\n  inaccessible_paths: [{}]\n{extra}",
+            user.name,
+            secret_dir.display()
+        )
+    };
+    let attack = proc_root_attack(&hidden, &ro_file);
+    unit(&env, "neighbor", &format!("{}user: {}\nstop_timeout: 300ms\n", sh("exec sleep 300"), user.name));
+    // What the README warns about: the rules alone do not stop it…
+    unit(
+        &env,
+        "exposed",
+        &format!(
+            "{}{}",
+            sh(&format!("while [ ! -e {} ]; do sleep 0.05; done\n{attack}", env.p("go").display())),
+            sandbox("")
+        ),
+    );
+    // …and private_pids does.
+    unit(
+        &env,
+        "jailed",
+        &format!(
+            "{}{}",
+            sh(&format!("while [ ! -e {} ]; do sleep 0.05; done\n{attack}", env.p("go").display())),
+            sandbox("  private_pids: true\n")
+        ),
+    );
+    let mut tend = env.up();
+    wait_running(&env, &tend, &["neighbor", "exposed", "jailed"]);
+    fs::write(env.p("go"), "").unwrap();
+    let report = |name: &str| -> Vec<String> {
+        tend.wait_until(T, &format!("{name} to report"), || tend.lines_of(name).iter().any(|l| l == "END"));
+        tend.lines_of(name)
+    };
+    let jailed = report("jailed");
+    assert!(jailed.iter().any(|l| l.starts_with("direct: cat:")), "{jailed:?}");
+    assert!(
+        !jailed.iter().any(|l| l.starts_with("via ")),
+        "the sandbox was opened through /proc: {jailed:?}"
+    );
+    assert!(jailed.iter().any(|l| l.ends_with("self: 2")), "the service's main process is PID 2: {jailed:?}");
+    assert_eq!(read(&ro_file), "original\n");
+    let exposed = report("exposed");
+    assert!(
+        exposed.iter().any(|l| l.starts_with("via ") && l.ends_with(": hidden")),
+        "without private_pids a same-user neighbour exposes the hidden file (the caveat the README states): {exposed:?}"
+    );
+    // check --strict warns about the exposed one, not the jailed one.
+    let mut check = env.spawn(&["check", "--strict", env.units().to_str().unwrap()], |_| {});
+    check.exit_code(T);
+    let warnings = check.stderr();
+    assert!(
+        warnings.lines().any(|l| l.contains("exposed.yaml") && l.contains("/proc/PID/root")),
+        "{warnings}"
+    );
+    assert!(
+        !warnings.lines().any(|l| l.contains("jailed.yaml") && l.contains("/proc/PID/root")),
+        "{warnings}"
+    );
+    shutdown(&env, &mut tend);
+}
+
+#[test]
+fn a_private_pid_namespace_reaps_forwards_signals_and_ends_with_its_service() {
+    if skip_unless_root("a_private_pid_namespace_reaps_forwards_signals_and_ends_with_its_service") {
+        return;
+    }
+    let env = env();
+    // Orphans that exit (reaped by PID 1 of the namespace: no zombie), a
+    // daemon that would outlive the service, and a plain `sleep` as main
+    // process (no signal handler: SIGTERM reaches it through the reaper).
+    let script = "for i in 1 2 3 4 5; do (sh -c 'sleep 0.01' &) ; done\n\
+                  setsid sleep 100777 < /dev/null > /dev/null 2>&1 &\n\
+                  n=0; while [ $n -lt 200 ]; do z=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$3 == \"Z\"' | wc -l); [ $z -eq 0 ] && break; n=$((n+1)); sleep 0.02; done\n\
+                  echo \"zombies: $z\"\n\
+                  echo END\n\
+                  exec sleep 300";
+    unit(&env, "ns", &format!("{}stop_timeout: 60s\nsandbox:\n  private_pids: true\n", sh(script)));
+    unit(&env, "code", &format!("{}restart: never\nsandbox:\n  private_pids: true\n", sh("exit 3")));
+    let mut tend = env.up();
+    tend.wait_until(T, "ns to report", || tend.lines_of("ns").iter().any(|l| l == "END"));
+    assert!(tend.lines_of("ns").iter().any(|l| l == "zombies: 0"), "{:?}", tend.lines_of("ns"));
+    tend.wait_stderr("code: exited with status 3");
+    let leader = tend.started_pid("ns");
+    let daemon = descendants(leader)
+        .into_iter()
+        .find(|p| read(format!("/proc/{p}/cmdline")).starts_with("sleep\u{0}100777"))
+        .expect("the daemon in the namespace");
+    // A stop_timeout of 60s: stopped well before, so SIGTERM reached `sleep`.
+    let out = ctl(&env, &["stop", "ns"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.show(), tend.dump());
+    assert!(!tend.stderr().contains("did not stop in 60s"), "{}", tend.dump());
+    wait_gone(daemon, T, "the daemon in the namespace after its service stopped");
+    shutdown(&env, &mut tend);
+}
+
+#[test]
+fn protect_proc_invisible_hides_other_users_processes() {
+    if skip_unless_root("protect_proc_invisible_hides_other_users_processes") {
+        return;
+    }
+    let user = TestUser::new();
+    let other = TestUser::new();
+    let env = env();
+    unit(&env, "other", &format!("{}user: {}\nstop_timeout: 300ms\n", sh("exec sleep 300"), other.name));
+    unit(&env, "mine", &format!("{}user: {}\nstop_timeout: 300ms\n", sh("exec sleep 300"), user.name));
+    let pids = env.p("pids");
+    let script = format!("while [ ! -s {p} ]; do sleep 0.05; done\nfor p in $(cat {p}); do [ -d /proc/$p ] && echo \"sees $p\" || echo \"hidden $p\"; done\necho END\nexec sleep 300", p = pids.display());
+    unit(
+        &env,
+        "watcher",
+        &format!(
+            "{}user: {}\nstop_timeout: 300ms\nsandbox:\n  protect_proc: invisible\n",
+            sh(&script),
+            user.name
+        ),
+    );
+    let mut tend = env.up();
+    let list = wait_running(&env, &tend, &["other", "mine", "watcher"]);
+    let (other_pid, mine_pid) = (pid_of(&list, "other"), pid_of(&list, "mine"));
+    fs::write(&pids, format!("{} {} {}", tend.pid, other_pid, mine_pid)).unwrap();
+    tend.wait_until(T, "watcher to report", || tend.lines_of("watcher").iter().any(|l| l == "END"));
+    let seen = tend.lines_of("watcher");
+    assert!(seen.contains(&format!("hidden {}", tend.pid)), "root's tend is visible: {seen:?}");
+    assert!(seen.contains(&format!("hidden {other_pid}")), "another user's service is visible: {seen:?}");
+    assert!(seen.contains(&format!("sees {mine_pid}")), "its own user's processes stay visible: {seen:?}");
+    shutdown(&env, &mut tend);
+}

@@ -712,6 +712,16 @@ pub fn release_free_memory() {
 /// single-threaded (no lock can be held by another thread) and the child
 /// only runs async-signal-safe steps before exec.
 pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
+    clone3(0, Some(cgroup_dir))
+}
+
+/// CLONE_NEWPID (linux/sched.h).
+pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
+
+/// clone3(2) as a fork with `flags` (CLONE_NEWPID: the child is PID 1 of a
+/// new PID namespace) and, with `cgroup_dir`, CLONE_INTO_CGROUP. -1 when
+/// the kernel cannot (the caller falls back as for [`clone_into_cgroup`]).
+pub fn clone3(flags: u64, cgroup_dir: Option<i32>) -> i32 {
     #[repr(C)]
     struct CloneArgs {
         flags: u64,
@@ -728,7 +738,7 @@ pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
     }
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
+        flags: flags | if cgroup_dir.is_some() { CLONE_INTO_CGROUP } else { 0 },
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
@@ -738,7 +748,7 @@ pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
         tls: 0,
         set_tid: 0,
         set_tid_size: 0,
-        cgroup: cgroup_dir as u64,
+        cgroup: cgroup_dir.unwrap_or(0) as u64,
     };
     // SAFETY: clone3 without CLONE_VM is a fork: the child gets a copy of
     // the address space and returns here with 0. `args` lives on our stack
