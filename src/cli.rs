@@ -31,6 +31,15 @@ pub struct SocketArg {
     pub socket: Option<PathBuf>,
 }
 
+/// How long a client command waits for the supervisor.
+#[derive(Args, Debug, Clone)]
+pub struct TimeoutArg {
+    /// Give up when the supervisor does not answer within DURATION (exit 3): default 10s, and no limit for
+    /// start, stop, restart, shutdown and logs -f, which wait on services.
+    #[arg(long, value_name = "DURATION", value_parser = crate::unit::values::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
 /// Which services a command acts on.
 #[derive(Args, Debug, Clone)]
 pub struct Targets {
@@ -109,6 +118,8 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Start services, and wait until they run.
     Start {
@@ -116,6 +127,8 @@ pub enum Command {
         targets: Targets,
         #[command(flatten)]
         socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Stop services (stop signal, then SIGKILL after stop_timeout), and wait until they are down.
     Stop {
@@ -123,6 +136,8 @@ pub enum Command {
         targets: Targets,
         #[command(flatten)]
         socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Restart services, and wait until the new process runs.
     Restart {
@@ -130,6 +145,8 @@ pub enum Command {
         targets: Targets,
         #[command(flatten)]
         socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Send a signal to services' process groups.
     Signal {
@@ -139,6 +156,8 @@ pub enum Command {
         names: Vec<String>,
         #[command(flatten)]
         socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Print the last lines of services' output, and follow it with -f.
     Logs {
@@ -154,11 +173,15 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Re-read the units folder and apply the difference (as SIGHUP does).
     Reload {
         #[command(flatten)]
         socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
         #[arg(long)]
         json: bool,
     },
@@ -166,11 +189,15 @@ pub enum Command {
     ReopenLogs {
         #[command(flatten)]
         socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Stop every service and the supervisor; wait until it has exited.
     Shutdown {
         #[command(flatten)]
         socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
     },
     /// Print a shell completion script (subcommands, flags, and the running supervisor's service names).
     #[command(after_help = "Install it where your shell looks for completions, e.g.:
@@ -180,6 +207,23 @@ pub enum Command {
     Completions {
         /// The shell to write the script for.
         shell: crate::app::completions::Shell,
+    },
+    /// Write unit files from another tool's configuration, and print what could not be translated.
+    #[command(after_help = "E.g. tend import compose docker-compose.yml -o units && tend check units
+     tend import systemd /lib/systemd/system/redis-server.service
+Each unit also says, in comments, where it came from and what was not translated.")]
+    Import {
+        /// The format of the files.
+        format: crate::import::Format,
+        /// The files to read (systemd: one .service file per unit).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The units folder to write into (created if missing).
+        #[arg(short, long, value_name = "DIR", default_value = "units")]
+        output: PathBuf,
+        /// Replace unit files that exist (else nothing is written if any would be).
+        #[arg(long)]
+        force: bool,
     },
     /// Print a JSON Schema (draft 2020-12) of the unit file format, for editors and linters.
     #[command(after_help = "E.g. tend schema > /etc/tend/unit.schema.json, then start each unit file with
@@ -200,6 +244,24 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// `--timeout`, for the client commands that take it.
+    fn timeout(&self) -> Option<std::time::Duration> {
+        match self {
+            Command::Status { timeout, .. }
+            | Command::Start { timeout, .. }
+            | Command::Stop { timeout, .. }
+            | Command::Restart { timeout, .. }
+            | Command::Signal { timeout, .. }
+            | Command::Logs { timeout, .. }
+            | Command::Reload { timeout, .. }
+            | Command::ReopenLogs { timeout, .. }
+            | Command::Shutdown { timeout, .. } => timeout.timeout,
+            _ => None,
+        }
+    }
+}
+
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -214,6 +276,9 @@ pub fn main() -> i32 {
         }
     };
     use crate::app::control;
+    if let Some(timeout) = cli.command.timeout() {
+        control::set_timeout(Some(timeout));
+    }
     match cli.command {
         Command::Up { units, socket, socket_group, no_socket, syslog } => {
             crate::app::up::up(crate::app::up::UpArgs {
@@ -240,21 +305,28 @@ pub fn main() -> i32 {
             verbosity: verbose,
         }),
         Command::Check { dir, strict } => crate::app::check::check(dir, strict),
-        Command::Status { names, json, socket } => control::status(socket.socket, names, json),
-        Command::Start { targets, socket } => control::change(socket.socket, control::Change::Start, targets),
-        Command::Stop { targets, socket } => control::change(socket.socket, control::Change::Stop, targets),
-        Command::Restart { targets, socket } => {
+        Command::Status { names, json, socket, .. } => control::status(socket.socket, names, json),
+        Command::Start { targets, socket, .. } => {
+            control::change(socket.socket, control::Change::Start, targets)
+        }
+        Command::Stop { targets, socket, .. } => {
+            control::change(socket.socket, control::Change::Stop, targets)
+        }
+        Command::Restart { targets, socket, .. } => {
             control::change(socket.socket, control::Change::Restart, targets)
         }
-        Command::Signal { signal, names, socket } => control::signal(socket.socket, signal, names),
-        Command::Logs { names, follow, lines, json, socket } => {
+        Command::Signal { signal, names, socket, .. } => control::signal(socket.socket, signal, names),
+        Command::Logs { names, follow, lines, json, socket, .. } => {
             control::logs(socket.socket, names, lines, follow, json)
         }
-        Command::Reload { socket, json } => control::reload(socket.socket, json),
-        Command::ReopenLogs { socket } => control::reopen_logs(socket.socket),
-        Command::Shutdown { socket } => control::shutdown(socket.socket),
+        Command::Reload { socket, json, .. } => control::reload(socket.socket, json),
+        Command::ReopenLogs { socket, .. } => control::reopen_logs(socket.socket),
+        Command::Shutdown { socket, .. } => control::shutdown(socket.socket),
         Command::Completions { shell } => crate::app::completions::print(shell),
         Command::Schema => crate::app::schema::print(),
+        Command::Import { format, files, output, force } => {
+            crate::app::import::import(format, files, output, force)
+        }
         Command::Man { dir } => crate::app::man::write(&dir),
         Command::Complete { what, socket } => crate::app::completions::candidates(what, socket.socket),
     }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod ctl;
 pub mod exit;
+pub mod import;
 pub mod output;
 pub mod policy;
 pub mod readiness;

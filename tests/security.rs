@@ -632,7 +632,7 @@ fn a_flood_of_stray_notify_datagrams_costs_a_few_log_lines() {
         "n",
         &format!(
             "{}type: notify\nstop_timeout: 300ms\n",
-            sh(&format!("echo $NOTIFY_SOCKET > {}\nexec sleep 300", path_file.display()))
+            sh(&format!("{}\nexec sleep 300", put("echo $NOTIFY_SOCKET", &path_file)))
         ),
     );
     let mut tend = env.up();

@@ -122,7 +122,12 @@ pub fn host_warnings(unit: &UnitSpec) -> Vec<String> {
 pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
     let dir = super::units_dir(dir);
     match super::load(&dir) {
-        Ok(units) => {
+        // A command that cannot run fails `check` (`up` only warns).
+        Ok(loaded) if !loaded.warnings.is_empty() => {
+            super::print_errors(&loaded.warnings);
+            crate::exit::USAGE
+        }
+        Ok(super::Loaded { units, .. }) => {
             let tend_uid = nix::unistd::geteuid().as_raw();
             let socket = crate::ctl::client::socket_path(None);
             let mut warned = 0;

@@ -17,7 +17,6 @@
 use crate::ctl::client::{self, Client};
 use crate::ctl::proto::{Reply, Request};
 use clap::CommandFactory;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -63,14 +62,9 @@ pub fn script(shell: Shell) -> String {
 }
 
 pub fn print(shell: Shell) -> i32 {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(script(shell).as_bytes()).and_then(|()| out.flush()) {
+    match super::out::emit(&script(shell)) {
         Ok(()) => crate::exit::OK,
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => crate::exit::OK,
-        Err(err) => {
-            eprintln!("tend: cannot write the completion script: {err}");
-            crate::exit::FAILURE
-        }
+        Err(status) => status,
     }
 }
 
@@ -81,12 +75,12 @@ pub fn candidates(what: Candidates, socket: Option<PathBuf>) -> i32 {
         Candidates::Signals => crate::unit::values::signal_names(),
         Candidates::Services => service_names(socket).unwrap_or_default(),
     };
-    let mut out = std::io::stdout().lock();
-    for word in words {
-        if writeln!(out, "{word}").is_err() {
-            break;
-        }
+    let mut text = words.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
     }
+    // A shell that stopped reading has no use for an error.
+    let _ = super::out::emit(&text);
     crate::exit::OK
 }
 

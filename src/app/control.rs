@@ -10,12 +10,49 @@ use crate::ctl::proto::{
 use crate::exit;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Change {
     Start,
     Stop,
     Restart,
+}
+
+/// How long a command waits for the supervisor when `--timeout` says
+/// nothing and the command does not wait on a service.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+static TIMEOUT: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+
+/// `--timeout`, once, before the command runs.
+pub fn set_timeout(timeout: Option<Duration>) {
+    let _ = TIMEOUT.set(timeout);
+}
+
+/// The bound for a command that does not wait on a service.
+fn timeout() -> Duration {
+    TIMEOUT.get().copied().flatten().unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// The bound for a command that waits on services (start, stop, restart,
+/// shutdown, logs -f): none unless `--timeout` set one; the supervisor's
+/// own stop_timeout and start_timeout end those waits.
+fn waiting_timeout() -> Option<Duration> {
+    TIMEOUT.get().copied().flatten()
+}
+
+/// A read or write that ran into the timeout.
+fn timed_out(err: &std::io::Error) -> bool {
+    matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+}
+
+fn no_answer(bound: Duration) -> i32 {
+    eprintln!(
+        "tend: the supervisor did not answer within {} (--timeout): it may be hung",
+        crate::unit::values::format_duration(bound)
+    );
+    exit::NO_SUPERVISOR
 }
 
 fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
@@ -30,8 +67,11 @@ fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
             }
         }
     }
-    match Client::connect(&path) {
+    match Client::connect_within(&path, timeout()) {
         Ok(client) => Ok(client),
+        Err(ConnectError::Other(err)) if err.kind() == std::io::ErrorKind::TimedOut => {
+            Err(no_answer(timeout()))
+        }
         Err(ConnectError::NoSupervisor(err)) => {
             eprintln!(
                 "tend: no supervisor answers on {} ({}): is `tend up` running with that socket?",
@@ -61,10 +101,20 @@ fn strip_os_error(err: &std::io::Error) -> String {
 
 /// One request, one reply; transport problems become exit statuses.
 fn call(socket: Option<PathBuf>, request: Request) -> Result<Reply, i32> {
+    call_within(socket, request, Some(timeout()))
+}
+
+/// One request, one reply, waiting at most `bound` for it (None: as long
+/// as it takes).
+fn call_within(socket: Option<PathBuf>, request: Request, bound: Option<Duration>) -> Result<Reply, i32> {
     let mut client = connect(socket)?;
-    client.call(request).map_err(|err| {
-        eprintln!("tend: the supervisor did not answer: {err}");
-        exit::NO_SUPERVISOR
+    client.set_timeout(bound);
+    client.call(request).map_err(|err| match bound {
+        Some(bound) if timed_out(&err) => no_answer(bound),
+        _ => {
+            eprintln!("tend: the supervisor did not answer: {err}");
+            exit::NO_SUPERVISOR
+        }
     })
 }
 
@@ -228,12 +278,13 @@ fn unexpected(reply: Reply) -> i32 {
 
 pub fn change(socket: Option<PathBuf>, change: Change, targets: Targets) -> i32 {
     let target = Target { names: targets.names, all: targets.all, wait: !targets.no_wait };
+    let bound = if target.wait { waiting_timeout() } else { Some(timeout()) };
     let request = match change {
         Change::Start => Request::Start(target),
         Change::Stop => Request::Stop(target),
         Change::Restart => Request::Restart(target),
     };
-    render_results(call(socket, request))
+    render_results(call_within(socket, request, bound))
 }
 
 pub fn signal(socket: Option<PathBuf>, signal: String, names: Vec<String>) -> i32 {
@@ -269,6 +320,8 @@ pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: b
         Ok(client) => client,
         Err(code) => return code,
     };
+    let bound = if follow { waiting_timeout() } else { Some(timeout()) };
+    client.set_timeout(bound);
     if let Err(err) = client.send(Request::Logs { names, lines, follow }) {
         eprintln!("tend: cannot send the request: {err}");
         return exit::NO_SUPERVISOR;
@@ -284,6 +337,9 @@ pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: b
                 return exit::NO_SUPERVISOR;
             }
             Err(err) => {
+                if let (Some(bound), true) = (bound, timed_out(&err)) {
+                    return no_answer(bound);
+                }
                 eprintln!("tend: {err}");
                 return exit::NO_SUPERVISOR;
             }
@@ -318,6 +374,9 @@ fn write_log_line(out: &mut impl Write, log: &LogLine, width: usize) -> std::io:
 pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
     match call(socket, Request::Reload) {
         Ok(Reply::Ok { reload: Some(report), .. }) => {
+            for warning in &report.warnings {
+                eprintln!("tend: warning: {warning}");
+            }
             let shown = if json {
                 crate::emit!("{}\n", serde_json::to_string_pretty(&report).expect("report serializes"))
             } else {
@@ -361,13 +420,22 @@ pub fn shutdown(socket: Option<PathBuf>) -> i32 {
             return error_status(&error);
         }
         Ok(other) => return unexpected(other),
+        Err(err) if timed_out(&err) => return no_answer(timeout()),
         Err(err) => {
             eprintln!("tend: the supervisor did not answer: {err}");
             return exit::NO_SUPERVISOR;
         }
     };
     // The supervisor closes our connection when it exits.
+    client.set_timeout(waiting_timeout());
     match client.wait_closed() {
+        Err(err) if timed_out(&err) => {
+            eprintln!(
+                "tend: the supervisor did not exit within {} (--timeout)",
+                crate::unit::values::format_duration(waiting_timeout().unwrap_or_default())
+            );
+            exit::FAILURE
+        }
         Ok(()) => {
             // The connection closes as the process exits; wait for the exit
             // itself to be complete (gone, or a zombie for its parent).
@@ -441,6 +509,36 @@ mod tests {
             lines[3],
             "worker  failed   -    -       2         -          (start limit hit (6 failures in 1m))"
         );
+    }
+
+    #[test]
+    fn last_exit_column_per_kind() {
+        let with =
+            |kind: &str, code: Option<i32>, signal: Option<&str>, core: Option<bool>, message: &str| {
+                let mut s = status("web", "failed", None);
+                s.last_exit = Some(crate::ctl::proto::LastExit {
+                    kind: kind.into(),
+                    code,
+                    signal: signal.map(str::to_string),
+                    core_dumped: core,
+                    step: None,
+                    errno: None,
+                    message: message.into(),
+                    time: "2026-01-01T00:00:00Z".into(),
+                });
+                last_exit_text(&s)
+            };
+        assert_eq!(with("exited", Some(3), None, None, "exited with status 3"), "status 3");
+        assert_eq!(with("killed", None, Some("SIGKILL"), Some(false), ""), "SIGKILL");
+        assert_eq!(with("killed", None, Some("SIGSEGV"), Some(true), ""), "SIGSEGV (core dumped)");
+        assert_eq!(with("exec_failed", None, None, None, "cannot execute /x"), "cannot start");
+        assert_eq!(with("oom", None, Some("SIGKILL"), Some(false), ""), "oom");
+        assert_eq!(with("start_limit", Some(1), None, None, "start limit hit"), "start limit");
+        for words in ["start timeout after 5s", "health check failed (3 times)", "timed out after 1s"] {
+            assert_eq!(with("start_timeout", None, Some("SIGTERM"), Some(false), words), words);
+        }
+        assert_eq!(with("a_kind_from_a_newer_tend", None, None, None, "what it says"), "what it says");
+        assert_eq!(last_exit_text(&status("web", "running", Some(1))), "-");
     }
 
     #[test]

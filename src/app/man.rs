@@ -239,12 +239,12 @@ pub fn write(dir: &Path) -> i32 {
         let section = name.rsplit('.').next().unwrap_or("1");
         let folder = dir.join(format!("man{section}"));
         if let Err(err) = std::fs::create_dir_all(&folder) {
-            eprintln!("tend: cannot create {}: {err}", folder.display());
+            super::out::say_err(&format!("tend: cannot create {}: {err}", folder.display()));
             return crate::exit::FAILURE;
         }
         let path = folder.join(&name);
         if let Err(err) = std::fs::write(&path, text) {
-            eprintln!("tend: cannot write {}: {err}", path.display());
+            super::out::say_err(&format!("tend: cannot write {}: {err}", path.display()));
             return crate::exit::FAILURE;
         }
         // A closed stdout (`| head`) must not stop the writing.

@@ -63,14 +63,9 @@ pub fn schema() -> Json {
 
 pub fn print() -> i32 {
     let text = serde_json::to_string_pretty(&schema()).expect("a JSON value serializes");
-    let mut out = std::io::stdout().lock();
-    match std::io::Write::write_all(&mut out, format!("{text}\n").as_bytes()) {
+    match super::out::emit(&format!("{text}\n")) {
         Ok(()) => crate::exit::OK,
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => crate::exit::OK,
-        Err(err) => {
-            eprintln!("tend: cannot write the schema: {err}");
-            crate::exit::FAILURE
-        }
+        Err(status) => status,
     }
 }
 

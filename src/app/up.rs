@@ -15,7 +15,14 @@ pub struct UpArgs {
 pub fn up(args: UpArgs) -> i32 {
     let dir = super::units_dir(args.units);
     let units = match super::load(&dir) {
-        Ok(units) => units,
+        Ok(super::Loaded { units, warnings }) => {
+            // Its service fails when started, as it would anyway; the
+            // others start.
+            for warning in &warnings {
+                eprintln!("tend: warning: {warning}");
+            }
+            units
+        }
         Err(_) => {
             eprintln!("tend: nothing was started");
             return crate::exit::USAGE;
@@ -45,7 +52,8 @@ pub fn up(args: UpArgs) -> i32 {
     run_stack(
         units,
         StackOptions {
-            environment: std::env::vars_os().collect(),
+            environment: super::services_environment(),
+            load_units: |dir| super::load_units(dir).map(|loaded| (loaded.units, loaded.warnings)),
             units_dir: dir,
             socket,
             syslog_events: args.syslog,

@@ -71,6 +71,27 @@ impl Client {
         }
     }
 
+    /// [`Client::connect`], but give up after `timeout` (a supervisor whose
+    /// listen backlog is full because it does not accept): then `Other`
+    /// with [`io::ErrorKind::TimedOut`]. Reads and writes get the same bound.
+    pub fn connect_within(path: &Path, timeout: std::time::Duration) -> Result<Client, ConnectError> {
+        // connect(2) on a unix socket has no timeout of its own: wait for it
+        // on a thread, and leave that thread behind if it never returns.
+        let (send, receive) = std::sync::mpsc::channel();
+        let target = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = send.send(Client::connect(&target));
+        });
+        match receive.recv_timeout(timeout) {
+            Ok(Ok(mut client)) => {
+                client.set_timeout(Some(timeout));
+                Ok(client)
+            }
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(ConnectError::Other(io::ErrorKind::TimedOut.into())),
+        }
+    }
+
     /// Bound every read and write (None: wait as long as it takes).
     pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
         let _ = self.writer.set_read_timeout(timeout);

@@ -1409,6 +1409,12 @@ impl Sim {
     }
 }
 
+/// What a stop for `failure` under `restart: never` ends with, once the
+/// process ended on the SIGTERM: its exit, the failure, and Ended.
+fn failed_after_sigterm(failure: &Failure) -> Vec<Action> {
+    vec![exited(killed_by(SIGTERM)), Action::Notice(Notice::Failed { failure: failure.clone() }), ended(1)]
+}
+
 fn then(mut first: Vec<Action>, rest: Vec<Action>) -> Vec<Action> {
     first.extend(rest);
     first
@@ -1491,14 +1497,7 @@ fn start_timeout_under_never_fails_with_the_reason_and_says_so() {
     sim.start_waiting();
     sim.tick_at_deadline();
     let failure = Failure::StartTimeout(secs(5));
-    assert_eq!(
-        sim.exit_on_sigterm(),
-        vec![
-            exited(killed_by(SIGTERM)),
-            Action::Notice(Notice::Failed { failure: failure.clone() }),
-            ended(1)
-        ]
-    );
+    assert_eq!(sim.exit_on_sigterm(), failed_after_sigterm(&failure));
     assert_eq!(sim.state(), &State::Failed { reason: FailReason::Failure(failure), at: secs(5) });
     let report = super::super::ending::exit_report(&sim.svc.last_ending().unwrap().0, secs(5), false, None);
     assert_eq!((report.kind.as_str(), report.message.as_str()), ("start_timeout", "start timeout after 5s"));
@@ -1583,14 +1582,7 @@ fn a_oneshot_past_its_timeout_is_stopped_as_timed_out() {
         then(vec![Action::Notice(Notice::TimedOut { timeout: secs(1) })], sim.stop_signals(pid))
     );
     let failure = Failure::Timeout(secs(1));
-    assert_eq!(
-        sim.exit_on_sigterm(),
-        vec![
-            exited(killed_by(SIGTERM)),
-            Action::Notice(Notice::Failed { failure: failure.clone() }),
-            ended(1)
-        ]
-    );
+    assert_eq!(sim.exit_on_sigterm(), failed_after_sigterm(&failure));
     assert_eq!(sim.state(), &State::Failed { reason: FailReason::Failure(failure), at: secs(1) });
 }
 
@@ -1603,14 +1595,7 @@ fn a_health_failure_under_never_leaves_the_service_down_and_failed() {
         then(vec![Action::Notice(Notice::Unhealthy { failures: 3 })], sim.stop_signals(pid))
     );
     let failure = Failure::Health { failures: 3 };
-    assert_eq!(
-        sim.exit_on_sigterm(),
-        vec![
-            exited(killed_by(SIGTERM)),
-            Action::Notice(Notice::Failed { failure: failure.clone() }),
-            ended(1)
-        ]
-    );
+    assert_eq!(sim.exit_on_sigterm(), failed_after_sigterm(&failure));
     assert_eq!(sim.state(), &State::Failed { reason: FailReason::Failure(failure), at: secs(3) });
     assert_eq!(
         FailReason::Failure(Failure::Health { failures: 3 }).describe(),

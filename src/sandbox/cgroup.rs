@@ -1059,3 +1059,48 @@ impl ServiceCgroup {
         }
     }
 }
+
+/// What tend says once when cgroups cannot be used at all: every reason
+/// (`cannot write in A, B: Permission denied`), what the user loses, and
+/// what to do about it.
+pub fn unavailable_warning(reason: &str) -> String {
+    // "cannot write in X: Permission denied (os error 13); cannot write in
+    // Y: …": the same error for many folders is said once.
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for part in reason.split("; ").filter(|p| !p.is_empty()) {
+        let part = match part.find(" (os error ") {
+            Some(at) => &part[..at],
+            None => part,
+        };
+        let (what, why) = part.rsplit_once(": ").unwrap_or((part, ""));
+        let (verb, object) = match what.rsplit_once(' ') {
+            Some((verb, object)) if object.starts_with('/') => (verb, object),
+            _ => (what, ""),
+        };
+        let key = format!("{verb}\u{0}{why}");
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, objects)) => objects.push(object.to_string()),
+            None => groups.push((key, vec![object.to_string()])),
+        }
+    }
+    let reasons: Vec<String> = groups
+        .into_iter()
+        .map(|(key, objects)| {
+            let (verb, why) = key.split_once('\u{0}').unwrap_or((&key, ""));
+            let objects: Vec<String> = objects.into_iter().filter(|o| !o.is_empty()).collect();
+            let what =
+                if objects.is_empty() { verb.to_string() } else { format!("{verb} {}", objects.join(", ")) };
+            if why.is_empty() {
+                what
+            } else {
+                format!("{what}: {why}")
+            }
+        })
+        .collect();
+    format!(
+        "warning: cgroups unavailable ({}). Falling back to process groups: stopping a service reaches only \
+         its process group (a daemon that left it survives), no memory or CPU use is reported, and units with \
+         `resources` are refused. To use cgroups, run tend as root or in a delegated cgroup (systemd: Delegate=yes).",
+        reasons.join("; ")
+    )
+}

@@ -152,6 +152,123 @@ fn candidates(program: &str, path: Option<&OsStr>) -> Result<Vec<CString>, PlanE
     Ok(out)
 }
 
+/// The environment a service gets: the inherited one (unless
+/// `clear_env`), HOME/USER/LOGNAME of its user, its unit's variables, then
+/// `extra_env`, and a default PATH when none is set.
+fn service_environment(
+    unit: &UnitSpec,
+    inherited_env: impl Iterator<Item = (OsString, OsString)>,
+    extra_env: &[(OsString, OsString)],
+) -> BTreeMap<OsString, OsString> {
+    let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
+    if !unit.clear_env {
+        env.extend(inherited_env);
+    }
+    if let Some(user) = unit.identity.as_ref().and_then(|id| id.user.as_ref()) {
+        env.insert("HOME".into(), user.home.clone().into());
+        env.insert("USER".into(), user.name.clone().into());
+        env.insert("LOGNAME".into(), user.name.clone().into());
+    }
+    for (key, value) in &unit.environment {
+        env.insert(key.into(), value.into());
+    }
+    env.extend(extra_env.iter().cloned());
+    env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
+    env
+}
+
+/// Would the spawn find the unit's program and may its user run it? The
+/// same search as the spawn (the unit's PATH; a relative path from its
+/// working directory) and the permission bits for its uid and groups. For
+/// `tend check` (an error) and `tend up` (a warning); the sandbox's mounts
+/// are not taken into account. Returns the problem in words.
+pub fn check_program(
+    unit: &UnitSpec,
+    inherited_env: impl Iterator<Item = (OsString, OsString)>,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+    let program = unit.command.first().map(String::as_str).unwrap_or_default();
+    let env = service_environment(unit, inherited_env, &[]);
+    let path = env.get(OsStr::new("PATH")).map(|p| p.as_bytes().to_vec()).unwrap_or_default();
+    let candidates: Vec<PathBuf> = if program.contains('/') {
+        vec![PathBuf::from(program)]
+    } else {
+        path.split(|b| *b == b':')
+            .map(|dir| {
+                if dir.is_empty() {
+                    Path::new(".").join(program)
+                } else {
+                    Path::new(OsStr::from_bytes(dir)).join(program)
+                }
+            })
+            .collect()
+    };
+    let (uid, gid, groups) = match &unit.identity {
+        Some(id) => (id.uid, id.gid, id.groups.clone()),
+        None => (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+            nix::unistd::getgroups().unwrap_or_default().into_iter().map(|g| g.as_raw()).collect(),
+        ),
+    };
+    let who = match unit.identity.as_ref().and_then(|id| id.user.as_ref()) {
+        Some(user) => format!(" by user {}", user.name),
+        None if unit.identity.is_some() => format!(" by uid {uid}"),
+        None => String::new(),
+    };
+    let mut problem = None;
+    for candidate in &candidates {
+        // The child enters working_dir before exec: relative paths start there.
+        let full = match &unit.working_dir {
+            Some(dir) if candidate.is_relative() => dir.join(candidate),
+            _ => candidate.clone(),
+        };
+        let shown = candidate.display();
+        match std::fs::metadata(&full) {
+            Ok(meta) if meta.is_dir() => {
+                problem.get_or_insert(format!("'{shown}' is a directory"));
+            }
+            Ok(meta) if !meta.is_file() => {
+                problem.get_or_insert(format!("'{shown}' is not a regular file"));
+            }
+            Ok(meta) => {
+                let mode = meta.mode();
+                let bits = if mode & 0o111 == 0 {
+                    0
+                } else if uid == 0 {
+                    // Root may run any file with an execute bit (path_resolution(7)).
+                    0o111
+                } else if meta.uid() == uid {
+                    mode & 0o100
+                } else if meta.gid() == gid || groups.contains(&meta.gid()) {
+                    mode & 0o010
+                } else {
+                    mode & 0o001
+                };
+                if bits != 0 {
+                    return Ok(());
+                }
+                problem.get_or_insert(format!("'{shown}' is not executable{who}"));
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) if err.raw_os_error() == Some(libc::ENOTDIR) => {}
+            Err(err) => {
+                let reason = err.to_string();
+                let reason = reason.split(" (os error").next().unwrap_or_default();
+                problem.get_or_insert(format!("cannot use '{shown}': {reason}"));
+            }
+        }
+    }
+    Err(problem.unwrap_or_else(|| {
+        if program.contains('/') {
+            format!("no such file '{program}'")
+        } else {
+            format!("'{program}' is not in PATH ({})", String::from_utf8_lossy(&path))
+        }
+    }))
+}
+
 fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
 }
@@ -228,20 +345,7 @@ impl ExecPlan {
         stdio: [Stdio; 3],
         pdeathsig: Option<i32>,
     ) -> Result<ExecPlan, PlanError> {
-        let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
-        if !unit.clear_env {
-            env.extend(inherited_env);
-        }
-        if let Some(user) = unit.identity.as_ref().and_then(|id| id.user.as_ref()) {
-            env.insert("HOME".into(), user.home.clone().into());
-            env.insert("USER".into(), user.name.clone().into());
-            env.insert("LOGNAME".into(), user.name.clone().into());
-        }
-        for (key, value) in &unit.environment {
-            env.insert(key.into(), value.into());
-        }
-        env.extend(extra_env.iter().cloned());
-        env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
+        let env = service_environment(unit, inherited_env, extra_env);
         let grouping = if unit.process_group { Grouping::NewSession } else { Grouping::Inherit };
         let mut plan = ExecPlan::assemble(command, env, grouping, stdio)?;
         plan.cwd = match &unit.working_dir {

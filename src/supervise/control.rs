@@ -381,33 +381,15 @@ impl Stack {
             Request::Signal { signal, names } => self.signal(token, &signal, &names),
             Request::Logs { names, lines, follow } => self.logs(token, &names, lines, follow),
             Request::Reload => {
-                let result = self.reload();
-                self.event(&describe_reload(&result));
-                let reply = match result {
-                    Ok(report) => Reply::Ok {
-                        ok: True,
-                        pid: None,
-                        version: None,
-                        services: None,
-                        results: None,
-                        reload: Some(report),
-                    },
-                    Err(diagnostics) => Reply::Error {
-                        ok: False,
-                        error: ErrorBody {
-                            code: ErrorCode::InvalidUnits,
-                            message: format!(
-                                "{} error{} in {}: nothing was changed",
-                                diagnostics.len(),
-                                if diagnostics.len() == 1 { "" } else { "s" },
-                                self.units_dir.display()
-                            ),
-                            details: diagnostics.iter().map(|d| d.to_string()).collect(),
-                        },
-                        results: None,
-                    },
-                };
-                self.reply(token, reply);
+                if self.phase != Phase::Running {
+                    let reply = Reply::error(ErrorCode::ShuttingDown, "the supervisor is shutting down");
+                    return self.reply(token, reply);
+                }
+                if let Some(conn) = self.conn(token) {
+                    // Answered once the folder is loaded (off the loop).
+                    conn.busy = true;
+                }
+                self.begin_reload(Some(token));
             }
             Request::ReopenLogs => {
                 let results = self.reopen_logs("tend reopen-logs");
@@ -687,10 +669,40 @@ impl Stack {
         results
     }
 
-    /// Re-read the units folder and apply the difference. Nothing changes
-    /// unless every unit is valid.
-    pub(super) fn reload(&mut self) -> Result<ReloadReport, Vec<Diagnostic>> {
-        let units = crate::unit::load_dir(&self.units_dir, &sys::SystemUsers)?;
+    /// Answer a `reload` request with what it did.
+    pub(super) fn answer_reload(&mut self, token: Token, result: &Result<ReloadReport, Vec<Diagnostic>>) {
+        if let Some(conn) = self.conn(token) {
+            conn.busy = false;
+        }
+        let reply = match result {
+            Ok(report) => Reply::Ok {
+                ok: True,
+                pid: None,
+                version: None,
+                services: None,
+                results: None,
+                reload: Some(report.clone()),
+            },
+            Err(diagnostics) => Reply::Error {
+                ok: False,
+                error: ErrorBody {
+                    code: ErrorCode::InvalidUnits,
+                    message: format!(
+                        "{} error{} in {}: nothing was changed",
+                        diagnostics.len(),
+                        if diagnostics.len() == 1 { "" } else { "s" },
+                        self.units_dir.display()
+                    ),
+                    details: diagnostics.iter().map(|d| d.to_string()).collect(),
+                },
+                results: None,
+            },
+        };
+        self.reply(token, reply);
+    }
+
+    /// Apply a loaded units folder: the difference to what runs now.
+    pub(super) fn apply_reload(&mut self, units: Vec<crate::unit::UnitSpec>) -> ReloadReport {
         let current: Vec<&crate::unit::UnitSpec> =
             self.slots.iter().filter(|s| !s.retired).map(|s| &s.unit).collect();
         let plan = crate::policy::reload::plan(current, &units);
@@ -731,12 +743,13 @@ impl Stack {
         }
         self.refresh_prefixes();
         self.reconcile();
-        Ok(ReloadReport {
+        ReloadReport {
             started: plan.added,
             stopped: plan.removed,
             restarted: plan.changed,
             unchanged: plan.unchanged,
-        })
+            warnings: Vec::new(),
+        }
     }
 }
 

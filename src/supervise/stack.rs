@@ -10,7 +10,7 @@ use crate::policy::ExitStatus;
 use crate::spawn::{self, ExecPlan, SpawnError, Stdio};
 use crate::sys;
 use crate::unit::values::format_duration;
-use crate::unit::UnitSpec;
+use crate::unit::{Diagnostic, UnitSpec};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook_mio::v1_0::Signals;
@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 pub(super) const SIGNAL_TOKEN: Token = Token(0);
@@ -26,6 +26,8 @@ pub(super) const LISTENER_TOKEN: Token = Token(1);
 pub(super) const NOTIFY_TOKEN: Token = Token(2);
 /// tend's own stdout/stderr became writable again.
 const OUTPUT_TOKEN: Token = Token(3);
+/// The reload thread has loaded the units folder.
+const RELOAD_TOKEN: Token = Token(4);
 const FIRST_DYNAMIC_TOKEN: usize = 16;
 
 /// How much one stream may read per turn before the others get theirs: a
@@ -44,9 +46,18 @@ pub struct SocketOptions {
     pub private_dir: bool,
 }
 
+/// Loads the units folder for a reload: the same loader, with the same
+/// checks, as `up` and `check` (`app::load_units`): the units, and warnings
+/// (a command that cannot run), or every error. It runs on a thread of its
+/// own, so it may block (user look-ups through NSS, a slow disk).
+pub type LoadUnits = fn(&Path) -> Result<(Vec<UnitSpec>, Vec<Diagnostic>), Vec<Diagnostic>>;
+
 pub struct StackOptions {
-    /// The environment services inherit (tend's own, read once at start).
+    /// The environment services inherit (tend's own, read once at start,
+    /// without what is meant for tend itself).
     pub environment: Vec<(OsString, OsString)>,
+    /// How `reload` and SIGHUP load the units folder.
+    pub load_units: LoadUnits,
     /// Where the units came from, for `reload`.
     pub units_dir: PathBuf,
     /// The control socket; `None` runs without one.
@@ -209,6 +220,21 @@ pub(super) struct Stack {
     ignored_reported: u128,
     /// epoll_wait failed: shutting down without the poller.
     poll_error: Option<String>,
+    load_units: LoadUnits,
+    /// A reload loading the folder on its thread, and who asked for it
+    /// (a control connection, or `None` for SIGHUP).
+    reloading: Option<Reloading>,
+    /// Reloads asked while one was loading: they load again afterwards
+    /// (the folder may have changed since the first one read it).
+    reload_queued: Vec<Option<Token>>,
+    waker: std::sync::Arc<mio::Waker>,
+}
+
+type Loaded = Result<(Vec<UnitSpec>, Vec<Diagnostic>), Vec<Diagnostic>>;
+
+struct Reloading {
+    done: std::sync::mpsc::Receiver<Loaded>,
+    asked_by: Vec<Option<Token>>,
 }
 
 /// Supervise `units` until a shutdown signal or a critical service ends.
@@ -277,6 +303,7 @@ impl Stack {
             Some(libc::SIGKILL)
         };
         let output = Output::new(units.iter().map(|u| u.name.as_str()));
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), RELOAD_TOKEN)?);
         let devnull = std::fs::OpenOptions::new().read(true).open("/dev/null")?.into();
         let mut stack = Stack {
             poll,
@@ -308,6 +335,10 @@ impl Stack {
             cgroup_warning_shown: false,
             ignored_reported: 0,
             poll_error: None,
+            load_units: options.load_units,
+            reloading: None,
+            reload_queued: Vec::new(),
+            waker,
             check_pids: HashMap::new(),
             check_tokens: HashMap::new(),
             event_syslog: options
@@ -508,6 +539,8 @@ impl Stack {
             self.accept_clients();
         } else if token == OUTPUT_TOKEN {
             self.output.flush();
+        } else if token == RELOAD_TOKEN {
+            self.finish_reload();
         } else if token == NOTIFY_TOKEN {
             self.read_notify();
         } else if let Some(&slot) = self.check_tokens.get(&token) {
@@ -579,6 +612,90 @@ impl Stack {
         }
     }
 
+    // ---- reload ----
+
+    /// Load the units folder on a thread of its own; `finish_reload`
+    /// applies it once loaded. `asked_by`: the control connection waiting
+    /// for the reply, `None` for SIGHUP.
+    pub(super) fn begin_reload(&mut self, asked_by: Option<Token>) {
+        if self.reloading.is_some() {
+            self.reload_queued.push(asked_by);
+            return;
+        }
+        let (send, done) = std::sync::mpsc::channel();
+        let (dir, load, waker) = (self.units_dir.clone(), self.load_units, self.waker.clone());
+        let spawned = std::thread::Builder::new().name("tend-reload".into()).spawn(move || {
+            // Signals are the loop's: none may interrupt a look-up here.
+            sys::block_all_signals();
+            let _ = send.send(load(&dir));
+            let _ = waker.wake();
+        });
+        if let Err(err) = spawned {
+            // No thread (EAGAIN): load here, as the loop's own work.
+            self.event(&format!("cannot start a thread to load the units ({err}); loading on the loop"));
+            let loaded = (self.load_units)(&self.units_dir);
+            self.apply_loaded(loaded, vec![asked_by]);
+            return;
+        }
+        self.reloading = Some(Reloading { done, asked_by: vec![asked_by] });
+    }
+
+    /// The reload thread is done (or woke us for nothing): apply what it
+    /// loaded, answer who asked, and start the reloads asked meanwhile.
+    fn finish_reload(&mut self) {
+        let Some(reloading) = self.reloading.as_ref() else { return };
+        let loaded = match reloading.done.try_recv() {
+            Ok(loaded) => loaded,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(vec![Diagnostic {
+                file: self.units_dir.clone(),
+                line: 0,
+                column: 0,
+                message: "the reload thread ended without a result".into(),
+                hint: None,
+            }]),
+        };
+        let asked_by = self.reloading.take().map(|r| r.asked_by).unwrap_or_default();
+        self.apply_loaded(loaded, asked_by);
+        let queued = std::mem::take(&mut self.reload_queued);
+        if !queued.is_empty() {
+            self.begin_reload(queued[0]);
+            if let Some(reloading) = self.reloading.as_mut() {
+                reloading.asked_by.extend(queued[1..].iter().copied());
+            } else {
+                self.reload_queued.extend(queued[1..].iter().copied());
+            }
+        }
+    }
+
+    fn apply_loaded(&mut self, loaded: Loaded, asked_by: Vec<Option<Token>>) {
+        if self.phase != Phase::Running {
+            // Shutting down: nothing starts any more.
+            for token in asked_by.into_iter().flatten() {
+                if let Some(conn) = self.conns.get_mut(&token) {
+                    conn.busy = false;
+                    conn.queue(&crate::ctl::proto::Reply::error(
+                        crate::ctl::proto::ErrorCode::ShuttingDown,
+                        "the supervisor is shutting down",
+                    ));
+                }
+            }
+            return;
+        }
+        let result = loaded.map(|(units, warnings)| {
+            for warning in &warnings {
+                self.event(&format!("warning: {warning}"));
+            }
+            let mut report = self.apply_reload(units);
+            report.warnings = warnings.iter().map(|w| w.to_string()).collect();
+            report
+        });
+        self.event(&super::control::describe_reload(&result));
+        for token in asked_by.into_iter().flatten() {
+            self.answer_reload(token, &result);
+        }
+    }
+
     // ---- signals and the reaper ----
 
     fn handle_signals(&mut self) {
@@ -586,10 +703,7 @@ impl Stack {
         for signal in pending {
             match signal {
                 libc::SIGCHLD => self.reap(),
-                libc::SIGHUP => {
-                    let report = self.reload();
-                    self.event(&super::control::describe_reload(&report));
-                }
+                libc::SIGHUP => self.begin_reload(None),
                 libc::SIGUSR1 => {
                     self.reopen_logs("SIGUSR1");
                 }
@@ -934,14 +1048,8 @@ impl Stack {
                 Err(reason) => {
                     if !self.cgroup_warning_shown {
                         self.cgroup_warning_shown = true;
-                        // One line: the first reason is enough to act on.
-                        let mut parts = reason.split("; ");
-                        let first = parts.next().unwrap_or_default().replace(" (os error 13)", "");
-                        let more = parts.count();
-                        let more = if more > 0 { format!(", and {more} more") } else { String::new() };
-                        self.event(&format!(
-                            "warning: cgroups unavailable ({first}{more}); falling back to process-group semantics"
-                        ));
+                        let warning = crate::sandbox::cgroup::unavailable_warning(&reason);
+                        self.event(&warning);
                     }
                 }
             }

@@ -708,9 +708,10 @@ pub fn release_free_memory() {
 /// 0 in the child, -1 when the kernel cannot (older than 5.7, or the
 /// cgroup refuses): the caller then forks and joins by writing cgroup.procs.
 ///
-/// Raw clone3 skips glibc's fork handlers: sound here because tend is
-/// single-threaded (no lock can be held by another thread) and the child
-/// only runs async-signal-safe steps before exec.
+/// Raw clone3 skips glibc's fork handlers: sound here because the child
+/// only runs async-signal-safe steps before exec, and so never takes a lock
+/// another thread (the reload thread's user look-ups) may have held at the
+/// fork, nor needs glibc's cached thread id.
 pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
     clone3(0, Some(cgroup_dir))
 }

@@ -49,8 +49,8 @@ use super::values::{
 };
 use super::{
     Check, CheckSpec, Dependency, DependencyCondition, Diagnostic, FilesystemBackend, Identity, LogSpec,
-    ProtectProc, Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType, StartLimit,
-    UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
+    ProtectProc, Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType, SourcePos,
+    StartLimit, UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -249,7 +249,17 @@ fn parse_unit_text(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSp
         strict: runs_as_root(users),
     };
     let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    if !valid_unit_name(&name) {
+    if let Some(stem) = name.strip_suffix('@').filter(|_| valid_unit_name(&name)) {
+        check.diagnostics.push(Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "'{name}' looks like a template unit (NAME@.yaml, with %i for the instance), and tend has no templates yet: it would run as a service called '{name}' with a literal %i"
+            ),
+            hint: Some(format!("name the file {stem}.yaml, or one file per instance: {stem}@1.yaml, {stem}@2.yaml")),
+        });
+    } else if !valid_unit_name(&name) {
         check.diagnostics.push(Diagnostic {
             file: file.to_path_buf(),
             line: 0,
@@ -649,6 +659,8 @@ impl Checker<'_> {
             }
         }
 
+        let command_at =
+            keys.get("command").map(|item| SourcePos { line: item.pos.line, column: item.pos.column });
         let command = match keys.get("command") {
             Some(item) => self.words("command", item),
             None => {
@@ -776,6 +788,7 @@ impl Checker<'_> {
             file: self.file.to_path_buf(),
             description,
             command: command?,
+            command_at: command_at.unwrap_or_default(),
             working_dir,
             environment: environment?,
             clear_env: clear_env.unwrap_or(false),

@@ -108,6 +108,7 @@ fn minimal_unit_gets_the_defaults() {
             file: PathBuf::from("web.yaml"),
             description: None,
             command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+            command_at: Default::default(),
             working_dir: None,
             environment: vec![],
             clear_env: false,
@@ -292,6 +293,30 @@ fn unit_names() {
     }
     let errors = parse_unit(Path::new("Web.yaml"), "command: x\n", &users).unwrap_err();
     assert_eq!(errors[0].hint.as_deref(), Some("rename the file, e.g. to web.yaml"));
+}
+
+/// `worker@.yaml` is a systemd template: until tend has templates it is an
+/// error, not a service called `worker@` running a literal `%i`.
+#[test]
+fn a_template_name_is_an_error_that_says_so() {
+    let users = FakeUsers::new();
+    let errors = parse_unit(Path::new("/u/worker@.yaml"), "command: [work, '%i']\n", &users).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].message.starts_with("'worker@' looks like a template unit"), "{errors:?}");
+    assert!(errors[0].message.contains("no templates yet"), "{errors:?}");
+    assert_eq!(
+        errors[0].hint.as_deref(),
+        Some("name the file worker.yaml, or one file per instance: worker@1.yaml, worker@2.yaml")
+    );
+}
+
+#[test]
+fn the_command_position_is_kept_but_is_not_part_of_the_definition() {
+    let spec = ok("description: x\ncommand: [sleep, 10]\n");
+    assert_eq!((spec.command_at.line, spec.command_at.column), (2, 10));
+    let moved = ok("command: [sleep, 10]\ndescription: x\n");
+    assert_eq!(moved.command_at.line, 1);
+    assert_eq!(spec, moved, "moving a line does not change the unit");
 }
 
 #[test]

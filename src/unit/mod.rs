@@ -15,7 +15,7 @@ mod diagnostic;
 mod envfile;
 pub mod keys;
 mod load;
-mod node;
+pub(crate) mod node;
 mod source;
 pub mod values;
 
@@ -23,6 +23,24 @@ pub use deps::start_order;
 pub use diagnostic::Diagnostic;
 pub use load::{load_dir, parse_unit};
 pub use source::{redact, UNIT_FILE_LIMIT};
+
+/// Where a value is written in its unit file (1-based line and column),
+/// for messages about it after loading (`tend check` resolving the
+/// command). Not part of what a unit means: any two compare equal, so a
+/// unit whose lines merely moved is not "changed" on reload.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourcePos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl PartialEq for SourcePos {
+    fn eq(&self, _: &SourcePos) -> bool {
+        true
+    }
+}
+
+impl Eq for SourcePos {}
 
 /// A fully validated service definition. Everything here has been checked;
 /// the spawner and the policy trust it.
@@ -35,6 +53,8 @@ pub struct UnitSpec {
     pub description: Option<String>,
     /// argv; never empty, never run through a shell.
     pub command: Vec<String>,
+    /// Where `command` is written, for messages about it after loading.
+    pub command_at: SourcePos,
     /// Absolute, or relative to the unit file's folder resolved at load time.
     pub working_dir: Option<PathBuf>,
     /// env_file entries (in file order), then `environment` entries; a later

@@ -32,6 +32,27 @@ fn probe_all_writable(layout: &Layout) -> Probe {
     }
 }
 
+/// The warning names every reason (grouped by error) and what is lost.
+#[test]
+fn the_unavailable_warning_names_every_reason_and_what_is_lost() {
+    let reason = "cannot write in /sys/fs/cgroup/unified: Permission denied (os error 13); \
+                  cannot write in /sys/fs/cgroup/pids: Permission denied (os error 13); \
+                  no cgroup2 file system mounted";
+    let warning = unavailable_warning(reason);
+    assert!(
+        warning.starts_with(
+            "warning: cgroups unavailable (cannot write in /sys/fs/cgroup/unified, /sys/fs/cgroup/pids: \
+             Permission denied; no cgroup2 file system mounted). Falling back to process groups: "
+        ),
+        "{warning}"
+    );
+    for lost in
+        ["a daemon that left it survives", "no memory or CPU use", "`resources` are refused", "Delegate=yes"]
+    {
+        assert!(warning.contains(lost), "{lost}: {warning}");
+    }
+}
+
 #[test]
 fn hybrid_host_uses_v2_for_membership_and_v1_for_limits() {
     let layout = parse_layout(HYBRID_CGROUP, HYBRID_MOUNTINFO);
