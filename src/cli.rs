@@ -3,10 +3,13 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// `0.1.0 (commit 0123456789ab)`: the commit comes from build.rs.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TEND_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tend",
-    version,
+    version = VERSION,
     about = "A sandboxed process supervisor: PID 1 for containers, a service manager, a sandbox",
     long_about = "A sandboxed process supervisor: PID 1 for containers, a service manager, a sandbox.
 

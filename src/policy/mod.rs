@@ -8,6 +8,7 @@
 pub mod ending;
 pub mod reload;
 pub mod service;
+pub mod systemd;
 
 use std::time::Duration;
 

@@ -124,6 +124,11 @@ pub struct Probe {
     pub v2_writable: Result<(), String>,
     /// The same for each of `Layout::v1`, in order.
     pub v1_writable: Vec<Result<(), String>>,
+    /// tend runs as a systemd unit (`INVOCATION_ID` is set).
+    pub under_systemd: bool,
+    /// systemd marked tend's v2 cgroup as delegated (`Delegate=yes` sets
+    /// the `trusted.delegate` or `user.delegate` extended attribute).
+    pub v2_delegated: bool,
 }
 
 impl Default for Probe {
@@ -136,6 +141,8 @@ impl Default for Probe {
             v2_is_root: false,
             v2_writable: Err("not mounted".to_string()),
             v1_writable: Vec::new(),
+            under_systemd: false,
+            v2_delegated: false,
         }
     }
 }
@@ -155,6 +162,24 @@ struct Plan {
 }
 
 fn plan(layout: &Layout, probe: &Probe) -> Plan {
+    if probe.under_systemd && !probe.v2_delegated {
+        // systemd owns every cgroup of a unit without Delegate=yes
+        // (systemd.resource-control(5), "Delegate="): it may move or remove
+        // what it did not make. Make none; stops use process groups.
+        let own = layout.unified.as_ref().map(|u| format!(" ({})", u.own.display())).unwrap_or_default();
+        let why = format!(
+            "tend runs as a systemd service without Delegate=yes, so its cgroup{own} belongs to systemd \
+             (add Delegate=yes to the unit)"
+        );
+        return Plan {
+            v2: None,
+            v2_controllers: Vec::new(),
+            member: Err(why.clone()),
+            backends: [Backend::Missing(why.clone()), Backend::Missing(why.clone()), Backend::Missing(why)],
+            v1_join: Vec::new(),
+            v1_cpuacct: None,
+        };
+    }
     let v1_ok = |i: usize| probe.v1_writable.get(i).is_some_and(|w| w.is_ok());
     let v1_with = |c: &str| layout.v1.iter().position(|h| h.has(c));
 
@@ -353,6 +378,21 @@ fn writable(dir: &Path) -> Result<(), String> {
     }
 }
 
+/// systemd's mark of a delegated cgroup: `trusted.delegate` (set since
+/// systemd 251) or `user.delegate` (252, readable without privileges) = "1".
+fn delegated(dir: &Path) -> bool {
+    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else { return false };
+    ["trusted.delegate", "user.delegate"].iter().any(|name| {
+        let name = CString::new(*name).expect("no NUL");
+        let mut value = [0u8; 8];
+        let (path, name, buf, len) = (path.as_ptr(), name.as_ptr(), value.as_mut_ptr().cast(), value.len());
+        // SAFETY: both strings are NUL-terminated; the kernel writes at most
+        // `len` bytes into the buffer.
+        let n = unsafe { libc::getxattr(path, name, buf, len) };
+        n > 0 && value[0] == b'1'
+    })
+}
+
 fn check_name(service: &str) -> io::Result<()> {
     if service.is_empty() || service.starts_with('.') || service.contains('/') || service.contains('\0') {
         return Err(io::Error::new(
@@ -401,7 +441,9 @@ impl CgroupManager {
             probe.v2_procs = parse_pids(&fs::read_to_string(u.own.join("cgroup.procs")).unwrap_or_default());
             probe.v2_is_root = layout::is_v2_root(&u.own);
             probe.v2_writable = writable(&u.own);
+            probe.v2_delegated = delegated(&u.own);
         }
+        probe.under_systemd = std::env::var_os("INVOCATION_ID").is_some_and(|v| !v.is_empty());
         probe.v1_writable = layout.v1.iter().map(|h| writable(&h.own)).collect();
         CgroupManager::from_parts(layout, &probe)
     }

@@ -66,7 +66,7 @@ fn describe_fail(reason: &FailReason) -> String {
 
 /// The state as status shows it: a service held back by its dependencies is
 /// `waiting` (or `blocked`, when one of them is down for good).
-fn state_name(slot: &Slot) -> &'static str {
+pub(super) fn state_name(slot: &Slot) -> &'static str {
     match &slot.waiting {
         Some((_, true)) if slot.start_pending => "blocked",
         Some((_, false)) if slot.start_pending => "waiting",

@@ -13,6 +13,7 @@ mod readiness;
 mod reaper;
 pub mod run;
 mod stack;
+mod systemd;
 
 pub use stack::{run_stack, SocketOptions, StackOptions};
 

@@ -215,6 +215,9 @@ pub(super) struct Stack {
     /// Per-service cgroups (when the host lets us).
     cgroups: crate::sandbox::cgroup::CgroupManager,
     cgroup_warning_shown: bool,
+    /// The service manager tend runs under (`NOTIFY_SOCKET`), told what the
+    /// stack does.
+    pub(super) systemd: Option<super::systemd::Notifier>,
     /// Signals already reported as ignored (bit N: signal N), so that a
     /// flood of one signal costs one line.
     ignored_reported: u128,
@@ -303,6 +306,7 @@ impl Stack {
             Some(libc::SIGKILL)
         };
         let output = Output::new(units.iter().map(|u| u.name.as_str()));
+        let systemd = super::systemd::from_environment();
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), RELOAD_TOKEN)?);
         let devnull = std::fs::OpenOptions::new().read(true).open("/dev/null")?.into();
         let mut stack = Stack {
@@ -316,6 +320,7 @@ impl Stack {
             busy: Vec::new(),
             output,
             environment: options.environment,
+            systemd,
             devnull,
             pdeathsig,
             phase: Phase::Running,
@@ -474,12 +479,23 @@ impl Stack {
         self.release_retired();
         self.run_checks();
         self.note_state_changes();
+        self.announce();
         self.check_waiters();
         self.enforce_output_budget();
         self.flush_conns();
         self.expire_idle_conns(sys::monotonic_now());
         self.flush_sinks();
         self.output.flush();
+    }
+
+    /// Tell the service manager (if any) what changed this turn.
+    fn announce(&mut self) {
+        let Some(systemd) = self.systemd.as_mut() else { return };
+        let states: Vec<&str> =
+            self.slots.iter().filter(|s| !s.retired).map(super::control::state_name).collect();
+        // While the reload thread loads the folder, nothing has changed yet:
+        // READY=1 waits until its result is applied and has settled.
+        systemd.turn(&states, self.reloading.is_some());
     }
 
     /// A unit removed by a reload keeps its slot (indices stay valid) but
@@ -574,12 +590,14 @@ impl Stack {
 
     /// Sleep until the earliest deadline; `None` (forever) when none is due.
     fn next_timeout(&self) -> Option<Duration> {
+        let systemd = self.systemd.as_ref().and_then(|s| s.deadline());
         let earliest = self
             .slots
             .iter()
             .flat_map(|s| [s.policy.deadline(), s.checks.deadline()])
             .flatten()
             .chain(self.idle_deadline())
+            .chain(systemd)
             .min()?;
         let now = sys::monotonic_now();
         // Round up to the next millisecond (epoll's resolution): waking a
@@ -590,6 +608,9 @@ impl Stack {
 
     fn fire_deadlines(&mut self) {
         let now = sys::monotonic_now();
+        if let Some(systemd) = self.systemd.as_mut().filter(|s| s.deadline().is_some_and(|at| at <= now)) {
+            systemd.fire(now);
+        }
         for index in 0..self.slots.len() {
             if self.slots[index].policy.deadline().is_some_and(|at| at <= now) {
                 self.deliver(index, Event::Tick);
@@ -621,6 +642,9 @@ impl Stack {
         if self.reloading.is_some() {
             self.reload_queued.push(asked_by);
             return;
+        }
+        if let Some(systemd) = self.systemd.as_mut() {
+            systemd.reload_begins();
         }
         let (send, done) = std::sync::mpsc::channel();
         let (dir, load, waker) = (self.units_dir.clone(), self.load_units, self.waker.clone());
@@ -818,6 +842,9 @@ impl Stack {
     /// Stop everything, dependents before what they depend on.
     pub(super) fn begin_shutdown(&mut self) {
         self.phase = Phase::ShuttingDown { escalated: false };
+        if let Some(systemd) = self.systemd.as_mut() {
+            systemd.shutdown_begins();
+        }
         for index in 0..self.slots.len() {
             self.want_down(index);
         }

@@ -495,7 +495,12 @@ impl Out {
 
 /// Run a prepared command to completion, bounded by `T` (killed and panics
 /// past it: a client that hangs is a failure, not a stuck test).
-pub fn run_cmd(mut cmd: Command, label: &str) -> Out {
+pub fn run_cmd(cmd: Command, label: &str) -> Out {
+    run_cmd_within(cmd, label, T)
+}
+
+/// [`run_cmd`] with another bound (an image build, a package build).
+pub fn run_cmd_within(mut cmd: Command, label: &str, timeout: Duration) -> Out {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {label}: {e}"));
@@ -515,10 +520,10 @@ pub fn run_cmd(mut cmd: Command, label: &str) -> Out {
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
-        if start.elapsed() > T {
+        if start.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("`{label}` did not finish within {T:?}");
+            panic!("`{label}` did not finish within {timeout:?}");
         }
         std::thread::sleep(Duration::from_millis(2));
     };

@@ -99,6 +99,42 @@ fn pure_v2_alone_in_its_cgroup_delegates() {
 }
 
 #[test]
+fn systemd_service_with_delegate_yes_moves_into_supervisor() {
+    let layout = parse_layout("0::/system.slice/tend.service\n", V2_MOUNTINFO);
+    let probe = Probe {
+        v2_controllers: words("cpu memory pids"),
+        v2_procs: vec![77],
+        under_systemd: true,
+        v2_delegated: true,
+        ..probe_all_writable(&layout)
+    };
+    let m = CgroupManager::from_parts(layout, &probe);
+    let v2 = m.plan.v2.as_ref().unwrap();
+    assert!(v2.delegate);
+    assert_eq!(v2.base, Path::new("/sys/fs/cgroup/system.slice/tend.service"));
+    assert_eq!(m.supports(&all_limits()), Ok(()));
+}
+
+#[test]
+fn systemd_service_without_delegation_makes_no_cgroup() {
+    // Alone and writable as root, but the cgroup is systemd's.
+    let proc_cgroup = "9:name=systemd:/system.slice/tend.service\n8:pids:/system.slice/tend.service\n\
+                       4:memory:/system.slice/tend.service\n0::/system.slice/tend.service\n";
+    let layout = parse_layout(proc_cgroup, HYBRID_MOUNTINFO);
+    let probe =
+        Probe { v2_procs: vec![77], under_systemd: true, v2_delegated: false, ..probe_all_writable(&layout) };
+    let m = CgroupManager::from_parts(layout, &probe);
+    assert_eq!(m.plan.v2, None);
+    assert!(m.plan.v1_join.is_empty(), "no v1 cgroup either: {:?}", m.plan.v1_join);
+    let err = m.available().unwrap_err();
+    assert!(err.contains("without Delegate=yes"), "{err}");
+    assert!(err.contains("/sys/fs/cgroup/unified/system.slice/tend.service"), "{err}");
+    let err = m.supports(&res(Some(1 << 20), None, None, None)).unwrap_err();
+    assert!(err.contains("memory_max needs the memory controller") && err.contains("Delegate=yes"), "{err}");
+    assert!(m.describe().starts_with("unavailable: tend runs as a systemd service"), "{}", m.describe());
+}
+
+#[test]
 fn pure_v2_sharing_its_cgroup_gives_membership_only() {
     let layout = parse_layout("0::/user.slice/user-0.slice/session-1.scope\n", V2_MOUNTINFO);
     let probe = Probe {
