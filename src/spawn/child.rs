@@ -268,10 +268,11 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
 /// the namespace. All signals are still blocked (spawn blocked them before
 /// the fork), so none is lost before the loop waits for them.
 fn reaper(status_fd: i32, own_group: bool) {
+    let flags = libc::SIGCHLD as libc::c_long;
     // SAFETY: a fork-like clone (see spawn::spawn); the child returns to
     // the remaining async-signal-safe steps.
-    let service =
-        unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0usize, 0usize, 0usize, 0usize) } as i32;
+    let service = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    let service = service as i32;
     if service < 0 {
         fail_confine(
             status_fd,
