@@ -808,3 +808,142 @@ fn nothing_stays_mounted_and_cgroups_are_removed_after_tend_exits() {
     let left: Vec<&PathBuf> = dirs.iter().chain(parents.iter()).filter(|p| p.exists()).collect();
     assert!(left.is_empty(), "cgroup directories left after tend exited: {left:?}\n{}", tend.dump());
 }
+
+// ---- a host without cgroup2 (issue 15) ----
+
+/// `tend up` in a private mount namespace where every cgroup2 mount is
+/// unmounted: to tend, a v1-only host (older distributions and container
+/// hosts). `None` (after `skip`, which fails in CI) when the host has no v1
+/// hierarchy to fall back on (a pure v2 host).
+fn up_without_cgroup2(env: &Env, test: &str) -> Option<Tend> {
+    let v1_membership = ["freezer", "pids", "memory", "cpuacct", "cpu"];
+    if !cgroup_mounts()
+        .iter()
+        .any(|m| !m.v2 && m.controllers.iter().any(|c| v1_membership.contains(&c.as_str())))
+    {
+        skip(test, "no cgroup v1 hierarchy mounted, so no v1-only host can be made here");
+        return None;
+    }
+    // `unshare --mount` makes every mount private first, so the unmount
+    // stays in the namespace; sh then execs tend (same pid).
+    let script = r#"awk '$0 ~ / - cgroup2 / { print $5 }' /proc/self/mountinfo | while read -r m; do umount -l "$m" || exit 97; done
+exec "$@""#;
+    let units = env.units();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "sh", "-c", script, "sh", tend_bin(), "up", "--units", units.to_str().unwrap()])
+        .current_dir(env.root())
+        .env_remove("NO_COLOR")
+        .env_remove("TEND_UNITS")
+        .env("TEND_SOCKET", env.socket());
+    Some(Tend::spawn(cmd, env.root(), "unshare --mount (cgroup2 unmounted) tend up"))
+}
+
+/// Directories called `name` under `dir`, down to `depth` levels.
+fn dirs_named(dir: &Path, name: &str, depth: usize, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if entry.file_name().to_str() == Some(name) {
+                found.push(entry.path());
+            } else if depth > 0 {
+                dirs_named(&entry.path(), name, depth - 1, found);
+            }
+        }
+    }
+}
+
+/// Lines `ID:CONTROLLERS:PATH` of a service's /proc/self/cgroup report for
+/// the v1 hierarchies holding `controller`.
+fn v1_line<'a>(report: &'a [String], controller: &str) -> Option<&'a str> {
+    report
+        .iter()
+        .map(String::as_str)
+        .find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == controller)))
+}
+
+#[test]
+fn v1_only_host_stop_and_restart_leave_no_escaped_daemon() {
+    let test = "v1_only_host_stop_and_restart_leave_no_escaped_daemon";
+    if skip_unless_root(test) {
+        return;
+    }
+    let env = env();
+    // Neither has `resources`: on a v1-only host membership alone (the
+    // freezer) is what finds a daemon that left the process group.
+    // `forker` keeps running beside its daemon; `crasher` leaves one behind
+    // and exits 1 the first time, so its restart must clear it first.
+    let daemon = r#"perl -MPOSIX -e '$SIG{TERM} = $SIG{HUP} = "IGNORE"; defined(my $p = fork) or die "fork: $!"; exit 0 if $p; POSIX::setsid() or die "setsid: $!"; print "$$\n"; close STDOUT; open STDOUT, ">", "/dev/null"; sleep 300'"#;
+    unit(
+        &env,
+        "forker",
+        &format!(
+            "{}stop_timeout: 300ms\n",
+            sh(&format!(
+                "cat /proc/self/cgroup\necho END\nd=$({daemon})\necho \"daemon $d\"\nexec sleep 300"
+            ))
+        ),
+    );
+    let marker = env.p("crashed-once");
+    unit(
+        &env,
+        "crasher",
+        &format!(
+            "{}restart: always\nrestart_delay: 0s\nstop_timeout: 300ms\n",
+            sh(&format!(
+                "if [ -e {m} ]; then echo second; exec sleep 300; fi\nd=$({daemon})\necho \"daemon $d\"\ntouch {m}\nexit 1",
+                m = marker.display()
+            ))
+        ),
+    );
+    let Some(mut tend) = up_without_cgroup2(&env, test) else { return };
+    let r = report(&tend, "forker");
+    let main = tend.started_pid("forker");
+    let d = |t: &Tend| format!("/proc/self/cgroup of forker:\n{}\n{}", show(&r), t.dump());
+    let tend_mounts = read(format!("/proc/{}/mountinfo", tend.pid));
+    assert!(!tend_mounts.contains(" - cgroup2 "), "tend still sees a cgroup2 mount\n{}", d(&tend));
+    assert!(!tend.stderr().contains("cgroups unavailable"), "{}", d(&tend));
+    // Its membership is v1: its own freezer cgroup (or the first v1
+    // hierarchy tend found when there is no freezer), under tend-PID.
+    let leaf = format!("/tend-{}/forker.service", tend.pid);
+    let member = v1_line(&r, "freezer").or_else(|| v1_line(&r, "pids")).unwrap_or_default();
+    assert!(
+        member.ends_with(&leaf),
+        "forker should be in {leaf} of a v1 hierarchy, is in {member:?}\n{}",
+        d(&tend)
+    );
+
+    // Stop: the daemon that left the group and ignores SIGTERM goes too.
+    tend.wait_until(T, "forker's daemon to report its pid", || {
+        tend.lines_of("forker").iter().any(|l| l.starts_with("daemon "))
+    });
+    let forker_daemon: i32 = field(&tend.lines_of("forker"), "daemon ").unwrap().parse().unwrap();
+    let f = proc_stat_fields(forker_daemon).unwrap_or_default();
+    assert!(f.get(2).is_some_and(|pgrp| pgrp != &main.to_string()), "the daemon left the group: {f:?}");
+    let out = ctl(&env, &["stop", "forker"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.show(), d(&tend));
+    wait_gone(main, T, "forker's main process after tend stop");
+    wait_gone(forker_daemon, T, "forker's escaped daemon after `tend stop forker` on a v1-only host");
+
+    // Restart: the first crasher's daemon is gone before the second starts.
+    tend.wait_until(T, "crasher to restart", || tend.lines_of("crasher").iter().any(|l| l == "second"));
+    let crasher_daemon: i32 = field(&tend.lines_of("crasher"), "daemon ").unwrap().parse().unwrap();
+    assert!(
+        is_gone(crasher_daemon),
+        "the daemon {crasher_daemon} of the crashed instance survived its restart\n{}",
+        d(&tend)
+    );
+    let crasher = svc(&env, "crasher");
+    let second = crasher["pid"].as_i64().unwrap_or_else(|| panic!("crasher has no pid: {crasher}")) as i32;
+
+    // Shutdown: nothing of either service, and no cgroup directory, left.
+    let tend_pid = tend.pid;
+    // Killed daemons make the exit status 1 (src/exit.rs).
+    tend.signal(libc::SIGTERM);
+    tend.wait_exit(T);
+    wait_gone(second, T, "crasher's second instance after tend exited");
+    let mut left = Vec::new();
+    for m in cgroup_mounts().iter().filter(|m| !m.v2) {
+        dirs_named(&m.point, &format!("tend-{tend_pid}"), 4, &mut left);
+    }
+    assert!(left.is_empty(), "cgroup directories left after tend exited: {left:?}\n{}", tend.dump());
+}

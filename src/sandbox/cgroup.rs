@@ -15,6 +15,14 @@
 //!   cgroup. Otherwise the controller's v1 hierarchy. Otherwise `supports`
 //!   says what is missing.
 //!
+//! # Joining
+//!
+//! The child joins before exec, so that no process of the service ever runs
+//! outside its cgroups: into v2 at clone time (clone3 `CLONE_INTO_CGROUP`),
+//! into v1 by writing `0` to each hierarchy's `tasks` ([`join_file`] says why
+//! not `cgroup.procs`: an RCU grace period per join). [`v1_joins`] decides
+//! which v1 hierarchies a service joins.
+//!
 //! # Where the cgroups go (v2)
 //!
 //! * tend alone in a non-root cgroup `OWN` (a container's PID 1 with its own
@@ -298,6 +306,75 @@ fn plan(layout: &Layout, probe: &Probe) -> Plan {
         }
     }
     Plan { v2, v2_controllers, member, backends, v1_join, v1_cpuacct }
+}
+
+// ---- joining (pure, tested) ----
+
+/// The file a service's child writes `0` to, before exec, to join one of its
+/// cgroups.
+///
+/// * v1: `tasks`, which moves the writing thread alone. The child is
+///   single-threaded (just forked), so that is the whole process, and every
+///   process it starts inherits the cgroup, as with `cgroup.procs`. The
+///   difference is the cost: for `cgroup.procs` (or any pid other than 0)
+///   the kernel takes `cgroup_threadgroup_rwsem` for writing, and unless
+///   someone took it within the last grace period, that waits for an RCU
+///   grace period (`percpu_down_write` → `rcu_sync_enter`): 11 ms per join
+///   (3-24 ms) on this 2-vCPU VM, 17 ms per restart on a v1-only host
+///   (`ONLY=v1join bench/run` measures it). "0" written to
+///   `tasks` migrates only `current`, which cannot exit or exec under the
+///   kernel's hands, so `cgroup_procs_write_start` skips that lock
+///   ("cgroup: Optimize single thread migration", Linux 6.0, backported to
+///   the 5.4/5.10/5.15 stable series): 30-40 µs for the first join, about
+///   10 µs for each further one, for a new cgroup as for one kept across
+///   restarts. Older kernels take the lock either way.
+/// * v2: `cgroup.procs` (its `cgroup.threads` only moves threads within one
+///   threaded subtree). It is the fallback only: services are cloned
+///   straight into their v2 cgroup (clone3 `CLONE_INTO_CGROUP`), which takes
+///   no such lock either.
+pub fn join_file(v2: bool) -> &'static str {
+    if v2 {
+        "cgroup.procs"
+    } else {
+        "tasks"
+    }
+}
+
+/// The v1 hierarchies (indexes into `Layout::v1`, in `plan.v1_join` order)
+/// a service with these limits joins:
+///
+/// * the membership hierarchy when there is no v2: it is how a stop finds,
+///   and kills, every process of the service;
+/// * the hierarchy of each controller whose limit the unit sets, when that
+///   controller is on v1;
+/// * and, once it joins v1 at all, the memory and cpuacct hierarchies that
+///   `status` reads (`memory_bytes`, `cpu_usec`; the further joins cost
+///   about 10 µs each).
+///
+/// No other: each join is a write in the child between fork and exec, on
+/// the path of every restart.
+fn v1_joins(plan: &Plan, res: &ResourcesSpec) -> Vec<usize> {
+    let mut wanted = Vec::new();
+    if let Ok(Member::V1(i)) = plan.member {
+        wanted.push(i);
+    }
+    let limited = [
+        (Controller::Memory, res.memory_max.is_some()),
+        (Controller::Pids, res.pids_max.is_some()),
+        (Controller::Cpu, res.cpu_max_millicores.is_some() || res.cpu_weight.is_some()),
+    ];
+    for (c, set) in limited {
+        if let (true, Backend::V1(i)) = (set, &plan.backends[c.index()]) {
+            wanted.push(*i);
+        }
+    }
+    if !wanted.is_empty() {
+        if let Backend::V1(i) = plan.backends[Controller::Memory.index()] {
+            wanted.push(i);
+        }
+        wanted.extend(plan.v1_cpuacct);
+    }
+    plan.v1_join.iter().copied().filter(|i| wanted.contains(i)).collect()
 }
 
 // ---- values written to the files (pure, tested) ----
@@ -725,7 +802,8 @@ impl CgroupManager {
     }
 
     /// Create (or re-use, resetting its limits) the service's cgroup(s), write
-    /// the limits, and open the `cgroup.procs` files the child will join.
+    /// the limits, and open the files the child will join through
+    /// ([`join_file`]: v1 `tasks`, v2 `cgroup.procs`).
     pub fn create(&mut self, service: &str, resources: &ResourcesSpec) -> io::Result<ServiceCgroup> {
         check_name(service)?;
         self.ensure_setup()?;
@@ -752,8 +830,8 @@ impl CgroupManager {
         made: &mut Vec<PathBuf>,
     ) -> io::Result<ServiceCgroup> {
         let leaf = format!("{service}.service");
-        let open = |dir: &Path| -> io::Result<File> {
-            let path = dir.join("cgroup.procs");
+        let open = |dir: &Path, file: &str| -> io::Result<File> {
+            let path = dir.join(file);
             OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_CLOEXEC)
@@ -773,14 +851,8 @@ impl CgroupManager {
         };
         let uses = |c: Controller, b: &Backend| self.plan.backends[c.index()] == *b;
 
-        // Joining a cgroup by writing cgroup.procs takes the kernel's
-        // threadgroup lock for writing, which waits for an RCU grace period:
-        // measured at 8-12 ms per hierarchy here. So a service without
-        // limits joins only what it needs for membership and killing (the
-        // v2 hierarchy, at clone time when possible); the v1 hierarchies
-        // only when it has limits to enforce there, or when v1 is all there is.
-        let needs_v1 =
-            |i: usize| res.is_set() || self.plan.v2.is_none() || self.plan.member == Ok(Member::V1(i));
+        let joins = v1_joins(&self.plan, res);
+        let needs_v1 = |i: usize| joins.contains(&i);
         // A v1 cgroup an earlier definition of this service used (with
         // limits) and this one does not: remove it, so that no old limit
         // lingers (it is empty: the old process is gone before a new start).
@@ -817,7 +889,7 @@ impl CgroupManager {
                 cg.member = dir.clone();
                 cg.freezer = self.layout.v1[i].has("freezer");
             }
-            cg.joins.push(open(&dir)?);
+            cg.joins.push(open(&dir, join_file(false))?);
             cg.dirs.push(dir);
         }
 
@@ -841,7 +913,7 @@ impl CgroupManager {
             cg.cpu = Some((dir.clone(), true));
             cg.member = dir.clone();
             cg.member_v2 = true;
-            cg.joins.push(open(&dir)?);
+            cg.joins.push(open(&dir, join_file(true))?);
             let dir_file = OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
@@ -905,7 +977,7 @@ pub struct ServiceCgroup {
     memory: Option<(PathBuf, bool)>,
     /// v2 directory (`cpu.stat`) or v1 cpuacct directory; `true` for v2.
     cpu: Option<(PathBuf, bool)>,
-    /// `cgroup.procs` of each directory, open for writing, close-on-exec.
+    /// The [`join_file`] of each directory, open for writing, close-on-exec.
     joins: Vec<File>,
     /// The v2 directory itself, for clone3(CLONE_INTO_CGROUP), and the
     /// index of its `cgroup.procs` in `joins`.
@@ -978,7 +1050,7 @@ impl ServiceCgroup {
     }
 
     /// For clone3(CLONE_INTO_CGROUP): the v2 directory's descriptor, and the
-    /// `cgroup.procs` descriptors still to write in the child when the clone
+    /// join descriptors still to write in the child when the clone
     /// puts it there (the v1 ones).
     pub fn clone_into(&self) -> Option<(RawFd, Vec<RawFd>)> {
         let (dir, index) = self.v2_dir.as_ref()?;

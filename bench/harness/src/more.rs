@@ -101,7 +101,7 @@ fn harness_exe() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|e| die(&format!("current_exe: {e}")))
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
@@ -887,7 +887,10 @@ pub fn resources(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let _ = fs::remove_dir_all(&dir_p);
     let (rm, pm) = (median(&rv), median(&pv));
     rows.push(Row {
-        figure: "`tend up` spawn → 100th `started (pid` line, `resources: {memory_max: 64M, pids_max: 100, cpu_max: 0.5}` on each (root)".into(),
+        figure: format!(
+            "`tend up` spawn → 100th `started (pid` line, `resources: {{memory_max: 64M, pids_max: 100, cpu_max: 0.5}}` on each (root){}",
+            cfg.host_label()
+        ),
         tend: fmt_opt(&rv, 2, "ms"),
         reference: format!("the same 100 without `resources`, interleaved: {}", fmt_opt(&pv, 2, "ms")),
         ratio: format!("{:.2}×", rm / pm),

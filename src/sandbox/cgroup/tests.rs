@@ -202,6 +202,73 @@ fn v1_only_without_freezer_kills_until_empty() {
     assert_eq!(m.describe(), "v1 (kill-until-empty membership; memory); no pids/cpu");
 }
 
+/// This machine's layout with cgroup2 unmounted (the issue-15 host): v1 only,
+/// every controller in a hierarchy of its own.
+fn this_host_without_cgroup2() -> (Layout, CgroupManager) {
+    let mountinfo: String =
+        HYBRID_MOUNTINFO.lines().filter(|l| !l.contains(" - cgroup2 ")).map(|l| format!("{l}\n")).collect();
+    let layout = parse_layout(HYBRID_CGROUP, &mountinfo);
+    let m = CgroupManager::from_parts(layout.clone(), &probe_all_writable(&layout));
+    (layout, m)
+}
+
+fn hierarchy_names(layout: &Layout, joins: &[usize]) -> Vec<String> {
+    joins.iter().map(|&i| layout.v1[i].controllers.join(",")).collect()
+}
+
+#[test]
+fn v1_only_service_without_limits_joins_membership_and_what_status_reads() {
+    let (layout, m) = this_host_without_cgroup2();
+    assert_eq!(m.describe(), "v1 (freezer membership; memory, pids, cpu)");
+    let joins = v1_joins(&m.plan, &ResourcesSpec::default());
+    // Not pids and cpu: no limit to enforce there, and every join is a write
+    // on the restart path.
+    assert_eq!(hierarchy_names(&layout, &joins), ["freezer", "memory", "cpuacct"]);
+}
+
+#[test]
+fn v1_only_service_joins_the_hierarchies_of_the_limits_it_sets() {
+    let (layout, m) = this_host_without_cgroup2();
+    let names = |r: ResourcesSpec| hierarchy_names(&layout, &v1_joins(&m.plan, &r));
+    assert_eq!(names(res(None, Some(10), None, None)), ["freezer", "memory", "pids", "cpuacct"]);
+    assert_eq!(names(res(None, None, None, Some(50))), ["freezer", "memory", "cpu", "cpuacct"]);
+    assert_eq!(names(res(None, None, Some(500), None)), ["freezer", "memory", "cpu", "cpuacct"]);
+    assert_eq!(names(all_limits()), ["freezer", "memory", "pids", "cpu", "cpuacct"]);
+}
+
+#[test]
+fn hybrid_service_joins_v1_only_for_limits() {
+    let layout = parse_layout(HYBRID_CGROUP, HYBRID_MOUNTINFO);
+    let probe = Probe { v2_procs: vec![1, 77], v2_is_root: true, ..probe_all_writable(&layout) };
+    let m = CgroupManager::from_parts(layout.clone(), &probe);
+    let names = |r: ResourcesSpec| hierarchy_names(&layout, &v1_joins(&m.plan, &r));
+    // Membership is v2, at clone time: no v1 write at all.
+    assert!(names(ResourcesSpec::default()).is_empty());
+    // cpu_usec comes from v2's cpu.stat: no cpuacct; memory for memory_bytes.
+    assert_eq!(names(res(None, Some(10), None, None)), ["memory", "pids"]);
+    assert_eq!(names(res(Some(1 << 20), None, None, None)), ["memory"]);
+    assert_eq!(names(all_limits()), ["memory", "pids", "cpu"]);
+}
+
+#[test]
+fn v1_only_without_freezer_joins_its_membership_hierarchy() {
+    let layout = parse_layout(
+        "3:pids:/\n4:memory:/\n",
+        "31 25 0:28 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+         30 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+    );
+    let m = CgroupManager::from_parts(layout.clone(), &probe_all_writable(&layout));
+    assert_eq!(hierarchy_names(&layout, &v1_joins(&m.plan, &ResourcesSpec::default())), ["pids", "memory"]);
+}
+
+#[test]
+fn join_through_tasks_on_v1_and_cgroup_procs_on_v2() {
+    // v1: `tasks` with "0" moves the writer alone and skips the threadgroup
+    // lock (no RCU grace period); v2 `cgroup.threads` could not cross domains.
+    assert_eq!(join_file(false), "tasks");
+    assert_eq!(join_file(true), "cgroup.procs");
+}
+
 #[test]
 fn nothing_mounted_is_unavailable() {
     let layout = parse_layout("0::/\n", "23 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n");
@@ -556,7 +623,13 @@ mod real {
     #[ignore = "needs root; touches /sys/fs/cgroup; run with --ignored --test-threads=1"]
     fn re_create_resets_limits() {
         need_root();
-        let mut m = Manager(CgroupManager::detect());
+        for host in [Host::AsIs, Host::V1Freezer] {
+            re_create_resets_limits_on(host);
+        }
+    }
+
+    fn re_create_resets_limits_on(host: Host) {
+        let mut m = detect(host);
         let service = name("reuse");
         let first =
             m.0.create(&service, &res(Some(64 << 20), Some(20), Some(500), Some(300))).expect("create");
