@@ -610,7 +610,9 @@ pub const UNIT: &[Key] = &[
         "command",
         Value::Command,
         "Required. The program and its arguments: a list, or one string split into words as a shell would (quotes and backslashes; no variables, globs or operators: it is never run by a shell). A program name without a slash is looked up in PATH.",
-        "[nginx, -g, \"daemon off;\"]",
+        // A program every machine has: the samples built from these
+        // examples must pass `tend check`, which looks the program up.
+        "[sleep, infinity]",
     ),
     with_default(
         key(
