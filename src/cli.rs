@@ -1,6 +1,6 @@
 //! argv → a subcommand. Parsing and dispatch only; the work is in `app`.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// `0.1.0 (commit 0123456789ab)`: the commit comes from build.rs.
@@ -325,12 +325,12 @@ pub fn main() -> i32 {
         Command::Reload { socket, json, .. } => control::reload(socket.socket, json),
         Command::ReopenLogs { socket, .. } => control::reopen_logs(socket.socket),
         Command::Shutdown { socket, .. } => control::shutdown(socket.socket),
-        Command::Completions { shell } => crate::app::completions::print(shell),
+        Command::Completions { shell } => crate::app::completions::print(shell, Cli::command()),
         Command::Schema => crate::app::schema::print(),
         Command::Import { format, files, output, force } => {
             crate::app::import::import(format, files, output, force)
         }
-        Command::Man { dir } => crate::app::man::write(&dir),
+        Command::Man { dir } => crate::app::man::write(&dir, Cli::command()),
         Command::Complete { what, socket } => crate::app::completions::candidates(what, socket.socket),
     }
 }

@@ -27,7 +27,14 @@ fn check(dir: &Path) -> Out {
     run_cmd(cmd, "tend check")
 }
 
-/// Lines of `text` with runs of spaces made one, for comparing output.
+/// The line a service wrote to `path` (by `echo … > path`), once it is
+/// whole: the shell creates the file before echo writes into it.
+fn await_line(tend: &Tend, path: &Path) -> String {
+    tend.wait_until(T, &format!("a line in {}", path.display()), || read(path).ends_with('\n'));
+    read(path).trim().to_owned()
+}
+
+/// The text of units/NAME.yaml.
 fn unit(env: &Env, name: &str) -> String {
     read(env.units().join(format!("{name}.yaml")))
 }
@@ -52,11 +59,8 @@ fn procfile_as_foreman_runs_it() {
     let checked = check(&env.units());
     assert_eq!(checked.code, 0, "{}", checked.show());
     let mut tend = env.up();
-    tend.wait_until(T, "web and clock to write their files", || {
-        app.join("web.out").exists() && app.join("clock.out").exists()
-    });
-    assert_eq!(read(app.join("web.out")).trim(), "web on 5000 says hello");
-    assert_eq!(read(app.join("clock.out")).trim(), "tick 5200");
+    assert_eq!(await_line(&tend, &app.join("web.out")), "web on 5000 says hello");
+    assert_eq!(await_line(&tend, &app.join("clock.out")), "tick 5200");
     wait_running(&env, &tend, &["web", "worker", "clock"]);
     shutdown(&env, &mut tend);
 }
@@ -143,13 +147,12 @@ volumes:
     let checked = check(&env.units());
     assert_eq!(checked.code, 0, "{}", checked.show());
     let mut tend = env.up();
-    tend.wait_until(T, "web to start", || reports.join("web.pwd").exists());
+    assert_eq!(await_line(&tend, &reports.join("web.pwd")), "/tmp");
+    // migrate's echo finished before it exited, and it had to complete first.
     assert_eq!(read(reports.join("migrate.out")).trim(), "migrated", "web started before migrate completed");
     assert!(reports.join("db.ready").exists(), "web started before db was healthy");
-    assert_eq!(read(reports.join("web.user")).trim(), "nobody");
-    assert_eq!(read(reports.join("web.pwd")).trim(), "/tmp");
-    tend.wait_until(T, "web to write its environment", || reports.join("web.env.out").exists());
-    assert_eq!(read(reports.join("web.env.out")).trim(), "production debug");
+    assert_eq!(await_line(&tend, &reports.join("web.user")), "nobody");
+    assert_eq!(await_line(&tend, &reports.join("web.env.out")), "production debug");
     shutdown(&env, &mut tend);
 }
 
@@ -236,8 +239,7 @@ programs=web,worker
     let checked = check(&env.units());
     assert_eq!(checked.code, 0, "{}", checked.show());
     let mut tend = env.up();
-    tend.wait_until(T, "web to write its environment", || env.p("web.out").exists());
-    assert_eq!(read(env.p("web.out")).trim(), "1 two words");
+    assert_eq!(await_line(&tend, &env.p("web.out")), "1 two words");
     shutdown(&env, &mut tend);
 }
 

@@ -507,10 +507,13 @@ fn socket_path_never_deletes_a_file_nor_another_supervisors_socket() {
     a.signal(libc::SIGTERM);
     a.wait_exit(T);
     assert!(socket.exists(), "A removed B's socket on exit\n{}", a.dump());
-    let mut status = std::process::Command::new(tend_bin());
-    status.args(["status"]).env("TEND_SOCKET", &socket);
-    let out = run_cmd(status, "tend status (B)");
-    assert_eq!(out.code, 0, "{}", out.show());
+    let status_of_b = || {
+        let mut status = std::process::Command::new(tend_bin());
+        status.args(["status"]).env("TEND_SOCKET", &socket);
+        run_cmd(status, "tend status (B)")
+    };
+    // B answers there (its service may still be starting: polled).
+    b.wait_until(T, "B to answer `tend status` on its socket", || status_of_b().code == 0);
     b.signal(libc::SIGTERM);
     b.wait_exit(T);
     assert!(!socket.exists(), "B removes its own socket");
@@ -800,8 +803,8 @@ fn a_pipelined_flood_neither_delays_a_restart_nor_grows_memory() {
     let peak = vm_kib(tend.pid, "VmHWM");
     assert!(peak < 64 * 1024, "tend's peak RSS was {peak} KiB during the flood");
     // And it still answers.
-    let out = ctl(&env, &["status"]);
-    assert_eq!(out.code, 0, "{}", out.show());
+    // It answers (exit 0 once every service is up again: polled).
+    tend.wait_until(T, "`tend status` to answer 0", || ctl(&env, &["status"]).code == 0);
     drop(flooders);
 }
 
@@ -849,8 +852,8 @@ fn idle_connections_cannot_take_the_descriptors_a_restart_needs() {
     assert!(!tend.stderr().contains("Too many open files"), "{}", tend.dump());
     // People still get through: the longest-idle connection makes room
     // (the status calls above did too).
-    let out = ctl(&env, &["status"]);
-    assert_eq!(out.code, 0, "{}", out.show());
+    // It answers (exit 0 once every service is up again: polled).
+    tend.wait_until(T, "`tend status` to answer 0", || ctl(&env, &["status"]).code == 0);
     let fds = fs::read_dir(format!("/proc/{}/fd", tend.pid)).unwrap().count();
     assert!(fds < 1024 - 100, "tend holds {fds} descriptors under a limit of 1024\n{}", tend.dump());
     drop(held);
@@ -915,7 +918,307 @@ fn followers_that_stop_reading_cost_bounded_memory() {
         peak < 96 * 1024
     });
     eprintln!("tend's RSS with 150 followers that never read: at most {peak} KiB");
-    let out = ctl(&env, &["status"]);
-    assert_eq!(out.code, 0, "{}", out.show());
+    // It answers (exit 0 once every service is up again: polled).
+    tend.wait_until(T, "`tend status` to answer 0", || ctl(&env, &["status"]).code == 0);
     drop(followers);
+}
+
+// ---- D6: kill -9 of tend, and what it leaves ----
+
+/// Start `tend up` for `env`, wait for the pid files, SIGKILL tend only
+/// (not its group), and return the pids that survived it.
+fn kill_tend_and_collect_survivors(tend: &mut Tend, env: &Env, files: &[&str]) -> Vec<i32> {
+    let pids: Vec<i32> = files.iter().map(|f| env.await_pid(tend, f)).collect();
+    kill(tend.pid, libc::SIGKILL);
+    tend.wait_exit(T);
+    // None of these gets the parent-death signal: grandchildren, a daemon
+    // in its own session, a program with file capabilities (exec clears it).
+    pids.into_iter().filter(|p| !is_gone(*p)).collect()
+}
+
+#[test]
+fn the_next_tend_kills_what_a_killed_tend_left_in_its_cgroups() {
+    if skip_unless_root("the_next_tend_kills_what_a_killed_tend_left_in_its_cgroups") {
+        return;
+    }
+    let env = env();
+    let capsleep = env.p("capsleep");
+    fs::copy("/bin/sleep", &capsleep).unwrap();
+    let setcap = std::process::Command::new("setcap").arg("cap_net_raw+ep").arg(&capsleep).output();
+    let with_caps = setcap.as_ref().is_ok_and(|o| o.status.success());
+    if !with_caps && std::env::var_os("CI").is_some() {
+        panic!("setcap failed (libcap2-bin): {setcap:?}");
+    }
+    let p = |name: &str| env.p(name).display().to_string();
+    unit(
+        &env,
+        "kids",
+        &format!(
+            "{}stop_timeout: 300ms\n",
+            sh(&format!("sleep 100013 & echo $! > {}\nsleep 100014 & echo $! > {}\nwait", p("k1"), p("k2")))
+        ),
+    );
+    unit(
+        &env,
+        "daemon",
+        &format!(
+            "{}stop_timeout: 300ms\n",
+            sh(&format!(
+                "setsid sh -c 'echo $$ > {}; exec sleep 100015' < /dev/null > /dev/null 2>&1 &\nexec sleep 100016",
+                p("d1")
+            ))
+        ),
+    );
+    let mut files = vec!["k1", "k2", "d1"];
+    if with_caps {
+        unit(
+            &env,
+            "cap",
+            &format!(
+                "{}user: nobody\nstop_timeout: 300ms\n",
+                sh(&format!("echo $$ > {}\nexec {} 100120", p("c1"), capsleep.display()))
+            ),
+        );
+        files.push("c1");
+    }
+    let mut first = env.up();
+    let survivors = kill_tend_and_collect_survivors(&mut first, &env, &files);
+    assert!(survivors.len() >= 3, "the attack needs survivors: {survivors:?}");
+    let old_pid = first.pid;
+    for f in &files {
+        fs::remove_file(env.p(f)).unwrap();
+    }
+    let mut second = env.up();
+    second.wait_stderr(&format!("left by a previous tend (pid {old_pid})"));
+    let line = second.stderr().lines().find(|l| l.contains("left by a previous tend")).unwrap().to_string();
+    let killed: usize =
+        line.split("killed ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    assert!(killed >= survivors.len(), "{line} but {} survived: {survivors:?}", survivors.len());
+    for pid in &survivors {
+        wait_gone(*pid, T, "a process left by the killed tend");
+    }
+    // And each service runs once: the new copies, nothing of the old ones.
+    for f in &files {
+        env.await_pid(&second, f);
+    }
+    shutdown(&env, &mut second);
+}
+
+#[test]
+fn without_cgroups_the_next_tend_kills_the_process_groups_a_killed_tend_left() {
+    if skip_unless_root("without_cgroups_the_next_tend_kills_the_process_groups_a_killed_tend_left") {
+        return;
+    }
+    // A tend that is not root has no cgroups here: process groups only.
+    let user = TestUser::new();
+    let env = env();
+    let _cleanup = RemoveOnDrop(vec![format!("/tmp/tend-{}", user.uid).into()]);
+    let p = |name: &str| env.p(name).display().to_string();
+    unit(
+        &env,
+        "kids",
+        &format!(
+            "{}stop_timeout: 300ms\n",
+            sh(&format!("sleep 100013 & echo $! > {}\nsleep 100014 & echo $! > {}\nwait", p("k1"), p("k2")))
+        ),
+    );
+    let spawn = || {
+        let mut cmd = user.command(tend_bin());
+        cmd.args(["up", "--units", env.units().to_str().unwrap()])
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("TEND_SOCKET")
+            .current_dir(env.root());
+        Tend::spawn(cmd, env.root(), "tend up as a user")
+    };
+    let mut first = spawn();
+    let leader = first.started_pid("kids");
+    let survivors = kill_tend_and_collect_survivors(&mut first, &env, &["k1", "k2"]);
+    assert_eq!(survivors.len(), 2, "grandchildren survive a killed tend: {survivors:?}");
+    // The leader itself gets the parent-death signal.
+    wait_gone(leader, T, "the service's leader after tend was killed");
+    let old_pid = first.pid;
+    fs::remove_file(env.p("k1")).unwrap();
+    fs::remove_file(env.p("k2")).unwrap();
+    let second = spawn();
+    second.wait_stderr(&format!("left by a previous tend (pid {old_pid})"));
+    let line = second.stderr().lines().find(|l| l.contains("left by a previous tend")).unwrap().to_string();
+    assert!(line.contains("killed 2 processes"), "{line}");
+    for pid in &survivors {
+        wait_gone(*pid, T, "a process left by the killed tend");
+    }
+    env.await_pid(&second, "k1");
+    drop(second);
+}
+
+// ---- D3: the sandbox and /proc ----
+
+/// The report's attack: from inside a sandbox with `read_only_paths: [/]`
+/// and `inaccessible_paths`, go through /proc/PID/root of a process of the
+/// same user outside the sandbox. Prints `via PID` lines when it works.
+fn proc_root_attack(hidden: &Path, ro_file: &Path) -> String {
+    format!(
+        "echo \"direct: $(cat {hidden} 2>&1)\"\n\
+         for p in /proc/[0-9]*; do\n\
+           if cat $p/root{hidden} >/dev/null 2>&1; then\n\
+             echo \"via $p: $(cat $p/root{hidden})\"\n\
+             echo pwned-through-proc >> $p/root{ro} && echo \"via $p: wrote\"\n\
+             break\n\
+           fi\n\
+         done\n\
+         echo \"pids: $(ls -d /proc/[0-9]* | wc -l) self: $$\"\n\
+         echo END\n\
+         exec sleep 300",
+        hidden = hidden.display(),
+        ro = ro_file.display()
+    )
+}
+
+#[test]
+fn private_pids_stops_a_same_user_neighbour_from_opening_the_sandbox_through_proc() {
+    if skip_unless_root("private_pids_stops_a_same_user_neighbour_from_opening_the_sandbox_through_proc") {
+        return;
+    }
+    let user = TestUser::new();
+    let env = env();
+    let secret_dir = env.p("secret");
+    fs::create_dir(&secret_dir).unwrap();
+    let hidden = secret_dir.join("hidden.txt");
+    fs::write(&hidden, "hidden\n").unwrap();
+    chown(&hidden, user.uid, user.gid);
+    let ro_file = env.p("userfile");
+    let ro_exposed = env.p("userfile-exposed");
+    for file in [&ro_file, &ro_exposed] {
+        fs::write(file, "original\n").unwrap();
+        chown(file, user.uid, user.gid);
+    }
+    let sandbox = |extra: &str| {
+        format!(
+            "user: {}\nstop_timeout: 300ms\nsandbox:\n  no_new_privileges: true\n  capabilities: []\n  read_only_paths: [/]\n  inaccessible_paths: [{}]\n{extra}",
+            user.name,
+            secret_dir.display()
+        )
+    };
+    let attack = proc_root_attack(&hidden, &ro_file);
+    let attack_exposed = proc_root_attack(&hidden, &ro_exposed);
+    unit(&env, "neighbor", &format!("{}user: {}\nstop_timeout: 300ms\n", sh("exec sleep 300"), user.name));
+    // What the README warns about: the rules alone do not stop it…
+    unit(
+        &env,
+        "exposed",
+        &format!(
+            "{}{}",
+            sh(&format!("while [ ! -e {} ]; do sleep 0.05; done\n{attack_exposed}", env.p("go").display())),
+            sandbox("")
+        ),
+    );
+    // …and private_pids does.
+    unit(
+        &env,
+        "jailed",
+        &format!(
+            "{}{}",
+            sh(&format!("while [ ! -e {} ]; do sleep 0.05; done\n{attack}", env.p("go").display())),
+            sandbox("  private_pids: true\n")
+        ),
+    );
+    let mut tend = env.up();
+    wait_running(&env, &tend, &["neighbor", "exposed", "jailed"]);
+    fs::write(env.p("go"), "").unwrap();
+    let report = |name: &str| -> Vec<String> {
+        tend.wait_until(T, &format!("{name} to report"), || tend.lines_of(name).iter().any(|l| l == "END"));
+        tend.lines_of(name)
+    };
+    let jailed = report("jailed");
+    assert!(jailed.iter().any(|l| l.starts_with("direct: cat:")), "{jailed:?}");
+    assert!(
+        !jailed.iter().any(|l| l.starts_with("via ")),
+        "the sandbox was opened through /proc: {jailed:?}"
+    );
+    assert!(jailed.iter().any(|l| l.ends_with("self: 2")), "the service's main process is PID 2: {jailed:?}");
+    assert_eq!(read(&ro_file), "original\n");
+    let exposed = report("exposed");
+    assert!(
+        exposed.iter().any(|l| l.starts_with("via ") && l.ends_with(": hidden")),
+        "without private_pids a same-user neighbour exposes the hidden file (the caveat the README states): {exposed:?}"
+    );
+    // check --strict warns about the exposed one, not the jailed one.
+    let mut check = env.spawn(&["check", "--strict", env.units().to_str().unwrap()], |_| {});
+    check.exit_code(T);
+    let warnings = check.stderr();
+    assert!(
+        warnings.lines().any(|l| l.contains("exposed.yaml") && l.contains("/proc/PID/root")),
+        "{warnings}"
+    );
+    assert!(
+        !warnings.lines().any(|l| l.contains("jailed.yaml") && l.contains("/proc/PID/root")),
+        "{warnings}"
+    );
+    shutdown(&env, &mut tend);
+}
+
+#[test]
+fn a_private_pid_namespace_reaps_forwards_signals_and_ends_with_its_service() {
+    if skip_unless_root("a_private_pid_namespace_reaps_forwards_signals_and_ends_with_its_service") {
+        return;
+    }
+    let env = env();
+    // Orphans that exit (reaped by PID 1 of the namespace: no zombie), a
+    // daemon that would outlive the service, and a plain `sleep` as main
+    // process (no signal handler: SIGTERM reaches it through the reaper).
+    let script = "for i in 1 2 3 4 5; do (sh -c 'sleep 0.01' &) ; done\n\
+                  setsid sleep 100777 < /dev/null > /dev/null 2>&1 &\n\
+                  n=0; while [ $n -lt 200 ]; do z=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$3 == \"Z\"' | wc -l); [ $z -eq 0 ] && break; n=$((n+1)); sleep 0.02; done\n\
+                  echo \"zombies: $z\"\n\
+                  echo END\n\
+                  exec sleep 300";
+    unit(&env, "ns", &format!("{}stop_timeout: 60s\nsandbox:\n  private_pids: true\n", sh(script)));
+    unit(&env, "code", &format!("{}restart: never\nsandbox:\n  private_pids: true\n", sh("exit 3")));
+    let mut tend = env.up();
+    tend.wait_until(T, "ns to report", || tend.lines_of("ns").iter().any(|l| l == "END"));
+    assert!(tend.lines_of("ns").iter().any(|l| l == "zombies: 0"), "{:?}", tend.lines_of("ns"));
+    tend.wait_stderr("code: exited with status 3");
+    let leader = tend.started_pid("ns");
+    let daemon = descendants(leader)
+        .into_iter()
+        .find(|p| read(format!("/proc/{p}/cmdline")).starts_with("sleep\u{0}100777"))
+        .expect("the daemon in the namespace");
+    // A stop_timeout of 60s: stopped well before, so SIGTERM reached `sleep`.
+    let out = ctl(&env, &["stop", "ns"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.show(), tend.dump());
+    assert!(!tend.stderr().contains("did not stop in 60s"), "{}", tend.dump());
+    wait_gone(daemon, T, "the daemon in the namespace after its service stopped");
+    shutdown(&env, &mut tend);
+}
+
+#[test]
+fn protect_proc_invisible_hides_other_users_processes() {
+    if skip_unless_root("protect_proc_invisible_hides_other_users_processes") {
+        return;
+    }
+    let user = TestUser::new();
+    let other = TestUser::new();
+    let env = env();
+    unit(&env, "other", &format!("{}user: {}\nstop_timeout: 300ms\n", sh("exec sleep 300"), other.name));
+    unit(&env, "mine", &format!("{}user: {}\nstop_timeout: 300ms\n", sh("exec sleep 300"), user.name));
+    let pids = env.p("pids");
+    let script = format!("while [ ! -s {p} ]; do sleep 0.05; done\nfor p in $(cat {p}); do [ -d /proc/$p ] && echo \"sees $p\" || echo \"hidden $p\"; done\necho END\nexec sleep 300", p = pids.display());
+    unit(
+        &env,
+        "watcher",
+        &format!(
+            "{}user: {}\nstop_timeout: 300ms\nsandbox:\n  protect_proc: invisible\n",
+            sh(&script),
+            user.name
+        ),
+    );
+    let mut tend = env.up();
+    let list = wait_running(&env, &tend, &["other", "mine", "watcher"]);
+    let (other_pid, mine_pid) = (pid_of(&list, "other"), pid_of(&list, "mine"));
+    fs::write(&pids, format!("{} {} {}", tend.pid, other_pid, mine_pid)).unwrap();
+    tend.wait_until(T, "watcher to report", || tend.lines_of("watcher").iter().any(|l| l == "END"));
+    let seen = tend.lines_of("watcher");
+    assert!(seen.contains(&format!("hidden {}", tend.pid)), "root's tend is visible: {seen:?}");
+    assert!(seen.contains(&format!("hidden {other_pid}")), "another user's service is visible: {seen:?}");
+    assert!(seen.contains(&format!("sees {mine_pid}")), "its own user's processes stay visible: {seen:?}");
+    shutdown(&env, &mut tend);
 }

@@ -2,7 +2,7 @@
 //! warn about risky combinations.
 
 use crate::unit::UnitSpec;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Capabilities that are close to full root (capabilities(7)).
 const RISKY_CAPABILITIES: &[(u8, &str)] = &[
@@ -14,8 +14,10 @@ const RISKY_CAPABILITIES: &[(u8, &str)] = &[
     (12, "NET_ADMIN can reconfigure the host's network"),
 ];
 
-/// Warnings for one unit. `strict` adds the ones about missing hardening.
-pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool) -> Vec<String> {
+/// Warnings for one unit. `strict` adds the ones about missing hardening;
+/// `socket` is the control socket the supervisor would listen on (a root
+/// service that can reach it can stop everything).
+pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool, socket: Option<&Path>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(caps) = &unit.sandbox.capabilities {
         for (number, why) in RISKY_CAPABILITIES {
@@ -44,6 +46,56 @@ pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool) -> Vec<String> {
         if !runs_as_root && !unit.sandbox.no_new_privileges {
             out.push("sandbox.no_new_privileges is off: setuid programs can still raise privileges".into());
         }
+        out.extend(proc_and_root_warnings(unit, runs_as_root, socket));
+    }
+    out
+}
+
+/// What a sandbox does not stop (`--strict`): a neighbour of the same user
+/// through /proc, and what a root service can still do to tend and to the
+/// other services.
+fn proc_and_root_warnings(unit: &UnitSpec, runs_as_root: bool, socket: Option<&Path>) -> Vec<String> {
+    let sandbox = &unit.sandbox;
+    let mut out = Vec::new();
+    let path_rules = !sandbox.read_only_paths.is_empty() || !sandbox.inaccessible_paths.is_empty();
+    if path_rules && !sandbox.private_pids {
+        out.push(
+            "sandbox: path rules without private_pids: a process of the same user outside the sandbox (another \
+             service, a login) opens the whole filesystem to it through /proc/PID/root (protect_proc hides only \
+             other users' processes); set sandbox.private_pids: true"
+                .into(),
+        );
+    }
+    if !runs_as_root {
+        return out;
+    }
+    let hidden = |path: &Path| sandbox.inaccessible_paths.iter().any(|h| path.starts_with(h));
+    if let Some(socket) = socket {
+        let folder = socket.parent().unwrap_or(socket);
+        if !hidden(socket) {
+            out.push(format!(
+                "runs as root and can reach the control socket {} (it could `tend shutdown`): list {} in \
+                 sandbox.inaccessible_paths, or run it as another user",
+                socket.display(),
+                folder.display()
+            ));
+        }
+    }
+    let cgroups = Path::new("/sys/fs/cgroup");
+    let read_only = sandbox
+        .read_only_paths
+        .iter()
+        .filter(|p| cgroups.starts_with(p))
+        .max_by_key(|p| p.components().count());
+    let writable_again = sandbox.read_write_paths.iter().any(|p| {
+        cgroups.starts_with(p) && read_only.is_some_and(|ro| p.components().count() > ro.components().count())
+    });
+    if (read_only.is_none() || writable_again) && !hidden(cgroups) {
+        out.push(
+            "runs as root without a read-only /sys/fs/cgroup (read_only_paths: [/]): it can leave its cgroup or \
+             raise another service's limits"
+                .into(),
+        );
     }
     out
 }
@@ -77,9 +129,10 @@ pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
         }
         Ok(super::Loaded { units, .. }) => {
             let tend_uid = nix::unistd::geteuid().as_raw();
+            let socket = crate::ctl::client::socket_path(None);
             let mut warned = 0;
             for unit in &units {
-                let mut all = warnings(unit, tend_uid, strict);
+                let mut all = warnings(unit, tend_uid, strict, Some(&socket));
                 if strict {
                     all.extend(host_warnings(unit));
                 }
@@ -118,15 +171,56 @@ mod tests {
 
     #[test]
     fn sys_admin_is_always_a_warning() {
-        let w = warnings(&unit("command: x\nsandbox:\n  capabilities: [SYS_ADMIN]\n"), 0, false);
+        let w = warnings(&unit("command: x\nsandbox:\n  capabilities: [SYS_ADMIN]\n"), 0, false, None);
         assert_eq!(w, ["sandbox.capabilities lists CAP_SYS_ADMIN: SYS_ADMIN is close to full root"]);
     }
 
     #[test]
     fn a_bare_root_service_is_a_warning_only_when_strict() {
         let bare = unit("command: x\n");
-        assert!(warnings(&bare, 0, false).is_empty());
-        assert_eq!(warnings(&bare, 0, true).len(), 1);
-        assert!(warnings(&bare, 1000, true).iter().all(|w| !w.contains("runs as root")));
+        assert!(warnings(&bare, 0, false, None).is_empty());
+        assert_eq!(warnings(&bare, 0, true, None).len(), 2, "{:?}", warnings(&bare, 0, true, None));
+        assert!(warnings(&bare, 1000, true, None).iter().all(|w| !w.contains("runs as root")));
+    }
+}
+
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+
+    fn unit(yaml: &str) -> UnitSpec {
+        crate::unit::testing::unit("web", yaml)
+    }
+
+    fn has(warnings: &[String], needle: &str) -> bool {
+        warnings.iter().any(|w| w.contains(needle))
+    }
+
+    #[test]
+    fn path_rules_without_a_pid_namespace_are_open_through_proc() {
+        let rules = unit("command: x\nuser: 1000\ngroup: 1000\nsandbox:\n  no_new_privileges: true\n  read_only_paths: [/]\n");
+        assert!(has(&warnings(&rules, 0, true, None), "/proc/PID/root"));
+        let jailed = unit(
+            "command: x\nuser: 1000\ngroup: 1000\nsandbox:\n  no_new_privileges: true\n  read_only_paths: [/]\n  private_pids: true\n",
+        );
+        assert!(!has(&warnings(&jailed, 0, true, None), "/proc/PID/root"));
+        assert!(!has(&warnings(&rules, 0, false, None), "/proc/PID/root"), "only with --strict");
+    }
+
+    #[test]
+    fn a_root_service_that_can_reach_the_socket_or_the_cgroups_is_told_so() {
+        let socket = Path::new("/run/tend/tend.sock");
+        let open = unit("command: x\nsandbox:\n  capabilities: []\n");
+        let w = warnings(&open, 0, true, Some(socket));
+        assert!(has(&w, "can reach the control socket /run/tend/tend.sock"), "{w:?}");
+        assert!(has(&w, "without a read-only /sys/fs/cgroup"), "{w:?}");
+        let closed = unit(
+            "command: x\nsandbox:\n  capabilities: []\n  read_only_paths: [/]\n  inaccessible_paths: [/run/tend]\n  private_pids: true\n",
+        );
+        let w = warnings(&closed, 0, true, Some(socket));
+        assert!(!has(&w, "control socket") && !has(&w, "/sys/fs/cgroup"), "{w:?}");
+        // Not root: neither applies.
+        let user = unit("command: x\nuser: 1000\ngroup: 1000\nsandbox:\n  no_new_privileges: true\n");
+        assert!(warnings(&user, 0, true, Some(socket)).is_empty());
     }
 }

@@ -16,7 +16,6 @@
 
 use crate::ctl::client::{self, Client};
 use crate::ctl::proto::{Reply, Request};
-use clap::CommandFactory;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -43,9 +42,10 @@ const NAME_COMMANDS: &[&str] = &["status", "start", "stop", "restart", "logs", "
 /// connection but does not answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The completion script for `shell`, for a binary called `tend`.
-pub fn script(shell: Shell) -> String {
-    let mut cmd = crate::cli::Cli::command();
+/// The completion script for `shell`, for a binary called `tend` whose
+/// arguments `cmd` defines (the clap definition, from `cli`).
+pub fn script(shell: Shell, mut cmd: clap::Command) -> String {
+    let flags = value_flags(&cmd);
     let mut generated = Vec::new();
     let generator = match shell {
         Shell::Bash => clap_complete::Shell::Bash,
@@ -55,14 +55,14 @@ pub fn script(shell: Shell) -> String {
     clap_complete::generate(generator, &mut cmd, "tend", &mut generated);
     let generated = String::from_utf8(generated).expect("clap_complete writes UTF-8");
     match shell {
-        Shell::Bash => bash(&generated),
+        Shell::Bash => bash(&generated, &flags),
         Shell::Zsh => zsh(&generated),
-        Shell::Fish => fish(&generated),
+        Shell::Fish => fish(&generated, &flags),
     }
 }
 
-pub fn print(shell: Shell) -> i32 {
-    match super::out::emit(&script(shell)) {
+pub fn print(shell: Shell, cmd: clap::Command) -> i32 {
+    match super::out::emit(&script(shell, cmd)) {
         Ok(()) => crate::exit::OK,
         Err(status) => status,
     }
@@ -95,8 +95,7 @@ fn service_names(socket: Option<PathBuf>) -> Option<Vec<String>> {
 
 /// The flags of NAME_COMMANDS that take a value (`--socket`, `-n`, …): the
 /// word after them is not a service name.
-fn value_flags() -> Vec<String> {
-    let cmd = crate::cli::Cli::command();
+fn value_flags(cmd: &clap::Command) -> Vec<String> {
     let mut flags = std::collections::BTreeSet::new();
     for name in NAME_COMMANDS {
         let Some(sub) = cmd.find_subcommand(name) else { continue };
@@ -112,7 +111,7 @@ fn value_flags() -> Vec<String> {
 /// signal of `tend signal`) the candidates replace clap's list of flags,
 /// which it offers for any word; flags still come when the word starts
 /// with `-`. `--socket` on the line is passed on.
-fn bash(generated: &str) -> String {
+fn bash(generated: &str, value_flags: &[String]) -> String {
     let (body, _registration) = generated
         .rsplit_once("if [[ \"${BASH_VERSINFO[0]}\" -eq 4")
         .expect("clap_complete's bash script ends with its `complete` registration");
@@ -147,7 +146,7 @@ _tend_names() {{
 complete -F _tend_names -o nosort -o bashdefault -o default tend
 "#,
         commands = NAME_COMMANDS.join(" "),
-        value_flags = value_flags().join("|"),
+        value_flags = value_flags.join("|"),
     )
 }
 
@@ -198,7 +197,7 @@ _tend_signals() {
 }
 
 /// fish: one more `complete` line per kind of name.
-fn fish(generated: &str) -> String {
+fn fish(generated: &str, value_flags: &[String]) -> String {
     let services: Vec<&str> = NAME_COMMANDS.iter().copied().filter(|c| *c != "signal").collect();
     format!(
         r#"{generated}
@@ -236,7 +235,7 @@ complete -c tend -n "__fish_tend_using_subcommand signal; and test (__fish_tend_
 complete -c tend -n "__fish_tend_using_subcommand signal; and test (__fish_tend_positionals) -eq 0" -f -a "(tend __complete signals 2>/dev/null)"
 "#,
         services = services.join(" "),
-        value_flags = value_flags().join(" "),
+        value_flags = value_flags.join(" "),
     )
 }
 
@@ -244,16 +243,20 @@ complete -c tend -n "__fish_tend_using_subcommand signal; and test (__fish_tend_
 mod tests {
     use super::*;
 
+    fn cli() -> clap::Command {
+        <crate::cli::Cli as clap::CommandFactory>::command()
+    }
+
     #[test]
     fn every_shell_script_names_the_hook() {
-        assert!(script(Shell::Bash).contains("complete -F _tend_names"));
-        assert!(script(Shell::Zsh).contains(":_tend_services'"));
-        assert!(script(Shell::Fish).contains("__complete services"));
+        assert!(script(Shell::Bash, cli()).contains("complete -F _tend_names"));
+        assert!(script(Shell::Zsh, cli()).contains(":_tend_services'"));
+        assert!(script(Shell::Fish, cli()).contains("__complete services"));
     }
 
     #[test]
     fn the_name_commands_exist_and_take_names() {
-        let cmd = crate::cli::Cli::command();
+        let cmd = cli();
         for name in NAME_COMMANDS {
             let sub = cmd.find_subcommand(name).unwrap_or_else(|| panic!("no subcommand {name}"));
             assert!(sub.get_arguments().any(|a| a.get_id() == "names"), "{name} takes no names");

@@ -6,7 +6,6 @@
 //! Generation is pure (text in, text out); only [`write`] touches the
 //! filesystem, creating DIR and replacing the pages' files in it.
 
-use clap::CommandFactory;
 use clap_mangen::roff::{bold, italic, roman, Roff};
 use clap_mangen::Man;
 use std::io::Write;
@@ -38,9 +37,9 @@ fn source() -> String {
     format!("tend {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Every page as (file name, roff text), tend.1 first.
-pub fn pages() -> Vec<(String, String)> {
-    let mut cmd = crate::cli::Cli::command();
+/// Every page as (file name, roff text), tend.1 first; `cmd` is the clap
+/// definition (from `cli`).
+pub fn pages(mut cmd: clap::Command) -> Vec<(String, String)> {
     // Gives each subcommand its display name (`tend-status`) and bin name
     // (`tend status`), which the pages' titles and synopses use.
     cmd.build();
@@ -66,18 +65,19 @@ fn render(man: &Man, parts: &[Section]) -> Vec<u8> {
     out
 }
 
+/// clap_mangen's sections up to OPTIONS, which every page of tend(1) and
+/// its subcommands starts with.
+const HEAD: &[Section] = &[
+    |m, w| m.render_title(w),
+    |m, w| m.render_name_section(w),
+    |m, w| m.render_synopsis_section(w),
+    |m, w| m.render_description_section(w),
+    |m, w| m.render_options_section(w),
+];
+
 fn main_page(cmd: clap::Command, subcommands: &[clap::Command]) -> String {
     let man = Man::new(cmd).manual(MANUAL).source(source());
-    let mut out = render(
-        &man,
-        &[
-            |m, w| m.render_title(w),
-            |m, w| m.render_name_section(w),
-            |m, w| m.render_synopsis_section(w),
-            |m, w| m.render_description_section(w),
-            |m, w| m.render_options_section(w),
-        ],
-    );
+    let mut out = render(&man, HEAD);
     // Not clap_mangen's section: it lists `tend-help(1)`, which has no page.
     let mut roff = Roff::new();
     roff.control("SH", ["SUBCOMMANDS"]);
@@ -111,16 +111,7 @@ fn main_page(cmd: clap::Command, subcommands: &[clap::Command]) -> String {
 fn subcommand_page(sub: clap::Command) -> String {
     let has_after_help = sub.get_after_long_help().or(sub.get_after_help()).is_some();
     let man = Man::new(sub).manual(MANUAL).source(source());
-    let mut out = render(
-        &man,
-        &[
-            |m, w| m.render_title(w),
-            |m, w| m.render_name_section(w),
-            |m, w| m.render_synopsis_section(w),
-            |m, w| m.render_description_section(w),
-            |m, w| m.render_options_section(w),
-        ],
-    );
+    let mut out = render(&man, HEAD);
     if has_after_help {
         let mut extra = Vec::new();
         man.render_extra_section(&mut extra).expect("writing to a Vec cannot fail");
@@ -234,8 +225,8 @@ fn unit_page() -> String {
 
 /// Write every page into `dir/manN/` (its section's folder, as under
 /// /usr/share/man), creating the folders; print each path.
-pub fn write(dir: &Path) -> i32 {
-    for (name, text) in pages() {
+pub fn write(dir: &Path, cmd: clap::Command) -> i32 {
+    for (name, text) in pages(cmd) {
         let section = name.rsplit('.').next().unwrap_or("1");
         let folder = dir.join(format!("man{section}"));
         if let Err(err) = std::fs::create_dir_all(&folder) {
@@ -259,7 +250,8 @@ mod tests {
 
     #[test]
     fn one_page_per_visible_subcommand_plus_tend_1_and_tend_unit_5() {
-        let names: Vec<String> = pages().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> =
+            pages(<crate::cli::Cli as clap::CommandFactory>::command()).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names.first().map(String::as_str), Some("tend.1"));
         assert_eq!(names.last().map(String::as_str), Some("tend.unit.5"));
         for sub in ["tend-up.1", "tend-status.1", "tend-signal.1", "tend-completions.1", "tend-man.1"] {
@@ -286,7 +278,10 @@ mod tests {
 
     #[test]
     fn subcommand_pages_have_their_own_synopsis() {
-        let (_, status) = pages().into_iter().find(|(n, _)| n == "tend-status.1").unwrap();
+        let (_, status) = pages(<crate::cli::Cli as clap::CommandFactory>::command())
+            .into_iter()
+            .find(|(n, _)| n == "tend-status.1")
+            .unwrap();
         assert!(status.contains("\n.TH tend-status 1 "), "{status}");
         assert!(status.contains("\\fBtend status\\fR"), "{status}");
     }

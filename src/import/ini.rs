@@ -40,6 +40,18 @@ impl Section {
 /// A line that is none of the above: (line, text).
 pub type BadLine = (usize, String);
 
+/// Notes for the lines that are neither a section nor an entry.
+pub fn bad_line_notes(file: &std::path::Path, bad: Vec<BadLine>, expected: &str) -> Vec<super::Note> {
+    bad.into_iter()
+        .map(|(line, source)| super::Note {
+            file: file.to_owned(),
+            line,
+            source,
+            why: format!("not a {expected} line in a section"),
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Supervisord,

@@ -13,14 +13,7 @@ use std::path::Path;
 pub fn translate(file: &Path, text: &str) -> Translation {
     let mut out = Translation::default();
     let (sections, bad) = ini::parse(text, Dialect::Supervisord);
-    for (line, source) in bad {
-        out.notes.push(Note {
-            file: file.to_owned(),
-            line,
-            source,
-            why: "not a `key = value` line in a section".into(),
-        });
-    }
+    out.notes.extend(ini::bad_line_notes(file, bad, "`key = value`"));
     for section in &sections {
         let note = |why: &str| Note {
             file: file.to_owned(),

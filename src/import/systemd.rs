@@ -42,14 +42,7 @@ pub fn translate(file: &Path, text: &str) -> Translation {
         return out;
     }
     let (sections, bad) = ini::parse(text, Dialect::Systemd);
-    for (line, source) in bad {
-        out.notes.push(Note {
-            file: file.to_owned(),
-            line,
-            source,
-            why: "not a `Key=Value` line in a section".into(),
-        });
-    }
+    out.notes.extend(ini::bad_line_notes(file, bad, "`Key=Value`"));
     let empty = Section { name: String::new(), line: 0, entries: Vec::new() };
     let find = |n: &str| sections.iter().find(|s| s.name == n).unwrap_or(&empty);
     let unit = unit_name(name);

@@ -625,9 +625,71 @@ impl CgroupManager {
         text
     }
 
-    /// Remove `tend-PID` sub-trees left by supervisors that died without
-    /// cleaning up (SIGKILL): only those whose pid no longer exists, and
-    /// only what is empty (rmdir fails on a cgroup that still has processes).
+    /// Kill what supervisors that died without cleaning up (SIGKILL, an
+    /// OOM kill) left in their cgroups, and remove those cgroups: a
+    /// `tend-PID` sub-tree whose owner is no longer a process of the
+    /// cgroup it sits in (dead, or its pid now another process's), and,
+    /// when this tend has its cgroup to itself (delegated), every
+    /// `NAME.service` of it still holding processes (the services of a
+    /// previous tend in the same cgroup). Returns, per dead supervisor
+    /// (`None` when its pid is not known), how many processes were killed.
+    /// Processes of another pid namespace (listed as 0) are left alone.
+    /// Runs at start, before any service.
+    pub fn sweep_leftovers(&self) -> Vec<(Option<i32>, usize)> {
+        let mut found: Vec<(Option<i32>, usize)> = Vec::new();
+        let mut add = |owner: Option<i32>, killed: usize| match found.iter_mut().find(|(o, _)| *o == owner) {
+            Some((_, n)) => *n += killed,
+            None => found.push((owner, killed)),
+        };
+        let mut parents: Vec<(PathBuf, bool)> =
+            self.layout.v1.iter().map(|h| (h.own.clone(), false)).collect();
+        if let Some(v2) = &self.plan.v2 {
+            parents.push((v2.own.clone(), true));
+        }
+        for (parent, v2) in parents {
+            let Ok(entries) = fs::read_dir(&parent) else { continue };
+            let mut owners = parse_pids(&fs::read_to_string(parent.join("cgroup.procs")).unwrap_or_default());
+            owners.extend(parse_pids(
+                &fs::read_to_string(parent.join("supervisor/cgroup.procs")).unwrap_or_default(),
+            ));
+            let delegated = v2 && self.plan.v2.as_ref().is_some_and(|p| p.delegate);
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let dir = entry.path();
+                if delegated && name.ends_with(".service") && dir.is_dir() {
+                    let killed = kill_leftovers(&dir, v2);
+                    if killed > 0 {
+                        add(None, killed);
+                    }
+                    continue;
+                }
+                let Some(pid) = name.strip_prefix("tend-").and_then(|p| p.parse::<i32>().ok()) else {
+                    continue;
+                };
+                if pid == self.pid || owners.contains(&pid) {
+                    continue;
+                }
+                if let Ok(children) = fs::read_dir(&dir) {
+                    for child in children.flatten() {
+                        if child.path().is_dir() {
+                            let killed = kill_leftovers(&child.path(), v2);
+                            if killed > 0 {
+                                add(Some(pid), killed);
+                            }
+                            let _ = fs::remove_dir(child.path());
+                        }
+                    }
+                }
+                let _ = fs::remove_dir(&dir);
+            }
+        }
+        found
+    }
+
+    /// Remove `tend-PID` sub-trees of supervisors that are gone, where
+    /// empty (rmdir fails on a cgroup that still has processes): what
+    /// [`sweep_leftovers`](Self::sweep_leftovers) could not remove.
     fn sweep_stale(&self) {
         let mut parents: Vec<PathBuf> = self.layout.v1.iter().map(|h| h.own.clone()).collect();
         if let Some(v2) = &self.plan.v2 {
@@ -923,6 +985,44 @@ pub struct ServiceCgroup {
     /// The v2 directory itself, for clone3(CLONE_INTO_CGROUP), and the
     /// index of its `cgroup.procs` in `joins`.
     v2_dir: Option<(File, usize)>,
+}
+
+/// SIGKILL every process in the cgroup `dir` (v2: `cgroup.kill` when the
+/// kernel has it), until it is empty or `KILL_BUDGET` passed; how many
+/// processes it held. A cgroup listing a process of another pid namespace
+/// (as 0) is left alone: it is not ours to judge.
+fn kill_leftovers(dir: &Path, v2: bool) -> usize {
+    let me = std::process::id() as i32;
+    let procs = dir.join("cgroup.procs");
+    let first = parse_pids(&fs::read_to_string(&procs).unwrap_or_default());
+    if first.is_empty() || first.contains(&0) {
+        return 0;
+    }
+    let mut seen: Vec<i32> = Vec::new();
+    if v2 {
+        let _ = write_file(&dir.join("cgroup.kill"), "1");
+    }
+    let deadline = Instant::now() + KILL_BUDGET;
+    loop {
+        let pids = parse_pids(&fs::read_to_string(&procs).unwrap_or_default());
+        if pids.is_empty() || pids.contains(&0) || Instant::now() >= deadline {
+            break;
+        }
+        for &pid in pids.iter().filter(|&&p| p > 1 && p != me) {
+            if !seen.contains(&pid) {
+                seen.push(pid);
+            }
+            // SAFETY: kill(2) on a positive pid read from this cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for pid in first {
+        if !seen.contains(&pid) {
+            seen.push(pid);
+        }
+    }
+    seen.len()
 }
 
 /// How long `kill_all` may take at most, in the worst case.

@@ -96,10 +96,12 @@ pub enum ConfineStep {
     RaiseAmbient,
     NoNewPrivs,
     Landlock,
+    ProcMount,
+    Reaper,
 }
 
 impl ConfineStep {
-    pub const ALL: [ConfineStep; 19] = [
+    pub const ALL: [ConfineStep; 21] = [
         ConfineStep::UnshareMount,
         ConfineStep::UnshareNetwork,
         ConfineStep::UnshareUts,
@@ -119,6 +121,8 @@ impl ConfineStep {
         ConfineStep::RaiseAmbient,
         ConfineStep::NoNewPrivs,
         ConfineStep::Landlock,
+        ConfineStep::ProcMount,
+        ConfineStep::Reaper,
     ];
 
     /// The step with this number (as written on the status pipe).
@@ -149,6 +153,8 @@ impl ConfineStep {
             ConfineStep::RaiseAmbient => "cannot raise an ambient capability",
             ConfineStep::NoNewPrivs => "cannot set no_new_privs",
             ConfineStep::Landlock => "cannot apply the landlock ruleset",
+            ConfineStep::ProcMount => "cannot mount a /proc of the service's own",
+            ConfineStep::Reaper => "cannot start the reaper of the service's PID namespace",
         }
     }
 
@@ -166,6 +172,7 @@ impl ConfineStep {
                 | ConfineStep::PrivateTmp
                 | ConfineStep::Inaccessible
                 | ConfineStep::Hostname
+                | ConfineStep::ProcMount
         );
         if namespace && errno == libc::EPERM {
             Some(
@@ -253,6 +260,9 @@ pub struct ConfinePlan {
     unshare_network: bool,
     unshare_uts: bool,
     unshare_ipc: bool,
+    /// The child was cloned into a new PID namespace (`private_pids`): it
+    /// is PID 1 there, and becomes the reaper of the service it forks.
+    pid_namespace: bool,
     mounts: Vec<MountOp>,
     hostname: Option<Vec<u8>>,
     caps: Option<CapPlan>,
@@ -550,7 +560,7 @@ impl ConfinePlan {
             caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN).unwrap_or(false);
         // SAFETY: geteuid cannot fail and has no side effect.
         let target_uid = uid.unwrap_or_else(|| unsafe { libc::geteuid() });
-        let mountinfo = if spec.has_filesystem_rules() {
+        let mountinfo = if spec.has_filesystem_rules() || spec.own_proc() {
             std::fs::read("/proc/self/mountinfo").unwrap_or_default()
         } else {
             Vec::new()
@@ -580,12 +590,21 @@ impl ConfinePlan {
         let mut notices: Vec<String> = Vec::new();
         let backend = choose_backend(spec.filesystem, env.has_sys_admin);
         let fs_rules = spec.has_filesystem_rules();
-        let mount_ns = fs_rules && backend == FilesystemBackend::Mounts;
+        let own_proc = spec.own_proc();
+        if own_proc && fs_rules && backend == FilesystemBackend::Landlock {
+            return Err(
+                "private_pids and protect_proc need a mount namespace (CAP_SYS_ADMIN), and the path \
+                        rules would be enforced with Landlock: tend lacks CAP_SYS_ADMIN"
+                    .into(),
+            );
+        }
+        let mount_ns = (fs_rules && backend == FilesystemBackend::Mounts) || own_proc;
         let mut plan = ConfinePlan {
             unshare_mount: mount_ns,
             unshare_network: spec.private_network,
             unshare_uts: spec.hostname.is_some(),
             unshare_ipc: spec.private_ipc,
+            pid_namespace: spec.private_pids,
             mounts: Vec::new(),
             hostname: spec.hostname.as_ref().map(|h| h.as_bytes().to_vec()),
             caps: None,
@@ -602,11 +621,15 @@ impl ConfinePlan {
                 ));
             }
         }
-        let namespaces = plan.unshare_mount || plan.unshare_network || plan.unshare_uts || plan.unshare_ipc;
+        let namespaces = plan.unshare_mount
+            || plan.unshare_network
+            || plan.unshare_uts
+            || plan.unshare_ipc
+            || plan.pid_namespace;
         if namespaces && !env.has_sys_admin {
             notices.push(
-                "namespaces (private_network, hostname, private_ipc or mount rules) need CAP_SYS_ADMIN, \
-                 which tend lacks: the service will fail to start"
+                "namespaces (private_network, hostname, private_ipc, private_pids, protect_proc or mount rules) \
+                 need CAP_SYS_ADMIN, which tend lacks: the service will fail to start"
                     .to_string(),
             );
         }
@@ -640,6 +663,8 @@ impl ConfinePlan {
                 plan.landlock = Some(landlock(&rules)?);
                 plan.no_new_privs = true;
             }
+        } else if own_proc {
+            plan.plan_mounts(spec, &[], &[], &[], env)?;
         }
 
         if let Some(listed) = &spec.capabilities {
@@ -724,6 +749,34 @@ impl ConfinePlan {
                 tmp_dirs.push(dir);
             }
         }
+        // A /proc of its own, after the path rules (they remount the
+        // host's /proc with the rest, and this one goes on top) and before
+        // the inaccessible paths (which may be under /proc). Read-only when
+        // the most specific rule over /proc is a read-only one.
+        if spec.own_proc() {
+            let proc_path = Path::new("/proc");
+            let covering = read_only
+                .iter()
+                .map(|p| (p, false))
+                .chain(read_write.iter().map(|p| (p, true)))
+                .filter(|(p, _)| proc_path.starts_with(p))
+                .max_by_key(|(p, writable)| (p.components().count(), *writable));
+            let mut flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            if covering.is_some_and(|(_, writable)| !writable) {
+                flags |= libc::MS_RDONLY;
+            }
+            let data = spec.protect_proc.hidepid().map(|h| format!("hidepid={h}"));
+            builder.push(
+                Some(Path::new("proc")),
+                proc_path,
+                Some("proc"),
+                flags,
+                data.as_deref(),
+                ConfineStep::ProcMount,
+                proc_path,
+                false,
+            )?;
+        }
         // Files first: they bind /dev/null, which a directory rule on /dev
         // would hide.
         let hidden = |path: &Path| tmp_dirs.iter().any(|t| path.starts_with(t) && path != t);
@@ -748,9 +801,16 @@ impl ConfinePlan {
         Ok(())
     }
 
+    /// The child is cloned into a new PID namespace and reaps for the
+    /// service (`private_pids`).
+    pub fn pid_namespace(&self) -> bool {
+        self.pid_namespace
+    }
+
     /// Nothing to do: every sandbox key has its default.
     pub fn is_empty(&self) -> bool {
-        !self.unshare_mount
+        !self.pid_namespace
+            && !self.unshare_mount
             && !self.unshare_network
             && !self.unshare_uts
             && !self.unshare_ipc
@@ -779,6 +839,7 @@ impl ConfinePlan {
             | ConfineStep::ReadOnly
             | ConfineStep::ReadWrite
             | ConfineStep::PrivateTmp
+            | ConfineStep::ProcMount
             | ConfineStep::Inaccessible => self.objects.get(index as usize).cloned().unwrap_or_default(),
             ConfineStep::BoundingSet | ConfineStep::RaiseAmbient => capability_name(index),
             ConfineStep::Hostname => {

@@ -431,6 +431,8 @@ fn child_steps_for_real_as_root_with_mounts() {
         private_network: true,
         hostname: Some("sandboxed".into()),
         private_ipc: true,
+        private_pids: false,
+        protect_proc: crate::unit::ProtectProc::Default,
         filesystem: FilesystemBackend::Mounts,
     };
     let plan = ConfinePlan::new(&spec, Some(0)).unwrap();
@@ -557,4 +559,42 @@ fn child_steps_for_real_unprivileged_unshare_fails_with_eperm() {
         ConfineStep::UnshareNetwork.hint(libc::EPERM).unwrap()
     );
     assert!(message.starts_with("cannot create a network namespace: Operation not permitted (namespaces"));
+}
+
+#[test]
+fn an_own_proc_is_mounted_after_the_rules_and_before_the_hidden_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(tmp.path()).unwrap();
+    // private_pids alone: a mount namespace with just the new /proc.
+    let spec = SandboxSpec { private_pids: true, ..SandboxSpec::default() };
+    let plan = ConfinePlan::build(&spec, &env(SAMPLE, true, 0), &no_landlock).unwrap();
+    assert!(plan.pid_namespace() && plan.unshare_mount && !plan.is_empty());
+    assert_eq!(describe_mounts(&plan), ["private /", "new /proc"]);
+    assert_eq!(plan.mounts[1].fstype.as_deref().unwrap().to_bytes(), b"proc");
+    assert_eq!(plan.mounts[1].flags & libc::MS_RDONLY, 0, "no rule over /proc: writable");
+    assert!(plan.mounts[1].data.is_none());
+    // hidepid, read-only under read_only_paths: [/], before the hidden paths.
+    let spec = SandboxSpec {
+        protect_proc: crate::unit::ProtectProc::Invisible,
+        read_only_paths: vec!["/".into()],
+        inaccessible_paths: vec![dir.clone()],
+        filesystem: FilesystemBackend::Mounts,
+        ..SandboxSpec::default()
+    };
+    let plan = ConfinePlan::build(&spec, &env(SAMPLE, true, 0), &no_landlock).unwrap();
+    assert!(!plan.pid_namespace());
+    let got = describe_mounts(&plan);
+    let proc_at = got.iter().position(|m| m == "new /proc").unwrap();
+    assert_eq!(got[proc_at + 1], format!("new {}", dir.display()));
+    let proc_mount = &plan.mounts[proc_at];
+    assert_eq!(proc_mount.data.as_deref().unwrap().to_bytes(), b"hidepid=invisible");
+    assert_ne!(proc_mount.flags & libc::MS_RDONLY, 0);
+    // Without CAP_SYS_ADMIN it is said, and Landlock cannot do it.
+    let plan = ConfinePlan::build(
+        &SandboxSpec { private_pids: true, ..SandboxSpec::default() },
+        &env(SAMPLE, false, 0),
+        &no_landlock,
+    )
+    .unwrap();
+    assert!(plan.notice().unwrap().contains("private_pids"));
 }

@@ -221,6 +221,13 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
         dup_onto(fd, Stdio::Fd(ours), theirs);
     }
 
+    // 13b. `private_pids`: this process is PID 1 of the service's PID
+    // namespace. It forks the service (PID 2) and stays as its reaper;
+    // only the service goes on to exec.
+    if plan.confine.as_ref().is_some_and(|c| c.pid_namespace()) {
+        reaper(fd, matches!(plan.grouping, Grouping::NewSession));
+    }
+
     // 14. Default dispositions and an empty mask: neither tend's handlers nor
     // its blocked set may leak into the service. `tend run` then puts back
     // what tend itself inherited (planned in the parent).
@@ -246,6 +253,81 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
         Some(index) => fail(fd, Step::Exec, libc::EACCES, index),
         None if last == 1 => fail(fd, Step::Exec, libc::ENOENT, 0),
         None => fail(fd, Step::Exec, libc::ENOENT, u32::MAX),
+    }
+}
+
+/// PID 1 of a `private_pids` namespace: fork the service and return in it;
+/// in the parent, never return: close every descriptor (the status pipe
+/// included, so that tend sees the service's exec), become non-dumpable
+/// (this process is a copy of tend's memory, and runs as the service's
+/// user: the service must not read it through /proc/1/mem), then forward
+/// every signal to the service (its process group with `own_group`), reap
+/// every orphan of the namespace, and exit with the service's status
+/// (128+N when signal N killed it: PID 1 of a namespace cannot be killed
+/// by its own signal). When it exits, the kernel ends whatever is left in
+/// the namespace. All signals are still blocked (spawn blocked them before
+/// the fork), so none is lost before the loop waits for them.
+fn reaper(status_fd: i32, own_group: bool) {
+    let flags = libc::SIGCHLD as libc::c_long;
+    // SAFETY: a fork-like clone (see spawn::spawn); the child returns to
+    // the remaining async-signal-safe steps.
+    let service = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    let service = service as i32;
+    if service < 0 {
+        fail_confine(
+            status_fd,
+            crate::sandbox::confine::ConfineError {
+                step: crate::sandbox::confine::ConfineStep::Reaper,
+                errno: errno(),
+                index: 0,
+            },
+        );
+    }
+    if service == 0 {
+        if own_group {
+            // Its own group: tend's group signals reach the reaper once,
+            // and it forwards them once.
+            step!(status_fd, Step::Setpgid, 0, libc::setpgid(0, 0));
+        }
+        return;
+    }
+    // SAFETY: close_range and prctl take integers; every call below is a
+    // raw system call on local data.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0);
+    }
+    let target = if own_group { -service } else { service };
+    // SAFETY: sigset_t is plain data; sigfillset initialises it.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::sigfillset(&mut all) };
+    loop {
+        // SAFETY: sigwaitinfo reads the set; no siginfo buffer.
+        let signal = unsafe { libc::sigwaitinfo(&all, std::ptr::null_mut()) };
+        if signal == libc::SIGCHLD {
+            loop {
+                let mut status = 0;
+                // SAFETY: waitpid writes into a local integer.
+                let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+                if pid <= 0 {
+                    break;
+                }
+                if pid == service {
+                    let code = if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        128 + libc::WTERMSIG(status)
+                    };
+                    // SAFETY: _exit is async-signal-safe.
+                    unsafe { libc::_exit(code) };
+                }
+            }
+        } else if signal > 0 {
+            // SAFETY: kill with integer arguments; the target is in this
+            // namespace (never 0 or -1: service > 1 here).
+            unsafe { libc::kill(target, signal) };
+        }
     }
 }
 

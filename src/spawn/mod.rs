@@ -182,17 +182,28 @@ pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
     }
     // SAFETY: both descriptors were just created and are owned by nothing else.
     let (status_read, status_write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let parent_pid = crate::sys::getpid();
+    // `private_pids`: the child is PID 1 of a new PID namespace, where its
+    // parent (tend) is outside: getppid() says 0 there.
+    let new_pid_namespace = plan.confine.as_ref().is_some_and(|c| c.pid_namespace());
+    let parent_pid = if new_pid_namespace { 0 } else { crate::sys::getpid() };
+    let extra_flags = if new_pid_namespace { crate::sys::CLONE_NEWPID } else { 0 };
     let old_mask = crate::sys::block_all_signals();
     // Into the service's v2 cgroup at clone time when we can: no write to
     // cgroup.procs afterwards, which costs an RCU grace period per join.
     let mut joined_by_clone = false;
     let mut pid = -1;
     if let Some((cgroup_dir, _)) = &plan.clone_into {
-        pid = crate::sys::clone_into_cgroup(*cgroup_dir);
+        pid = crate::sys::clone3(extra_flags, Some(*cgroup_dir));
         joined_by_clone = pid >= 0;
     }
-    if !joined_by_clone {
+    if !joined_by_clone && new_pid_namespace {
+        // SAFETY: a fork-like clone (no CLONE_VM, no new stack: the child
+        // runs on a copy of this stack); tend is single-threaded and the
+        // child runs only the async-signal-safe steps of `child::run`.
+        pid = unsafe {
+            libc::syscall(libc::SYS_clone, libc::CLONE_NEWPID | libc::SIGCHLD, 0usize, 0usize, 0usize, 0usize)
+        } as i32;
+    } else if !joined_by_clone {
         // SAFETY: tend is single-threaded when it forks (one loop thread),
         // and the child runs only the async-signal-safe steps in
         // `child::run`, which never returns.

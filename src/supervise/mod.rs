@@ -8,6 +8,7 @@
 //! unit errors (that is `unit`'s).
 
 mod control;
+mod leftovers;
 mod readiness;
 mod reaper;
 pub mod run;

@@ -85,7 +85,7 @@ fn notify_socket_path() -> Result<(PathBuf, Option<PathBuf>), String> {
     let pid = sys::getpid();
     if !nix::unistd::geteuid().is_root() {
         let dir = crate::ctl::client::runtime_dir();
-        sys::paths::ensure_private_dir(&dir, None)?;
+        sys::paths::use_private_dir(&dir)?;
         return Ok((dir.join(format!("notify-{pid}.sock")), None));
     }
     let run = std::path::Path::new("/run");

@@ -206,6 +206,8 @@ pub(super) struct Stack {
     refusal_throttle: crate::readiness::notify::Throttle,
     /// tend's RLIMIT_NOFILE soft limit (raised to the hard one at start).
     fd_limit: u64,
+    /// Where this tend's record of process groups is (without cgroups).
+    record_dir: Option<PathBuf>,
     /// Exec checks in flight: pid → slot.
     pub(super) check_pids: HashMap<i32, usize>,
     /// tcp/http probes and s6 readiness pipes: token → slot.
@@ -333,6 +335,7 @@ impl Stack {
             notify_throttle: crate::readiness::notify::Throttle::new(5, Duration::from_secs(10)),
             refusal_throttle: crate::readiness::notify::Throttle::new(5, Duration::from_secs(10)),
             fd_limit,
+            record_dir: None,
             cgroups: crate::sandbox::cgroup::CgroupManager::detect(),
             cgroup_warning_shown: false,
             ignored_reported: 0,
@@ -402,6 +405,7 @@ impl Stack {
     }
 
     fn run(&mut self) -> i32 {
+        self.kill_leftovers();
         for index in 0..self.slots.len() {
             self.want_up(index);
         }
@@ -442,6 +446,9 @@ impl Stack {
             }
         }
         self.cgroups.cleanup();
+        if let Some(dir) = &self.record_dir {
+            let _ = std::fs::remove_file(super::leftovers::record_path(dir, sys::getpid()));
+        }
         self.output.flush_all();
         self.close_control();
         self.exit_status()
@@ -916,10 +923,53 @@ impl Stack {
         match self.try_spawn(index) {
             Ok(pid) => {
                 self.slots[index].spawns += 1;
+                if self.slots[index].cgroup.is_none() && self.pdeathsig.is_some() {
+                    self.record_groups(index, pid);
+                }
                 self.deliver(index, Event::Spawned { pid });
             }
             Err(failure) => self.deliver(index, Event::SpawnFailed { failure }),
         }
+    }
+
+    /// Before anything starts: kill what a supervisor that was killed left
+    /// (its cgroups; without cgroups, the process groups it recorded), so
+    /// that no service runs twice, and say so.
+    fn kill_leftovers(&mut self) {
+        let mut found: Vec<(Option<i32>, usize)> = Vec::new();
+        if self.cgroups.available().is_ok() {
+            found.extend(self.cgroups.sweep_leftovers());
+        }
+        if self.pdeathsig.is_some() {
+            let dir = crate::ctl::client::runtime_dir();
+            found.extend(super::leftovers::sweep(&dir).into_iter().map(|(pid, n)| (Some(pid), n)));
+        }
+        for (pid, killed) in found {
+            let whose = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            let plural = if killed == 1 { "" } else { "es" };
+            self.event(&format!("killed {killed} process{plural} left by a previous tend{whose}"));
+        }
+    }
+
+    /// A service started without a cgroup: record its process group (and
+    /// those of the others), so that the next tend can kill them if this
+    /// one is killed (see `leftovers`).
+    fn record_groups(&mut self, index: usize, pid: i32) {
+        let dir = crate::ctl::client::runtime_dir();
+        let entries = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.cgroup.is_none())
+            .filter_map(|(i, slot)| {
+                let pid = if i == index { Some(pid) } else { slot.policy.pid() }?;
+                Some((pid, sys::process_start_time(pid)?, slot.unit.process_group))
+            })
+            .collect();
+        let Some(tend_start) = sys::process_start_time(sys::getpid()) else { return };
+        let record = super::leftovers::Record { tend_pid: sys::getpid(), tend_start, entries };
+        super::leftovers::write_record(&dir, &record);
+        self.record_dir = Some(dir);
     }
 
     /// Fork the service; on success its pid is in the index and its pipes

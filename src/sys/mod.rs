@@ -713,6 +713,16 @@ pub fn release_free_memory() {
 /// another thread (the reload thread's user look-ups) may have held at the
 /// fork, nor needs glibc's cached thread id.
 pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
+    clone3(0, Some(cgroup_dir))
+}
+
+/// CLONE_NEWPID (linux/sched.h).
+pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
+
+/// clone3(2) as a fork with `flags` (CLONE_NEWPID: the child is PID 1 of a
+/// new PID namespace) and, with `cgroup_dir`, CLONE_INTO_CGROUP. -1 when
+/// the kernel cannot (the caller falls back as for [`clone_into_cgroup`]).
+pub fn clone3(flags: u64, cgroup_dir: Option<i32>) -> i32 {
     #[repr(C)]
     struct CloneArgs {
         flags: u64,
@@ -729,7 +739,7 @@ pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
     }
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
+        flags: flags | if cgroup_dir.is_some() { CLONE_INTO_CGROUP } else { 0 },
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
@@ -739,7 +749,7 @@ pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
         tls: 0,
         set_tid: 0,
         set_tid_size: 0,
-        cgroup: cgroup_dir as u64,
+        cgroup: cgroup_dir.unwrap_or(0) as u64,
     };
     // SAFETY: clone3 without CLONE_VM is a fork: the child gets a copy of
     // the address space and returns here with 0. `args` lives on our stack
@@ -782,6 +792,46 @@ pub fn reopen_nonblocking(fd: i32) -> Option<std::os::fd::OwnedFd> {
         .open(format!("/proc/self/fd/{fd}"))
         .ok()?;
     Some(file.into())
+}
+
+/// The fields of /proc/PID/stat after `(comm) `: state is index 0, the
+/// process group 2, the start time (clock ticks after boot) 19 (proc(5)).
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+/// When `pid` started (clock ticks after boot, proc(5) field 22), if it
+/// exists and has not ended (a zombie has): with the pid, it names one
+/// process for good.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let fields = stat_fields(pid)?;
+    if fields.first().is_some_and(|state| state == "Z" || state == "X") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Every process visible, by process group: `pgid → [(pid, start time)]`.
+pub fn processes_by_group() -> std::collections::HashMap<i32, Vec<(i32, u64)>> {
+    let mut groups: std::collections::HashMap<i32, Vec<(i32, u64)>> = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return groups };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Some(fields) = stat_fields(pid) else { continue };
+        // A zombie has ended already: nothing to kill.
+        if fields.first().is_some_and(|state| state == "Z" || state == "X") {
+            continue;
+        }
+        let (Some(pgid), Some(start)) =
+            (fields.get(2).and_then(|g| g.parse().ok()), fields.get(19).and_then(|s| s.parse().ok()))
+        else {
+            continue;
+        };
+        groups.entry(pgid).or_default().push((pid, start));
+    }
+    groups
 }
 
 /// tend's RLIMIT_NOFILE as it started, before [`raise_nofile_limit`].

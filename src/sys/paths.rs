@@ -348,8 +348,20 @@ pub fn judge_private_dir(
 
 /// Make the private folder `dir` (its parents as needed) or check the one
 /// that is there: see [`judge_private_dir`]. The mode and group are set
-/// through a descriptor opened with `O_NOFOLLOW`, never by path.
+/// through a descriptor opened with `O_NOFOLLOW`, never by path. Only the
+/// control socket's owner sets them (`group` is its socket group); other
+/// users of the folder ([`use_private_dir`]) leave them as they are.
 pub fn ensure_private_dir(dir: &Path, group: Option<u32>) -> Result<(), String> {
+    private_dir(dir, group, true)
+}
+
+/// [`ensure_private_dir`] without changing the mode or group of a folder
+/// that is there (a `--socket-group` run made it 0750 on purpose).
+pub fn use_private_dir(dir: &Path) -> Result<(), String> {
+    private_dir(dir, None, false)
+}
+
+fn private_dir(dir: &Path, group: Option<u32>, fix: bool) -> Result<(), String> {
     let shown = dir.display();
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(parent);
@@ -374,6 +386,7 @@ pub fn ensure_private_dir(dir: &Path, group: Option<u32>) -> Result<(), String> 
     let st = nix::sys::stat::fstat(&fd).map_err(|e| format!("cannot examine {shown}: {}", reason(e)))?;
     match judge_private_dir(kind(&st), st.st_uid, st.st_gid, st.st_mode, euid(), group) {
         PrivateDir::Ok => Ok(()),
+        PrivateDir::Fix { .. } if !fix => Ok(()),
         PrivateDir::Fix { mode, gid } => {
             if let Some(gid) = gid {
                 nix::unistd::fchown(&fd, None, Some(nix::unistd::Gid::from_raw(gid)))

@@ -478,6 +478,16 @@ pub const FILESYSTEM: Key = with_default(
     KeyDefault::Word("auto"),
 );
 
+pub const PROTECT_PROC: Key = with_default(
+    key(
+        "protect_proc",
+        Value::Choice(&["default", "invisible", "noaccess", "ptraceable"]),
+        "Mount a /proc of the service's own with hidepid= (as systemd's ProtectProc=): invisible hides other users' processes, noaccess shows them but not their details, ptraceable shows only what the service may ptrace. Processes of the service's own user stay visible: only private_pids hides those. Needs CAP_SYS_ADMIN.",
+        "invisible",
+    ),
+    KeyDefault::Word("default"),
+);
+
 pub const HOSTNAME_MAX: usize = 64;
 
 pub const SANDBOX_KEYS: &[Key] = &[
@@ -535,6 +545,16 @@ pub const SANDBOX_KEYS: &[Key] = &[
         key("private_ipc", Value::Flag, "Run in a new IPC namespace.", "true"),
         KeyDefault::Flag(false),
     ),
+    with_default(
+        key(
+            "private_pids",
+            Value::Flag,
+            "Run in a new PID namespace with a /proc of its own: the service sees only its own processes, and none can reach another's files through /proc/PID/root. A minimal reaper of tend's is PID 1 there (forwards signals, reaps orphans, passes the exit status on as 128+N for a signal); the service's main process is PID 2. When the main process ends, everything left in the namespace ends with it. Needs CAP_SYS_ADMIN.",
+            "true",
+        ),
+        KeyDefault::Flag(false),
+    ),
+    PROTECT_PROC,
     FILESYSTEM,
 ];
 
@@ -599,7 +619,9 @@ pub const UNIT: &[Key] = &[
         "command",
         Value::Command,
         "Required. The program and its arguments: a list, or one string split into words as a shell would (quotes and backslashes; no variables, globs or operators: it is never run by a shell). A program name without a slash is looked up in PATH.",
-        "[nginx, -g, \"daemon off;\"]",
+        // A program every machine has: the samples built from these
+        // examples must pass `tend check`, which looks the program up.
+        "[sleep, infinity]",
     ),
     with_default(
         key(

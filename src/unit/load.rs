@@ -49,8 +49,8 @@ use super::values::{
 };
 use super::{
     Check, CheckSpec, Dependency, DependencyCondition, Diagnostic, FilesystemBackend, Identity, LogSpec,
-    Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType, SourcePos, StartLimit,
-    UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
+    ProtectProc, Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType, SourcePos,
+    StartLimit, UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -79,6 +79,7 @@ const RESTART_VALUES: &[&str] = keys::RESTART.choices();
 const TYPE_VALUES: &[&str] = keys::SERVICE_TYPE.choices();
 const CONDITION_VALUES: &[&str] = keys::DEPENDS_ON.choices();
 const FILESYSTEM_VALUES: &[&str] = keys::FILESYSTEM.choices();
+const PROTECT_PROC_VALUES: &[&str] = keys::PROTECT_PROC.choices();
 const START_LIMIT_KEYS: &[Key] = keys::START_LIMIT.keys();
 const LOG_KEYS: &[Key] = keys::LOG_KEYS;
 const READY_CHECK_KEYS: &[Key] = keys::READY_CHECK.keys();
@@ -1691,6 +1692,7 @@ impl Checker<'_> {
                 "private_tmp" => Some(&mut sandbox.private_tmp),
                 "private_network" => Some(&mut sandbox.private_network),
                 "private_ipc" => Some(&mut sandbox.private_ipc),
+                "private_pids" => Some(&mut sandbox.private_pids),
                 _ => None,
             };
             if let Some(flag) = flag {
@@ -1724,6 +1726,18 @@ impl Checker<'_> {
                     Some(name) => sandbox.hostname = Some(name),
                     None => ok = false,
                 },
+                "protect_proc" => {
+                    sandbox.protect_proc = match self.choice(&subkey, PROTECT_PROC_VALUES, value) {
+                        Some(0) => ProtectProc::Default,
+                        Some(1) => ProtectProc::Invisible,
+                        Some(2) => ProtectProc::NoAccess,
+                        Some(_) => ProtectProc::Ptraceable,
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    };
+                }
                 "filesystem" => {
                     sandbox.filesystem = match self.choice(&subkey, FILESYSTEM_VALUES, value) {
                         Some(0) => FilesystemBackend::Auto,
@@ -1741,6 +1755,14 @@ impl Checker<'_> {
                     ok = false;
                 }
             }
+        }
+        if sandbox.filesystem == FilesystemBackend::Landlock && sandbox.own_proc() {
+            self.error_hint(
+                filesystem_at.unwrap_or(item.pos),
+                "sandbox.filesystem: landlock cannot give a /proc of the service's own (private_pids or protect_proc is set)".into(),
+                "use filesystem: mounts (or auto)".into(),
+            );
+            ok = false;
         }
         if sandbox.filesystem == FilesystemBackend::Landlock && sandbox.private_tmp {
             self.error_hint(

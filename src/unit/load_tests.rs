@@ -1162,6 +1162,8 @@ sandbox:
   private_network: true
   hostname: sandbox
   private_ipc: true
+  private_pids: true
+  protect_proc: invisible
   filesystem: mounts
 ");
     assert_eq!(
@@ -1176,9 +1178,16 @@ sandbox:
             private_network: true,
             hostname: Some("sandbox".into()),
             private_ipc: true,
+            private_pids: true,
+            protect_proc: crate::unit::ProtectProc::Invisible,
             filesystem: FilesystemBackend::Mounts,
         }
     );
+    assert!(errors("command: x\nsandbox:\n  protect_proc: hidden\n").contains(
+        "sandbox.protect_proc: expected one of default, invisible, noaccess, ptraceable, got 'hidden'"
+    ));
+    assert!(errors("command: x\nsandbox:\n  filesystem: landlock\n  private_pids: true\n")
+        .contains("landlock cannot give a /proc of the service's own"));
     assert_eq!(ok("command: x\n").sandbox, SandboxSpec::default());
     assert_eq!(ok("command: x\nsandbox: {capabilities: []}\n").sandbox.capabilities, Some(vec![]));
     assert_eq!(ok("command: x\nsandbox: {}\n").sandbox.capabilities, None);

@@ -167,11 +167,46 @@ pub struct SandboxSpec {
     pub private_network: bool,
     pub hostname: Option<String>,
     pub private_ipc: bool,
+    /// A PID namespace (and a /proc) of its own, with tend's reaper as PID 1.
+    pub private_pids: bool,
+    /// hidepid= on a /proc of its own.
+    pub protect_proc: ProtectProc,
     /// How filesystem rules are enforced.
     pub filesystem: FilesystemBackend,
 }
 
+/// `sandbox.protect_proc`: procfs `hidepid=` (proc(5)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtectProc {
+    /// The host's /proc as it is.
+    #[default]
+    Default,
+    /// Other users' processes are not listed.
+    Invisible,
+    /// Listed, but their details are unreadable.
+    NoAccess,
+    /// Only what the service may ptrace is listed.
+    Ptraceable,
+}
+
+impl ProtectProc {
+    /// The `hidepid=` value, `None` for the default.
+    pub fn hidepid(self) -> Option<&'static str> {
+        match self {
+            ProtectProc::Default => None,
+            ProtectProc::Invisible => Some("invisible"),
+            ProtectProc::NoAccess => Some("noaccess"),
+            ProtectProc::Ptraceable => Some("ptraceable"),
+        }
+    }
+}
+
 impl SandboxSpec {
+    /// The service gets a /proc of its own (a private PID namespace, or hidepid=).
+    pub fn own_proc(&self) -> bool {
+        self.private_pids || self.protect_proc != ProtectProc::Default
+    }
+
     /// Any of the filesystem rules is set.
     pub fn has_filesystem_rules(&self) -> bool {
         self.private_tmp
