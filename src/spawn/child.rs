@@ -297,6 +297,8 @@ fn reaper(status_fd: i32, own_group: bool) {
         libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
         libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0);
     }
+    // The waitpid below is not a second waiter in tend: this process is a
+    // child of tend, PID 1 of the service's namespace, reaping only there.
     let target = if own_group { -service } else { service };
     // SAFETY: sigset_t is plain data; sigfillset initialises it.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };

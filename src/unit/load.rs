@@ -421,16 +421,7 @@ fn sort_diagnostics(diagnostics: &mut [Diagnostic]) {
 
 /// An I/O error as a lowercase reason without the `(os error N)` suffix.
 fn io_reason(err: &io::Error) -> String {
-    let text = err.to_string();
-    let text = match text.find(" (os error ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text,
-    }
+    source::reason(err)
 }
 
 /// The validation pass over one file: accumulates diagnostics; each check
