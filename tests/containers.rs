@@ -50,27 +50,6 @@ fn podman_ok(args: &[&str]) -> Out {
     out
 }
 
-/// The static binary CI builds before the tests, from the same commit as
-/// the binary under test (else it is stale: rebuild it).
-fn static_tend() -> PathBuf {
-    let arch = std::env::consts::ARCH;
-    let path = std::env::var_os("TEND_STATIC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(format!("target/{arch}-unknown-linux-gnu/release/tend")));
-    assert!(path.exists(), "{} is missing: run packaging/build-static first (.ci/run does)", path.display());
-    let version = |bin: &Path| {
-        let out = Command::new(bin).arg("--version").output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    assert_eq!(
-        version(&path),
-        version(Path::new(tend_bin())),
-        "{} is from another commit: run packaging/build-static",
-        path.display()
-    );
-    path
-}
-
 /// Root and the tools, or a loud skip (a failure in CI: tests/common `skip`).
 fn ready(test: &str) -> bool {
     if skip_unless_root(test) || skip_unless_installed(test, &["podman", "runc", "ldd"]) {
@@ -114,18 +93,18 @@ fn rootfs_tar(env: &Env, with_tend: bool, files: &[(&str, String)]) -> PathBuf {
         fs::write(target, text).unwrap();
     }
     fs::set_permissions(root.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
-    let tar = env.p("rootfs.tar");
-    let out = run_cmd(
-        {
-            let mut c = Command::new("tar");
-            c.arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".");
-            c
-        },
-        "tar",
-    );
-    assert_eq!(out.code, 0, "{}", out.show());
+    let tar = tar_of(&root, &env.p("rootfs.tar"));
     fs::remove_dir_all(&root).unwrap();
     tar
+}
+
+/// `tar -cf TAR -C ROOT .`: a root file system for `podman import`.
+fn tar_of(root: &Path, tar: &Path) -> PathBuf {
+    let mut c = Command::new("tar");
+    c.arg("-C").arg(root).arg("-cf").arg(tar).arg(".");
+    let out = run_cmd(c, "tar");
+    assert_eq!(out.code, 0, "{}", out.show());
+    tar.to_path_buf()
 }
 
 /// Removes the podman objects a test made, whatever happened.
@@ -339,16 +318,7 @@ fn builder_image(env: &Env, cleanup: &mut Cleanup) -> (String, Vec<String>) {
     }
     fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     fs::write(root.join("etc/ld.so.cache"), "").unwrap();
-    let tar = env.p("builder.tar");
-    let out = run_cmd(
-        {
-            let mut c = Command::new("tar");
-            c.arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".");
-            c
-        },
-        "tar",
-    );
-    assert_eq!(out.code, 0, "{}", out.show());
+    let tar = tar_of(&root, &env.p("builder.tar"));
     let image = format!("localhost/{}:latest", name("builder"));
     podman_ok(&[
         "import",

@@ -8,14 +8,15 @@ mod common;
 
 use common::*;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A socket standing in for systemd's notify socket.
+/// A socket standing in for systemd's notify socket: tend's own receiving
+/// code (SO_PASSCRED, so the kernel reports each sender's pid, as it does
+/// to systemd).
 struct Manager {
-    socket: UnixDatagram,
+    socket: std::os::fd::OwnedFd,
     path: PathBuf,
     /// Every message so far: (sender pid, text).
     seen: Vec<(i32, String)>,
@@ -24,52 +25,20 @@ struct Manager {
 impl Manager {
     fn new(env: &Env) -> Manager {
         let path = env.p("notify.sock");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        let on: libc::c_int = 1;
-        // SAFETY: setsockopt reads one c_int from a valid pointer.
-        let rc = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PASSCRED,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(rc, 0, "SO_PASSCRED");
-        socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let socket = tend::sys::notify_socket(&path).unwrap();
         Manager { socket, path, seen: Vec::new() }
     }
 
-    /// Receive one datagram with its sender's pid (SCM_CREDENTIALS).
+    /// One datagram with its sender's pid, if one is waiting (else a short nap).
     fn receive(&self) -> Option<(i32, String)> {
         let mut buf = [0u8; 4096];
-        let mut control = [0u8; 64];
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-        // SAFETY: a zeroed msghdr is valid; it then points at live buffers.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control.len();
-        // SAFETY: msg points at buffers that outlive the call.
-        let n = unsafe { libc::recvmsg(self.socket.as_raw_fd(), &mut msg, 0) };
-        if n < 0 {
-            return None;
-        }
-        let mut pid = 0;
-        // SAFETY: walking the control messages the kernel wrote into `control`.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_CREDENTIALS {
-                    let creds = libc::CMSG_DATA(cmsg) as *const libc::ucred;
-                    pid = std::ptr::read_unaligned(creds).pid;
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        match tend::sys::recv_with_pid(self.socket.as_raw_fd(), &mut buf).unwrap() {
+            Some((n, pid)) => Some((pid.unwrap_or(0), String::from_utf8_lossy(&buf[..n]).into_owned())),
+            None => {
+                std::thread::sleep(Duration::from_millis(5));
+                None
             }
         }
-        Some((pid, String::from_utf8_lossy(&buf[..n as usize]).into_owned()))
     }
 
     /// Collect messages until one holds `line`; returns its index in `seen`.

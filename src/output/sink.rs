@@ -33,8 +33,6 @@ use crate::sys::paths;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use memchr::{memchr, memrchr};
-pub use syslog::Facility;
-use syslog::{Formatter3164, LogFormat};
 
 /// Bytes gathered before one write(2): big blocks are what makes the file
 /// path as fast as `cat > file`.
@@ -680,19 +678,64 @@ pub enum Severity {
     Debug,
 }
 
-impl From<Severity> for syslog::Severity {
-    fn from(severity: Severity) -> syslog::Severity {
-        match severity {
-            Severity::Emerg => syslog::Severity::LOG_EMERG,
-            Severity::Alert => syslog::Severity::LOG_ALERT,
-            Severity::Crit => syslog::Severity::LOG_CRIT,
-            Severity::Err => syslog::Severity::LOG_ERR,
-            Severity::Warning => syslog::Severity::LOG_WARNING,
-            Severity::Notice => syslog::Severity::LOG_NOTICE,
-            Severity::Info => syslog::Severity::LOG_INFO,
-            Severity::Debug => syslog::Severity::LOG_DEBUG,
-        }
-    }
+/// Syslog facilities (RFC 3164 section 4.1.1; the values of syslog.h:
+/// the code times 8, ready to add a severity to).
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Facility {
+    LOG_KERN = 0,
+    LOG_USER = 1 << 3,
+    LOG_MAIL = 2 << 3,
+    LOG_DAEMON = 3 << 3,
+    LOG_AUTH = 4 << 3,
+    LOG_SYSLOG = 5 << 3,
+    LOG_LPR = 6 << 3,
+    LOG_NEWS = 7 << 3,
+    LOG_UUCP = 8 << 3,
+    LOG_CRON = 9 << 3,
+    LOG_AUTHPRIV = 10 << 3,
+    LOG_FTP = 11 << 3,
+    LOG_LOCAL0 = 16 << 3,
+    LOG_LOCAL1 = 17 << 3,
+    LOG_LOCAL2 = 18 << 3,
+    LOG_LOCAL3 = 19 << 3,
+    LOG_LOCAL4 = 20 << 3,
+    LOG_LOCAL5 = 21 << 3,
+    LOG_LOCAL6 = 22 << 3,
+    LOG_LOCAL7 = 23 << 3,
+}
+
+/// `<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE`, RFC 3164 as glibc's syslog(3)
+/// sends it to /dev/log (no hostname: the local daemon adds its own). The
+/// time is UTC, as the syslog crate tend used before wrote it; daemons
+/// reading /dev/log (rsyslog's imuxsock, journald) stamp messages with their
+/// own receive time anyway. Written by hand: that crate re-parsed its time
+/// format for every message and brought in `time` and `hostname`.
+pub fn format_3164(
+    out: &mut Vec<u8>,
+    facility: Facility,
+    severity: Severity,
+    time: SystemTime,
+    tag: &str,
+    pid: u32,
+    message: &[u8],
+) {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    // humantime: `2026-12-01T23:38:05Z` (clamped to what it can format).
+    let last = UNIX_EPOCH + Duration::from_secs(LAST_STAMP_SECS);
+    let stamp = humantime::format_rfc3339_seconds(time.clamp(UNIX_EPOCH, last)).to_string();
+    let month: usize = stamp.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
+    let day: u32 = stamp.get(8..10).and_then(|d| d.parse().ok()).unwrap_or(1);
+    let clock = stamp.get(11..19).unwrap_or("00:00:00");
+    let priority = facility as u32 + severity as u32;
+    let _ = write!(
+        out,
+        "<{priority}>{} {day:>2} {clock} {tag}[{pid}]: {}",
+        MONTHS.get(month.wrapping_sub(1)).unwrap_or(&"Jan"),
+        Lossy(message)
+    );
 }
 
 const FACILITIES: [(&str, Facility); 20] = [
@@ -740,7 +783,7 @@ pub struct SyslogSink {
     path: PathBuf,
     socket: Option<UnixDatagram>,
     connected: bool,
-    formatter: Formatter3164,
+    facility: Facility,
     datagram: Vec<u8>,
     dropped: u64,
     problem: Option<String>,
@@ -754,8 +797,7 @@ impl SyslogSink {
             path: socket,
             socket: None,
             connected: false,
-            // No hostname: the local daemon adds its own, as glibc's syslog() expects.
-            formatter: Formatter3164 { facility, hostname: None, process: String::new(), pid: 0 },
+            facility,
             datagram: Vec::with_capacity(1024),
             dropped: 0,
             problem: None,
@@ -765,16 +807,8 @@ impl SyslogSink {
 
     /// One line (without its newline) as `<PRI>timestamp tag[pid]: message`.
     pub fn send(&mut self, tag: &str, pid: u32, severity: Severity, message: &[u8]) {
-        if self.formatter.process != tag {
-            self.formatter.process.clear();
-            self.formatter.process.push_str(tag);
-        }
-        self.formatter.pid = pid;
         self.datagram.clear();
-        if self.formatter.format(&mut self.datagram, severity.into(), Lossy(message)).is_err() {
-            self.dropped += 1;
-            return;
-        }
+        format_3164(&mut self.datagram, self.facility, severity, SystemTime::now(), tag, pid, message);
         // A daemon that restarted left our connection dead: reconnect and
         // try once more, so a restart loses nothing.
         for _ in 0..2 {
@@ -886,6 +920,18 @@ mod tests {
     use super::*;
     use std::fs;
     use std::time::Instant;
+
+    #[test]
+    fn rfc3164_line_as_glibc_sends_it() {
+        let mut out = Vec::new();
+        let time = UNIX_EPOCH + Duration::from_secs(1_764_630_245); // 2025-12-01T23:04:05Z
+        format_3164(&mut out, Facility::LOG_LOCAL3, Severity::Warning, time, "web", 42, b"GET / 500\xff");
+        assert_eq!(String::from_utf8(out).unwrap(), "<156>Dec  1 23:04:05 web[42]: GET / 500\u{FFFD}");
+        let mut out = Vec::new();
+        let time = UNIX_EPOCH + Duration::from_secs(1_768_435_200); // 2026-01-15T00:00:00Z
+        format_3164(&mut out, Facility::LOG_KERN, Severity::Emerg, time, "t", 1, b"");
+        assert_eq!(String::from_utf8(out).unwrap(), "<0>Jan 15 00:00:00 t[1]: ");
+    }
 
     fn at(secs: u64, micros: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros)

@@ -787,3 +787,24 @@ pub fn chown(path: &Path, uid: u32, gid: u32) {
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
         .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
 }
+
+/// The static binary CI builds before the tests, from the same commit as
+/// the binary under test (else it is stale: rebuild it).
+pub fn static_tend() -> PathBuf {
+    let arch = std::env::consts::ARCH;
+    let path = std::env::var_os("TEND_STATIC_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/{arch}-unknown-linux-gnu/release/tend"))
+    });
+    assert!(path.exists(), "{} is missing: run packaging/build-static first (.ci/run does)", path.display());
+    let version = |bin: &Path| {
+        let out = Command::new(bin).arg("--version").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        version(&path),
+        version(Path::new(tend_bin())),
+        "{} is from another commit: run packaging/build-static",
+        path.display()
+    );
+    path
+}
