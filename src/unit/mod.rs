@@ -208,7 +208,8 @@ pub enum FilesystemBackend {
     Landlock,
 }
 
-/// The `resources:` key: cgroup limits.
+/// The `resources:` key: cgroup limits, and whether to account memory and
+/// CPU use without them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ResourcesSpec {
     pub memory_max: Option<u64>,
@@ -217,9 +218,15 @@ pub struct ResourcesSpec {
     pub cpu_max_millicores: Option<u32>,
     /// 1..=10000, cgroup v2 semantics (100 is the default weight).
     pub cpu_weight: Option<u32>,
+    /// `accounting: true`: put the service in the memory and cpuacct
+    /// cgroups `status` reads even when it sets no limit there (on a host
+    /// without cgroup2 it otherwise joins only the one it is killed by).
+    /// Best effort: never a reason to refuse the unit.
+    pub accounting: bool,
 }
 
 impl ResourcesSpec {
+    /// A limit is set (`accounting` is not one).
     pub fn is_set(&self) -> bool {
         self.memory_max.is_some()
             || self.pids_max.is_some()
