@@ -895,6 +895,16 @@ fn v1_only_host_stop_and_restart_leave_no_escaped_daemon() {
             ))
         ),
     );
+    // The user's setting for what a service without limits gives up there:
+    // memory and CPU figures in `status`.
+    unit(
+        &env,
+        "counted",
+        &format!(
+            "{}stop_timeout: 300ms\nresources:\n  accounting: true\n",
+            sh("cat /proc/self/cgroup\necho END\nexec sleep 300")
+        ),
+    );
     let Some(mut tend) = up_without_cgroup2(&env, test) else { return };
     let r = report(&tend, "forker");
     let main = tend.started_pid("forker");
@@ -906,11 +916,33 @@ fn v1_only_host_stop_and_restart_leave_no_escaped_daemon() {
     // hierarchy tend found when there is no freezer), under tend-PID.
     let leaf = format!("/tend-{}/forker.service", tend.pid);
     let member = v1_line(&r, "freezer").or_else(|| v1_line(&r, "pids")).unwrap_or_default();
+    // Only that one: no limits, so no memory or cpuacct cgroup of its own.
+    for other in ["memory", "cpuacct", "pids", "cpu"].iter().filter(|c| !member.contains(*c)) {
+        let line = v1_line(&r, other).unwrap_or_default();
+        assert!(!line.ends_with(&leaf), "forker has no {other} limit but is in {line:?}\n{}", d(&tend));
+    }
     assert!(
         member.ends_with(&leaf),
         "forker should be in {leaf} of a v1 hierarchy, is in {member:?}\n{}",
         d(&tend)
     );
+
+    // `accounting: true`: in memory and cpuacct cgroups of its own, and
+    // `status` has its figures; forker's has none.
+    let counted = report(&tend, "counted");
+    for c in ["memory", "cpuacct"] {
+        let line = v1_line(&counted, c).unwrap_or_default();
+        assert!(
+            line.ends_with(&format!("/tend-{}/counted.service", tend.pid)),
+            "counted asked for accounting but its {c} cgroup is {line:?}\n{}",
+            tend.dump()
+        );
+    }
+    wait_status(&env, &tend, "counted", "memory_bytes and cpu_usec of counted", |s| {
+        s["memory_bytes"].as_u64().is_some_and(|m| m > 0) && s["cpu_usec"].as_u64().is_some_and(|c| c > 0)
+    });
+    let f = svc(&env, "forker");
+    assert!(f["memory_bytes"].is_null() && f["cpu_usec"].is_null(), "forker has no accounting: {f}");
 
     // Stop: the daemon that left the group and ignores SIGTERM goes too.
     tend.wait_until(T, "forker's daemon to report its pid", || {
@@ -932,6 +964,8 @@ fn v1_only_host_stop_and_restart_leave_no_escaped_daemon() {
         "the daemon {crasher_daemon} of the crashed instance survived its restart\n{}",
         d(&tend)
     );
+    let out = ctl(&env, &["stop", "counted"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.show(), d(&tend));
     let crasher = svc(&env, "crasher");
     let second = crasher["pid"].as_i64().unwrap_or_else(|| panic!("crasher has no pid: {crasher}")) as i32;
 

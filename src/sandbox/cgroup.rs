@@ -347,12 +347,15 @@ pub fn join_file(v2: bool) -> &'static str {
 ///   and kills, every process of the service;
 /// * the hierarchy of each controller whose limit the unit sets, when that
 ///   controller is on v1;
-/// * and, once it joins v1 at all, the memory and cpuacct hierarchies that
-///   `status` reads (`memory_bytes`, `cpu_usec`; the further joins cost
-///   about 10 µs each).
+/// * the memory and cpuacct hierarchies that `status` reads (`memory_bytes`,
+///   `cpu_usec`) when it sets a limit (it makes v1 cgroups anyway; each
+///   further join costs about 10 µs) or asks for `accounting`.
 ///
-/// No other: each join is a write in the child between fork and exec, on
-/// the path of every restart.
+/// No other: each one is a cgroup to make at the first start (a memory
+/// cgroup costs 40 µs) and a write in the child between fork and exec, on
+/// the path of every restart. So a service without limits on a host
+/// without cgroup2 joins the membership hierarchy alone, and `status` has
+/// no memory or CPU figure for it unless it sets `accounting: true`.
 fn v1_joins(plan: &Plan, res: &ResourcesSpec) -> Vec<usize> {
     let mut wanted = Vec::new();
     if let Ok(Member::V1(i)) = plan.member {
@@ -368,7 +371,7 @@ fn v1_joins(plan: &Plan, res: &ResourcesSpec) -> Vec<usize> {
             wanted.push(*i);
         }
     }
-    if !wanted.is_empty() {
+    if res.is_set() || res.accounting {
         if let Backend::V1(i) = plan.backends[Controller::Memory.index()] {
             wanted.push(i);
         }

@@ -592,6 +592,15 @@ pub const RESOURCES_KEYS: &[Key] = &[
         "0.5",
     ),
     CPU_WEIGHT,
+    with_default(
+        key(
+            "accounting",
+            Value::Flag,
+            "Report memory_bytes and cpu_usec in `status` even without a memory or CPU limit. Only matters where the memory or cpuacct controller is a cgroup v1 hierarchy (always on a host without cgroup2): joining it costs each start a little, so by default a service without limits joins only the cgroup that stops it. Never a reason to refuse the unit.",
+            "true",
+        ),
+        KeyDefault::Flag(false),
+    ),
 ];
 
 // ---------------------------------------------------------------- the whole file

@@ -1884,6 +1884,10 @@ impl Checker<'_> {
                     Some(n) => resources.cpu_weight = Some(n as u32),
                     None => ok = false,
                 },
+                "accounting" => match self.boolean(&subkey, value) {
+                    Some(b) => resources.accounting = b,
+                    None => ok = false,
+                },
                 _ => {
                     self.unknown_subkey("resources", &key, pos, &keys::names(RESOURCES_KEYS));
                     ok = false;

@@ -1277,7 +1277,7 @@ web.yaml:3:36: sandbox.read_only_paths: path is empty"
 #[test]
 fn resources_every_key() {
     let spec = ok(
-        "command: x\nresources:\n  memory_max: 256M\n  pids_max: 200\n  cpu_max: 0.5\n  cpu_weight: 100\n",
+        "command: x\nresources:\n  memory_max: 256M\n  pids_max: 200\n  cpu_max: 0.5\n  cpu_weight: 100\n  accounting: true\n",
     );
     assert_eq!(
         spec.resources,
@@ -1286,9 +1286,13 @@ fn resources_every_key() {
             pids_max: Some(200),
             cpu_max_millicores: Some(500),
             cpu_weight: Some(100),
+            accounting: true,
         }
     );
     assert_eq!(ok("command: x\n").resources, ResourcesSpec::default());
+    // Accounting alone is no limit: such a unit loads where cgroups cannot be used.
+    let accounting = ok("command: x\nresources: {accounting: true}\n").resources;
+    assert!(accounting.accounting && !accounting.is_set(), "{accounting:?}");
     let cpu =
         |v: &str| ok(&format!("command: x\nresources: {{cpu_max: {v}}}\n")).resources.cpu_max_millicores;
     assert_eq!(cpu("2"), Some(2000));

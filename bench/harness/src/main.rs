@@ -635,7 +635,10 @@ fn crash(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         let t0 = Instant::now();
         let p = raw_spawn(&sleep, &argv);
         rawv.push(ms(t0.elapsed()) * 1e3);
-        // Reference 2 (information): the harness itself does kill → waitpid → raw spawn.
+        // Reference 2 (information): the harness itself does kill → waitpid →
+        // raw spawn, of a `sleep` that has run as long as tend's service
+        // (so that it dies as slowly: a just-exec'd one has less to tear down).
+        thread::sleep(Duration::from_millis(30));
         let t0 = Instant::now();
         kill(p, libc::SIGKILL);
         let mut st = 0;

@@ -8,7 +8,13 @@
 use super::*;
 
 fn res(memory: Option<u64>, pids: Option<u64>, cpu: Option<u32>, weight: Option<u32>) -> ResourcesSpec {
-    ResourcesSpec { memory_max: memory, pids_max: pids, cpu_max_millicores: cpu, cpu_weight: weight }
+    ResourcesSpec {
+        memory_max: memory,
+        pids_max: pids,
+        cpu_max_millicores: cpu,
+        cpu_weight: weight,
+        accounting: false,
+    }
 }
 
 fn all_limits() -> ResourcesSpec {
@@ -217,13 +223,15 @@ fn hierarchy_names(layout: &Layout, joins: &[usize]) -> Vec<String> {
 }
 
 #[test]
-fn v1_only_service_without_limits_joins_membership_and_what_status_reads() {
+fn v1_only_service_without_limits_joins_only_the_hierarchy_that_stops_it() {
     let (layout, m) = this_host_without_cgroup2();
     assert_eq!(m.describe(), "v1 (freezer membership; memory, pids, cpu)");
+    // Every further hierarchy is a cgroup to make and a write before exec.
     let joins = v1_joins(&m.plan, &ResourcesSpec::default());
-    // Not pids and cpu: no limit to enforce there, and every join is a write
-    // on the restart path.
-    assert_eq!(hierarchy_names(&layout, &joins), ["freezer", "memory", "cpuacct"]);
+    assert_eq!(hierarchy_names(&layout, &joins), ["freezer"]);
+    // `accounting: true` adds what `status` reads, and still no pids or cpu.
+    let accounting = ResourcesSpec { accounting: true, ..ResourcesSpec::default() };
+    assert_eq!(hierarchy_names(&layout, &v1_joins(&m.plan, &accounting)), ["freezer", "memory", "cpuacct"]);
 }
 
 #[test]
@@ -244,6 +252,8 @@ fn hybrid_service_joins_v1_only_for_limits() {
     let names = |r: ResourcesSpec| hierarchy_names(&layout, &v1_joins(&m.plan, &r));
     // Membership is v2, at clone time: no v1 write at all.
     assert!(names(ResourcesSpec::default()).is_empty());
+    // cpu_usec is v2's; memory_bytes needs the v1 memory cgroup.
+    assert_eq!(names(ResourcesSpec { accounting: true, ..ResourcesSpec::default() }), ["memory"]);
     // cpu_usec comes from v2's cpu.stat: no cpuacct; memory for memory_bytes.
     assert_eq!(names(res(None, Some(10), None, None)), ["memory", "pids"]);
     assert_eq!(names(res(Some(1 << 20), None, None, None)), ["memory"]);
@@ -258,7 +268,7 @@ fn v1_only_without_freezer_joins_its_membership_hierarchy() {
          30 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
     );
     let m = CgroupManager::from_parts(layout.clone(), &probe_all_writable(&layout));
-    assert_eq!(hierarchy_names(&layout, &v1_joins(&m.plan, &ResourcesSpec::default())), ["pids", "memory"]);
+    assert_eq!(hierarchy_names(&layout, &v1_joins(&m.plan, &ResourcesSpec::default())), ["pids"]);
 }
 
 #[test]
