@@ -37,6 +37,8 @@ pub enum Step {
     Signals,
     Exec,
     Cgroup,
+    /// Opening `stdin: {file: PATH}` as the service.
+    StdinFile,
     /// A sandbox step (`sandbox::confine::ConfineStep`, numbered from 64).
     Sandbox,
 }
@@ -62,6 +64,7 @@ impl Step {
             Step::Signals => "signals",
             Step::Exec => "exec",
             Step::Cgroup => "cgroup",
+            Step::StdinFile => "stdin",
             Step::Sandbox => "sandbox",
         }
     }
@@ -70,7 +73,7 @@ impl Step {
         use Step::*;
         [
             Setsid, Setpgid, Tcsetpgrp, Pdeathsig, Stdio, Chdir, Rlimit, Nice, Umask, Setgroups, Setgid,
-            Setuid, DropCheck, CloseFds, Signals, Exec, Cgroup,
+            Setuid, DropCheck, CloseFds, Signals, Exec, Cgroup, StdinFile,
         ]
         .into_iter()
         .find(|step| *step as u32 == value)
@@ -113,6 +116,12 @@ impl fmt::Display for SpawnError {
             Step::Signals => write!(f, "cannot reset signal handling: {reason}"),
             Step::Exec => write!(f, "cannot execute {object}: {reason}"),
             Step::Cgroup => write!(f, "cannot join the service's cgroup: {reason}"),
+            // The child reports errno 0 for a file that opened but is not a
+            // regular file (a FIFO, a device, a directory).
+            Step::StdinFile if self.errno == 0 => {
+                write!(f, "cannot read stdin from {object}: not a regular file")
+            }
+            Step::StdinFile => write!(f, "cannot open stdin file {object}: {reason}"),
             Step::Sandbox => {
                 write!(f, "{object}: {reason}")?;
                 if let Some(hint) = &self.hint {

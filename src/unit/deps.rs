@@ -1,13 +1,17 @@
-//! The dependency graph between units (`depends_on`): the checks that need
-//! every unit at once (unknown names, cycles, `completed` on a non-oneshot)
-//! and the order to start them in.
+//! The dependency graph between units (`depends_on`, and the pipes of
+//! `stdout`/`stderr: {to: NAME}`): the checks that need every unit at once
+//! (unknown names, cycles, `completed` on a non-oneshot, a pipe into a
+//! oneshot or into a unit with a `stdin` of its own) and the order to start
+//! them in.
 //!
 //! Pure: units in, indices and diagnostics out. An edge `a → b` means "a
-//! depends on b" (b must start first). Dependencies on names that are not in
-//! the slice are ignored by the graph functions; [`check`] reports them.
+//! depends on b" (b must start first); a pipe from a into b is such an edge
+//! (the core starts a consumer before its producers). Dependencies on names
+//! that are not in the slice are ignored by the graph functions; [`check`]
+//! reports them.
 
 use super::values::{did_you_mean, printable};
-use super::{DependencyCondition, Diagnostic, ServiceType, UnitSpec};
+use super::{DependencyCondition, Diagnostic, PipeTarget, ServiceType, Stdin, UnitSpec};
 use std::collections::{BTreeSet, VecDeque};
 
 /// Indices into `units`, every unit's dependencies before the unit itself;
@@ -68,17 +72,87 @@ pub(crate) fn check(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnos
             }
         }
     }
+    out.extend(check_pipes(units, known));
     let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
     let deps = edges(units);
     for cycle in cycles(&names, &deps) {
         let (first, second) = (cycle[0], cycle.get(1).copied().unwrap_or(cycle[0]));
         let unit = &units[first];
-        let Some(dep) = unit.depends_on.iter().position(|d| d.name == names[second]) else {
-            continue; // cannot happen: the cycle follows edges
-        };
         let mut path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
         path.push(names[first]);
-        out.push(at(unit, dep, format!("depends_on: dependency cycle {}", path.join(" -> "))));
+        let path = path.join(" -> ");
+        if let Some(dep) = unit.depends_on.iter().position(|d| d.name == names[second]) {
+            out.push(at(unit, dep, format!("depends_on: dependency cycle {path}")));
+        } else if let Some((key, target)) = pipes(unit).find(|(_, t)| t.name == names[second]) {
+            out.push(Diagnostic {
+                file: unit.file.clone(),
+                line: target.at.line,
+                column: target.at.column,
+                message: format!(
+                    "{key}.to: dependency cycle {path} (a pipe counts as depends_on: {{{}: started}})",
+                    target.name
+                ),
+                hint: None,
+            });
+        }
+    }
+    out
+}
+
+/// The pipes a unit writes into: (`stdout` or `stderr`, its target).
+fn pipes(unit: &UnitSpec) -> impl Iterator<Item = (&'static str, &PipeTarget)> {
+    [("stdout", &unit.stdout_to), ("stderr", &unit.stderr_to)]
+        .into_iter()
+        .filter_map(|(key, target)| Some((key, target.as_ref()?)))
+}
+
+/// What only the whole folder shows about pipes: a target that is no unit,
+/// a oneshot (it would end, and its producers with nowhere to write), or a
+/// unit with a `stdin` of its own (a consumer reads its pipe, nothing else).
+fn check_pipes(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for unit in units {
+        for (key, target) in pipes(unit) {
+            let mut problem = |message: String, hint: Option<String>| {
+                out.push(Diagnostic {
+                    file: unit.file.clone(),
+                    line: target.at.line,
+                    column: target.at.column,
+                    message: format!("{key}.to: {message}"),
+                    hint,
+                })
+            };
+            if !known.contains(&target.name) {
+                let mut message = format!("no unit '{}'", printable(&target.name));
+                if let Some(best) = did_you_mean(&target.name, known.iter().map(String::as_str)) {
+                    message.push_str(&format!(" (did you mean '{best}'?)"));
+                }
+                problem(message, None);
+                continue;
+            }
+            // A unit whose file did not parse is reported in that file.
+            let Some(consumer) = units.iter().find(|u| u.name == target.name) else { continue };
+            if consumer.service_type == ServiceType::Oneshot {
+                problem(
+                    format!("'{}' is a oneshot: a pipe needs a service that keeps reading", target.name),
+                    Some("pipe into a long-running service (type simple or notify)".into()),
+                );
+            }
+            let own = match &consumer.stdin {
+                Stdin::Null => None,
+                Stdin::File(_) => Some("file"),
+                Stdin::Data(_) => Some("data"),
+            };
+            if let Some(own) = own {
+                problem(
+                    format!(
+                        "'{}' has stdin: {{{own}: ...}} of its own: a service fed by a pipe reads the pipe",
+                        target.name
+                    ),
+                    Some(format!("remove stdin from {}", consumer.file.display())),
+                );
+            }
+        }
     }
     out
 }
@@ -93,7 +167,13 @@ fn edges(units: &[UnitSpec]) -> Vec<Vec<usize>> {
     units
         .iter()
         .map(|u| {
-            let mut deps: Vec<usize> = u.depends_on.iter().filter_map(|d| index(&d.name)).collect();
+            let mut deps: Vec<usize> = u
+                .depends_on
+                .iter()
+                .map(|d| d.name.as_str())
+                .chain(pipes(u).map(|(_, t)| t.name.as_str()))
+                .filter_map(index)
+                .collect();
             deps.sort_by_key(|&i| &units[i].name);
             deps.dedup();
             deps
@@ -333,6 +413,49 @@ mod tests {
         let u = units(&[("web", "depends_on: [db]\n")]);
         let known = ["db".to_string(), "web".to_string()].into_iter().collect();
         assert!(check(&u, &known).is_empty());
+    }
+
+    #[test]
+    fn pipes_order_the_start_and_take_part_in_cycles() {
+        let u = units(&[
+            ("app", "stdout: {to: shipper}\n"),
+            ("shipper", "stderr:\n  to: store\n"),
+            ("store", ""),
+        ]);
+        assert_eq!(names_in(&u, &start_order(&u)), ["store", "shipper", "app"]);
+        assert!(messages(&u).is_empty());
+        // A pipe one way, depends_on the other: the consumer could never start.
+        let u = units(&[("app", "stdout: {to: shipper}\n"), ("shipper", "depends_on: [app]\n")]);
+        assert_eq!(
+            messages(&u),
+            ["app.yaml:2:14: stdout.to: dependency cycle app -> shipper -> app (a pipe counts as depends_on: {shipper: started})"]
+        );
+        let u = units(&[("a", "stdout: {to: b}\n"), ("b", "stderr: {to: a}\n")]);
+        assert_eq!(
+            messages(&u),
+            ["a.yaml:2:14: stdout.to: dependency cycle a -> b -> a (a pipe counts as depends_on: {b: started})"]
+        );
+    }
+
+    #[test]
+    fn a_pipe_needs_a_known_long_running_consumer_without_stdin_of_its_own() {
+        let u = units(&[
+            ("app", "stdout: {to: shiper}\nstderr: {to: migrate}\n"),
+            ("shipper", ""),
+            ("migrate", "type: oneshot\n"),
+            ("cron", "stdout: {to: reader}\n"),
+            ("reader", "stdin: {file: in.txt}\n"),
+        ]);
+        assert_eq!(
+            messages(&u),
+            [
+                "app.yaml:2:14: stdout.to: no unit 'shiper' (did you mean 'shipper'?)",
+                "app.yaml:3:14: stderr.to: 'migrate' is a oneshot: a pipe needs a service that keeps reading\n  \
+                 hint: pipe into a long-running service (type simple or notify)",
+                "cron.yaml:2:14: stdout.to: 'reader' has stdin: {file: ...} of its own: a service fed by a pipe \
+                 reads the pipe\n  hint: remove stdin from reader.yaml",
+            ]
+        );
     }
 
     #[test]

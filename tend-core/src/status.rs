@@ -256,6 +256,7 @@ mod tests {
             start_timeout: None,
             watchdog: None,
             oneshot_timeout: None,
+            runtime_max: None,
         }
     }
 

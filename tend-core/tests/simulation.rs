@@ -16,6 +16,15 @@
 //! 7. shutdown always ends, in reverse dependency order, within the sum of
 //!    stop timeouts; every request is answered by then;
 //! 8. no signal goes to a process that is already gone (pid reuse).
+//! 9. pipelines: a pipe is open exactly while a live unit pipes into a
+//!    live consumer (and never during the shutdown); every spawn gets the
+//!    streams its unit and the pipes say, into open pipes only; a producer
+//!    starts only while its consumer runs; at the shutdown a consumer is
+//!    signalled only once its producers are down (7, a pipe counting as a
+//!    dependency);
+//! 10. `runtime_max`: no process runs past it without being stopped, none
+//!     is stopped for it early, and such a stop never counts toward the
+//!     start limit.
 //!
 //! Everything comes from one seed: a failing seed is printed with the
 //! events before the failure, and `SIM_SEED=N cargo test -p tend-core
@@ -28,9 +37,9 @@ use std::time::{Duration, SystemTime};
 use tend_core::proto::{CheckKind, Reply, Request, Target};
 use tend_core::service::{Config, StartFailure, State};
 use tend_core::spec::{
-    CheckTiming, Definition, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec,
+    CheckTiming, Definition, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec, StdinSource,
 };
-use tend_core::{Action, ConnId, Core, Event, ExitStatus, Refused, ServiceId, Time};
+use tend_core::{Action, ConnId, Core, Event, ExitStatus, Input, Output, Refused, ServiceId, Stdio, Time};
 
 const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
@@ -164,6 +173,7 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         start_timeout: (needs_ready_signal && rng.chance(0.5)).then(|| rng.ms(200, 3_000)),
         watchdog: (service_type == ServiceType::Notify && rng.chance(0.2)).then(|| rng.ms(200, 2_000)),
         oneshot_timeout: (oneshot && rng.chance(0.3)).then(|| rng.ms(200, 3_000)),
+        runtime_max: (!oneshot && rng.chance(0.15)).then(|| rng.ms(300, 6_000)),
     };
     // Dependencies only on earlier units: no cycles, as the loader ensures.
     let mut depends_on = Vec::new();
@@ -196,6 +206,17 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         check_ok: rng.pick(&[0.3, 0.8, 0.95, 1.0]),
         double_forks: if rng.chance(0.2) { 0.5 } else { 0.0 },
     };
+    // Pipes into earlier units that are not oneshots (as `tend check`
+    // requires; earlier units only: no cycles).
+    let consumers: Vec<&SimUnit> =
+        earlier.iter().filter(|u| u.spec.service_type != ServiceType::Oneshot).collect();
+    let pick_consumer = |rng: &mut Rng| {
+        (!consumers.is_empty() && rng.chance(0.12))
+            .then(|| consumers[rng.below(consumers.len() as u64) as usize].spec.name.clone())
+    };
+    let stdout_to = pick_consumer(rng);
+    let stderr_to = if rng.chance(0.5) { stdout_to.clone() } else { pick_consumer(rng) };
+    let stdin = rng.pick(&[StdinSource::Null, StdinSource::Null, StdinSource::File, StdinSource::Data]);
     let spec = Spec {
         name,
         service_type,
@@ -205,8 +226,28 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         ready_check,
         health_check,
         memory_max: None,
+        stdin,
+        stdout_to,
+        stderr_to,
     };
     SimUnit { spec, behaviour, revision: 0 }
+}
+
+/// What `spec` depends on, pipes included: a producer depends on its
+/// consumer having started (the model's own reading of the rule).
+fn dependencies(spec: &Spec) -> Vec<Dependency> {
+    let mut deps = spec.depends_on.clone();
+    for to in [&spec.stdout_to, &spec.stderr_to].into_iter().flatten() {
+        if !deps.iter().any(|d| &d.name == to) {
+            deps.push(Dependency { name: to.clone(), condition: DependencyCondition::Started });
+        }
+    }
+    deps
+}
+
+/// Does `spec` pipe any of its output into `name`?
+fn pipes_into(spec: &Spec, name: &str) -> bool {
+    spec.stdout_to.as_deref() == Some(name) || spec.stderr_to.as_deref() == Some(name)
 }
 
 // ---------------------------------------------------------------- the kernel
@@ -295,6 +336,10 @@ struct Ledger {
     exec_confirmed: bool,
     /// Already being stopped when the shutdown began.
     stopping_at_shutdown: bool,
+    /// When its current leader was forked.
+    spawned_at: Time,
+    /// The core said it stops the current run for `runtime_max`.
+    runtime_stop: bool,
 }
 
 struct Sim {
@@ -321,6 +366,15 @@ struct Sim {
     shutdown: Option<(Time, Time)>,
     /// A second SIGINT during the shutdown: everything is killed at once.
     escalated: bool,
+    /// The pipes the core asked for and has not let go of (consumer ids).
+    pipes: BTreeSet<ServiceId>,
+    /// How deep in nested `feed`s we are (the pipe set is checked at the top).
+    depth: u32,
+    /// Something that decides the pipe set changed (units, the phase, the
+    /// pipes themselves): check it at the end of the top-level feed.
+    pipes_touched: bool,
+    /// The phase when the pipe set was last checked.
+    checked_in_shutdown: bool,
     /// The reload being handled: its expected diff.
     reload_expectation: Option<BTreeSet<String>>,
     /// Keep the last events (a rerun of a failing seed turns it on).
@@ -359,6 +413,10 @@ impl Sim {
             shutdown: None,
             reload_expectation: None,
             escalated: false,
+            pipes: BTreeSet::new(),
+            depth: 0,
+            pipes_touched: true,
+            checked_in_shutdown: false,
             tracing: false,
             trace: VecDeque::new(),
             steps: 0,
@@ -407,13 +465,61 @@ impl Sim {
             (0..self.core.len()).map(|i| matches!(self.core.state(i), State::Backoff { .. })).collect();
         let actions = self.core.handle(self.now, event);
         self.after_handle(&before)?;
+        self.depth += 1;
         for action in actions {
             self.note(|| {
                 let shown = format!("{action:?}");
                 format!("   <- {}", &shown[..shown.len().min(200)])
             });
-            self.execute(action)?;
+            let result = self.execute(action);
+            if result.is_err() {
+                self.depth -= 1;
+                return result;
+            }
         }
+        self.depth -= 1;
+        let shutting_down = self.core.shutting_down();
+        if self.depth == 0 && (self.pipes_touched || shutting_down != self.checked_in_shutdown) {
+            self.pipes_touched = false;
+            self.checked_in_shutdown = shutting_down;
+            self.check_pipes()?;
+        }
+        Ok(())
+    }
+
+    /// The consumers a pipe must be open for now, by the model: a live unit
+    /// pipes into a live consumer, and no shutdown has begun.
+    fn expected_pipes(&self) -> BTreeSet<ServiceId> {
+        if self.core.shutting_down() {
+            return BTreeSet::new();
+        }
+        let live: BTreeMap<&str, ServiceId> = (0..self.units.len())
+            .filter(|&i| self.live[i])
+            .map(|i| (self.units[i].spec.name.as_str(), i))
+            .collect();
+        let mut wanted = BTreeSet::new();
+        for (i, unit) in self.units.iter().enumerate() {
+            if !self.live[i] {
+                continue;
+            }
+            for to in [&unit.spec.stdout_to, &unit.spec.stderr_to].into_iter().flatten() {
+                if let Some(&consumer) = live.get(to.as_str()) {
+                    wanted.insert(consumer);
+                }
+            }
+        }
+        wanted
+    }
+
+    /// 9. the pipes open are exactly those needed.
+    fn check_pipes(&self) -> Checked {
+        let expected = self.expected_pipes();
+        ensure!(
+            self.pipes == expected,
+            "open pipes {:?}, expected {:?}",
+            self.pipes.iter().map(|&i| self.name(i)).collect::<Vec<_>>(),
+            expected.iter().map(|&i| self.name(i)).collect::<Vec<_>>()
+        );
         Ok(())
     }
 
@@ -442,6 +548,17 @@ impl Sim {
                     );
                 }
             }
+            // 10. nothing runs past runtime_max unless its stop is under way
+            // (or it is left alone, wanted down while its dependents stop).
+            if let (State::Running { since, .. }, Some(limit)) = (state, config.runtime_max) {
+                let ledger = &self.ledgers[service];
+                ensure!(
+                    self.now <= *since + limit || self.shutdown.is_some() || ledger.stop_expected,
+                    "{} still running at {:?}, past its runtime_max {limit:?} from {since:?}",
+                    self.name(service),
+                    self.now
+                );
+            }
             // 2. down means nothing left.
             let down = matches!(
                 state,
@@ -463,7 +580,20 @@ impl Sim {
 
     fn execute(&mut self, action: Action<SimUnit>) -> Checked {
         match action {
-            Action::Spawn { service } => self.spawn(service),
+            Action::Spawn { service, stdio } => {
+                self.check_stdio(service, stdio)?;
+                self.spawn(service)
+            }
+            Action::OpenPipe { pipe } => {
+                self.pipes_touched = true;
+                ensure!(self.pipes.insert(pipe), "{}: its pipe opened twice", self.name(pipe));
+                Ok(())
+            }
+            Action::ClosePipe { pipe } => {
+                self.pipes_touched = true;
+                ensure!(self.pipes.remove(&pipe), "{}: a pipe closed that was not open", self.name(pipe));
+                Ok(())
+            }
             Action::Signal { service, pid, signal, group, report } => {
                 self.signal(service, pid, signal, group)?;
                 if let Some(report) = report {
@@ -488,7 +618,21 @@ impl Sim {
                 self.cancelled.insert((service, run));
                 Ok(())
             }
-            Action::Log { .. } => Ok(()),
+            Action::Log { text, .. } => {
+                // The core's own word that it stops this run for runtime_max.
+                if let Some((name, _)) = text.split_once(": runtime_max reached") {
+                    if let Some(id) = self.id_of(name) {
+                        let limit = self.units[id].spec.config.runtime_max;
+                        let ran = self.now.saturating_sub(self.ledgers[id].spawned_at);
+                        ensure!(
+                            limit.is_some_and(|limit| ran >= limit),
+                            "{name}: stopped for runtime_max {limit:?} after {ran:?}"
+                        );
+                        self.ledgers[id].runtime_stop = true;
+                    }
+                }
+                Ok(())
+            }
             Action::Reply { conn, reply, done } => self.replied(conn, &reply, done),
             Action::Status { conn, services, reply } => {
                 ensure!(
@@ -585,6 +729,36 @@ impl Sim {
 
     // ---- the kernel ----
 
+    /// Invariant 9 at a spawn: its streams are what the unit and the pipes
+    /// say, and a producer starts only into an open pipe of a running consumer.
+    fn check_stdio(&self, service: ServiceId, stdio: Stdio) -> Checked {
+        let name = self.name(service);
+        let spec = &self.units[service].spec;
+        let fed = self.pipes.contains(&service);
+        let stdin = match spec.stdin {
+            _ if fed => Input::Pipe(service),
+            StdinSource::Null => Input::Null,
+            StdinSource::File => Input::File,
+            StdinSource::Data => Input::Data,
+        };
+        ensure!(stdio.stdin == stdin, "{name}: stdin {:?}, expected {stdin:?}", stdio.stdin);
+        for (to, got) in [(&spec.stdout_to, stdio.stdout), (&spec.stderr_to, stdio.stderr)] {
+            let expected = match to.as_deref().and_then(|to| self.id_of(to)) {
+                Some(consumer) => Output::Pipe(consumer),
+                None => Output::Tend,
+            };
+            ensure!(got == expected, "{name}: output {got:?}, expected {expected:?}");
+            if let Output::Pipe(consumer) = got {
+                ensure!(self.pipes.contains(&consumer), "{name}: spawned into a closed pipe");
+                let runs = self.ledgers[consumer].exec_confirmed
+                    && self.live_procs_of(consumer).any(|(_, p)| p.role == Role::Leader && !p.exec_failed)
+                    && matches!(self.core.state(consumer), State::Running { .. });
+                ensure!(runs, "{name} spawned while its consumer {} is not running", self.name(consumer));
+            }
+        }
+        Ok(())
+    }
+
     fn spawn(&mut self, service: ServiceId) -> Checked {
         let name = self.name(service).to_string();
         // 6. a reload starts nothing it did not change.
@@ -595,7 +769,7 @@ impl Sim {
         ensure!(self.shutdown.is_none(), "{name} spawned during the shutdown");
         ensure!(self.live[service], "{name} spawned after a reload removed it");
         // 3. its dependencies hold, as the kernel sees them.
-        for dep in self.units[service].spec.depends_on.clone() {
+        for dep in dependencies(&self.units[service].spec) {
             let d = self
                 .id_of(&dep.name)
                 .ok_or_else(|| Violation(format!("{name}: dependency {} gone", dep.name)))?;
@@ -644,6 +818,8 @@ impl Sim {
         ledger.stop_sent = false;
         ledger.completed = false;
         ledger.exec_confirmed = false;
+        ledger.runtime_stop = false;
+        ledger.spawned_at = self.now;
         let behaviour = self.units[service].behaviour.clone();
         if self.rng.chance(behaviour.exec_fails / 3.0) {
             // Failed before the fork: answered at once.
@@ -718,7 +894,7 @@ impl Sim {
         if self.shutdown.is_some() && signal != SIGCONT && !self.escalated && begins_stop {
             for dependent in 0..self.units.len() {
                 if !self.live[dependent]
-                    || !self.units[dependent].spec.depends_on.iter().any(|d| d.name == name)
+                    || !dependencies(&self.units[dependent].spec).iter().any(|d| d.name == name)
                 {
                     continue;
                 }
@@ -735,6 +911,7 @@ impl Sim {
         if leader_alive && (signal == stop_signal || signal == SIGKILL) && !self.ledgers[service].stop_sent {
             self.ledgers[service].stop_sent = true;
             if !self.ledgers[service].stop_expected
+                && !self.ledgers[service].runtime_stop
                 && self.shutdown.is_none()
                 && matches!(state, State::Stopping { .. })
             {
@@ -935,7 +1112,7 @@ impl Sim {
     /// What `name` depends on, and what that depends on, itself included.
     fn dependencies_closure(&self, name: &str) -> BTreeSet<String> {
         Sim::closure(name, |n| match self.id_of(n) {
-            Some(id) => self.units[id].spec.depends_on.iter().map(|d| d.name.clone()).collect(),
+            Some(id) => dependencies(&self.units[id].spec).into_iter().map(|d| d.name).collect(),
             None => Vec::new(),
         })
     }
@@ -944,7 +1121,7 @@ impl Sim {
     fn dependents_closure(&self, name: &str) -> BTreeSet<String> {
         Sim::closure(name, |n| {
             (0..self.units.len())
-                .filter(|&i| self.live[i] && self.units[i].spec.depends_on.iter().any(|d| d.name == n))
+                .filter(|&i| self.live[i] && dependencies(&self.units[i].spec).iter().any(|d| d.name == n))
                 .map(|i| self.units[i].spec.name.clone())
                 .collect()
         })
@@ -1048,13 +1225,28 @@ impl Sim {
             if self.rng.chance(0.5) {
                 folder[i].spec.config.restart_delay = self.rng.pick(&[ms(0), ms(100), ms(500)]);
             }
+            if self.rng.chance(0.3) {
+                // Pipe its stdout elsewhere, or nowhere: into an earlier
+                // unit (folder order is a dependency order) that is no oneshot.
+                let consumers: Vec<String> = folder[..i]
+                    .iter()
+                    .filter(|u| u.spec.service_type != ServiceType::Oneshot)
+                    .map(|u| u.spec.name.clone())
+                    .collect();
+                folder[i].spec.stdout_to = if consumers.is_empty() || self.rng.chance(0.4) {
+                    None
+                } else {
+                    Some(consumers[self.rng.below(consumers.len() as u64) as usize].clone())
+                };
+            }
             expected.insert(folder[i].spec.name.clone());
         }
-        // Remove a few that nothing depends on.
+        // Remove a few that nothing depends on or pipes into.
         for _ in 0..self.rng.below(3) {
             let i = self.rng.below(folder.len() as u64) as usize;
             let name = folder[i].spec.name.clone();
-            if folder.iter().any(|u| u.spec.depends_on.iter().any(|d| d.name == name)) || folder.len() < 10 {
+            let needed = folder.iter().any(|u| dependencies(&u.spec).iter().any(|d| d.name == name));
+            if needed || folder.len() < 10 {
                 continue;
             }
             folder.remove(i);
@@ -1070,11 +1262,18 @@ impl Sim {
             folder.push(unit);
             expected.insert(name);
         }
-        // What the core's diff must find: by name, any difference.
+        // What the core's diff must find: by name, any difference; and a
+        // unit whose stdin becomes a pipe or stops being one restarts too.
+        let fed = |folder: &[SimUnit], name: &str| folder.iter().any(|u| pipes_into(&u.spec, name));
+        let mut refed = BTreeSet::new();
         for unit in &folder {
             if let Some(old) = self.folder.iter().find(|u| u.spec.name == unit.spec.name) {
                 if old != unit {
                     expected.insert(unit.spec.name.clone());
+                }
+                if fed(&self.folder, &unit.spec.name) != fed(&folder, &unit.spec.name) {
+                    expected.insert(unit.spec.name.clone());
+                    refed.insert(unit.spec.name.clone());
                 }
             }
         }
@@ -1089,10 +1288,19 @@ impl Sim {
                     self.ledgers[i].stop_expected = true;
                 }
                 Some(new) if new != unit => self.ledgers[i].stop_expected = true,
+                Some(_) if refed.contains(name) => {
+                    // Restarted for its new stdin, as if asked (no
+                    // `Redefined`: its own definition is the same).
+                    let ledger = &mut self.ledgers[i];
+                    ledger.stop_expected = true;
+                    ledger.failures.clear();
+                    ledger.spawns_since_request = 0;
+                }
                 Some(_) => {}
             }
         }
         self.folder = folder;
+        self.pipes_touched = true;
         self.reload_expectation = Some(expected);
         let conn = self.next_conn;
         self.next_conn += 1;
@@ -1263,4 +1471,21 @@ fn the_checks_can_fail() {
         (0..sim.units.len()).find(|&i| sim.live_procs_of(i).next().is_some()).expect("something runs");
     let Err(Violation(message)) = sim.spawn(running) else { panic!("a second process went unnoticed") };
     assert!(message.contains("spawned while"), "{message}");
+}
+
+/// The pipe checks can fail too: a consumer spawned without its pipe, and
+/// a pipe left open that nothing needs, are caught.
+#[test]
+fn the_pipe_checks_can_fail() {
+    let mut sim = Sim::new(7, 100);
+    sim.feed(Event::Up).unwrap();
+    let consumer = *sim.pipes.iter().next().expect("seed 7 has a pipeline");
+    let wrong = Stdio { stdin: Input::Null, stdout: Output::Tend, stderr: Output::Tend };
+    let Err(Violation(message)) = sim.check_stdio(consumer, wrong) else {
+        panic!("a missing pipe went unnoticed")
+    };
+    assert!(message.contains("stdin"), "{message}");
+    let stray = (0..sim.units.len()).find(|i| !sim.pipes.contains(i)).expect("not every unit is fed");
+    sim.pipes.insert(stray);
+    assert!(sim.check_pipes().is_err(), "a stray pipe went unnoticed");
 }

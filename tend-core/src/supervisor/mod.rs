@@ -14,7 +14,10 @@
 //! requests whose condition now holds.
 
 mod goals;
+mod pipes;
 mod requests;
+
+pub use pipes::{Input, Output, PipeId, Stdio};
 
 use crate::checks::{CheckStep, Checks, Verdict};
 use crate::proto::{CheckKind, Reply, Request, ServiceState, StatusReply};
@@ -90,9 +93,15 @@ pub enum Event<U> {
 /// What the loop must do, in order.
 #[derive(Debug)]
 pub enum Action<U> {
-    /// Fork and exec the service; answer with [`Event::Spawned`] (before
-    /// reaping anything) or [`Event::SpawnFailed`].
-    Spawn { service: ServiceId },
+    /// Fork and exec the service with these standard streams; answer with
+    /// [`Event::Spawned`] (before reaping anything) or [`Event::SpawnFailed`].
+    Spawn { service: ServiceId, stdio: Stdio },
+    /// Make the pipe into this consumer and hold both its ends until
+    /// [`Action::ClosePipe`]; every spawn that names it comes after.
+    OpenPipe { pipe: PipeId },
+    /// No unit pipes into this consumer any more (or the shutdown began):
+    /// let go of tend's ends (the processes keep their own).
+    ClosePipe { pipe: PipeId },
     /// kill(2) `pid` (its process group when `group`, and what is left in
     /// the service's cgroup). With `report`, answer [`Event::Signalled`].
     Signal { service: ServiceId, pid: i32, signal: i32, group: bool, report: Option<u64> },
@@ -240,6 +249,12 @@ pub struct Core<U> {
     poll_failed: bool,
     /// Signals already reported as ignored (bit N: signal N).
     ignored_reported: u128,
+    /// The pipes open and needed, by consumer id, sorted.
+    pipes: Vec<PipeId>,
+    /// Pipes no longer needed, still open until no fork is in flight.
+    closing: Vec<PipeId>,
+    /// [`Event::Up`] came: pipes are opened from then on.
+    up: bool,
     /// tend's pid and version, for `hello`, `status` and `shutdown`.
     pid: i32,
     version: String,
@@ -260,6 +275,9 @@ impl<U: Definition> Core<U> {
             critical_exit: None,
             poll_failed: false,
             ignored_reported: 0,
+            pipes: Vec::new(),
+            closing: Vec::new(),
+            up: false,
             pid,
             version: version.to_string(),
             now: Time::ZERO,
@@ -273,7 +291,7 @@ impl<U: Definition> Core<U> {
     }
 
     fn add(&mut self, unit: U) -> ServiceId {
-        let spec = unit.spec();
+        let spec = pipes::effective_spec(&unit);
         let machine = Service::new(spec.config.clone());
         self.services.push(Svc {
             unit,
@@ -299,6 +317,8 @@ impl<U: Definition> Core<U> {
         self.now = self.now.max(now);
         match event {
             Event::Up => {
+                self.up = true;
+                self.sync_pipes();
                 for id in 0..self.services.len() {
                     self.want_up(id);
                 }
@@ -540,7 +560,8 @@ impl<U: Definition> Core<U> {
             return;
         }
         self.services[service].spawning = true;
-        self.out.push(Action::Spawn { service });
+        let stdio = self.stdio(service);
+        self.out.push(Action::Spawn { service, stdio });
     }
 
     fn oom_killed(&mut self, service: ServiceId) {
@@ -630,6 +651,7 @@ impl<U: Definition> Core<U> {
     /// answer the requests that are now done.
     fn settle(&mut self) {
         while self.reconcile() {}
+        self.close_pipes();
         let mut released = false;
         for service in 0..self.services.len() {
             let svc = &mut self.services[service];
@@ -664,6 +686,7 @@ impl<U: Definition> Core<U> {
     /// Stop everything, dependents before what they depend on.
     fn begin_shutdown(&mut self) {
         self.phase = Phase::ShuttingDown { escalated: false };
+        self.sync_pipes();
         for service in 0..self.services.len() {
             self.want_down(service);
         }

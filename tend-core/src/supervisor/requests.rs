@@ -351,7 +351,9 @@ impl<U: Definition> Core<U> {
                 return;
             }
         };
-        let plan = crate::reload::plan(self.services.iter().filter(|s| !s.retired).map(|s| &s.unit), &units);
+        let mut plan =
+            crate::reload::plan(self.services.iter().filter(|s| !s.retired).map(|s| &s.unit), &units);
+        let fed_before = self.fed_names();
         for name in &plan.removed {
             if let Some(service) = self.live(name) {
                 // Down like at shutdown (its dependents, if any are left,
@@ -367,7 +369,7 @@ impl<U: Definition> Core<U> {
             let name = unit.name().to_string();
             if plan.changed.contains(&name) {
                 if let Some(service) = self.live(&name) {
-                    let spec = unit.spec();
+                    let spec = super::pipes::effective_spec(&unit);
                     let svc = &mut self.services[service];
                     svc.machine.reconfigure(spec.config.clone());
                     svc.spec = spec;
@@ -382,6 +384,24 @@ impl<U: Definition> Core<U> {
             }
         }
         self.rebuild_graph();
+        // A unit whose stdin became a pipe, or stopped being one (another
+        // unit's `to:` changed), restarts to get its new stdin, though its
+        // own file did not change.
+        let fed_after = self.fed_names();
+        let refed: Vec<String> = plan
+            .unchanged
+            .iter()
+            .filter(|name| fed_before.contains(*name) != fed_after.contains(*name))
+            .cloned()
+            .collect();
+        for name in refed {
+            if let Some(service) = self.live(&name) {
+                plan.unchanged.retain(|n| *n != name);
+                plan.changed.push(name);
+                changed.push(service);
+            }
+        }
+        plan.changed.sort();
         for service in changed {
             if plan.added.contains(&self.services[service].spec.name) {
                 self.want_up_alone(service);
