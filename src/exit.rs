@@ -4,7 +4,7 @@
 //! The command's (or a critical service's) own exit status is passed on as
 //! it is, except a status listed with `tend run -e` (or in the service's
 //! `success_exit_codes`), which becomes 0
-//! ([`ExitStatus::handed_over`](crate::policy::ExitStatus::handed_over)).
+//! ([`ExitStatus::handed_over`](tend_core::ExitStatus::handed_over)).
 
 pub const OK: i32 = 0;
 pub const FAILURE: i32 = 1;

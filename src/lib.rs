@@ -1,9 +1,11 @@
 //! tend: a sandboxed process supervisor for Linux.
 //!
-//! The layout follows the architecture in DESIGN.md: `unit` and `policy` are
-//! pure (no system calls, no clock); `supervise` is the one event loop and the
-//! only caller of `waitpid`; `spawn` is the only code that forks; `sys` holds
-//! the few raw system calls nix lacks. `app` wires them into subcommands.
+//! The layout follows the architecture in DESIGN.md: every decision is the
+//! pure core's (the `tend-core` crate: no system calls, no clock); `unit`
+//! is pure too; `supervise` is the one event loop, an adapter between the
+//! kernel and the core, and the only caller of `waitpid`; `spawn` is the
+//! only code that forks; `sys` holds the few raw system calls nix lacks.
+//! `cli` parses the command line and `app` wires the subcommands.
 
 pub mod app;
 pub mod cli;
@@ -11,7 +13,6 @@ pub mod ctl;
 pub mod exit;
 pub mod import;
 pub mod output;
-pub mod policy;
 pub mod readiness;
 pub mod sandbox;
 pub mod spawn;

@@ -2,22 +2,16 @@
 //! `logs`, `reload`, `shutdown`. Send one request, render the reply, pick the
 //! exit status (0 done, 1 could not, 2 usage or invalid units, 3 no supervisor).
 
-use crate::cli::Targets;
 use crate::ctl::client::{self, Client, ConnectError};
 use crate::ctl::proto::{
-    ErrorBody, ErrorCode, LogLine, Reply, Request, ServiceResult, ServiceStatus, Target,
+    Answer, CheckKind, ErrorBody, ErrorCode, ErrorReply, ExitKind, LogLine, LogsItem, ReloadReply, Request,
+    ResultsReply, ServiceResult, ServiceStatus, ShutdownReply, StatusReply,
 };
 use crate::exit;
+use serde::de::DeserializeOwned;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy)]
-pub enum Change {
-    Start,
-    Stop,
-    Restart,
-}
 
 /// How long a command waits for the supervisor when `--timeout` says
 /// nothing and the command does not wait on a service.
@@ -92,21 +86,22 @@ fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
 }
 
 fn strip_os_error(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.rfind(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+    tend_core::text::without_os_errors(&err.to_string())
 }
 
-/// One request, one reply; transport problems become exit statuses.
-fn call(socket: Option<PathBuf>, request: Request) -> Result<Reply, i32> {
+/// One request, one reply (`T`, this request's reply type, or an error);
+/// transport problems become exit statuses.
+fn call<T: DeserializeOwned>(socket: Option<PathBuf>, request: Request) -> Result<Answer<T>, i32> {
     call_within(socket, request, Some(timeout()))
 }
 
 /// One request, one reply, waiting at most `bound` for it (None: as long
 /// as it takes).
-fn call_within(socket: Option<PathBuf>, request: Request, bound: Option<Duration>) -> Result<Reply, i32> {
+fn call_within<T: DeserializeOwned>(
+    socket: Option<PathBuf>,
+    request: Request,
+    bound: Option<Duration>,
+) -> Result<Answer<T>, i32> {
     let mut client = connect(socket)?;
     client.set_timeout(bound);
     client.call(request).map_err(|err| match bound {
@@ -169,19 +164,24 @@ fn format_uptime(secs: f64) -> String {
 
 fn last_exit_text(status: &ServiceStatus) -> String {
     let Some(last) = &status.last_exit else { return "-".to_string() };
-    match last.kind.as_str() {
-        "exited" => last.code.map(|code| format!("status {code}")).unwrap_or_else(|| last.message.clone()),
-        "killed" => match (&last.signal, last.core_dumped) {
+    match last.kind {
+        ExitKind::Exited => {
+            last.code.map(|code| format!("status {code}")).unwrap_or_else(|| last.message.clone())
+        }
+        ExitKind::Killed => match (&last.signal, last.core_dumped) {
             (Some(signal), Some(true)) => format!("{signal} (core dumped)"),
             (Some(signal), _) => signal.clone(),
             (None, _) => last.message.clone(),
         },
-        "exec_failed" => "cannot start".to_string(),
-        "oom" => "oom".to_string(),
-        "start_limit" => "start limit".to_string(),
-        // timeout, start_timeout, watchdog, health, and kinds this client
-        // does not know yet: the words.
-        _ => last.message.clone(),
+        ExitKind::ExecFailed => "cannot start".to_string(),
+        ExitKind::Oom => "oom".to_string(),
+        ExitKind::StartLimit => "start limit".to_string(),
+        // The words, and for kinds this client does not know yet too.
+        ExitKind::Timeout
+        | ExitKind::StartTimeout
+        | ExitKind::Watchdog
+        | ExitKind::Health
+        | ExitKind::Unknown => last.message.clone(),
     }
 }
 
@@ -195,7 +195,13 @@ fn note(status: &ServiceStatus) -> String {
         return format!("\"{text}\"");
     }
     match &status.last_check {
-        Some(check) if !check.ok => format!("({} check failed: {})", check.kind, check.message),
+        Some(check) if !check.ok => {
+            let kind = match check.kind {
+                CheckKind::Ready => "ready",
+                CheckKind::Health => "health",
+            };
+            format!("({kind} check failed: {})", check.message)
+        }
         _ => String::new(),
     }
 }
@@ -207,7 +213,7 @@ fn render_table(services: &[ServiceStatus]) -> String {
         .map(|s| {
             [
                 s.name.clone(),
-                s.state.clone(),
+                s.state.as_str().to_string(),
                 s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 s.uptime_secs.map(format_uptime).unwrap_or_else(|| "-".into()),
                 s.restarts.to_string(),
@@ -243,74 +249,53 @@ fn render_table(services: &[ServiceStatus]) -> String {
 }
 
 pub fn status(socket: Option<PathBuf>, names: Vec<String>, json: bool) -> i32 {
-    let reply = match call(socket, Request::Status { names }) {
-        Ok(reply) => reply,
+    let services = match call::<StatusReply>(socket, Request::Status { names }) {
+        Ok(Ok(reply)) => reply.services,
+        Ok(Err(error)) => return error_exit(&error),
         Err(code) => return code,
     };
-    match reply {
-        Reply::Ok { services: Some(services), .. } => {
-            let shown = if json {
-                crate::emit!("{}\n", serde_json::to_string_pretty(&services).expect("status serializes"))
-            } else {
-                crate::emit!("{}", render_table(&services))
-            };
-            if let Err(code) = shown {
-                return code;
-            }
-            if services.iter().all(|s| s.healthy) {
-                exit::OK
-            } else {
-                exit::FAILURE
-            }
-        }
-        Reply::Error { error, .. } => {
-            print_error(&error);
-            error_status(&error)
-        }
-        other => unexpected(other),
+    let shown = if json {
+        crate::emit!("{}\n", serde_json::to_string_pretty(&services).expect("status serializes"))
+    } else {
+        crate::emit!("{}", render_table(&services))
+    };
+    if let Err(code) = shown {
+        return code;
+    }
+    if services.iter().all(|s| s.healthy) {
+        exit::OK
+    } else {
+        exit::FAILURE
     }
 }
 
-fn unexpected(reply: Reply) -> i32 {
-    eprintln!("tend: unexpected reply from the supervisor: {reply:?}");
-    exit::FAILURE
+/// Print an error reply and pick the exit status.
+fn error_exit(reply: &ErrorReply) -> i32 {
+    print_error(&reply.error);
+    error_status(&reply.error)
 }
 
-pub fn change(socket: Option<PathBuf>, change: Change, targets: Targets) -> i32 {
-    let target = Target { names: targets.names, all: targets.all, wait: !targets.no_wait };
-    let bound = if target.wait { waiting_timeout() } else { Some(timeout()) };
-    let request = match change {
-        Change::Start => Request::Start(target),
-        Change::Stop => Request::Stop(target),
-        Change::Restart => Request::Restart(target),
-    };
-    render_results(call_within(socket, request, bound))
+/// `start`, `stop`, `restart`, `signal`, `reopen-logs`: the request the CLI
+/// built; the reply says per service how it went. A change that waits for
+/// its services has no bound unless `--timeout` gives one.
+pub fn change(socket: Option<PathBuf>, request: Request) -> i32 {
+    let waits = matches!(&request, Request::Start(t) | Request::Stop(t) | Request::Restart(t) if t.wait);
+    let bound = if waits { waiting_timeout() } else { Some(timeout()) };
+    render_results(call_within::<ResultsReply>(socket, request, bound))
 }
 
-pub fn signal(socket: Option<PathBuf>, signal: String, names: Vec<String>) -> i32 {
-    render_results(call(socket, Request::Signal { signal, names }))
-}
-
-/// A reply with per-service results (start, stop, restart, signal): print
-/// each, and pick the exit status.
-fn render_results(reply: Result<Reply, i32>) -> i32 {
+/// A reply with per-service results: print each, and pick the exit status.
+fn render_results(reply: Result<Answer<ResultsReply>, i32>) -> i32 {
     match reply {
-        Ok(Reply::Ok { results, .. }) => match print_results(&results.unwrap_or_default()) {
+        Ok(Ok(reply)) => match print_results(&reply.results) {
             Ok(()) => exit::OK,
             Err(code) => code,
         },
-        Ok(Reply::Error { error, results, .. }) => {
-            match results {
-                Some(results) => {
-                    if let Err(code) = print_results(&results) {
-                        return code;
-                    }
-                }
-                None => print_error(&error),
-            }
-            error_status(&error)
-        }
-        Ok(other) => unexpected(other),
+        Ok(Err(ErrorReply { error, results: Some(results), .. })) => match print_results(&results) {
+            Ok(()) => error_status(&error),
+            Err(code) => code,
+        },
+        Ok(Err(error)) => error_exit(&error),
         Err(code) => code,
     }
 }
@@ -329,8 +314,10 @@ pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: b
     let stdout = std::io::stdout();
     let mut width = 4;
     loop {
-        let reply = match client.next_reply() {
-            Ok(Some(reply)) => reply,
+        let log = match client.next_log() {
+            Ok(Some(Ok(LogsItem::Line(log)))) => log,
+            Ok(Some(Ok(LogsItem::Done))) => return exit::OK,
+            Ok(Some(Err(error))) => return error_exit(&error),
             Ok(None) if follow => return exit::OK, // the supervisor exited
             Ok(None) => {
                 eprintln!("tend: the supervisor closed the connection");
@@ -344,25 +331,16 @@ pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: b
                 return exit::NO_SUPERVISOR;
             }
         };
-        match reply {
-            Reply::Log { log } => {
-                let mut out = stdout.lock();
-                let written = if json {
-                    writeln!(out, "{}", serde_json::to_string(&log).expect("log lines serialize"))
-                } else {
-                    width = width.max(log.service.len());
-                    write_log_line(&mut out, &log, width)
-                };
-                if written.and_then(|_| out.flush()).is_err() {
-                    // The reader went away (`tend logs -f | head`): done.
-                    return exit::OK;
-                }
-            }
-            Reply::Ok { .. } => return exit::OK,
-            Reply::Error { error, .. } => {
-                print_error(&error);
-                return error_status(&error);
-            }
+        let mut out = stdout.lock();
+        let written = if json {
+            writeln!(out, "{}", serde_json::to_string(&log).expect("log lines serialize"))
+        } else {
+            width = width.max(log.service.len());
+            write_log_line(&mut out, &log, width)
+        };
+        if written.and_then(|_| out.flush()).is_err() {
+            // The reader went away (`tend logs -f | head`): done.
+            return exit::OK;
         }
     }
 }
@@ -372,8 +350,8 @@ fn write_log_line(out: &mut impl Write, log: &LogLine, width: usize) -> std::io:
 }
 
 pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
-    match call(socket, Request::Reload) {
-        Ok(Reply::Ok { reload: Some(report), .. }) => {
+    match call::<ReloadReply>(socket, Request::Reload) {
+        Ok(Ok(ReloadReply { reload: report, .. })) => {
             for warning in &report.warnings {
                 eprintln!("tend: warning: {warning}");
             }
@@ -395,17 +373,9 @@ pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
                 Err(code) => code,
             }
         }
-        Ok(Reply::Error { error, .. }) => {
-            print_error(&error);
-            error_status(&error)
-        }
-        Ok(other) => unexpected(other),
+        Ok(Err(error)) => error_exit(&error),
         Err(code) => code,
     }
-}
-
-pub fn reopen_logs(socket: Option<PathBuf>) -> i32 {
-    render_results(call(socket, Request::ReopenLogs))
 }
 
 pub fn shutdown(socket: Option<PathBuf>) -> i32 {
@@ -413,13 +383,9 @@ pub fn shutdown(socket: Option<PathBuf>) -> i32 {
         Ok(client) => client,
         Err(code) => return code,
     };
-    let supervisor_pid = match client.call(Request::Shutdown) {
-        Ok(Reply::Ok { pid, .. }) => pid,
-        Ok(Reply::Error { error, .. }) => {
-            print_error(&error);
-            return error_status(&error);
-        }
-        Ok(other) => return unexpected(other),
+    let supervisor_pid = match client.call::<ShutdownReply>(Request::Shutdown) {
+        Ok(Ok(reply)) => reply.pid,
+        Ok(Err(error)) => return error_exit(&error),
         Err(err) if timed_out(&err) => return no_answer(timeout()),
         Err(err) => {
             eprintln!("tend: the supervisor did not answer: {err}");
@@ -439,9 +405,7 @@ pub fn shutdown(socket: Option<PathBuf>) -> i32 {
         Ok(()) => {
             // The connection closes as the process exits; wait for the exit
             // itself to be complete (gone, or a zombie for its parent).
-            if let Some(pid) = supervisor_pid {
-                wait_exited(pid);
-            }
+            wait_exited(supervisor_pid);
             match crate::emit!("tend: supervisor stopped\n") {
                 Ok(()) => exit::OK,
                 Err(code) => code,
@@ -478,7 +442,7 @@ mod tests {
     fn status(name: &str, state: &str, pid: Option<i32>) -> ServiceStatus {
         ServiceStatus {
             name: name.into(),
-            state: state.into(),
+            state: serde_json::from_value(serde_json::Value::String(state.into())).unwrap(),
             pid,
             since: "2026-01-01T00:00:00Z".into(),
             since_secs: 75.0,
@@ -517,7 +481,7 @@ mod tests {
             |kind: &str, code: Option<i32>, signal: Option<&str>, core: Option<bool>, message: &str| {
                 let mut s = status("web", "failed", None);
                 s.last_exit = Some(crate::ctl::proto::LastExit {
-                    kind: kind.into(),
+                    kind: serde_json::from_value(serde_json::Value::String(kind.into())).unwrap(),
                     code,
                     signal: signal.map(str::to_string),
                     core_dumped: core,

@@ -1,10 +1,8 @@
 //! One file per subcommand: wiring and rendering only.
 
 pub mod check;
-pub mod completions;
 pub mod control;
 pub mod import;
-pub mod man;
 pub mod out;
 pub mod run;
 pub mod schema;

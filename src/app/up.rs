@@ -1,6 +1,6 @@
 //! `tend up`: load every unit, then supervise them until told to stop.
 
-use crate::supervise::{run_stack, SocketOptions, StackOptions};
+use crate::supervise::{run_up, SocketOptions, UpOptions};
 use crate::unit::UserDb;
 use std::path::PathBuf;
 
@@ -49,9 +49,9 @@ pub fn up(args: UpArgs) -> i32 {
         SocketOptions { path, group, private_dir }
     });
 
-    run_stack(
+    run_up(
         units,
-        StackOptions {
+        UpOptions {
             environment: super::services_environment(),
             load_units: |dir| super::load_units(dir).map(|loaded| (loaded.units, loaded.warnings)),
             units_dir: dir,

@@ -1,7 +1,8 @@
 //! The client side: connect to a supervisor's socket, send one request,
 //! read its replies. Blocking I/O is fine here: this is a short-lived command.
 
-use super::proto::{Envelope, Reply, Request};
+use super::proto::{self, Answer, Envelope, LogsItem, Request};
+use serde::de::DeserializeOwned;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -102,29 +103,44 @@ impl Client {
         self.writer.write_all(&Envelope::new(request).encode())
     }
 
-    /// The next reply line; `Ok(None)` when the supervisor closed the connection.
-    pub fn next_reply(&mut self) -> io::Result<Option<Reply>> {
+    /// The next reply line (without its newline); `Ok(None)` when the
+    /// supervisor closed the connection.
+    fn next_line(&mut self) -> io::Result<Option<Vec<u8>>> {
         let mut line = Vec::new();
         let n = self.reader.read_until(b'\n', &mut line)?;
         if n == 0 {
             return Ok(None);
         }
-        Reply::decode(&line).map(Some).map_err(io::Error::other)
+        Ok(Some(line))
     }
 
-    /// Send one request and return its single reply.
-    pub fn call(&mut self, request: Request) -> io::Result<Reply> {
-        if let Err(err) = self.send(request) {
-            // A supervisor that refuses us (permission) answers at once and
-            // closes: our write then fails, but its reply is there to read.
-            return match self.next_reply() {
-                Ok(Some(reply)) => Ok(reply),
-                _ => Err(err),
-            };
+    /// The next line of a `logs` reply; `Ok(None)` when the supervisor
+    /// closed the connection.
+    pub fn next_log(&mut self) -> io::Result<Option<Answer<LogsItem>>> {
+        match self.next_line()? {
+            None => Ok(None),
+            Some(line) => proto::decode_logs_item(&line).map(Some).map_err(io::Error::other),
         }
-        self.next_reply()?.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection")
-        })
+    }
+
+    /// Send one request and return its reply, typed as that request's
+    /// reply `T` (see the table in `proto`), or the error it got.
+    pub fn call<T: DeserializeOwned>(&mut self, request: Request) -> io::Result<Answer<T>> {
+        let sent = self.send(request);
+        // A supervisor that refuses us (permission) answers at once and
+        // closes: our write then fails, but its reply is there to read.
+        let line = match (sent, self.next_line()) {
+            (_, Ok(Some(line))) => line,
+            (Err(err), _) => return Err(err),
+            (Ok(()), Err(err)) => return Err(err),
+            (Ok(()), Ok(None)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the supervisor closed the connection",
+                ))
+            }
+        };
+        proto::decode_answer(&line).map_err(io::Error::other)
     }
 
     /// Block until the supervisor closes the connection (it does when it exits).

@@ -10,8 +10,8 @@
 //! of connections is capped and descriptors are kept for spawning; a
 //! connection that sends no complete request for a while is closed.
 
-use crate::policy::Time;
 use std::time::Duration;
+use tend_core::Time;
 
 /// Requests handled per connection per loop turn; the rest wait for the
 /// next turn, after every other source had its turn.

@@ -3,5 +3,7 @@
 
 pub mod client;
 pub mod limits;
-pub mod proto;
 pub mod server;
+
+/// The protocol itself is pure, part of the core.
+pub use tend_core::proto;

@@ -9,7 +9,7 @@
 //! dropped. Must not know about services: the loop answers requests.
 
 use super::client::Client;
-use super::proto::{self, Frame, LineReader, Reply, Request};
+use super::proto::{self, Frame, HelloReply, LineReader, Reply, Request};
 use mio::net::{UnixListener, UnixStream};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -64,8 +64,8 @@ fn io_error(what: &str, path: &Path, err: io::Error) -> BindError {
 fn probe(path: &Path) -> Option<Option<i32>> {
     let mut client = Client::connect(path).ok()?;
     client.set_timeout(Some(Duration::from_secs(2)));
-    match client.call(Request::Hello) {
-        Ok(Reply::Ok { pid, .. }) => Some(pid),
+    match client.call::<HelloReply>(Request::Hello) {
+        Ok(Ok(hello)) => Some(Some(hello.pid)),
         // Something answers, just not a tend we understand: do not steal its socket.
         _ => Some(None),
     }
@@ -177,7 +177,7 @@ pub struct Conn {
     /// more, and no new readiness event will say so.
     pub more_to_read: bool,
     /// When the client last sent a complete request (or connected).
-    pub last_active: crate::policy::Time,
+    pub last_active: tend_core::Time,
     out: Vec<u8>,
     /// Written from `out` so far.
     sent: usize,
@@ -185,15 +185,15 @@ pub struct Conn {
     pub closing: bool,
     /// The peer hung up (or a hard error): drop it now.
     pub dead: bool,
-    /// `logs -f`: the services followed (empty: all).
-    pub following: Option<Vec<String>>,
+    /// `logs -f`: the services followed (by their place in the supervisor).
+    pub following: Option<Vec<usize>>,
     /// Waiting for a deferred reply (start/stop/restart/shutdown): do not
     /// read further requests until it is sent.
     pub busy: bool,
 }
 
 impl Conn {
-    pub fn new(stream: UnixStream, now: crate::policy::Time) -> Conn {
+    pub fn new(stream: UnixStream, now: tend_core::Time) -> Conn {
         Conn {
             stream,
             reader: LineReader::new(proto::MAX_REQUEST),
@@ -212,7 +212,7 @@ impl Conn {
     /// Read at most `budget` bytes (until EAGAIN, EOF or a request too
     /// large), queueing the complete requests in `pending`. A flood is thus
     /// read a slice per turn, never all at once.
-    pub fn read_some(&mut self, budget: usize, now: crate::policy::Time) {
+    pub fn read_some(&mut self, budget: usize, now: tend_core::Time) {
         let mut buf = [0u8; 16 * 1024];
         let mut read = 0;
         self.more_to_read = false;

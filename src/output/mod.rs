@@ -1,7 +1,8 @@
 //! Service output and tend's own messages, as lines on tend's stdout/stderr.
 //!
-//! Owns line framing (a line is never cut mid-way or interleaved with
-//! another; a final line without newline is still printed), the `name | `
+//! Owns line framing, once per stream for every sink ([`LineFramer`]: a
+//! line is never cut mid-way or interleaved with another; a final line
+//! without newline is still printed), the `name | `
 //! prefix padded to a common width, and per-service colours. The lines go
 //! to tend's own stdout/stderr through [`channel`], which never blocks.
 //! Must not read pipes or know about processes: the loop hands it bytes.
@@ -42,38 +43,64 @@ impl Prefix {
     }
 }
 
-/// Splits a byte stream into lines, keeping an incomplete tail between reads.
+/// Splits a byte stream into whole lines: the one framer of a service's
+/// output stream. Each piece it hands on is one or more whole lines, each
+/// ending with its newline, so that every sink (tend's output, the log
+/// file, syslog, `logs -f` followers) gets the same lines and the file
+/// gets them in blocks, with no per-line work. An incomplete tail waits for
+/// the next read; a line longer than [`MAX_LINE`] is handed on in pieces
+/// (each ended with a newline) rather than held without bound.
 #[derive(Debug, Default)]
 pub struct LineFramer {
     partial: Vec<u8>,
 }
 
 impl LineFramer {
-    /// Call `each` with every complete line in `data` (without its newline),
-    /// joined with what was left over from before. Over-long lines come out
-    /// in [`MAX_LINE`] pieces.
-    pub fn lines(&mut self, data: &[u8], mut each: impl FnMut(&[u8])) {
+    /// Frame `data`: `each` is called with pieces made of whole lines.
+    pub fn feed(&mut self, data: &[u8], mut each: impl FnMut(&[u8])) {
         let mut rest = data;
-        while let Some(at) = memchr_newline(rest) {
-            if self.partial.is_empty() {
-                each(&rest[..at]);
-            } else {
-                self.partial.extend_from_slice(&rest[..at]);
-                each(&self.partial);
-                self.partial.clear();
+        if !self.partial.is_empty() {
+            match memchr::memchr(b'\n', rest) {
+                Some(at) => {
+                    self.partial.extend_from_slice(&rest[..=at]);
+                    each(&self.partial);
+                    self.partial.clear();
+                    rest = &rest[at + 1..];
+                }
+                None => {
+                    self.partial.extend_from_slice(rest);
+                    rest = &[];
+                }
             }
-            rest = &rest[at + 1..];
+        }
+        if let Some(last) = memchr::memrchr(b'\n', rest) {
+            each(&rest[..=last]);
+            rest = &rest[last + 1..];
         }
         self.partial.extend_from_slice(rest);
         while self.partial.len() >= MAX_LINE {
-            each(&self.partial[..MAX_LINE]);
-            self.partial.drain(..MAX_LINE);
+            // An endless line: hand on a full piece, keep the rest.
+            let mut piece = self.partial.drain(..MAX_LINE).collect::<Vec<u8>>();
+            piece.push(b'\n');
+            each(&piece);
         }
     }
 
-    /// The unfinished last line, if any (at end of stream).
-    pub fn take_partial(&mut self) -> Option<Vec<u8>> {
-        (!self.partial.is_empty()).then(|| std::mem::take(&mut self.partial))
+    /// The stream ended: its unfinished last line, with a newline added.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        if self.partial.is_empty() {
+            return None;
+        }
+        let mut last = std::mem::take(&mut self.partial);
+        last.push(b'\n');
+        Some(last)
+    }
+}
+
+/// Each line of a piece of whole lines, without its newline.
+pub fn each_line(lines: &[u8], mut each: impl FnMut(&[u8])) {
+    for line in lines.strip_suffix(b"\n").unwrap_or(lines).split(|b| *b == b'\n') {
+        each(line);
     }
 }
 
@@ -139,38 +166,19 @@ impl Output {
         }
     }
 
-    /// Frame `data` into lines and queue each complete one with `prefix`.
-    pub fn push(&mut self, prefix: &Prefix, framer: &mut LineFramer, data: &[u8], dest: Dest) {
+    /// Queue each of these whole lines (see [`LineFramer`]) with `prefix`.
+    pub fn lines(&mut self, prefix: &Prefix, lines: &[u8], dest: Dest) {
         let prefix_bytes = prefix.of(dest);
         let channel = self.channel(dest);
         if channel.discards() {
             return;
         }
-        let mut rest = data;
-        while let Some(at) = memchr_newline(rest) {
+        let mut rest = lines;
+        while let Some(at) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(at + 1);
-            channel.line(&[prefix_bytes, &framer.partial, line]);
-            framer.partial.clear();
+            channel.line(&[prefix_bytes, line]);
             rest = tail;
         }
-        framer.partial.extend_from_slice(rest);
-        while framer.partial.len() >= MAX_LINE {
-            // An endless line: emit a full piece, keep the rest.
-            channel.line(&[prefix_bytes, &framer.partial[..MAX_LINE], b"\n"]);
-            framer.partial.drain(..MAX_LINE);
-        }
-    }
-
-    /// The stream ended: print a final line that had no newline.
-    pub fn finish(&mut self, prefix: &Prefix, framer: &mut LineFramer, dest: Dest) {
-        let prefix_bytes = prefix.of(dest);
-        let channel = self.channel(dest);
-        if framer.partial.is_empty() || channel.discards() {
-            framer.partial.clear();
-            return;
-        }
-        channel.line(&[prefix_bytes, &framer.partial, b"\n"]);
-        framer.partial.clear();
     }
 
     /// One of tend's own messages, to stderr.
@@ -201,10 +209,6 @@ impl Output {
     }
 }
 
-fn memchr_newline(data: &[u8]) -> Option<usize> {
-    memchr::memchr(b'\n', data)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,28 +225,43 @@ mod tests {
         out
     }
 
+    fn framed(framer: &mut LineFramer, data: &[u8]) -> Vec<Vec<u8>> {
+        let mut pieces = Vec::new();
+        framer.feed(data, |piece| pieces.push(piece.to_vec()));
+        pieces
+    }
+
     #[test]
-    fn lines_get_the_padded_prefix_and_partial_lines_wait() {
+    fn the_framer_hands_on_whole_lines_and_keeps_the_tail() {
+        let mut framer = LineFramer::default();
+        assert_eq!(framed(&mut framer, b"one\ntw"), vec![b"one\n".to_vec()]);
+        assert_eq!(framed(&mut framer, b"o\nthree\nfo"), vec![b"two\n".to_vec(), b"three\n".to_vec()]);
+        assert_eq!(framed(&mut framer, b"ur"), Vec::<Vec<u8>>::new());
+        assert_eq!(framed(&mut framer, b"\n5\n6\n"), vec![b"four\n".to_vec(), b"5\n6\n".to_vec()]);
+        assert_eq!(framer.finish(), None);
+        framed(&mut framer, b"last");
+        assert_eq!(framer.finish(), Some(b"last\n".to_vec()));
+        let mut lines = Vec::new();
+        each_line(b"a\n\nb\n", |line| lines.push(line.to_vec()));
+        assert_eq!(lines, vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn lines_get_the_padded_prefix() {
         let mut out = output();
         let prefix = out.prefix("web", 0);
-        let mut framer = LineFramer::default();
-        out.push(&prefix, &mut framer, b"one\ntw", Dest::Stdout);
-        assert_eq!(out.stdout.take_queued(), b"web    | one\n");
-        out.push(&prefix, &mut framer, b"o\nthree", Dest::Stdout);
-        assert_eq!(out.stdout.take_queued(), b"web    | two\n");
-        out.finish(&prefix, &mut framer, Dest::Stdout);
-        assert_eq!(out.stdout.take_queued(), b"web    | three\n");
+        out.lines(&prefix, b"one\ntwo\n", Dest::Stdout);
+        assert_eq!(out.stdout.take_queued(), b"web    | one\nweb    | two\n");
     }
 
     #[test]
     fn endless_lines_are_split_not_dropped() {
-        let mut out = output();
-        let prefix = out.prefix("web", 0);
         let mut framer = LineFramer::default();
         let data = vec![b'x'; MAX_LINE + 10];
-        out.push(&prefix, &mut framer, &data, Dest::Stderr);
+        let pieces = framed(&mut framer, &data);
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0].len(), MAX_LINE + 1);
         assert_eq!(framer.partial.len(), 10);
-        assert_eq!(out.stderr.take_queued().len(), "web    | ".len() + MAX_LINE + 1);
     }
 
     #[test]

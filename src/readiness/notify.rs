@@ -5,11 +5,11 @@
 //! message is attributed to the service the process belongs to, and a
 //! process outside every service is ignored.
 
-use crate::policy::Time;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tend_core::Time;
 
 /// The largest datagram read; longer ones are cut (systemd reads 4 KiB + 1).
 const MAX_DATAGRAM: usize = 4096;

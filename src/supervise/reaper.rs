@@ -10,7 +10,7 @@
 //! its `Signal` enum and fails with EINVAL for real-time signals, after the
 //! kernel has already consumed the child's status.
 
-use crate::policy::ExitStatus;
+use tend_core::ExitStatus;
 
 /// Reap every ended child; `on_reaped(pid, status)` for each.
 pub fn reap_all(mut on_reaped: impl FnMut(i32, ExitStatus)) {

@@ -15,11 +15,11 @@
 //! fork (that is `spawn`'s) nor wait outside the reaper.
 
 use super::reaper;
-use crate::policy::ExitStatus;
 use crate::spawn::{self, ExecPlan};
 use crate::sys;
 use std::io;
 use std::os::fd::AsRawFd;
+use tend_core::ExitStatus;
 
 /// Signals forwarded to the child. Not SIGCHLD (ours), not SIGKILL/SIGSTOP
 /// (cannot be caught), not the synchronous faults SIGSEGV/SIGBUS/SIGFPE/
@@ -194,7 +194,7 @@ fn run(options: RunOptions) -> io::Result<i32> {
     // stderr as tini does: opt-in diagnostics, not the command's output.
     let report_reaped = |pid: i32, status: ExitStatus| {
         if pid != child_pid && options.verbosity >= 1 {
-            eprintln!("tend: reaped zombie process with pid={pid} ({})", super::describe_exit(status));
+            eprintln!("tend: reaped zombie process with pid={pid} ({})", status.describe());
         }
     };
 
@@ -255,11 +255,11 @@ fn run(options: RunOptions) -> io::Result<i32> {
                     if options.verbosity >= 2 {
                         eprintln!(
                             "tend: passing {} on to pid {child_pid}{}",
-                            super::signal_name(sent),
+                            tend_core::text::signal_name(sent),
                             if sent == signal {
                                 String::new()
                             } else {
-                                format!(" (received {})", super::signal_name(signal))
+                                format!(" (received {})", tend_core::text::signal_name(signal))
                             }
                         );
                     }
@@ -268,7 +268,7 @@ fn run(options: RunOptions) -> io::Result<i32> {
                 }
                 None => {
                     if options.verbosity >= 2 {
-                        eprintln!("tend: dropping {} (--rewrite)", super::signal_name(signal));
+                        eprintln!("tend: dropping {} (--rewrite)", tend_core::text::signal_name(signal));
                     }
                 }
             }

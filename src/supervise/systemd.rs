@@ -5,7 +5,7 @@
 //! at its deadline (the watchdog ping).
 //!
 //! Owns the datagram socket to the manager and the watchdog timer. What to
-//! send and when is decided by `policy::systemd` (pure, tested there); this
+//! send and when is decided by the core's `systemd` module (pure, tested there); this
 //! module only reads the environment, keeps time and sends. Must not decide
 //! anything about services.
 //!
@@ -14,10 +14,11 @@
 //! `unset_environment`), so a service cannot speak to systemd in tend's
 //! name, and a service with `ready: notify` gets tend's own socket instead.
 
-use crate::policy::systemd::{encode, watchdog_period, Announcer, Field};
-use crate::policy::Time;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
+use tend_core::proto::ServiceState;
+use tend_core::systemd::{encode, watchdog_period, Announcer, Field};
+use tend_core::Time;
 
 /// How soon to try again when the manager's queue was full.
 const RETRY: Duration = Duration::from_millis(50);
@@ -82,7 +83,7 @@ impl Notifier {
     /// After a turn of the loop: `states` are the listed services' states
     /// as `tend status` names them; `reload_in_flight` while a reload's
     /// units are still being loaded.
-    pub fn turn(&mut self, states: &[&str], reload_in_flight: bool) {
+    pub fn turn(&mut self, states: &[ServiceState], reload_in_flight: bool) {
         let fields = self.announcer.turn(states, reload_in_flight);
         self.send(&fields);
     }

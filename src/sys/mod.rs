@@ -8,19 +8,20 @@
 //! (or one look-up, or one reading of the signal table) and reports its
 //! result.
 
-use crate::policy::Time;
 use crate::unit::{UserDb, UserEntry};
 use std::io;
+use std::time::Duration;
 
 pub mod paths;
 
-/// CLOCK_MONOTONIC as a [`Time`]: unaffected by wall-clock changes.
-pub fn monotonic_now() -> Time {
+/// CLOCK_MONOTONIC, as the time since its origin (the core's `Time`):
+/// unaffected by wall-clock changes.
+pub fn monotonic_now() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec into the valid pointer given.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     debug_assert_eq!(rc, 0);
-    Time::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// prctl(PR_SET_CHILD_SUBREAPER): orphans of our services come to us, not to

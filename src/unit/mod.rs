@@ -23,6 +23,8 @@ pub use deps::start_order;
 pub use diagnostic::Diagnostic;
 pub use load::{load_dir, parse_unit};
 pub use source::{redact, UNIT_FILE_LIMIT};
+/// The unit file's words for these are the core's types.
+pub use tend_core::spec::{DependencyCondition, RestartPolicy, ServiceType};
 
 /// Where a value is written in its unit file (1-based line and column),
 /// for messages about it after loading (`tend check` resolving the
@@ -101,27 +103,6 @@ pub struct UnitSpec {
     pub sandbox: SandboxSpec,
     /// `resources`: cgroup limits.
     pub resources: ResourcesSpec,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ServiceType {
-    /// Ready once running (or once `ready_check` succeeds).
-    #[default]
-    Simple,
-    /// Ready on `READY=1` (sd_notify) or a line on `notify_fd` (s6).
-    Notify,
-    /// Runs to completion; `completed` is its good final state.
-    Oneshot,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DependencyCondition {
-    /// The dependency's process is running.
-    Started,
-    /// The dependency is ready (see `ServiceType`).
-    Ready,
-    /// The dependency (a oneshot) completed successfully.
-    Completed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,13 +305,6 @@ pub trait UserDb {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartPolicy {
-    Always,
-    OnFailure,
-    Never,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StartLimit {
     pub burst: u32,
     pub interval: Duration,
@@ -425,6 +399,53 @@ impl Resource {
     }
 }
 
+/// What the core decides with: the spec of this unit. Equality of whole
+/// units is what a reload compares (any difference restarts the service).
+impl tend_core::spec::Definition for UnitSpec {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn spec(&self) -> tend_core::spec::Spec {
+        let timing = |check: &Option<CheckSpec>| {
+            check.as_ref().map(|c| tend_core::spec::CheckTiming {
+                interval: c.interval,
+                timeout: c.timeout,
+                retries: c.retries,
+            })
+        };
+        tend_core::spec::Spec {
+            name: self.name.clone(),
+            service_type: self.service_type,
+            depends_on: self
+                .depends_on
+                .iter()
+                .map(|d| tend_core::spec::Dependency { name: d.name.clone(), condition: d.condition })
+                .collect(),
+            config: tend_core::service::Config {
+                restart: self.restart,
+                success_exit_codes: self.success_exit_codes.clone(),
+                restart_delay: self.restart_delay,
+                restart_delay_max: self.restart_delay_max,
+                start_limit_burst: self.start_limit.burst,
+                start_limit_interval: self.start_limit.interval,
+                stop_signal: self.stop_signal,
+                stop_timeout: self.stop_timeout,
+                process_group: self.process_group,
+                needs_ready_signal: self.service_type == ServiceType::Notify || self.ready_check.is_some(),
+                oneshot: self.service_type == ServiceType::Oneshot,
+                start_timeout: self.start_timeout,
+                watchdog: self.watchdog,
+                oneshot_timeout: self.timeout,
+            },
+            critical: self.critical,
+            ready_check: timing(&self.ready_check),
+            health_check: timing(&self.health_check),
+            memory_max: self.resources.memory_max,
+        }
+    }
+}
+
 /// Units for other modules' tests: parsed from YAML like real ones, with an
 /// empty user database (tend's own ids are 1000).
 #[cfg(test)]
@@ -455,5 +476,28 @@ pub(crate) mod testing {
     pub fn unit(name: &str, yaml: &str) -> UnitSpec {
         let file = std::path::PathBuf::from(format!("{name}.yaml"));
         super::parse_unit(&file, yaml, &NoUsers).unwrap_or_else(|e| panic!("invalid test unit: {e:?}"))
+    }
+}
+
+#[cfg(test)]
+mod definition_tests {
+    use tend_core::spec::Definition;
+
+    /// A reload restarts a unit whose definition differs in anything, even
+    /// a part the core does not decide with.
+    #[test]
+    fn any_field_is_a_change_and_the_spec_follows_the_unit() {
+        let unit = super::testing::unit("web", "command: [a]\nrestart: on-failure\nstop_timeout: 2s\n");
+        let mut edited = unit.clone();
+        edited.stop_timeout = std::time::Duration::from_secs(1);
+        assert_ne!(unit, edited);
+        let mut described = unit.clone();
+        described.description = Some("the web".into());
+        assert_ne!(unit, described, "even its description");
+        let spec = unit.spec();
+        assert_eq!(spec.name, "web");
+        assert_eq!(spec.config.restart, super::RestartPolicy::OnFailure);
+        assert_eq!(spec.config.stop_timeout, std::time::Duration::from_secs(2));
+        assert!(!spec.config.needs_ready_signal && !spec.config.oneshot);
     }
 }

@@ -7,6 +7,10 @@
 
 use std::time::Duration;
 
+/// Formatting and the signal table live in the pure core, shared with the
+/// supervisor's messages.
+pub use tend_core::text::{did_you_mean, format_duration, parse_signal, signal_name, signal_names};
+
 // ---------------------------------------------------------------- durations
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
@@ -78,39 +82,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, (total % NANOS_PER_SEC) as u32))
 }
 
-/// The shortest readable spelling that [`parse_duration`] reads back exactly:
-/// `0s`, `100ms`, `2s`, `1.5s`, `2m`, `1h30m`, `1m30.25s`.
-pub fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let nanos = d.subsec_nanos();
-    if secs == 0 {
-        return match nanos {
-            0 => "0s".into(),
-            n if n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
-            n if n % 1_000 == 0 => format!("{}us", n / 1_000),
-            n => format!("{n}ns"),
-        };
-    }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || nanos > 0 {
-        out.push_str(&s.to_string());
-        if nanos > 0 {
-            let frac = format!("{nanos:09}");
-            out.push('.');
-            out.push_str(frac.trim_end_matches('0'));
-        }
-        out.push('s');
-    }
-    out
-}
-
 // ---------------------------------------------------------------- sizes
 
 /// Parse a byte count: `4096`, `512K`, `64M`, `1G`, `2T` (powers of 1024,
@@ -149,122 +120,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         return Err(invalid());
     }
     number.checked_mul(1u64 << shift).ok_or_else(|| format!("invalid size '{text}': too large"))
-}
-
-// ---------------------------------------------------------------- signals
-
-/// Linux signal numbers (x86, arm and the generic table used by arm64 and
-/// riscv). Names without the `SIG` prefix; the first name of a number is the
-/// one [`signal_name`] prints.
-const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", 1),
-    ("INT", 2),
-    ("QUIT", 3),
-    ("ILL", 4),
-    ("TRAP", 5),
-    ("ABRT", 6),
-    ("IOT", 6),
-    ("BUS", 7),
-    ("FPE", 8),
-    ("KILL", 9),
-    ("USR1", 10),
-    ("SEGV", 11),
-    ("USR2", 12),
-    ("PIPE", 13),
-    ("ALRM", 14),
-    ("TERM", 15),
-    ("STKFLT", 16),
-    ("CHLD", 17),
-    ("CLD", 17),
-    ("CONT", 18),
-    ("STOP", 19),
-    ("TSTP", 20),
-    ("TTIN", 21),
-    ("TTOU", 22),
-    ("URG", 23),
-    ("XCPU", 24),
-    ("XFSZ", 25),
-    ("VTALRM", 26),
-    ("PROF", 27),
-    ("WINCH", 28),
-    ("IO", 29),
-    ("POLL", 29),
-    ("PWR", 30),
-    ("SYS", 31),
-];
-
-/// SIGRTMIN as the kernel numbers it (glibc reserves 32 and 33 for itself
-/// and reports 34; a process started by tend sees the kernel numbering).
-const SIGRTMIN: i32 = 34;
-const SIGRTMAX: i32 = 64;
-
-/// Parse `SIGTERM`, `term`, `Sigterm`, `15`, `SIGRTMIN+3`, `RTMAX-1`.
-pub fn parse_signal(s: &str) -> Result<i32, String> {
-    let text = s.trim();
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return match text.parse::<i32>() {
-            Ok(n @ 1..=SIGRTMAX) => Ok(n),
-            _ => Err(format!("invalid signal '{text}': signal numbers go from 1 to {SIGRTMAX}")),
-        };
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(&(_, n)) = SIGNALS.iter().find(|(known, _)| *known == name) {
-        return Ok(n);
-    }
-    let realtime = |base: &str, sign: i32| -> Option<Result<i32, String>> {
-        let rest = name.strip_prefix(base)?;
-        let offset = if rest.is_empty() {
-            0
-        } else {
-            let digits = rest.strip_prefix(if sign > 0 { '+' } else { '-' })?;
-            digits.parse::<i32>().ok()?
-        };
-        let n = if sign > 0 { SIGRTMIN } else { SIGRTMAX } + sign * offset;
-        Some(if (SIGRTMIN..=SIGRTMAX).contains(&n) {
-            Ok(n)
-        } else {
-            Err(format!(
-                "invalid signal '{text}': real-time signals go from SIGRTMIN ({SIGRTMIN}) to SIGRTMAX ({SIGRTMAX})"
-            ))
-        })
-    };
-    if let Some(result) = realtime("RTMIN", 1).or_else(|| realtime("RTMAX", -1)) {
-        return result;
-    }
-    let names = SIGNALS.iter().map(|(n, _)| *n).chain(["RTMIN", "RTMAX"]);
-    let mut message = format!("unknown signal '{text}'");
-    if let Some(best) = did_you_mean(name, names) {
-        message.push_str(&format!(" (did you mean 'SIG{best}'?)"));
-    }
-    Err(message)
-}
-
-/// Every signal name [`parse_signal`] knows, as `SIGTERM`, in number order
-/// (aliases included), then `SIGRTMIN` and `SIGRTMAX`: for completion.
-pub fn signal_names() -> Vec<String> {
-    SIGNALS
-        .iter()
-        .map(|(name, _)| format!("SIG{name}"))
-        .chain(["SIGRTMIN".into(), "SIGRTMAX".into()])
-        .collect()
-}
-
-/// `SIGTERM`, `SIGRTMIN`, `SIGRTMIN+2`, `SIGRTMAX-1`, or the bare number for
-/// numbers without a name (32, 33, out of range).
-pub fn signal_name(n: i32) -> String {
-    if let Some((name, _)) = SIGNALS.iter().find(|(_, num)| *num == n) {
-        return format!("SIG{name}");
-    }
-    // Same split as `kill -l`: the lower half counts up from RTMIN, the upper
-    // half down from RTMAX.
-    match n {
-        SIGRTMIN => "SIGRTMIN".into(),
-        SIGRTMAX => "SIGRTMAX".into(),
-        n if n > SIGRTMIN && n <= (SIGRTMIN + SIGRTMAX) / 2 => format!("SIGRTMIN+{}", n - SIGRTMIN),
-        n if n > SIGRTMIN && n < SIGRTMAX => format!("SIGRTMAX-{}", SIGRTMAX - n),
-        n => n.to_string(),
-    }
 }
 
 // ---------------------------------------------------------------- umask
@@ -364,8 +219,6 @@ pub fn quote_word(word: &str) -> String {
     format!("'{}'", word.replace('\'', r#"'\''"#))
 }
 
-// ---------------------------------------------------------------- suggestions
-
 /// `s` for quoting in a message: control characters (newlines, NUL, escape
 /// sequences) are escaped so a message stays on one line and cannot drive the
 /// terminal; everything else, quotes included, is shown as is.
@@ -389,45 +242,6 @@ pub(crate) fn printable(s: &str) -> String {
 
 /// The most characters of a value quoted in a message.
 pub(crate) const EXCERPT_CHARS: usize = 60;
-
-/// The candidate closest to `input` (case-insensitive optimal string
-/// alignment distance: insertions, deletions, substitutions, transpositions),
-/// if it is close enough to be a plausible typo: at most 2 edits, and fewer
-/// edits than `input` has characters.
-pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let input_lower = input.to_lowercase();
-    let max = 2.min(input.chars().count().saturating_sub(1));
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&input_lower, &c.to_lowercase()), c))
-        .filter(|&(d, _)| d <= max)
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-/// Optimal string alignment distance (Damerau-Levenshtein without
-/// multiple edits of one substring), over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // Three rows: two back (for transpositions), previous, current.
-    let mut prev2 = vec![0; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                cur[j] = cur[j].min(prev2[j - 2] + 1);
-            }
-        }
-        std::mem::swap(&mut prev2, &mut prev);
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
 
 /// The syslog facilities a unit may name (RFC 5424 section 6.2.1, as syslog(3) names them).
 pub const SYSLOG_FACILITIES: &[&str] = &[
@@ -754,51 +568,6 @@ mod tests {
     }
 
     #[test]
-    fn signals() {
-        for (text, n) in [
-            ("SIGTERM", 15),
-            ("term", 15),
-            ("SigKill", 9),
-            ("HUP", 1),
-            ("9", 9),
-            ("64", 64),
-            ("SIGIO", 29),
-            ("poll", 29),
-            ("SIGRTMIN", 34),
-            ("SIGRTMIN+3", 37),
-            ("rtmax-1", 63),
-            ("SIGRTMAX", 64),
-        ] {
-            assert_eq!(parse_signal(text), Ok(n), "{text}");
-        }
-        assert_eq!(
-            parse_signal("SIGTREM").unwrap_err(),
-            "unknown signal 'SIGTREM' (did you mean 'SIGTERM'?)"
-        );
-        assert_eq!(parse_signal("0").unwrap_err(), "invalid signal '0': signal numbers go from 1 to 64");
-        assert!(parse_signal("65").is_err());
-        assert!(parse_signal("SIGRTMIN+31").is_err());
-        assert!(parse_signal("SIGRTMIN-1").is_err());
-        assert!(parse_signal("").is_err());
-        assert_eq!(parse_signal("bogus").unwrap_err(), "unknown signal 'bogus' (did you mean 'SIGBUS'?)");
-        assert_eq!(parse_signal("xyzzy").unwrap_err(), "unknown signal 'xyzzy'");
-    }
-
-    #[test]
-    fn signal_names_round_trip() {
-        assert_eq!(signal_name(15), "SIGTERM");
-        assert_eq!(signal_name(6), "SIGABRT");
-        assert_eq!(signal_name(29), "SIGIO");
-        assert_eq!(signal_name(34), "SIGRTMIN");
-        assert_eq!(signal_name(36), "SIGRTMIN+2");
-        assert_eq!(signal_name(63), "SIGRTMAX-1");
-        assert_eq!(signal_name(32), "32");
-        for n in (1..=31).chain(34..=64) {
-            assert_eq!(parse_signal(&signal_name(n)), Ok(n), "{n}");
-        }
-    }
-
-    #[test]
     fn umasks() {
         assert_eq!(parse_umask("0027"), Ok(0o027));
         assert_eq!(parse_umask("077"), Ok(0o077));
@@ -828,19 +597,6 @@ mod tests {
         assert_eq!(split_words("echo 'abc").unwrap_err(), "unterminated single quote");
         assert_eq!(split_words("echo \"abc").unwrap_err(), "unterminated double quote");
         assert_eq!(split_words("echo \\").unwrap_err(), "a backslash at the end escapes nothing");
-    }
-
-    #[test]
-    fn suggestions() {
-        let keys = ["environment", "env_file", "command", "restart"];
-        assert_eq!(did_you_mean("enviroment", keys), Some("environment"));
-        assert_eq!(did_you_mean("Command", keys), Some("command"));
-        assert_eq!(did_you_mean("comand", keys), Some("command"));
-        assert_eq!(did_you_mean("rsetart", keys), Some("restart"));
-        assert_eq!(did_you_mean("banana", keys), None);
-        assert_eq!(did_you_mean("x", ["as"]), None);
-        assert_eq!(edit_distance("ca", "abc"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     proptest! {

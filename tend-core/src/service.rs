@@ -11,9 +11,11 @@
 //! only when both are gone: the loop reports `group_remains` with the leader's
 //! exit and [`Event::GroupEmpty`] once the group has no member left.
 
-pub use super::ending::{Ending, FailReason, Failure, StartFailure};
-use super::{ExitStatus, Time};
-use crate::unit::{RestartPolicy, UnitSpec};
+pub use crate::ending::{Ending, FailReason, Failure, StartFailure};
+use crate::proto::ServiceState;
+pub use crate::spec::Config;
+use crate::spec::RestartPolicy;
+use crate::{ExitStatus, Level, Time};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -24,57 +26,6 @@ pub const SIGCONT: i32 = 18;
 /// After this long running, a crash is no longer "quick": the restart delay
 /// goes back to its first value.
 pub const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
-
-/// The parts of a unit that decide what happens; copied so a reload can swap them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub restart: RestartPolicy,
-    pub success_exit_codes: Vec<i32>,
-    pub restart_delay: Duration,
-    pub restart_delay_max: Duration,
-    pub start_limit_burst: u32,
-    pub start_limit_interval: Duration,
-    pub stop_signal: i32,
-    pub stop_timeout: Duration,
-    pub process_group: bool,
-    /// Readiness comes from a signal (notify, ready_check), not from exec.
-    pub needs_ready_signal: bool,
-    /// `type: oneshot`: runs to completion.
-    pub oneshot: bool,
-    pub start_timeout: Option<Duration>,
-    pub watchdog: Option<Duration>,
-    /// `timeout` of a oneshot.
-    pub oneshot_timeout: Option<Duration>,
-}
-
-impl Config {
-    pub fn from_unit(unit: &UnitSpec) -> Config {
-        Config {
-            restart: unit.restart,
-            success_exit_codes: unit.success_exit_codes.clone(),
-            restart_delay: unit.restart_delay,
-            restart_delay_max: unit.restart_delay_max,
-            start_limit_burst: unit.start_limit.burst,
-            start_limit_interval: unit.start_limit.interval,
-            stop_signal: unit.stop_signal,
-            stop_timeout: unit.stop_timeout,
-            process_group: unit.process_group,
-            needs_ready_signal: unit.service_type == crate::unit::ServiceType::Notify
-                || unit.ready_check.is_some(),
-            oneshot: unit.service_type == crate::unit::ServiceType::Oneshot,
-            start_timeout: unit.start_timeout,
-            watchdog: unit.watchdog,
-            oneshot_timeout: unit.timeout,
-        }
-    }
-
-    pub fn is_success(&self, status: ExitStatus) -> bool {
-        match status {
-            ExitStatus::Code(code) => self.success_exit_codes.contains(&code),
-            ExitStatus::Signaled { .. } => false,
-        }
-    }
-}
 
 /// What to do once a stop has completed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,15 +77,17 @@ pub enum State {
 }
 
 impl State {
-    pub fn name(&self) -> &'static str {
+    /// The state's name in `tend status`, before the readiness and
+    /// completion nuances of [`Service::state_name`].
+    pub fn name(&self) -> ServiceState {
         match self {
-            State::Stopped => "stopped",
-            State::Starting { .. } => "starting",
-            State::Running { .. } => "running",
-            State::Stopping { .. } => "stopping",
-            State::Exited { .. } => "exited",
-            State::Backoff { .. } => "backoff",
-            State::Failed { .. } => "failed",
+            State::Stopped => ServiceState::Stopped,
+            State::Starting { .. } => ServiceState::Starting,
+            State::Running { .. } => ServiceState::Running,
+            State::Stopping { .. } => ServiceState::Stopping,
+            State::Exited { .. } => ServiceState::Exited,
+            State::Backoff { .. } => ServiceState::Backoff,
+            State::Failed { .. } => ServiceState::Failed,
         }
     }
 }
@@ -236,6 +189,73 @@ pub enum Notice {
     },
 }
 
+impl Notice {
+    /// The notice in words, after `NAME: ` in tend's log.
+    pub fn describe(&self) -> String {
+        use crate::text::{format_duration, signal_name};
+        match self {
+            Notice::Started { pid } => format!("started (pid {pid})"),
+            Notice::Ready => "ready".to_string(),
+            Notice::NotReadyInTime { timeout } => {
+                format!("did not become ready within {}, stopping it", format_duration(*timeout))
+            }
+            Notice::WatchdogExpired { timeout } => {
+                format!("watchdog timeout: no WATCHDOG=1 within {}, stopping it", format_duration(*timeout))
+            }
+            Notice::TimedOut { timeout } => {
+                format!("timed out after {}, stopping it", format_duration(*timeout))
+            }
+            Notice::Unhealthy { failures } => {
+                format!(
+                    "health check failed {failures} time{} in a row, stopping it",
+                    if *failures == 1 { "" } else { "s" }
+                )
+            }
+            Notice::Failed { failure } => format!("failed: {}", failure.describe()),
+            Notice::Exited { status } => status.describe(),
+            Notice::CannotStart { reason } => reason.clone(),
+            Notice::Restarting { delay, restarts } => {
+                format!("restarting in {} (restart {restarts})", format_duration(*delay))
+            }
+            Notice::StartLimitHit { failures, interval } => {
+                format!("failed: start limit hit ({failures} failures in {})", format_duration(*interval))
+            }
+            Notice::Stopping { signal } => format!("stopping ({})", signal_name(*signal)),
+            Notice::LeftoversAfterExit { signal } => {
+                format!("processes left in its group, sending {}", signal_name(*signal))
+            }
+            Notice::KillAfterTimeout { timeout } => {
+                format!("did not stop in {}, sending SIGKILL", format_duration(*timeout))
+            }
+            Notice::Stopped { killed: true, .. } => "stopped (killed)".to_string(),
+            Notice::Stopped { .. } => "stopped".to_string(),
+        }
+    }
+
+    /// How much it matters (syslog's severity for tend's own log).
+    pub fn level(&self) -> Level {
+        match self {
+            Notice::NotReadyInTime { .. }
+            | Notice::WatchdogExpired { .. }
+            | Notice::TimedOut { .. }
+            | Notice::Unhealthy { .. }
+            | Notice::Failed { .. }
+            | Notice::CannotStart { .. }
+            | Notice::StartLimitHit { .. }
+            | Notice::KillAfterTimeout { .. }
+            | Notice::Stopped { killed: true, .. }
+            | Notice::Exited { status: ExitStatus::Signaled { .. } } => Level::Warning,
+            Notice::Started { .. }
+            | Notice::Ready
+            | Notice::Exited { status: ExitStatus::Code(_) }
+            | Notice::Restarting { .. }
+            | Notice::Stopping { .. }
+            | Notice::LeftoversAfterExit { .. }
+            | Notice::Stopped { killed: false, .. } => Level::Info,
+        }
+    }
+}
+
 /// One service's policy state.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -274,6 +294,14 @@ impl Service {
         &self.state
     }
 
+    /// A reload changed the unit: its rules from now on. The next restart
+    /// delay is brought within the new bounds.
+    pub fn reconfigure(&mut self, config: Config) {
+        let max = config.restart_delay_max.max(config.restart_delay);
+        self.next_delay = self.next_delay.clamp(config.restart_delay, max);
+        self.config = config;
+    }
+
     pub fn restarts(&self) -> u32 {
         self.restarts
     }
@@ -296,12 +324,12 @@ impl Service {
     /// The state as `tend status` names it: a started service not yet ready
     /// is `starting`; one that signalled readiness is `ready`; one with no
     /// readiness signal is `running`; a oneshot that succeeded is `completed`.
-    pub fn state_name(&self) -> &'static str {
+    pub fn state_name(&self) -> ServiceState {
         match &self.state {
-            State::Running { ready: false, .. } if !self.config.oneshot => "starting",
-            State::Running { ready: true, .. } if self.config.needs_ready_signal => "ready",
+            State::Running { ready: false, .. } if !self.config.oneshot => ServiceState::Starting,
+            State::Running { ready: true, .. } if self.config.needs_ready_signal => ServiceState::Ready,
             State::Exited { status, .. } if self.config.oneshot && self.config.is_success(*status) => {
-                "completed"
+                ServiceState::Completed
             }
             other => other.name(),
         }

@@ -2,12 +2,13 @@
 //! `tend status --json` (`last_exit.kind`) and the words of `tend status`
 //! and of tend's log.
 //!
-//! Pure data and pure rules, like the rest of `policy`: the loop records
-//! what happened (through [`super::service::Service`]) and renders what
-//! these functions say. Must not touch the process or the clock.
+//! Pure data and pure rules, like the rest of the core: the service's
+//! machine ([`crate::service::Service`]) records what happened and
+//! [`crate::status`] renders what these functions say.
 
-use super::{ExitStatus, Time};
-use crate::unit::values::{format_duration, signal_name};
+pub use crate::proto::ExitKind;
+use crate::text::format_duration;
+use crate::{ExitStatus, Time};
 use std::time::Duration;
 
 /// Why tend stopped a service that was running: it failed without exiting.
@@ -120,45 +121,6 @@ impl FailReason {
     }
 }
 
-/// The machine-readable kind of `last_exit` (the JSON contract's words).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitKind {
-    /// Exited by itself, with a code.
-    Exited,
-    /// Killed by a signal (not by the OOM killer).
-    Killed,
-    /// Never ran: fork, a child step or exec failed.
-    ExecFailed,
-    /// Killed by the kernel's OOM killer (its cgroup's memory limit).
-    Oom,
-    /// A oneshot ran past its `timeout`.
-    Timeout,
-    /// Not ready within `start_timeout`.
-    StartTimeout,
-    /// No `WATCHDOG=1` in time.
-    Watchdog,
-    /// Its health check kept failing.
-    Health,
-    /// Too many failures in a row: it is `failed` until started by hand.
-    StartLimit,
-}
-
-impl ExitKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExitKind::Exited => "exited",
-            ExitKind::Killed => "killed",
-            ExitKind::ExecFailed => "exec_failed",
-            ExitKind::Oom => "oom",
-            ExitKind::Timeout => "timeout",
-            ExitKind::StartTimeout => "start_timeout",
-            ExitKind::Watchdog => "watchdog",
-            ExitKind::Health => "health",
-            ExitKind::StartLimit => "start_limit",
-        }
-    }
-}
-
 /// Everything `last_exit` says, decided here rather than in the loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExitReport {
@@ -203,19 +165,6 @@ pub fn exit_report(
         Ending::Exited(_) | Ending::Stopped { .. } => None,
     };
     ExitReport { kind, status: ending.status(), start_failure, message, at }
-}
-
-impl ExitStatus {
-    /// `exited with status 3`, `killed by signal SIGKILL (core dumped)`.
-    pub fn describe(self) -> String {
-        match self {
-            ExitStatus::Code(code) => format!("exited with status {code}"),
-            ExitStatus::Signaled { signal, core_dumped } => {
-                let core = if core_dumped { " (core dumped)" } else { "" };
-                format!("killed by signal {}{core}", signal_name(signal))
-            }
-        }
-    }
 }
 
 #[cfg(test)]

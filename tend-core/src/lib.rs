@@ -1,20 +1,47 @@
-//! The pure policy: what to do next, given what happened and what time it is.
+//! tend-core: everything tend decides, as pure code.
 //!
-//! Owns the life cycle of one service ([`service`]) and the restart rules
-//! (backoff, start limit). Must not touch the process or the clock: no `nix`,
-//! no `libc`, no `std::process`, no threads, no `Instant::now()`. Time is an
-//! argument ([`Time`]), so a 30 s backoff is tested by passing a later `now`.
+//! The supervisor's whole middle lives here, behind one sans-IO interface
+//! ([`Core::handle`]`(now, event) -> actions` and [`Core::next_deadline`]),
+//! as in quinn-proto or s6-supervise's action table: the life cycle of each
+//! service ([`service`]), the dependency engine (start when conditions
+//! hold, block and unblock, stop dependents first), check scheduling with
+//! retries and their verdicts ([`checks`]), the status and completion rules
+//! behind `tend status` and the waiting `start`/`stop`/`restart` ([`status`]),
+//! what a reload changes ([`reload`]), and the typed control protocol
+//! ([`proto`]).
+//!
+//! Must not touch the system: no `libc`, no `nix`, no `std::process`, no
+//! threads, no clock, no files, no sockets. The crate depends on nothing
+//! that could (its Cargo.toml is checked by `tests/architecture.rs` of the
+//! main crate). Time is an argument ([`Time`]), so a 30 s backoff is tested
+//! by passing a later `now`, and the whole core runs against a simulated
+//! kernel (`tests/simulation.rs`).
 
+pub mod checks;
 pub mod ending;
+pub mod proto;
 pub mod reload;
 pub mod service;
+pub mod spec;
+pub mod status;
+mod supervisor;
 pub mod systemd;
+pub mod text;
+
+pub use supervisor::{Action, ConnId, Core, Event, Refused, ServiceId};
 
 use std::time::Duration;
 
 /// A point on the monotonic clock, as a duration since an arbitrary origin.
-/// The loop reads CLOCK_MONOTONIC; tests count from zero.
+/// The loop reads CLOCK_MONOTONIC; tests and the simulation count from zero.
 pub type Time = Duration;
+
+/// How much a line of tend's own log matters: syslog's severity for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warning,
+}
 
 /// How a process ended, as waitpid(2) told it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +51,23 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
-    /// The shell convention: the exit code, or 128+N for a kill by signal N.
+    /// The shell convention, and tend's exit status for a critical service
+    /// or `tend run`: the exit code, or 128+N for a kill by signal N.
     pub fn as_exit_code(self) -> i32 {
         match self {
             ExitStatus::Code(code) => code,
             ExitStatus::Signaled { signal, .. } => 128 + signal,
+        }
+    }
+
+    /// `exited with status 3`, `killed by signal SIGKILL (core dumped)`.
+    pub fn describe(self) -> String {
+        match self {
+            ExitStatus::Code(code) => format!("exited with status {code}"),
+            ExitStatus::Signaled { signal, core_dumped } => {
+                let core = if core_dumped { " (core dumped)" } else { "" };
+                format!("killed by signal {}{core}", text::signal_name(signal))
+            }
         }
     }
 

@@ -1424,11 +1424,11 @@ fn then(mut first: Vec<Action>, rest: Vec<Action>) -> Vec<Action> {
 fn ready_moves_a_started_service_to_ready_once() {
     let mut sim = Sim::new(notify());
     let pid = sim.start_waiting();
-    assert_eq!(sim.svc.state_name(), "starting");
+    assert_eq!(sim.svc.state_name().as_str(), "starting");
     assert!(!sim.svc.is_ready());
     assert_eq!(sim.after(ms(300)).send(Event::Ready), vec![ready_notice()]);
     assert_eq!(sim.state(), &State::Running { pid, since: Time::ZERO, ready: true, timer: None });
-    assert_eq!(sim.svc.state_name(), "ready");
+    assert_eq!(sim.svc.state_name().as_str(), "ready");
     assert!(sim.svc.is_ready());
     assert_eq!(sim.send(Event::Ready), NOTHING, "a second READY=1 changes nothing");
 }
@@ -1576,7 +1576,7 @@ fn a_oneshot_past_its_timeout_is_stopped_as_timed_out() {
         Config { oneshot: true, oneshot_timeout: Some(secs(1)), restart: RestartPolicy::Never, ..config() };
     let mut sim = Sim::new(config);
     let pid = sim.start_waiting();
-    assert_eq!(sim.svc.state_name(), "running", "a oneshot is running, not starting");
+    assert_eq!(sim.svc.state_name().as_str(), "running", "a oneshot is running, not starting");
     assert_eq!(
         sim.tick_at_deadline(),
         then(vec![Action::Notice(Notice::TimedOut { timeout: secs(1) })], sim.stop_signals(pid))

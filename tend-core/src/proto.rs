@@ -15,7 +15,10 @@
 //! ← {"ok":false,"error":{"code":"unknown_service","message":"no service 'nope' (known: web, db)"}}
 //! ```
 //!
-//! Must not touch sockets: `server` and `client` move the bytes.
+//! Each request has its own reply type (the table above [`HelloReply`]);
+//! states, failure kinds, check kinds and stream names are enums.
+//!
+//! Must not touch sockets: the loop's server and the client move the bytes.
 
 use serde::{Deserialize, Serialize};
 
@@ -110,13 +113,124 @@ pub struct ErrorBody {
     pub details: Vec<String>,
 }
 
+/// A service's state as `tend status` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    /// Not running and not wanted (never started, or stopped on request).
+    Stopped,
+    /// Wanted up, held back until its dependencies meet their conditions.
+    Waiting,
+    /// Wanted up, held back by a dependency that is down for good.
+    Blocked,
+    /// Forked and not yet ready.
+    Starting,
+    /// Running (ready at once: it has no readiness signal).
+    Running,
+    /// Running, and it said it is ready.
+    Ready,
+    /// Being stopped.
+    Stopping,
+    /// Ended, and not to be restarted.
+    Exited,
+    /// A oneshot that ran to success.
+    Completed,
+    /// Waiting for its restart delay.
+    Backoff,
+    /// Hit its start limit, or failed under `restart: never`.
+    Failed,
+    /// A state this client does not know (a newer supervisor).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ServiceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Stopped => "stopped",
+            ServiceState::Waiting => "waiting",
+            ServiceState::Blocked => "blocked",
+            ServiceState::Starting => "starting",
+            ServiceState::Running => "running",
+            ServiceState::Ready => "ready",
+            ServiceState::Stopping => "stopping",
+            ServiceState::Exited => "exited",
+            ServiceState::Completed => "completed",
+            ServiceState::Backoff => "backoff",
+            ServiceState::Failed => "failed",
+            ServiceState::Unknown => "unknown",
+        }
+    }
+}
+
+/// What ended a service's last run (`last_exit.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitKind {
+    /// Exited by itself, with a code.
+    Exited,
+    /// Killed by a signal (not by the OOM killer).
+    Killed,
+    /// Never ran: fork, a child step or exec failed.
+    ExecFailed,
+    /// Killed by the kernel's OOM killer (its cgroup's memory limit).
+    Oom,
+    /// A oneshot ran past its `timeout`.
+    Timeout,
+    /// Not ready within `start_timeout`.
+    StartTimeout,
+    /// No `WATCHDOG=1` in time.
+    Watchdog,
+    /// Its health check kept failing.
+    Health,
+    /// Too many failures in a row: it is `failed` until started by hand.
+    StartLimit,
+    /// A kind this client does not know (a newer supervisor).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ExitKind {
+    /// The JSON contract's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitKind::Exited => "exited",
+            ExitKind::Killed => "killed",
+            ExitKind::ExecFailed => "exec_failed",
+            ExitKind::Oom => "oom",
+            ExitKind::Timeout => "timeout",
+            ExitKind::StartTimeout => "start_timeout",
+            ExitKind::Watchdog => "watchdog",
+            ExitKind::Health => "health",
+            ExitKind::StartLimit => "start_limit",
+            ExitKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// Which check a result is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// The ready check, run until it first succeeds.
+    Ready,
+    /// The health check, run while the service is up.
+    Health,
+}
+
+/// Which of a service's output streams a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
 /// How a service's last run ended: `kind` says what happened, for scripts;
 /// `message` says it in words. See the README's JSON contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastExit {
-    /// exited, killed, exec_failed, oom, timeout, start_timeout, watchdog,
-    /// health, start_limit.
-    pub kind: String,
+    pub kind: ExitKind,
     /// The exit code, when the last process exited by itself.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub code: Option<i32>,
@@ -142,8 +256,7 @@ pub struct LastExit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,
-    /// stopped, starting, running, stopping, exited, backoff, failed.
-    pub state: String,
+    pub state: ServiceState,
     pub pid: Option<i32>,
     /// When it entered this state (RFC 3339).
     pub since: String,
@@ -155,7 +268,7 @@ pub struct ServiceStatus {
     pub uptime_secs: Option<f64>,
     pub restarts: u32,
     pub last_exit: Option<LastExit>,
-    /// Why it is failed or in backoff.
+    /// Why it is failed, in backoff, waiting or blocked, or exited badly.
     pub reason: Option<String>,
     /// A good state: running, or exited successfully after running to completion.
     pub healthy: bool,
@@ -179,22 +292,21 @@ pub struct ServiceStatus {
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
-    /// "ready" or "health".
-    pub kind: String,
+    pub kind: CheckKind,
     pub ok: bool,
     pub message: String,
     /// RFC 3339.
     pub time: String,
 }
 
-/// The result of start/stop/restart/signal for one service.
+/// The result of start/stop/restart/signal/reopen-logs for one service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceResult {
     pub name: String,
     pub ok: bool,
-    /// "started", "stopped", "restarted", "already running", "signalled", or the failure.
+    /// "started", "stopped", "restarted", "already running", "sent SIGHUP", or the failure.
     pub message: String,
-    pub state: String,
+    pub state: ServiceState,
     pub pid: Option<i32>,
 }
 
@@ -213,42 +325,102 @@ pub struct ReloadReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
     pub service: String,
-    /// "stdout" or "stderr".
-    pub stream: String,
+    pub stream: Stream,
     /// RFC 3339 with microseconds.
     pub time: String,
     pub line: String,
 }
 
-/// A server's reply line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Reply {
-    Log {
-        log: LogLine,
-    },
-    Ok {
-        ok: True,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        pid: Option<i32>,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        version: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        services: Option<Vec<ServiceStatus>>,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        results: Option<Vec<ServiceResult>>,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        reload: Option<ReloadReport>,
-    },
-    Error {
-        ok: False,
-        error: ErrorBody,
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        results: Option<Vec<ServiceResult>>,
-    },
+// ---- replies: one type per request ----
+//
+// | request                                        | reply            |
+// |------------------------------------------------|------------------|
+// | hello                                          | [`HelloReply`]   |
+// | status                                         | [`StatusReply`]  |
+// | start, stop, restart, signal, reopen_logs      | [`ResultsReply`] |
+// | reload                                         | [`ReloadReply`]  |
+// | shutdown                                       | [`ShutdownReply`] (the connection closes when tend has exited) |
+// | logs                                           | [`LogReply`]s, then [`DoneReply`] (none with `follow`) |
+//
+// Any request may be answered with an [`ErrorReply`] instead; start, stop,
+// restart, signal and reopen_logs then carry every service's result too.
+
+/// `hello`: who is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloReply {
+    pub ok: True,
+    pub pid: i32,
+    pub version: String,
 }
 
-/// `true` as a type, so that `ok` decides the variant of an untagged reply.
+/// `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReply {
+    pub ok: True,
+    pub pid: i32,
+    pub services: Vec<ServiceStatus>,
+}
+
+/// `start`, `stop`, `restart`, `signal`, `reopen_logs` when every service did as asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultsReply {
+    pub ok: True,
+    pub results: Vec<ServiceResult>,
+}
+
+/// `reload`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReply {
+    pub ok: True,
+    pub reload: ReloadReport,
+}
+
+/// `shutdown`: the shutdown has begun; the connection closes when tend exits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShutdownReply {
+    pub ok: True,
+    pub pid: i32,
+}
+
+/// The end of a `logs` reply without `follow`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoneReply {
+    pub ok: True,
+}
+
+/// One line of output in a `logs` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogReply {
+    pub log: LogLine,
+}
+
+/// A request that failed, or some of whose services did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub ok: False,
+    pub error: ErrorBody,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub results: Option<Vec<ServiceResult>>,
+}
+
+/// A reply line as the server sends it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Hello(HelloReply),
+    Status(StatusReply),
+    Results(ResultsReply),
+    Reload(ReloadReply),
+    Shutdown(ShutdownReply),
+    Log(LogReply),
+    Done(DoneReply),
+    Error(ErrorReply),
+}
+
+/// What a client reads: the reply it expects for its request, or an error.
+pub type Answer<T> = Result<T, ErrorReply>;
+
+/// `true` as a type, so that `ok` says which of [`Answer`]'s sides a reply is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct True;
 /// `false` as a type.
@@ -277,16 +449,23 @@ bool_literal!(True, true);
 bool_literal!(False, false);
 
 impl Reply {
-    pub fn ok() -> Reply {
-        Reply::Ok { ok: True, pid: None, version: None, services: None, results: None, reload: None }
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Reply {
+        Reply::Error(ErrorReply::new(code, message))
     }
 
-    pub fn error(code: ErrorCode, message: impl Into<String>) -> Reply {
-        Reply::Error {
-            ok: False,
-            error: ErrorBody { code, message: message.into(), details: Vec::new() },
-            results: None,
+    /// Per-service results: all done as asked, or a `failed` error that
+    /// names those that were not (and carries every result).
+    pub fn results(results: Vec<ServiceResult>) -> Reply {
+        let failed: Vec<&str> = results.iter().filter(|r| !r.ok).map(|r| r.name.as_str()).collect();
+        if failed.is_empty() {
+            return Reply::Results(ResultsReply { ok: True, results });
         }
+        let message = format!("{} of {} failed: {}", failed.len(), results.len(), failed.join(", "));
+        Reply::Error(ErrorReply {
+            ok: False,
+            error: ErrorBody { code: ErrorCode::Failed, message, details: Vec::new() },
+            results: Some(results),
+        })
     }
 
     /// One line, with its newline.
@@ -296,9 +475,48 @@ impl Reply {
         line
     }
 
-    pub fn decode(line: &[u8]) -> Result<Reply, String> {
-        serde_json::from_slice(line).map_err(|e| format!("malformed reply from the supervisor: {e}"))
+    /// Whether this is the last reply to its request (a `logs` line is not).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Reply::Log(_))
     }
+}
+
+impl ErrorReply {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
+        ErrorReply {
+            ok: False,
+            error: ErrorBody { code, message: message.into(), details: Vec::new() },
+            results: None,
+        }
+    }
+}
+
+/// Read one reply line as the answer to a request whose reply is `T`.
+pub fn decode_answer<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<Answer<T>, String> {
+    let malformed = |e: serde_json::Error| format!("malformed reply from the supervisor: {e}");
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(malformed)?;
+    if value.get("ok") == Some(&serde_json::Value::Bool(false)) {
+        return serde_json::from_value(value).map(Err).map_err(malformed);
+    }
+    serde_json::from_value(value).map(Ok).map_err(malformed)
+}
+
+/// One line of a `logs` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogsItem {
+    Line(LogLine),
+    Done,
+}
+
+/// Read one line of a `logs` reply.
+pub fn decode_logs_item(line: &[u8]) -> Result<Answer<LogsItem>, String> {
+    let malformed = |e: serde_json::Error| format!("malformed reply from the supervisor: {e}");
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(malformed)?;
+    if value.get("log").is_some() {
+        let reply: LogReply = serde_json::from_value(value).map_err(malformed)?;
+        return Ok(Ok(LogsItem::Line(reply.log)));
+    }
+    Ok(decode_answer::<DoneReply>(line)?.map(|_| LogsItem::Done))
 }
 
 impl Envelope {
@@ -428,7 +646,7 @@ mod tests {
 
     fn error_code(reply: Reply) -> ErrorCode {
         match reply {
-            Reply::Error { error, .. } => error.code,
+            Reply::Error(ErrorReply { error, .. }) => error.code,
             other => panic!("expected an error, got {other:?}"),
         }
     }
@@ -453,19 +671,55 @@ mod tests {
     }
 
     #[test]
-    fn replies_round_trip_and_ok_decides_the_variant() {
-        let mut ok = Reply::ok();
-        if let Reply::Ok { pid, .. } = &mut ok {
-            *pid = Some(7);
-        }
-        assert_eq!(Reply::decode(&ok.encode()).unwrap(), ok);
+    fn replies_are_typed_and_their_wire_format_is_as_documented() {
+        let hello = Reply::Hello(HelloReply { ok: True, pid: 7, version: "1.0".into() });
+        assert_eq!(hello.encode(), b"{\"ok\":true,\"pid\":7,\"version\":\"1.0\"}\n");
+        let answer: Answer<HelloReply> = decode_answer(&hello.encode()).unwrap();
+        assert_eq!(answer.unwrap().pid, 7);
         let err = Reply::error(ErrorCode::UnknownService, "no service 'x'");
-        assert_eq!(Reply::decode(&err.encode()).unwrap(), err);
-        assert!(String::from_utf8(err.encode()).unwrap().starts_with("{\"ok\":false"));
-        let log = Reply::Log {
-            log: LogLine { service: "a".into(), stream: "stdout".into(), time: "t".into(), line: "x".into() },
+        let line = err.encode();
+        assert!(String::from_utf8(line.clone()).unwrap().starts_with("{\"ok\":false"));
+        let answer: Answer<HelloReply> = decode_answer(&line).unwrap();
+        assert_eq!(answer.unwrap_err().error.code, ErrorCode::UnknownService);
+        assert!(decode_answer::<StatusReply>(&hello.encode()).is_err(), "a hello is not a status reply");
+        let result = |ok| ServiceResult {
+            name: "a".into(),
+            ok,
+            message: "m".into(),
+            state: ServiceState::Running,
+            pid: Some(3),
         };
-        assert_eq!(Reply::decode(&log.encode()).unwrap(), log);
+        assert_eq!(
+            Reply::results(vec![result(true)]).encode(),
+            b"{\"ok\":true,\"results\":[{\"name\":\"a\",\"ok\":true,\"message\":\"m\",\"state\":\"running\",\"pid\":3}]}\n"
+        );
+        match decode_answer::<ResultsReply>(&Reply::results(vec![result(true), result(false)]).encode()) {
+            Ok(Err(ErrorReply { error, results: Some(results), .. })) => {
+                assert_eq!((error.code, error.message.as_str()), (ErrorCode::Failed, "1 of 2 failed: a"));
+                assert_eq!(results.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let log = Reply::Log(LogReply {
+            log: LogLine { service: "a".into(), stream: Stream::Stderr, time: "t".into(), line: "x".into() },
+        });
+        assert_eq!(
+            log.encode(),
+            b"{\"log\":{\"service\":\"a\",\"stream\":\"stderr\",\"time\":\"t\",\"line\":\"x\"}}\n"
+        );
+        assert!(matches!(decode_logs_item(&log.encode()), Ok(Ok(LogsItem::Line(_)))));
+        let done = Reply::Done(DoneReply { ok: True });
+        assert_eq!(decode_logs_item(&done.encode()), Ok(Ok(LogsItem::Done)));
+    }
+
+    #[test]
+    fn unknown_states_and_kinds_from_a_newer_supervisor_still_decode() {
+        let state: ServiceState = serde_json::from_str("\"hibernating\"").unwrap();
+        assert_eq!(state, ServiceState::Unknown);
+        let kind: ExitKind = serde_json::from_str("\"cosmic_ray\"").unwrap();
+        assert_eq!(kind, ExitKind::Unknown);
+        assert_eq!(serde_json::to_string(&ExitKind::StartTimeout).unwrap(), "\"start_timeout\"");
+        assert_eq!(serde_json::to_string(&ServiceState::Ready).unwrap(), "\"ready\"");
     }
 
     #[test]

@@ -230,12 +230,12 @@ pub fn write(dir: &Path, cmd: clap::Command) -> i32 {
         let section = name.rsplit('.').next().unwrap_or("1");
         let folder = dir.join(format!("man{section}"));
         if let Err(err) = std::fs::create_dir_all(&folder) {
-            super::out::say_err(&format!("tend: cannot create {}: {err}", folder.display()));
+            crate::app::out::say_err(&format!("tend: cannot create {}: {err}", folder.display()));
             return crate::exit::FAILURE;
         }
         let path = folder.join(&name);
         if let Err(err) = std::fs::write(&path, text) {
-            super::out::say_err(&format!("tend: cannot write {}: {err}", path.display()));
+            crate::app::out::say_err(&format!("tend: cannot write {}: {err}", path.display()));
             return crate::exit::FAILURE;
         }
         // A closed stdout (`| head`) must not stop the writing.
@@ -250,8 +250,10 @@ mod tests {
 
     #[test]
     fn one_page_per_visible_subcommand_plus_tend_1_and_tend_unit_5() {
-        let names: Vec<String> =
-            pages(<crate::cli::Cli as clap::CommandFactory>::command()).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = pages(<crate::cli::args::Cli as clap::CommandFactory>::command())
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(names.first().map(String::as_str), Some("tend.1"));
         assert_eq!(names.last().map(String::as_str), Some("tend.unit.5"));
         for sub in ["tend-up.1", "tend-status.1", "tend-signal.1", "tend-completions.1", "tend-man.1"] {
@@ -278,7 +280,7 @@ mod tests {
 
     #[test]
     fn subcommand_pages_have_their_own_synopsis() {
-        let (_, status) = pages(<crate::cli::Cli as clap::CommandFactory>::command())
+        let (_, status) = pages(<crate::cli::args::Cli as clap::CommandFactory>::command())
             .into_iter()
             .find(|(n, _)| n == "tend-status.1")
             .unwrap();

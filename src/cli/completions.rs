@@ -15,25 +15,11 @@
 //! This module must not touch the supervisor's state: it only reads names.
 
 use crate::ctl::client::{self, Client};
-use crate::ctl::proto::{Reply, Request};
+use crate::ctl::proto::{Request, StatusReply};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shell {
-    Bash,
-    Zsh,
-    Fish,
-}
-
-/// What `tend __complete` lists.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Candidates {
-    /// The running supervisor's service names.
-    Services,
-    /// Signal names for `tend signal`.
-    Signals,
-}
+pub use super::args::{Candidates, Shell};
 
 /// Subcommands whose positional arguments are service names.
 const NAME_COMMANDS: &[&str] = &["status", "start", "stop", "restart", "logs", "signal"];
@@ -62,7 +48,7 @@ pub fn script(shell: Shell, mut cmd: clap::Command) -> String {
 }
 
 pub fn print(shell: Shell, cmd: clap::Command) -> i32 {
-    match super::out::emit(&script(shell, cmd)) {
+    match crate::app::out::emit(&script(shell, cmd)) {
         Ok(()) => crate::exit::OK,
         Err(status) => status,
     }
@@ -80,17 +66,15 @@ pub fn candidates(what: Candidates, socket: Option<PathBuf>) -> i32 {
         text.push('\n');
     }
     // A shell that stopped reading has no use for an error.
-    let _ = super::out::emit(&text);
+    let _ = crate::app::out::emit(&text);
     crate::exit::OK
 }
 
 fn service_names(socket: Option<PathBuf>) -> Option<Vec<String>> {
     let mut client = Client::connect(&client::socket_path(socket)).ok()?;
     client.set_timeout(Some(ANSWER_TIMEOUT));
-    match client.call(Request::Status { names: Vec::new() }).ok()? {
-        Reply::Ok { services: Some(services), .. } => Some(services.into_iter().map(|s| s.name).collect()),
-        _ => None,
-    }
+    let reply = client.call::<StatusReply>(Request::Status { names: Vec::new() }).ok()?.ok()?;
+    Some(reply.services.into_iter().map(|s| s.name).collect())
 }
 
 /// The flags of NAME_COMMANDS that take a value (`--socket`, `-n`, …): the
@@ -244,7 +228,7 @@ mod tests {
     use super::*;
 
     fn cli() -> clap::Command {
-        <crate::cli::Cli as clap::CommandFactory>::command()
+        <crate::cli::args::Cli as clap::CommandFactory>::command()
     }
 
     #[test]

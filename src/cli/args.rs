@@ -1,6 +1,9 @@
-//! argv → a subcommand. Parsing and dispatch only; the work is in `app`.
+//! The command line as clap defines it: every subcommand, flag and value,
+//! in one place that the parser, the completion scripts and the man pages
+//! all read. Definitions only; `cli` runs them.
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use crate::ctl::proto::Target;
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// `0.1.0 (commit 0123456789ab)`: the commit comes from build.rs.
@@ -55,6 +58,14 @@ pub struct Targets {
     /// Return at once instead of waiting until the change is done.
     #[arg(long)]
     pub no_wait: bool,
+}
+
+/// The request's target, as the protocol has it: the CLI builds requests,
+/// the app layer never sees clap's types.
+impl From<Targets> for Target {
+    fn from(targets: Targets) -> Target {
+        Target { names: targets.names, all: targets.all, wait: !targets.no_wait }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -209,7 +220,7 @@ pub enum Command {
   tend completions fish > ~/.config/fish/completions/tend.fish")]
     Completions {
         /// The shell to write the script for.
-        shell: crate::app::completions::Shell,
+        shell: Shell,
     },
     /// Write unit files from another tool's configuration, and print what could not be translated.
     #[command(after_help = "E.g. tend import compose docker-compose.yml -o units && tend check units
@@ -241,7 +252,7 @@ Each unit also says, in comments, where it came from and what was not translated
     /// What the completion scripts call: one candidate per line, nothing when no supervisor answers.
     #[command(name = "__complete", hide = true)]
     Complete {
-        what: crate::app::completions::Candidates,
+        what: Candidates,
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -249,7 +260,7 @@ Each unit also says, in comments, where it came from and what was not translated
 
 impl Command {
     /// `--timeout`, for the client commands that take it.
-    fn timeout(&self) -> Option<std::time::Duration> {
+    pub fn timeout(&self) -> Option<std::time::Duration> {
         match self {
             Command::Status { timeout, .. }
             | Command::Start { timeout, .. }
@@ -265,72 +276,18 @@ impl Command {
     }
 }
 
-pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return match err.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    crate::exit::OK
-                }
-                _ => crate::exit::USAGE,
-            };
-        }
-    };
-    use crate::app::control;
-    if let Some(timeout) = cli.command.timeout() {
-        control::set_timeout(Some(timeout));
-    }
-    match cli.command {
-        Command::Up { units, socket, socket_group, no_socket, syslog } => {
-            crate::app::up::up(crate::app::up::UpArgs {
-                units,
-                socket: if no_socket { None } else { Some(socket.socket) },
-                socket_group,
-                syslog,
-            })
-        }
-        Command::Run {
-            group,
-            success_exit_codes,
-            parent_death_signal,
-            rewrite,
-            verbose,
-            subreaper: _,
-            command,
-        } => crate::app::run::run(crate::app::run::RunOptions {
-            command,
-            group,
-            success_exit_codes: success_exit_codes.into_iter().map(i32::from).collect(),
-            parent_death_signal,
-            rewrites: crate::supervise::run::Rewrites(rewrite),
-            verbosity: verbose,
-        }),
-        Command::Check { dir, strict } => crate::app::check::check(dir, strict),
-        Command::Status { names, json, socket, .. } => control::status(socket.socket, names, json),
-        Command::Start { targets, socket, .. } => {
-            control::change(socket.socket, control::Change::Start, targets)
-        }
-        Command::Stop { targets, socket, .. } => {
-            control::change(socket.socket, control::Change::Stop, targets)
-        }
-        Command::Restart { targets, socket, .. } => {
-            control::change(socket.socket, control::Change::Restart, targets)
-        }
-        Command::Signal { signal, names, socket, .. } => control::signal(socket.socket, signal, names),
-        Command::Logs { names, follow, lines, json, socket, .. } => {
-            control::logs(socket.socket, names, lines, follow, json)
-        }
-        Command::Reload { socket, json, .. } => control::reload(socket.socket, json),
-        Command::ReopenLogs { socket, .. } => control::reopen_logs(socket.socket),
-        Command::Shutdown { socket, .. } => control::shutdown(socket.socket),
-        Command::Completions { shell } => crate::app::completions::print(shell, Cli::command()),
-        Command::Schema => crate::app::schema::print(),
-        Command::Import { format, files, output, force } => {
-            crate::app::import::import(format, files, output, force)
-        }
-        Command::Man { dir } => crate::app::man::write(&dir, Cli::command()),
-        Command::Complete { what, socket } => crate::app::completions::candidates(what, socket.socket),
-    }
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// What `tend __complete` lists.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Candidates {
+    /// The running supervisor's service names.
+    Services,
+    /// Signal names for `tend signal`.
+    Signals,
 }

@@ -5,8 +5,8 @@
 //!
 //! Owns the [`Announcer`] state (was READY sent since the last (re)load, the
 //! last STATUS sent). Must not touch sockets, the environment or the clock:
-//! the loop (`supervise::systemd`) feeds it the services' state names and
-//! the time, and sends what it returns.
+//! the loop (`supervise::systemd`) feeds it the services' states and the
+//! time, and sends what it returns.
 //!
 //! # When READY=1 is due
 //!
@@ -20,6 +20,7 @@
 //! failed service is still announced ready (as systemd itself goes on with a
 //! failed unit), and STATUS says what failed.
 
+use crate::proto::ServiceState;
 use std::time::Duration;
 
 /// One line sent to the service manager.
@@ -58,32 +59,39 @@ pub fn encode(fields: &[Field]) -> String {
     out
 }
 
-/// Whether a service in this state (as `tend status` names it) no longer
-/// holds READY back.
-pub fn settled(state: &str) -> bool {
+/// Whether a service in this state no longer holds READY back.
+pub fn settled(state: ServiceState) -> bool {
     match state {
-        "running" | "ready" | "completed" | "exited" | "failed" | "blocked" | "stopped" => true,
-        // "starting", "waiting", "backoff", "stopping", and any name added
-        // later: not yet.
-        _ => false,
+        ServiceState::Running
+        | ServiceState::Ready
+        | ServiceState::Completed
+        | ServiceState::Exited
+        | ServiceState::Failed
+        | ServiceState::Blocked
+        | ServiceState::Stopped => true,
+        ServiceState::Starting
+        | ServiceState::Waiting
+        | ServiceState::Backoff
+        | ServiceState::Stopping
+        | ServiceState::Unknown => false,
     }
 }
 
-/// The groups STATUS counts, in the order it lists them, and the state
-/// names each one covers.
-const GROUPS: [(&str, &[&str]); 8] = [
-    ("running", &["running", "ready"]),
-    ("starting", &["starting", "waiting"]),
-    ("restarting", &["backoff"]),
-    ("completed", &["completed"]),
-    ("exited", &["exited"]),
-    ("failed", &["failed", "blocked"]),
-    ("stopping", &["stopping"]),
-    ("stopped", &["stopped"]),
+/// The groups STATUS counts, in the order it lists them, and the states
+/// each one covers.
+const GROUPS: [(&str, &[ServiceState]); 8] = [
+    ("running", &[ServiceState::Running, ServiceState::Ready]),
+    ("starting", &[ServiceState::Starting, ServiceState::Waiting]),
+    ("restarting", &[ServiceState::Backoff]),
+    ("completed", &[ServiceState::Completed]),
+    ("exited", &[ServiceState::Exited]),
+    ("failed", &[ServiceState::Failed, ServiceState::Blocked]),
+    ("stopping", &[ServiceState::Stopping]),
+    ("stopped", &[ServiceState::Stopped]),
 ];
 
 /// `5 running, 1 failed`: the non-zero counts, in a fixed order.
-pub fn summary(states: &[&str]) -> String {
+pub fn summary(states: &[ServiceState]) -> String {
     if states.is_empty() {
         return "no services".to_string();
     }
@@ -94,7 +102,7 @@ pub fn summary(states: &[&str]) -> String {
             parts.push(format!("{count} {label}"));
         }
     }
-    let known = GROUPS.iter().flat_map(|(_, names)| names.iter()).collect::<Vec<_>>();
+    let known: Vec<&ServiceState> = GROUPS.iter().flat_map(|(_, names)| names.iter()).collect();
     let other = states.iter().filter(|s| !known.contains(s)).count();
     if other > 0 {
         parts.push(format!("{other} other"));
@@ -142,14 +150,14 @@ impl Announcer {
     /// a new STATUS when the summary changed, READY=1 once all settled.
     /// Nothing while a reload's units are still loading (`reload_in_flight`):
     /// the set that must settle is not known yet.
-    pub fn turn(&mut self, states: &[&str], reload_in_flight: bool) -> Vec<Field> {
+    pub fn turn(&mut self, states: &[ServiceState], reload_in_flight: bool) -> Vec<Field> {
         let mut fields = Vec::new();
         if reload_in_flight && !self.stopping {
             return fields;
         }
         let text = if self.stopping {
             format!("stopping: {}", summary(states))
-        } else if !self.ready_sent && !states.iter().all(|s| settled(s)) {
+        } else if !self.ready_sent && !states.iter().all(|&s| settled(s)) {
             format!("starting: {}", summary(states))
         } else {
             summary(states)
@@ -158,7 +166,7 @@ impl Announcer {
             fields.push(Field::Status(text.clone()));
             self.last_status = Some(text);
         }
-        if !self.stopping && !self.ready_sent && states.iter().all(|s| settled(s)) {
+        if !self.stopping && !self.ready_sent && states.iter().all(|&s| settled(s)) {
             self.ready_sent = true;
             fields.push(Field::Ready);
         }
@@ -190,36 +198,44 @@ impl Announcer {
 mod tests {
     use super::*;
 
+    /// States by their names in `tend status` (`someday`: one this version does not know).
+    fn states(names: &[&str]) -> Vec<ServiceState> {
+        names
+            .iter()
+            .map(|n| serde_json::from_value(serde_json::Value::String(n.to_string())).unwrap())
+            .collect()
+    }
+
     #[test]
     fn summary_counts_in_a_fixed_order_and_skips_zeros() {
         assert_eq!(
-            summary(&["running", "failed", "ready", "running", "running", "running"]),
+            summary(&states(&["running", "failed", "ready", "running", "running", "running"])),
             "5 running, 1 failed"
         );
-        assert_eq!(summary(&["waiting", "starting", "backoff"]), "2 starting, 1 restarting");
-        assert_eq!(summary(&["blocked", "completed", "exited"]), "1 completed, 1 exited, 1 failed");
-        assert_eq!(summary(&[]), "no services");
-        assert_eq!(summary(&["running", "someday"]), "1 running, 1 other");
+        assert_eq!(summary(&states(&["waiting", "starting", "backoff"])), "2 starting, 1 restarting");
+        assert_eq!(summary(&states(&["blocked", "completed", "exited"])), "1 completed, 1 exited, 1 failed");
+        assert_eq!(summary(&states(&[])), "no services");
+        assert_eq!(summary(&states(&["running", "someday"])), "1 running, 1 other");
     }
 
     #[test]
     fn ready_waits_until_every_service_settled() {
         let mut a = Announcer::new();
         assert_eq!(
-            a.turn(&["running", "starting"], false),
+            a.turn(&states(&["running", "starting"]), false),
             vec![Field::Status("starting: 1 running, 1 starting".into())]
         );
         // Nothing changed: nothing to send.
-        assert_eq!(a.turn(&["running", "starting"], false), vec![]);
-        assert_eq!(a.turn(&["running", "waiting"], false), vec![]);
+        assert_eq!(a.turn(&states(&["running", "starting"]), false), vec![]);
+        assert_eq!(a.turn(&states(&["running", "waiting"]), false), vec![]);
         assert_eq!(
-            a.turn(&["running", "ready"], false),
+            a.turn(&states(&["running", "ready"]), false),
             vec![Field::Status("2 running".into()), Field::Ready]
         );
         // Once only.
-        assert_eq!(a.turn(&["running", "ready"], false), vec![]);
+        assert_eq!(a.turn(&states(&["running", "ready"]), false), vec![]);
         assert_eq!(
-            a.turn(&["running", "backoff"], false),
+            a.turn(&states(&["running", "backoff"]), false),
             vec![Field::Status("1 running, 1 restarting".into())]
         );
     }
@@ -227,14 +243,14 @@ mod tests {
     #[test]
     fn a_failed_service_settles_and_status_says_so() {
         let mut a = Announcer::new();
-        a.turn(&["backoff", "running"], false);
+        a.turn(&states(&["backoff", "running"]), false);
         assert_eq!(
-            a.turn(&["failed", "running"], false),
+            a.turn(&states(&["failed", "running"]), false),
             vec![Field::Status("1 running, 1 failed".into()), Field::Ready]
         );
         let mut b = Announcer::new();
         assert_eq!(
-            b.turn(&["completed", "blocked", "exited", "stopped"], false),
+            b.turn(&states(&["completed", "blocked", "exited", "stopped"]), false),
             vec![Field::Status("1 completed, 1 exited, 1 failed, 1 stopped".into()), Field::Ready]
         );
     }
@@ -242,7 +258,7 @@ mod tests {
     #[test]
     fn an_empty_stack_is_ready_at_once() {
         assert_eq!(
-            Announcer::new().turn(&[], false),
+            Announcer::new().turn(&states(&[]), false),
             vec![Field::Status("no services".into()), Field::Ready]
         );
     }
@@ -250,30 +266,30 @@ mod tests {
     #[test]
     fn reload_sends_reloading_then_ready_once_settled_again() {
         let mut a = Announcer::new();
-        a.turn(&["running"], false);
+        a.turn(&states(&["running"]), false);
         assert_eq!(
             a.reload_begins(1_234_567),
             vec![Field::Reloading { monotonic_usec: 1_234_567 }, Field::Status("reloading".into())]
         );
         assert_eq!(
-            a.turn(&["running", "starting"], false),
+            a.turn(&states(&["running", "starting"]), false),
             vec![Field::Status("starting: 1 running, 1 starting".into())]
         );
         assert_eq!(
-            a.turn(&["running", "running"], false),
+            a.turn(&states(&["running", "running"]), false),
             vec![Field::Status("2 running".into()), Field::Ready]
         );
         // While the new units load, READY=1 waits even though all settled.
         a.reload_begins(1_500_000);
-        assert_eq!(a.turn(&["running", "running"], true), vec![]);
+        assert_eq!(a.turn(&states(&["running", "running"]), true), vec![]);
         assert_eq!(
-            a.turn(&["running", "running"], false),
+            a.turn(&states(&["running", "running"]), false),
             vec![Field::Status("2 running".into()), Field::Ready]
         );
         // A refused reload changes nothing: READY=1 at the next turn.
         a.reload_begins(2_000_000);
         assert_eq!(
-            a.turn(&["running", "running"], false),
+            a.turn(&states(&["running", "running"]), false),
             vec![Field::Status("2 running".into()), Field::Ready]
         );
     }
@@ -281,12 +297,12 @@ mod tests {
     #[test]
     fn stopping_once_then_status_only() {
         let mut a = Announcer::new();
-        a.turn(&["starting"], false);
+        a.turn(&states(&["starting"]), false);
         assert_eq!(a.shutdown_begins(), vec![Field::Stopping]);
         assert_eq!(a.shutdown_begins(), vec![]);
         // Never READY once stopping, even when everything is down.
-        assert_eq!(a.turn(&["stopping"], false), vec![Field::Status("stopping: 1 stopping".into())]);
-        assert_eq!(a.turn(&["stopped"], false), vec![Field::Status("stopping: 1 stopped".into())]);
+        assert_eq!(a.turn(&states(&["stopping"]), false), vec![Field::Status("stopping: 1 stopping".into())]);
+        assert_eq!(a.turn(&states(&["stopped"]), false), vec![Field::Status("stopping: 1 stopped".into())]);
         assert_eq!(a.reload_begins(5), vec![]);
     }
 
@@ -316,11 +332,11 @@ mod tests {
 
     #[test]
     fn settled_states() {
-        for s in ["running", "ready", "completed", "exited", "failed", "blocked", "stopped"] {
-            assert!(settled(s), "{s}");
+        for s in states(&["running", "ready", "completed", "exited", "failed", "blocked", "stopped"]) {
+            assert!(settled(s), "{s:?}");
         }
-        for s in ["starting", "waiting", "backoff", "stopping", "new-state"] {
-            assert!(!settled(s), "{s}");
+        for s in states(&["starting", "waiting", "backoff", "stopping", "new-state"]) {
+            assert!(!settled(s), "{s:?}");
         }
     }
 }

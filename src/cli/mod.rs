@@ -1,0 +1,83 @@
+//! argv → a subcommand: parse (the definition is in [`args`]) and
+//! dispatch; the work is in `app`. The completion scripts and man pages are
+//! rendered from the same definition ([`completions`], [`man`]).
+
+pub mod args;
+pub mod completions;
+pub mod man;
+
+use crate::ctl::proto::Request;
+use args::{Cli, Command};
+use clap::{CommandFactory, Parser};
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    crate::exit::OK
+                }
+                _ => crate::exit::USAGE,
+            };
+        }
+    };
+    use crate::app::control;
+    if let Some(timeout) = cli.command.timeout() {
+        control::set_timeout(Some(timeout));
+    }
+    match cli.command {
+        Command::Up { units, socket, socket_group, no_socket, syslog } => {
+            crate::app::up::up(crate::app::up::UpArgs {
+                units,
+                socket: if no_socket { None } else { Some(socket.socket) },
+                socket_group,
+                syslog,
+            })
+        }
+        Command::Run {
+            group,
+            success_exit_codes,
+            parent_death_signal,
+            rewrite,
+            verbose,
+            subreaper: _,
+            command,
+        } => crate::app::run::run(crate::app::run::RunOptions {
+            command,
+            group,
+            success_exit_codes: success_exit_codes.into_iter().map(i32::from).collect(),
+            parent_death_signal,
+            rewrites: crate::supervise::run::Rewrites(rewrite),
+            verbosity: verbose,
+        }),
+        Command::Check { dir, strict } => crate::app::check::check(dir, strict),
+        Command::Status { names, json, socket, .. } => control::status(socket.socket, names, json),
+        Command::Start { targets, socket, .. } => {
+            control::change(socket.socket, Request::Start(targets.into()))
+        }
+        Command::Stop { targets, socket, .. } => {
+            control::change(socket.socket, Request::Stop(targets.into()))
+        }
+        Command::Restart { targets, socket, .. } => {
+            control::change(socket.socket, Request::Restart(targets.into()))
+        }
+        Command::Signal { signal, names, socket, .. } => {
+            control::change(socket.socket, Request::Signal { signal, names })
+        }
+        Command::Logs { names, follow, lines, json, socket, .. } => {
+            control::logs(socket.socket, names, lines, follow, json)
+        }
+        Command::Reload { socket, json, .. } => control::reload(socket.socket, json),
+        Command::ReopenLogs { socket, .. } => control::change(socket.socket, Request::ReopenLogs),
+        Command::Shutdown { socket, .. } => control::shutdown(socket.socket),
+        Command::Completions { shell } => completions::print(shell, Cli::command()),
+        Command::Schema => crate::app::schema::print(),
+        Command::Import { format, files, output, force } => {
+            crate::app::import::import(format, files, output, force)
+        }
+        Command::Man { dir } => man::write(&dir, Cli::command()),
+        Command::Complete { what, socket } => completions::candidates(what, socket.socket),
+    }
+}

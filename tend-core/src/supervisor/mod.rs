@@ -1,0 +1,690 @@
+//! The whole supervisor as one sans-IO state machine: [`Core::handle`]
+//! takes what happened ([`Event`]) and returns what to do ([`Action`]);
+//! [`Core::next_deadline`] says when to call back with [`Event::Tick`].
+//!
+//! Owns every service's machine, its goal (wanted up or down, held back by
+//! its dependencies: [`goals`]), its checks' schedule, what the control
+//! requests ask and when their answers are due ([`requests`]), reloads,
+//! shutdown and tend's exit status. Knows nothing of descriptors, pids'
+//! processes or time beyond the `now` it is given: the loop carries the
+//! actions out and turns the kernel's news into events.
+//!
+//! After every event the core settles: it starts what may start, stops
+//! what may stop, schedules checks, notes state changes and answers the
+//! requests whose condition now holds.
+
+mod goals;
+mod requests;
+
+use crate::checks::{CheckStep, Checks, Verdict};
+use crate::proto::{CheckKind, Reply, Request, ServiceState, StatusReply};
+use crate::service::{self, Service, StartFailure, State};
+use crate::spec::{Definition, ServiceType, Spec};
+use crate::status::{self, View, Waiting};
+use crate::text::{format_bytes, signal_name};
+use crate::{ExitStatus, Level, Time};
+use std::time::SystemTime;
+
+/// A service, by its place in the core (stable for the supervisor's life:
+/// a unit removed by a reload keeps its place, retired).
+pub type ServiceId = usize;
+
+/// A control connection, numbered by the loop.
+pub type ConnId = u64;
+
+/// The units folder could not be loaded: nothing changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The folder, for the message.
+    pub dir: String,
+    /// Every `file:line:column: message`.
+    pub details: Vec<String>,
+}
+
+/// What happened, as the loop tells it.
+#[derive(Debug)]
+pub enum Event<U> {
+    /// `tend up` begins: every service is wanted up.
+    Up,
+    /// The loop forked `service` (its answer to [`Action::Spawn`]).
+    Spawned { service: ServiceId, pid: i32 },
+    /// The spawn failed: before the fork, or a step between fork and exec
+    /// (then the child has been reaped).
+    SpawnFailed { service: ServiceId, failure: StartFailure },
+    /// `service`'s process executed its program.
+    ExecConfirmed { service: ServiceId },
+    /// A child was reaped (not a check's). `group_remains`: the process
+    /// group or cgroup of the service whose leader it was still has
+    /// members; `oom_killed`: the OOM killer ended it.
+    Exited { pid: i32, status: ExitStatus, group_remains: bool, oom_killed: bool },
+    /// What a leader left behind is gone too.
+    GroupEmpty { service: ServiceId },
+    /// An sd_notify message from a process of `service`, a notify unit:
+    /// the loop attributed it by the sender's pid, and kept only a
+    /// `MAINPID=` that names a process of the service.
+    Notify { service: ServiceId, fields: Vec<(String, String)> },
+    /// A line on `service`'s s6 readiness descriptor.
+    ReadyLine { service: ServiceId },
+    /// A check the core started finished (`run` as given in [`Action::StartCheck`]).
+    CheckDone { service: ServiceId, run: u64, ok: bool, message: String },
+    /// A control request; `wall` is the wall clock now (for dates in replies).
+    Request { conn: ConnId, request: Request, wall: SystemTime },
+    /// The connection went away.
+    Disconnected { conn: ConnId },
+    /// The units folder, read again for a reload that these connections
+    /// asked for (none: SIGHUP), with the loader's warnings (a command that
+    /// cannot run), which the reply carries.
+    Reloaded { asked_by: Vec<ConnId>, units: Result<Vec<U>, Refused>, warnings: Vec<String> },
+    /// The outcome of a signal sent for a `signal` request ([`Action::Signal`]'s `report`).
+    Signalled { report: u64, service: ServiceId, error: Option<String> },
+    /// SIGTERM, SIGINT or SIGQUIT.
+    ShutdownSignal { signal: i32 },
+    /// A signal tend catches only to say that it ignores it.
+    StraySignal { signal: i32 },
+    /// The poller failed: stop everything and exit 1.
+    PollFailed { error: String },
+    /// A deadline may have passed.
+    Tick,
+}
+
+/// What the loop must do, in order.
+#[derive(Debug)]
+pub enum Action<U> {
+    /// Fork and exec the service; answer with [`Event::Spawned`] (before
+    /// reaping anything) or [`Event::SpawnFailed`].
+    Spawn { service: ServiceId },
+    /// kill(2) `pid` (its process group when `group`, and what is left in
+    /// the service's cgroup). With `report`, answer [`Event::Signalled`].
+    Signal { service: ServiceId, pid: i32, signal: i32, group: bool, report: Option<u64> },
+    /// Run the service's check of this kind; answer [`Event::CheckDone`] with `run`.
+    StartCheck { service: ServiceId, run: u64, kind: CheckKind },
+    /// Give up on check run `run`: kill it or close it, and report nothing.
+    CancelCheck { service: ServiceId, run: u64 },
+    /// A line for tend's own log.
+    Log { level: Level, text: String },
+    /// Send `reply` on `conn`. `done`: it answers the connection's request
+    /// (its next request may come); otherwise the connection stays busy
+    /// (`shutdown`: it closes when tend exits).
+    Reply { conn: ConnId, reply: Reply, done: bool },
+    /// Send a status reply, after adding what only the loop measures
+    /// (memory, CPU, log sink errors) to each service in `services`' order.
+    Status { conn: ConnId, services: Vec<ServiceId>, reply: StatusReply },
+    /// Send the last `lines` of these services' output, then end the reply,
+    /// or with `follow` keep sending new lines.
+    Logs { conn: ConnId, services: Vec<ServiceId>, lines: usize, follow: bool },
+    /// Reopen every log file; answer on `conn`.
+    ReopenLogs { conn: ConnId },
+    /// Read the units folder again; answer [`Event::Reloaded`], asked by `conn`.
+    LoadUnits { conn: ConnId },
+    /// A reload added this service.
+    Added { service: ServiceId },
+    /// A reload changed this service's definition; `old` is the one it replaced.
+    Redefined { service: ServiceId, old: U },
+    /// Removed by a reload and down: what the loop holds for it can go.
+    Release { service: ServiceId },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Stopping everything; `escalated` once SIGKILL was sent to all.
+    ShuttingDown {
+        escalated: bool,
+    },
+}
+
+/// Whether a service is wanted up, and what stands between it and that.
+#[derive(Debug, Clone, Default)]
+struct Goal {
+    /// Wanted up (by `up`, `start`, a reload) or down (by `stop`, shutdown).
+    wanted: bool,
+    /// Wanted up but not started yet: waiting for its dependencies.
+    start_pending: bool,
+    /// The pending start is a restart its machine already decided (after a
+    /// crash or a restart request): once the dependencies hold, spawn it
+    /// without a fresh start, which would forget past failures.
+    resume: bool,
+    /// Why it is not started yet.
+    waiting: Option<Waiting>,
+    /// Its stop was asked (after its dependents were down).
+    stop_sent: bool,
+}
+
+struct Svc<U> {
+    unit: U,
+    spec: Spec,
+    machine: Service,
+    goal: Goal,
+    checks: Checks,
+    /// Removed by a reload: stopping or stopped, no longer listed.
+    retired: bool,
+    /// Retired and down: the loop was told to release it.
+    released: bool,
+    /// How many times it was forked (a restart is done when this moves).
+    spawns: u64,
+    /// [`Action::Spawn`] was asked and not yet answered: its machine is
+    /// still `Stopped`, but a process is coming.
+    spawning: bool,
+    /// The state as last shown, and since when.
+    shown: ServiceState,
+    since: Time,
+    status_text: Option<String>,
+    main_pid: Option<i32>,
+    oom_killed: bool,
+}
+
+impl<U> Svc<U> {
+    /// No process of it is alive, and none is being forked.
+    fn is_down(&self) -> bool {
+        self.machine.is_down() && !self.spawning
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            name: &self.spec.name,
+            machine: &self.machine,
+            held: if self.goal.start_pending { self.goal.waiting.as_ref() } else { None },
+            spawning: self.spawning,
+            oom_killed: self.oom_killed,
+            status_text: self.status_text.as_deref(),
+            last_check: self.checks.last(),
+            since: self.since,
+        }
+    }
+
+    /// Wanted down and waiting for its dependents to stop first: left
+    /// alone meanwhile (no checks, no timers), so that nothing stops it
+    /// out of order.
+    fn awaiting_stop(&self) -> bool {
+        !self.goal.wanted && !self.goal.stop_sent
+    }
+
+    /// The check that applies in its current state, with its timing: none
+    /// for a service wanted down.
+    fn wanted_check(&self) -> Option<(CheckKind, crate::spec::CheckTiming)> {
+        if !self.goal.wanted {
+            return None;
+        }
+        match self.machine.state() {
+            State::Running { ready: false, .. } => self.spec.ready_check.map(|t| (CheckKind::Ready, t)),
+            State::Running { ready: true, .. } => self.spec.health_check.map(|t| (CheckKind::Health, t)),
+            _ => None,
+        }
+    }
+
+    fn check_timing(&self, kind: CheckKind) -> Option<crate::spec::CheckTiming> {
+        match kind {
+            CheckKind::Ready => self.spec.ready_check,
+            CheckKind::Health => self.spec.health_check,
+        }
+    }
+
+    fn current_check_timing(&self) -> Option<crate::spec::CheckTiming> {
+        self.wanted_check().map(|(_, timing)| timing)
+    }
+}
+
+/// tend's supervisor core. `U` is the unit definition it holds (the
+/// loader's `UnitSpec` in tend, a model in the simulation).
+pub struct Core<U> {
+    services: Vec<Svc<U>>,
+    phase: Phase,
+    /// Who depends on whom, by id.
+    graph: goals::Graph,
+    waiters: Vec<requests::Waiter>,
+    signal_reports: Vec<requests::SignalReport>,
+    next_report: u64,
+    /// The exit status a critical service handed over.
+    critical_exit: Option<i32>,
+    /// The poller failed.
+    poll_failed: bool,
+    /// Signals already reported as ignored (bit N: signal N).
+    ignored_reported: u128,
+    /// tend's pid and version, for `hello`, `status` and `shutdown`.
+    pid: i32,
+    version: String,
+    now: Time,
+    out: Vec<Action<U>>,
+}
+
+impl<U: Definition> Core<U> {
+    /// A core for these units; nothing runs until [`Event::Up`].
+    pub fn new(units: Vec<U>, pid: i32, version: &str) -> Core<U> {
+        let mut core = Core {
+            services: Vec::new(),
+            phase: Phase::Running,
+            graph: goals::Graph::default(),
+            waiters: Vec::new(),
+            signal_reports: Vec::new(),
+            next_report: 0,
+            critical_exit: None,
+            poll_failed: false,
+            ignored_reported: 0,
+            pid,
+            version: version.to_string(),
+            now: Time::ZERO,
+            out: Vec::new(),
+        };
+        for unit in units {
+            core.add(unit);
+        }
+        core.rebuild_graph();
+        core
+    }
+
+    fn add(&mut self, unit: U) -> ServiceId {
+        let spec = unit.spec();
+        let machine = Service::new(spec.config.clone());
+        self.services.push(Svc {
+            unit,
+            spec,
+            machine,
+            goal: Goal::default(),
+            checks: Checks::default(),
+            retired: false,
+            released: false,
+            spawns: 0,
+            spawning: false,
+            shown: ServiceState::Stopped,
+            since: self.now,
+            status_text: None,
+            main_pid: None,
+            oom_killed: false,
+        });
+        self.services.len() - 1
+    }
+
+    /// Take in what happened at `now`; return what to do, in order.
+    pub fn handle(&mut self, now: Time, event: Event<U>) -> Vec<Action<U>> {
+        self.now = self.now.max(now);
+        match event {
+            Event::Up => {
+                for id in 0..self.services.len() {
+                    self.want_up(id);
+                }
+            }
+            Event::Spawned { service, pid } => {
+                let svc = &mut self.services[service];
+                svc.spawns += 1;
+                svc.spawning = false;
+                svc.oom_killed = false;
+                svc.status_text = None;
+                svc.main_pid = None;
+                self.deliver(service, service::Event::Spawned { pid });
+            }
+            Event::SpawnFailed { service, failure } => {
+                self.services[service].spawning = false;
+                self.deliver(service, service::Event::SpawnFailed { failure })
+            }
+            Event::ExecConfirmed { service } => self.deliver(service, service::Event::ExecConfirmed),
+            Event::Exited { pid, status, group_remains, oom_killed } => {
+                // Not a leader: an orphan re-parented to tend, or a leftover
+                // of a group. Reaped; nothing else to do.
+                if let Some(service) = self.leader_of(pid) {
+                    if oom_killed {
+                        self.oom_killed(service);
+                    }
+                    self.deliver(service, service::Event::Exited { pid, status, group_remains });
+                }
+            }
+            Event::GroupEmpty { service } => self.deliver(service, service::Event::GroupEmpty),
+            Event::Notify { service, fields } => self.notify(service, fields),
+            Event::ReadyLine { service } => self.deliver(service, service::Event::Ready),
+            Event::CheckDone { service, run, ok, message } => {
+                let timing = self.services[service].current_check_timing();
+                let verdict = self.services[service].checks.result(self.now, run, ok, message, timing);
+                self.check_verdict(service, verdict);
+            }
+            Event::Request { conn, request, wall } => self.request(conn, request, wall),
+            Event::Disconnected { conn } => {
+                self.waiters.retain(|w| w.conn != conn);
+                self.signal_reports.retain(|r| r.conn != conn);
+            }
+            Event::Reloaded { asked_by, units, warnings } => self.reloaded(asked_by, units, warnings),
+            Event::Signalled { report, service, error } => self.signalled(report, service, error),
+            Event::ShutdownSignal { signal } => self.shutdown_signal(signal),
+            Event::StraySignal { signal } => {
+                let bit = 1u128 << (signal.rem_euclid(128) as u32);
+                if self.ignored_reported & bit == 0 {
+                    self.ignored_reported |= bit;
+                    self.log(Level::Info, format!("ignoring {}", signal_name(signal)));
+                }
+            }
+            Event::PollFailed { error } => {
+                if !self.poll_failed {
+                    self.poll_failed = true;
+                    self.log(Level::Warning, format!("poll failed: {error}; stopping every service"));
+                    if self.phase == Phase::Running {
+                        self.begin_shutdown();
+                    }
+                }
+            }
+            Event::Tick => self.tick(),
+        }
+        self.settle();
+        std::mem::take(&mut self.out)
+    }
+
+    /// When the loop must deliver [`Event::Tick`]: the earliest deadline of
+    /// any service or check, or `None` (sleep until something happens).
+    pub fn next_deadline(&self) -> Option<Time> {
+        self.services
+            .iter()
+            .flat_map(|s| {
+                let left_alone = s.awaiting_stop() && matches!(s.machine.state(), State::Running { .. });
+                [s.machine.deadline().filter(|_| !left_alone), s.checks.deadline()]
+            })
+            .flatten()
+            .min()
+    }
+
+    // ---- queries for the loop ----
+
+    /// Services in the core, retired ones included (ids are `0..len`).
+    pub fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    pub fn unit(&self, service: ServiceId) -> &U {
+        &self.services[service].unit
+    }
+
+    pub fn spec(&self, service: ServiceId) -> &Spec {
+        &self.services[service].spec
+    }
+
+    /// Not removed by a reload.
+    pub fn is_live(&self, service: ServiceId) -> bool {
+        !self.services[service].retired
+    }
+
+    /// The service whose leader (the process tend forked, until reaped) is `pid`.
+    pub fn leader_of(&self, pid: i32) -> Option<ServiceId> {
+        self.services.iter().position(|s| s.machine.pid() == Some(pid))
+    }
+
+    /// The service whose leader or `MAINPID=` is `pid`.
+    pub fn main_process_of(&self, pid: i32) -> Option<ServiceId> {
+        self.services.iter().position(|s| s.machine.pid() == Some(pid) || s.main_pid == Some(pid))
+    }
+
+    /// The leader's pid while one lives.
+    pub fn pid(&self, service: ServiceId) -> Option<i32> {
+        self.services[service].machine.pid()
+    }
+
+    /// The machine's state (for the loop's checks of what is left).
+    pub fn state(&self, service: ServiceId) -> &State {
+        self.services[service].machine.state()
+    }
+
+    /// Services whose leader is gone and whose process group or cgroup
+    /// must be watched until empty: `(service, leader pid = process group)`.
+    pub fn awaiting_group_empty(&self) -> impl Iterator<Item = (ServiceId, i32)> + '_ {
+        self.services.iter().enumerate().filter_map(|(id, s)| match *s.machine.state() {
+            State::Stopping { leader, leader_alive: false, .. } => Some((id, leader)),
+            _ => None,
+        })
+    }
+
+    /// The check run in flight for `service`, if any.
+    pub fn running_check(&self, service: ServiceId) -> Option<u64> {
+        self.services[service].checks.running()
+    }
+
+    /// Forks so far, all services together.
+    pub fn spawns(&self) -> u64 {
+        self.services.iter().map(|s| s.spawns).sum()
+    }
+
+    /// Shutting down, and every process tend started is gone: time to exit.
+    pub fn finished(&self) -> bool {
+        matches!(self.phase, Phase::ShuttingDown { .. }) && self.services.iter().all(|s| s.is_down())
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.phase != Phase::Running
+    }
+
+    /// tend's exit status: 1 after a failed poll; a critical service's
+    /// status when it ended everything; 1 when a service had to be killed;
+    /// else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self.poll_failed {
+            return 1;
+        }
+        if let Some(code) = self.critical_exit {
+            return code;
+        }
+        if self.services.iter().any(|s| s.machine.was_killed()) {
+            return 1;
+        }
+        0
+    }
+
+    /// The state `tend status` shows.
+    pub fn shown_state(&self, service: ServiceId) -> ServiceState {
+        status::state(&self.services[service].view())
+    }
+
+    /// One service's line for a reply the loop builds (reopen-logs).
+    pub fn result(
+        &self,
+        service: ServiceId,
+        ok: bool,
+        message: impl Into<String>,
+    ) -> crate::proto::ServiceResult {
+        status::result(&self.services[service].view(), ok, message)
+    }
+
+    // ---- inside ----
+
+    fn log(&mut self, level: Level, text: String) {
+        self.out.push(Action::Log { level, text });
+    }
+
+    fn name(&self, service: ServiceId) -> &str {
+        &self.services[service].spec.name
+    }
+
+    /// Hand an event to one service's machine and carry out what it says.
+    fn deliver(&mut self, service: ServiceId, event: service::Event) {
+        let actions = self.services[service].machine.handle(self.now, event);
+        for action in actions {
+            self.machine_action(service, action);
+        }
+    }
+
+    fn machine_action(&mut self, service: ServiceId, action: service::Action) {
+        match action {
+            service::Action::Spawn => self.spawn(service),
+            service::Action::Signal { pid, signal, group } => {
+                self.out.push(Action::Signal { service, pid, signal, group, report: None })
+            }
+            service::Action::Notice(notice) => {
+                let text = format!("{}: {}", self.name(service), notice.describe());
+                self.log(notice.level(), text);
+            }
+            service::Action::Ended { exit_code } => {
+                let svc = &self.services[service];
+                if svc.spec.critical && self.phase == Phase::Running && !svc.retired {
+                    let text = format!("{}: critical service ended, stopping everything", svc.spec.name);
+                    self.log(Level::Warning, text);
+                    self.critical_exit = Some(exit_code);
+                    self.begin_shutdown();
+                }
+            }
+        }
+    }
+
+    /// The machine wants a process. Never while going down (a restart that
+    /// was pending when the shutdown began), nor for a removed unit; and
+    /// never ahead of what it depends on: a restart waits, like a start,
+    /// until its dependencies meet their conditions.
+    fn spawn(&mut self, service: ServiceId) {
+        let svc = &self.services[service];
+        // Not while going down, not for a removed unit, not for one wanted
+        // down (a restart its machine decided while it waits to be stopped).
+        if self.phase != Phase::Running || svc.retired || !svc.goal.wanted || svc.spawning {
+            return;
+        }
+        if let Err(waiting) = self.dependencies_met(service, false) {
+            let goal = &mut self.services[service].goal;
+            goal.start_pending = true;
+            goal.resume = true;
+            goal.waiting = Some(waiting);
+            return;
+        }
+        self.services[service].spawning = true;
+        self.out.push(Action::Spawn { service });
+    }
+
+    fn oom_killed(&mut self, service: ServiceId) {
+        let svc = &mut self.services[service];
+        svc.oom_killed = true;
+        let limit =
+            svc.spec.memory_max.map(|m| format!(" (memory_max {})", format_bytes(m))).unwrap_or_default();
+        let text = format!("{}: killed by the OOM killer{limit}", svc.spec.name);
+        self.log(Level::Warning, text);
+    }
+
+    fn notify(&mut self, service: ServiceId, fields: Vec<(String, String)>) {
+        if self.services[service].spec.service_type != ServiceType::Notify {
+            // The loop keeps these out; a message for another type means nothing.
+            return;
+        }
+        for (key, value) in fields {
+            let svc = &mut self.services[service];
+            match (key.as_str(), value.as_str()) {
+                ("READY", "1") => self.deliver(service, service::Event::Ready),
+                ("WATCHDOG", "1") => self.deliver(service, service::Event::WatchdogPing),
+                ("STATUS", _) => svc.status_text = Some(value),
+                ("MAINPID", _) => svc.main_pid = value.parse().ok(),
+                ("STOPPING", "1") => svc.status_text = Some("stopping".into()),
+                ("RELOADING", "1") => svc.status_text = Some("reloading".into()),
+                ("EXTEND_TIMEOUT_USEC", _) => {
+                    if let Ok(usec) = value.parse::<u64>() {
+                        let by = std::time::Duration::from_micros(usec);
+                        self.deliver(service, service::Event::Extend { by });
+                    }
+                }
+                // Other assignments (ERRNO=, FDSTORE=, …) are accepted and ignored.
+                _ => {}
+            }
+        }
+    }
+
+    fn check_verdict(&mut self, service: ServiceId, verdict: Option<Verdict>) {
+        match verdict {
+            None => {}
+            Some(Verdict::Ready) => self.deliver(service, service::Event::Ready),
+            Some(verdict @ Verdict::HealthFailed { .. }) => {
+                let unhealthy = verdict.is_unhealthy();
+                let Verdict::HealthFailed { failures, retries, message } = verdict else { return };
+                let text = format!(
+                    "{}: health check failed ({message}), {failures} of {retries} in a row",
+                    self.name(service)
+                );
+                self.log(Level::Warning, text);
+                if unhealthy {
+                    self.deliver(service, service::Event::HealthFailed { failures });
+                }
+            }
+        }
+    }
+
+    /// Deadlines that have passed: restart delays, stop timeouts, start
+    /// and watchdog timeouts, checks that ran too long.
+    fn tick(&mut self) {
+        let now = self.now;
+        for service in 0..self.services.len() {
+            let svc = &self.services[service];
+            let left_alone = svc.awaiting_stop() && matches!(svc.machine.state(), State::Running { .. });
+            if !left_alone && svc.machine.deadline().is_some_and(|at| at <= now) {
+                self.deliver(service, service::Event::Tick);
+            }
+            let svc = &mut self.services[service];
+            let timing = svc.current_check_timing();
+            let mut steps = Vec::new();
+            let verdict = svc.checks.on_tick(now, timing, &mut steps);
+            self.check_steps(service, steps);
+            self.check_verdict(service, verdict);
+        }
+    }
+
+    fn check_steps(&mut self, service: ServiceId, steps: Vec<CheckStep>) {
+        for step in steps {
+            self.out.push(match step {
+                CheckStep::Start { run, kind } => Action::StartCheck { service, run, kind },
+                CheckStep::Cancel { run } => Action::CancelCheck { service, run },
+            });
+        }
+    }
+
+    /// After every event: start what may start and stop what may stop,
+    /// release what reloads removed, run due checks, note state changes,
+    /// answer the requests that are now done.
+    fn settle(&mut self) {
+        while self.reconcile() {}
+        let mut released = false;
+        for service in 0..self.services.len() {
+            let svc = &mut self.services[service];
+            if svc.retired && !svc.released && svc.is_down() {
+                svc.released = true;
+                released = true;
+                self.out.push(Action::Release { service });
+            }
+        }
+        if released {
+            self.rebuild_graph();
+        }
+        for service in 0..self.services.len() {
+            let svc = &mut self.services[service];
+            let wanted = svc.wanted_check();
+            let mut steps = Vec::new();
+            svc.checks.set(self.now, wanted, &mut steps);
+            let timing = wanted.map(|(kind, _)| kind).and_then(|kind| svc.check_timing(kind));
+            svc.checks.start_due(self.now, timing, &mut steps);
+            self.check_steps(service, steps);
+        }
+        for svc in &mut self.services {
+            let shown = status::state(&svc.view());
+            if shown != svc.shown {
+                svc.shown = shown;
+                svc.since = self.now;
+            }
+        }
+        self.answer_waiters();
+    }
+
+    /// Stop everything, dependents before what they depend on.
+    fn begin_shutdown(&mut self) {
+        self.phase = Phase::ShuttingDown { escalated: false };
+        for service in 0..self.services.len() {
+            self.want_down(service);
+        }
+    }
+
+    fn shutdown_signal(&mut self, signal: i32) {
+        match self.phase {
+            Phase::Running => {
+                self.log(Level::Info, format!("shutting down ({})", signal_name(signal)));
+                self.begin_shutdown();
+            }
+            // SIGQUIT asks for a graceful stop even when repeated.
+            Phase::ShuttingDown { escalated: false } if signal != crate::text::SIGQUIT => {
+                let text = format!("second {}: killing every service now (SIGKILL)", signal_name(signal));
+                self.log(Level::Warning, text);
+                self.phase = Phase::ShuttingDown { escalated: true };
+                for service in 0..self.services.len() {
+                    self.deliver(service, service::Event::Kill);
+                }
+            }
+            Phase::ShuttingDown { .. } => {}
+        }
+    }
+}
