@@ -221,3 +221,19 @@ fn debian_package_builds_passes_lintian_installs_and_purges_cleanly() {
     let left: Vec<&String> = after.iter().filter(|p| !before.contains(p)).collect();
     assert!(left.is_empty(), "left behind after purge: {left:?}");
 }
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let out = ok(cmd(tend_bin(), &["--version"]), "tend --version");
+    let version = out.stdout.trim();
+    assert!(version.starts_with(&format!("tend {} (commit ", env!("CARGO_PKG_VERSION"))), "{version}");
+    let head = cmd("git", &["-C", repo().to_str().unwrap(), "rev-parse", "--short=12", "HEAD"]);
+    if head.code != 0 {
+        // A source tree without git: build.rs took TEND_COMMIT, the crate's
+        // .cargo_vcs_info.json, or said "unknown"; never nothing.
+        let commit = version.split("(commit ").nth(1).unwrap_or("").trim_end_matches(')');
+        assert!(!commit.is_empty(), "{version}");
+        return;
+    }
+    assert_eq!(version, format!("tend {} (commit {})", env!("CARGO_PKG_VERSION"), head.stdout.trim()));
+}
