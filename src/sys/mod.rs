@@ -781,9 +781,9 @@ pub fn write(fd: i32, data: &[u8]) -> io::Result<usize> {
 pub fn sealed_memfd(data: &[u8]) -> io::Result<std::os::fd::OwnedFd> {
     use std::io::{Seek, Write};
     use std::os::fd::FromRawFd;
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
     // SAFETY: memfd_create with a static NUL-terminated name and flags.
-    let fd =
-        unsafe { libc::memfd_create(c"tend-stdin".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd = unsafe { libc::memfd_create(c"tend-stdin".as_ptr(), flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
