@@ -15,14 +15,18 @@
 //! 6. a reload changes exactly the changed units (and reports them);
 //! 7. shutdown always ends, in reverse dependency order, within the sum of
 //!    stop timeouts; every request is answered by then;
-//! 8. no signal goes to a process that is already gone (pid reuse).
-//! 9. pipelines: a pipe is open exactly while a live unit pipes into a
-//!    live consumer (and never during the shutdown); every spawn gets the
-//!    streams its unit and the pipes say, into open pipes only; a producer
-//!    starts only while its consumer runs; at the shutdown a consumer is
-//!    signalled only once its producers are down (7, a pipe counting as a
-//!    dependency);
-//! 10. `runtime_max`: no process runs past it without being stopped, none
+//! 8. no signal goes to a process that is already gone (pid reuse);
+//! 9. a follower of the events knows every service's state: the last event
+//!    of each service carries what `tend status` says after every step, a
+//!    `started` names a live process of it, and the replay of
+//!    `since_start` is where each service is;
+//! 10. pipelines: a pipe is open exactly while a live unit pipes into a
+//!     live consumer (and never during the shutdown); every spawn gets the
+//!     streams its unit and the pipes say, into open pipes only; a producer
+//!     starts only while its consumer runs; at the shutdown a consumer is
+//!     signalled only once its producers are down (7, a pipe counting as a
+//!     dependency);
+//! 11. `runtime_max`: no process runs past it without being stopped, none
 //!     is stopped for it early, and such a stop never counts toward the
 //!     start limit.
 //!
@@ -34,7 +38,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, SystemTime};
-use tend_core::proto::{CheckKind, Reply, Request, Target};
+use tend_core::proto::{CheckKind, EventKind, Reply, Request, ServiceState, Target};
 use tend_core::service::{Config, StartFailure, State};
 use tend_core::spec::{
     CheckTiming, Definition, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec, StdinSource,
@@ -368,8 +372,6 @@ struct Sim {
     escalated: bool,
     /// The pipes the core asked for and has not let go of (consumer ids).
     pipes: BTreeSet<ServiceId>,
-    /// How deep in nested `feed`s we are (the pipe set is checked at the top).
-    depth: u32,
     /// Something that decides the pipe set changed (units, the phase, the
     /// pipes themselves): check it at the end of the top-level feed.
     pipes_touched: bool,
@@ -382,6 +384,11 @@ struct Sim {
     trace: VecDeque<String>,
     steps: u64,
     reloads: u32,
+    /// Each service's state as a follower of every event knows it.
+    followed: Vec<ServiceState>,
+    /// Nested feeds (an action answered with an event at once); the
+    /// events and the pipe set are checked at the top.
+    depth: u32,
 }
 
 impl Sim {
@@ -414,13 +421,14 @@ impl Sim {
             reload_expectation: None,
             escalated: false,
             pipes: BTreeSet::new(),
-            depth: 0,
             pipes_touched: true,
             checked_in_shutdown: false,
             tracing: false,
             trace: VecDeque::new(),
             steps: 0,
             reloads: 0,
+            followed: vec![ServiceState::Stopped; n],
+            depth: 0,
         }
     }
 
@@ -471,18 +479,55 @@ impl Sim {
                 let shown = format!("{action:?}");
                 format!("   <- {}", &shown[..shown.len().min(200)])
             });
-            let result = self.execute(action);
-            if result.is_err() {
+            let done = self.execute(action);
+            if done.is_err() {
                 self.depth -= 1;
-                return result;
+                return done;
             }
         }
         self.depth -= 1;
-        let shutting_down = self.core.shutting_down();
-        if self.depth == 0 && (self.pipes_touched || shutting_down != self.checked_in_shutdown) {
-            self.pipes_touched = false;
-            self.checked_in_shutdown = shutting_down;
-            self.check_pipes()?;
+        if self.depth == 0 {
+            self.check_followed()?;
+            let shutting_down = self.core.shutting_down();
+            if self.pipes_touched || shutting_down != self.checked_in_shutdown {
+                self.pipes_touched = false;
+                self.checked_in_shutdown = shutting_down;
+                self.check_pipes()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a step and everything it set off, the events told every
+    /// change of state (9).
+    fn check_followed(&self) -> Checked {
+        for service in 0..self.core.len() {
+            let shown = self.core.shown_state(service);
+            let followed = self.followed.get(service).copied().unwrap_or(ServiceState::Stopped);
+            ensure!(
+                followed == shown,
+                "{}: the events say {} but status says {}",
+                self.name(service),
+                followed.as_str(),
+                shown.as_str()
+            );
+        }
+        Ok(())
+    }
+
+    /// An event, as the loop sends it: with the service's state as it is
+    /// when sent (a nested turn may have moved it on since it was noted).
+    fn emitted(&mut self, service: ServiceId, kind: &EventKind) -> Checked {
+        if self.followed.len() <= service {
+            self.followed.resize(service + 1, ServiceState::Stopped);
+        }
+        self.followed[service] = self.core.shown_state(service);
+        if let EventKind::Started { pid } = kind {
+            ensure!(
+                self.live_procs_of(service).any(|(p, _)| p == pid),
+                "{}: started with pid {pid}, not a live process of it",
+                self.name(service)
+            );
         }
         Ok(())
     }
@@ -511,7 +556,7 @@ impl Sim {
         wanted
     }
 
-    /// 9. the pipes open are exactly those needed.
+    /// 10. the pipes open are exactly those needed.
     fn check_pipes(&self) -> Checked {
         let expected = self.expected_pipes();
         ensure!(
@@ -548,7 +593,7 @@ impl Sim {
                     );
                 }
             }
-            // 10. nothing runs past runtime_max unless its stop is under way
+            // 11. nothing runs past runtime_max unless its stop is under way
             // (or it is left alone, wanted down while its dependents stop).
             if let (State::Running { since, .. }, Some(limit)) = (state, config.runtime_max) {
                 let ledger = &self.ledgers[service];
@@ -686,6 +731,25 @@ impl Sim {
                 self.ledgers[service].spawns_since_request = 0;
                 self.check_reload_touches(&name)
             }
+            Action::Emit { service, event } => self.emitted(service, &event.kind),
+            Action::Follow { conn, reply, services, replay } => {
+                ensure!(matches!(reply, Reply::Events(_)), "events answered with {reply:?}");
+                for (service, event) in &replay {
+                    let shown = self.core.shown_state(*service);
+                    ensure!(
+                        event.state == shown && matches!(event.kind, EventKind::State { replay: true, .. }),
+                        "{}: replayed as {:?} ({}) but status says {}",
+                        self.name(*service),
+                        event.kind,
+                        event.state.as_str(),
+                        shown.as_str()
+                    );
+                }
+                let asked = services.map(|s| s.len()).unwrap_or(self.core.len());
+                ensure!(replay.len() <= asked, "a replay of {} for {asked} services", replay.len());
+                self.open_requests.remove(&conn);
+                Ok(())
+            }
             Action::Release { service } => {
                 ensure!(!self.live[service], "{} released but not removed", self.name(service));
                 ensure!(
@@ -729,7 +793,7 @@ impl Sim {
 
     // ---- the kernel ----
 
-    /// Invariant 9 at a spawn: its streams are what the unit and the pipes
+    /// Invariant 10 at a spawn: its streams are what the unit and the pipes
     /// say, and a producer starts only into an open pipe of a running consumer.
     fn check_stdio(&self, service: ServiceId, stdio: Stdio) -> Checked {
         let name = self.name(service);
@@ -1187,9 +1251,13 @@ impl Sim {
                 let wait = self.rng.chance(0.7);
                 self.request(Request::Restart(Target { names, all: false, wait }))
             }
-            50..=64 => {
+            50..=59 => {
                 let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
                 self.request(Request::Status { names })
+            }
+            60..=64 => {
+                let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
+                self.request(Request::Events { names, since_start: true })
             }
             65..=69 => {
                 let names = self.names(1);
