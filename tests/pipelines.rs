@@ -196,8 +196,10 @@ fn event_at(tend: &Tend, needle: &str) -> usize {
 fn the_consumer_starts_before_its_producers_and_stops_after_them() {
     let env = Env::new();
     // By name, `app` would start first and stop last; the pipe reverses both.
+    // zlog does not end at end-of-file (once app is gone, `cat` would, and
+    // could be reaped before app): tend must stop it, after app.
     env.unit("app", "command: [sleep, infinity]\nstdout: {to: zlog}\n");
-    env.unit("zlog", "command: [cat]\n");
+    env.unit("zlog", "command: [sh, -c, 'cat; exec sleep infinity']\n");
     let mut tend = env.up();
     wait_running(&env, &tend, &["app", "zlog"]);
     assert!(event_at(&tend, "zlog: started") < event_at(&tend, "app: started"), "{}", tend.dump());
