@@ -11,10 +11,8 @@ fn a_disabled_unit_is_loaded_and_checked_but_not_started() {
     let env = Env::new();
     let started = env.p("started");
     env.unit("web", "command: [sleep, '1000']\n");
-    env.unit(
-        "debug",
-        &format!("{}enabled: false\n", sh(&format!("echo yes > {}\nexec sleep 1000", started.display()))),
-    );
+    let script = format!("{}\nexec sleep 1000", put("echo yes", &started));
+    env.unit("debug", &format!("{}enabled: false\n", sh(&script)));
     let tend = env.up();
     wait_running(&env, &tend, &["web"]);
     let debug = svc(&env, "debug");

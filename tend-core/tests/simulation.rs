@@ -16,14 +16,18 @@
 //! 7. shutdown always ends, in reverse dependency order, within the sum of
 //!    stop timeouts; every request is answered by then;
 //! 8. no signal goes to a process that is already gone (pid reuse);
-//! 9. pools of instances: a dependency on a pool holds only when every
-//!    instance wanted up meets it (3); `tend scale` and a reload of a
-//!    changed `instances:` touch only the instances they add or remove (and
-//!    what those need, or what was waiting for them); a rolling restart
-//!    stops an instance only once the one it restarted before is up again
-//!    (ready, for one with a readiness signal), and a rolling restart that
-//!    succeeds restarted every instance;
-//! 10. `enabled: false` and `tend up NAME…`: nothing starts that `up` was
+//! 9. a follower of the events knows every service's state: the last event
+//!    of each service carries what `tend status` says after every step, a
+//!    `started` names a live process of it, and the replay of
+//!    `since_start` is where each service is.
+//! 10. pools of instances: a dependency on a pool holds only when every
+//!     instance wanted up meets it (3); `tend scale` and a reload of a
+//!     changed `instances:` touch only the instances they add or remove (and
+//!     what those need, or what was waiting for them); a rolling restart
+//!     stops an instance only once the one it restarted before is up again
+//!     (ready, for one with a readiness signal), and a rolling restart that
+//!     succeeds restarted every instance;
+//! 11. `enabled: false` and `tend up NAME…`: nothing starts that `up` was
 //!     not to start (a disabled unit, one not named, and not what they
 //!     need) until a request or a reload asks for it.
 //!
@@ -36,7 +40,7 @@
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, SystemTime};
 use tend_core::pool::Instances;
-use tend_core::proto::{CheckKind, Reply, Request, Target};
+use tend_core::proto::{CheckKind, EventKind, Reply, Request, ServiceState, Target};
 use tend_core::service::{Config, StartFailure, State};
 use tend_core::spec::{
     CheckTiming, Definition, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec,
@@ -466,6 +470,10 @@ struct Sim {
     /// What the pools went through, for the summary: scales done, scales
     /// refused, rolling restarts done, rolling restarts that stopped.
     pool_stats: [u64; 4],
+    /// Each service's state as a follower of every event knows it.
+    followed: Vec<ServiceState>,
+    /// Nested feeds (an action answered with an event at once).
+    depth: u32,
 }
 
 impl Sim {
@@ -480,7 +488,7 @@ impl Sim {
         let units = expand(&folder, &pools);
         let mut core = Core::new(folder.clone(), 1, "sim");
         let n = units.len();
-        // 9. the core runs each pool's instances, in order.
+        // 10. the core runs each pool's instances, in order.
         let core_names: Vec<&str> = (0..core.len()).map(|i| core.spec(i).name.as_str()).collect();
         let names: Vec<&str> = units.iter().map(|u| u.spec.name.as_str()).collect();
         assert_eq!(core_names, names, "the core's services are not the folder's");
@@ -531,10 +539,12 @@ impl Sim {
             steps: 0,
             reloads: 0,
             pool_stats: [0; 4],
+            followed: vec![ServiceState::Stopped; n],
+            depth: 0,
         }
     }
 
-    /// What `up` is to start (invariant 10): every enabled service (or the
+    /// What `up` is to start (invariant 11): every enabled service (or the
     /// ones named), and what they need.
     fn mark_startable(&mut self) {
         let chosen: Vec<String> = match &self.selection {
@@ -640,12 +650,55 @@ impl Sim {
             (0..self.core.len()).map(|i| matches!(self.core.state(i), State::Backoff { .. })).collect();
         let actions = self.core.handle(self.now, event);
         self.after_handle(&before)?;
+        self.depth += 1;
         for action in actions {
             self.note(|| {
                 let shown = format!("{action:?}");
                 format!("   <- {}", &shown[..shown.len().min(200)])
             });
-            self.execute(action)?;
+            let done = self.execute(action);
+            if done.is_err() {
+                self.depth -= 1;
+                return done;
+            }
+        }
+        self.depth -= 1;
+        if self.depth == 0 {
+            self.check_followed()?;
+        }
+        Ok(())
+    }
+
+    /// After a step and everything it set off, the events told every
+    /// change of state (9).
+    fn check_followed(&self) -> Checked {
+        for service in 0..self.core.len() {
+            let shown = self.core.shown_state(service);
+            let followed = self.followed.get(service).copied().unwrap_or(ServiceState::Stopped);
+            ensure!(
+                followed == shown,
+                "{}: the events say {} but status says {}",
+                self.name(service),
+                followed.as_str(),
+                shown.as_str()
+            );
+        }
+        Ok(())
+    }
+
+    /// An event, as the loop sends it: with the service's state as it is
+    /// when sent (a nested turn may have moved it on since it was noted).
+    fn emitted(&mut self, service: ServiceId, kind: &EventKind) -> Checked {
+        if self.followed.len() <= service {
+            self.followed.resize(service + 1, ServiceState::Stopped);
+        }
+        self.followed[service] = self.core.shown_state(service);
+        if let EventKind::Started { pid } = kind {
+            ensure!(
+                self.live_procs_of(service).any(|(p, _)| p == pid),
+                "{}: started with pid {pid}, not a live process of it",
+                self.name(service)
+            );
         }
         Ok(())
     }
@@ -786,6 +839,25 @@ impl Sim {
                 self.ledgers[service].spawns_since_request = 0;
                 self.check_reload_touches(&name)
             }
+            Action::Emit { service, event } => self.emitted(service, &event.kind),
+            Action::Follow { conn, reply, services, replay } => {
+                ensure!(matches!(reply, Reply::Events(_)), "events answered with {reply:?}");
+                for (service, event) in &replay {
+                    let shown = self.core.shown_state(*service);
+                    ensure!(
+                        event.state == shown && matches!(event.kind, EventKind::State { replay: true, .. }),
+                        "{}: replayed as {:?} ({}) but status says {}",
+                        self.name(*service),
+                        event.kind,
+                        event.state.as_str(),
+                        shown.as_str()
+                    );
+                }
+                let asked = services.map(|s| s.len()).unwrap_or(self.core.len());
+                ensure!(replay.len() <= asked, "a replay of {} for {asked} services", replay.len());
+                self.open_requests.remove(&conn);
+                Ok(())
+            }
             Action::Release { service } => {
                 ensure!(!self.live[service], "{} released but not removed", self.name(service));
                 self.released[service] = true;
@@ -823,7 +895,7 @@ impl Sim {
                 .collect();
             ensure!(&said == expected, "reload reported {said:?}, the folder changed {expected:?}");
         }
-        // 9. a rolling restart that succeeded restarted every member.
+        // 10. a rolling restart that succeeded restarted every member.
         if let Some(at) = self.rollings.iter().position(|r| r.conn == conn) {
             let rolling = self.rollings.remove(at);
             self.pool_stats[if matches!(reply, Reply::Results(_)) { 2 } else { 3 }] += 1;
@@ -858,7 +930,7 @@ impl Sim {
         ensure!(self.shutdown.is_none(), "{name} spawned during the shutdown");
         ensure!(self.live[service], "{name} spawned after a reload removed it");
         // 3. its dependencies hold, as the kernel sees them.
-        // 10. only what `up` or a request or a reload was to start.
+        // 11. only what `up` or a request or a reload was to start.
         ensure!(
             self.ledgers[service].may_start,
             "{name} started, but nothing asked for it (enabled: false, or not named by up)"
@@ -1016,7 +1088,7 @@ impl Sim {
                 );
             }
         }
-        // 9. a rolling restart stops a member only once the member it
+        // 10. a rolling restart stops a member only once the member it
         // stopped before was up again (pools have no stops of their own:
         // this one is the rolling restart's).
         let stop_signal = self.units[service].spec.config.stop_signal;
@@ -1372,9 +1444,13 @@ impl Sim {
                 let wait = self.rng.chance(0.7);
                 self.request(Request::Restart(Target { wait, ..Target::names(names) }))
             }
-            50..=64 => {
+            50..=59 => {
                 let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
                 self.request(Request::Status { names })
+            }
+            60..=64 => {
+                let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
+                self.request(Request::Events { names, since_start: true })
             }
             65..=69 => {
                 let names = self.names(1);

@@ -8,7 +8,7 @@
 use super::requests::{scale_reply, Mark, ScaleNote, WaitKind, WaitTarget, Waiter};
 use super::{Action, ConnId, Core, Phase, ServiceId};
 use crate::pool::{self, Instances, MAX_INSTANCES};
-use crate::proto::{ErrorBody, ErrorCode, ErrorReply, False, Reply, ServiceResult};
+use crate::proto::{ErrorBody, ErrorCode, ErrorReply, EventKind, False, Reply, ServiceResult};
 use crate::service::State;
 use crate::spec::Definition;
 use crate::status;
@@ -125,7 +125,15 @@ impl<U: Definition> Core<U> {
             targets.push(WaitTarget { service, kind: WaitKind::Start, mark, result: None });
         }
         if from != target {
-            self.log(Level::Info, format!("{name}: scaled from {from} to {target} instances"));
+            let text = format!("scaled from {from} to {target} instances");
+            let touched: Vec<ServiceId> = (0..self.services.len())
+                .filter(|&s| self.services[s].unit_name == name && self.services[s].instance.is_some())
+                .filter(|&s| !self.services[s].retired || targets.iter().any(|t| t.service == s))
+                .collect();
+            for service in touched {
+                self.emit(service, EventKind::Scale { instances: target }, text.clone());
+            }
+            self.log(Level::Info, format!("{name}: {text}"));
         }
         while self.reconcile() {}
         let note = ScaleNote { unit: name.to_string(), from, to: target };

@@ -5,8 +5,8 @@
 
 use super::{Action, ConnId, Core, Phase, Refused, ServiceId};
 use crate::proto::{
-    ErrorBody, ErrorCode, ErrorReply, False, HelloReply, ReloadReply, ReloadReport, Reply, Request,
-    ScaleReply, ServiceResult, ShutdownReply, StatusReply, Target, True,
+    ErrorBody, ErrorCode, ErrorReply, EventKind, False, HelloReply, ReloadChange, ReloadReply, ReloadReport,
+    Reply, Request, ScaleReply, ServiceResult, ShutdownReply, StatusReply, Target, True,
 };
 use crate::service::State;
 use crate::spec::Definition;
@@ -86,7 +86,7 @@ impl<U: Definition> Core<U> {
     /// Resolve names to live services; an unknown name is an error (the
     /// reply) listing the known ones and the closest. No names (or `all`):
     /// every one.
-    fn resolve(&self, names: &[String], all: bool) -> Result<Vec<ServiceId>, Box<Reply>> {
+    pub(super) fn resolve(&self, names: &[String], all: bool) -> Result<Vec<ServiceId>, Box<Reply>> {
         if all || names.is_empty() {
             return Ok((0..self.services.len()).filter(|&i| !self.services[i].retired).collect());
         }
@@ -176,6 +176,7 @@ impl<U: Definition> Core<U> {
             Request::Reload => self.out.push(Action::LoadUnits { conn }),
             Request::Scale { name, instances, wait } => self.scale(conn, &name, instances, wait),
             Request::ReopenLogs => self.out.push(Action::ReopenLogs { conn }),
+            Request::Events { names, since_start } => self.follow(conn, &names, since_start),
             Request::Shutdown => {
                 // The connection stays open until tend exits: its closing
                 // tells the client that the shutdown is complete.
@@ -474,6 +475,8 @@ impl<U: Definition> Core<U> {
                 // are left, first). Retired once marked: no longer listed.
                 let pool_stays = svc.instance.is_some()
                     && entries.get(&svc.unit_name).is_some_and(|e| e.instances.is_some());
+                let kind = EventKind::Reload { change: ReloadChange::Removed };
+                self.emit(service, kind, "removed by a reload".to_string());
                 if pool_stays {
                     self.want_down_alone(service);
                 } else {
@@ -497,11 +500,16 @@ impl<U: Definition> Core<U> {
             if plan.changed.contains(&name) {
                 if let Some(service) = self.live(&name) {
                     self.redefine(service, unit);
+                    let kind = EventKind::Reload { change: ReloadChange::Changed };
+                    self.emit(service, kind, "changed by a reload".to_string());
                     changed.push(service);
                 }
             } else if plan.added.contains(&name) {
                 let enabled = self.units.get(&unit_name).is_none_or(|e| e.template.enabled());
-                added.push(self.add_or_revive(unit, unit_name, instance, enabled));
+                let service = self.add_or_revive(unit, unit_name, instance, enabled);
+                let kind = EventKind::Reload { change: ReloadChange::Added };
+                self.emit(service, kind, "added by a reload".to_string());
+                added.push(service);
             }
         }
         self.rebuild_graph();
