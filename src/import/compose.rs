@@ -411,7 +411,7 @@ impl Context<'_> {
             Node::Int(0) => draft.set("enabled", Yaml::Bool(false)),
             Node::Int(1) => {}
             Node::Int(n) if (2..=i128::from(max)).contains(&n) => draft.set("instances", Yaml::Int(n as i64)),
-            _ => self.note(draft, value, &format!("replicas: a number from 0 to {max}")),
+            _ => self.note(draft, value, format!("replicas: a number from 0 to {max}")),
         }
     }
 
