@@ -103,6 +103,16 @@ pub fn translate(file: &Path, text: &str) -> Result<Translation, Note> {
     Ok(out)
 }
 
+/// Double every `%` in the strings of `value` (lists and map values).
+fn escape_percent(value: &mut Yaml) {
+    match value {
+        Yaml::Str(s) => *s = s.replace('%', "%%"),
+        Yaml::List(items) => items.iter_mut().for_each(escape_percent),
+        Yaml::Map(entries) => entries.iter_mut().for_each(|(_, v)| escape_percent(v)),
+        Yaml::Int(_) | Yaml::Float(_) | Yaml::Bool(_) => {}
+    }
+}
+
 fn key_name(item: &Item) -> Option<String> {
     match &item.node {
         Node::Str(s) => Some(s.clone()),
@@ -240,6 +250,16 @@ impl Context<'_> {
         if draft.get("restart").is_none() {
             // compose's default is not to restart.
             draft.set("restart", Yaml::str("never"));
+        }
+        if draft.get("instances").is_some() {
+            // In a pool `%` starts a specifier (`%i`), and any other one is
+            // an error: compose's text is literal, so every `%` is doubled
+            // where tend expands them (`date +%s` → `date +%%s`).
+            for (key, value) in &mut draft.entries {
+                if matches!(*key, "command" | "environment" | "working_dir") {
+                    escape_percent(value);
+                }
+            }
         }
         for (dep, condition, item) in depends_on(service) {
             draft.deps.push(Dependency {
@@ -587,6 +607,20 @@ mod tests {
         assert_eq!(get("spare", "enabled"), Some(Yaml::Bool(false)));
         assert_eq!((get("one", "instances"), get("one", "enabled")), (None, None));
         assert!(out.notes.is_empty() && out.drafts.iter().all(|d| d.notes.is_empty()), "{:?}", out.notes);
+    }
+
+    /// compose's text is literal: in a pool, where `%` starts a specifier,
+    /// each `%` is doubled; outside a pool it is kept as written.
+    #[test]
+    fn a_percent_in_a_pool_is_escaped() {
+        let text = "services:\n  worker:\n    command: date +%s\n    working_dir: /srv/100%\n    environment: {FMT: \"%d\"}\n    scale: 2\n  one:\n    command: date +%s\n";
+        let out = translate(Path::new("c.yml"), text).unwrap();
+        let get =
+            |name: &str, key: &str| out.drafts.iter().find(|d| d.name == name).unwrap().get(key).cloned();
+        assert_eq!(get("worker", "command"), Some(Yaml::words(&["date", "+%%s"])));
+        assert_eq!(get("worker", "working_dir"), Some(Yaml::str("/srv/100%%")));
+        assert_eq!(get("worker", "environment"), Some(Yaml::Map(vec![("FMT".into(), Yaml::str("%%d"))])));
+        assert_eq!(get("one", "command"), Some(Yaml::words(&["date", "+%s"])));
     }
 
     #[test]
