@@ -38,7 +38,7 @@ fn line_copier(out: &str, marker: &str, pause: u64) -> String {
       $line = '';
       $n++;
       if ($n == {pause} && ! -e '{marker}') {{
-        open(my $m, '>', '{marker}.tmp'); print $m $$; close($m); rename('{marker}.tmp', '{marker}');
+        open(my $m, '>', '{marker}.tmp'); print $m "$$\n"; close($m); rename('{marker}.tmp', '{marker}');
         sleep 1 while 1;
       }}
     }}
@@ -318,4 +318,86 @@ fn reload_adds_and_removes_a_pipe() {
     assert!(!read(&out).contains("again-"));
     shutdown(&env, &mut tend);
     let _ = fs::remove_file(&out);
+}
+
+/// A pool pipes like any unit: every instance of `worker` writes into the
+/// one pipe of `shipper`, and the instances `tend scale` adds do too; the
+/// pipe outlives a scale to no instances (the unit still pipes into it).
+/// A pipe into a pool names one instance (`sink@2`), and that instance
+/// cannot be scaled away.
+#[test]
+fn pools_pipe_by_instance() {
+    let env = Env::new();
+    let shipped = env.p("shipped");
+    let sunk = env.p("sunk");
+    env.unit(
+        "shipper",
+        &format!("command: [sh, -c, 'cat >> {}; echo EOF >> {}']\n", shipped.display(), shipped.display()),
+    );
+    env.unit(
+        "worker",
+        "command: [sh, -c, 'echo from-$TEND_INSTANCE; exec sleep infinity']\ninstances: 2\nstdout: {to: shipper}\n",
+    );
+    env.unit(
+        "sink",
+        &format!(
+            "command: [sh, -c, 'cat >> {}-$TEND_INSTANCE; exec sleep infinity']\ninstances: 2\n",
+            sunk.display()
+        ),
+    );
+    env.unit("app", "command: [sh, -c, 'echo to-two; exec sleep infinity']\nstdout: {to: sink@2}\n");
+    let mut tend = env.up();
+    let lines = |path: &std::path::Path| {
+        let mut l: Vec<String> = read(path).lines().map(str::to_string).collect();
+        l.sort();
+        l
+    };
+    tend.wait_until(T, "both instances' lines in the shipper", || lines(&shipped) == ["from-1", "from-2"]);
+    let sunk_two = env.p("sunk-2");
+    tend.wait_until(T, "app's line in sink@2 only", || read(&sunk_two) == "to-two\n");
+    assert_eq!(read(env.p("sunk-1")), "", "sink@1 reads /dev/null");
+    let shipper = tend.started_pid("shipper");
+    let out = ctl(&env, &["scale", "worker", "3"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    tend.wait_until(T, "the new instance's line in the shipper", || lines(&shipped).len() == 3);
+    assert_eq!(lines(&shipped), ["from-1", "from-2", "from-3"]);
+    // No instance left: the pipe stays (the unit still pipes into it), so
+    // the shipper gets no end-of-file, and a scale back up reaches it.
+    let out = ctl(&env, &["scale", "worker", "0"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let out = ctl(&env, &["scale", "worker", "1"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    tend.wait_until(T, "worker@1's second line in the shipper", || lines(&shipped).len() == 4);
+    assert!(!read(&shipped).contains("EOF"), "{}\n{}", read(&shipped), tend.dump());
+    assert_eq!(svc(&env, "shipper")["pid"].as_i64(), Some(shipper as i64), "the shipper never restarted");
+    // None of it reached tend's output.
+    for name in ["worker@1", "worker@2", "worker@3", "app"] {
+        assert!(tend.lines_of(name).is_empty(), "{name}\n{}", tend.dump());
+    }
+    // sink@2 is fed by app: it cannot be scaled away.
+    let out = ctl(&env, &["scale", "sink", "1"]);
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert!(out.stderr.contains("app pipes into sink@2"), "{}", out.show());
+    shutdown(&env, &mut tend);
+}
+
+#[test]
+fn check_refuses_a_pipe_into_a_pool_without_its_instance() {
+    let env = Env::new();
+    env.unit("worker", "command: [cat]\ninstances: 3\n");
+    env.unit("single", "command: [cat]\n");
+    env.unit("a", "command: [cat]\nstdout: {to: worker}\n");
+    env.unit("b", "command: [cat]\nstderr: {to: worker@4}\n");
+    env.unit("c", "command: [cat]\nstdout: {to: single@1}\n");
+    env.unit("d", "command: [cat]\nstdout: {to: worker@3}\n");
+    let (code, stderr) = env.check();
+    assert_eq!(code, 2, "{stderr}");
+    for message in [
+        "a.yaml:2:14: stdout.to: 'worker' is a pool of instances: a pipe feeds one service, so name the instance",
+        "b.yaml:2:14: stderr.to: 'worker' has no instance '4'",
+        "c.yaml:2:14: stdout.to: 'single' has no instances, so there is no 'single@1'",
+    ] {
+        assert!(stderr.contains(message), "missing {message:?} in\n{stderr}");
+    }
+    assert!(!stderr.contains("d.yaml"), "a pipe into one instance is fine:\n{stderr}");
 }

@@ -154,7 +154,16 @@ pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
                     warned += 1;
                 }
             }
-            let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+            let names: Vec<String> = units
+                .iter()
+                .map(|u| match &u.instances {
+                    None => u.name.clone(),
+                    Some(instances) => {
+                        let n = instances.len();
+                        format!("{} ({n} instance{})", u.name, if n == 1 { "" } else { "s" })
+                    }
+                })
+                .collect();
             if let Err(code) = crate::emit!(
                 "{}: {} unit{} ok: {}\n",
                 dir.display(),

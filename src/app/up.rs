@@ -10,6 +10,8 @@ pub struct UpArgs {
     pub socket: Option<Option<PathBuf>>,
     pub socket_group: Option<String>,
     pub syslog: bool,
+    /// `tend up NAME…`: only these services and what they depend on.
+    pub names: Vec<String>,
 }
 
 pub fn up(args: UpArgs) -> i32 {
@@ -57,6 +59,7 @@ pub fn up(args: UpArgs) -> i32 {
             units_dir: dir,
             socket,
             syslog_events: args.syslog,
+            only: args.names,
         },
     )
 }

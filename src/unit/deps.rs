@@ -42,7 +42,44 @@ pub(crate) fn check(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnos
     };
     for unit in units {
         for (i, dep) in unit.depends_on.iter().enumerate() {
-            if !known.contains(&dep.name) {
+            // `worker@2`: one instance of the pool `worker`.
+            let (dep_unit, instance) = tend_core::pool::split(&dep.name);
+            if let (Some(instance), true) = (instance, known.contains(dep_unit)) {
+                let target = units.iter().find(|u| u.name == dep_unit);
+                match target.map(|t| &t.instances) {
+                    // Its file did not parse: reported there.
+                    None => continue,
+                    Some(None) => {
+                        out.push(at(
+                            unit,
+                            i,
+                            format!(
+                                "depends_on: '{dep_unit}' has no instances, so there is no '{}'",
+                                dep.name
+                            ),
+                        ));
+                        continue;
+                    }
+                    Some(Some(instances)) if !instances.names().iter().any(|n| n == instance) => {
+                        let names = instances.names();
+                        let listed = match instances {
+                            super::Instances::Count(n) => format!("{dep_unit}@1 … {dep_unit}@{n}"),
+                            super::Instances::Names(_) => {
+                                names.iter().map(|n| format!("{dep_unit}@{n}")).collect::<Vec<_>>().join(", ")
+                            }
+                        };
+                        out.push(at(
+                            unit,
+                            i,
+                            format!(
+                                "depends_on: '{dep_unit}' has no instance '{instance}' (it has {listed})"
+                            ),
+                        ));
+                        continue;
+                    }
+                    Some(Some(_)) => {}
+                }
+            } else if !known.contains(&dep.name) {
                 let mut message = format!("depends_on: no unit '{}'", printable(&dep.name));
                 // `db.yaml` for `db`: the file name instead of the unit name.
                 let stem = dep.name.strip_suffix(".yaml").or_else(|| dep.name.strip_suffix(".yml"));
@@ -59,7 +96,7 @@ pub(crate) fn check(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnos
             if dep.condition != DependencyCondition::Completed {
                 continue;
             }
-            let target = units.iter().find(|u| u.name == dep.name);
+            let target = units.iter().find(|u| u.name == dep_unit);
             if target.is_some_and(|t| t.service_type != ServiceType::Oneshot) {
                 out.push(at(
                     unit,
@@ -81,9 +118,10 @@ pub(crate) fn check(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnos
         let mut path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
         path.push(names[first]);
         let path = path.join(" -> ");
-        if let Some(dep) = unit.depends_on.iter().position(|d| d.name == names[second]) {
+        let unit_of = |name: &str| tend_core::pool::split(name).0 == names[second];
+        if let Some(dep) = unit.depends_on.iter().position(|d| unit_of(&d.name)) {
             out.push(at(unit, dep, format!("depends_on: dependency cycle {path}")));
-        } else if let Some((key, target)) = pipes(unit).find(|(_, t)| t.name == names[second]) {
+        } else if let Some((key, target)) = pipes(unit).find(|(_, t)| unit_of(&t.name)) {
             out.push(Diagnostic {
                 file: unit.file.clone(),
                 line: target.at.line,
@@ -122,7 +160,9 @@ fn check_pipes(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnostic> 
                     hint,
                 })
             };
-            if !known.contains(&target.name) {
+            // `worker@2`: one instance of the pool `worker`.
+            let (consumer_unit, instance) = tend_core::pool::split(&target.name);
+            if !known.contains(consumer_unit) {
                 let mut message = format!("no unit '{}'", printable(&target.name));
                 if let Some(best) = did_you_mean(&target.name, known.iter().map(String::as_str)) {
                     message.push_str(&format!(" (did you mean '{best}'?)"));
@@ -131,7 +171,31 @@ fn check_pipes(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnostic> 
                 continue;
             }
             // A unit whose file did not parse is reported in that file.
-            let Some(consumer) = units.iter().find(|u| u.name == target.name) else { continue };
+            let Some(consumer) = units.iter().find(|u| u.name == consumer_unit) else { continue };
+            match (&consumer.instances, instance) {
+                (Some(instances), None) => {
+                    let first = instances.names().into_iter().next().unwrap_or_default();
+                    problem(
+                        format!(
+                            "'{consumer_unit}' is a pool of instances: a pipe feeds one service, so name the instance"
+                        ),
+                        Some(format!("write {key}: {{to: {consumer_unit}@{first}}}")),
+                    );
+                    continue;
+                }
+                (None, Some(_)) => {
+                    problem(
+                        format!("'{consumer_unit}' has no instances, so there is no '{}'", target.name),
+                        None,
+                    );
+                    continue;
+                }
+                (Some(instances), Some(instance)) if !instances.names().iter().any(|n| n == instance) => {
+                    problem(format!("'{consumer_unit}' has no instance '{instance}'"), None);
+                    continue;
+                }
+                _ => {}
+            }
             if consumer.service_type == ServiceType::Oneshot {
                 problem(
                     format!("'{}' is a oneshot: a pipe needs a service that keeps reading", target.name),
@@ -167,12 +231,14 @@ fn edges(units: &[UnitSpec]) -> Vec<Vec<usize>> {
     units
         .iter()
         .map(|u| {
+            // An instance (`worker@2`) is its pool's unit in the graph, as
+            // the target of a dependency or of a pipe.
             let mut deps: Vec<usize> = u
                 .depends_on
                 .iter()
                 .map(|d| d.name.as_str())
                 .chain(pipes(u).map(|(_, t)| t.name.as_str()))
-                .filter_map(index)
+                .filter_map(|name| index(tend_core::pool::split(name).0))
                 .collect();
             deps.sort_by_key(|&i| &units[i].name);
             deps.dedup();

@@ -67,17 +67,20 @@ pub(super) fn effective_spec<U: Definition>(unit: &U) -> Spec {
 }
 
 impl<U: Definition> Core<U> {
-    /// The consumers that need a pipe now: a live service pipes into them
-    /// (and they are live). None once the shutdown began: nothing starts
-    /// any more, and a consumer whose producers are all gone then reads
-    /// what is left and gets its end-of-file.
+    /// The consumers that need a pipe now: a unit defined pipes into them
+    /// (and they are live). By unit, not by service: a pool of producers
+    /// scaled to no instances keeps its consumer's pipe (`tend scale` back
+    /// up writes into the pipe the consumer reads), as the pipe lives for as
+    /// long as either side is defined. None once the shutdown began:
+    /// nothing starts any more, and a consumer whose producers are all gone
+    /// then reads what is left and gets its end-of-file.
     fn wanted_pipes(&self) -> BTreeSet<PipeId> {
         let mut wanted = BTreeSet::new();
         if self.phase != Phase::Running {
             return wanted;
         }
-        for svc in self.services.iter().filter(|s| !s.retired) {
-            for name in svc.spec.pipes_into() {
+        for entry in self.units.values() {
+            for name in entry.template.spec().pipes_into() {
                 if let Some(consumer) = self.live(name) {
                     wanted.insert(consumer);
                 }

@@ -24,6 +24,9 @@ impl Definition for Unit {
     fn spec(&self) -> Spec {
         self.0.clone()
     }
+    fn service(&self, _instance: Option<&str>) -> Unit {
+        self.clone()
+    }
 }
 
 fn unit(name: &str) -> Unit {
@@ -275,14 +278,19 @@ fn stop_of_a_consumer_by_hand_stops_its_producers_first_and_keeps_the_pipe() {
     let mut l = Loop::new(vec![piped("app", Some("shipper"), None), unit("shipper"), unit("other")]);
     l.feed(Event::Up);
     l.take();
-    l.request(Request::Stop(Target { names: vec!["shipper".into()], all: false, wait: true }));
+    l.request(Request::Stop(Target {
+        names: vec!["shipper".into()],
+        all: false,
+        wait: true,
+        rolling: false,
+    }));
     let seen = l.take();
     assert_eq!(
         seen,
         vec![Seen::Signal("app".into(), SIGTERM), Seen::Signal("shipper".into(), SIGTERM)],
         "app first; the pipe stays for a later start"
     );
-    l.request(Request::Start(Target { names: vec!["app".into()], all: false, wait: true }));
+    l.request(Request::Start(Target { names: vec!["app".into()], all: false, wait: true, rolling: false }));
     let shipper = l.id("shipper");
     let app_stdio = Stdio { stdin: Input::Null, stdout: Output::Pipe(shipper), stderr: Output::Tend };
     assert_eq!(l.take(), vec![spawn("shipper", pipe_in(shipper)), spawn("app", app_stdio)]);

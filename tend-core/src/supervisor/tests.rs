@@ -20,6 +20,9 @@ impl Definition for Unit {
     fn spec(&self) -> Spec {
         self.0.clone()
     }
+    fn service(&self, _instance: Option<&str>) -> Unit {
+        self.clone()
+    }
 }
 
 pub(super) fn unit(name: &str) -> Unit {
@@ -215,10 +218,7 @@ fn stops_are_told_with_the_signal_and_whether_it_took_sigkill() {
     d.feed(Event::Up);
     d.exec("web");
     d.take();
-    d.at(10).request(
-        7,
-        Request::Stop(crate::proto::Target { names: vec!["web".into()], all: false, wait: true }),
-    );
+    d.at(10).request(7, Request::Stop(crate::proto::Target::names(vec!["web".into()])));
     let events = std::mem::take(&mut d.events);
     assert_eq!(events[0].kind, EventKind::Stopping { signal: "SIGTERM".into() });
     assert_eq!(events[0].state.as_str(), "stopping");
