@@ -61,7 +61,7 @@ mod layout;
 #[cfg(test)]
 mod tests;
 
-pub use layout::{parse_layout, Layout, Unified, V1Hierarchy};
+pub use layout::{parse_layout, Layout};
 
 /// The controllers tend sets limits with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -579,8 +579,9 @@ impl CgroupManager {
         }
     }
 
-    /// Short text for docs and status: `v2 (memory, pids, cpu)`,
+    /// Short text for the tests: `v2 (memory, pids, cpu)`,
     /// `hybrid: v2 membership, v1 memory/pids/cpu`, …
+    #[cfg(test)]
     pub fn describe(&self) -> String {
         let member = match &self.plan.member {
             Err(why) => return format!("unavailable: {why}"),
@@ -842,7 +843,6 @@ impl CgroupManager {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
         };
         let mut cg = ServiceCgroup {
-            name: service.to_string(),
             dirs: Vec::new(),
             member: PathBuf::new(),
             member_v2: false,
@@ -968,7 +968,6 @@ impl CgroupManager {
 /// One service's cgroup: a directory in each hierarchy in use.
 #[derive(Debug)]
 pub struct ServiceCgroup {
-    name: String,
     /// Every directory (v1 ones, then v2).
     dirs: Vec<PathBuf>,
     /// Where membership is read and killing is done.
@@ -1029,21 +1028,10 @@ fn kill_leftovers(dir: &Path, v2: bool) -> usize {
 const KILL_BUDGET: Duration = Duration::from_millis(100);
 
 impl ServiceCgroup {
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The directories (v1 ones, then v2), for status and tests.
+    /// The directories (v1 ones, then v2).
+    #[cfg(test)]
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
-    }
-
-    /// v2 `cgroup.events` of the service: the loop can watch it (inotify
-    /// `IN_MODIFY`, or poll `POLLPRI`) to learn without polling when the
-    /// cgroup empties. `None` on v1 (check [`is_empty`](Self::is_empty) after
-    /// each reaped exit instead).
-    pub fn events_file(&self) -> Option<PathBuf> {
-        self.member_v2.then(|| self.member.join("cgroup.events"))
     }
 
     /// Descriptors the child writes `"0"` to (one `write(2)` each, before

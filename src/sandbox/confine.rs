@@ -827,6 +827,7 @@ impl ConfinePlan {
     }
 
     /// Filesystem rules are enforced with Landlock (not a mount namespace).
+    #[cfg(test)]
     pub fn uses_landlock(&self) -> bool {
         self.landlock.is_some()
     }

@@ -10,7 +10,7 @@
 mod child;
 mod plan;
 
-pub use plan::{check_program, ExecPlan, PlanError, Stdio};
+pub use plan::{check_program, ExecPlan, Stdio};
 
 use std::fmt;
 use std::io;

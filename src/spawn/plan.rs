@@ -323,17 +323,6 @@ impl ExecPlan {
         })
     }
 
-    /// The plan for a supervised service. `stdin`/`stdout`/`stderr` are
-    /// descriptors the caller keeps open until `spawn` returns.
-    pub fn for_service(
-        unit: &UnitSpec,
-        inherited_env: impl Iterator<Item = (OsString, OsString)>,
-        stdio: [Stdio; 3],
-        pdeathsig: Option<i32>,
-    ) -> Result<ExecPlan, PlanError> {
-        ExecPlan::for_service_with(unit, &unit.command, inherited_env, &[], stdio, pdeathsig)
-    }
-
     /// A service's plan with another command (an exec check runs like its
     /// service: same user, environment, limits and sandbox) and variables
     /// tend adds whatever `clear_env` says (NOTIFY_SOCKET, WATCHDOG_USEC).
@@ -467,9 +456,5 @@ impl ExecPlan {
     /// The sandbox keeps CAP_SETUID (7): getting uid 0 back is then allowed.
     pub(super) fn keeps_setuid(&self) -> bool {
         self.keeps_setuid
-    }
-
-    pub fn program(&self) -> &str {
-        &self.program
     }
 }

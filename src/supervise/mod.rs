@@ -88,6 +88,9 @@ pub fn ignored_signals() -> Vec<i32> {
     signals
 }
 
+/// Starts between two trims of the heap (see `run`).
+const TRIM_AFTER_SPAWNS: u64 = 32;
+
 /// Flush tend's own output once this much is queued.
 const FLUSH_AT: usize = 256 * 1024;
 
@@ -219,6 +222,8 @@ struct Supervisor {
     record_dir: Option<PathBuf>,
     /// Sources that still had data when their turn ended.
     busy: Vec<Token>,
+    /// A reload was applied since the heap was last trimmed.
+    reloaded: bool,
     read_buffer: Vec<u8>,
     /// epoll_wait failed: shutting down without the poller.
     poll_error: Option<String>,
@@ -309,6 +314,7 @@ impl Supervisor {
             fd_limit,
             systemd: systemd::from_environment(),
             busy: Vec::new(),
+            reloaded: false,
             read_buffer: vec![0; streams::READ_CHUNK],
             poll_error: None,
         };
@@ -322,19 +328,25 @@ impl Supervisor {
         self.kill_leftovers();
         self.feed(Event::Up);
         let mut events = Events::with_capacity(256);
-        let mut trimmed_at_spawns = u64::MAX;
+        let mut trimmed_at_spawns: Option<u64> = None;
         loop {
             self.flush();
             if self.core.finished() {
                 break;
             }
             let timeout = if self.busy.is_empty() { self.next_timeout() } else { Some(Duration::ZERO) };
-            // About to sleep with nothing due after spawning: give back what
-            // start-up used (unit parsing, exec plans), once per burst.
+            // About to sleep with nothing due after a burst of starts (start-up,
+            // a reload, many restarts): give back what it used (unit parsing,
+            // exec plans). Not after each single restart: malloc_trim is a
+            // system call on the restart path, for little to give back.
             let spawns = self.core.spawns();
-            if timeout.is_none() && spawns != trimmed_at_spawns {
+            let burst = match trimmed_at_spawns {
+                None => spawns > 0,
+                Some(at) => spawns >= at + TRIM_AFTER_SPAWNS || std::mem::take(&mut self.reloaded),
+            };
+            if timeout.is_none() && burst {
                 sys::release_free_memory();
-                trimmed_at_spawns = spawns;
+                trimmed_at_spawns = Some(spawns);
             }
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() != io::ErrorKind::Interrupted {
@@ -1402,6 +1414,7 @@ impl Supervisor {
             }),
         };
         self.feed(Event::Reloaded { asked_by, units, warnings: warned });
+        self.reloaded = true;
         // New names, new widths: render every prefix again.
         let names: Vec<String> = (0..self.core.len())
             .filter(|&s| self.core.is_live(s))

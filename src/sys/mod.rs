@@ -137,17 +137,6 @@ pub fn tcgetpgrp(fd: i32) -> Option<i32> {
     (pgrp > 0).then_some(pgrp)
 }
 
-/// Give the terminal's foreground to `pgrp`, with SIGTTOU blocked so that a
-/// background caller is not stopped by it (tcsetpgrp(3)).
-pub fn tcsetpgrp(fd: i32, pgrp: i32) -> io::Result<()> {
-    let old = block_all_signals();
-    // SAFETY: tcsetpgrp with integer arguments.
-    let rc = unsafe { libc::tcsetpgrp(fd, pgrp) };
-    let result = if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) };
-    restore_signal_mask(&old);
-    result
-}
-
 /// The user database through the C library (so NSS sources work too).
 pub struct SystemUsers;
 
@@ -704,25 +693,20 @@ pub fn release_free_memory() {
     }
 }
 
-/// clone3(2) with CLONE_INTO_CGROUP: fork straight into the cgroup whose
-/// directory `cgroup_dir` is open. Returns the child's pid in the parent,
-/// 0 in the child, -1 when the kernel cannot (older than 5.7, or the
-/// cgroup refuses): the caller then forks and joins by writing cgroup.procs.
+/// CLONE_NEWPID (linux/sched.h).
+pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
+
+/// clone3(2) as a fork with `flags` (CLONE_NEWPID: the child is PID 1 of a
+/// new PID namespace) and, with `cgroup_dir`, CLONE_INTO_CGROUP: fork
+/// straight into the cgroup whose directory is open. Returns the child's
+/// pid in the parent, 0 in the child, -1 when the kernel cannot (older
+/// than 5.7, or the cgroup refuses): the caller then forks and joins by
+/// writing cgroup.procs.
 ///
 /// Raw clone3 skips glibc's fork handlers: sound here because the child
 /// only runs async-signal-safe steps before exec, and so never takes a lock
 /// another thread (the reload thread's user look-ups) may have held at the
 /// fork, nor needs glibc's cached thread id.
-pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
-    clone3(0, Some(cgroup_dir))
-}
-
-/// CLONE_NEWPID (linux/sched.h).
-pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
-
-/// clone3(2) as a fork with `flags` (CLONE_NEWPID: the child is PID 1 of a
-/// new PID namespace) and, with `cgroup_dir`, CLONE_INTO_CGROUP. -1 when
-/// the kernel cannot (the caller falls back as for [`clone_into_cgroup`]).
 pub fn clone3(flags: u64, cgroup_dir: Option<i32>) -> i32 {
     #[repr(C)]
     struct CloneArgs {
