@@ -659,11 +659,7 @@ fn count_lines(data: &[u8]) -> u64 {
 
 /// The error text without std's " (os error N)" suffix.
 fn reason(error: &io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
+    tend_core::text::error_text(error)
 }
 
 /// Syslog severities (RFC 5424 numbering). tend sends two; the tests

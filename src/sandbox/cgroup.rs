@@ -1173,10 +1173,7 @@ pub fn unavailable_warning(reason: &str) -> String {
     // Y: …": the same error for many folders is said once.
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for part in reason.split("; ").filter(|p| !p.is_empty()) {
-        let part = match part.find(" (os error ") {
-            Some(at) => &part[..at],
-            None => part,
-        };
+        let part = &tend_core::text::without_os_errors(part);
         let (what, why) = part.rsplit_once(": ").unwrap_or((part, ""));
         let (verb, object) = match what.rsplit_once(' ') {
             Some((verb, object)) if object.starts_with('/') => (verb, object),

@@ -390,14 +390,7 @@ fn cstring(path: &Path) -> Result<CString, String> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("{} contains a NUL byte", path.display()))
 }
 
-/// The capability's name (`CAP_NET_BIND_SERVICE`), or its number.
-pub fn capability_name(number: u32) -> String {
-    caps::all()
-        .into_iter()
-        .find(|cap| u32::from(cap.index()) == number)
-        .map(|cap| cap.to_string())
-        .unwrap_or_else(|| format!("capability {number}"))
-}
+use crate::unit::values::capability_name;
 
 /// The highest capability number the running kernel knows.
 fn last_cap() -> u8 {
@@ -447,15 +440,7 @@ fn canonical(path: &Path) -> PathBuf {
 fn exists_or_err(path: &Path, key: &str) -> Result<(), String> {
     std::fs::metadata(path)
         .map(|_| ())
-        .map_err(|e| format!("cannot use {} ({key}): {}", path.display(), strip_os_error(&e)))
-}
-
-fn strip_os_error(error: &std::io::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+        .map_err(|e| format!("cannot use {} ({key}): {}", path.display(), tend_core::text::error_text(&e)))
 }
 
 /// A path rule for the mount backend: read-only or writable.

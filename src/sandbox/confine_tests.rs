@@ -297,7 +297,7 @@ fn capability_masks_and_names() {
     let unknown = SandboxSpec { capabilities: Some(vec![41]), ..SandboxSpec::default() };
     assert_eq!(
         ConfinePlan::build(&unknown, &env(b"", true, 0), &no_landlock).unwrap_err(),
-        "capability 41 is not known to this kernel"
+        "CAP_41 is not known to this kernel"
     );
 }
 

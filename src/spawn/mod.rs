@@ -92,8 +92,7 @@ pub struct SpawnError {
 impl fmt::Display for SpawnError {
     /// `cannot VERB OBJECT: reason`, as DESIGN.md asks.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let reason = io::Error::from_raw_os_error(self.errno).to_string();
-        let reason = strip_os_error_suffix(&reason);
+        let reason = tend_core::text::error_text(&io::Error::from_raw_os_error(self.errno));
         let object = &self.object;
         match self.step {
             Step::Setsid => write!(f, "cannot start a new session: {reason}"),
@@ -121,14 +120,6 @@ impl fmt::Display for SpawnError {
                 Ok(())
             }
         }
-    }
-}
-
-/// `No such file or directory (os error 2)` → `No such file or directory`.
-fn strip_os_error_suffix(text: &str) -> &str {
-    match text.rfind(" (os error ") {
-        Some(at) => &text[..at],
-        None => text,
     }
 }
 

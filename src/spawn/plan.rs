@@ -254,8 +254,7 @@ pub fn check_program(
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) if err.raw_os_error() == Some(libc::ENOTDIR) => {}
             Err(err) => {
-                let reason = err.to_string();
-                let reason = reason.split(" (os error").next().unwrap_or_default();
+                let reason = tend_core::text::error_text(&err);
                 problem.get_or_insert(format!("cannot use '{shown}': {reason}"));
             }
         }
@@ -366,7 +365,8 @@ impl ExecPlan {
         }
         plan.nice = unit.nice;
         plan.umask = unit.umask.map(|m| m as libc::mode_t);
-        plan.keeps_setuid = unit.sandbox.capabilities.as_ref().is_some_and(|caps| caps.contains(&7));
+        let setuid = caps::Capability::CAP_SETUID.index();
+        plan.keeps_setuid = unit.sandbox.capabilities.as_ref().is_some_and(|caps| caps.contains(&setuid));
         if let Some(identity) = &unit.identity {
             plan.groups = Some(identity.groups.clone());
             plan.gid = Some(identity.gid);

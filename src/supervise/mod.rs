@@ -389,7 +389,7 @@ impl Supervisor {
             Action::Signal { service, pid, signal, group, report } => {
                 let result = self.send_signal(service, pid, signal, group, report.is_none());
                 if let Some(report) = report {
-                    let error = result.err().map(|e| tend_core::text::without_os_errors(&e.to_string()));
+                    let error = result.err().map(|e| tend_core::text::error_text(&e));
                     self.feed(Event::Signalled { report, service, error });
                 }
             }
