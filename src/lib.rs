@@ -23,11 +23,11 @@ pub(crate) mod supervise;
 pub(crate) mod sys;
 pub(crate) mod unit;
 
-/// For the fuzz target (`fuzz/`): the unit parser and its user database.
-pub use unit::{parse_unit, UserDb, UserEntry};
 /// For `tests/schema.rs`: the loader's table of keys and its samples.
 #[doc(hidden)]
 pub use unit::keys;
+/// For the fuzz target (`fuzz/`): the unit parser and its user database.
+pub use unit::{parse_unit, UserDb, UserEntry};
 
 /// For `tests/systemd.rs`: tend's own notify-socket code, as the listener
 /// that plays systemd.

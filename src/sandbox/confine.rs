@@ -72,64 +72,35 @@ use std::path::{Path, PathBuf};
 
 use crate::unit::{FilesystemBackend, SandboxSpec};
 
-/// The child steps, for error reports. Numbered from 64 so that they can
-/// share a status-pipe word with the spawner's own steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum ConfineStep {
-    UnshareMount = 64,
-    UnshareNetwork,
-    UnshareUts,
-    UnshareIpc,
-    MountsPrivate,
-    ReadOnly,
-    ReadWrite,
-    PrivateTmp,
-    Inaccessible,
-    Loopback,
-    Hostname,
-    KeepCaps,
-    ReadCaps,
-    BoundingSet,
-    SetCaps,
-    ClearAmbient,
-    RaiseAmbient,
-    NoNewPrivs,
-    Landlock,
-    ProcMount,
-    Reaper,
+crate::spawn::step_codes! {
+    /// The child steps, for error reports. Numbered from 64 so that they can
+    /// share a status-pipe word with the spawner's own steps.
+    pub enum ConfineStep {
+        UnshareMount = 64,
+        UnshareNetwork = 65,
+        UnshareUts = 66,
+        UnshareIpc = 67,
+        MountsPrivate = 68,
+        ReadOnly = 69,
+        ReadWrite = 70,
+        PrivateTmp = 71,
+        Inaccessible = 72,
+        Loopback = 73,
+        Hostname = 74,
+        KeepCaps = 75,
+        ReadCaps = 76,
+        BoundingSet = 77,
+        SetCaps = 78,
+        ClearAmbient = 79,
+        RaiseAmbient = 80,
+        NoNewPrivs = 81,
+        Landlock = 82,
+        ProcMount = 83,
+        Reaper = 84,
+    }
 }
 
 impl ConfineStep {
-    pub const ALL: [ConfineStep; 21] = [
-        ConfineStep::UnshareMount,
-        ConfineStep::UnshareNetwork,
-        ConfineStep::UnshareUts,
-        ConfineStep::UnshareIpc,
-        ConfineStep::MountsPrivate,
-        ConfineStep::ReadOnly,
-        ConfineStep::ReadWrite,
-        ConfineStep::PrivateTmp,
-        ConfineStep::Inaccessible,
-        ConfineStep::Loopback,
-        ConfineStep::Hostname,
-        ConfineStep::KeepCaps,
-        ConfineStep::ReadCaps,
-        ConfineStep::BoundingSet,
-        ConfineStep::SetCaps,
-        ConfineStep::ClearAmbient,
-        ConfineStep::RaiseAmbient,
-        ConfineStep::NoNewPrivs,
-        ConfineStep::Landlock,
-        ConfineStep::ProcMount,
-        ConfineStep::Reaper,
-    ];
-
-    /// The step with this number (as written on the status pipe).
-    pub fn from_u32(value: u32) -> Option<ConfineStep> {
-        ConfineStep::ALL.into_iter().find(|step| *step as u32 == value)
-    }
-
     /// `cannot VERB OBJECT`, without the object: see
     /// [`ConfinePlan::describe_failure`] for the message with it.
     pub fn describe(self) -> &'static str {

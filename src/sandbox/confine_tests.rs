@@ -325,7 +325,7 @@ fn namespaces_without_sys_admin_are_noticed() {
 
 #[test]
 fn steps_round_trip_through_their_numbers() {
-    for step in ConfineStep::ALL {
+    for &step in ConfineStep::ALL {
         assert_eq!(ConfineStep::from_u32(step as u32), Some(step));
         assert!(step.describe().starts_with("cannot "));
     }

@@ -16,29 +16,52 @@ use std::fmt;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-/// The steps the child runs between fork and exec, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Step {
-    Setsid = 1,
-    Setpgid,
-    Tcsetpgrp,
-    Pdeathsig,
-    Stdio,
-    Chdir,
-    Rlimit,
-    Nice,
-    Umask,
-    Setgroups,
-    Setgid,
-    Setuid,
-    DropCheck,
-    CloseFds,
-    Signals,
-    Exec,
-    Cgroup,
-    /// A sandbox step (`sandbox::confine::ConfineStep`, numbered from 64).
-    Sandbox,
+/// An enum of the steps a child reports failing, by the number it writes
+/// on the status pipe, with `ALL` and `from_u32` made from the same list:
+/// a step added to the enum is decoded, there is no second list to forget.
+macro_rules! step_codes {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:expr,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u32)]
+        pub enum $name { $($(#[$vmeta])* $variant = $code,)* }
+
+        impl $name {
+            /// Every step, in order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The step with this number (as written on the status pipe).
+            pub fn from_u32(value: u32) -> Option<$name> {
+                Self::ALL.iter().copied().find(|step| *step as u32 == value)
+            }
+        }
+    };
+}
+pub(crate) use step_codes;
+
+step_codes! {
+    /// The steps the child runs between fork and exec, in order. The
+    /// sandbox's own steps (`sandbox::confine::ConfineStep`) are numbered
+    /// from 64 on the same pipe.
+    pub enum Step {
+        Setsid = 1,
+        Setpgid = 2,
+        Tcsetpgrp = 3,
+        Pdeathsig = 4,
+        Stdio = 5,
+        Chdir = 6,
+        Rlimit = 7,
+        Nice = 8,
+        Umask = 9,
+        Setgroups = 10,
+        Setgid = 11,
+        Setuid = 12,
+        DropCheck = 13,
+        CloseFds = 14,
+        Signals = 15,
+        Exec = 16,
+        Cgroup = 17,
+    }
 }
 
 impl Step {
@@ -62,18 +85,28 @@ impl Step {
             Step::Signals => "signals",
             Step::Exec => "exec",
             Step::Cgroup => "cgroup",
-            Step::Sandbox => "sandbox",
         }
     }
+}
 
-    fn from_u32(value: u32) -> Option<Step> {
-        use Step::*;
-        [
-            Setsid, Setpgid, Tcsetpgrp, Pdeathsig, Stdio, Chdir, Rlimit, Nice, Umask, Setgroups, Setgid,
-            Setuid, DropCheck, CloseFds, Signals, Exec, Cgroup,
-        ]
-        .into_iter()
-        .find(|step| *step as u32 == value)
+/// Which step failed, as the status pipe said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedStep {
+    Spawn(Step),
+    Sandbox(crate::sandbox::confine::ConfineStep),
+    /// A number no step has (a child built from other code): still a
+    /// failure, never read as "no error".
+    Unknown(u32),
+}
+
+impl FailedStep {
+    /// The name in `status --json` (`last_exit.step`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FailedStep::Spawn(step) => step.name(),
+            FailedStep::Sandbox(_) => "sandbox",
+            FailedStep::Unknown(_) => "unknown",
+        }
     }
 }
 
@@ -81,7 +114,7 @@ impl Step {
 /// rlimit index, or the exec candidate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpawnError {
-    pub step: Step,
+    pub step: FailedStep,
     pub errno: i32,
     /// What the step acted on, for the message ("/usr/bin/nginx", "nofile").
     pub object: String,
@@ -94,7 +127,18 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let reason = tend_core::text::error_text(&io::Error::from_raw_os_error(self.errno));
         let object = &self.object;
-        match self.step {
+        let step = match self.step {
+            FailedStep::Spawn(step) => step,
+            FailedStep::Sandbox(_) => {
+                write!(f, "{object}: {reason}")?;
+                if let Some(hint) = &self.hint {
+                    write!(f, " ({hint})")?;
+                }
+                return Ok(());
+            }
+            FailedStep::Unknown(code) => return write!(f, "cannot start: step {code} failed: {reason}"),
+        };
+        match step {
             Step::Setsid => write!(f, "cannot start a new session: {reason}"),
             Step::Setpgid => write!(f, "cannot create a process group: {reason}"),
             Step::Tcsetpgrp => write!(f, "cannot take the terminal's foreground: {reason}"),
@@ -112,13 +156,6 @@ impl fmt::Display for SpawnError {
             Step::Signals => write!(f, "cannot reset signal handling: {reason}"),
             Step::Exec => write!(f, "cannot execute {object}: {reason}"),
             Step::Cgroup => write!(f, "cannot join the service's cgroup: {reason}"),
-            Step::Sandbox => {
-                write!(f, "{object}: {reason}")?;
-                if let Some(hint) = &self.hint {
-                    write!(f, " ({hint})")?;
-                }
-                Ok(())
-            }
         }
     }
 }
@@ -150,10 +187,19 @@ pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
             None => confine_step.describe().to_string(),
         };
         let hint = confine_step.hint(errno).map(str::to_string);
-        return Some(SpawnError { step: Step::Sandbox, errno, object, hint });
+        return Some(SpawnError { step: FailedStep::Sandbox(confine_step), errno, object, hint });
     }
-    let step = Step::from_u32(code)?;
-    Some(SpawnError { step, errno, object: plan.describe(step, index), hint: None })
+    match Step::from_u32(code) {
+        Some(step) => Some(SpawnError {
+            step: FailedStep::Spawn(step),
+            errno,
+            object: plan.describe(step, index),
+            hint: None,
+        }),
+        None => {
+            Some(SpawnError { step: FailedStep::Unknown(code), errno, object: String::new(), hint: None })
+        }
+    }
 }
 
 /// Fork and run `plan` in the child. Returns once the child exists; the
@@ -249,5 +295,48 @@ pub fn ensure_standard_fds() {
                 libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::confine::ConfineStep;
+
+    fn report(code: u32, errno: i32, index: u32) -> Vec<u8> {
+        [code, errno as u32, index].iter().flat_map(|w| w.to_ne_bytes()).collect()
+    }
+
+    #[test]
+    fn every_step_code_decodes_to_its_step_and_no_two_share_one() {
+        let mut codes: Vec<u32> = Step::ALL.iter().map(|s| *s as u32).collect();
+        codes.extend(ConfineStep::ALL.iter().map(|s| *s as u32));
+        for step in Step::ALL {
+            assert_eq!(Step::from_u32(*step as u32), Some(*step));
+        }
+        for step in ConfineStep::ALL {
+            assert_eq!(ConfineStep::from_u32(*step as u32), Some(*step));
+        }
+        let count = codes.len();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), count, "two steps share a code");
+    }
+
+    #[test]
+    fn a_report_names_its_step_and_an_unknown_code_is_still_a_failure() {
+        let plan =
+            ExecPlan::for_command(&["/no/such/program".into()], std::iter::empty(), false, None).unwrap();
+        assert_eq!(decode_report(&plan, &[]), None, "nothing written: exec succeeded");
+        let exec = decode_report(&plan, &report(Step::Exec as u32, libc::ENOENT, 0)).unwrap();
+        assert_eq!(exec.step, FailedStep::Spawn(Step::Exec));
+        assert_eq!(exec.to_string(), "cannot execute /no/such/program: No such file or directory");
+        let unknown = decode_report(&plan, &report(999, libc::EPERM, 0)).unwrap();
+        assert_eq!(unknown.step, FailedStep::Unknown(999));
+        assert_eq!(unknown.step.name(), "unknown");
+        assert_eq!(unknown.to_string(), "cannot start: step 999 failed: Operation not permitted");
+        let sandbox = decode_report(&plan, &report(ConfineStep::Hostname as u32, libc::EPERM, 0)).unwrap();
+        assert_eq!(sandbox.step, FailedStep::Sandbox(ConfineStep::Hostname));
+        assert_eq!(sandbox.step.name(), "sandbox");
     }
 }

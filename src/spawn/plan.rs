@@ -417,12 +417,6 @@ impl ExecPlan {
             Step::Setgid => self.gid.map(|g| g.to_string()).unwrap_or_default(),
             Step::Setuid => self.uid.map(|u| u.to_string()).unwrap_or_default(),
             Step::Cgroup => String::new(),
-            Step::Sandbox => {
-                match (&self.confine, crate::sandbox::confine::ConfineStep::from_u32(index as u32)) {
-                    (Some(confine), Some(step)) => confine.describe_failure(step, 0),
-                    _ => "cannot set up the sandbox".to_string(),
-                }
-            }
             Step::Setsid
             | Step::Setpgid
             | Step::Tcsetpgrp

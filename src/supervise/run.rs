@@ -228,7 +228,7 @@ fn run(options: RunOptions) -> io::Result<i32> {
         }
         // Not subject to -e: this is tend failing to start the command, not
         // a status of the command's.
-        let status = if error.step == spawn::Step::Exec {
+        let status = if error.step == spawn::FailedStep::Spawn(spawn::Step::Exec) {
             exec_failure_status(error.errno)
         } else {
             crate::exit::CANNOT_EXECUTE
