@@ -373,40 +373,42 @@ pub fn wait_readable(fd: i32) {
 /// taken by the kernel at connect time, so they cannot be forged.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerCredentials {
-    pub pid: i32,
     pub uid: u32,
     pub gid: u32,
 }
 
-pub fn peer_credentials(fd: i32) -> io::Result<PeerCredentials> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into the local ucred.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(PeerCredentials { pid: cred.pid, uid: cred.uid, gid: cred.gid })
+pub fn peer_credentials(socket: impl std::os::fd::AsFd) -> io::Result<PeerCredentials> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials as Creds};
+    let creds = getsockopt(&socket, Creds)?;
+    Ok(PeerCredentials { uid: creds.uid(), gid: creds.gid() })
 }
 
-/// Is `gid` among the supplementary groups of process `pid`? (The `Groups:`
-/// line of /proc/PID/status, proc(5).)
-pub fn process_in_group(pid: i32, gid: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Groups:"))
-        .is_some_and(|groups| groups.split_whitespace().any(|g| g.parse() == Ok(gid)))
+/// The supplementary groups of a unix socket's peer, from SO_PEERGROUPS
+/// (socket(7), Linux 4.13): taken at connect time like SO_PEERCRED. Reading
+/// `/proc/PID/status` instead would look at whatever process has the pid
+/// now. Raw getsockopt: nix has no SO_PEERGROUPS.
+pub fn peer_groups(socket: impl std::os::fd::AsFd) -> io::Result<Vec<u32>> {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_fd().as_raw_fd();
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `groups`.
+        let rc = unsafe {
+            libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERGROUPS, groups.as_mut_ptr().cast(), &mut len)
+        };
+        if rc == 0 {
+            groups.truncate(len as usize / std::mem::size_of::<libc::gid_t>());
+            return Ok(groups);
+        }
+        let err = io::Error::last_os_error();
+        // ERANGE: `len` says how much is needed.
+        if err.raw_os_error() != Some(libc::ERANGE) || groups.len() >= 65_536 {
+            return Err(err);
+        }
+        let wanted = (len as usize / std::mem::size_of::<libc::gid_t>()).max(groups.len() * 2);
+        groups.resize(wanted, 0);
+    }
 }
 
 /// Signals whose disposition in tend is not the default (handled or
