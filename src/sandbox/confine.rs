@@ -72,7 +72,7 @@ use std::path::{Path, PathBuf};
 
 use crate::unit::{FilesystemBackend, SandboxSpec};
 
-crate::spawn::step_codes! {
+step_codes! {
     /// The child steps, for error reports. Numbered from 64 so that they can
     /// share a status-pipe word with the spawner's own steps.
     pub enum ConfineStep {

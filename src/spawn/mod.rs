@@ -16,29 +16,6 @@ use std::fmt;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-/// An enum of the steps a child reports failing, by the number it writes
-/// on the status pipe, with `ALL` and `from_u32` made from the same list:
-/// a step added to the enum is decoded, there is no second list to forget.
-macro_rules! step_codes {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:expr,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[repr(u32)]
-        pub enum $name { $($(#[$vmeta])* $variant = $code,)* }
-
-        impl $name {
-            /// Every step, in order.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
-
-            /// The step with this number (as written on the status pipe).
-            pub fn from_u32(value: u32) -> Option<$name> {
-                Self::ALL.iter().copied().find(|step| *step as u32 == value)
-            }
-        }
-    };
-}
-pub(crate) use step_codes;
-
 step_codes! {
     /// The steps the child runs between fork and exec, in order. The
     /// sandbox's own steps (`sandbox::confine::ConfineStep`) are numbered
