@@ -4,7 +4,11 @@
 //! process): run them alone with `--ignored --test-threads=1`; the same
 //! behaviour is covered through the real binary in tests/sandbox.rs.
 
+use super::landlock::LandlockRule;
+use super::mounts::MountEntry;
 use super::*;
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
 
 const SAMPLE: &[u8] = b"\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
