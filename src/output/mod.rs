@@ -8,8 +8,9 @@
 //! Must not read pipes or know about processes: the loop hands it bytes.
 
 pub mod channel;
+pub mod file;
 pub mod ring;
-pub mod sink;
+pub mod syslog;
 
 use channel::Channel;
 use std::os::fd::RawFd;

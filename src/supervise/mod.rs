@@ -29,8 +29,9 @@ mod systemd;
 use crate::ctl::limits;
 use crate::ctl::proto::{ErrorCode, Reply, StatusReply};
 use crate::ctl::server::{self, Access, Conn, Listener};
+use crate::output::file::{FileSink, FileSinkConfig};
 use crate::output::ring::{LogRing, DEFAULT_LINES};
-use crate::output::sink::{self, FileSink, FileSinkConfig, Severity, SyslogSink};
+use crate::output::syslog::{self, Severity, SyslogSink};
 use crate::output::{Dest, Output};
 use crate::readiness::notify::Throttle;
 use crate::sys;
@@ -144,7 +145,8 @@ fn sinks_for(unit: &UnitSpec) -> (Option<FileSink>, Option<SyslogSink>) {
     });
     let syslog = unit.log.syslog.then(|| {
         // The loader accepted only known names.
-        let facility = sink::parse_facility(&unit.log.syslog_facility).unwrap_or(sink::Facility::LOG_DAEMON);
+        let facility =
+            syslog::parse_facility(&unit.log.syslog_facility).unwrap_or(syslog::Facility::LOG_DAEMON);
         SyslogSink::new(syslog_socket(), facility)
     });
     (file, syslog)
@@ -301,7 +303,7 @@ impl Supervisor {
             output,
             event_syslog: options
                 .syslog_events
-                .then(|| SyslogSink::new(syslog_socket(), sink::Facility::LOG_DAEMON)),
+                .then(|| SyslogSink::new(syslog_socket(), syslog::Facility::LOG_DAEMON)),
             units_dir: options.units_dir,
             load_units: options.load_units,
             reloading: None,

@@ -7,8 +7,9 @@
 //! Must not block, and must not let one busy service starve the others:
 //! a stream reads at most [`READS_PER_TURN`] chunks per turn.
 
+use crate::output::file::FileSink;
 use crate::output::ring::LogRing;
-use crate::output::sink::{FileSink, Severity, SyslogSink};
+use crate::output::syslog::{Severity, SyslogSink};
 use crate::output::{each_line, Dest, LineFramer, Output, Prefix};
 use crate::sys;
 use std::io;
