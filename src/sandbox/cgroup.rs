@@ -56,6 +56,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::unit::ResourcesSpec;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 mod layout;
 #[cfg(test)]
@@ -449,17 +451,12 @@ fn read_words(path: &Path) -> Vec<String> {
 }
 
 fn writable(dir: &Path) -> Result<(), String> {
-    let c = CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error().to_string())
-    }
+    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).map_err(|e| io::Error::from(e).to_string())
 }
 
 /// systemd's mark of a delegated cgroup: `trusted.delegate` (set since
 /// systemd 251) or `user.delegate` (252, readable without privileges) = "1".
+/// Raw getxattr: nix has none.
 fn delegated(dir: &Path) -> bool {
     let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else { return false };
     ["trusted.delegate", "user.delegate"].iter().any(|name| {
@@ -1011,8 +1008,7 @@ fn kill_leftovers(dir: &Path, v2: bool) -> usize {
             if !seen.contains(&pid) {
                 seen.push(pid);
             }
-            // SAFETY: kill(2) on a positive pid read from this cgroup.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -1092,8 +1088,7 @@ impl ServiceCgroup {
             if pid <= 0 || pid == me || done.contains(&pid) {
                 continue;
             }
-            // SAFETY: kill(2) on a positive pid read from this cgroup.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             done.push(pid);
             new += 1;
         }

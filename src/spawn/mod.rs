@@ -12,9 +12,10 @@ mod plan;
 
 pub use plan::{check_program, ExecPlan, Stdio};
 
+use nix::fcntl::OFlag;
 use std::fmt;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 step_codes! {
     /// The steps the child runs between fork and exec, in order. The
@@ -186,16 +187,10 @@ pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
 /// the child; the child resets every disposition and unblocks them just
 /// before exec.
 pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
-    let mut fds = [0; 2];
     // Non-blocking from the start, so that nothing can fail after the fork
     // (a child must be indexed by the caller once it exists). The child's
     // one 12-byte write to an empty pipe never blocks either way.
-    // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nothing else.
-    let (status_read, status_write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (status_read, status_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     // `private_pids`: the child is PID 1 of a new PID namespace, where its
     // parent (tend) is outside: getppid() says 0 there.
     let new_pid_namespace = plan.confine.as_ref().is_some_and(|c| c.pid_namespace());
@@ -212,15 +207,16 @@ pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
     }
     if !joined_by_clone && new_pid_namespace {
         // SAFETY: a fork-like clone (no CLONE_VM, no new stack: the child
-        // runs on a copy of this stack); tend is single-threaded and the
-        // child runs only the async-signal-safe steps of `child::run`.
+        // runs on a copy of this stack); the child runs only the
+        // async-signal-safe steps of `child::run` (so it takes no lock that
+        // another thread, the reload thread, may have held at the clone).
         pid = unsafe {
             libc::syscall(libc::SYS_clone, libc::CLONE_NEWPID | libc::SIGCHLD, 0usize, 0usize, 0usize, 0usize)
         } as i32;
     } else if !joined_by_clone {
-        // SAFETY: tend is single-threaded when it forks (one loop thread),
-        // and the child runs only the async-signal-safe steps in
-        // `child::run`, which never returns.
+        // SAFETY: the child runs only the async-signal-safe steps in
+        // `child::run`, which never returns. (Raw, like the two clones
+        // above: nix's fork is as unsafe and adds nothing.)
         pid = unsafe { libc::fork() };
     }
     if pid == 0 {
@@ -237,31 +233,22 @@ pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
 }
 
 pub fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fcntl on a descriptor we own, integer arguments only.
-    unsafe {
-        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    use nix::fcntl::{fcntl, FcntlArg};
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
 /// A pipe whose both ends are close-on-exec and numbered 3 or above (so that
 /// dup2 onto 0/1/2 in the child never overwrites one end with the other).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nothing else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
 }
 
 /// Make sure descriptors 0, 1 and 2 are open (on /dev/null when closed), so
 /// that no descriptor tend opens later lands on a standard stream number.
+/// Raw: it asks whether a number is open, which no safe descriptor type
+/// can stand for.
 pub fn ensure_standard_fds() {
     for fd in 0..3 {
         // SAFETY: F_GETFD only inspects the descriptor.

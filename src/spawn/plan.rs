@@ -355,10 +355,9 @@ impl ExecPlan {
         // started with (unless its unit says otherwise).
         if let Some((soft, _)) = crate::sys::original_nofile() {
             if !unit.rlimits.iter().any(|r| r.resource == Resource::Nofile) {
-                let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                // SAFETY: getrlimit writes into a local struct.
-                if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) } == 0 && soft < now.rlim_cur {
-                    let limit = libc::rlimit { rlim_cur: soft, rlim_max: now.rlim_max };
+                let now = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE);
+                if let Some((_, hard)) = now.ok().filter(|(current, _)| soft < *current) {
+                    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
                     plan.rlimits.push((resource_id(Resource::Nofile), limit, Resource::Nofile));
                 }
             }

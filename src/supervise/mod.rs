@@ -38,6 +38,7 @@ use crate::sys;
 use crate::unit::{Diagnostic, UnitSpec};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::Signal;
 use signal_hook_mio::v1_0::Signals;
 use sources::{Kind, Source, Sources};
 use spawner::{ExecStatus, Spawner};
@@ -235,9 +236,9 @@ impl Supervisor {
     fn new(units: Vec<UnitSpec>, options: UpOptions) -> io::Result<Supervisor> {
         crate::spawn::ensure_standard_fds();
         let fd_limit = sys::raise_nofile_limit();
-        sys::ignore_sigpipe();
-        sys::ignore_signal(libc::SIGTTIN);
-        sys::ignore_signal(libc::SIGTTOU);
+        for signal in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU] {
+            sys::ignore_signal(signal);
+        }
         // A mask inherited from whoever started tend (a shell, a runtime, a
         // program that blocked SIGCHLD or SIGTERM before exec) would keep
         // the signal handlers from ever running: no reaping, no shutdown.
@@ -943,7 +944,7 @@ impl Supervisor {
         let mut buf = [0u8; 512];
         let (mut ready, mut closed) = (false, false);
         loop {
-            match sys::read(fd.as_raw_fd(), &mut buf) {
+            match sys::read(&*fd, &mut buf) {
                 Ok(0) => {
                     closed = true;
                     break;

@@ -153,8 +153,7 @@ impl ConfinePlan {
     pub fn new(spec: &SandboxSpec, uid: Option<u32>) -> Result<ConfinePlan, String> {
         let has_sys_admin =
             caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN).unwrap_or(false);
-        // SAFETY: geteuid cannot fail and has no side effect.
-        let target_uid = uid.unwrap_or_else(|| unsafe { libc::geteuid() });
+        let target_uid = uid.unwrap_or_else(|| nix::unistd::geteuid().as_raw());
         let mountinfo = if spec.has_filesystem_rules() || spec.own_proc() {
             std::fs::read("/proc/self/mountinfo").unwrap_or_default()
         } else {
