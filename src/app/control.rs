@@ -25,23 +25,23 @@ pub fn set_timeout(timeout: Option<Duration>) {
 }
 
 /// The bound for a command that does not wait on a service.
-fn timeout() -> Duration {
+pub(super) fn timeout() -> Duration {
     TIMEOUT.get().copied().flatten().unwrap_or(DEFAULT_TIMEOUT)
 }
 
 /// The bound for a command that waits on services (start, stop, restart,
 /// shutdown, logs -f): none unless `--timeout` set one; the supervisor's
 /// own stop_timeout and start_timeout end those waits.
-fn waiting_timeout() -> Option<Duration> {
+pub(super) fn waiting_timeout() -> Option<Duration> {
     TIMEOUT.get().copied().flatten()
 }
 
 /// A read or write that ran into the timeout.
-fn timed_out(err: &std::io::Error) -> bool {
+pub(super) fn timed_out(err: &std::io::Error) -> bool {
     matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
 }
 
-fn no_answer(bound: Duration) -> i32 {
+pub(super) fn no_answer(bound: Duration) -> i32 {
     eprintln!(
         "tend: the supervisor did not answer within {} (--timeout): it may be hung",
         crate::unit::values::format_duration(bound)
@@ -49,7 +49,7 @@ fn no_answer(bound: Duration) -> i32 {
     exit::NO_SUPERVISOR
 }
 
-fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
+pub(super) fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
     let (path, default) = client::socket_target(socket);
     if default {
         // The default folder must be ours (or root's): in /tmp another user
@@ -87,13 +87,13 @@ fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
 
 /// One request, one reply (`T`, this request's reply type, or an error);
 /// transport problems become exit statuses.
-fn call<T: DeserializeOwned>(socket: Option<PathBuf>, request: Request) -> Result<Answer<T>, i32> {
+pub(super) fn call<T: DeserializeOwned>(socket: Option<PathBuf>, request: Request) -> Result<Answer<T>, i32> {
     call_within(socket, request, Some(timeout()))
 }
 
 /// One request, one reply, waiting at most `bound` for it (None: as long
 /// as it takes).
-fn call_within<T: DeserializeOwned>(
+pub(super) fn call_within<T: DeserializeOwned>(
     socket: Option<PathBuf>,
     request: Request,
     bound: Option<Duration>,
@@ -109,7 +109,7 @@ fn call_within<T: DeserializeOwned>(
     })
 }
 
-fn error_status(error: &ErrorBody) -> i32 {
+pub(super) fn error_status(error: &ErrorBody) -> i32 {
     match error.code {
         ErrorCode::BadRequest
         | ErrorCode::InvalidUnits
@@ -132,7 +132,7 @@ fn print_error(error: &ErrorBody) {
     }
 }
 
-fn print_results(results: &[ServiceResult]) -> Result<(), i32> {
+pub(super) fn print_results(results: &[ServiceResult]) -> Result<(), i32> {
     for result in results {
         if result.ok {
             crate::emit!("{}: {}\n", result.name, result.message)?;
@@ -266,7 +266,7 @@ pub fn status(socket: Option<PathBuf>, names: Vec<String>, json: bool) -> i32 {
 }
 
 /// Print an error reply and pick the exit status.
-fn error_exit(reply: &ErrorReply) -> i32 {
+pub(super) fn error_exit(reply: &ErrorReply) -> i32 {
     print_error(&reply.error);
     error_status(&reply.error)
 }

@@ -190,6 +190,28 @@ pub enum Command {
         #[command(flatten)]
         timeout: TimeoutArg,
     },
+    /// Follow the supervisor's events as they happen: started, ready, exited, backoff, failed, stopping, stopped,
+    /// health, reload, scale.
+    #[command(
+        after_help = "With --json, one object per line: time, service, event, state, message, and the event's own \
+fields (see the JSON contract in the README). A reader that falls too far behind is disconnected with a last \
+{\"event\":\"overflow\"} line (exit 1).
+E.g. tend events --json --since-start web | jq -c 'select(.state == \"ready\")'"
+    )]
+    Events {
+        /// Only these services (else every one, and those a reload adds).
+        names: Vec<String>,
+        /// One JSON object per event.
+        #[arg(long)]
+        json: bool,
+        /// First say where each service is now (one `state` event each), so no transition is missed.
+        #[arg(long)]
+        since_start: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
     /// Re-read the units folder and apply the difference (as SIGHUP does).
     Reload {
         #[command(flatten)]
@@ -268,6 +290,7 @@ impl Command {
             | Command::Restart { timeout, .. }
             | Command::Signal { timeout, .. }
             | Command::Logs { timeout, .. }
+            | Command::Events { timeout, .. }
             | Command::Reload { timeout, .. }
             | Command::ReopenLogs { timeout, .. }
             | Command::Shutdown { timeout, .. } => timeout.timeout,
