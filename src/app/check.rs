@@ -116,6 +116,18 @@ pub fn host_warnings(unit: &UnitSpec) -> Vec<String> {
     out
 }
 
+/// The line `check` ends with: `DIR: 2 units ok: db, web`, or for an
+/// empty folder what `up` would say of it (it is no error for `check`: a
+/// package installs the folder empty).
+fn summary(dir: &std::path::Path, units: &[UnitSpec]) -> String {
+    if units.is_empty() {
+        return format!("{}: no units (files named NAME.yaml)", dir.display());
+    }
+    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    let plural = if units.len() == 1 { "" } else { "s" };
+    format!("{}: {} unit{plural} ok: {}", dir.display(), units.len(), names.join(", "))
+}
+
 pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
     let dir = super::units_dir(dir);
     match super::load(&dir) {
@@ -138,14 +150,7 @@ pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
                     warned += 1;
                 }
             }
-            let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
-            if let Err(code) = crate::emit!(
-                "{}: {} unit{} ok: {}\n",
-                dir.display(),
-                units.len(),
-                if units.len() == 1 { "" } else { "s" },
-                names.join(", ")
-            ) {
+            if let Err(code) = crate::emit!("{}\n", summary(&dir, &units)) {
                 return code;
             }
             if strict && warned > 0 {
@@ -164,6 +169,15 @@ mod tests {
 
     fn unit(yaml: &str) -> UnitSpec {
         crate::unit::testing::unit("web", yaml)
+    }
+
+    #[test]
+    fn the_summary_names_the_units_or_says_there_are_none() {
+        let dir = std::path::Path::new("/etc/tend/units");
+        assert_eq!(summary(dir, &[]), "/etc/tend/units: no units (files named NAME.yaml)");
+        assert_eq!(summary(dir, &[unit("command: x\n")]), "/etc/tend/units: 1 unit ok: web");
+        let db = crate::unit::testing::unit("db", "command: x\n");
+        assert_eq!(summary(dir, &[db, unit("command: x\n")]), "/etc/tend/units: 2 units ok: db, web");
     }
 
     #[test]
