@@ -335,7 +335,12 @@ fn tend_log_run(
                 out.display()
             )));
         }
-        let got = t.next_line(Duration::from_millis(1));
+        // Until the writer has exited, block on tend's output (a line wakes
+        // us at once): a harness polling every millisecond takes CPU from
+        // the writer and its reader on a 2-core machine, which the shell
+        // reference (one blocking wait) never pays. Then poll the file.
+        let wait = if exited { Duration::from_millis(1) } else { Duration::from_millis(50) };
+        let got = t.next_line(wait);
         if let Some((_, line)) = got {
             if let Some((_, rest)) = event(&line) {
                 if rest.starts_with("exited with status 0") {
