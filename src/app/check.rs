@@ -5,13 +5,13 @@ use crate::unit::UnitSpec;
 use std::path::{Path, PathBuf};
 
 /// Capabilities that are close to full root (capabilities(7)).
-const RISKY_CAPABILITIES: &[(u8, &str)] = &[
-    (21, "SYS_ADMIN is close to full root"),
-    (19, "SYS_PTRACE can read and change other processes"),
-    (16, "SYS_MODULE can load kernel code"),
-    (17, "SYS_RAWIO gives raw device access"),
-    (1, "DAC_OVERRIDE ignores file permissions"),
-    (12, "NET_ADMIN can reconfigure the host's network"),
+const RISKY_CAPABILITIES: &[(caps::Capability, &str)] = &[
+    (caps::Capability::CAP_SYS_ADMIN, "SYS_ADMIN is close to full root"),
+    (caps::Capability::CAP_SYS_PTRACE, "SYS_PTRACE can read and change other processes"),
+    (caps::Capability::CAP_SYS_MODULE, "SYS_MODULE can load kernel code"),
+    (caps::Capability::CAP_SYS_RAWIO, "SYS_RAWIO gives raw device access"),
+    (caps::Capability::CAP_DAC_OVERRIDE, "DAC_OVERRIDE ignores file permissions"),
+    (caps::Capability::CAP_NET_ADMIN, "NET_ADMIN can reconfigure the host's network"),
 ];
 
 /// Warnings for one unit. `strict` adds the ones about missing hardening;
@@ -20,12 +20,9 @@ const RISKY_CAPABILITIES: &[(u8, &str)] = &[
 pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool, socket: Option<&Path>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(caps) = &unit.sandbox.capabilities {
-        for (number, why) in RISKY_CAPABILITIES {
-            if caps.contains(number) {
-                out.push(format!(
-                    "sandbox.capabilities lists {}: {why}",
-                    crate::unit::values::capability_name(*number)
-                ));
+        for (cap, why) in RISKY_CAPABILITIES {
+            if caps.contains(&cap.index()) {
+                out.push(format!("sandbox.capabilities lists {cap}: {why}"));
             }
         }
     }
