@@ -12,6 +12,7 @@ pub mod cli;
 pub mod ctl;
 pub mod exit;
 pub mod import;
+pub mod metrics;
 pub mod output;
 pub mod readiness;
 pub mod sandbox;

@@ -1,27 +1,11 @@
 //! `tend events`: follow the supervisor's events. Rendering only: what an
 //! event is and when it is sent is the core's (`tend_core::proto::EventKind`).
 
-use super::control::{connect, error_exit, no_answer, timed_out, waiting_timeout};
-use crate::ctl::client::Client;
-use crate::ctl::proto::{EventLine, EventsItem, Request, StatusReply};
+use super::control::{connect, error_exit, known_names, timed_out, waiting_timeout};
+use crate::ctl::proto::{EventLine, EventsItem, Request};
 use crate::exit;
 use std::io::Write;
 use std::path::PathBuf;
-
-/// The services `names` stand for (every one when empty), as the
-/// supervisor knows them now: the width of the name column comes from
-/// them, fixed at the start. `Err`: the exit status (an unknown name).
-pub(super) fn known_names(client: &mut Client, names: &[String]) -> Result<Vec<String>, i32> {
-    match client.call::<StatusReply>(Request::Status { names: names.to_vec() }) {
-        Ok(Ok(reply)) => Ok(reply.services.into_iter().map(|s| s.name).collect()),
-        Ok(Err(error)) => Err(error_exit(&error)),
-        Err(err) if timed_out(&err) => Err(no_answer(super::control::timeout())),
-        Err(err) => {
-            eprintln!("tend: the supervisor did not answer: {err}");
-            Err(exit::NO_SUPERVISOR)
-        }
-    }
-}
 
 /// `2026-11-26T13:04:05.123Z web     started (pid 4242)`: the time to the
 /// millisecond, the service, what happened in words.

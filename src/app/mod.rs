@@ -8,6 +8,7 @@ pub mod out;
 pub mod run;
 pub mod schema;
 pub mod up;
+pub mod wait;
 
 use crate::unit::{self, Diagnostic, UnitSpec};
 use std::ffi::OsString;

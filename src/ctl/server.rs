@@ -28,6 +28,27 @@ pub const MAX_CLIENT_BUFFER: usize = 4 * 1024 * 1024;
 /// would cost if kept.
 pub const MAX_EVENTS_BACKLOG: usize = 1024 * 1024;
 
+/// What a follower of `logs -f` follows.
+#[derive(Debug, Clone)]
+pub struct Following {
+    /// These services (by their place in the supervisor).
+    pub services: Vec<usize>,
+    /// tend's own log too (`tend logs -f tend`).
+    pub own: bool,
+    /// Only this stream.
+    pub stream: Option<proto::Stream>,
+}
+
+impl Following {
+    pub fn wants(&self, service: usize, stream: proto::Stream) -> bool {
+        self.services.contains(&service) && self.stream.is_none_or(|s| s == stream)
+    }
+
+    pub fn wants_own(&self) -> bool {
+        self.own && self.stream.is_none_or(|s| s == proto::Stream::Stderr)
+    }
+}
+
 /// What a follower of `events` follows.
 #[derive(Debug, Clone)]
 pub struct Watch {
@@ -205,8 +226,8 @@ pub struct Conn {
     pub closing: bool,
     /// The peer hung up (or a hard error): drop it now.
     pub dead: bool,
-    /// `logs -f`: the services followed (by their place in the supervisor).
-    pub following: Option<Vec<usize>>,
+    /// `logs -f`: what it follows.
+    pub following: Option<Following>,
     /// `events`: following the supervisor's events.
     pub events: Option<Watch>,
     /// Waiting for a deferred reply (start/stop/restart/shutdown): do not
