@@ -573,7 +573,7 @@ fn logs_since_timestamps_stream_and_tends_own_lines() {
     for line in out.stdout.lines() {
         let (time, rest) = line.split_once(' ').unwrap();
         let time = humantime::parse_rfc3339(time).unwrap_or_else(|e| panic!("{line}: {e}"));
-        assert!(time <= SystemTime::now() && rest.starts_with("svc | "), "{line}");
+        assert!(time <= SystemTime::now() && rest.starts_with("svc  | "), "{line}");
     }
     assert_eq!(out.stdout.lines().count(), 3, "{}", out.show());
 
@@ -596,7 +596,7 @@ fn logs_since_timestamps_stream_and_tends_own_lines() {
     // …and can be followed, with a service's lines, at a width fixed from
     // both names.
     let mut follow = Command::new(tend_bin())
-        .args(["logs", "-f", "-n", "0", "tend", "svc"])
+        .args(["logs", "-f", "-n", "1", "tend", "svc"])
         .env("TEND_SOCKET", env.socket())
         .stdout(Stdio::piped())
         .spawn()
@@ -608,9 +608,10 @@ fn logs_since_timestamps_stream_and_tends_own_lines() {
             let _ = tx.send(line);
         }
     });
+    // Its first lines (the last of each, from the history) say it follows.
+    let mut seen = vec![rx.recv_timeout(T).expect("the history first")];
     let out = ctl(&env, &["restart", "svc"]);
     assert_eq!(out.code, 0, "{}", out.show());
-    let mut seen = Vec::new();
     let deadline = Instant::now() + T;
     while !seen.iter().any(|l: &String| l == "svc  | out-1") {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -350,7 +350,8 @@ pub fn logs(socket: Option<PathBuf>, args: LogsArgs) -> i32 {
             }
         };
         let own = asked_own.then_some(tend_core::OWN_LOG.to_string());
-        known.iter().chain(&own).map(|n| n.chars().count()).max().unwrap_or(4)
+        // At least as wide as `tend`, as in `tend up`'s own output.
+        known.iter().chain(&own).map(|n| n.chars().count()).fold(4, usize::max)
     };
     let bound = if follow { waiting_timeout() } else { Some(timeout()) };
     client.set_timeout(bound);
