@@ -142,9 +142,18 @@ fn the_metrics_listener_is_bounded_and_never_holds_up_the_loop() {
     let head = http(port, "HEAD /metrics HTTP/1.1\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 200 OK") && head.ends_with("\r\n\r\n"), "no body: {head}");
 
-    // Scrapers that connect and say nothing: at most 16 are kept, the
-    // next is told 503, and the loop goes on supervising meanwhile.
-    let silent: Vec<TcpStream> = (0..16).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    // Scrapers that connect and say nothing, and scrapers that ask and
+    // never read the answer: at most 16 are kept, the next is told 503, and
+    // the loop goes on supervising meanwhile.
+    let silent: Vec<TcpStream> = (0..16)
+        .map(|i| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            if i % 2 == 1 {
+                stream.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+            }
+            stream
+        })
+        .collect();
     tend.wait_until(T, "16 metrics connections", || {
         sample(&ctl(&env, &["metrics"]).stdout, "tend_metrics_connections") == Some(16.0)
     });
@@ -156,13 +165,25 @@ fn the_metrics_listener_is_bounded_and_never_holds_up_the_loop() {
         sample(&ctl(&env, &["metrics"]).stdout, "tend_metrics_connections") == Some(0.0)
     });
     assert_eq!(status_line("GET /metrics HTTP/1.1\r\n\r\n"), "HTTP/1.1 200 OK");
-    // One that never finishes its request is closed after 10 s.
+    // One that never finishes its request is closed after 10 s, and so is
+    // one that never reads its answer (nor closes).
     let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
     slow.write_all(b"GET /metr").unwrap();
+    let mut deaf = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    deaf.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    tend.wait_until(T, "both connections open", || {
+        sample(&ctl(&env, &["metrics"]).stdout, "tend_metrics_connections") == Some(2.0)
+    });
     slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut rest = Vec::new();
     let closed = slow.read_to_end(&mut rest);
     assert!(closed.is_ok() && rest.is_empty(), "closed without an answer: {closed:?} {rest:?}");
+    tend.wait_until(T, "the one that never read closed too", || {
+        sample(&ctl(&env, &["metrics"]).stdout, "tend_metrics_connections") == Some(0.0)
+    });
+    let mut answer = String::new();
+    deaf.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "its answer was still there to read: {answer}");
     shutdown(&env, &mut tend);
 }
 

@@ -34,20 +34,29 @@ pub fn events(socket: Option<PathBuf>, names: Vec<String>, json: bool, since_sta
         eprintln!("tend: cannot send the request: {err}");
         return exit::NO_SUPERVISOR;
     }
-    let stdout = std::io::stdout();
+    // Written in blocks, and flushed once no further event is already read:
+    // a burst costs one write, not one per line (20 followers of a
+    // crash-looping stack otherwise make 20 writes per event, on the cores
+    // the supervisor needs; bench/, issue 12). Output is only left unflushed
+    // while a line is waiting, so only the answers that are lines flush
+    // before returning.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     loop {
         let event = match client.next_event() {
             Ok(Some(Ok(EventsItem::Event(event)))) => event,
             Ok(Some(Ok(EventsItem::Subscribed { .. }))) => continue,
             Ok(Some(Ok(EventsItem::Overflow))) => {
                 if json {
-                    let mut out = stdout.lock();
-                    let _ = out.write_all(crate::ctl::proto::OVERFLOW).and_then(|()| out.flush());
+                    let _ = out.write_all(crate::ctl::proto::OVERFLOW);
                 }
+                let _ = out.flush();
                 eprintln!("tend: fell too far behind the supervisor's events, and was disconnected: events were missed");
                 return exit::FAILURE;
             }
-            Ok(Some(Err(error))) => return error_exit(&error),
+            Ok(Some(Err(error))) => {
+                let _ = out.flush();
+                return error_exit(&error);
+            }
             // The supervisor exited: nothing more will happen.
             Ok(None) => return exit::OK,
             Err(err) => {
@@ -59,7 +68,6 @@ pub fn events(socket: Option<PathBuf>, names: Vec<String>, json: bool, since_sta
                 return exit::NO_SUPERVISOR;
             }
         };
-        let mut out = stdout.lock();
         let written = if json {
             serde_json::to_writer(&mut out, &event)
                 .map_err(std::io::Error::other)
@@ -67,7 +75,8 @@ pub fn events(socket: Option<PathBuf>, names: Vec<String>, json: bool, since_sta
         } else {
             writeln!(out, "{}", render(&event, width))
         };
-        if let Err(err) = written.and_then(|()| out.flush()) {
+        let written = written.and_then(|()| if client.has_buffered_line() { Ok(()) } else { out.flush() });
+        if let Err(err) = written {
             return crate::app::out::write_failed(&err);
         }
     }

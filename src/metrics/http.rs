@@ -97,6 +97,8 @@ pub struct HttpConn {
     answered: bool,
     /// The answer is out and our side is shut: waiting for the peer's end.
     shut: bool,
+    /// The peer shut its side: nothing more to read.
+    peer_done: bool,
     /// Done or broken: drop it.
     pub finished: bool,
 }
@@ -111,6 +113,7 @@ impl HttpConn {
             deadline: now.saturating_add(DEADLINE),
             answered: false,
             shut: false,
+            peer_done: false,
             finished: false,
         }
     }
@@ -122,12 +125,17 @@ impl HttpConn {
             return Asked::More;
         }
         let mut buf = [0u8; 4096];
+        let mut ended = false;
         while self.input.len() < MAX_HEAD {
             let room = buf.len().min(MAX_HEAD - self.input.len());
             match self.stream.read(&mut buf[..room]) {
                 Ok(0) => {
-                    self.finished = true;
-                    return Asked::More;
+                    // The peer is done sending (`printf 'GET …' | nc -N`
+                    // shuts its side after the request): what it sent is
+                    // still answered; a request cut short is not.
+                    ended = true;
+                    self.peer_done = true;
+                    break;
                 }
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -138,7 +146,11 @@ impl HttpConn {
                 }
             }
         }
-        parse(&self.input)
+        let asked = parse(&self.input);
+        if ended && asked == Asked::More {
+            self.finished = true;
+        }
+        asked
     }
 
     /// Queue the response; it goes out as the socket takes it, then the
@@ -155,11 +167,17 @@ impl HttpConn {
     /// with unread data would reset the connection, and the peer could lose
     /// the answer (the lingering close of RFC 9112, 9.6).
     fn discard(&mut self) {
+        if self.peer_done {
+            return;
+        }
         let mut buf = [0u8; 4096];
         for _ in 0..16 {
             match self.stream.read(&mut buf) {
                 Ok(0) => {
-                    self.finished = true;
+                    // Done when the answer is out too; until then it goes on
+                    // being written (a peer may shut its side and still read).
+                    self.peer_done = true;
+                    self.finished = self.shut;
                     return;
                 }
                 Ok(_) => {}
@@ -193,7 +211,7 @@ impl HttpConn {
         if self.answered && !self.shut {
             // All written: say so, then wait for the peer to close (within the deadline).
             self.shut = true;
-            if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
+            if self.stream.shutdown(std::net::Shutdown::Write).is_err() || self.peer_done {
                 self.finished = true;
                 return;
             }
@@ -226,6 +244,104 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         assert!(matches!(parse(&many), Asked::Refuse { status: 431, .. }));
+    }
+
+    /// The receive and send buffer limits of TCP (`tcp_rmem`, `tcp_wmem`:
+    /// min, default, max), to size an answer no socket can take at once.
+    fn tcp_buffer_max() -> usize {
+        ["/proc/sys/net/ipv4/tcp_rmem", "/proc/sys/net/ipv4/tcp_wmem"]
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                text.split_whitespace().nth(2).and_then(|max| max.parse().ok()).unwrap_or(8 << 20)
+            })
+            .sum()
+    }
+
+    /// A connected pair over loopback: (the scraper's end, tend's end).
+    fn pair() -> (std::net::TcpStream, HttpConn) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        (client, HttpConn::new(mio::net::TcpStream::from_std(server), Time::ZERO))
+    }
+
+    /// Poll `cond` every millisecond, for at most 30 s.
+    fn until(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "not within 30 s: {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_scraper_that_never_reads_never_blocks_the_writer() {
+        let (mut client, mut conn) = pair();
+        client.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut asked = Asked::More;
+        until("the request is read", || {
+            asked = conn.read();
+            asked != Asked::More
+        });
+        assert_eq!(asked, Asked::Metrics { head_only: false });
+        // More than the kernel could buffer between the two ends, whatever
+        // they are tuned to: answer() returns with most of it unsent.
+        let body = vec![b'x'; tcp_buffer_max() + (1 << 20)];
+        let whole = response(200, "OK", "text/plain", &body, false);
+        conn.answer(whole.clone());
+        assert!(conn.sent < whole.len() && !conn.finished, "the socket took it all: {}", conn.sent);
+        // Nothing read: further writes take nothing and return at once.
+        let stuck = conn.sent;
+        conn.flush();
+        conn.flush();
+        assert!(conn.sent < whole.len() && !conn.finished);
+        assert!(conn.sent >= stuck);
+        // Once the scraper reads, the rest goes out as the socket takes it,
+        // then tend's side shuts: the scraper reads the end.
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).map(|_| got)
+        });
+        until("the answer is out", || {
+            conn.flush();
+            conn.shut || conn.finished
+        });
+        let got = reader.join().unwrap().expect("read to the end");
+        assert!(got == whole, "{} bytes of {}", got.len(), whole.len());
+        // The scraper closed: tend's side is done.
+        until("the close is seen", || {
+            conn.read();
+            conn.finished
+        });
+    }
+
+    #[test]
+    fn a_request_followed_by_the_end_of_its_sending_side_is_answered() {
+        let (mut client, mut conn) = pair();
+        client.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut asked = Asked::More;
+        until("the request is read", || {
+            asked = conn.read();
+            asked != Asked::More || conn.finished
+        });
+        assert_eq!(asked, Asked::Metrics { head_only: false });
+        conn.answer(response(200, "OK", "text/plain", b"abc", false));
+        assert!(conn.finished, "all written, and the peer is done");
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("\r\n\r\nabc"), "{got}");
+
+        // Cut short: no answer, the connection is done.
+        let (mut client, mut conn) = pair();
+        client.write_all(b"GET /metr").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        until("the end is seen", || {
+            assert_eq!(conn.read(), Asked::More);
+            conn.finished
+        });
     }
 
     #[test]

@@ -227,6 +227,8 @@ struct Supervisor {
     followers: usize,
     /// Connections following `events`.
     event_followers: usize,
+    /// The event lines the followers of every service read, each from its place.
+    events_log: server::EventLog,
     /// Lines about ignored notify messages (any user can send them).
     notify_throttle: Throttle,
     /// Lines about refused control connections.
@@ -341,6 +343,7 @@ impl Supervisor {
             own_log: LogRing::new(DEFAULT_LINES),
             followers: 0,
             event_followers: 0,
+            events_log: server::EventLog::default(),
             notify_throttle: Throttle::new(5, Duration::from_secs(10)),
             refusal_throttle: Throttle::new(5, Duration::from_secs(10)),
             fd_limit,
@@ -601,8 +604,16 @@ impl Supervisor {
             self.sources.conns().filter_map(|(_, c)| limits::idle_deadline(c.last_active, c.waiting())).min();
         let systemd = self.systemd.as_ref().and_then(|s| s.deadline());
         let scrapes = self.sources.metrics_conns().map(|(_, c)| c.deadline).min();
-        let earliest =
-            self.core.next_deadline().into_iter().chain(idle).chain(systemd).chain(scrapes).min()?;
+        let events = self.sources.conns().filter_map(|(_, c)| c.events_due(&self.events_log)).min();
+        let earliest = self
+            .core
+            .next_deadline()
+            .into_iter()
+            .chain(idle)
+            .chain(systemd)
+            .chain(scrapes)
+            .chain(events)
+            .min()?;
         let wait = earliest.saturating_sub(sys::monotonic_now());
         // Round up to the next millisecond (epoll's resolution): waking a
         // little early would cost a second, useless wakeup.
@@ -1226,10 +1237,15 @@ impl Supervisor {
     /// The output queued for all connections fits `TOTAL_OUTPUT`: the
     /// biggest backlogs (followers that stopped reading) are cut first.
     fn enforce_output_budget(&mut self) {
-        let queued: Vec<(Token, usize)> = self.sources.conns().map(|(t, c)| (t, c.queued())).collect();
+        let log = &self.events_log;
+        let queued: Vec<(Token, usize)> =
+            self.sources.conns().map(|(t, c)| (t, c.queued_with(log))).collect();
         for token in limits::over_budget(&queued, limits::TOTAL_OUTPUT) {
             if let Some(conn) = self.sources.conn_mut(token) {
-                conn.cut_off("client fell too far behind while others did too; dropping the connection");
+                conn.cut_off_with(
+                    &self.events_log,
+                    "client fell too far behind while others did too; dropping the connection",
+                );
                 conn.flush();
             }
         }
@@ -1237,14 +1253,17 @@ impl Supervisor {
 
     fn flush_conns(&mut self) {
         let mut dead = Vec::new();
+        let now = sys::monotonic_now();
+        let mut oldest: Option<u64> = None;
         for (token, conn) in self.sources.conns_mut() {
-            if conn.has_pending_output() {
-                conn.flush();
-            }
+            conn.flush_due(now, &self.events_log);
             if conn.dead {
                 dead.push(token);
+            } else if let Some(at) = conn.events.as_ref().and_then(|w| w.cursor) {
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
             }
         }
+        self.events_log.trim(oldest);
         for token in dead {
             self.drop_conn(token);
         }
@@ -1505,7 +1524,7 @@ impl Supervisor {
         let now = SystemTime::now();
         let Some(connection) = self.sources.conn_mut(Token(conn as usize)) else { return };
         control::reply(connection, &reply, false);
-        connection.events = Some(server::Watch { services });
+        connection.events = Some(server::Watch::new(services, sys::monotonic_now(), &self.events_log));
         for (_, event) in replay {
             connection.queue_bytes(&control::event_line(event, now));
         }
@@ -1525,9 +1544,24 @@ impl Supervisor {
         }
         event.state = self.core.shown_state(service);
         let line = control::event_line(event, SystemTime::now());
+        let mut shared = false;
         for (_, conn) in self.sources.conns_mut() {
-            if conn.events.as_ref().is_some_and(|w| w.wants(service)) {
-                conn.queue_bytes(&line);
+            match conn.events.as_ref() {
+                Some(watch) if watch.cursor.is_some() => shared = true,
+                Some(watch) if watch.wants(service) => conn.queue_bytes(&line),
+                _ => {}
+            }
+        }
+        if !shared {
+            return;
+        }
+        self.events_log.push(&line);
+        let log = &self.events_log;
+        for (_, conn) in self.sources.conns_mut() {
+            if conn.events.as_ref().is_some_and(|w| w.cursor.is_some())
+                && conn.queued_with(log) > server::MAX_EVENTS_BACKLOG
+            {
+                conn.cut_off_with(log, "client fell too far behind; dropping the connection");
             }
         }
     }
@@ -1650,7 +1684,7 @@ impl Supervisor {
     fn close_control(&mut self) {
         for token in self.sources.tokens(Kind::Conn) {
             if let Some(Source::Conn(mut conn)) = self.unregister(token) {
-                conn.flush();
+                conn.flush_with(&self.events_log);
             }
         }
         self.listener = None;
