@@ -33,14 +33,16 @@ use crate::metrics::{
     self,
     http::{self, HttpConn},
 };
+use crate::output::file::{FileSink, FileSinkConfig};
 use crate::output::ring::{HistoryLine, LogRing, DEFAULT_LINES};
-use crate::output::sink::{self, FileSink, FileSinkConfig, Severity, SyslogSink};
+use crate::output::syslog::{self, Severity, SyslogSink};
 use crate::output::{Dest, Output};
 use crate::readiness::notify::Throttle;
 use crate::sys;
 use crate::unit::{Diagnostic, UnitSpec};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::Signal;
 use signal_hook_mio::v1_0::Signals;
 use sources::{Kind, Source, Sources};
 use spawner::{ExecStatus, Spawner};
@@ -91,6 +93,9 @@ pub fn ignored_signals() -> Vec<i32> {
     signals.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
     signals
 }
+
+/// Starts between two trims of the heap (see `run`).
+const TRIM_AFTER_SPAWNS: u64 = 32;
 
 /// Flush tend's own output once this much is queued.
 const FLUSH_AT: usize = 256 * 1024;
@@ -147,7 +152,8 @@ fn sinks_for(unit: &UnitSpec) -> (Option<FileSink>, Option<SyslogSink>) {
     });
     let syslog = unit.log.syslog.then(|| {
         // The loader accepted only known names.
-        let facility = sink::parse_facility(&unit.log.syslog_facility).unwrap_or(sink::Facility::LOG_DAEMON);
+        let facility =
+            syslog::parse_facility(&unit.log.syslog_facility).unwrap_or(syslog::Facility::LOG_DAEMON);
         SyslogSink::new(syslog_socket(), facility)
     });
     (file, syslog)
@@ -244,6 +250,8 @@ struct Supervisor {
     record_dir: Option<PathBuf>,
     /// Sources that still had data when their turn ended.
     busy: Vec<Token>,
+    /// A reload was applied since the heap was last trimmed.
+    reloaded: bool,
     read_buffer: Vec<u8>,
     /// epoll_wait failed: shutting down without the poller.
     poll_error: Option<String>,
@@ -253,9 +261,9 @@ impl Supervisor {
     fn new(units: Vec<UnitSpec>, options: UpOptions) -> io::Result<Supervisor> {
         crate::spawn::ensure_standard_fds();
         let fd_limit = sys::raise_nofile_limit();
-        sys::ignore_sigpipe();
-        sys::ignore_signal(libc::SIGTTIN);
-        sys::ignore_signal(libc::SIGTTOU);
+        for signal in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU] {
+            sys::ignore_signal(signal);
+        }
         // A mask inherited from whoever started tend (a shell, a runtime, a
         // program that blocked SIGCHLD or SIGTERM before exec) would keep
         // the signal handlers from ever running: no reaping, no shutdown.
@@ -332,7 +340,7 @@ impl Supervisor {
             output,
             event_syslog: options
                 .syslog_events
-                .then(|| SyslogSink::new(syslog_socket(), sink::Facility::LOG_DAEMON)),
+                .then(|| SyslogSink::new(syslog_socket(), syslog::Facility::LOG_DAEMON)),
             units_dir: options.units_dir,
             load_units: options.load_units,
             reloading: None,
@@ -349,6 +357,7 @@ impl Supervisor {
             fd_limit,
             systemd: systemd::from_environment(),
             busy: Vec::new(),
+            reloaded: false,
             read_buffer: vec![0; streams::READ_CHUNK],
             poll_error: None,
         };
@@ -362,19 +371,25 @@ impl Supervisor {
         self.kill_leftovers();
         self.feed(Event::Up);
         let mut events = Events::with_capacity(256);
-        let mut trimmed_at_spawns = u64::MAX;
+        let mut trimmed_at_spawns: Option<u64> = None;
         loop {
             self.flush();
             if self.core.finished() {
                 break;
             }
             let timeout = if self.busy.is_empty() { self.next_timeout() } else { Some(Duration::ZERO) };
-            // About to sleep with nothing due after spawning: give back what
-            // start-up used (unit parsing, exec plans), once per burst.
+            // About to sleep with nothing due after a burst of starts (start-up,
+            // a reload, many restarts): give back what it used (unit parsing,
+            // exec plans). Not after each single restart: malloc_trim is a
+            // system call on the restart path, for little to give back.
             let spawns = self.core.spawns();
-            if timeout.is_none() && spawns != trimmed_at_spawns {
+            let burst = match trimmed_at_spawns {
+                None => spawns > 0,
+                Some(at) => spawns >= at + TRIM_AFTER_SPAWNS || std::mem::take(&mut self.reloaded),
+            };
+            if timeout.is_none() && burst {
                 sys::release_free_memory();
-                trimmed_at_spawns = spawns;
+                trimmed_at_spawns = Some(spawns);
             }
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() != io::ErrorKind::Interrupted {
@@ -417,7 +432,7 @@ impl Supervisor {
             Action::Signal { service, pid, signal, group, report } => {
                 let result = self.send_signal(service, pid, signal, group, report.is_none());
                 if let Some(report) = report {
-                    let error = result.err().map(|e| tend_core::text::without_os_errors(&e.to_string()));
+                    let error = result.err().map(|e| tend_core::text::error_text(&e));
                     self.feed(Event::Signalled { report, service, error });
                 }
             }
@@ -1007,7 +1022,7 @@ impl Supervisor {
         let mut buf = [0u8; 512];
         let (mut ready, mut closed) = (false, false);
         loop {
-            match sys::read(fd.as_raw_fd(), &mut buf) {
+            match sys::read(&*fd, &mut buf) {
                 Ok(0) => {
                     closed = true;
                     break;
@@ -1668,6 +1683,7 @@ impl Supervisor {
             }),
         };
         self.feed(Event::Reloaded { asked_by, units, warnings: warned });
+        self.reloaded = true;
         // New names, new widths: render every prefix again.
         let names: Vec<String> = (0..self.core.len())
             .filter(|&s| self.core.is_live(s))

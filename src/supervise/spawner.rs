@@ -45,7 +45,7 @@ impl ExecWatch {
     pub(super) fn read(&mut self) -> ExecStatus {
         let mut buf = [0u8; 64];
         while !self.eof {
-            match sys::read(self.fd.as_raw_fd(), &mut buf) {
+            match sys::read(&self.fd, &mut buf) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.bytes.extend_from_slice(&buf[..n]),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}

@@ -238,9 +238,15 @@ impl Env {
         read(&path)
     }
 
-    /// Pid written by a service to file `name` (waits for it).
+    /// Pid written by a service to file `name` (waits for it). Waits for
+    /// the whole line too: `echo $$ > FILE` creates the file before it
+    /// writes to it, so a reader can find it empty.
     pub fn await_pid(&self, tend: &Tend, name: &str) -> i32 {
-        let s = self.await_file(tend, name);
+        let path = self.p(name);
+        tend.wait_until(T, &format!("a pid in {} written by a service", path.display()), || {
+            read(&path).ends_with('\n')
+        });
+        let s = read(&path);
         s.trim().parse().unwrap_or_else(|_| panic!("file {name} holds no pid: {s:?}"))
     }
 
