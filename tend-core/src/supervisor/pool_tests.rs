@@ -234,7 +234,8 @@ impl World {
             | Action::ReopenLogs { .. }
             | Action::Added { .. }
             | Action::Redefined { .. }
-            | Action::Release { .. } => {}
+            | Action::Release { .. }
+            | Action::Metrics { .. } => {}
         }
     }
 
