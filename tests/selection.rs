@@ -87,3 +87,37 @@ fn up_with_an_unknown_name_starts_nothing() {
     );
     assert!(!started.exists());
 }
+
+/// `tend up --detach NAME…`: the supervisor it starts in the background
+/// gets the names too.
+#[test]
+fn up_detach_with_names_starts_only_those() {
+    let env = Env::new();
+    env.unit("db", "command: [sleep, '100000']\n");
+    env.unit("web", "command: [sleep, '100000']\ndepends_on: [db]\n");
+    env.unit("admin", "command: [sleep, '100000']\n");
+    let units = env.units();
+    let mut cmd = std::process::Command::new(tend_bin());
+    cmd.args(["up", "--detach", "--units", units.to_str().unwrap(), "web"])
+        .env("TEND_SOCKET", env.socket())
+        .current_dir(env.root());
+    let out = run_cmd_within(cmd, "tend up --detach web", std::time::Duration::from_secs(30));
+    let pid: Option<i32> = out
+        .stderr
+        .split("running in the background (pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok());
+    let list = status_list(&env);
+    let stop = ctl(&env, &["shutdown", "--timeout", "5s"]);
+    if let Some(pid) = pid.filter(|&p| !is_gone(p)) {
+        kill(pid, libc::SIGKILL);
+    }
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(stop.code, 0, "{}", stop.show());
+    let state = |name: &str| service(&list, name).unwrap()["state"].as_str().unwrap().to_string();
+    assert_eq!(
+        (state("db"), state("web"), state("admin")),
+        ("running".into(), "running".into(), "stopped".into())
+    );
+}

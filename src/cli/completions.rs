@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use super::args::{Candidates, Shell};
 
 /// Subcommands whose positional arguments are service names.
-const NAME_COMMANDS: &[&str] = &["status", "start", "stop", "restart", "logs", "signal", "events"];
+const NAME_COMMANDS: &[&str] = &["status", "start", "stop", "restart", "logs", "signal", "events", "wait"];
 
 /// Subcommands whose first positional argument is a pool's unit name.
 const POOL_COMMANDS: &[&str] = &["scale"];

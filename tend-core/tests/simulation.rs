@@ -20,25 +20,27 @@
 //!    of each service carries what `tend status` says after every step, a
 //!    `started` names a live process of it, and the replay of
 //!    `since_start` is where each service is;
-//! 10. pipelines: a pipe is open exactly while a live unit pipes into a
-//!     live consumer (and never during the shutdown); every spawn gets the
-//!     streams its unit and the pipes say, into open pipes only; a producer
-//!     starts only while its consumer runs; at the shutdown a consumer is
-//!     signalled only once its producers are down (7, a pipe counting as a
-//!     dependency);
-//! 11. `runtime_max`: no process runs past it without being stopped, none
-//!     is stopped for it early, and such a stop never counts toward the
-//!     start limit;
-//! 12. pools of instances: a dependency on a pool holds only when every
+//! 10. a `wait` answered as done finds every service it names where it
+//!     asked, as `status` shows it at that moment;
+//! 11. pools of instances: a dependency on a pool holds only when every
 //!     instance wanted up meets it (3); `tend scale` and a reload of a
 //!     changed `instances:` touch only the instances they add or remove (and
 //!     what those need, or what was waiting for them); a rolling restart
 //!     stops an instance only once the one it restarted before is up again
 //!     (ready, for one with a readiness signal), and a rolling restart that
 //!     succeeds restarted every instance;
-//! 13. `enabled: false` and `tend up NAME…`: nothing starts that `up` was
+//! 12. `enabled: false` and `tend up NAME…`: nothing starts that `up` was
 //!     not to start (a disabled unit, one not named, and not what they
-//!     need) until a request or a reload asks for it.
+//!     need) until a request or a reload asks for it;
+//! 13. pipelines: a pipe is open exactly while a unit pipes into a live
+//!     consumer (and never during the shutdown); every spawn gets the
+//!     streams its unit and the pipes say, into open pipes only; a producer
+//!     starts only while its consumer runs; at the shutdown a consumer is
+//!     signalled only once its producers are down (7, a pipe counting as a
+//!     dependency);
+//! 14. `runtime_max`: no process runs past it without being stopped, none
+//!     is stopped for it early, and such a stop never counts toward the
+//!     start limit.
 //!
 //! Everything comes from one seed: a failing seed is printed with the
 //! events before the failure, and `SIM_SEED=N cargo test -p tend-core
@@ -49,7 +51,7 @@
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, SystemTime};
 use tend_core::pool::Instances;
-use tend_core::proto::{CheckKind, EventKind, Reply, Request, ServiceState, Target};
+use tend_core::proto::{CheckKind, EventKind, Reply, Request, ServiceState, Target, WaitFor};
 use tend_core::service::{Config, StartFailure, State};
 use tend_core::spec::{
     CheckTiming, Definition, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec, StdinSource,
@@ -541,7 +543,7 @@ impl Sim {
         let units = expand(&folder, &pools);
         let mut core = Core::new(folder.clone(), 1, "sim");
         let n = units.len();
-        // 12. the core runs each pool's instances, in order.
+        // 11. the core runs each pool's instances, in order.
         let core_names: Vec<&str> = (0..core.len()).map(|i| core.spec(i).name.as_str()).collect();
         let names: Vec<&str> = units.iter().map(|u| u.spec.name.as_str()).collect();
         assert_eq!(core_names, names, "the core's services are not the folder's");
@@ -787,7 +789,7 @@ impl Sim {
         wanted
     }
 
-    /// 10. the pipes open are exactly those needed.
+    /// 13. the pipes open are exactly those needed.
     fn check_pipes(&self) -> Checked {
         let expected = self.expected_pipes();
         ensure!(
@@ -824,7 +826,7 @@ impl Sim {
                     );
                 }
             }
-            // 11. nothing runs past runtime_max unless its stop is under way
+            // 14. nothing runs past runtime_max unless its stop is under way
             // (or it is left alone, wanted down while its dependents stop).
             if let (State::Running { since, .. }, Some(limit)) = (state, config.runtime_max) {
                 let ledger = &self.ledgers[service];
@@ -924,6 +926,15 @@ impl Sim {
                 self.open_requests.remove(&conn);
                 Ok(())
             }
+            Action::Metrics { conn } => {
+                let metrics = self.core.metrics();
+                ensure!(
+                    metrics.iter().all(|(s, m)| self.live[*s] && m.state == self.core.shown_state(*s)),
+                    "metrics of a removed service, or a state status does not show"
+                );
+                self.open_requests.remove(&conn);
+                Ok(())
+            }
             Action::ReopenLogs { conn } => {
                 self.open_requests.remove(&conn);
                 Ok(())
@@ -1017,6 +1028,41 @@ impl Sim {
             self.open_requests.contains_key(&conn),
             "a reply on connection {conn}, which asked nothing: {reply:?}"
         );
+        // 10. a wait said done only when every service is where it asked.
+        if let (Some(kind), Reply::Results(results)) = (self.open_requests.get(&conn), reply) {
+            let allowed: &[ServiceState] = match *kind {
+                "wait ready" => &[ServiceState::Ready, ServiceState::Running, ServiceState::Completed],
+                "wait up" => &[
+                    ServiceState::Ready,
+                    ServiceState::Running,
+                    ServiceState::Starting,
+                    ServiceState::Completed,
+                ],
+                "wait stopped" => &[
+                    ServiceState::Stopped,
+                    ServiceState::Exited,
+                    ServiceState::Completed,
+                    ServiceState::Failed,
+                ],
+                "wait completed" => &[ServiceState::Completed, ServiceState::Exited],
+                _ => &[],
+            };
+            if !allowed.is_empty() {
+                for result in &results.results {
+                    let service = self.id_of(&result.name);
+                    let shown = service.map(|s| self.core.shown_state(s));
+                    ensure!(
+                        result.ok
+                            && shown.is_some_and(|s| allowed.contains(&s))
+                            && shown == Some(result.state),
+                        "{kind} answered for {} as {:?} while status says {:?}",
+                        result.name,
+                        result.state,
+                        shown
+                    );
+                }
+            }
+        }
         if let (Some(expected), Reply::Reload(reload)) = (&self.reload_expectation, reply) {
             let said: BTreeSet<String> = reload
                 .reload
@@ -1029,7 +1075,7 @@ impl Sim {
                 .collect();
             ensure!(&said == expected, "reload reported {said:?}, the folder changed {expected:?}");
         }
-        // 12. a rolling restart that succeeded restarted every member.
+        // 11. a rolling restart that succeeded restarted every member.
         if let Some(at) = self.rollings.iter().position(|r| r.conn == conn) {
             let rolling = self.rollings.remove(at);
             self.pool_stats[if matches!(reply, Reply::Results(_)) { 2 } else { 3 }] += 1;
@@ -1094,7 +1140,7 @@ impl Sim {
         ensure!(self.shutdown.is_none(), "{name} spawned during the shutdown");
         ensure!(self.live[service], "{name} spawned after a reload removed it");
         // 3. its dependencies hold, as the kernel sees them.
-        // 13. only what `up` or a request or a reload was to start.
+        // 12. only what `up` or a request or a reload was to start.
         ensure!(
             self.ledgers[service].may_start,
             "{name} started, but nothing asked for it (enabled: false, or not named by up)"
@@ -1254,7 +1300,7 @@ impl Sim {
                 );
             }
         }
-        // 12. a rolling restart stops a member only once the member it
+        // 11. a rolling restart stops a member only once the member it
         // stopped before was up again (pools have no stops of their own but
         // runtime_max's, which the core announces: any other is the rolling
         // restart's).
@@ -1473,6 +1519,10 @@ impl Sim {
             Request::Reload => "reload",
             Request::Signal { .. } => "signal",
             Request::Scale { .. } => "scale",
+            Request::Wait { until: WaitFor::Ready, .. } => "wait ready",
+            Request::Wait { until: WaitFor::Up, .. } => "wait up",
+            Request::Wait { until: WaitFor::Stopped, .. } => "wait stopped",
+            Request::Wait { until: WaitFor::Completed, .. } => "wait completed",
             _ => "other",
         };
         self.open_requests.insert(conn, kind);
@@ -1628,9 +1678,17 @@ impl Sim {
                 let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
                 self.request(Request::Status { names })
             }
-            60..=64 => {
+            60..=62 => {
                 let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
                 self.request(Request::Events { names, since_start: true })
+            }
+            63..=64 => {
+                let names = if self.rng.chance(0.3) { Vec::new() } else { self.names(2) };
+                let until = [WaitFor::Ready, WaitFor::Up, WaitFor::Stopped, WaitFor::Completed]
+                    [self.rng.below(4) as usize];
+                let timeout_ms = self.rng.chance(0.5).then(|| self.rng.below(3_000));
+                let settle = self.rng.chance(0.3);
+                self.request(Request::Wait { names, until, timeout_ms, settle })
             }
             65..=69 => {
                 let names = self.names(1);

@@ -15,11 +15,16 @@
 
 mod events;
 mod goals;
+mod metrics;
 mod pipes;
 #[cfg(test)]
 mod pool_tests;
 mod pools;
 mod requests;
+mod wait;
+
+pub use metrics::ServiceMetrics;
+pub use requests::OWN_LOG;
 
 pub use pipes::{Input, Output, PipeId, Stdio};
 
@@ -122,9 +127,20 @@ pub enum Action<U> {
     /// Send a status reply, after adding what only the loop measures
     /// (memory, CPU, log sink errors) to each service in `services`' order.
     Status { conn: ConnId, services: Vec<ServiceId>, reply: StatusReply },
-    /// Send the last `lines` of these services' output, then end the reply,
-    /// or with `follow` keep sending new lines.
-    Logs { conn: ConnId, services: Vec<ServiceId>, lines: usize, follow: bool },
+    /// Send the last `lines` of these services' output (and of tend's own
+    /// log with `own`), read at or after `since`, of `stream` only if
+    /// given; then end the reply, or with `follow` keep sending new lines.
+    Logs {
+        conn: ConnId,
+        services: Vec<ServiceId>,
+        own: bool,
+        lines: usize,
+        follow: bool,
+        since: Option<SystemTime>,
+        stream: Option<crate::proto::Stream>,
+    },
+    /// Send the metrics ([`Core::metrics`] and what the loop measures) on `conn`.
+    Metrics { conn: ConnId },
     /// Reopen every log file; answer on `conn`.
     ReopenLogs { conn: ConnId },
     /// Read the units folder again; answer [`Event::Reloaded`], asked by `conn`.
@@ -206,6 +222,10 @@ struct Svc<U> {
     status_text: Option<String>,
     main_pid: Option<i32>,
     oom_killed: bool,
+    /// Restarts its policy made since tend started (never reset).
+    restarts_total: u64,
+    /// Runs that ended in failure since tend started, by kind.
+    failures_by_kind: Vec<(crate::proto::ExitKind, u64)>,
 }
 
 impl<U> Svc<U> {
@@ -299,6 +319,7 @@ pub struct Core<U> {
     waiters: Vec<requests::Waiter>,
     /// Rolling restarts under way.
     rollings: Vec<pools::Rolling>,
+    state_waiters: Vec<wait::StateWaiter>,
     signal_reports: Vec<requests::SignalReport>,
     next_report: u64,
     /// The exit status a critical service handed over.
@@ -335,6 +356,7 @@ impl<U: Definition> Core<U> {
             graph: goals::Graph::default(),
             waiters: Vec::new(),
             rollings: Vec::new(),
+            state_waiters: Vec::new(),
             signal_reports: Vec::new(),
             next_report: 0,
             critical_exit: None,
@@ -402,6 +424,8 @@ impl<U: Definition> Core<U> {
             status_text: None,
             main_pid: None,
             oom_killed: false,
+            restarts_total: 0,
+            failures_by_kind: Vec::new(),
         });
         self.services.len() - 1
     }
@@ -505,6 +529,7 @@ impl<U: Definition> Core<U> {
                 for rolling in self.rollings.iter_mut().filter(|r| r.conn == Some(conn)) {
                     rolling.conn = None;
                 }
+                self.state_waiters.retain(|w| w.conn != conn);
                 self.signal_reports.retain(|r| r.conn != conn);
             }
             Event::Reloaded { asked_by, units, warnings } => self.reloaded(asked_by, units, warnings),
@@ -542,6 +567,7 @@ impl<U: Definition> Core<U> {
                 [s.machine.deadline().filter(|_| !left_alone), s.checks.deadline()]
             })
             .flatten()
+            .chain(self.state_waiters.iter().filter_map(|w| w.deadline()))
             .min()
     }
 
@@ -676,12 +702,16 @@ impl<U: Definition> Core<U> {
         let svc = &mut self.services[service];
         let was_failed = matches!(svc.machine.state(), State::Failed { .. });
         let was_down = svc.machine.is_down();
+        let failures = svc.machine.failures_total();
         let actions = svc.machine.handle(self.now, event);
         if !was_down && svc.machine.is_down() {
             svc.stops += 1;
         }
         for action in actions {
             self.machine_action(service, action);
+        }
+        if self.services[service].machine.failures_total() > failures {
+            self.tally_failure(service);
         }
         if !was_failed {
             self.entered_failed(service);
@@ -860,6 +890,7 @@ impl<U: Definition> Core<U> {
         // Answering may describe why a service waits, which can find it
         // blocked: before the states are noted.
         self.answer_waiters();
+        self.answer_state_waiters();
         let mut changed = Vec::new();
         for (service, svc) in self.services.iter_mut().enumerate() {
             let shown = status::state(&svc.view());

@@ -240,7 +240,8 @@ impl World {
             | Action::Redefined { .. }
             | Action::Release { .. }
             | Action::OpenPipe { .. }
-            | Action::ClosePipe { .. } => {}
+            | Action::ClosePipe { .. }
+            | Action::Metrics { .. } => {}
         }
     }
 
