@@ -380,6 +380,19 @@ pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
     }
 }
 
+/// End tend now with `code`: stdout flushed (stderr is unbuffered), no
+/// destructors, no atexit handlers, no stdio clean-up (_exit(2)). For
+/// `tend run` once its child's status is known: every page of code the
+/// ordinary exit path touches is a page fault, and every page mapped is
+/// one more for the kernel to unmap before tend's parent hears of the exit.
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = io::stdout().flush();
+    // SAFETY: _exit takes an integer and does not return; nothing of
+    // tend's state is needed after it. (nix offers no `_exit`.)
+    unsafe { libc::_exit(code) }
+}
+
 pub fn getppid() -> i32 {
     nix::unistd::getppid().as_raw()
 }
