@@ -200,6 +200,12 @@ pub fn read(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
 /// continued children are not reported (no WUNTRACED/WCONTINUED). Raw:
 /// the core decodes the status word itself (`ExitStatus`), and nix's
 /// `WaitStatus` would decode it first.
+///
+/// The only waitpid in tend. Two processes call it: tend, through its
+/// reaper (`supervise/reaper.rs`), and the init of a `private_pids`
+/// namespace (`spawn/child.rs`), a child of tend that forks the service
+/// and reaps inside that namespace only. Async-signal-safe (no allocation;
+/// errno read at once), as the latter needs after fork.
 pub fn wait_any_nohang() -> Option<(i32, i32)> {
     loop {
         let mut status = 0;
