@@ -849,6 +849,7 @@ impl CgroupManager {
             joins: Vec::new(),
             v2_dir: None,
             events: None,
+            v2_id: None,
         };
         let uses = |c: Controller, b: &Backend| self.plan.backends[c.index()] == *b;
 
@@ -920,6 +921,8 @@ impl CgroupManager {
                 .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
                 .open(&dir)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", dir.display())))?;
+            use std::os::unix::fs::MetadataExt;
+            cg.v2_id = dir_file.metadata().ok().map(|m| m.ino());
             cg.v2_dir = Some((dir_file, cg.joins.len() - 1));
             let events = dir.join("cgroup.events");
             cg.events =
@@ -992,6 +995,9 @@ pub struct ServiceCgroup {
     /// system call instead of an open, fstat, two reads and a close on the
     /// restart path.
     events: Option<File>,
+    /// The v2 cgroup's id: its directory's inode number (what the kernel
+    /// reports as a process's cgroup id, e.g. for a pidfd).
+    v2_id: Option<u64>,
 }
 
 /// SIGKILL every process in the cgroup `dir` (v2: `cgroup.kill` when the
@@ -1035,6 +1041,11 @@ fn kill_leftovers(dir: &Path, v2: bool) -> usize {
 const KILL_BUDGET: Duration = Duration::from_millis(100);
 
 impl ServiceCgroup {
+    /// The id of the v2 cgroup, if the service has one.
+    pub fn id(&self) -> Option<u64> {
+        self.v2_id
+    }
+
     /// The directories (v1 ones, then v2).
     #[cfg(test)]
     pub fn dirs(&self) -> &[PathBuf] {

@@ -604,6 +604,15 @@ impl Supervisor {
     }
 
     fn reap(&mut self) {
+        // The datagrams already waiting are read before the exits are
+        // handled, as systemd orders its notify source before SIGCHLD: what
+        // a process said just before it exited (READY=1, MAINPID=, STATUS=)
+        // counts for the run it came from, never for the next one after a
+        // quick restart, and a leader that sent it is still a zombie, known
+        // by its pid. One batch at most: a flood cannot hold up reaping.
+        for token in self.sources.tokens(Kind::Notify) {
+            self.read_notify(token);
+        }
         let mut reaped = Vec::new();
         reaper::reap_all(|pid, status| reaped.push((pid, status)));
         for (pid, status) in reaped {
@@ -884,51 +893,70 @@ impl Supervisor {
     // ---- readiness ----
 
     fn read_notify(&mut self, token: Token) {
-        let messages = self.notify.receive();
-        if messages.len() == crate::readiness::notify::RECEIVE_BATCH {
-            // More may be waiting, and no new edge will say so: next turn.
-            self.busy.push(token);
+        for _ in 0..crate::readiness::notify::RECEIVE_BATCH {
+            let Some(message) = self.notify.receive_one() else { return };
+            self.handle_notify(message);
         }
-        for message in messages {
-            let Some((pid, service)) =
-                message.pid.and_then(|pid| Some((pid, notify::service_of(&self.core, pid)?)))
-            else {
-                let who =
-                    message.pid.map(|p| format!("pid {p}")).unwrap_or_else(|| "an unknown sender".into());
-                self.ignored_notify(format!(
-                    "ignored a notify message from {who}: not a process of any service"
-                ));
-                continue;
+        // A full batch: more may be waiting, and no new edge will say so.
+        self.busy.push(token);
+    }
+
+    /// Attribute one message to its service and hand it to the core; its
+    /// passed descriptors are closed only then (see `Message::passed`).
+    fn handle_notify(&mut self, message: crate::readiness::notify::Message) {
+        // The sender's cgroup first: the kernel's record, which holds for a
+        // sender that has exited and been reaped before tend read its
+        // message (`systemd-notify --no-block --ready` without the
+        // privilege to send as its parent, a helper that sends and exits)
+        // or that left the service's process tree; then its pid, for a
+        // service without a cgroup of its own or a kernel without SCM_PIDFD.
+        let by_cgroup =
+            message.sender.and_then(|s| s.cgroup_id).and_then(|id| self.spawner.service_in_cgroup(id));
+        let Some((pid, service)) = message
+            .pid
+            .and_then(|pid| Some((pid, by_cgroup.or_else(|| notify::service_of(&self.core, pid))?)))
+        else {
+            let who = message.pid.map(|p| format!("pid {p}")).unwrap_or_else(|| "an unknown sender".into());
+            let exited = if message.sender.is_some_and(|s| s.exited) {
+                " (it had exited before tend read the message, and was in no service's cgroup)"
+            } else {
+                ""
             };
-            let name = self.core.spec(service).name.clone();
-            if self.core.spec(service).service_type != crate::unit::ServiceType::Notify {
-                self.ignored_notify(format!("{name}: ignored a notify message: the unit is not type notify"));
+            self.ignored_notify(format!(
+                "ignored a notify message from {who}: not a process of any service{exited}"
+            ));
+            return;
+        };
+        let name = self.core.spec(service).name.clone();
+        if self.core.spec(service).service_type != crate::unit::ServiceType::Notify {
+            self.ignored_notify(format!("{name}: ignored a notify message: the unit is not type notify"));
+            return;
+        }
+        let mut fields = Vec::with_capacity(message.fields.len());
+        for (key, value) in message.fields {
+            if key != "MAINPID" {
+                fields.push((key, value));
                 continue;
             }
-            let mut fields = Vec::with_capacity(message.fields.len());
-            for (key, value) in message.fields {
-                if key != "MAINPID" {
-                    fields.push((key, value));
-                    continue;
-                }
-                let cgroup_pids = self.spawner.cgroup(service).map(|c| c.pids()).unwrap_or_default();
-                let verdict = match value.parse::<i32>() {
-                    Ok(candidate) => crate::readiness::notify::main_pid_acceptable(
-                        candidate,
-                        notify::is_member(&self.core, &cgroup_pids, service, candidate),
-                    ),
-                    Err(_) => Err("not a number"),
-                };
-                match verdict {
-                    Ok(()) => fields.push((key, value)),
-                    Err(why) => {
-                        let shown = crate::unit::values::printable(&value);
-                        self.ignored_notify(format!("{name}: ignored MAINPID={shown} from pid {pid}: {why}"));
-                    }
+            let cgroup_pids = self.spawner.cgroup(service).map(|c| c.pids()).unwrap_or_default();
+            let verdict = match value.parse::<i32>() {
+                Ok(candidate) => crate::readiness::notify::main_pid_acceptable(
+                    candidate,
+                    notify::is_member(&self.core, &cgroup_pids, service, candidate),
+                ),
+                Err(_) => Err("not a number"),
+            };
+            match verdict {
+                Ok(()) => fields.push((key, value)),
+                Err(why) => {
+                    let shown = crate::unit::values::printable(&value);
+                    self.ignored_notify(format!("{name}: ignored MAINPID={shown} from pid {pid}: {why}"));
                 }
             }
-            self.feed(Event::Notify { service, fields });
         }
+        self.feed(Event::Notify { service, fields });
+        // Now the barrier's pipe (if any) may close.
+        drop(message.passed);
     }
 
     /// A line about an ignored notify message, within the throttle's budget

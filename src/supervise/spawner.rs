@@ -269,6 +269,11 @@ impl Spawner {
         self.placements[service].cgroup.as_ref()
     }
 
+    /// The service whose (v2) cgroup has the id `cgroup_id`.
+    pub(super) fn service_in_cgroup(&self, cgroup_id: u64) -> Option<ServiceId> {
+        self.placements.iter().position(|p| p.cgroup.as_ref().and_then(|c| c.id()) == Some(cgroup_id))
+    }
+
     /// Nothing of the service's is left in its cgroup (true without one).
     pub(super) fn cgroup_empty(&self, service: ServiceId) -> bool {
         self.cgroup(service).is_none_or(|c| c.is_empty())

@@ -2,8 +2,10 @@
 //! call, raw where it does not (or offers it in a form that allocates).
 //!
 //! Owns: the monotonic clock, prctl subreaper and parent-death signal,
-//! process-group liveness, raw signal masks, the signal state tend was
-//! started with (read by a constructor before `main`). Must not hold policy: every function here does one system call
+//! process-group liveness, raw signal masks, the notify socket and what
+//! the kernel says of a datagram's sender (SCM_CREDENTIALS, and SCM_PIDFD
+//! with PIDFD_GET_INFO), the signal state tend was started with (read by a
+//! constructor before `main`). Must not hold policy: every function here does one system call
 //! (or one look-up, or one reading of the signal table) and reports its
 //! result.
 
@@ -461,16 +463,113 @@ pub fn notify_socket(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd>
     let socket = std::os::unix::net::UnixDatagram::bind(path)?;
     socket.set_nonblocking(true)?;
     setsockopt(&socket, PassCred, &true)?;
+    // A pidfd of the sender with each datagram (SCM_PIDFD): see
+    // `recv_notify`. Raw: nix has no SO_PASSPIDFD. Kernels before 6.5
+    // refuse the option (ENOPROTOOPT); credentials alone then attribute
+    // the messages, so its failure is not one.
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads one int from a local, on a socket we own.
+    let _ = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PASSPIDFD,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
     Ok(socket.into())
+}
+
+/// SO_PASSPIDFD and SCM_PIDFD (asm-generic/socket.h, linux/socket.h; Linux 6.5).
+const SO_PASSPIDFD: libc::c_int = 76;
+const SCM_PIDFD: libc::c_int = 0x04;
+
+/// What the kernel knows of a datagram's sender, asked through the pidfd
+/// it attached (SCM_PIDFD) with PIDFD_GET_INFO (Linux 6.13). Since Linux
+/// 6.16 that works for a sender already gone and reaped too: the kernel
+/// keeps its cgroup at exit for the pidfd (pidfs exit information).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender {
+    /// The sender had exited when asked.
+    pub exited: bool,
+    /// Its cgroup2 cgroup (the id is the inode number of the cgroup's
+    /// directory): while it lives, or at its exit.
+    pub cgroup_id: Option<u64>,
+}
+
+/// One datagram read by [`recv_notify`].
+#[derive(Debug)]
+pub struct Received {
+    pub len: usize,
+    /// From SCM_CREDENTIALS; `None` if the kernel attached none.
+    pub pid: Option<i32>,
+    /// From SCM_PIDFD; `None` on kernels without it, or when the sender is
+    /// gone and the kernel kept nothing of it.
+    pub sender: Option<Sender>,
+    /// Descriptors sent along (SCM_RIGHTS: FDSTORE=, the pipe of
+    /// BARRIER=1), closed when dropped.
+    pub passed: Vec<std::os::fd::OwnedFd>,
+}
+
+/// struct pidfd_info (linux/pidfd.h), the fields of PIDFD_INFO_SIZE_VER0.
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    ruid: u32,
+    rgid: u32,
+    euid: u32,
+    egid: u32,
+    suid: u32,
+    sgid: u32,
+    fsuid: u32,
+    fsgid: u32,
+    exit_code: i32,
+}
+
+const PIDFD_INFO_CGROUPID: u64 = 1 << 2;
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+/// _IOWR(PIDFS_IOCTL_MAGIC = 0xFF, 11, struct pidfd_info).
+const PIDFD_GET_INFO: u64 = (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as u64) << 16) | (0xFF << 8) | 11;
+
+/// PIDFD_GET_INFO on `pidfd`: the cgroup and whether the process exited.
+/// `None` when the kernel cannot say (before 6.13, or a reaped process
+/// before 6.16).
+fn pidfd_sender(pidfd: i32) -> Option<Sender> {
+    let mut info = PidfdInfo { mask: PIDFD_INFO_CGROUPID | PIDFD_INFO_EXIT, ..PidfdInfo::default() };
+    // SAFETY: the ioctl writes at most size_of::<PidfdInfo>() bytes (the
+    // size is in the request number) into the local.
+    let rc = unsafe { libc::ioctl(pidfd, PIDFD_GET_INFO as _, &mut info as *mut PidfdInfo) };
+    if rc != 0 {
+        return None;
+    }
+    Some(Sender {
+        exited: info.mask & PIDFD_INFO_EXIT != 0,
+        cgroup_id: (info.mask & PIDFD_INFO_CGROUPID != 0).then_some(info.cgroupid),
+    })
 }
 
 /// recvmsg(2) one datagram with its SCM_CREDENTIALS; `Ok(None)` when none
 /// is waiting. The pid is `None` if the kernel attached no credentials.
-/// Raw: nix will not walk a truncated control buffer (MSG_CTRUNC), and the
-/// descriptors that did fit in it must still be closed.
+/// Descriptors sent along are closed.
 pub fn recv_with_pid(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Option<i32>)>> {
-    // Room for the ucred message and a few passed descriptors (more than
-    // fit are released by the kernel, see unix(7) on MSG_CTRUNC).
+    Ok(recv_notify(fd, buf)?.map(|r| (r.len, r.pid)))
+}
+
+/// recvmsg(2) one datagram with its SCM_CREDENTIALS, the descriptors sent
+/// along and, on a socket made by [`notify_socket`], what its SCM_PIDFD
+/// says of the sender (the pidfd itself is closed here); `Ok(None)` when
+/// none is waiting. Raw: nix will not walk a truncated control buffer
+/// (MSG_CTRUNC), and the descriptors that did fit in it must still be
+/// closed; nor does it know SCM_PIDFD.
+pub fn recv_notify(fd: i32, buf: &mut [u8]) -> io::Result<Option<Received>> {
+    // Room for the ucred message, the pidfd and a few passed descriptors
+    // (more than fit are released by the kernel, see unix(7) on MSG_CTRUNC).
     let mut control = [0u64; 32];
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: msghdr is plain data; the pointers set below stay valid for the call.
@@ -486,6 +585,8 @@ pub fn recv_with_pid(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Optio
         return if err.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(err) };
     }
     let mut pid = None;
+    let mut sender = None;
+    let mut passed = Vec::new();
     // SAFETY: CMSG_* walk the control buffer the kernel filled, within msg_controllen.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
@@ -494,22 +595,30 @@ pub fn recv_with_pid(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Optio
                 let cred: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
                 pid = Some(cred.pid);
             }
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == SCM_PIDFD {
+                // A negative errno instead of a descriptor when the kernel
+                // could not make one (a sender reaped, before Linux 6.16).
+                let pidfd: libc::c_int = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                if pidfd >= 0 {
+                    sender = pidfd_sender(pidfd);
+                    libc::close(pidfd);
+                }
+            }
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                // Descriptors sent along (FDSTORE=, systemd-notify's
-                // BARRIER=1 pipe): we keep none. Closing them is what the
-                // sender waits for, and keeping them would let any local
-                // user exhaust tend's descriptors.
+                // The kernel installed these descriptors for us (close-on-
+                // exec: MSG_CMSG_CLOEXEC): ours to own, and to close.
+                use std::os::fd::FromRawFd;
                 let data = libc::CMSG_DATA(cmsg);
                 let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
                 for i in 0..len / std::mem::size_of::<libc::c_int>() {
                     let fd: libc::c_int = std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
-                    libc::close(fd);
+                    passed.push(std::os::fd::OwnedFd::from_raw_fd(fd));
                 }
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    Ok(Some((n as usize, pid)))
+    Ok(Some(Received { len: n as usize, pid, sender, passed }))
 }
 
 /// The process group of `pid` (getpgid(2)), if it exists.
@@ -680,6 +789,57 @@ pub fn original_nofile() -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::InheritedSignals;
+
+    /// The descriptors sent along with a datagram stay open as long as
+    /// what `recv_notify` returned: sd_notify_barrier(3) waits for their
+    /// close, which must come only after the messages before it were
+    /// handled.
+    #[test]
+    fn passed_descriptors_stay_open_until_dropped() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let socket = super::notify_socket(&path).unwrap();
+        let sender = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        sender.connect(&path).unwrap();
+        // As sd_notify_barrier: BARRIER=1 with one end of a pipe (here a
+        // socket pair), then EOF on the other end once the receiver closed it.
+        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut payload = *b"BARRIER=1";
+        let mut iov = libc::iovec { iov_base: payload.as_mut_ptr().cast(), iov_len: payload.len() };
+        let mut control = [0u64; 4];
+        // SAFETY: msghdr is plain data; the pointers set below stay valid for the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE is arithmetic.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as usize;
+        // SAFETY: the control buffer holds one cmsg with room for one int
+        // (CMSG_SPACE(4) <= 32 bytes); sendmsg reads what msg points to.
+        let sent = unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(4) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), theirs.as_raw_fd());
+            libc::sendmsg(sender.as_raw_fd(), &msg, 0)
+        };
+        assert_eq!(sent, payload.len() as isize, "{}", std::io::Error::last_os_error());
+        drop(theirs);
+        let mut buf = [0u8; 64];
+        let got = super::recv_notify(socket.as_raw_fd(), &mut buf).unwrap().expect("the datagram");
+        assert_eq!(&buf[..got.len], b"BARRIER=1");
+        assert_eq!(got.pid, Some(std::process::id() as i32));
+        assert_eq!(got.passed.len(), 1);
+        ours.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let open = ours.read(&mut byte).map_err(|e| e.kind());
+        assert_eq!(open, Err(std::io::ErrorKind::WouldBlock), "still open while held");
+        drop(got);
+        assert_eq!(ours.read(&mut byte).unwrap(), 0, "closed once dropped: EOF");
+    }
 
     #[test]
     fn ignored_signals_number_bits_from_one_and_skip_kill_and_stop() {
