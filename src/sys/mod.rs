@@ -3,8 +3,9 @@
 //!
 //! Owns: the monotonic clock, prctl subreaper and parent-death signal,
 //! process-group liveness, raw signal masks, the signal state tend was
-//! started with (read by a constructor before `main`), and getpw*/getgr*
-//! look-ups. Must not hold policy: every function here does one system call
+//! started with (read by a constructor before `main`), and the user
+//! database: getpw*/getgr* look-ups, or in the static build tend's own
+//! reading of `/etc/passwd` and `/etc/group` (`passwd`). Must not hold policy: every function here does one system call
 //! (or one look-up, or one reading of the signal table) and reports its
 //! result.
 
@@ -12,6 +13,7 @@ use crate::unit::{UserDb, UserEntry};
 use std::io;
 use std::time::Duration;
 
+pub mod passwd;
 pub mod paths;
 
 /// CLOCK_MONOTONIC, as the time since its origin (the core's `Time`):
@@ -148,8 +150,22 @@ pub fn tcsetpgrp(fd: i32, pgrp: i32) -> io::Result<()> {
     result
 }
 
-/// The user database through the C library (so NSS sources work too).
+/// The user database. The dynamic build asks the C library (so NSS
+/// sources, LDAP, SSSD, systemd's users, work too); the static build reads
+/// `/etc/passwd` and `/etc/group` itself (`passwd` says why), as a static
+/// glibc would for the `files` source, without linking glibc's NSS.
 pub struct SystemUsers;
+
+/// Built with `-C target-feature=+crt-static` (packaging/build-static).
+const STATIC_BUILD: bool = cfg!(target_feature = "crt-static");
+
+fn files_entry(entry: passwd::PasswdEntry) -> UserEntry {
+    UserEntry { name: entry.name, uid: entry.uid, gid: entry.gid, home: entry.home }
+}
+
+fn files_db(path: &str) -> Vec<u8> {
+    passwd::read_db(std::path::Path::new(path)).unwrap_or_default()
+}
 
 fn cstr_to_string(ptr: *const libc::c_char) -> String {
     if ptr.is_null() {
@@ -186,6 +202,9 @@ fn lookup_passwd(
 
 impl UserDb for SystemUsers {
     fn user_by_name(&self, name: &str) -> Option<UserEntry> {
+        if STATIC_BUILD {
+            return passwd::user_by_name(&files_db(passwd::PASSWD), name).map(files_entry);
+        }
         let cname = std::ffi::CString::new(name).ok()?;
         lookup_passwd(|pwd, buf, result| {
             // SAFETY: all pointers are valid for the call; buf.len() is its size.
@@ -194,6 +213,9 @@ impl UserDb for SystemUsers {
     }
 
     fn user_by_uid(&self, uid: u32) -> Option<UserEntry> {
+        if STATIC_BUILD {
+            return passwd::user_by_uid(&files_db(passwd::PASSWD), uid).map(files_entry);
+        }
         lookup_passwd(|pwd, buf, result| {
             // SAFETY: all pointers are valid for the call; buf.len() is its size.
             unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), result) }
@@ -201,6 +223,9 @@ impl UserDb for SystemUsers {
     }
 
     fn group_by_name(&self, name: &str) -> Option<u32> {
+        if STATIC_BUILD {
+            return passwd::group_by_name(&files_db(passwd::GROUP), name);
+        }
         let cname = std::ffi::CString::new(name).ok()?;
         let mut buf = vec![0 as libc::c_char; 4096];
         loop {
@@ -223,6 +248,9 @@ impl UserDb for SystemUsers {
     }
 
     fn groups_of(&self, user: &UserEntry) -> Vec<u32> {
+        if STATIC_BUILD {
+            return passwd::groups_of(&files_db(passwd::GROUP), &user.name, user.gid);
+        }
         let Ok(cname) = std::ffi::CString::new(user.name.as_str()) else {
             return vec![user.gid];
         };
