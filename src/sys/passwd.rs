@@ -101,15 +101,17 @@ pub fn user_by_uid(passwd: &[u8], uid: u32) -> Option<PasswdEntry> {
     entries(passwd).filter_map(|fields| passwd_entry(&fields)).find(|entry| entry.uid == uid)
 }
 
-/// name:password:gid[:member,member…]. Members are split at commas and
-/// blanks, as nss_files does.
+/// name:password:gid[:member,member…]. Members are split at commas, each
+/// without its leading blanks but with any trailing ones (`a ,b` lists
+/// `a ` and `b`), as glibc's parse_list (nss/nss_files/files-parse.c) does.
 fn group_entry<'a>(fields: &[&'a [u8]]) -> Option<(&'a [u8], u32, impl Iterator<Item = &'a [u8]>)> {
     let (name, gid) = (*fields.first()?, fields.get(2)?);
     if name.is_empty() {
         return None;
     }
     let members = fields.get(3).copied().unwrap_or_default();
-    let members = members.split(|&b| b == b',' || b.is_ascii_whitespace()).filter(|m| !m.is_empty());
+    let members =
+        members.split(|&b| b == b',').map(|member| member.trim_ascii_start()).filter(|m| !m.is_empty());
     Some((name, number(gid)?, members))
 }
 
@@ -121,7 +123,11 @@ pub fn group_by_name(group: &[u8], name: &str) -> Option<u32> {
 }
 
 /// getgrouplist(3): `gid` first, then every group that lists `user` as a
-/// member, in file order, each gid once.
+/// member, in file order, each gid once. One deliberate difference from
+/// glibc: its getgrouplist (files-initgroups.c) parses every line of the
+/// file, so the members of a commented-out group line, or of a `+`/`-` NIS
+/// compat line, get that group, while its getgrnam skips those lines; here
+/// such lines are skipped for both.
 pub fn groups_of(group: &[u8], user: &str, gid: u32) -> Vec<u32> {
     let mut groups = vec![gid];
     for fields in entries(group) {
@@ -163,7 +169,7 @@ root:x:0:
 adm:x:4:syslog,alice
 users:x:100:
 alice:x:1000:alice
-wheel:x:10: bob , alice,carol
+wheel:x:10: bob , alice,carol,	dave\r
 sudo:x:27:alicex,xalice
 dup:x:4:alice
   spaced:x:200:alice
@@ -216,12 +222,17 @@ nomembers:x:400
 
     #[test]
     fn group_list_is_the_primary_group_then_memberships_in_file_order() {
-        // adm, wheel (members split at commas and blanks), spaced; not the
-        // commented staff, not sudo (only look-alike names), not the line
-        // with a bad gid nor the NIS marker, dup's gid 4 only once, the
-        // primary group 1000 only once although alice is listed in it.
+        // adm, wheel, spaced; not the commented staff, not sudo (only
+        // look-alike names), not the line with a bad gid nor the NIS
+        // marker, dup's gid 4 only once, the primary group 1000 only once
+        // although alice is listed in it.
         assert_eq!(groups_of(GROUP_FILE, "alice", 1000), [1000, 4, 10, 200]);
-        assert_eq!(groups_of(GROUP_FILE, "bob", 100), [100, 10]);
+        // Members lose their leading blanks, not their trailing ones.
+        assert_eq!(groups_of(GROUP_FILE, "bob", 100), [100]);
+        assert_eq!(groups_of(GROUP_FILE, "bob ", 100), [100, 10]);
+        assert_eq!(groups_of(GROUP_FILE, "carol", 100), [100, 10]);
+        assert_eq!(groups_of(GROUP_FILE, "dave", 100), [100]);
+        assert_eq!(groups_of(GROUP_FILE, "dave\r", 100), [100, 10]);
         assert_eq!(groups_of(GROUP_FILE, "carol", 10), [10]);
         assert_eq!(groups_of(GROUP_FILE, "nobody", 65534), [65534]);
         assert_eq!(groups_of(b"", "alice", 7), [7]);
