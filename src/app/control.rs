@@ -70,12 +70,12 @@ pub(super) fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
             eprintln!(
                 "tend: no supervisor answers on {} ({}): is `tend up` running with that socket?",
                 path.display(),
-                strip_os_error(&err)
+                tend_core::text::error_text(&err)
             );
             Err(exit::NO_SUPERVISOR)
         }
         Err(ConnectError::Other(err)) => {
-            eprintln!("tend: cannot connect to {}: {}", path.display(), strip_os_error(&err));
+            eprintln!("tend: cannot connect to {}: {}", path.display(), tend_core::text::error_text(&err));
             Err(if err.kind() == std::io::ErrorKind::PermissionDenied {
                 exit::FAILURE
             } else {
@@ -83,10 +83,6 @@ pub(super) fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
             })
         }
     }
-}
-
-fn strip_os_error(err: &std::io::Error) -> String {
-    tend_core::text::without_os_errors(&err.to_string())
 }
 
 /// One request, one reply (`T`, this request's reply type, or an error);
