@@ -9,6 +9,7 @@ pub mod run;
 pub mod schema;
 pub mod up;
 pub mod users;
+pub mod wait;
 
 use crate::unit::{self, Diagnostic, UnitSpec};
 use std::ffi::OsString;

@@ -202,6 +202,12 @@ pub fn read(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
 /// continued children are not reported (no WUNTRACED/WCONTINUED). Raw:
 /// the core decodes the status word itself (`ExitStatus`), and nix's
 /// `WaitStatus` would decode it first.
+///
+/// The only waitpid in tend. Two processes call it: tend, through its
+/// reaper (`supervise/reaper.rs`), and the init of a `private_pids`
+/// namespace (`spawn/child.rs`), a child of tend that forks the service
+/// and reaps inside that namespace only. Async-signal-safe (no allocation;
+/// errno read at once), as the latter needs after fork.
 pub fn wait_any_nohang() -> Option<(i32, i32)> {
     loop {
         let mut status = 0;
@@ -380,6 +386,19 @@ pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// End tend now with `code`: stdout flushed (stderr is unbuffered), no
+/// destructors, no atexit handlers, no stdio clean-up (_exit(2)). For
+/// `tend run` once its child's status is known: every page of code the
+/// ordinary exit path touches is a page fault, and every page mapped is
+/// one more for the kernel to unmap before tend's parent hears of the exit.
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = io::stdout().flush();
+    // SAFETY: _exit takes an integer and does not return; nothing of
+    // tend's state is needed after it. (nix offers no `_exit`.)
+    unsafe { libc::_exit(code) }
 }
 
 pub fn getppid() -> i32 {
@@ -673,6 +692,24 @@ pub fn clone3(flags: u64, cgroup_dir: Option<i32>) -> i32 {
         libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
     };
     rc as i32
+}
+
+/// Start `command` in a session of its own (setsid(2) in the child before
+/// exec, async-signal-safe): no terminal, and no SIGHUP when the one it
+/// was started from closes. For `tend up --detach`.
+pub fn spawn_in_new_session(command: &mut std::process::Command) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls
+    // setsid(2), which is async-signal-safe and touches no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn()
 }
 
 /// write(2) once; how much was written.
