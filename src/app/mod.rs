@@ -6,6 +6,7 @@ pub mod import;
 pub mod out;
 pub mod run;
 pub mod schema;
+pub mod top;
 pub mod up;
 
 use crate::unit::{self, Diagnostic, UnitSpec};

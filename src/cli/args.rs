@@ -190,6 +190,19 @@ pub enum Command {
         #[command(flatten)]
         timeout: TimeoutArg,
     },
+    /// A live, full-screen view of the services: state, pid, uptime, restarts, CPU, memory; keys to act on them.
+    #[command(
+        after_help = "Keys: ↑/↓ or j/k select, s start, r restart, x stop (y confirms), K send a signal,
+l the selected service's log lines (followed), / filter by name or state, o change the order,
+Esc clear the filter or close the logs, Ctrl-Z suspend, q quit.
+NO_COLOR set and not empty: no colours."
+    )]
+    Top {
+        #[command(flatten)]
+        socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
     /// Re-read the units folder and apply the difference (as SIGHUP does).
     Reload {
         #[command(flatten)]
@@ -268,6 +281,7 @@ impl Command {
             | Command::Restart { timeout, .. }
             | Command::Signal { timeout, .. }
             | Command::Logs { timeout, .. }
+            | Command::Top { timeout, .. }
             | Command::Reload { timeout, .. }
             | Command::ReopenLogs { timeout, .. }
             | Command::Shutdown { timeout, .. } => timeout.timeout,

@@ -69,6 +69,7 @@ pub fn main() -> i32 {
         Command::Logs { names, follow, lines, json, socket, .. } => {
             control::logs(socket.socket, names, lines, follow, json)
         }
+        Command::Top { socket, .. } => crate::app::top::top(socket.socket),
         Command::Reload { socket, json, .. } => control::reload(socket.socket, json),
         Command::ReopenLogs { socket, .. } => control::change(socket.socket, Request::ReopenLogs),
         Command::Shutdown { socket, .. } => control::shutdown(socket.socket),

@@ -124,6 +124,29 @@ pub fn getpid() -> i32 {
     std::process::id() as i32
 }
 
+/// Clock ticks per second, the unit of CPU times in /proc/PID/stat
+/// (sysconf(_SC_CLK_TCK), 100 on Linux).
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as u64
+    } else {
+        100
+    }
+}
+
+/// The size of a memory page, the unit of `rss` in /proc/PID/stat.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a constant.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        size as u64
+    } else {
+        4096
+    }
+}
+
 /// Is this file descriptor a terminal?
 pub fn isatty(fd: i32) -> bool {
     // SAFETY: isatty only inspects the descriptor number.
