@@ -550,3 +550,30 @@ fn kubernetes_manifest_runs_under_kube_play_and_kube_down_stops_it_gracefully() 
         assert!(kube(&["inspect", &container]).code != 0, "kube down removed the container");
     }
 }
+
+/// A ConfigMap volume as the kubelet lays it out (podman kube play writes
+/// plain files instead): each key a symlink through `..data` into a
+/// timestamped folder, swapped atomically on update. The units must load
+/// through those links, and the dot folders must not count as units.
+#[test]
+fn units_load_from_a_configmap_volume_as_the_kubelet_lays_it_out() {
+    let env = Env::new();
+    let units = env.units();
+    let stamp = units.join("..2026_12_02_00_00_00.000000001");
+    fs::create_dir(&stamp).unwrap();
+    for (name, yaml) in
+        [("web.yaml", "command: [sleep, '600']\n"), ("worker.yaml", "command: [sleep, '600']\n")]
+    {
+        fs::write(stamp.join(name), yaml).unwrap();
+        std::os::unix::fs::symlink(Path::new("..data").join(name), units.join(name)).unwrap();
+    }
+    std::os::unix::fs::symlink(stamp.file_name().unwrap(), units.join("..data")).unwrap();
+    let (code, stderr) = env.check();
+    assert_eq!(code, 0, "{stderr}");
+    let mut tend = env.up();
+    wait_running(&env, &tend, &["web", "worker"]);
+    let (_, list) = status_json(&env, &[]);
+    assert_eq!(list.len(), 2, "only the two keys are units: {list:?}");
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}

@@ -319,13 +319,13 @@ fn plan(layout: &Layout, probe: &Probe) -> Plan {
 ///   difference is the cost: for `cgroup.procs` (or any pid other than 0)
 ///   the kernel takes `cgroup_threadgroup_rwsem` for writing, and unless
 ///   someone took it within the last grace period, that waits for an RCU
-///   grace period (`percpu_down_write` → `rcu_sync_enter`): 11 ms per join
-///   (3-24 ms) on this 2-vCPU VM, 17 ms per restart on a v1-only host
+///   grace period (`percpu_down_write` → `rcu_sync_enter`): a median of 7-11
+///   ms per join (3-24 ms) on this 2-vCPU VM, 17 ms per restart on a v1-only host
 ///   (`ONLY=v1join bench/run` measures it). "0" written to
 ///   `tasks` migrates only `current`, which cannot exit or exec under the
 ///   kernel's hands, so `cgroup_procs_write_start` skips that lock
-///   ("cgroup: Optimize single thread migration", Linux 6.0, backported to
-///   the 5.4/5.10/5.15 stable series): 30-40 µs for the first join, about
+///   ("cgroup: Optimize single thread migration": Linux 6.0, backported in
+///   2022 to the long-term kernels then maintained): 30-40 µs for the first join, about
 ///   10 µs for each further one, for a new cgroup as for one kept across
 ///   restarts. Older kernels take the lock either way.
 /// * v2: `cgroup.procs` (its `cgroup.threads` only moves threads within one
