@@ -45,6 +45,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the status poll asks.
@@ -97,7 +98,9 @@ pub fn top(socket: Option<PathBuf>) -> i32 {
         match client.call::<StatusReply>(Request::Status { names: Vec::new() }) {
             Ok(Ok(reply)) => Ok((client, reply)),
             Ok(Err(error)) => Err((error.error.message, exit::FAILURE)),
-            Err(err) if control::timed_out(&err) => Err((control::no_answer_message(within), exit::NO_SUPERVISOR)),
+            Err(err) if control::timed_out(&err) => {
+                Err((control::no_answer_message(within), exit::NO_SUPERVISOR))
+            }
             Err(err) => Err((format!("the supervisor did not answer: {err}"), exit::NO_SUPERVISOR)),
         }
     });
@@ -121,7 +124,10 @@ pub fn top(socket: Option<PathBuf>) -> i32 {
     }
     let (sender, receiver) = mpsc::channel();
     let status = match start_feeds(socket.clone(), client, &sender) {
-        Ok(nudge) => run(&mut model, palette, Feeds { socket, sender, receiver, nudge, logs: None }),
+        Ok(nudge) => {
+            let feeds = Feeds { socket, sender, receiver, nudge, logs: None, log_generation: 0 };
+            run(&mut model, palette, feeds)
+        }
         Err(err) => Err(err),
     };
     leave();
@@ -192,8 +198,58 @@ struct Feeds {
     receiver: Receiver<Msg>,
     /// Asks the status poll for an answer now.
     nudge: Sender<()>,
-    /// The log pane's connection: its generation and a handle to end it.
-    logs: Option<(u64, UnixStream)>,
+    /// The log pane's connection.
+    logs: Option<LogFeed>,
+    /// Counts the log pane's connections: lines of an earlier one are dropped.
+    log_generation: u64,
+}
+
+/// One `logs -f` connection of the log pane.
+struct LogFeed {
+    generation: u64,
+    /// `Some(None)` while connecting, `Some(handle)` once connected (to end
+    /// it from here), `None` once ended.
+    connection: Arc<Mutex<Option<Option<UnixStream>>>>,
+}
+
+impl LogFeed {
+    /// End the connection, or keep it from being made.
+    fn end(&self) {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Some(stream)) = connection.take() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// The log pane's thread: connect, ask for `service`'s recent lines and
+/// follow them, until the connection ends (or is ended from the loop).
+fn follow(
+    socket: Option<PathBuf>,
+    service: &str,
+    generation: u64,
+    slot: &Mutex<Option<Option<UnixStream>>>,
+    sender: &Sender<Msg>,
+) {
+    let Ok(mut client) = control::open(socket) else { return };
+    {
+        let mut connection = slot.lock().unwrap_or_else(|e| e.into_inner());
+        // Ended while connecting: the pane moved on.
+        let (Some(waiting), Ok(handle)) = (connection.as_mut(), client.handle()) else { return };
+        *waiting = Some(handle);
+    }
+    // Following has no end of its own: no timeout.
+    client.set_timeout(None);
+    let request = Request::Logs { names: vec![service.to_string()], lines: LOG_HISTORY, follow: true };
+    if client.send(request).is_err() {
+        return;
+    }
+    while let Ok(Some(Ok(LogsItem::Line(line)))) = client.next_log() {
+        let entry = LogEntry { stream: line.stream, text: line.line };
+        if sender.send(Msg::Log { generation, service: service.to_string(), entry }).is_err() {
+            return;
+        }
+    }
 }
 
 /// The keyboard, signal and status threads; returns the status poll's nudge.
@@ -290,36 +346,21 @@ fn poll_status(
 
 impl Feeds {
     /// Follow `service`'s log lines (ending the pane's previous connection).
+    /// The connection is made on the pane's thread: a supervisor slow to
+    /// accept must not freeze the screen.
     fn follow_logs(&mut self, service: Option<String>) {
-        let generation = match self.logs.take() {
-            Some((generation, previous)) => {
-                let _ = previous.shutdown(Shutdown::Both);
-                generation + 1
-            }
-            None => 0,
-        };
+        if let Some(previous) = self.logs.take() {
+            previous.end();
+        }
         let Some(service) = service else { return };
-        let sender = self.sender.clone();
-        let ended = move |sender: &Sender<Msg>, service: String| {
-            let _ = sender.send(Msg::LogEnded { generation, service });
-        };
-        let mut client = match control::open(self.socket.clone()) {
-            Ok(client) => client,
-            Err(_) => return ended(&sender, service),
-        };
-        let Ok(handle) = client.handle() else { return ended(&sender, service) };
-        self.logs = Some((generation, handle));
+        self.log_generation += 1;
+        let feed = LogFeed { generation: self.log_generation, connection: Arc::new(Mutex::new(Some(None))) };
+        let (generation, slot) = (feed.generation, feed.connection.clone());
+        let (socket, sender) = (self.socket.clone(), self.sender.clone());
+        self.logs = Some(feed);
         let spawned = std::thread::Builder::new().name("logs".into()).spawn(move || {
-            let request = Request::Logs { names: vec![service.clone()], lines: LOG_HISTORY, follow: true };
-            if client.send(request).is_ok() {
-                while let Ok(Some(Ok(LogsItem::Line(line)))) = client.next_log() {
-                    let entry = LogEntry { stream: line.stream, text: line.line };
-                    if sender.send(Msg::Log { generation, service: service.clone(), entry }).is_err() {
-                        return;
-                    }
-                }
-            }
-            ended(&sender, service);
+            follow(socket, &service, generation, &slot, &sender);
+            let _ = sender.send(Msg::LogEnded { generation, service });
         });
         if spawned.is_err() {
             self.logs = None;
@@ -411,13 +452,13 @@ fn handle(msg: Msg, model: &mut Model, feeds: &mut Feeds, terminal: &mut Screen)
             None
         }
         Msg::Log { generation, service, entry } => {
-            if feeds.logs.as_ref().is_some_and(|(current, _)| *current == generation) {
+            if feeds.logs.as_ref().is_some_and(|feed| feed.generation == generation) {
                 model.apply_log(&service, entry);
             }
             None
         }
         Msg::LogEnded { generation, service } => {
-            if feeds.logs.as_ref().is_none_or(|(current, _)| *current == generation) {
+            if feeds.logs.as_ref().is_some_and(|feed| feed.generation == generation) {
                 model.log_ended(&service);
             }
             None
