@@ -147,6 +147,14 @@ fn top_shows_the_stack_and_acts_on_it_from_the_keyboard() {
         assert_eq!(shown[1], "running", "{screen}");
         assert_eq!(screen_pid(&screen, name), Some(pid_of(&list, name)), "{screen}");
     }
+    // Memory for each running service: from its cgroup, or from /proc.
+    for name in ["db", "web", "worker"] {
+        let mem = &row(&screen, name).unwrap()[6];
+        assert!(
+            mem.ends_with(['K', 'M', 'G']) && mem[..mem.len() - 1].parse::<f64>().is_ok(),
+            "{name}: MEM {mem:?}\n{screen}"
+        );
+    }
     let lines: Vec<&str> = screen.lines().collect();
     assert!(
         lines[1].starts_with("NAME") && lines[2].starts_with("db ") && lines[3].starts_with("web "),
@@ -224,6 +232,37 @@ fn top_shows_the_stack_and_acts_on_it_from_the_keyboard() {
     tmux.wait_screen("all rows again", |s| row(s, "db").is_some() && row(s, "web").is_some());
 
     // q: the shell's screen and modes are back.
+    tmux.keys(&["q"]);
+    assert_given_back(&tmux, "0");
+    drop(tmux);
+    shutdown(&env, &mut tend);
+}
+
+/// With the status poll an hour apart, what changes on screen comes from
+/// the supervisor's events.
+#[test]
+fn top_shows_changes_as_they_happen_from_the_events() {
+    let env = Env::new();
+    env.unit("db", "command: [sleep, infinity]\n");
+    env.unit("web", "command: [sleep, infinity]\n");
+    env.unit("worker", "command: [sleep, infinity]\nrestart: always\nrestart_delay: 100ms\n");
+    let mut tend = env.up();
+    let list = wait_running(&env, &tend, &["db", "web", "worker"]);
+    let Some(tmux) = terminal(&env, "") else { return };
+    start_top(&tmux, "tend top --interval 1h");
+    // A crash, and the restart the policy makes.
+    let old = pid_of(&list, "worker");
+    kill(old, libc::SIGKILL);
+    let screen = tmux.wait_screen("worker's new pid", |s| {
+        row(s, "worker").is_some_and(|r| r[1] == "running")
+            && screen_pid(s, "worker").is_some_and(|pid| pid != old)
+    });
+    assert_eq!(state_of(&env, "worker").1, screen_pid(&screen, "worker"), "{screen}");
+    assert_eq!(row(&screen, "worker").unwrap()[4], "1", "one restart:\n{screen}");
+    // A stop from another client.
+    assert_eq!(ctl(&env, &["stop", "web"]).code, 0);
+    let screen = tmux.wait_screen("web stopped", |s| row(s, "web").is_some_and(|r| r[1] == "stopped"));
+    assert_eq!(screen_pid(&screen, "web"), None, "{screen}");
     tmux.keys(&["q"]);
     assert_given_back(&tmux, "0");
     drop(tmux);
@@ -314,12 +353,14 @@ fn top_says_when_the_supervisor_goes_away_and_carries_on_when_it_is_back() {
     let env = Env::new();
     let mut tend = stack(&env);
     let Some(tmux) = terminal(&env, "") else { return };
-    let screen = start_top(&tmux, "tend top");
-    let old = screen_pid(&screen, "db").unwrap();
+    start_top(&tmux, "tend top");
     shutdown(&env, &mut tend);
     let screen = tmux.wait_for("the supervisor does not answer: trying again every second");
     assert!(screen.contains("no supervisor answers on"), "why, below:\n{screen}");
-    assert_eq!(screen_pid(&screen, "db"), Some(old), "the last rows stay:\n{screen}");
+    // The last rows stay, as the events of the shutdown left them.
+    for name in ["db", "web", "worker"] {
+        assert_eq!(row(&screen, name).map(|r| r[1].clone()).as_deref(), Some("stopped"), "{screen}");
+    }
     // A new supervisor on the same socket: the view carries on with it.
     let mut again = env.up();
     wait_running(&env, &again, &["db", "web", "worker"]);
@@ -352,8 +393,8 @@ fn top_needs_a_supervisor_and_a_terminal() {
             held.push(conn);
         }
     });
-    tmux.keys(&["clear; tend top --timeout 300ms; echo exit=$?", "Enter"]);
-    let screen = tmux.wait_for("exit=3");
+    tmux.keys(&["clear; tend top --timeout 300ms; echo hung-exit=$?", "Enter"]);
+    let screen = tmux.wait_for("hung-exit=3");
     assert!(screen.contains("did not answer within 300ms"), "{screen}");
     assert_eq!(tmux.display("#{alternate_on}"), "0");
 }

@@ -25,35 +25,35 @@ pub fn set_timeout(timeout: Option<Duration>) {
 }
 
 /// The bound for a command that does not wait on a service.
-fn timeout() -> Duration {
+pub(super) fn timeout() -> Duration {
     TIMEOUT.get().copied().flatten().unwrap_or(DEFAULT_TIMEOUT)
 }
 
 /// The bound for a command that waits on services (start, stop, restart,
 /// shutdown, logs -f): none unless `--timeout` set one; the supervisor's
 /// own stop_timeout and start_timeout end those waits.
-pub(crate) fn waiting_timeout() -> Option<Duration> {
+pub(super) fn waiting_timeout() -> Option<Duration> {
     TIMEOUT.get().copied().flatten()
 }
 
 /// A read or write that ran into the timeout.
-pub(crate) fn timed_out(err: &std::io::Error) -> bool {
+pub(super) fn timed_out(err: &std::io::Error) -> bool {
     matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
 }
 
-fn no_answer(bound: Duration) -> i32 {
+pub(super) fn no_answer(bound: Duration) -> i32 {
     eprintln!("tend: {}", no_answer_message(bound));
     exit::NO_SUPERVISOR
 }
 
-pub(crate) fn no_answer_message(bound: Duration) -> String {
+pub(super) fn no_answer_message(bound: Duration) -> String {
     format!(
         "the supervisor did not answer within {} (--timeout): it may be hung",
         crate::unit::values::format_duration(bound)
     )
 }
 
-fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
+pub(super) fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
     open(socket).map_err(|(message, status)| {
         eprintln!("tend: {message}");
         status
@@ -63,7 +63,7 @@ fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
 /// Connect to the supervisor without printing anything (for `tend top`,
 /// whose screen is not a place for stray lines): on failure, what to say
 /// and the exit status it means.
-pub(crate) fn open(socket: Option<PathBuf>) -> Result<Client, (String, i32)> {
+pub(super) fn open(socket: Option<PathBuf>) -> Result<Client, (String, i32)> {
     let (path, default) = client::socket_target(socket);
     if default {
         // The default folder must be ours (or root's): in /tmp another user
@@ -102,13 +102,13 @@ fn strip_os_error(err: &std::io::Error) -> String {
 
 /// One request, one reply (`T`, this request's reply type, or an error);
 /// transport problems become exit statuses.
-fn call<T: DeserializeOwned>(socket: Option<PathBuf>, request: Request) -> Result<Answer<T>, i32> {
+pub(super) fn call<T: DeserializeOwned>(socket: Option<PathBuf>, request: Request) -> Result<Answer<T>, i32> {
     call_within(socket, request, Some(timeout()))
 }
 
 /// One request, one reply, waiting at most `bound` for it (None: as long
 /// as it takes).
-fn call_within<T: DeserializeOwned>(
+pub(super) fn call_within<T: DeserializeOwned>(
     socket: Option<PathBuf>,
     request: Request,
     bound: Option<Duration>,
@@ -124,7 +124,7 @@ fn call_within<T: DeserializeOwned>(
     })
 }
 
-fn error_status(error: &ErrorBody) -> i32 {
+pub(super) fn error_status(error: &ErrorBody) -> i32 {
     match error.code {
         ErrorCode::BadRequest
         | ErrorCode::InvalidUnits
@@ -147,7 +147,7 @@ fn print_error(error: &ErrorBody) {
     }
 }
 
-fn print_results(results: &[ServiceResult]) -> Result<(), i32> {
+pub(super) fn print_results(results: &[ServiceResult]) -> Result<(), i32> {
     for result in results {
         if result.ok {
             crate::emit!("{}: {}\n", result.name, result.message)?;
@@ -159,7 +159,7 @@ fn print_results(results: &[ServiceResult]) -> Result<(), i32> {
 }
 
 /// `3d4h`, `2h5m`, `4m10s`, `12s`.
-pub(crate) fn format_uptime(secs: f64) -> String {
+pub(super) fn format_uptime(secs: f64) -> String {
     let secs = secs.max(0.0) as u64;
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     if d > 0 {
@@ -173,7 +173,7 @@ pub(crate) fn format_uptime(secs: f64) -> String {
     }
 }
 
-pub(crate) fn last_exit_text(status: &ServiceStatus) -> String {
+pub(super) fn last_exit_text(status: &ServiceStatus) -> String {
     let Some(last) = &status.last_exit else { return "-".to_string() };
     match last.kind {
         ExitKind::Exited => {
@@ -281,7 +281,7 @@ pub fn status(socket: Option<PathBuf>, names: Vec<String>, json: bool) -> i32 {
 }
 
 /// Print an error reply and pick the exit status.
-fn error_exit(reply: &ErrorReply) -> i32 {
+pub(super) fn error_exit(reply: &ErrorReply) -> i32 {
     print_error(&reply.error);
     error_status(&reply.error)
 }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod control;
+pub mod events;
 pub mod import;
 pub mod out;
 pub mod run;

@@ -195,9 +195,36 @@ pub enum Command {
         after_help = "Keys: ↑/↓ or j/k select, s start, r restart, x stop (y confirms), K send a signal,
 l the selected service's log lines (followed), / filter by name or state, o change the order,
 Esc clear the filter or close the logs, Ctrl-Z suspend, q quit.
+States, pids and restarts show as they happen (the supervisor's events); CPU, memory and uptimes every --interval.
 NO_COLOR set and not empty: no colours."
     )]
     Top {
+        /// How often CPU, memory and uptimes are asked for (at least 1s); states, pids and restarts show as
+        /// they happen, from the supervisor's events.
+        #[arg(long, short = 'd', value_name = "DURATION", default_value = "1s", value_parser = crate::unit::values::parse_duration)]
+        interval: std::time::Duration,
+        #[command(flatten)]
+        socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
+    /// Follow the supervisor's events as they happen: started, ready, exited, backoff, failed, stopping, stopped,
+    /// health, reload, scale.
+    #[command(
+        after_help = "With --json, one object per line: time, service, event, state, message, and the event's own \
+fields (see the JSON contract in the README). A reader that falls too far behind is disconnected with a last \
+{\"event\":\"overflow\"} line (exit 1).
+E.g. tend events --json --since-start web | jq -c 'select(.state == \"ready\")'"
+    )]
+    Events {
+        /// Only these services (else every one, and those a reload adds).
+        names: Vec<String>,
+        /// One JSON object per event.
+        #[arg(long)]
+        json: bool,
+        /// First say where each service is now (one `state` event each), so no transition is missed.
+        #[arg(long)]
+        since_start: bool,
         #[command(flatten)]
         socket: SocketArg,
         #[command(flatten)]
@@ -282,6 +309,7 @@ impl Command {
             | Command::Signal { timeout, .. }
             | Command::Logs { timeout, .. }
             | Command::Top { timeout, .. }
+            | Command::Events { timeout, .. }
             | Command::Reload { timeout, .. }
             | Command::ReopenLogs { timeout, .. }
             | Command::Shutdown { timeout, .. } => timeout.timeout,

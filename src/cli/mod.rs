@@ -69,7 +69,10 @@ pub fn main() -> i32 {
         Command::Logs { names, follow, lines, json, socket, .. } => {
             control::logs(socket.socket, names, lines, follow, json)
         }
-        Command::Top { socket, .. } => crate::app::top::top(socket.socket),
+        Command::Top { interval, socket, .. } => crate::app::top::top(socket.socket, interval),
+        Command::Events { names, json, since_start, socket, .. } => {
+            crate::app::events::events(socket.socket, names, json, since_start)
+        }
         Command::Reload { socket, json, .. } => control::reload(socket.socket, json),
         Command::ReopenLogs { socket, .. } => control::change(socket.socket, Request::ReopenLogs),
         Command::Shutdown { socket, .. } => control::shutdown(socket.socket),

@@ -1,7 +1,7 @@
 //! The client side: connect to a supervisor's socket, send one request,
 //! read its replies. Blocking I/O is fine here: this is a short-lived command.
 
-use super::proto::{self, Answer, Envelope, LogsItem, Request};
+use super::proto::{self, Answer, Envelope, EventsItem, LogsItem, Request};
 use serde::de::DeserializeOwned;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -126,6 +126,16 @@ impl Client {
         match self.next_line()? {
             None => Ok(None),
             Some(line) => proto::decode_logs_item(&line).map(Some).map_err(io::Error::other),
+        }
+    }
+
+    /// The next line of an `events` reply (the acknowledgement, an event,
+    /// or the overflow that ends it); `Ok(None)` when the supervisor closed
+    /// the connection (it exited).
+    pub fn next_event(&mut self) -> io::Result<Option<Answer<EventsItem>>> {
+        match self.next_line()? {
+            None => Ok(None),
+            Some(line) => proto::decode_events_item(&line).map(Some).map_err(io::Error::other),
         }
     }
 

@@ -22,6 +22,26 @@ use std::time::Duration;
 /// stopped reading); past it, it gets a `too_slow` error and is dropped.
 pub const MAX_CLIENT_BUFFER: usize = 4 * 1024 * 1024;
 
+/// The most events a follower may have queued and unread; past it, it gets
+/// `{"event":"overflow"}` and is dropped. About 7,000 events: far more than
+/// a burst of a large stack, far less than a reader that stopped reading
+/// would cost if kept.
+pub const MAX_EVENTS_BACKLOG: usize = 1024 * 1024;
+
+/// What a follower of `events` follows.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// These services (by their place in the supervisor); `None`: every
+    /// one, those a reload adds too.
+    pub services: Option<Vec<usize>>,
+}
+
+impl Watch {
+    pub fn wants(&self, service: usize) -> bool {
+        self.services.as_ref().is_none_or(|s| s.contains(&service))
+    }
+}
+
 /// Who may send commands: root, the supervisor's own uid, and members of
 /// the socket group.
 #[derive(Debug, Clone, Copy)]
@@ -187,6 +207,8 @@ pub struct Conn {
     pub dead: bool,
     /// `logs -f`: the services followed (by their place in the supervisor).
     pub following: Option<Vec<usize>>,
+    /// `events`: following the supervisor's events.
+    pub events: Option<Watch>,
     /// Waiting for a deferred reply (start/stop/restart/shutdown): do not
     /// read further requests until it is sent.
     pub busy: bool,
@@ -205,6 +227,7 @@ impl Conn {
             closing: false,
             dead: false,
             following: None,
+            events: None,
             busy: false,
         }
     }
@@ -246,6 +269,12 @@ impl Conn {
         self.more_to_read = true;
     }
 
+    /// Waiting for something (a reply in progress, lines or events to
+    /// follow): not idle, however long it says nothing.
+    pub fn waiting(&self) -> bool {
+        self.busy || self.following.is_some() || self.events.is_some()
+    }
+
     /// Bytes queued for the client and not yet written.
     pub fn queued(&self) -> usize {
         self.out.len() - self.sent
@@ -281,19 +310,30 @@ impl Conn {
         if self.closing || self.dead {
             return;
         }
-        if self.out.len() - self.sent + bytes.len() > MAX_CLIENT_BUFFER {
-            // What it did not take is dropped now, not kept until it reads.
-            self.discard_output();
-            let notice = Reply::error(
-                proto::ErrorCode::TooSlow,
+        let bound = if self.events.is_some() { MAX_EVENTS_BACKLOG } else { MAX_CLIENT_BUFFER };
+        if self.out.len() - self.sent + bytes.len() > bound {
+            self.cut_off(
                 "client fell too far behind; dropping the connection (lines were not lost from tend's own log)",
-            )
-            .encode();
-            self.out.extend_from_slice(&notice);
-            self.closing = true;
+            );
             return;
         }
         self.out.extend_from_slice(bytes);
+    }
+
+    /// The client fell too far behind: what it did not take is dropped now,
+    /// not kept until it reads; it is told (a follower of events with the
+    /// last line `{"event":"overflow"}`) and closed once that is out.
+    pub fn cut_off(&mut self, message: &str) {
+        if self.closing || self.dead {
+            return;
+        }
+        self.discard_output();
+        if self.events.is_some() {
+            self.out.extend_from_slice(proto::OVERFLOW);
+        } else {
+            self.out.extend_from_slice(&Reply::error(proto::ErrorCode::TooSlow, message).encode());
+        }
+        self.closing = true;
     }
 
     /// Write what is queued, as far as the socket takes it.

@@ -28,7 +28,7 @@ pub(super) fn request(conn: &mut Conn, frame: Frame) -> (Option<Request>, bool) 
             conn.pending.clear();
             (None, false)
         }
-        Frame::Line(_) if conn.busy || conn.following.is_some() => {
+        Frame::Line(_) if conn.waiting() => {
             conn.queue(&Reply::error(ErrorCode::BadRequest, "one request at a time on a connection"));
             conn.closing = true;
             conn.pending.clear();
@@ -69,4 +69,12 @@ pub(super) fn log_reply(service: &str, dest: Dest, time: SystemTime, line: &[u8]
             line: String::from_utf8_lossy(line).into_owned(),
         },
     })
+}
+
+/// One event as the protocol sends it, with its time, and its newline.
+pub(super) fn event_line(event: proto::ServiceEvent, time: SystemTime) -> Vec<u8> {
+    let time = humantime::format_rfc3339_micros(time).to_string();
+    let mut line = serde_json::to_vec(&proto::EventLine { time, event }).expect("events always serialize");
+    line.push(b'\n');
+    line
 }

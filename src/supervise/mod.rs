@@ -204,6 +204,8 @@ struct Supervisor {
     listener: Option<Listener>,
     /// Connections following `logs -f`.
     followers: usize,
+    /// Connections following `events`.
+    event_followers: usize,
     /// Lines about ignored notify messages (any user can send them).
     notify_throttle: Throttle,
     /// Lines about refused control connections.
@@ -304,6 +306,7 @@ impl Supervisor {
             waker,
             listener,
             followers: 0,
+            event_followers: 0,
             notify_throttle: Throttle::new(5, Duration::from_secs(10)),
             refusal_throttle: Throttle::new(5, Duration::from_secs(10)),
             fd_limit,
@@ -403,6 +406,10 @@ impl Supervisor {
                     self.io[service].sinks.file = file;
                     self.io[service].sinks.syslog = syslog;
                 }
+            }
+            Action::Emit { service, event } => self.send_event(service, event),
+            Action::Follow { conn, reply, services, replay } => {
+                self.follow_events(conn, reply, services, replay)
             }
             Action::Release { service } => {
                 // Removed by a reload and down: keep the place (ids stay
@@ -529,11 +536,8 @@ impl Supervisor {
     /// Sleep until the core's next deadline or a connection's idle
     /// timeout; `None` (forever) when none is due.
     fn next_timeout(&self) -> Option<Duration> {
-        let idle = self
-            .sources
-            .conns()
-            .filter_map(|(_, c)| limits::idle_deadline(c.last_active, c.busy || c.following.is_some()))
-            .min();
+        let idle =
+            self.sources.conns().filter_map(|(_, c)| limits::idle_deadline(c.last_active, c.waiting())).min();
         let systemd = self.systemd.as_ref().and_then(|s| s.deadline());
         let earliest = self.core.next_deadline().into_iter().chain(idle).chain(systemd).min()?;
         let wait = earliest.saturating_sub(sys::monotonic_now());
@@ -1045,9 +1049,7 @@ impl Supervisor {
                         conn.closing = true;
                     } else {
                         let idle = limits::idle_longest(
-                            self.sources
-                                .conns()
-                                .map(|(t, c)| (t, c.last_active, c.busy || c.following.is_some())),
+                            self.sources.conns().map(|(t, c)| (t, c.last_active, c.waiting())),
                         );
                         match limits::admit(self.sources.conn_count(), fd, self.fd_limit, idle) {
                             limits::Admission::Accept => {}
@@ -1137,7 +1139,7 @@ impl Supervisor {
     fn expire_idle_conns(&mut self, now: tend_core::Time) {
         let mut dead = Vec::new();
         for (token, conn) in self.sources.conns_mut() {
-            let waiting = conn.busy || conn.following.is_some();
+            let waiting = conn.waiting();
             if limits::idle_deadline(conn.last_active, waiting).is_none_or(|at| at > now) {
                 continue;
             }
@@ -1164,11 +1166,7 @@ impl Supervisor {
         let queued: Vec<(Token, usize)> = self.sources.conns().map(|(t, c)| (t, c.queued())).collect();
         for token in limits::over_budget(&queued, limits::TOTAL_OUTPUT) {
             if let Some(conn) = self.sources.conn_mut(token) {
-                conn.discard_output();
-                conn.close_with(
-                    ErrorCode::TooSlow,
-                    "client fell too far behind while others did too; dropping the connection",
-                );
+                conn.cut_off("client fell too far behind while others did too; dropping the connection");
                 conn.flush();
             }
         }
@@ -1193,6 +1191,9 @@ impl Supervisor {
         if let Some(Source::Conn(conn)) = self.unregister(token) {
             if conn.following.is_some() {
                 self.followers -= 1;
+            }
+            if conn.events.is_some() {
+                self.event_followers -= 1;
             }
             self.feed(Event::Disconnected { conn: token.0 as ConnId });
         }
@@ -1289,13 +1290,49 @@ impl Supervisor {
             total = total - before + conn.queued();
             if total > limits::TOTAL_OUTPUT {
                 total -= conn.queued();
-                conn.discard_output();
-                conn.close_with(
-                    ErrorCode::TooSlow,
-                    "client fell too far behind while others did too; dropping the connection",
-                );
+                conn.cut_off("client fell too far behind while others did too; dropping the connection");
                 conn.flush();
                 total += conn.queued();
+            }
+        }
+    }
+
+    /// An `events` request: the acknowledgement, the replay, and from now
+    /// on every event of `services` (all: `None`). All within this turn, so
+    /// no event falls between the replay and the subscription.
+    fn follow_events(
+        &mut self,
+        conn: ConnId,
+        reply: Reply,
+        services: Option<Vec<ServiceId>>,
+        replay: Vec<(ServiceId, tend_core::proto::ServiceEvent)>,
+    ) {
+        let now = SystemTime::now();
+        let Some(connection) = self.sources.conn_mut(Token(conn as usize)) else { return };
+        control::reply(connection, &reply, false);
+        connection.events = Some(server::Watch { services });
+        for (_, event) in replay {
+            connection.queue_bytes(&control::event_line(event, now));
+        }
+        connection.flush();
+        self.event_followers += 1;
+    }
+
+    /// One event, to every follower that wants it, with the service's state
+    /// as it is now (a turn the loop ran while carrying out this one's
+    /// actions may have moved it on). Queued only: written once per turn,
+    /// so a burst costs each follower one write, not one per event. A
+    /// follower that fell too far behind is cut off with
+    /// `{"event":"overflow"}` (see `Conn::queue_bytes`).
+    fn send_event(&mut self, service: ServiceId, mut event: tend_core::proto::ServiceEvent) {
+        if self.event_followers == 0 {
+            return;
+        }
+        event.state = self.core.shown_state(service);
+        let line = control::event_line(event, SystemTime::now());
+        for (_, conn) in self.sources.conns_mut() {
+            if conn.events.as_ref().is_some_and(|w| w.wants(service)) {
+                conn.queue_bytes(&line);
             }
         }
     }

@@ -27,6 +27,9 @@ pub enum CheckStep {
 pub enum Verdict {
     /// The ready check passed: the service is ready.
     Ready,
+    /// A health check passed: the first since the service became ready, or
+    /// the first after a failure (passing again and again says nothing new).
+    HealthPassed { message: String },
     /// A health check failed, `failures` of `retries` in a row; at
     /// `retries` the service has failed (and the count starts again).
     HealthFailed { failures: u32, retries: u32, message: String },
@@ -63,6 +66,8 @@ pub struct Checks {
     next_at: Option<Time>,
     /// Failures in a row of the current kind.
     failures: u32,
+    /// The last health check of this kind passed (`None`: none yet).
+    passing: Option<bool>,
     last: Option<CheckRecord>,
     /// Run numbers handed out so far.
     runs: u64,
@@ -81,6 +86,7 @@ impl Checks {
         self.cancel(out);
         self.kind = kind;
         self.failures = 0;
+        self.passing = None;
         self.next_at = match wanted {
             None => None,
             Some((CheckKind::Ready, _)) => Some(now),
@@ -143,9 +149,14 @@ impl Checks {
         let (Some(kind), Some(timing)) = (self.kind, timing) else { return None };
         self.last = Some(CheckRecord { kind, ok, message: message.clone(), at: now });
         self.next_at = Some(now.saturating_add(timing.interval));
+        let was_passing = self.passing.replace(ok);
         if ok {
             self.failures = 0;
-            return (kind == CheckKind::Ready).then_some(Verdict::Ready);
+            return match kind {
+                CheckKind::Ready => Some(Verdict::Ready),
+                CheckKind::Health if was_passing != Some(true) => Some(Verdict::HealthPassed { message }),
+                CheckKind::Health => None,
+            };
         }
         self.failures += 1;
         match kind {
@@ -241,13 +252,31 @@ mod tests {
             now += t.interval;
         }
         let failing = |failures| Some(Verdict::HealthFailed { failures, retries: 3, message: "x".into() });
-        assert_eq!(verdicts, vec![failing(1), failing(2), None, failing(1), failing(2), failing(3)]);
+        let passing = Some(Verdict::HealthPassed { message: "x".into() });
+        assert_eq!(verdicts, vec![failing(1), failing(2), passing, failing(1), failing(2), failing(3)]);
         assert!(
             verdicts[5].as_ref().unwrap().is_unhealthy() && !verdicts[4].as_ref().unwrap().is_unhealthy()
         );
         let run = started(&mut checks, now, t);
         let next = checks.result(now, run, false, "x".into(), Some(t));
         assert_eq!(next, failing(1), "counting starts again after the verdict");
+    }
+
+    #[test]
+    fn a_passing_health_check_is_news_only_the_first_time_and_after_a_failure() {
+        let t = timing(3);
+        let mut checks = Checks::default();
+        checks.set(ms(0), Some((CheckKind::Health, t)), &mut Vec::new());
+        let mut now = ms(500);
+        let mut verdicts = Vec::new();
+        for ok in [true, true, false, true, true] {
+            let run = started(&mut checks, now, t);
+            verdicts.push(checks.result(now, run, ok, "m".into(), Some(t)));
+            now += t.interval;
+        }
+        let passing = Some(Verdict::HealthPassed { message: "m".into() });
+        let failing = Some(Verdict::HealthFailed { failures: 1, retries: 3, message: "m".into() });
+        assert_eq!(verdicts, vec![passing.clone(), None, failing, passing, None]);
     }
 
     #[test]

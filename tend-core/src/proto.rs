@@ -63,6 +63,16 @@ pub enum Request {
     /// Open every service's log file anew (after logrotate), as SIGUSR1 does.
     ReopenLogs,
     Shutdown,
+    /// Follow the supervisor's events (of these services; none: every
+    /// one, and those a reload adds). `since_start`: first one `state`
+    /// event per service, saying where it is now, so that no transition
+    /// can fall between a look at the state and the subscription.
+    Events {
+        #[serde(default)]
+        names: Vec<String>,
+        #[serde(default)]
+        since_start: bool,
+    },
 }
 
 fn default_lines() -> usize {
@@ -341,6 +351,7 @@ pub struct LogLine {
 // | reload                                         | [`ReloadReply`]  |
 // | shutdown                                       | [`ShutdownReply`] (the connection closes when tend has exited) |
 // | logs                                           | [`LogReply`]s, then [`DoneReply`] (none with `follow`) |
+// | events                                         | [`EventsReply`], then [`EventLine`]s until the client goes away, or a last [`OVERFLOW`] |
 //
 // Any request may be answered with an [`ErrorReply`] instead; start, stop,
 // restart, signal and reopen_logs then carry every service's result too.
@@ -394,6 +405,164 @@ pub struct LogReply {
     pub log: LogLine,
 }
 
+/// `events`: the subscription holds; [`EventLine`]s follow, one per line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsReply {
+    pub ok: True,
+    pub pid: i32,
+}
+
+/// The last line a follower of `events` gets when it fell too far behind
+/// (it is then disconnected): it missed events, and must look again.
+pub const OVERFLOW: &[u8] = b"{\"event\":\"overflow\"}\n";
+
+/// One event, as `events` sends it and `tend events --json` prints it:
+/// `{"time":…,"service":"web","event":"started","pid":42,"state":"running","message":"started (pid 42)"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventLine {
+    /// When tend saw it (RFC 3339 with microseconds).
+    pub time: String,
+    #[serde(flatten)]
+    pub event: ServiceEvent,
+}
+
+/// One event of one service, as the core emits it (the loop adds the time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    pub service: String,
+    /// `event` and the fields of its kind.
+    #[serde(flatten)]
+    pub kind: EventKind,
+    /// The service's state once the event was handled (`tend status`'s word).
+    pub state: ServiceState,
+    /// In words, as tend's own log says it (after `NAME: `).
+    pub message: String,
+}
+
+/// What happened to a service (`event`), with what each kind says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// Where the service is: the replay of `since_start` (`replay: true`),
+    /// or a change of state that no other event tells (`waiting`,
+    /// `blocked`, `starting`).
+    State {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replay: bool,
+    },
+    /// Its program is running (exec confirmed).
+    Started { pid: i32 },
+    /// It said it is ready (READY=1, its notify_fd, its ready_check).
+    Ready,
+    /// Its process ended (or never ran: `kind` `exec_failed`).
+    Exited(ExitDetail),
+    /// A restart is coming after `delay_secs` (its `restarts`-th since it was last started by hand).
+    Backoff { delay_secs: f64, restarts: u32 },
+    /// Down for good until started by hand: `reason` in words, `kind` as in `last_exit`.
+    Failed { reason: String, kind: ExitKind },
+    /// tend signalled it to stop (or, past its stop_timeout, killed it).
+    Stopping { signal: String },
+    /// A stop is done; `killed` when it took SIGKILL.
+    Stopped { killed: bool },
+    /// A health check passed (after failing, or the first one), or failed
+    /// (`failures` of `retries` in a row).
+    Health {
+        passing: bool,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        failures: u32,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        retries: u32,
+    },
+    /// A reload added, removed or changed the unit.
+    Reload { change: ReloadChange },
+    /// Its number of instances changed.
+    Scale { instances: u32 },
+    /// An event this client does not know (a newer supervisor).
+    #[serde(other)]
+    Unknown,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl EventKind {
+    /// The `event` word.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventKind::State { .. } => "state",
+            EventKind::Started { .. } => "started",
+            EventKind::Ready => "ready",
+            EventKind::Exited(_) => "exited",
+            EventKind::Backoff { .. } => "backoff",
+            EventKind::Failed { .. } => "failed",
+            EventKind::Stopping { .. } => "stopping",
+            EventKind::Stopped { .. } => "stopped",
+            EventKind::Health { .. } => "health",
+            EventKind::Reload { .. } => "reload",
+            EventKind::Scale { .. } => "scale",
+            EventKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// How a process ended, in an `exited` event: `last_exit` without its
+/// `message` and `time` (the event has both).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitDetail {
+    pub kind: ExitKind,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub core_dumped: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub errno: Option<String>,
+}
+
+/// What a reload did to a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadChange {
+    Added,
+    Removed,
+    Changed,
+    #[serde(other)]
+    Unknown,
+}
+
+/// One line of an `events` reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventsItem {
+    /// The subscription holds (the first line).
+    Subscribed {
+        pid: i32,
+    },
+    Event(EventLine),
+    /// The client fell behind and was disconnected.
+    Overflow,
+}
+
+/// Read one line of an `events` reply.
+pub fn decode_events_item(line: &[u8]) -> Result<Answer<EventsItem>, String> {
+    let malformed = |e: serde_json::Error| format!("malformed reply from the supervisor: {e}");
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(malformed)?;
+    if value.get("ok").is_some() {
+        return Ok(decode_answer::<EventsReply>(line)?.map(|r| EventsItem::Subscribed { pid: r.pid }));
+    }
+    if value.get("event").and_then(|e| e.as_str()) == Some("overflow") && value.get("service").is_none() {
+        return Ok(Ok(EventsItem::Overflow));
+    }
+    serde_json::from_value(value).map(|e| Ok(EventsItem::Event(e))).map_err(malformed)
+}
+
 /// A request that failed, or some of whose services did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorReply {
@@ -414,6 +583,7 @@ pub enum Reply {
     Shutdown(ShutdownReply),
     Log(LogReply),
     Done(DoneReply),
+    Events(EventsReply),
     Error(ErrorReply),
 }
 
@@ -477,7 +647,7 @@ impl Reply {
 
     /// Whether this is the last reply to its request (a `logs` line is not).
     pub fn is_final(&self) -> bool {
-        !matches!(self, Reply::Log(_))
+        !matches!(self, Reply::Log(_) | Reply::Events(_))
     }
 }
 
@@ -710,6 +880,53 @@ mod tests {
         assert!(matches!(decode_logs_item(&log.encode()), Ok(Ok(LogsItem::Line(_)))));
         let done = Reply::Done(DoneReply { ok: True });
         assert_eq!(decode_logs_item(&done.encode()), Ok(Ok(LogsItem::Done)));
+    }
+
+    #[test]
+    fn events_wire_format_is_as_documented() {
+        let line = EventLine {
+            time: "2026-11-26T13:04:05.123456Z".into(),
+            event: ServiceEvent {
+                service: "web".into(),
+                kind: EventKind::Exited(ExitDetail {
+                    kind: ExitKind::Killed,
+                    code: None,
+                    signal: Some("SIGKILL".into()),
+                    core_dumped: Some(false),
+                    step: None,
+                    errno: None,
+                }),
+                state: ServiceState::Backoff,
+                message: "killed by signal SIGKILL".into(),
+            },
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            text,
+            r#"{"time":"2026-11-26T13:04:05.123456Z","service":"web","event":"exited","kind":"killed","signal":"SIGKILL","core_dumped":false,"state":"backoff","message":"killed by signal SIGKILL"}"#
+        );
+        assert_eq!(decode_events_item(text.as_bytes()), Ok(Ok(EventsItem::Event(line))));
+        let started =
+            r#"{"time":"t","service":"a","event":"started","pid":42,"state":"running","message":"m"}"#;
+        match decode_events_item(started.as_bytes()) {
+            Ok(Ok(EventsItem::Event(e))) => assert_eq!(e.event.kind, EventKind::Started { pid: 42 }),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(decode_events_item(&OVERFLOW[..OVERFLOW.len() - 1]), Ok(Ok(EventsItem::Overflow)));
+        let ack = Reply::Events(EventsReply { ok: True, pid: 9 }).encode();
+        assert_eq!(decode_events_item(&ack), Ok(Ok(EventsItem::Subscribed { pid: 9 })));
+        let newer =
+            r#"{"time":"t","service":"a","event":"hibernated","depth":3,"state":"stopped","message":"m"}"#;
+        match decode_events_item(newer.as_bytes()) {
+            Ok(Ok(EventsItem::Event(e))) => assert_eq!(e.event.kind, EventKind::Unknown),
+            other => panic!("{other:?}"),
+        }
+        let error = Reply::error(ErrorCode::UnknownService, "no service 'x'").encode();
+        assert!(matches!(decode_events_item(&error), Ok(Err(_))));
+        assert_eq!(
+            decode_request(br#"{"v":1,"cmd":"events","names":["web"],"since_start":true}"#).unwrap(),
+            Request::Events { names: vec!["web".into()], since_start: true }
+        );
     }
 
     #[test]

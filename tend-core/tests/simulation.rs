@@ -15,7 +15,11 @@
 //! 6. a reload changes exactly the changed units (and reports them);
 //! 7. shutdown always ends, in reverse dependency order, within the sum of
 //!    stop timeouts; every request is answered by then;
-//! 8. no signal goes to a process that is already gone (pid reuse).
+//! 8. no signal goes to a process that is already gone (pid reuse);
+//! 9. a follower of the events knows every service's state: the last event
+//!    of each service carries what `tend status` says after every step, a
+//!    `started` names a live process of it, and the replay of
+//!    `since_start` is where each service is.
 //!
 //! Everything comes from one seed: a failing seed is printed with the
 //! events before the failure, and `SIM_SEED=N cargo test -p tend-core
@@ -25,7 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, SystemTime};
-use tend_core::proto::{CheckKind, Reply, Request, Target};
+use tend_core::proto::{CheckKind, EventKind, Reply, Request, ServiceState, Target};
 use tend_core::service::{Config, StartFailure, State};
 use tend_core::spec::{
     CheckTiming, Definition, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec,
@@ -328,6 +332,10 @@ struct Sim {
     trace: VecDeque<String>,
     steps: u64,
     reloads: u32,
+    /// Each service's state as a follower of every event knows it.
+    followed: Vec<ServiceState>,
+    /// Nested feeds (an action answered with an event at once).
+    depth: u32,
 }
 
 impl Sim {
@@ -363,6 +371,8 @@ impl Sim {
             trace: VecDeque::new(),
             steps: 0,
             reloads: 0,
+            followed: vec![ServiceState::Stopped; n],
+            depth: 0,
         }
     }
 
@@ -407,12 +417,55 @@ impl Sim {
             (0..self.core.len()).map(|i| matches!(self.core.state(i), State::Backoff { .. })).collect();
         let actions = self.core.handle(self.now, event);
         self.after_handle(&before)?;
+        self.depth += 1;
         for action in actions {
             self.note(|| {
                 let shown = format!("{action:?}");
                 format!("   <- {}", &shown[..shown.len().min(200)])
             });
-            self.execute(action)?;
+            let done = self.execute(action);
+            if done.is_err() {
+                self.depth -= 1;
+                return done;
+            }
+        }
+        self.depth -= 1;
+        if self.depth == 0 {
+            self.check_followed()?;
+        }
+        Ok(())
+    }
+
+    /// After a step and everything it set off, the events told every
+    /// change of state (9).
+    fn check_followed(&self) -> Checked {
+        for service in 0..self.core.len() {
+            let shown = self.core.shown_state(service);
+            let followed = self.followed.get(service).copied().unwrap_or(ServiceState::Stopped);
+            ensure!(
+                followed == shown,
+                "{}: the events say {} but status says {}",
+                self.name(service),
+                followed.as_str(),
+                shown.as_str()
+            );
+        }
+        Ok(())
+    }
+
+    /// An event, as the loop sends it: with the service's state as it is
+    /// when sent (a nested turn may have moved it on since it was noted).
+    fn emitted(&mut self, service: ServiceId, kind: &EventKind) -> Checked {
+        if self.followed.len() <= service {
+            self.followed.resize(service + 1, ServiceState::Stopped);
+        }
+        self.followed[service] = self.core.shown_state(service);
+        if let EventKind::Started { pid } = kind {
+            ensure!(
+                self.live_procs_of(service).any(|(p, _)| p == pid),
+                "{}: started with pid {pid}, not a live process of it",
+                self.name(service)
+            );
         }
         Ok(())
     }
@@ -541,6 +594,25 @@ impl Sim {
                 self.ledgers[service].failures.clear();
                 self.ledgers[service].spawns_since_request = 0;
                 self.check_reload_touches(&name)
+            }
+            Action::Emit { service, event } => self.emitted(service, &event.kind),
+            Action::Follow { conn, reply, services, replay } => {
+                ensure!(matches!(reply, Reply::Events(_)), "events answered with {reply:?}");
+                for (service, event) in &replay {
+                    let shown = self.core.shown_state(*service);
+                    ensure!(
+                        event.state == shown && matches!(event.kind, EventKind::State { replay: true, .. }),
+                        "{}: replayed as {:?} ({}) but status says {}",
+                        self.name(*service),
+                        event.kind,
+                        event.state.as_str(),
+                        shown.as_str()
+                    );
+                }
+                let asked = services.map(|s| s.len()).unwrap_or(self.core.len());
+                ensure!(replay.len() <= asked, "a replay of {} for {asked} services", replay.len());
+                self.open_requests.remove(&conn);
+                Ok(())
             }
             Action::Release { service } => {
                 ensure!(!self.live[service], "{} released but not removed", self.name(service));
@@ -1010,9 +1082,13 @@ impl Sim {
                 let wait = self.rng.chance(0.7);
                 self.request(Request::Restart(Target { names, all: false, wait }))
             }
-            50..=64 => {
+            50..=59 => {
                 let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
                 self.request(Request::Status { names })
+            }
+            60..=64 => {
+                let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
+                self.request(Request::Events { names, since_start: true })
             }
             65..=69 => {
                 let names = self.names(1);

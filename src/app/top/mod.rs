@@ -11,18 +11,20 @@
 //!
 //! - the keyboard (crossterm's blocking `read`),
 //! - signals (signal-hook's iterator),
-//! - the `status` poll, once a second on one kept connection (uptimes,
-//!   CPU and memory change without an event; nothing polls faster), and at
-//!   once after a request of ours finished,
+//! - the supervisor's events (`events --since-start`): every change of
+//!   state, pid, restarts or reason shows as it happens,
+//! - the `status` poll, once a second (`--interval`) on one kept
+//!   connection, for what changes without an event (uptime, CPU, memory)
+//!   and what no event carries; nothing polls faster,
 //! - the log pane's `logs -f` connection, closed when the pane closes or
 //!   follows another service,
 //! - one thread per start, restart, stop or signal, which waits for the
 //!   supervisor's answer so that the screen never does.
 //!
 //! When the supervisor goes away, the last rows stay on screen, dimmed,
-//! under a line that says so, and the poll keeps trying once a second:
-//! when a supervisor answers again (restarted with `tend up`), the view
-//! carries on. `q` quits at any time.
+//! under a line that says so, and the poll and the events keep trying
+//! once a second: when a supervisor answers again (restarted with
+//! `tend up`), the view carries on. `q` quits at any time.
 //!
 //! Must not print outside the screen while it owns the terminal.
 
@@ -32,7 +34,9 @@ pub mod render;
 
 use crate::app::control;
 use crate::ctl::client::Client;
-use crate::ctl::proto::{Answer, LogsItem, Request, ResultsReply, StatusReply, Target};
+use crate::ctl::proto::{
+    Answer, ErrorCode, EventsItem, LogsItem, Request, ResultsReply, ServiceEvent, StatusReply, Target,
+};
 use crate::exit;
 use model::{Action, Command, Key, LogEntry, Model};
 use ratatui::backend::CrosstermBackend;
@@ -48,8 +52,11 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How often the status poll asks.
-const POLL_EVERY: Duration = Duration::from_secs(1);
+/// The shortest `--interval`: the status poll never asks more often.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long to wait before connecting again to a supervisor that went away.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// How long one status request may take before the supervisor counts as
 /// not answering: `--timeout`, else 5 s.
@@ -66,8 +73,11 @@ enum Msg {
     /// The keyboard cannot be read any more (the terminal went away).
     InputGone(String),
     Signal(i32),
-    Status(Box<StatusReply>, Instant),
+    /// A status reply: when it was asked for, when it came.
+    Status(Box<StatusReply>, Instant, Instant),
     Lost(String),
+    /// One of the supervisor's events (its time, as the supervisor says it).
+    Event(Box<ServiceEvent>, String, Instant),
     Log {
         generation: u64,
         service: String,
@@ -83,7 +93,11 @@ enum Msg {
     },
 }
 
-pub fn top(socket: Option<PathBuf>) -> i32 {
+pub fn top(socket: Option<PathBuf>, interval: Duration) -> i32 {
+    if interval < MIN_INTERVAL {
+        eprintln!("tend: top --interval: at least 1s (states show at once from the events; the status poll is for CPU, memory and uptimes)");
+        return exit::USAGE;
+    }
     if !crate::sys::isatty(0) || !crate::sys::isatty(1) {
         eprintln!(
             "tend: top needs a terminal on standard input and output (for scripts: tend status --json)"
@@ -93,6 +107,7 @@ pub fn top(socket: Option<PathBuf>) -> i32 {
     // The first answer before the screen is taken: without a supervisor,
     // say so as every client command does.
     let within = answer_within();
+    let asked = Instant::now();
     let first = control::open(socket.clone()).and_then(|mut client| {
         client.set_timeout(Some(within));
         match client.call::<StatusReply>(Request::Status { names: Vec::new() }) {
@@ -113,7 +128,7 @@ pub fn top(socket: Option<PathBuf>) -> i32 {
     };
     let mut model = Model::new();
     procfs::fill(&mut reply);
-    model.apply_status(reply, Instant::now());
+    model.apply_status(reply, asked, Instant::now());
     let palette = render::Palette { colour: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) };
 
     install_panic_hook();
@@ -123,9 +138,9 @@ pub fn top(socket: Option<PathBuf>) -> i32 {
         return exit::FAILURE;
     }
     let (sender, receiver) = mpsc::channel();
-    let status = match start_feeds(socket.clone(), client, &sender) {
-        Ok(nudge) => {
-            let feeds = Feeds { socket, sender, receiver, nudge, logs: None, log_generation: 0 };
+    let status = match start_feeds(socket.clone(), client, interval, &sender) {
+        Ok(()) => {
+            let feeds = Feeds { socket, sender, receiver, logs: None, log_generation: 0 };
             run(&mut model, palette, feeds)
         }
         Err(err) => Err(err),
@@ -196,8 +211,6 @@ struct Feeds {
     socket: Option<PathBuf>,
     sender: Sender<Msg>,
     receiver: Receiver<Msg>,
-    /// Asks the status poll for an answer now.
-    nudge: Sender<()>,
     /// The log pane's connection.
     logs: Option<LogFeed>,
     /// Counts the log pane's connections: lines of an earlier one are dropped.
@@ -252,8 +265,13 @@ fn follow(
     }
 }
 
-/// The keyboard, signal and status threads; returns the status poll's nudge.
-fn start_feeds(socket: Option<PathBuf>, client: Client, sender: &Sender<Msg>) -> io::Result<Sender<()>> {
+/// The keyboard, signal, status and events threads.
+fn start_feeds(
+    socket: Option<PathBuf>,
+    client: Client,
+    interval: Duration,
+    sender: &Sender<Msg>,
+) -> io::Result<()> {
     let keys = sender.clone();
     std::thread::Builder::new().name("keys".into()).spawn(move || loop {
         let msg = match event::read() {
@@ -277,24 +295,30 @@ fn start_feeds(socket: Option<PathBuf>, client: Client, sender: &Sender<Msg>) ->
         }
     })?;
 
-    let (nudge, nudged) = mpsc::channel();
-    let polled = sender.clone();
+    let (polled, events_socket) = (sender.clone(), socket.clone());
+    let (refresh, refreshed) = mpsc::channel();
     std::thread::Builder::new()
         .name("status".into())
-        .spawn(move || poll_status(socket, Some(client), polled, nudged))?;
-    Ok(nudge)
+        .spawn(move || poll_status(socket, Some(client), interval, refreshed, polled))?;
+    let followed = sender.clone();
+    std::thread::Builder::new()
+        .name("events".into())
+        .spawn(move || follow_events(events_socket, refresh, followed))?;
+    Ok(())
 }
 
-/// Ask for `status` once a second (or when nudged), on one connection kept
+/// Ask for `status` every `interval` (and when the events connection was
+/// made again: the supervisor may be a new one), on one connection kept
 /// open, opened again when it breaks.
 fn poll_status(
     socket: Option<PathBuf>,
     mut client: Option<Client>,
+    interval: Duration,
+    refreshed: Receiver<()>,
     sender: Sender<Msg>,
-    nudged: Receiver<()>,
 ) {
     loop {
-        let started = Instant::now();
+        let asked = Instant::now();
         let mut answer = None;
         // A kept connection may have broken (the supervisor restarted):
         // one fresh attempt before saying it is gone.
@@ -327,7 +351,7 @@ fn poll_status(
         let msg = match answer {
             Some(Ok(mut reply)) => {
                 procfs::fill(&mut reply);
-                Msg::Status(Box::new(reply), Instant::now())
+                Msg::Status(Box::new(reply), asked, Instant::now())
             }
             Some(Err(why)) => Msg::Lost(why),
             None => Msg::Lost("no answer".into()),
@@ -335,12 +359,57 @@ fn poll_status(
         if sender.send(msg).is_err() {
             return;
         }
-        match nudged.recv_timeout(POLL_EVERY.saturating_sub(started.elapsed())) {
+        let next = if client.is_some() { interval } else { RETRY_EVERY };
+        match refreshed.recv_timeout(next.saturating_sub(asked.elapsed())) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(next.saturating_sub(asked.elapsed())),
         }
-        // Nudges that came meanwhile are answered by the next poll.
-        while nudged.try_recv().is_ok() {}
+    }
+}
+
+/// Follow the supervisor's events, replayed from where each service is
+/// (`since_start`) at every new connection, so that nothing is missed
+/// across a reconnection or an overflow. A supervisor without events (an
+/// older tend) leaves the view to the status poll.
+fn follow_events(socket: Option<PathBuf>, refresh: Sender<()>, sender: Sender<Msg>) {
+    let mut first = true;
+    loop {
+        let started = Instant::now();
+        match control::open(socket.clone()) {
+            Err((why, _)) => {
+                if sender.send(Msg::Lost(why)).is_err() {
+                    return;
+                }
+            }
+            Ok(mut client) => {
+                client.set_timeout(None);
+                if client.send(Request::Events { names: Vec::new(), since_start: true }).is_ok() {
+                    loop {
+                        match client.next_event() {
+                            Ok(Some(Ok(EventsItem::Event(line)))) => {
+                                let msg = Msg::Event(Box::new(line.event), line.time, Instant::now());
+                                if sender.send(msg).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(Some(Ok(EventsItem::Subscribed { .. }))) => {
+                                // Connected again: the rows may be another
+                                // supervisor's; the status poll looks now.
+                                if !first {
+                                    let _ = refresh.send(());
+                                }
+                                first = false;
+                            }
+                            // Fell behind: again, with a fresh replay.
+                            Ok(Some(Ok(EventsItem::Overflow))) => break,
+                            Ok(Some(Err(error))) if error.error.code == ErrorCode::BadRequest => return,
+                            Ok(Some(Err(_))) | Ok(None) | Err(_) => break,
+                        }
+                    }
+                }
+            }
+        }
+        std::thread::sleep(RETRY_EVERY.saturating_sub(started.elapsed()));
     }
 }
 
@@ -378,7 +447,6 @@ impl Feeds {
         };
         let socket = self.socket.clone();
         let sender = self.sender.clone();
-        let nudge = self.nudge.clone();
         let spawned = std::thread::Builder::new().name("request".into()).spawn(move || {
             let (ok, text) = match control::open(socket) {
                 Err((message, _)) => (false, message),
@@ -392,7 +460,6 @@ impl Feeds {
                 },
             };
             let _ = sender.send(Msg::Outcome { ok, text });
-            let _ = nudge.send(());
         });
         if let Err(err) = spawned {
             let _ = self.sender.send(Msg::Outcome { ok: false, text: format!("cannot send: {err}") });
@@ -446,7 +513,8 @@ fn handle(msg: Msg, model: &mut Model, feeds: &mut Feeds, terminal: &mut Screen)
             None
         }
         Msg::Signal(signal) => return Ok(Some(128 + signal)),
-        Msg::Status(reply, at) => model.apply_status(*reply, at),
+        Msg::Status(reply, asked, at) => model.apply_status(*reply, asked, at),
+        Msg::Event(event, time, at) => model.apply_event(*event, &time, at),
         Msg::Lost(why) => {
             model.apply_lost(why, Instant::now());
             None

@@ -7,10 +7,13 @@
 //! (`top/mod.rs`) to carry out. Must not draw (that is `render.rs`).
 
 use crate::app::control::{format_uptime, last_exit_text};
-use crate::ctl::proto::{Answer, ResultsReply, ServiceState, ServiceStatus, StatusReply, Stream};
+use crate::ctl::proto::{
+    Answer, EventKind, LastExit, ReloadChange, ResultsReply, ServiceEvent, ServiceState, ServiceStatus,
+    StatusReply, Stream,
+};
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A key press, as the view understands it (the terminal layer translates
 /// its own key events into these).
@@ -127,6 +130,11 @@ pub struct Row {
     pub status: ServiceStatus,
     /// Since the previous reply, when both had CPU figures.
     pub cpu_percent: Option<f64>,
+    /// When `status.uptime_secs` was true (it counts on from there).
+    pub uptime_at: Instant,
+    /// When an event last changed the row: a status reply asked for
+    /// before that is older than what the row shows.
+    pub event_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,8 +182,6 @@ pub struct Model {
     rows: Vec<Row>,
     /// The previous CPU reading of each service: (µs, when).
     samples: HashMap<String, (u64, Instant)>,
-    /// When the last reply came (uptimes count on from there).
-    received: Option<Instant>,
     /// When the supervisor stopped answering (uptimes stop there).
     lost_at: Option<Instant>,
     pub sort: Sort,
@@ -203,7 +209,6 @@ impl Model {
         Model {
             rows: Vec::new(),
             samples: HashMap::new(),
-            received: None,
             lost_at: None,
             sort: Sort::Name,
             filter: String::new(),
@@ -243,20 +248,24 @@ impl Model {
         self.visible().get(self.selected).map(|row| row.status.name.clone())
     }
 
-    /// How long `row`'s process has run at `now`: its uptime at the last
-    /// reply plus the time since.
+    /// How long `row`'s process has run at `now`: its uptime when last
+    /// told plus the time since (until the supervisor stopped answering).
     pub fn uptime(&self, row: &Row, now: Instant) -> Option<f64> {
         let until = match (&self.link, self.lost_at) {
             (Link::Lost(_), Some(lost)) => lost.min(now),
             _ => now,
         };
-        let since = self.received.map(|at| until.saturating_duration_since(at)).unwrap_or(Duration::ZERO);
+        let since = until.saturating_duration_since(row.uptime_at);
         row.status.uptime_secs.map(|secs| secs + since.as_secs_f64())
     }
 
-    /// A `status` reply arrived at `at`.
-    pub fn apply_status(&mut self, reply: StatusReply, at: Instant) -> Option<Action> {
+    /// A `status` reply, asked for at `asked` and arrived at `at`. A row an
+    /// event changed after `asked` keeps what the event said (the reply
+    /// may predate it) and takes only the reply's CPU and memory figures.
+    pub fn apply_status(&mut self, reply: StatusReply, asked: Instant, at: Instant) -> Option<Action> {
         let mut samples = HashMap::new();
+        let mut previous: HashMap<String, Row> =
+            std::mem::take(&mut self.rows).into_iter().map(|row| (row.status.name.clone(), row)).collect();
         self.rows = reply
             .services
             .into_iter()
@@ -266,20 +275,31 @@ impl Model {
                     let (before, then) = self.samples.get(&status.name)?;
                     cpu_percent(*before, *then, usec, at)
                 });
-                Row { status, cpu_percent }
+                match previous.remove(&status.name) {
+                    Some(mut newer) if newer.event_at.is_some_and(|event| event > asked) => {
+                        newer.status.cpu_usec = status.cpu_usec;
+                        newer.status.memory_bytes = status.memory_bytes;
+                        newer.cpu_percent = cpu_percent;
+                        newer
+                    }
+                    _ => Row { status, cpu_percent, uptime_at: at, event_at: None },
+                }
             })
             .collect();
         self.samples = samples;
-        self.received = Some(at);
         self.supervisor_pid = Some(reply.pid);
+        self.reselect();
+        self.answered()
+    }
+
+    /// The supervisor answered (a reply or an event). If it had stopped,
+    /// say it is back, and have a log pane whose stream ended follow again.
+    fn answered(&mut self) -> Option<Action> {
         if let Link::Lost(_) = self.link {
             self.link = Link::Connected;
             self.lost_at = None;
             self.say(Tone::Info, "the supervisor answers again");
         }
-        self.reselect();
-        // A log pane whose stream ended (the supervisor went away) follows
-        // again now that it is back.
         match &mut self.logs {
             Some(pane) if !pane.following => {
                 pane.following = true;
@@ -290,15 +310,87 @@ impl Model {
         }
     }
 
+    /// An event of the supervisor's, arrived at `at`: the row shows it at
+    /// once (state, pid, uptime, restarts, reason, last exit); the next
+    /// status reply fills in the rest. A service the view does not know
+    /// yet (a reload added it) appears with the next reply.
+    pub fn apply_event(&mut self, event: ServiceEvent, time: &str, at: Instant) -> Option<Action> {
+        let answered = self.answered();
+        if let EventKind::Reload { change: ReloadChange::Removed } = event.kind {
+            self.rows.retain(|row| row.status.name != event.service);
+            self.reselect();
+            return answered;
+        }
+        let Some(row) = self.rows.iter_mut().find(|row| row.status.name == event.service) else {
+            return answered;
+        };
+        let status = &mut row.status;
+        status.state = event.state;
+        row.event_at = Some(at);
+        match event.kind {
+            EventKind::State { pid, reason, .. } => {
+                status.pid = pid;
+                status.reason = reason;
+            }
+            EventKind::Started { pid } => {
+                status.pid = Some(pid);
+                status.uptime_secs = Some(0.0);
+                row.uptime_at = at;
+                status.reason = None;
+            }
+            EventKind::Ready => status.reason = None,
+            EventKind::Exited(detail) => {
+                status.pid = None;
+                status.uptime_secs = None;
+                status.healthy = false;
+                status.last_exit = Some(LastExit {
+                    kind: detail.kind,
+                    code: detail.code,
+                    signal: detail.signal,
+                    core_dumped: detail.core_dumped,
+                    step: detail.step,
+                    errno: detail.errno,
+                    message: event.message,
+                    time: time.to_string(),
+                });
+            }
+            EventKind::Backoff { restarts, .. } => {
+                status.restarts = restarts;
+                let exit =
+                    status.last_exit.as_ref().map(|last| format!("{}; ", last.message)).unwrap_or_default();
+                status.reason = Some(format!("{exit}{}", event.message));
+            }
+            EventKind::Failed { reason, .. } => {
+                status.pid = None;
+                status.uptime_secs = None;
+                status.reason = Some(reason);
+            }
+            EventKind::Stopped { .. } => {
+                status.pid = None;
+                status.uptime_secs = None;
+                status.reason = None;
+            }
+            EventKind::Stopping { .. }
+            | EventKind::Health { .. }
+            | EventKind::Reload { .. }
+            | EventKind::Scale { .. }
+            | EventKind::Unknown => {}
+        }
+        status.healthy =
+            matches!(status.state, ServiceState::Running | ServiceState::Ready | ServiceState::Completed);
+        self.reselect();
+        answered
+    }
+
     /// The supervisor stopped answering (noticed at `at`); the rows stay as
     /// last seen, their uptimes stop counting.
     pub fn apply_lost(&mut self, why: String, at: Instant) {
-        if self.link == Link::Lost(why.clone()) {
+        // The first word on it stays (the status poll and the events
+        // connection may each say it their way).
+        if let Link::Lost(_) = self.link {
             return;
         }
-        if self.link == Link::Connected {
-            self.lost_at = Some(at);
-        }
+        self.lost_at = Some(at);
         self.say(Tone::Error, why.clone());
         self.link = Link::Lost(why);
         self.samples.clear();
@@ -810,7 +902,8 @@ pub fn state_look(status: &ServiceStatus) -> StateLook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctl::proto::{LastExit, True};
+    use crate::ctl::proto::{ExitDetail, ExitKind, True};
+    use std::time::Duration;
 
     fn status(name: &str, state: ServiceState, pid: Option<i32>) -> ServiceStatus {
         let up = matches!(state, ServiceState::Running | ServiceState::Ready);
@@ -854,7 +947,7 @@ mod tests {
     fn loaded() -> (Model, Instant) {
         let mut model = Model::new();
         let t0 = Instant::now();
-        assert_eq!(model.apply_status(reply(stack()), t0), None);
+        assert_eq!(model.apply_status(reply(stack()), t0, t0), None);
         (model, t0)
     }
 
@@ -894,13 +987,13 @@ mod tests {
         // A new service sorted before it: the selection stays on db.
         let mut services = stack();
         services.push(status("cache", ServiceState::Running, Some(50)));
-        model.apply_status(reply(services), t0 + Duration::from_secs(1));
+        model.apply_status(reply(services), t0 + Duration::from_secs(1), t0 + Duration::from_secs(1));
         assert_eq!(model.selected().as_deref(), Some("db"));
         assert_eq!(model.selected_index(), 2);
         // db removed (a reload): the row at its place is selected.
         let mut services: Vec<ServiceStatus> = stack().into_iter().filter(|s| s.name != "db").collect();
         services.push(status("cache", ServiceState::Running, Some(50)));
-        model.apply_status(reply(services), t0 + Duration::from_secs(2));
+        model.apply_status(reply(services), t0 + Duration::from_secs(2), t0 + Duration::from_secs(2));
         assert_eq!(model.selected().as_deref(), Some("web"));
     }
 
@@ -1029,7 +1122,7 @@ mod tests {
         services[3].restarts = 7;
         services[0].memory_bytes = Some(10 << 20);
         services[1].memory_bytes = Some(20 << 20);
-        model.apply_status(reply(services), t0);
+        model.apply_status(reply(services), t0, t0);
         model.handle_key(Key::Char('o'));
         model.handle_key(Key::Char('o'));
         assert_eq!(model.sort, Sort::Memory);
@@ -1048,15 +1141,15 @@ mod tests {
         let mut model = Model::new();
         let mut services = stack();
         services[0].cpu_usec = Some(1_000_000);
-        model.apply_status(reply(services.clone()), t0);
+        model.apply_status(reply(services.clone()), t0, t0);
         let web =
             |model: &Model| model.visible().iter().find(|r| r.status.name == "web").unwrap().cpu_percent;
         assert_eq!(web(&model), None, "one reading is not a rate");
         services[0].cpu_usec = Some(1_250_000);
-        model.apply_status(reply(services.clone()), t0 + Duration::from_secs(1));
+        model.apply_status(reply(services.clone()), t0 + Duration::from_secs(1), t0 + Duration::from_secs(1));
         assert_eq!(web(&model), Some(25.0));
         services[0].cpu_usec = Some(10);
-        model.apply_status(reply(services.clone()), t0 + Duration::from_secs(2));
+        model.apply_status(reply(services.clone()), t0 + Duration::from_secs(2), t0 + Duration::from_secs(2));
         assert_eq!(web(&model), None, "the counter went back: a new cgroup");
         assert_eq!(cpu_percent(0, t0, 2_000_000, t0 + Duration::from_secs(1)), Some(200.0));
         assert_eq!(cpu_percent(0, t0, 5, t0), None);
@@ -1080,7 +1173,7 @@ mod tests {
             message: "start limit hit".into(),
             time: "2026-01-01T00:00:00Z".into(),
         });
-        model.apply_status(reply(services), t0);
+        model.apply_status(reply(services), t0, t0);
         let rows = model.visible();
         let web = rows.iter().find(|r| r.status.name == "web").unwrap();
         assert_eq!(
@@ -1136,7 +1229,7 @@ mod tests {
             None,
             "nothing is sent while the supervisor does not answer"
         );
-        assert_eq!(model.apply_status(reply(stack()), t0), Some(Action::FollowLogs(Some("db".into()))));
+        assert_eq!(model.apply_status(reply(stack()), t0, t0), Some(Action::FollowLogs(Some("db".into()))));
         assert_eq!(model.link, Link::Connected);
         assert_eq!(model.message.as_ref().unwrap().text, "the supervisor answers again");
         // Filtering moves the selection: the pane follows as it is typed.
@@ -1148,6 +1241,126 @@ mod tests {
         assert_eq!(model.handle_key(Key::Char('l')), Some(Action::FollowLogs(None)));
         assert_eq!(model.logs, None);
         assert_eq!(model.handle_key(Key::Esc), None, "nothing to close");
+    }
+
+    fn event(service: &str, kind: EventKind, state: ServiceState, message: &str) -> ServiceEvent {
+        ServiceEvent { service: service.into(), kind, state, message: message.into() }
+    }
+
+    #[test]
+    fn events_show_at_once_and_an_older_reply_does_not_undo_them() {
+        let (mut model, t0) = loaded();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let web = |model: &Model| -> Row {
+            model.visible().into_iter().find(|r| r.status.name == "web").cloned().unwrap()
+        };
+        // web restarted: stopping, stopped, started with a new pid.
+        model.apply_event(
+            event(
+                "web",
+                EventKind::Stopping { signal: "SIGTERM".into() },
+                ServiceState::Stopping,
+                "stopping (SIGTERM)",
+            ),
+            "t",
+            at(10),
+        );
+        assert_eq!(web(&model).status.state, ServiceState::Stopping);
+        model.apply_event(
+            event("web", EventKind::Stopped { killed: false }, ServiceState::Stopped, "stopped"),
+            "t",
+            at(10),
+        );
+        assert_eq!((web(&model).status.pid, web(&model).status.uptime_secs), (None, None));
+        model.apply_event(
+            event("web", EventKind::Started { pid: 31 }, ServiceState::Running, "started (pid 31)"),
+            "t",
+            at(11),
+        );
+        let row = web(&model);
+        assert_eq!((row.status.state, row.status.pid), (ServiceState::Running, Some(31)));
+        assert_eq!(model.uptime(&row, at(13)), Some(2.0), "a new process: its uptime from the event");
+        // A reply asked for before the event (at 9 s) still says pid 30:
+        // the row keeps what the event said, and takes the reply's figures.
+        let mut services = stack();
+        services[0].memory_bytes = Some(1 << 20);
+        model.apply_status(reply(services.clone()), at(9), at(12));
+        let row = web(&model);
+        assert_eq!((row.status.pid, row.status.memory_bytes), (Some(31), Some(1 << 20)));
+        // One asked for after it is the truth.
+        services[0].pid = Some(31);
+        services[0].uptime_secs = Some(1.5);
+        model.apply_status(reply(services), at(12), at(12));
+        let row = web(&model);
+        assert_eq!((row.status.pid, row.event_at), (Some(31), None));
+        assert_eq!(model.uptime(&row, at(13)), Some(2.5));
+    }
+
+    #[test]
+    fn crashes_backoff_and_failures_from_events() {
+        let (mut model, t0) = loaded();
+        let detail = ExitDetail {
+            kind: ExitKind::Exited,
+            code: Some(3),
+            signal: None,
+            core_dumped: None,
+            step: None,
+            errno: None,
+        };
+        model.apply_event(
+            event("web", EventKind::Exited(detail), ServiceState::Backoff, "exited with status 3"),
+            "2026-01-01T00:00:09Z",
+            t0,
+        );
+        model.apply_event(
+            event(
+                "web",
+                EventKind::Backoff { delay_secs: 0.5, restarts: 4 },
+                ServiceState::Backoff,
+                "restarting in 500ms (restart 4)",
+            ),
+            "t",
+            t0,
+        );
+        let rows = model.visible();
+        let web = rows.iter().find(|r| r.status.name == "web").unwrap();
+        let shown = cells(&model, web, t0);
+        assert_eq!(shown[1..5], ["backoff", "-", "-", "4"].map(String::from));
+        assert_eq!(shown[7], "exited with status 3; restarting in 500ms (restart 4)");
+        assert_eq!(web.status.last_exit.as_ref().unwrap().time, "2026-01-01T00:00:09Z");
+        assert_eq!(state_look(&web.status), StateLook::Bad);
+        model.apply_event(
+            event(
+                "web",
+                EventKind::Failed { reason: "start limit hit".into(), kind: ExitKind::StartLimit },
+                ServiceState::Failed,
+                "failed",
+            ),
+            "t",
+            t0,
+        );
+        let rows = model.visible();
+        assert_eq!(
+            cells(&model, rows.iter().find(|r| r.status.name == "web").unwrap(), t0)[7],
+            "start limit hit"
+        );
+        // A reload removed db; an event of a service not shown yet waits for the next reply.
+        model.apply_event(
+            event(
+                "db",
+                EventKind::Reload { change: ReloadChange::Removed },
+                ServiceState::Stopped,
+                "removed",
+            ),
+            "t",
+            t0,
+        );
+        model.apply_event(
+            event("new", EventKind::Started { pid: 5 }, ServiceState::Running, "started (pid 5)"),
+            "t",
+            t0,
+        );
+        assert_eq!(names(&model), ["clock", "web", "worker@2", "worker@10"]);
     }
 
     #[test]

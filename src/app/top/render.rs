@@ -274,7 +274,7 @@ mod tests {
             worker,
             status("db", ServiceState::Ready, Some(7)),
         ];
-        model.apply_status(StatusReply { ok: True, pid: 1, services }, now);
+        model.apply_status(StatusReply { ok: True, pid: 1, services }, now, now);
         (model, now)
     }
 

@@ -13,11 +13,12 @@
 //! what may stop, schedules checks, notes state changes and answers the
 //! requests whose condition now holds.
 
+mod events;
 mod goals;
 mod requests;
 
 use crate::checks::{CheckStep, Checks, Verdict};
-use crate::proto::{CheckKind, Reply, Request, ServiceState, StatusReply};
+use crate::proto::{CheckKind, EventKind, Reply, Request, ServiceEvent, ServiceState, StatusReply};
 use crate::service::{self, Service, StartFailure, State};
 use crate::spec::{Definition, ServiceType, Spec};
 use crate::status::{self, View, Waiting};
@@ -122,6 +123,16 @@ pub enum Action<U> {
     Redefined { service: ServiceId, old: U },
     /// Removed by a reload and down: what the loop holds for it can go.
     Release { service: ServiceId },
+    /// An event of `service`, for the followers of `events` (the loop adds the time).
+    Emit { service: ServiceId, event: ServiceEvent },
+    /// Send `reply` on `conn`, then `replay`, then keep sending the events
+    /// of `services` (`None`: every service, those a reload adds too).
+    Follow {
+        conn: ConnId,
+        reply: Reply,
+        services: Option<Vec<ServiceId>>,
+        replay: Vec<(ServiceId, ServiceEvent)>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +256,10 @@ pub struct Core<U> {
     version: String,
     now: Time,
     out: Vec<Action<U>>,
+    /// Events of this turn, sent once it has settled.
+    events: Vec<events::Pending>,
+    /// Events sent since tend started.
+    events_sent: u64,
 }
 
 impl<U: Definition> Core<U> {
@@ -264,6 +279,8 @@ impl<U: Definition> Core<U> {
             version: version.to_string(),
             now: Time::ZERO,
             out: Vec::new(),
+            events: Vec::new(),
+            events_sent: 0,
         };
         for unit in units {
             core.add(unit);
@@ -493,9 +510,13 @@ impl<U: Definition> Core<U> {
 
     /// Hand an event to one service's machine and carry out what it says.
     fn deliver(&mut self, service: ServiceId, event: service::Event) {
+        let was_failed = matches!(self.services[service].machine.state(), State::Failed { .. });
         let actions = self.services[service].machine.handle(self.now, event);
         for action in actions {
             self.machine_action(service, action);
+        }
+        if !was_failed {
+            self.entered_failed(service);
         }
     }
 
@@ -508,6 +529,7 @@ impl<U: Definition> Core<U> {
             service::Action::Notice(notice) => {
                 let text = format!("{}: {}", self.name(service), notice.describe());
                 self.log(notice.level(), text);
+                self.notice_event(service, &notice);
             }
             service::Action::Ended { exit_code } => {
                 let svc = &self.services[service];
@@ -582,14 +604,16 @@ impl<U: Definition> Core<U> {
         match verdict {
             None => {}
             Some(Verdict::Ready) => self.deliver(service, service::Event::Ready),
+            Some(Verdict::HealthPassed { message }) => {
+                let kind = EventKind::Health { passing: true, failures: 0, retries: 0 };
+                self.emit(service, kind, format!("health check passed ({message})"));
+            }
             Some(verdict @ Verdict::HealthFailed { .. }) => {
                 let unhealthy = verdict.is_unhealthy();
                 let Verdict::HealthFailed { failures, retries, message } = verdict else { return };
-                let text = format!(
-                    "{}: health check failed ({message}), {failures} of {retries} in a row",
-                    self.name(service)
-                );
-                self.log(Level::Warning, text);
+                let words = format!("health check failed ({message}), {failures} of {retries} in a row");
+                self.log(Level::Warning, format!("{}: {words}", self.name(service)));
+                self.emit(service, EventKind::Health { passing: false, failures, retries }, words);
                 if unhealthy {
                     self.deliver(service, service::Event::HealthFailed { failures });
                 }
@@ -651,14 +675,19 @@ impl<U: Definition> Core<U> {
             svc.checks.start_due(self.now, timing, &mut steps);
             self.check_steps(service, steps);
         }
-        for svc in &mut self.services {
+        // Answering may describe why a service waits, which can find it
+        // blocked: before the states are noted.
+        self.answer_waiters();
+        let mut changed = Vec::new();
+        for (service, svc) in self.services.iter_mut().enumerate() {
             let shown = status::state(&svc.view());
             if shown != svc.shown {
                 svc.shown = shown;
                 svc.since = self.now;
+                changed.push(service);
             }
         }
-        self.answer_waiters();
+        self.send_events(&changed);
     }
 
     /// Stop everything, dependents before what they depend on.
@@ -688,3 +717,6 @@ impl<U: Definition> Core<U> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

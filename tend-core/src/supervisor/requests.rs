@@ -5,8 +5,8 @@
 
 use super::{Action, ConnId, Core, Phase, Refused, ServiceId};
 use crate::proto::{
-    ErrorBody, ErrorCode, ErrorReply, False, HelloReply, ReloadReply, ReloadReport, Reply, Request,
-    ServiceResult, ShutdownReply, StatusReply, Target, True,
+    ErrorBody, ErrorCode, ErrorReply, EventKind, False, HelloReply, ReloadChange, ReloadReply, ReloadReport,
+    Reply, Request, ServiceResult, ShutdownReply, StatusReply, Target, True,
 };
 use crate::service::State;
 use crate::spec::Definition;
@@ -52,7 +52,7 @@ impl<U: Definition> Core<U> {
 
     /// Resolve names to live services; an unknown name is an error listing
     /// the known ones and the closest. No names (or `all`): every one.
-    fn resolve(&self, names: &[String], all: bool) -> Result<Vec<ServiceId>, Reply> {
+    pub(super) fn resolve(&self, names: &[String], all: bool) -> Result<Vec<ServiceId>, Reply> {
         let live: Vec<ServiceId> = (0..self.services.len()).filter(|&i| !self.services[i].retired).collect();
         if all || names.is_empty() {
             return Ok(live);
@@ -116,6 +116,7 @@ impl<U: Definition> Core<U> {
             // Answered once the folder is loaded (off the loop).
             Request::Reload => self.out.push(Action::LoadUnits { conn }),
             Request::ReopenLogs => self.out.push(Action::ReopenLogs { conn }),
+            Request::Events { names, since_start } => self.follow(conn, &names, since_start),
             Request::Shutdown => {
                 // The connection stays open until tend exits: its closing
                 // tells the client that the shutdown is complete.
@@ -354,6 +355,8 @@ impl<U: Definition> Core<U> {
         let plan = crate::reload::plan(self.services.iter().filter(|s| !s.retired).map(|s| &s.unit), &units);
         for name in &plan.removed {
             if let Some(service) = self.live(name) {
+                let kind = EventKind::Reload { change: ReloadChange::Removed };
+                self.emit(service, kind, "removed by a reload".to_string());
                 // Down like at shutdown (its dependents, if any are left,
                 // first); retired once marked, so it is no longer listed.
                 self.want_down(service);
@@ -373,11 +376,15 @@ impl<U: Definition> Core<U> {
                     svc.spec = spec;
                     let old = std::mem::replace(&mut svc.unit, unit);
                     self.out.push(Action::Redefined { service, old });
+                    let kind = EventKind::Reload { change: ReloadChange::Changed };
+                    self.emit(service, kind, "changed by a reload".to_string());
                     changed.push(service);
                 }
             } else if plan.added.contains(&name) {
                 let service = self.add(unit);
                 self.out.push(Action::Added { service });
+                let kind = EventKind::Reload { change: ReloadChange::Added };
+                self.emit(service, kind, "added by a reload".to_string());
                 changed.push(service);
             }
         }

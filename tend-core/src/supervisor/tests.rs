@@ -1,0 +1,291 @@
+//! The core's own behaviour as a follower or a waiting client sees it,
+//! driven by hand in virtual time (the simulation drives it at random).
+
+use super::*;
+use crate::proto::{EventKind, ExitKind};
+use crate::spec::{Config, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec};
+use std::time::Duration;
+
+pub(super) fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Unit(pub Spec);
+
+impl Definition for Unit {
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+    fn spec(&self) -> Spec {
+        self.0.clone()
+    }
+}
+
+pub(super) fn unit(name: &str) -> Unit {
+    Unit(Spec {
+        name: name.into(),
+        service_type: ServiceType::Simple,
+        depends_on: Vec::new(),
+        config: Config {
+            restart: RestartPolicy::Always,
+            success_exit_codes: vec![0],
+            restart_delay: ms(100),
+            restart_delay_max: ms(1_000),
+            start_limit_burst: 2,
+            start_limit_interval: ms(60_000),
+            stop_signal: 15,
+            stop_timeout: ms(2_000),
+            process_group: true,
+            needs_ready_signal: false,
+            oneshot: false,
+            start_timeout: None,
+            watchdog: None,
+            oneshot_timeout: None,
+        },
+        critical: false,
+        ready_check: None,
+        health_check: None,
+        memory_max: None,
+    })
+}
+
+pub(super) fn notify_unit(name: &str) -> Unit {
+    let mut u = unit(name);
+    u.0.service_type = ServiceType::Notify;
+    u.0.config.needs_ready_signal = true;
+    u
+}
+
+pub(super) fn depends(mut u: Unit, on: &str, condition: DependencyCondition) -> Unit {
+    u.0.depends_on.push(Dependency { name: on.into(), condition });
+    u
+}
+
+/// An `events` subscription: the connection, what it follows, the replay.
+pub(super) type Followed = (ConnId, Option<Vec<ServiceId>>, Vec<(ServiceId, ServiceEvent)>);
+
+/// A core with a kernel played by hand: forks get pids from 100 on, and
+/// what the loop would carry out is kept for the test to look at.
+pub(super) struct Driver {
+    pub core: Core<Unit>,
+    pub now: Time,
+    next_pid: i32,
+    /// Every event emitted, in order.
+    pub events: Vec<ServiceEvent>,
+    /// Every reply sent, in order.
+    pub replies: Vec<(ConnId, Reply, bool)>,
+    pub follows: Vec<Followed>,
+}
+
+impl Driver {
+    pub fn new(units: Vec<Unit>) -> Driver {
+        Driver {
+            core: Core::new(units, 1, "test"),
+            now: Time::ZERO,
+            next_pid: 100,
+            events: Vec::new(),
+            replies: Vec::new(),
+            follows: Vec::new(),
+        }
+    }
+
+    pub fn at(&mut self, t: u64) -> &mut Driver {
+        self.now = ms(t);
+        self
+    }
+
+    pub fn feed(&mut self, event: Event<Unit>) {
+        let actions = self.core.handle(self.now, event);
+        for action in actions {
+            match action {
+                Action::Spawn { service } => {
+                    let pid = self.next_pid;
+                    self.next_pid += 1;
+                    self.feed(Event::Spawned { service, pid });
+                }
+                Action::Emit { mut event, service } => {
+                    event.state = self.core.shown_state(service);
+                    self.events.push(event);
+                }
+                Action::Reply { conn, reply, done } => self.replies.push((conn, reply, done)),
+                Action::Follow { conn, reply, services, replay } => {
+                    self.replies.push((conn, reply, false));
+                    self.follows.push((conn, services, replay));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub fn request(&mut self, conn: ConnId, request: Request) {
+        self.feed(Event::Request { conn, request, wall: std::time::SystemTime::UNIX_EPOCH });
+    }
+
+    pub fn id(&self, name: &str) -> ServiceId {
+        (0..self.core.len()).find(|&i| self.core.spec(i).name == name).expect("a service of that name")
+    }
+
+    pub fn pid(&self, name: &str) -> i32 {
+        self.core.pid(self.id(name)).expect("a live process")
+    }
+
+    /// Exec confirmed for `name`'s process.
+    pub fn exec(&mut self, name: &str) {
+        let service = self.id(name);
+        self.feed(Event::ExecConfirmed { service });
+    }
+
+    pub fn exit(&mut self, name: &str, status: ExitStatus) {
+        let pid = self.pid(name);
+        self.feed(Event::Exited { pid, status, group_remains: false, oom_killed: false });
+    }
+
+    /// The events so far, as `(service, event word, state)`, and forget them.
+    pub fn take(&mut self) -> Vec<(String, &'static str, &'static str)> {
+        std::mem::take(&mut self.events)
+            .into_iter()
+            .map(|e| (e.service, e.kind.as_str(), e.state.as_str()))
+            .collect()
+    }
+}
+
+fn said(service: &str, event: &'static str, state: &'static str) -> (String, &'static str, &'static str) {
+    (service.to_string(), event, state)
+}
+
+#[test]
+fn a_service_that_starts_becomes_ready_crashes_backs_off_and_fails_says_so_in_order() {
+    let mut d = Driver::new(vec![notify_unit("web")]);
+    d.feed(Event::Up);
+    assert_eq!(d.take(), vec![said("web", "state", "starting")], "forked, not yet running");
+    d.exec("web");
+    let pid = d.pid("web");
+    let events = std::mem::take(&mut d.events);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Started { pid });
+    assert_eq!((events[0].state.as_str(), events[0].message.as_str()), ("starting", "started (pid 100)"));
+    let web = d.id("web");
+    d.at(5).feed(Event::Notify { service: web, fields: vec![("READY".into(), "1".into())] });
+    assert_eq!(d.take(), vec![said("web", "ready", "ready")]);
+    // Crash: exited with its kind and code, then the backoff with its delay.
+    d.at(1_000).exit("web", ExitStatus::Code(3));
+    let events = std::mem::take(&mut d.events);
+    let kinds: Vec<&EventKind> = events.iter().map(|e| &e.kind).collect();
+    match kinds.as_slice() {
+        [EventKind::Exited(exit), EventKind::Backoff { delay_secs, restarts: 1 }] => {
+            assert_eq!((exit.kind, exit.code, exit.signal.as_deref()), (ExitKind::Exited, Some(3), None));
+            assert_eq!(*delay_secs, 0.1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(events[0].message, "exited with status 3");
+    assert!(events.iter().all(|e| e.state.as_str() == "backoff"));
+    // The restart: forked (state), running again; killed by a signal twice
+    // more and the start limit (burst 2) puts it in failed.
+    d.at(1_100).feed(Event::Tick);
+    d.exec("web");
+    let kill = ExitStatus::Signaled { signal: 9, core_dumped: false };
+    d.at(1_200).exit("web", kill);
+    d.at(1_400).feed(Event::Tick);
+    d.exec("web");
+    d.events.clear();
+    d.at(1_500).exit("web", kill);
+    let events = std::mem::take(&mut d.events);
+    match events.iter().map(|e| &e.kind).collect::<Vec<_>>().as_slice() {
+        [EventKind::Exited(exit), EventKind::Failed { reason, kind: ExitKind::StartLimit }] => {
+            assert_eq!(
+                (exit.kind, exit.signal.as_deref(), exit.core_dumped),
+                (ExitKind::Killed, Some("SIGKILL"), Some(false))
+            );
+            assert_eq!(reason, "start limit hit (3 failures in 1m)");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(events.iter().all(|e| e.state.as_str() == "failed"));
+}
+
+#[test]
+fn stops_are_told_with_the_signal_and_whether_it_took_sigkill() {
+    let mut d = Driver::new(vec![unit("web")]);
+    d.feed(Event::Up);
+    d.exec("web");
+    d.take();
+    d.at(10).request(
+        7,
+        Request::Stop(crate::proto::Target { names: vec!["web".into()], all: false, wait: true }),
+    );
+    let events = std::mem::take(&mut d.events);
+    assert_eq!(events[0].kind, EventKind::Stopping { signal: "SIGTERM".into() });
+    assert_eq!(events[0].state.as_str(), "stopping");
+    d.at(2_010).feed(Event::Tick);
+    let events = std::mem::take(&mut d.events);
+    assert_eq!(events[0].kind, EventKind::Stopping { signal: "SIGKILL".into() });
+    assert_eq!(events[0].message, "did not stop in 2s, sending SIGKILL");
+    d.at(2_020).exit("web", ExitStatus::Signaled { signal: 9, core_dumped: false });
+    let words: Vec<&str> = d.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(words, ["exited", "stopped"]);
+    assert_eq!(d.events[1].kind, EventKind::Stopped { killed: true });
+    assert_eq!(d.events[1].state.as_str(), "stopped");
+}
+
+#[test]
+fn a_held_service_says_it_waits_and_since_start_replays_where_each_one_is() {
+    let db = notify_unit("db");
+    let web = depends(unit("web"), "db", DependencyCondition::Ready);
+    let mut d = Driver::new(vec![db, web]);
+    d.feed(Event::Up);
+    let events = std::mem::take(&mut d.events);
+    let web_event = events.iter().find(|e| e.service == "web").expect("web is told");
+    assert_eq!(web_event.state.as_str(), "waiting");
+    match &web_event.kind {
+        EventKind::State { reason: Some(reason), replay: false, .. } => {
+            assert_eq!(reason, "waiting for db: starting")
+        }
+        other => panic!("{other:?}"),
+    }
+    d.exec("db");
+    d.request(3, Request::Events { names: vec![], since_start: true });
+    let (conn, services, replay) = d.follows.pop().expect("followed");
+    assert_eq!((conn, services), (3, None));
+    let shown: Vec<(String, &str, bool)> = replay
+        .iter()
+        .map(|(_, e)| {
+            (e.service.clone(), e.state.as_str(), matches!(e.kind, EventKind::State { replay: true, .. }))
+        })
+        .collect();
+    assert_eq!(shown, vec![("db".into(), "starting", true), ("web".into(), "waiting", true)]);
+    // Named services only; an unknown name is refused.
+    d.request(4, Request::Events { names: vec!["web".into()], since_start: false });
+    let (_, services, replay) = d.follows.pop().unwrap();
+    assert_eq!((services, replay.len()), (Some(vec![1]), 0));
+    d.request(5, Request::Events { names: vec!["wbe".into()], since_start: false });
+    assert!(
+        matches!(d.replies.last(), Some((5, Reply::Error(e), true)) if e.error.code == crate::proto::ErrorCode::UnknownService)
+    );
+}
+
+#[test]
+fn health_checks_are_told_when_they_pass_first_and_each_time_they_fail() {
+    let mut web = unit("web");
+    web.0.health_check = Some(crate::spec::CheckTiming { interval: ms(100), timeout: ms(50), retries: 2 });
+    let mut d = Driver::new(vec![web]);
+    d.feed(Event::Up);
+    d.exec("web");
+    d.take();
+    let id = d.id("web");
+    let mut health = Vec::new();
+    for (run, (t, ok)) in [(1, (100, true)), (2, (200, true)), (3, (300, false)), (4, (400, true))] {
+        d.at(t).feed(Event::Tick);
+        d.feed(Event::CheckDone { service: id, run, ok, message: "m".into() });
+        health.extend(std::mem::take(&mut d.events).into_iter().map(|e| e.kind));
+    }
+    assert_eq!(
+        health,
+        vec![
+            EventKind::Health { passing: true, failures: 0, retries: 0 },
+            EventKind::Health { passing: false, failures: 1, retries: 2 },
+            EventKind::Health { passing: true, failures: 0, retries: 0 },
+        ]
+    );
+}
