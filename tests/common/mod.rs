@@ -238,9 +238,15 @@ impl Env {
         read(&path)
     }
 
-    /// Pid written by a service to file `name` (waits for it).
+    /// Pid written by a service to file `name` (waits for it). A shell's
+    /// `echo $! > FILE` creates the file before it writes: wait (bounded)
+    /// until a whole line is there, not only the file.
     pub fn await_pid(&self, tend: &Tend, name: &str) -> i32 {
-        let s = self.await_file(tend, name);
+        let path = self.p(name);
+        tend.wait_until(T, &format!("a pid line in {} from a service", path.display()), || {
+            read(&path).ends_with('\n')
+        });
+        let s = read(&path);
         s.trim().parse().unwrap_or_else(|_| panic!("file {name} holds no pid: {s:?}"))
     }
 
