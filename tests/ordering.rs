@@ -12,16 +12,19 @@ use std::time::Duration;
 
 // ---- helpers of this file (shared ones are in tests/common) ----
 
-/// `perl listen.pl PORT [MARK]`: listens on 127.0.0.1:PORT, then writes a
-/// `date +%s%N` timestamp to MARK, then accepts and closes connections.
+/// `perl listen.pl PORT [MARK]`: binds 127.0.0.1:PORT, writes a `date
+/// +%s%N` timestamp to MARK, then listens, accepting and closing
+/// connections. The stamp comes before `listen`: a connection (a tcp ready
+/// check) succeeds from `listen` on, so whatever it starts comes after
+/// the stamp (stamped after `listen`, the check could win the race).
 fn tcp_listener(env: &Env) -> String {
     let path = env.p("listen.pl");
     fs::write(
         &path,
         r#"use IO::Socket::INET;
 my ($port, $mark) = @ARGV;
-my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $port, Listen => 16, ReuseAddr => 1)
-    or die "listen 127.0.0.1:$port: $!\n";
+my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $port, ReuseAddr => 1)
+    or die "bind 127.0.0.1:$port: $!\n";
 if ($mark) {
     my $t = `date +%s%N`;
     open(my $f, ">", "$mark.tmp") or die "$mark: $!\n";
@@ -29,6 +32,7 @@ if ($mark) {
     close $f;
     rename("$mark.tmp", $mark) or die "$mark: $!\n";
 }
+$s->listen(16) or die "listen 127.0.0.1:$port: $!\n";
 while (my $c = $s->accept) { close $c; }
 "#,
     )
@@ -63,10 +67,6 @@ fn stamp(list: &[(String, u128)], name: &str) -> u128 {
     list.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no '{name}' in {list:?}")).1
 }
 
-fn ms(ns: u128) -> f64 {
-    ns as f64 / 1e6
-}
-
 // ---- start and stop order of a mixed stack ----
 
 #[test]
@@ -77,10 +77,30 @@ fn stack_starts_in_dependency_order_and_stops_in_reverse() {
     let listen = tcp_listener(&env);
     let notify = notify_ready_cmd(&env);
     let stamp_to = |file: &str| put("date +%s%N", &env.p(file));
-    // On SIGTERM: record when the stop began, take 300 ms, record the end.
-    let trap = |name: &str, ms: &str| {
+    // Parallel start and stop are shown by a meeting, not by timing (a
+    // loaded machine spreads processes started together by any amount):
+    // each waits (bounded, 400 turns of 50 ms) for the others to arrive;
+    // one started or stopped only after another finished never meets it.
+    let wait_for =
+        |cond: &str| format!("i=0; until {cond} || [ $i -ge 400 ]; do i=$((i+1)); sleep 0.05; done");
+    // At start: say it is up, wait for the two others, record whether they came.
+    let meet = |name: &str, others: [&str; 2]| {
+        let all = others.map(|o| format!("[ -e {d}/{o}.up ]")).join(" && ");
         format!(
-            "trap 'echo \"{name}-begin $(date +%s%N)\" >> {d}/stops; sleep {ms}; \
+            "touch {d}/{name}.up\n{}\n{}",
+            wait_for(&all),
+            put(&format!("{all} && echo yes || echo no"), &env.p(&format!("{name}.met")))
+        )
+    };
+    // On SIGTERM: record when the stop began; then wait for `peer`'s stop
+    // to begin (or take 200 ms, without a peer); record the end.
+    let trap = |name: &str, peer: Option<&str>| {
+        let pause = match peer {
+            Some(peer) => wait_for(&format!("grep -q \"^{peer}-begin\" {d}/stops")),
+            None => "sleep 0.2".to_string(),
+        };
+        format!(
+            "trap 'echo \"{name}-begin $(date +%s%N)\" >> {d}/stops; {pause}; \
              echo \"{name}-end $(date +%s%N)\" >> {d}/stops; exit 0' TERM"
         )
     };
@@ -91,8 +111,9 @@ fn stack_starts_in_dependency_order_and_stops_in_reverse() {
         &format!(
             "type: oneshot\n{}",
             sh(&format!(
-                "{}\nsleep 0.4\ntouch {d}/init.done\n{}",
+                "{}\n{}\nsleep 0.4\ntouch {d}/init.done\n{}",
                 stamp_to("init.start"),
+                meet("init", ["notif", "tcpd"]),
                 stamp_to("init.end")
             ))
         ),
@@ -101,11 +122,12 @@ fn stack_starts_in_dependency_order_and_stops_in_reverse() {
     env.unit(
         "notif",
         &format!(
-            "type: notify\nstop_timeout: 5s\n{}",
+            "type: notify\nstop_timeout: 60s\n{}",
             sh(&format!(
-                "{}\n{}\nsleep 0.4\n{}\n{notify}\nwhile :; do sleep 0.05; done",
+                "{}\n{}\n{}\nsleep 0.4\n{}\n{notify}\nwhile :; do sleep 0.05; done",
                 stamp_to("notif.start"),
-                trap("notif", "0.3"),
+                trap("notif", Some("tcpd")),
+                meet("notif", ["init", "tcpd"]),
                 stamp_to("notif.ready")
             ))
         ),
@@ -114,11 +136,12 @@ fn stack_starts_in_dependency_order_and_stops_in_reverse() {
     env.unit(
         "tcpd",
         &format!(
-            "ready_check:\n  tcp: 127.0.0.1:{port}\n  interval: 50ms\n  timeout: 1s\nstop_timeout: 5s\n{}",
+            "ready_check:\n  tcp: 127.0.0.1:{port}\n  interval: 50ms\n  timeout: 1s\nstop_timeout: 60s\n{}",
             sh(&format!(
-                "{}\n{}\nsleep 0.4\n{listen} {port} {d}/tcpd.listening &\nwhile :; do sleep 0.05; done",
+                "{}\n{}\n{}\nsleep 0.4\n{listen} {port} {d}/tcpd.listening &\nwhile :; do sleep 0.05; done",
                 stamp_to("tcpd.start"),
-                trap("tcpd", "0.3")
+                trap("tcpd", Some("notif")),
+                meet("tcpd", ["init", "notif"])
             ))
         ),
     );
@@ -133,7 +156,7 @@ fn stack_starts_in_dependency_order_and_stops_in_reverse() {
             sh(&format!(
                 "{}\n{}\n{}\n{}\n{}\nwhile :; do sleep 0.05; done",
                 stamp_to("app.start"),
-                trap("app", "0.2"),
+                trap("app", None),
                 put(&format!("test -e {d}/init.done && echo yes || echo no"), &env.p("app.saw-init")),
                 put(&format!("test -e {d}/notif.ready && echo yes || echo no"), &env.p("app.saw-notif")),
                 put(&format!("{probe} && echo yes || echo no"), &env.p("app.saw-port")),
@@ -158,16 +181,17 @@ fn stack_starts_in_dependency_order_and_stops_in_reverse() {
         rel(tcpd_listening),
         rel(app_start),
     );
-    // The three independent ones start together (each takes 400 ms, so
-    // one after the other would spread them by at least that).
-    let starts = [init_start, notif_start, tcpd_start];
-    let spread = starts.iter().max().unwrap() - starts.iter().min().unwrap();
-    assert!(
-        spread < 350_000_000,
-        "independent services did not start in parallel ({:.0} ms apart)\n{timeline}\n{}",
-        ms(spread),
-        tend.dump()
-    );
+    // The three independent ones start together: each found the two
+    // others started before it went on (one started only after another
+    // completed or became ready would never have met it).
+    for name in ["init", "notif", "tcpd"] {
+        assert_eq!(
+            env.await_file(&tend, &format!("{name}.met")).trim(),
+            "yes",
+            "{name} did not find the two other independent services started: not started in parallel\n{timeline}\n{}",
+            tend.dump()
+        );
+    }
     // The dependent starts after all three met their conditions.
     assert!(app_start > init_end, "app started before init completed\n{timeline}\n{}", tend.dump());
     assert!(app_start > notif_ready, "app started before notif said READY=1\n{timeline}\n{}", tend.dump());
@@ -202,21 +226,22 @@ fn stack_starts_in_dependency_order_and_stops_in_reverse() {
 
     // Stop: the dependent first, then the two others, in parallel.
     tend.signal(libc::SIGTERM);
-    let code = tend.exit_code(T);
+    let code = tend.exit_code(Duration::from_secs(60));
     assert_eq!(code, 0, "{}", tend.dump());
     let stops = stamps(&read(env.p("stops")));
     let show = format!("{stops:?}\n{}", tend.dump());
-    for name in ["app-begin", "app-end", "notif-begin", "tcpd-begin"] {
+    for name in ["app-begin", "app-end", "notif-begin", "notif-end", "tcpd-begin", "tcpd-end"] {
         assert!(stops.iter().any(|(n, _)| n == name), "no {name} in stops: {show}");
     }
     let app_end = stamp(&stops, "app-end");
     assert!(stamp(&stops, "notif-begin") > app_end, "notif was stopped before app was down: {show}");
     assert!(stamp(&stops, "tcpd-begin") > app_end, "tcpd was stopped before app was down: {show}");
-    let (a, b) = (stamp(&stops, "notif-begin"), stamp(&stops, "tcpd-begin"));
+    // Each waited for the other's stop to begin: stopped one after the
+    // other, the second's stop begins after the first's ended.
     assert!(
-        a.abs_diff(b) < 250_000_000,
-        "notif and tcpd (independent, 300 ms each to stop) were not stopped in parallel: {:.0} ms apart: {show}",
-        ms(a.abs_diff(b))
+        stamp(&stops, "tcpd-begin") < stamp(&stops, "notif-end")
+            && stamp(&stops, "notif-begin") < stamp(&stops, "tcpd-end"),
+        "notif and tcpd (independent) were not stopped in parallel: {show}"
     );
 }
 

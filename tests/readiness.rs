@@ -155,6 +155,124 @@ fn notify_message_from_outside_the_service_is_ignored() {
     assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
 }
 
+/// Whether cgroup2 is mounted (tend then gives each service, as root, a
+/// cgroup of its own).
+fn have_cgroup2() -> bool {
+    read("/proc/self/mountinfo").lines().any(|l| l.contains(" - cgroup2 "))
+}
+
+/// A READY=1 whose sender exited, and was reaped, before tend read it
+/// still counts: tend asks the sender's pidfd (SCM_PIDFD) for its cgroup,
+/// which the kernel keeps for an exited process (Linux 6.16), where its pid
+/// leads nowhere any more. Made certain rather than likely by stopping tend
+/// (SIGSTOP, as a loaded machine may deschedule it) until both senders
+/// exited and their shells reaped them: a perl helper that sends and exits,
+/// and `systemd-notify --no-block --ready` in a service of `nobody`, which
+/// may not send as its parent shell and so sends as itself.
+#[test]
+fn a_ready_from_a_sender_reaped_before_tend_read_it_counts() {
+    let test = "a_ready_from_a_sender_reaped_before_tend_read_it_counts";
+    if skip_unless_root(test) || skip_unless_installed(test, &["systemd-notify", "perl"]) {
+        return;
+    }
+    if !have_cgroup2() && skip(test, "cgroup2 is not mounted") {
+        return;
+    }
+    let env = Env::new();
+    let go = env.p("go");
+    let sender = env.p("sender.pl");
+    fs::write(
+        &sender,
+        r#"use Socket;
+my $p = $ENV{NOTIFY_SOCKET} or die "no NOTIFY_SOCKET\n";
+$p =~ s/^\@/\0/;
+socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\n";
+send($s, "READY=1\n", 0, pack_sockaddr_un($p)) or die "send: $!\n";
+"#,
+    )
+    .unwrap();
+    let common = "type: notify\nstart_timeout: 120s\nrestart: never\nstop_timeout: 2s\n";
+    // Each writes NAME.sent once its sender exited and the shell reaped it.
+    let script = |name: &str, send: &str| {
+        sh(&format!(
+            "{}\n{send} || exit 9\ntouch {}\nexec sleep 100000",
+            until_exists(&go),
+            env.p(&format!("{name}.sent")).display()
+        ))
+    };
+    env.unit("helper", &format!("{common}{}", script("helper", &format!("perl {}", sender.display()))));
+    env.unit(
+        "shortlived",
+        &format!("{common}user: nobody\n{}", script("shortlived", "systemd-notify --no-block --ready")),
+    );
+    let mut tend = env.up();
+    for name in ["helper", "shortlived"] {
+        wait_state(&env, &tend, name, "starting");
+    }
+    tend.signal(libc::SIGSTOP);
+    let stopped = |tend: &Tend| proc_state(tend.pid) == Some('T');
+    wait_until(T, "tend to be stopped", || stopped(&tend));
+    fs::write(&go, "").unwrap();
+    let sent = [env.p("helper.sent"), env.p("shortlived.sent")];
+    let both_sent = || sent.iter().all(|p| p.exists());
+    // Bounded but generous: the services run while tend is stopped.
+    wait_until(Duration::from_secs(60), "both senders to send, exit and be reaped", both_sent);
+    assert!(stopped(&tend), "tend must not have run meanwhile\n{}", tend.dump());
+    tend.signal(libc::SIGCONT);
+    for name in ["helper", "shortlived"] {
+        wait_state(&env, &tend, name, "ready");
+    }
+    assert!(!tend.stderr().contains("not a process of any service"), "{}", tend.dump());
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
+/// A READY=1 from a process that left the service's process tree (it
+/// forked, its parent exited, and it made a session of its own: its
+/// parent is now tend, the subreaper) is the service's by its cgroup: no
+/// pid, process group or parent of it leads to the service.
+#[test]
+fn a_ready_from_a_sender_that_left_the_process_tree_counts_by_its_cgroup() {
+    let test = "a_ready_from_a_sender_that_left_the_process_tree_counts_by_its_cgroup";
+    if skip_unless_root(test) || skip_unless_installed(test, &["perl"]) {
+        return;
+    }
+    if !have_cgroup2() && skip(test, "cgroup2 is not mounted") {
+        return;
+    }
+    let env = Env::new();
+    let detached = env.p("detached.pl");
+    fs::write(
+        &detached,
+        r#"use Socket; use POSIX ();
+my $parent = $$;
+defined(my $child = fork) or die "fork: $!\n";
+exit 0 if $child;
+POSIX::setsid();
+for (1..6000) { last if getppid() != $parent; select(undef, undef, undef, 0.01); }
+die "the parent did not exit\n" if getppid() == $parent;
+my $p = $ENV{NOTIFY_SOCKET} or die "no NOTIFY_SOCKET\n";
+$p =~ s/^\@/\0/;
+socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\n";
+send($s, "READY=1\n", 0, pack_sockaddr_un($p)) or die "send: $!\n";
+sleep;
+"#,
+    )
+    .unwrap();
+    env.unit(
+        "detached",
+        &format!(
+            "type: notify\nstart_timeout: 120s\nrestart: never\nstop_timeout: 2s\n{}",
+            sh(&format!("perl {}\nexec sleep 100000", detached.display()))
+        ),
+    );
+    let mut tend = env.up();
+    wait_state(&env, &tend, "detached", "ready");
+    assert!(!tend.stderr().contains("not a process of any service"), "{}", tend.dump());
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}
+
 // ---- s6 notify_fd ----
 
 #[test]

@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tend::unit::keys;
+use tend::keys;
 
 const VALIDATOR: &str = "check-jsonschema";
 

@@ -25,14 +25,14 @@ struct Manager {
 impl Manager {
     fn new(env: &Env) -> Manager {
         let path = env.p("notify.sock");
-        let socket = tend::sys::notify_socket(&path).unwrap();
+        let socket = tend::notify_socket::bind(&path).unwrap();
         Manager { socket, path, seen: Vec::new() }
     }
 
     /// One datagram with its sender's pid, if one is waiting (else a short nap).
     fn receive(&self) -> Option<(i32, String)> {
         let mut buf = [0u8; 4096];
-        match tend::sys::recv_with_pid(self.socket.as_raw_fd(), &mut buf).unwrap() {
+        match tend::notify_socket::recv_with_pid(self.socket.as_raw_fd(), &mut buf).unwrap() {
             Some((n, pid)) => Some((pid.unwrap_or(0), String::from_utf8_lossy(&buf[..n]).into_owned())),
             None => {
                 std::thread::sleep(Duration::from_millis(5));

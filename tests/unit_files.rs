@@ -52,6 +52,19 @@ fn check_accepts_valid_units() {
 }
 
 #[test]
+fn check_of_an_empty_folder_says_there_are_no_units() {
+    let env = Env::new();
+    let units = env.units();
+    let mut check = env.spawn(&["check", units.to_str().unwrap()], |_| {});
+    assert_eq!(check.exit_code(T), 0, "{}", check.dump());
+    assert_eq!(check.stdout(), format!("{}: no units (files named NAME.yaml)\n", units.display()));
+    env.unit("web", OK_UNIT);
+    let mut check = env.spawn(&["check", units.to_str().unwrap()], |_| {});
+    assert_eq!(check.exit_code(T), 0, "{}", check.dump());
+    assert_eq!(check.stdout(), format!("{}: 1 unit ok: web\n", units.display()));
+}
+
+#[test]
 fn check_misspelled_key_names_file_line_col_and_suggests() {
     let env = Env::new();
     env.unit("web", "description: web\ncommand: [sleep, '30']\nenviroment:\n  A: b\n");

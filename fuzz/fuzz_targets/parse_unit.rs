@@ -1,4 +1,4 @@
-//! Fuzz target: `tend::unit::parse_unit` on arbitrary UTF-8 must return
+//! Fuzz target: `tend::parse_unit` on arbitrary UTF-8 must return
 //! `Ok` or diagnostics, never panic, hang or overflow the stack, whatever the
 //! YAML (aliases, deep nesting, huge numbers, control characters).
 
@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
-use tend::unit::{parse_unit, UserDb, UserEntry};
+use tend::{parse_unit, UserDb, UserEntry};
 
 /// A fixed user database: the target must not depend on the host's.
 struct FakeUsers;

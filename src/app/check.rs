@@ -5,13 +5,13 @@ use crate::unit::UnitSpec;
 use std::path::{Path, PathBuf};
 
 /// Capabilities that are close to full root (capabilities(7)).
-const RISKY_CAPABILITIES: &[(u8, &str)] = &[
-    (21, "SYS_ADMIN is close to full root"),
-    (19, "SYS_PTRACE can read and change other processes"),
-    (16, "SYS_MODULE can load kernel code"),
-    (17, "SYS_RAWIO gives raw device access"),
-    (1, "DAC_OVERRIDE ignores file permissions"),
-    (12, "NET_ADMIN can reconfigure the host's network"),
+const RISKY_CAPABILITIES: &[(caps::Capability, &str)] = &[
+    (caps::Capability::CAP_SYS_ADMIN, "SYS_ADMIN is close to full root"),
+    (caps::Capability::CAP_SYS_PTRACE, "SYS_PTRACE can read and change other processes"),
+    (caps::Capability::CAP_SYS_MODULE, "SYS_MODULE can load kernel code"),
+    (caps::Capability::CAP_SYS_RAWIO, "SYS_RAWIO gives raw device access"),
+    (caps::Capability::CAP_DAC_OVERRIDE, "DAC_OVERRIDE ignores file permissions"),
+    (caps::Capability::CAP_NET_ADMIN, "NET_ADMIN can reconfigure the host's network"),
 ];
 
 /// Warnings for one unit. `strict` adds the ones about missing hardening;
@@ -20,12 +20,9 @@ const RISKY_CAPABILITIES: &[(u8, &str)] = &[
 pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool, socket: Option<&Path>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(caps) = &unit.sandbox.capabilities {
-        for (number, why) in RISKY_CAPABILITIES {
-            if caps.contains(number) {
-                out.push(format!(
-                    "sandbox.capabilities lists {}: {why}",
-                    crate::unit::values::capability_name(*number)
-                ));
+        for (cap, why) in RISKY_CAPABILITIES {
+            if caps.contains(&cap.index()) {
+                out.push(format!("sandbox.capabilities lists {cap}: {why}"));
             }
         }
     }
@@ -119,6 +116,18 @@ pub fn host_warnings(unit: &UnitSpec) -> Vec<String> {
     out
 }
 
+/// The line `check` ends with: `DIR: 2 units ok: db, web`, or for an
+/// empty folder what `up` would say of it (it is no error for `check`: a
+/// package installs the folder empty).
+fn summary(dir: &std::path::Path, units: &[UnitSpec]) -> String {
+    if units.is_empty() {
+        return format!("{}: no units (files named NAME.yaml)", dir.display());
+    }
+    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    let plural = if units.len() == 1 { "" } else { "s" };
+    format!("{}: {} unit{plural} ok: {}", dir.display(), units.len(), names.join(", "))
+}
+
 pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
     let dir = super::units_dir(dir);
     match super::load(&dir) {
@@ -141,14 +150,7 @@ pub fn check(dir: Option<PathBuf>, strict: bool) -> i32 {
                     warned += 1;
                 }
             }
-            let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
-            if let Err(code) = crate::emit!(
-                "{}: {} unit{} ok: {}\n",
-                dir.display(),
-                units.len(),
-                if units.len() == 1 { "" } else { "s" },
-                names.join(", ")
-            ) {
+            if let Err(code) = crate::emit!("{}\n", summary(&dir, &units)) {
                 return code;
             }
             if strict && warned > 0 {
@@ -167,6 +169,15 @@ mod tests {
 
     fn unit(yaml: &str) -> UnitSpec {
         crate::unit::testing::unit("web", yaml)
+    }
+
+    #[test]
+    fn the_summary_names_the_units_or_says_there_are_none() {
+        let dir = std::path::Path::new("/etc/tend/units");
+        assert_eq!(summary(dir, &[]), "/etc/tend/units: no units (files named NAME.yaml)");
+        assert_eq!(summary(dir, &[unit("command: x\n")]), "/etc/tend/units: 1 unit ok: web");
+        let db = crate::unit::testing::unit("db", "command: x\n");
+        assert_eq!(summary(dir, &[db, unit("command: x\n")]), "/etc/tend/units: 2 units ok: db, web");
     }
 
     #[test]

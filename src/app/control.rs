@@ -81,12 +81,12 @@ pub(super) fn open(socket: Option<PathBuf>) -> Result<Client, (String, i32)> {
             format!(
                 "no supervisor answers on {} ({}): is `tend up` running with that socket?",
                 path.display(),
-                strip_os_error(&err)
+                tend_core::text::error_text(&err)
             ),
             exit::NO_SUPERVISOR,
         )),
         Err(ConnectError::Other(err)) => Err((
-            format!("cannot connect to {}: {}", path.display(), strip_os_error(&err)),
+            format!("cannot connect to {}: {}", path.display(), tend_core::text::error_text(&err)),
             if err.kind() == std::io::ErrorKind::PermissionDenied {
                 exit::FAILURE
             } else {
@@ -94,10 +94,6 @@ pub(super) fn open(socket: Option<PathBuf>) -> Result<Client, (String, i32)> {
             },
         )),
     }
-}
-
-fn strip_os_error(err: &std::io::Error) -> String {
-    tend_core::text::without_os_errors(&err.to_string())
 }
 
 /// One request, one reply (`T`, this request's reply type, or an error);

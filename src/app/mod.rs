@@ -9,6 +9,7 @@ pub mod run;
 pub mod schema;
 pub mod top;
 pub mod up;
+pub mod users;
 
 use crate::unit::{self, Diagnostic, UnitSpec};
 use std::ffi::OsString;
@@ -68,7 +69,7 @@ pub fn services_environment() -> Vec<(OsString, OsString)> {
 /// runs it on a thread of its own, so that user look-ups (NSS can block on
 /// LDAP) never stall the loop.
 pub fn load_units(dir: &Path) -> Result<Loaded, Vec<Diagnostic>> {
-    let units = unit::load_dir(dir, &crate::sys::SystemUsers)?;
+    let units = unit::load_dir(dir, &users::SystemUsers)?;
     if units.iter().any(|u| u.resources.is_set()) {
         let cgroups = crate::sandbox::cgroup::CgroupManager::detect();
         let problems: Vec<Diagnostic> = units

@@ -24,8 +24,7 @@ pub fn write_failed(err: &io::Error) -> i32 {
     if err.kind() == io::ErrorKind::BrokenPipe {
         return exit::BROKEN_PIPE;
     }
-    let text = err.to_string();
-    let text = text.split(" (os error ").next().unwrap_or_default();
+    let text = tend_core::text::error_text(err);
     say_err(&format!("tend: cannot write to standard output: {text}"));
     exit::FAILURE
 }

@@ -13,7 +13,7 @@
 //! `27` would be a mistake) are taken by the loader, not by the schema.
 
 use crate::unit::keys::{self, Key, KeyDefault, Value};
-use crate::unit::values::{format_duration, signal_name, signal_names, CAPABILITIES};
+use crate::unit::values::{capability_names, format_duration, signal_name, signal_names};
 use crate::unit::Resource;
 use serde_json::{json, Map, Value as Json};
 
@@ -189,9 +189,9 @@ fn value(value: &Value) -> Json {
             {"type": "object", "additionalProperties": {"enum": conditions}}
         ]}),
         Value::Capabilities => {
-            let names: Vec<String> =
-                CAPABILITIES.iter().flat_map(|c| [c.to_string(), format!("CAP_{c}")]).collect();
-            let words: Vec<&str> = CAPABILITIES.to_vec();
+            let bare = capability_names();
+            let names: Vec<String> = bare.iter().flat_map(|c| [c.clone(), format!("CAP_{c}")]).collect();
+            let words: Vec<&str> = bare.iter().map(String::as_str).collect();
             json!({"type": "array", "items": {"anyOf": [
                 {"enum": names},
                 {"type": "string", "pattern": format!(r"^\s*({})?({})\s*$", any_case("CAP_"), alternatives(&words))}

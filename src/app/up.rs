@@ -35,7 +35,7 @@ pub fn up(args: UpArgs) -> i32 {
     let group = match &args.socket_group {
         None => None,
         Some(name) => {
-            match name.parse::<u32>().ok().or_else(|| crate::sys::SystemUsers.group_by_name(name)) {
+            match name.parse::<u32>().ok().or_else(|| super::users::SystemUsers.group_by_name(name)) {
                 Some(gid) => Some(gid),
                 None => {
                     eprintln!("tend: --socket-group: no such group '{name}'");

@@ -13,7 +13,6 @@ use super::proto::{self, Frame, HelloReply, LineReader, Reply, Request};
 use mio::net::{UnixListener, UnixStream};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -173,13 +172,13 @@ fn group_cannot_enter(dir: &Path, gid: u32) -> Option<String> {
 
 /// The peer's credentials (SO_PEERCRED, unix(7)) and whether they may talk.
 pub fn check_peer(stream: &UnixStream, access: Access) -> Result<(), String> {
-    let creds = crate::sys::peer_credentials(stream.as_raw_fd())
-        .map_err(|e| format!("cannot read credentials: {e}"))?;
+    let creds = crate::sys::peer_credentials(stream).map_err(|e| format!("cannot read credentials: {e}"))?;
     if creds.uid == 0 || creds.uid == access.own_uid {
         return Ok(());
     }
     if let Some(group) = access.group {
-        if creds.gid == group || crate::sys::process_in_group(creds.pid, group) {
+        let in_group = || crate::sys::peer_groups(stream).is_ok_and(|groups| groups.contains(&group));
+        if creds.gid == group || in_group() {
             return Ok(());
         }
     }

@@ -16,7 +16,7 @@
 
 use crate::sys::{self, FdKind};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 /// The most bytes queued for one stream: above this, lines are dropped.
 pub const QUEUE_MAX: usize = 1024 * 1024;
@@ -36,11 +36,11 @@ enum Sink {
     /// description keeps its flags).
     Reopened(OwnedFd),
     /// A socket: send(2) with MSG_DONTWAIT.
-    Socket(RawFd),
+    Socket(BorrowedFd<'static>),
     /// A regular file: writes do not wait for a reader.
-    Direct(RawFd),
+    Direct(BorrowedFd<'static>),
     /// Anything else: written only when poll(2) says so, a pipe buffer at a time.
-    Polled(RawFd),
+    Polled(BorrowedFd<'static>),
     /// Tests: keep everything queued.
     #[cfg(test)]
     Held,
@@ -60,7 +60,7 @@ pub struct Channel {
 }
 
 impl Channel {
-    pub fn new(fd: RawFd, name: &'static str) -> Channel {
+    pub fn new(fd: BorrowedFd<'static>, name: &'static str) -> Channel {
         let sink = match sys::fd_kind(fd) {
             FdKind::DevNull => Sink::Discard,
             FdKind::Regular => Sink::Direct(fd),
@@ -117,14 +117,8 @@ impl Channel {
     /// At exit: everything, waiting for the reader, but not forever.
     pub fn flush_all(&mut self, notice_prefix: &[u8]) {
         self.flush(notice_prefix);
-        let fd = match &self.sink {
-            Sink::Reopened(fd) => fd.as_raw_fd(),
-            Sink::Socket(fd) | Sink::Polled(fd) => *fd,
-            Sink::Discard | Sink::Direct(_) => return,
-            #[cfg(test)]
-            Sink::Held => return,
-        };
         while !self.queue.is_empty() {
+            let Some(fd) = self.pollable() else { return };
             if !sys::poll_writable(fd, EXIT_PATIENCE_MS) {
                 self.queue.clear();
                 return;
@@ -135,9 +129,13 @@ impl Channel {
 
     /// The descriptor to watch for writability, when writes can stall.
     pub fn watched_fd(&self) -> Option<RawFd> {
+        self.pollable().map(|fd| fd.as_raw_fd())
+    }
+
+    fn pollable(&self) -> Option<BorrowedFd<'_>> {
         match &self.sink {
-            Sink::Reopened(fd) => Some(fd.as_raw_fd()),
-            Sink::Socket(fd) | Sink::Polled(fd) => Some(*fd),
+            Sink::Reopened(fd) => Some(fd.as_fd()),
+            Sink::Socket(fd) | Sink::Polled(fd) => Some(fd.as_fd()),
             Sink::Discard | Sink::Direct(_) => None,
             #[cfg(test)]
             Sink::Held => None,
@@ -163,14 +161,14 @@ impl Channel {
             let rest = &self.queue[sent..];
             let result = match &self.sink {
                 Sink::Discard => Ok(rest.len()),
-                Sink::Reopened(fd) => sys::write(fd.as_raw_fd(), rest),
-                Sink::Socket(fd) => sys::send_nonblocking(*fd, rest),
-                Sink::Direct(fd) => sys::write(*fd, rest),
+                Sink::Reopened(fd) => sys::write(fd, rest),
+                Sink::Socket(fd) => sys::send_nonblocking(fd, rest),
+                Sink::Direct(fd) => sys::write(fd, rest),
                 Sink::Polled(fd) => {
-                    if !sys::poll_writable(*fd, 0) {
+                    if !sys::poll_writable(fd, 0) {
                         break;
                     }
-                    sys::write(*fd, &rest[..rest.len().min(POLLED_CHUNK)])
+                    sys::write(fd, &rest[..rest.len().min(POLLED_CHUNK)])
                 }
                 #[cfg(test)]
                 Sink::Held => break,

@@ -8,8 +8,9 @@
 //! Must not read pipes or know about processes: the loop hands it bytes.
 
 pub mod channel;
+pub mod file;
 pub mod ring;
-pub mod sink;
+pub mod syslog;
 
 use channel::Channel;
 use std::os::fd::RawFd;
@@ -113,7 +114,7 @@ pub struct Output {
     tend_prefix: Prefix,
 }
 
-fn colour_wanted(fd: RawFd) -> bool {
+fn colour_wanted(fd: std::os::fd::BorrowedFd<'static>) -> bool {
     let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     !no_colour && crate::sys::isatty(fd)
 }
@@ -121,15 +122,19 @@ fn colour_wanted(fd: RawFd) -> bool {
 impl Output {
     /// `names` are every service name that may print (for the common width).
     pub fn new<'a>(names: impl Iterator<Item = &'a str>) -> Output {
-        Output::with_channels(names, Channel::new(1, "stdout"), Channel::new(2, "stderr"))
+        Output::with_channels(
+            names,
+            Channel::new(crate::sys::standard_fd(1), "stdout"),
+            Channel::new(crate::sys::standard_fd(2), "stderr"),
+        )
     }
 
     fn with_channels<'a>(names: impl Iterator<Item = &'a str>, stdout: Channel, stderr: Channel) -> Output {
         let width = names.map(|n| n.chars().count()).max().unwrap_or(0).max(4);
         let mut output = Output {
             width,
-            colour_stdout: colour_wanted(1),
-            colour_stderr: colour_wanted(2),
+            colour_stdout: colour_wanted(crate::sys::standard_fd(1)),
+            colour_stderr: colour_wanted(crate::sys::standard_fd(2)),
             stdout,
             stderr,
             tend_prefix: Prefix { stdout: Vec::new(), stderr: Vec::new() },

@@ -3,7 +3,9 @@
 //! `KEY=VALUE` assignments. The sender's pid comes from SCM_CREDENTIALS
 //! (SO_PASSCRED), which the kernel fills in and a sender cannot forge, so a
 //! message is attributed to the service the process belongs to, and a
-//! process outside every service is ignored.
+//! process outside every service is ignored. Where the kernel has it, the
+//! sender's pidfd (SCM_PIDFD) adds its cgroup, known even once the sender
+//! has exited (see `crate::sys::Sender`).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -25,10 +27,20 @@ pub struct NotifySocket {
 }
 
 /// One message: who sent it and what it says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Message {
     pub pid: Option<i32>,
+    pub sender: Option<crate::sys::Sender>,
     pub fields: Vec<(String, String)>,
+    /// Descriptors sent along (FDSTORE=, the pipe of systemd-notify's
+    /// BARRIER=1): tend keeps none (keeping them would let any local user
+    /// exhaust its descriptors), but closes them only when the message is
+    /// dropped, once it and every message before it were handled: that
+    /// close is what sd_notify_barrier(3) waits for, and its promise is
+    /// that the earlier messages were processed. A `systemd-notify
+    /// --ready` that sends as itself thus lives until its READY=1 was
+    /// attributed by its pid.
+    pub passed: Vec<OwnedFd>,
 }
 
 impl NotifySocket {
@@ -51,21 +63,34 @@ impl NotifySocket {
         self.fd.as_raw_fd()
     }
 
-    /// The datagrams waiting now, at most [`RECEIVE_BATCH`] (a flood must
-    /// not hold the loop: the caller comes back for more when it got a full
-    /// batch, since the poller is edge-triggered).
-    pub fn receive(&self) -> Vec<Message> {
-        let mut messages = Vec::new();
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        for _ in 0..RECEIVE_BATCH {
-            match crate::sys::recv_with_pid(self.fd.as_raw_fd(), &mut buf) {
-                Ok(Some((len, pid))) => messages.push(Message { pid, fields: parse(&buf[..len]) }),
-                Ok(None) => break,
+    /// The next datagram waiting, if any. The caller handles each before
+    /// reading the next (see [`Message::passed`]), and reads at most
+    /// [`RECEIVE_BATCH`] per turn (a flood must not hold the loop: it
+    /// comes back for more after a full batch, since the poller is
+    /// edge-triggered).
+    pub fn receive_one(&self) -> Option<Message> {
+        let mut buf = [0u8; MAX_DATAGRAM];
+        loop {
+            match crate::sys::recv_notify(self.fd.as_raw_fd(), &mut buf) {
+                Ok(Some(got)) => {
+                    return Some(Message {
+                        pid: got.pid,
+                        sender: got.sender,
+                        fields: parse(&buf[..got.len]),
+                        passed: got.passed,
+                    })
+                }
+                Ok(None) => return None,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+                Err(_) => return None,
             }
         }
-        messages
+    }
+
+    /// The datagrams waiting now, at most [`RECEIVE_BATCH`], for tests.
+    #[cfg(test)]
+    fn receive(&self) -> Vec<Message> {
+        std::iter::from_fn(|| self.receive_one()).take(RECEIVE_BATCH).collect()
     }
 }
 
@@ -194,5 +219,65 @@ mod tests {
         assert_eq!(messages[0].pid, Some(std::process::id() as i32));
         assert_eq!(messages[0].fields[0], ("READY".into(), "1".into()));
         assert!(socket.receive().is_empty());
+    }
+
+    /// Our own cgroup2 directory: where cgroup2 is mounted (mountinfo
+    /// field 5, the root of the mount being the hierarchy's root) and the
+    /// `0::PATH` line of /proc/self/cgroup.
+    fn own_cgroup2_dir() -> Option<PathBuf> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let mount = mountinfo.lines().find_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            (l.contains(" - cgroup2 ") && fields.get(3) == Some(&"/")).then(|| fields[4].to_string())
+        })?;
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+        Some(Path::new(&mount).join(path.trim_start_matches('/')))
+    }
+
+    /// The kernel facts the attribution by cgroup rests on: a pidfd comes
+    /// with each datagram, and it tells the sender's cgroup even once the
+    /// sender has exited and been reaped (Linux 6.16).
+    #[test]
+    fn an_exited_senders_cgroup_is_still_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let socket = NotifySocket::bind(&path, None, false).unwrap();
+        let sender = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        sender.send_to(b"READY=1", &path).unwrap();
+        let live = socket.receive()[0].sender;
+        let in_ci = std::env::var_os("CI").is_some();
+        let Some(live) = live else {
+            assert!(!in_ci, "no SCM_PIDFD or PIDFD_GET_INFO (Linux 6.13) on this kernel");
+            eprintln!("SKIPPED (kernel without SCM_PIDFD or PIDFD_GET_INFO): an_exited_senders_cgroup_is_still_known");
+            return;
+        };
+        assert!(!live.exited && live.cgroup_id.is_some(), "{live:?}");
+        // The id is the inode number of our cgroup2 directory, which is
+        // how tend knows a service's cgroup by its id.
+        if let Some(dir) = own_cgroup2_dir() {
+            use std::os::unix::fs::MetadataExt;
+            let ino = std::fs::metadata(&dir).unwrap().ino();
+            assert_eq!(live.cgroup_id, Some(ino), "{}", dir.display());
+        } else {
+            assert!(!in_ci, "cgroup2 is not mounted");
+        }
+        // A child (in our cgroup) sends, exits and is reaped before the read.
+        let status = std::process::Command::new("perl")
+            .args(["-MSocket", "-e"])
+            .arg("socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die; send($s, 'READY=1', 0, pack_sockaddr_un($ARGV[0])) or die")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let messages = socket.receive();
+        assert_eq!(messages.len(), 1);
+        let Some(gone) = messages[0].sender else {
+            assert!(!in_ci, "the kernel kept nothing of an exited sender (before Linux 6.16)");
+            eprintln!("SKIPPED (kernel before 6.16): an_exited_senders_cgroup_is_still_known");
+            return;
+        };
+        assert!(gone.exited, "{gone:?}");
+        assert_eq!(gone.cgroup_id, live.cgroup_id, "the child was in our cgroup");
     }
 }

@@ -56,12 +56,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::unit::ResourcesSpec;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 mod layout;
 #[cfg(test)]
 mod tests;
 
-pub use layout::{parse_layout, Layout, Unified, V1Hierarchy};
+pub use layout::{parse_layout, Layout};
 
 /// The controllers tend sets limits with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,17 +451,12 @@ fn read_words(path: &Path) -> Vec<String> {
 }
 
 fn writable(dir: &Path) -> Result<(), String> {
-    let c = CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error().to_string())
-    }
+    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).map_err(|e| io::Error::from(e).to_string())
 }
 
 /// systemd's mark of a delegated cgroup: `trusted.delegate` (set since
 /// systemd 251) or `user.delegate` (252, readable without privileges) = "1".
+/// Raw getxattr: nix has none.
 fn delegated(dir: &Path) -> bool {
     let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else { return false };
     ["trusted.delegate", "user.delegate"].iter().any(|name| {
@@ -579,8 +576,9 @@ impl CgroupManager {
         }
     }
 
-    /// Short text for docs and status: `v2 (memory, pids, cpu)`,
+    /// Short text for the tests: `v2 (memory, pids, cpu)`,
     /// `hybrid: v2 membership, v1 memory/pids/cpu`, …
+    #[cfg(test)]
     pub fn describe(&self) -> String {
         let member = match &self.plan.member {
             Err(why) => return format!("unavailable: {why}"),
@@ -842,7 +840,6 @@ impl CgroupManager {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
         };
         let mut cg = ServiceCgroup {
-            name: service.to_string(),
             dirs: Vec::new(),
             member: PathBuf::new(),
             member_v2: false,
@@ -851,6 +848,7 @@ impl CgroupManager {
             cpu: None,
             joins: Vec::new(),
             v2_dir: None,
+            v2_id: None,
         };
         let uses = |c: Controller, b: &Backend| self.plan.backends[c.index()] == *b;
 
@@ -922,6 +920,8 @@ impl CgroupManager {
                 .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
                 .open(&dir)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", dir.display())))?;
+            use std::os::unix::fs::MetadataExt;
+            cg.v2_id = dir_file.metadata().ok().map(|m| m.ino());
             cg.v2_dir = Some((dir_file, cg.joins.len() - 1));
             cg.dirs.push(dir);
         }
@@ -968,7 +968,6 @@ impl CgroupManager {
 /// One service's cgroup: a directory in each hierarchy in use.
 #[derive(Debug)]
 pub struct ServiceCgroup {
-    name: String,
     /// Every directory (v1 ones, then v2).
     dirs: Vec<PathBuf>,
     /// Where membership is read and killing is done.
@@ -985,6 +984,9 @@ pub struct ServiceCgroup {
     /// The v2 directory itself, for clone3(CLONE_INTO_CGROUP), and the
     /// index of its `cgroup.procs` in `joins`.
     v2_dir: Option<(File, usize)>,
+    /// The v2 cgroup's id: its directory's inode number (what the kernel
+    /// reports as a process's cgroup id, e.g. for a pidfd).
+    v2_id: Option<u64>,
 }
 
 /// SIGKILL every process in the cgroup `dir` (v2: `cgroup.kill` when the
@@ -1012,8 +1014,7 @@ fn kill_leftovers(dir: &Path, v2: bool) -> usize {
             if !seen.contains(&pid) {
                 seen.push(pid);
             }
-            // SAFETY: kill(2) on a positive pid read from this cgroup.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -1029,21 +1030,15 @@ fn kill_leftovers(dir: &Path, v2: bool) -> usize {
 const KILL_BUDGET: Duration = Duration::from_millis(100);
 
 impl ServiceCgroup {
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The id of the v2 cgroup, if the service has one.
+    pub fn id(&self) -> Option<u64> {
+        self.v2_id
     }
 
-    /// The directories (v1 ones, then v2), for status and tests.
+    /// The directories (v1 ones, then v2).
+    #[cfg(test)]
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
-    }
-
-    /// v2 `cgroup.events` of the service: the loop can watch it (inotify
-    /// `IN_MODIFY`, or poll `POLLPRI`) to learn without polling when the
-    /// cgroup empties. `None` on v1 (check [`is_empty`](Self::is_empty) after
-    /// each reaped exit instead).
-    pub fn events_file(&self) -> Option<PathBuf> {
-        self.member_v2.then(|| self.member.join("cgroup.events"))
     }
 
     /// Descriptors the child writes `"0"` to (one `write(2)` each, before
@@ -1104,8 +1099,7 @@ impl ServiceCgroup {
             if pid <= 0 || pid == me || done.contains(&pid) {
                 continue;
             }
-            // SAFETY: kill(2) on a positive pid read from this cgroup.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             done.push(pid);
             new += 1;
         }
@@ -1185,10 +1179,7 @@ pub fn unavailable_warning(reason: &str) -> String {
     // Y: …": the same error for many folders is said once.
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for part in reason.split("; ").filter(|p| !p.is_empty()) {
-        let part = match part.find(" (os error ") {
-            Some(at) => &part[..at],
-            None => part,
-        };
+        let part = &tend_core::text::without_os_errors(part);
         let (what, why) = part.rsplit_once(": ").unwrap_or((part, ""));
         let (verb, object) = match what.rsplit_once(' ') {
             Some((verb, object)) if object.starts_with('/') => (verb, object),

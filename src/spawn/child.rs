@@ -316,10 +316,12 @@ fn reaper(status_fd: i32, own_group: bool) {
                     break;
                 }
                 if pid == service {
+                    // Plain arithmetic, no allocation: safe after fork.
                     let code = if libc::WIFEXITED(status) {
                         libc::WEXITSTATUS(status)
                     } else {
-                        128 + libc::WTERMSIG(status)
+                        let signal = libc::WTERMSIG(status);
+                        tend_core::ExitStatus::Signaled { signal, core_dumped: false }.as_exit_code()
                     };
                     // SAFETY: _exit is async-signal-safe.
                     unsafe { libc::_exit(code) };

@@ -10,35 +10,36 @@
 mod child;
 mod plan;
 
-pub use plan::{check_program, ExecPlan, PlanError, Stdio};
+pub use plan::{check_program, ExecPlan, Stdio};
 
+use nix::fcntl::OFlag;
 use std::fmt;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
-/// The steps the child runs between fork and exec, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Step {
-    Setsid = 1,
-    Setpgid,
-    Tcsetpgrp,
-    Pdeathsig,
-    Stdio,
-    Chdir,
-    Rlimit,
-    Nice,
-    Umask,
-    Setgroups,
-    Setgid,
-    Setuid,
-    DropCheck,
-    CloseFds,
-    Signals,
-    Exec,
-    Cgroup,
-    /// A sandbox step (`sandbox::confine::ConfineStep`, numbered from 64).
-    Sandbox,
+step_codes! {
+    /// The steps the child runs between fork and exec, in order. The
+    /// sandbox's own steps (`sandbox::confine::ConfineStep`) are numbered
+    /// from 64 on the same pipe.
+    pub enum Step {
+        Setsid = 1,
+        Setpgid = 2,
+        Tcsetpgrp = 3,
+        Pdeathsig = 4,
+        Stdio = 5,
+        Chdir = 6,
+        Rlimit = 7,
+        Nice = 8,
+        Umask = 9,
+        Setgroups = 10,
+        Setgid = 11,
+        Setuid = 12,
+        DropCheck = 13,
+        CloseFds = 14,
+        Signals = 15,
+        Exec = 16,
+        Cgroup = 17,
+    }
 }
 
 impl Step {
@@ -62,18 +63,28 @@ impl Step {
             Step::Signals => "signals",
             Step::Exec => "exec",
             Step::Cgroup => "cgroup",
-            Step::Sandbox => "sandbox",
         }
     }
+}
 
-    fn from_u32(value: u32) -> Option<Step> {
-        use Step::*;
-        [
-            Setsid, Setpgid, Tcsetpgrp, Pdeathsig, Stdio, Chdir, Rlimit, Nice, Umask, Setgroups, Setgid,
-            Setuid, DropCheck, CloseFds, Signals, Exec, Cgroup,
-        ]
-        .into_iter()
-        .find(|step| *step as u32 == value)
+/// Which step failed, as the status pipe said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedStep {
+    Spawn(Step),
+    Sandbox(crate::sandbox::confine::ConfineStep),
+    /// A number no step has (a child built from other code): still a
+    /// failure, never read as "no error".
+    Unknown(u32),
+}
+
+impl FailedStep {
+    /// The name in `status --json` (`last_exit.step`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FailedStep::Spawn(step) => step.name(),
+            FailedStep::Sandbox(_) => "sandbox",
+            FailedStep::Unknown(_) => "unknown",
+        }
     }
 }
 
@@ -81,7 +92,7 @@ impl Step {
 /// rlimit index, or the exec candidate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpawnError {
-    pub step: Step,
+    pub step: FailedStep,
     pub errno: i32,
     /// What the step acted on, for the message ("/usr/bin/nginx", "nofile").
     pub object: String,
@@ -92,10 +103,20 @@ pub struct SpawnError {
 impl fmt::Display for SpawnError {
     /// `cannot VERB OBJECT: reason`, as DESIGN.md asks.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let reason = io::Error::from_raw_os_error(self.errno).to_string();
-        let reason = strip_os_error_suffix(&reason);
+        let reason = tend_core::text::error_text(&io::Error::from_raw_os_error(self.errno));
         let object = &self.object;
-        match self.step {
+        let step = match self.step {
+            FailedStep::Spawn(step) => step,
+            FailedStep::Sandbox(_) => {
+                write!(f, "{object}: {reason}")?;
+                if let Some(hint) = &self.hint {
+                    write!(f, " ({hint})")?;
+                }
+                return Ok(());
+            }
+            FailedStep::Unknown(code) => return write!(f, "cannot start: step {code} failed: {reason}"),
+        };
+        match step {
             Step::Setsid => write!(f, "cannot start a new session: {reason}"),
             Step::Setpgid => write!(f, "cannot create a process group: {reason}"),
             Step::Tcsetpgrp => write!(f, "cannot take the terminal's foreground: {reason}"),
@@ -113,22 +134,7 @@ impl fmt::Display for SpawnError {
             Step::Signals => write!(f, "cannot reset signal handling: {reason}"),
             Step::Exec => write!(f, "cannot execute {object}: {reason}"),
             Step::Cgroup => write!(f, "cannot join the service's cgroup: {reason}"),
-            Step::Sandbox => {
-                write!(f, "{object}: {reason}")?;
-                if let Some(hint) = &self.hint {
-                    write!(f, " ({hint})")?;
-                }
-                Ok(())
-            }
         }
-    }
-}
-
-/// `No such file or directory (os error 2)` → `No such file or directory`.
-fn strip_os_error_suffix(text: &str) -> &str {
-    match text.rfind(" (os error ") {
-        Some(at) => &text[..at],
-        None => text,
     }
 }
 
@@ -159,10 +165,19 @@ pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
             None => confine_step.describe().to_string(),
         };
         let hint = confine_step.hint(errno).map(str::to_string);
-        return Some(SpawnError { step: Step::Sandbox, errno, object, hint });
+        return Some(SpawnError { step: FailedStep::Sandbox(confine_step), errno, object, hint });
     }
-    let step = Step::from_u32(code)?;
-    Some(SpawnError { step, errno, object: plan.describe(step, index), hint: None })
+    match Step::from_u32(code) {
+        Some(step) => Some(SpawnError {
+            step: FailedStep::Spawn(step),
+            errno,
+            object: plan.describe(step, index),
+            hint: None,
+        }),
+        None => {
+            Some(SpawnError { step: FailedStep::Unknown(code), errno, object: String::new(), hint: None })
+        }
+    }
 }
 
 /// Fork and run `plan` in the child. Returns once the child exists; the
@@ -172,16 +187,10 @@ pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
 /// the child; the child resets every disposition and unblocks them just
 /// before exec.
 pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
-    let mut fds = [0; 2];
     // Non-blocking from the start, so that nothing can fail after the fork
     // (a child must be indexed by the caller once it exists). The child's
     // one 12-byte write to an empty pipe never blocks either way.
-    // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nothing else.
-    let (status_read, status_write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (status_read, status_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     // `private_pids`: the child is PID 1 of a new PID namespace, where its
     // parent (tend) is outside: getppid() says 0 there.
     let new_pid_namespace = plan.confine.as_ref().is_some_and(|c| c.pid_namespace());
@@ -198,15 +207,16 @@ pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
     }
     if !joined_by_clone && new_pid_namespace {
         // SAFETY: a fork-like clone (no CLONE_VM, no new stack: the child
-        // runs on a copy of this stack); tend is single-threaded and the
-        // child runs only the async-signal-safe steps of `child::run`.
+        // runs on a copy of this stack); the child runs only the
+        // async-signal-safe steps of `child::run` (so it takes no lock that
+        // another thread, the reload thread, may have held at the clone).
         pid = unsafe {
             libc::syscall(libc::SYS_clone, libc::CLONE_NEWPID | libc::SIGCHLD, 0usize, 0usize, 0usize, 0usize)
         } as i32;
     } else if !joined_by_clone {
-        // SAFETY: tend is single-threaded when it forks (one loop thread),
-        // and the child runs only the async-signal-safe steps in
-        // `child::run`, which never returns.
+        // SAFETY: the child runs only the async-signal-safe steps in
+        // `child::run`, which never returns. (Raw, like the two clones
+        // above: nix's fork is as unsafe and adds nothing.)
         pid = unsafe { libc::fork() };
     }
     if pid == 0 {
@@ -223,31 +233,22 @@ pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
 }
 
 pub fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fcntl on a descriptor we own, integer arguments only.
-    unsafe {
-        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    use nix::fcntl::{fcntl, FcntlArg};
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
 /// A pipe whose both ends are close-on-exec and numbered 3 or above (so that
 /// dup2 onto 0/1/2 in the child never overwrites one end with the other).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nothing else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
 }
 
 /// Make sure descriptors 0, 1 and 2 are open (on /dev/null when closed), so
 /// that no descriptor tend opens later lands on a standard stream number.
+/// Raw: it asks whether a number is open, which no safe descriptor type
+/// can stand for.
 pub fn ensure_standard_fds() {
     for fd in 0..3 {
         // SAFETY: F_GETFD only inspects the descriptor.
@@ -258,5 +259,48 @@ pub fn ensure_standard_fds() {
                 libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::confine::ConfineStep;
+
+    fn report(code: u32, errno: i32, index: u32) -> Vec<u8> {
+        [code, errno as u32, index].iter().flat_map(|w| w.to_ne_bytes()).collect()
+    }
+
+    #[test]
+    fn every_step_code_decodes_to_its_step_and_no_two_share_one() {
+        let mut codes: Vec<u32> = Step::ALL.iter().map(|s| *s as u32).collect();
+        codes.extend(ConfineStep::ALL.iter().map(|s| *s as u32));
+        for step in Step::ALL {
+            assert_eq!(Step::from_u32(*step as u32), Some(*step));
+        }
+        for step in ConfineStep::ALL {
+            assert_eq!(ConfineStep::from_u32(*step as u32), Some(*step));
+        }
+        let count = codes.len();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), count, "two steps share a code");
+    }
+
+    #[test]
+    fn a_report_names_its_step_and_an_unknown_code_is_still_a_failure() {
+        let plan =
+            ExecPlan::for_command(&["/no/such/program".into()], std::iter::empty(), false, None).unwrap();
+        assert_eq!(decode_report(&plan, &[]), None, "nothing written: exec succeeded");
+        let exec = decode_report(&plan, &report(Step::Exec as u32, libc::ENOENT, 0)).unwrap();
+        assert_eq!(exec.step, FailedStep::Spawn(Step::Exec));
+        assert_eq!(exec.to_string(), "cannot execute /no/such/program: No such file or directory");
+        let unknown = decode_report(&plan, &report(999, libc::EPERM, 0)).unwrap();
+        assert_eq!(unknown.step, FailedStep::Unknown(999));
+        assert_eq!(unknown.step.name(), "unknown");
+        assert_eq!(unknown.to_string(), "cannot start: step 999 failed: Operation not permitted");
+        let sandbox = decode_report(&plan, &report(ConfineStep::Hostname as u32, libc::EPERM, 0)).unwrap();
+        assert_eq!(sandbox.step, FailedStep::Sandbox(ConfineStep::Hostname));
+        assert_eq!(sandbox.step.name(), "sandbox");
     }
 }

@@ -254,8 +254,7 @@ pub fn check_program(
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) if err.raw_os_error() == Some(libc::ENOTDIR) => {}
             Err(err) => {
-                let reason = err.to_string();
-                let reason = reason.split(" (os error").next().unwrap_or_default();
+                let reason = tend_core::text::error_text(&err);
                 problem.get_or_insert(format!("cannot use '{shown}': {reason}"));
             }
         }
@@ -323,17 +322,6 @@ impl ExecPlan {
         })
     }
 
-    /// The plan for a supervised service. `stdin`/`stdout`/`stderr` are
-    /// descriptors the caller keeps open until `spawn` returns.
-    pub fn for_service(
-        unit: &UnitSpec,
-        inherited_env: impl Iterator<Item = (OsString, OsString)>,
-        stdio: [Stdio; 3],
-        pdeathsig: Option<i32>,
-    ) -> Result<ExecPlan, PlanError> {
-        ExecPlan::for_service_with(unit, &unit.command, inherited_env, &[], stdio, pdeathsig)
-    }
-
     /// A service's plan with another command (an exec check runs like its
     /// service: same user, environment, limits and sandbox) and variables
     /// tend adds whatever `clear_env` says (NOTIFY_SOCKET, WATCHDOG_USEC).
@@ -367,17 +355,17 @@ impl ExecPlan {
         // started with (unless its unit says otherwise).
         if let Some((soft, _)) = crate::sys::original_nofile() {
             if !unit.rlimits.iter().any(|r| r.resource == Resource::Nofile) {
-                let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                // SAFETY: getrlimit writes into a local struct.
-                if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) } == 0 && soft < now.rlim_cur {
-                    let limit = libc::rlimit { rlim_cur: soft, rlim_max: now.rlim_max };
+                let now = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE);
+                if let Some((_, hard)) = now.ok().filter(|(current, _)| soft < *current) {
+                    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
                     plan.rlimits.push((resource_id(Resource::Nofile), limit, Resource::Nofile));
                 }
             }
         }
         plan.nice = unit.nice;
         plan.umask = unit.umask.map(|m| m as libc::mode_t);
-        plan.keeps_setuid = unit.sandbox.capabilities.as_ref().is_some_and(|caps| caps.contains(&7));
+        let setuid = caps::Capability::CAP_SETUID.index();
+        plan.keeps_setuid = unit.sandbox.capabilities.as_ref().is_some_and(|caps| caps.contains(&setuid));
         if let Some(identity) = &unit.identity {
             plan.groups = Some(identity.groups.clone());
             plan.gid = Some(identity.gid);
@@ -428,12 +416,6 @@ impl ExecPlan {
             Step::Setgid => self.gid.map(|g| g.to_string()).unwrap_or_default(),
             Step::Setuid => self.uid.map(|u| u.to_string()).unwrap_or_default(),
             Step::Cgroup => String::new(),
-            Step::Sandbox => {
-                match (&self.confine, crate::sandbox::confine::ConfineStep::from_u32(index as u32)) {
-                    (Some(confine), Some(step)) => confine.describe_failure(step, 0),
-                    _ => "cannot set up the sandbox".to_string(),
-                }
-            }
             Step::Setsid
             | Step::Setpgid
             | Step::Tcsetpgrp
@@ -467,9 +449,5 @@ impl ExecPlan {
     /// The sandbox keeps CAP_SETUID (7): getting uid 0 back is then allowed.
     pub(super) fn keeps_setuid(&self) -> bool {
         self.keeps_setuid
-    }
-
-    pub fn program(&self) -> &str {
-        &self.program
     }
 }

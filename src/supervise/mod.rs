@@ -29,14 +29,16 @@ mod systemd;
 use crate::ctl::limits;
 use crate::ctl::proto::{ErrorCode, Reply, StatusReply};
 use crate::ctl::server::{self, Access, Conn, Listener};
+use crate::output::file::{FileSink, FileSinkConfig};
 use crate::output::ring::{LogRing, DEFAULT_LINES};
-use crate::output::sink::{self, FileSink, FileSinkConfig, Severity, SyslogSink};
+use crate::output::syslog::{self, Severity, SyslogSink};
 use crate::output::{Dest, Output};
 use crate::readiness::notify::Throttle;
 use crate::sys;
 use crate::unit::{Diagnostic, UnitSpec};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::Signal;
 use signal_hook_mio::v1_0::Signals;
 use sources::{Kind, Source, Sources};
 use spawner::{ExecStatus, Spawner};
@@ -87,6 +89,9 @@ pub fn ignored_signals() -> Vec<i32> {
     signals.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
     signals
 }
+
+/// Starts between two trims of the heap (see `run`).
+const TRIM_AFTER_SPAWNS: u64 = 32;
 
 /// Flush tend's own output once this much is queued.
 const FLUSH_AT: usize = 256 * 1024;
@@ -141,7 +146,8 @@ fn sinks_for(unit: &UnitSpec) -> (Option<FileSink>, Option<SyslogSink>) {
     });
     let syslog = unit.log.syslog.then(|| {
         // The loader accepted only known names.
-        let facility = sink::parse_facility(&unit.log.syslog_facility).unwrap_or(sink::Facility::LOG_DAEMON);
+        let facility =
+            syslog::parse_facility(&unit.log.syslog_facility).unwrap_or(syslog::Facility::LOG_DAEMON);
         SyslogSink::new(syslog_socket(), facility)
     });
     (file, syslog)
@@ -221,6 +227,8 @@ struct Supervisor {
     record_dir: Option<PathBuf>,
     /// Sources that still had data when their turn ended.
     busy: Vec<Token>,
+    /// A reload was applied since the heap was last trimmed.
+    reloaded: bool,
     read_buffer: Vec<u8>,
     /// epoll_wait failed: shutting down without the poller.
     poll_error: Option<String>,
@@ -230,9 +238,9 @@ impl Supervisor {
     fn new(units: Vec<UnitSpec>, options: UpOptions) -> io::Result<Supervisor> {
         crate::spawn::ensure_standard_fds();
         let fd_limit = sys::raise_nofile_limit();
-        sys::ignore_sigpipe();
-        sys::ignore_signal(libc::SIGTTIN);
-        sys::ignore_signal(libc::SIGTTOU);
+        for signal in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU] {
+            sys::ignore_signal(signal);
+        }
         // A mask inherited from whoever started tend (a shell, a runtime, a
         // program that blocked SIGCHLD or SIGTERM before exec) would keep
         // the signal handlers from ever running: no reaping, no shutdown.
@@ -298,7 +306,7 @@ impl Supervisor {
             output,
             event_syslog: options
                 .syslog_events
-                .then(|| SyslogSink::new(syslog_socket(), sink::Facility::LOG_DAEMON)),
+                .then(|| SyslogSink::new(syslog_socket(), syslog::Facility::LOG_DAEMON)),
             units_dir: options.units_dir,
             load_units: options.load_units,
             reloading: None,
@@ -312,6 +320,7 @@ impl Supervisor {
             fd_limit,
             systemd: systemd::from_environment(),
             busy: Vec::new(),
+            reloaded: false,
             read_buffer: vec![0; streams::READ_CHUNK],
             poll_error: None,
         };
@@ -325,19 +334,25 @@ impl Supervisor {
         self.kill_leftovers();
         self.feed(Event::Up);
         let mut events = Events::with_capacity(256);
-        let mut trimmed_at_spawns = u64::MAX;
+        let mut trimmed_at_spawns: Option<u64> = None;
         loop {
             self.flush();
             if self.core.finished() {
                 break;
             }
             let timeout = if self.busy.is_empty() { self.next_timeout() } else { Some(Duration::ZERO) };
-            // About to sleep with nothing due after spawning: give back what
-            // start-up used (unit parsing, exec plans), once per burst.
+            // About to sleep with nothing due after a burst of starts (start-up,
+            // a reload, many restarts): give back what it used (unit parsing,
+            // exec plans). Not after each single restart: malloc_trim is a
+            // system call on the restart path, for little to give back.
             let spawns = self.core.spawns();
-            if timeout.is_none() && spawns != trimmed_at_spawns {
+            let burst = match trimmed_at_spawns {
+                None => spawns > 0,
+                Some(at) => spawns >= at + TRIM_AFTER_SPAWNS || std::mem::take(&mut self.reloaded),
+            };
+            if timeout.is_none() && burst {
                 sys::release_free_memory();
-                trimmed_at_spawns = spawns;
+                trimmed_at_spawns = Some(spawns);
             }
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() != io::ErrorKind::Interrupted {
@@ -380,7 +395,7 @@ impl Supervisor {
             Action::Signal { service, pid, signal, group, report } => {
                 let result = self.send_signal(service, pid, signal, group, report.is_none());
                 if let Some(report) = report {
-                    let error = result.err().map(|e| tend_core::text::without_os_errors(&e.to_string()));
+                    let error = result.err().map(|e| tend_core::text::error_text(&e));
                     self.feed(Event::Signalled { report, service, error });
                 }
             }
@@ -589,6 +604,15 @@ impl Supervisor {
     }
 
     fn reap(&mut self) {
+        // The datagrams already waiting are read before the exits are
+        // handled, as systemd orders its notify source before SIGCHLD: what
+        // a process said just before it exited (READY=1, MAINPID=, STATUS=)
+        // counts for the run it came from, never for the next one after a
+        // quick restart, and a leader that sent it is still a zombie, known
+        // by its pid. One batch at most: a flood cannot hold up reaping.
+        for token in self.sources.tokens(Kind::Notify) {
+            self.read_notify(token);
+        }
         let mut reaped = Vec::new();
         reaper::reap_all(|pid, status| reaped.push((pid, status)));
         for (pid, status) in reaped {
@@ -869,51 +893,70 @@ impl Supervisor {
     // ---- readiness ----
 
     fn read_notify(&mut self, token: Token) {
-        let messages = self.notify.receive();
-        if messages.len() == crate::readiness::notify::RECEIVE_BATCH {
-            // More may be waiting, and no new edge will say so: next turn.
-            self.busy.push(token);
+        for _ in 0..crate::readiness::notify::RECEIVE_BATCH {
+            let Some(message) = self.notify.receive_one() else { return };
+            self.handle_notify(message);
         }
-        for message in messages {
-            let Some((pid, service)) =
-                message.pid.and_then(|pid| Some((pid, notify::service_of(&self.core, pid)?)))
-            else {
-                let who =
-                    message.pid.map(|p| format!("pid {p}")).unwrap_or_else(|| "an unknown sender".into());
-                self.ignored_notify(format!(
-                    "ignored a notify message from {who}: not a process of any service"
-                ));
-                continue;
+        // A full batch: more may be waiting, and no new edge will say so.
+        self.busy.push(token);
+    }
+
+    /// Attribute one message to its service and hand it to the core; its
+    /// passed descriptors are closed only then (see `Message::passed`).
+    fn handle_notify(&mut self, message: crate::readiness::notify::Message) {
+        // The sender's cgroup first: the kernel's record, which holds for a
+        // sender that has exited and been reaped before tend read its
+        // message (`systemd-notify --no-block --ready` without the
+        // privilege to send as its parent, a helper that sends and exits)
+        // or that left the service's process tree; then its pid, for a
+        // service without a cgroup of its own or a kernel without SCM_PIDFD.
+        let by_cgroup =
+            message.sender.and_then(|s| s.cgroup_id).and_then(|id| self.spawner.service_in_cgroup(id));
+        let Some((pid, service)) = message
+            .pid
+            .and_then(|pid| Some((pid, by_cgroup.or_else(|| notify::service_of(&self.core, pid))?)))
+        else {
+            let who = message.pid.map(|p| format!("pid {p}")).unwrap_or_else(|| "an unknown sender".into());
+            let exited = if message.sender.is_some_and(|s| s.exited) {
+                " (it had exited before tend read the message, and was in no service's cgroup)"
+            } else {
+                ""
             };
-            let name = self.core.spec(service).name.clone();
-            if self.core.spec(service).service_type != crate::unit::ServiceType::Notify {
-                self.ignored_notify(format!("{name}: ignored a notify message: the unit is not type notify"));
+            self.ignored_notify(format!(
+                "ignored a notify message from {who}: not a process of any service{exited}"
+            ));
+            return;
+        };
+        let name = self.core.spec(service).name.clone();
+        if self.core.spec(service).service_type != crate::unit::ServiceType::Notify {
+            self.ignored_notify(format!("{name}: ignored a notify message: the unit is not type notify"));
+            return;
+        }
+        let mut fields = Vec::with_capacity(message.fields.len());
+        for (key, value) in message.fields {
+            if key != "MAINPID" {
+                fields.push((key, value));
                 continue;
             }
-            let mut fields = Vec::with_capacity(message.fields.len());
-            for (key, value) in message.fields {
-                if key != "MAINPID" {
-                    fields.push((key, value));
-                    continue;
-                }
-                let cgroup_pids = self.spawner.cgroup(service).map(|c| c.pids()).unwrap_or_default();
-                let verdict = match value.parse::<i32>() {
-                    Ok(candidate) => crate::readiness::notify::main_pid_acceptable(
-                        candidate,
-                        notify::is_member(&self.core, &cgroup_pids, service, candidate),
-                    ),
-                    Err(_) => Err("not a number"),
-                };
-                match verdict {
-                    Ok(()) => fields.push((key, value)),
-                    Err(why) => {
-                        let shown = crate::unit::values::printable(&value);
-                        self.ignored_notify(format!("{name}: ignored MAINPID={shown} from pid {pid}: {why}"));
-                    }
+            let cgroup_pids = self.spawner.cgroup(service).map(|c| c.pids()).unwrap_or_default();
+            let verdict = match value.parse::<i32>() {
+                Ok(candidate) => crate::readiness::notify::main_pid_acceptable(
+                    candidate,
+                    notify::is_member(&self.core, &cgroup_pids, service, candidate),
+                ),
+                Err(_) => Err("not a number"),
+            };
+            match verdict {
+                Ok(()) => fields.push((key, value)),
+                Err(why) => {
+                    let shown = crate::unit::values::printable(&value);
+                    self.ignored_notify(format!("{name}: ignored MAINPID={shown} from pid {pid}: {why}"));
                 }
             }
-            self.feed(Event::Notify { service, fields });
         }
+        self.feed(Event::Notify { service, fields });
+        // Now the barrier's pipe (if any) may close.
+        drop(message.passed);
     }
 
     /// A line about an ignored notify message, within the throttle's budget
@@ -933,7 +976,7 @@ impl Supervisor {
         let mut buf = [0u8; 512];
         let (mut ready, mut closed) = (false, false);
         loop {
-            match sys::read(fd.as_raw_fd(), &mut buf) {
+            match sys::read(&*fd, &mut buf) {
                 Ok(0) => {
                     closed = true;
                     break;
@@ -1439,6 +1482,7 @@ impl Supervisor {
             }),
         };
         self.feed(Event::Reloaded { asked_by, units, warnings: warned });
+        self.reloaded = true;
         // New names, new widths: render every prefix again.
         let names: Vec<String> = (0..self.core.len())
             .filter(|&s| self.core.is_live(s))

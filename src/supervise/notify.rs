@@ -2,8 +2,10 @@
 //! unit first needs it) and the attribution of each message to the service
 //! it came from.
 //!
-//! Each message is attributed by its sender's pid (SCM_CREDENTIALS, which
-//! the kernel fills in) to the service whose process it is: the leader (or
+//! Each message is attributed to the service whose process sent it: by the
+//! sender's cgroup (SCM_PIDFD, see `crate::sys::Sender`) when the service
+//! has its own, which holds even for a sender that has exited since; else
+//! by its pid (SCM_CREDENTIALS, which the kernel fills in): the leader (or
 //! the `MAINPID=` it named), a member of its process group, or a
 //! descendant a few levels down. A `MAINPID=` must name a process of the
 //! service (its cgroup, its process group, or below its leader). What the
@@ -83,9 +85,9 @@ impl Notify {
         self.socket = None;
     }
 
-    /// The datagrams waiting now (at most one batch).
-    pub(super) fn receive(&self) -> Vec<Message> {
-        self.socket.as_ref().map(|s| s.receive()).unwrap_or_default()
+    /// The next datagram waiting, if any.
+    pub(super) fn receive_one(&self) -> Option<Message> {
+        self.socket.as_ref()?.receive_one()
     }
 }
 

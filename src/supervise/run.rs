@@ -18,7 +18,6 @@ use super::reaper;
 use crate::spawn::{self, ExecPlan};
 use crate::sys;
 use std::io;
-use std::os::fd::AsRawFd;
 use tend_core::ExitStatus;
 
 /// Signals forwarded to the child. Not SIGCHLD (ours), not SIGKILL/SIGSTOP
@@ -162,7 +161,7 @@ fn run(options: RunOptions) -> io::Result<i32> {
     // An inherited SIG_IGN on SIGCHLD would make the kernel reap the child
     // itself and lose its status (waitpid(2), NOTES); the child gets the
     // inherited disposition back.
-    sys::set_default_disposition(libc::SIGCHLD);
+    sys::set_default_disposition(nix::sys::signal::Signal::SIGCHLD);
     if let Some(signal) = options.parent_death_signal {
         // Blocked and waited for like any other: it reaches the child as if
         // it had been sent to tend (tini's -p).
@@ -184,7 +183,8 @@ fn run(options: RunOptions) -> io::Result<i32> {
         Some(libc::SIGKILL)
     };
     // The terminal's foreground goes to the child only when tend has it now.
-    let foreground = sys::isatty(0) && sys::tcgetpgrp(0) == Some(getpgrp());
+    let stdin = sys::standard_fd(0);
+    let foreground = sys::isatty(stdin) && sys::tcgetpgrp(stdin) == Some(getpgrp());
     let mut plan = ExecPlan::for_command(&options.command, std::env::vars_os(), foreground, pdeathsig)
         .map_err(|e| io::Error::other(format!("cannot prepare the command: {}", e.0)))?;
     plan.keep_inherited_signals(sys::inherited_signals());
@@ -202,11 +202,11 @@ fn run(options: RunOptions) -> io::Result<i32> {
     let mut report = Vec::new();
     loop {
         let mut buf = [0u8; 64];
-        match sys::read(child.exec_status.as_raw_fd(), &mut buf) {
+        match sys::read(&child.exec_status, &mut buf) {
             Ok(0) => break,
             Ok(n) => report.extend_from_slice(&buf[..n]),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                sys::wait_readable(child.exec_status.as_raw_fd());
+                sys::wait_readable(&child.exec_status);
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
@@ -228,7 +228,7 @@ fn run(options: RunOptions) -> io::Result<i32> {
         }
         // Not subject to -e: this is tend failing to start the command, not
         // a status of the command's.
-        let status = if error.step == spawn::Step::Exec {
+        let status = if error.step == spawn::FailedStep::Spawn(spawn::Step::Exec) {
             exec_failure_status(error.errno)
         } else {
             crate::exit::CANNOT_EXECUTE

@@ -45,7 +45,7 @@ impl ExecWatch {
     pub(super) fn read(&mut self) -> ExecStatus {
         let mut buf = [0u8; 64];
         while !self.eof {
-            match sys::read(self.fd.as_raw_fd(), &mut buf) {
+            match sys::read(&self.fd, &mut buf) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.bytes.extend_from_slice(&buf[..n]),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -267,6 +267,11 @@ impl Spawner {
     /// The service's cgroup, while it has one.
     pub(super) fn cgroup(&self, service: ServiceId) -> Option<&ServiceCgroup> {
         self.placements[service].cgroup.as_ref()
+    }
+
+    /// The service whose (v2) cgroup has the id `cgroup_id`.
+    pub(super) fn service_in_cgroup(&self, cgroup_id: u64) -> Option<ServiceId> {
+        self.placements.iter().position(|p| p.cgroup.as_ref().and_then(|c| c.id()) == Some(cgroup_id))
     }
 
     /// Nothing of the service's is left in its cgroup (true without one).

@@ -7,12 +7,13 @@
 //! Must not block, and must not let one busy service starve the others:
 //! a stream reads at most [`READS_PER_TURN`] chunks per turn.
 
+use crate::output::file::FileSink;
 use crate::output::ring::LogRing;
-use crate::output::sink::{FileSink, Severity, SyslogSink};
+use crate::output::syslog::{Severity, SyslogSink};
 use crate::output::{each_line, Dest, LineFramer, Output, Prefix};
 use crate::sys;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::SystemTime;
 use tend_core::ServiceId;
 
@@ -86,7 +87,7 @@ impl OutputStream {
     /// Read what the pipe holds, up to this turn's share.
     pub(super) fn read(&mut self, buffer: &mut [u8], mut to: Fanout) -> Read {
         for _ in 0..READS_PER_TURN {
-            match sys::read(self.fd.as_raw_fd(), buffer) {
+            match sys::read(&self.fd, buffer) {
                 Ok(0) => return Read { closed: true, more: false },
                 Ok(n) => {
                     let data = &buffer[..n];

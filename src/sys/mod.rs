@@ -1,15 +1,18 @@
-//! Small safe wrappers over the few system calls nix does not offer (or offers
-//! in a form that allocates), and the user database behind `unit::UserDb`.
+//! Small safe wrappers over system calls: through nix where it offers the
+//! call, raw where it does not (or offers it in a form that allocates).
 //!
 //! Owns: the monotonic clock, prctl subreaper and parent-death signal,
-//! process-group liveness, raw signal masks, the signal state tend was
-//! started with (read by a constructor before `main`), and getpw*/getgr*
-//! look-ups. Must not hold policy: every function here does one system call
+//! process-group liveness, raw signal masks, the notify socket and what
+//! the kernel says of a datagram's sender (SCM_CREDENTIALS, and SCM_PIDFD
+//! with PIDFD_GET_INFO), the signal state tend was started with (read by a
+//! constructor before `main`). Must not hold policy: every function here does one system call
 //! (or one look-up, or one reading of the signal table) and reports its
 //! result.
 
-use crate::unit::{UserDb, UserEntry};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal};
+use nix::unistd::Pid;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 pub mod paths;
@@ -17,26 +20,20 @@ pub mod paths;
 /// CLOCK_MONOTONIC, as the time since its origin (the core's `Time`):
 /// unaffected by wall-clock changes.
 pub fn monotonic_now() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec into the valid pointer given.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    debug_assert_eq!(rc, 0);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    use nix::time::{clock_gettime, ClockId};
+    // Cannot fail for CLOCK_MONOTONIC (clock_gettime(2): EINVAL, EFAULT only).
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map(Duration::from).unwrap_or_default()
 }
 
 /// prctl(PR_SET_CHILD_SUBREAPER): orphans of our services come to us, not to
 /// the host's init, so the one reaper sees them (prctl(2)).
 pub fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(nix::sys::prctl::set_child_subreaper(true)?)
 }
 
 /// kill(2); ESRCH (nothing to signal) is not an error for a supervisor.
+/// Raw: `signal` may be a real-time one (`stop_signal: SIGRTMIN+3`), which
+/// nix's `Signal` cannot name.
 pub fn send_signal(pid: i32, signal: i32, group: bool) -> io::Result<()> {
     let target = if group { -pid } else { pid };
     // Never kill(-1) or kill(0): that would hit far more than one service.
@@ -62,62 +59,35 @@ pub fn group_has_members(pgid: i32) -> bool {
     if pgid <= 1 {
         return false;
     }
-    // SAFETY: kill with signal 0 only checks for existence and permission.
-    let rc = unsafe { libc::kill(-pgid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    matches!(nix::sys::signal::killpg(Pid::from_raw(pgid), None), Ok(()) | Err(nix::errno::Errno::EPERM))
 }
 
 /// Block every signal in the calling thread; returns the previous mask.
 /// Used around fork so that no signal handler of tend runs in a child before
 /// the child has reset the dispositions.
-pub fn block_all_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigfillset/pthread_sigmask fill and read
-    // the valid pointers given.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    }
+pub fn block_all_signals() -> SigSet {
+    // Cannot fail with a valid `how` (pthread_sigmask(3)).
+    SigSet::all().thread_swap_mask(SigmaskHow::SIG_SETMASK).unwrap_or_else(|_| SigSet::empty())
 }
 
 /// Restore a mask saved by [`block_all_signals`].
-pub fn restore_signal_mask(mask: &libc::sigset_t) {
-    // SAFETY: mask points to a sigset_t obtained from pthread_sigmask.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
-    }
+pub fn restore_signal_mask(mask: &SigSet) {
+    let _ = mask.thread_set_mask();
 }
 
 /// Empty the calling thread's signal mask (whatever tend inherited).
 pub fn unblock_all_signals() {
-    // SAFETY: sigset_t is plain data; sigemptyset/pthread_sigmask fill and
-    // read the valid pointer given.
-    unsafe {
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-    }
+    let _ = SigSet::empty().thread_set_mask();
 }
 
-/// Ignore SIGPIPE in tend itself: a closed stdout must give EPIPE, not kill
-/// the supervisor. Services get the default back before exec.
-pub fn ignore_sigpipe() {
-    // SAFETY: installing SIG_IGN for SIGPIPE has no memory effects.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-}
-
-/// Set `signal`'s disposition to SIG_IGN in tend. Services get the
-/// default back before exec (the child resets every non-default one).
-pub fn ignore_signal(signal: i32) {
-    // SAFETY: installing SIG_IGN has no memory effects; an invalid number
-    // is refused with EINVAL and changes nothing.
-    unsafe {
-        libc::signal(signal, libc::SIG_IGN);
-    }
+/// Set `signal`'s disposition to SIG_IGN in tend (SIGPIPE: a closed stdout
+/// must give EPIPE, not kill the supervisor; SIGTTIN, SIGTTOU). Services
+/// get the default back before exec (the child resets every non-default
+/// one).
+pub fn ignore_signal(signal: Signal) {
+    // SAFETY: SIG_IGN runs no code of ours (nix marks `signal` unsafe for
+    // handlers, which must be async-signal-safe).
+    let _ = unsafe { nix::sys::signal::signal(signal, SigHandler::SigIgn) };
 }
 
 pub fn getpid() -> i32 {
@@ -127,182 +97,60 @@ pub fn getpid() -> i32 {
 /// Clock ticks per second, the unit of CPU times in /proc/PID/stat
 /// (sysconf(_SC_CLK_TCK), 100 on Linux).
 pub fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf only reads a constant.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as u64
-    } else {
-        100
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK) {
+        Ok(Some(ticks)) if ticks > 0 => ticks as u64,
+        _ => 100,
     }
 }
 
 /// The size of a memory page, the unit of `rss` in /proc/PID/stat.
 pub fn page_size() -> u64 {
-    // SAFETY: sysconf only reads a constant.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size > 0 {
-        size as u64
-    } else {
-        4096
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
+        Ok(Some(size)) if size > 0 => size as u64,
+        _ => 4096,
     }
 }
 
-/// Is this file descriptor a terminal?
-pub fn isatty(fd: i32) -> bool {
-    // SAFETY: isatty only inspects the descriptor number.
-    unsafe { libc::isatty(fd) == 1 }
+/// Is this descriptor a terminal?
+pub fn isatty(fd: impl AsFd) -> bool {
+    nix::unistd::isatty(fd).unwrap_or(false)
 }
 
 /// The foreground process group of the terminal on `fd`, if any.
-pub fn tcgetpgrp(fd: i32) -> Option<i32> {
-    // SAFETY: tcgetpgrp only inspects the descriptor.
-    let pgrp = unsafe { libc::tcgetpgrp(fd) };
-    (pgrp > 0).then_some(pgrp)
+pub fn tcgetpgrp(fd: impl AsFd) -> Option<i32> {
+    nix::unistd::tcgetpgrp(fd).ok().map(Pid::as_raw).filter(|pgrp| *pgrp > 0)
 }
 
-/// Give the terminal's foreground to `pgrp`, with SIGTTOU blocked so that a
-/// background caller is not stopped by it (tcsetpgrp(3)).
-pub fn tcsetpgrp(fd: i32, pgrp: i32) -> io::Result<()> {
-    let old = block_all_signals();
-    // SAFETY: tcsetpgrp with integer arguments.
-    let rc = unsafe { libc::tcsetpgrp(fd, pgrp) };
-    let result = if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) };
-    restore_signal_mask(&old);
-    result
+/// One of tend's own standard descriptors (0, 1 or 2), borrowed for good:
+/// tend never closes them (`spawn::ensure_standard_fds` opens /dev/null on
+/// any that was missing, first thing in `main`).
+pub fn standard_fd(fd: RawFd) -> BorrowedFd<'static> {
+    assert!((0..=2).contains(&fd), "not a standard descriptor: {fd}");
+    // SAFETY: 0, 1 and 2 are open for the whole life of tend (see above).
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-/// The user database through the C library (so NSS sources work too).
-pub struct SystemUsers;
-
-fn cstr_to_string(ptr: *const libc::c_char) -> String {
-    if ptr.is_null() {
-        return String::new();
-    }
-    // SAFETY: getpw*_r filled ptr with a NUL-terminated string in our buffer.
-    unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
-}
-
-fn lookup_passwd(
-    by: impl Fn(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> libc::c_int,
-) -> Option<UserEntry> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    loop {
-        // SAFETY: passwd is plain data, filled by getpw*_r below.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = by(&mut pwd, &mut buf, &mut result);
-        if rc == libc::ERANGE && buf.len() < (1 << 20) {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() {
-            return None;
-        }
-        return Some(UserEntry {
-            name: cstr_to_string(pwd.pw_name),
-            uid: pwd.pw_uid,
-            gid: pwd.pw_gid,
-            home: cstr_to_string(pwd.pw_dir),
-        });
-    }
-}
-
-impl UserDb for SystemUsers {
-    fn user_by_name(&self, name: &str) -> Option<UserEntry> {
-        let cname = std::ffi::CString::new(name).ok()?;
-        lookup_passwd(|pwd, buf, result| {
-            // SAFETY: all pointers are valid for the call; buf.len() is its size.
-            unsafe { libc::getpwnam_r(cname.as_ptr(), pwd, buf.as_mut_ptr(), buf.len(), result) }
-        })
-    }
-
-    fn user_by_uid(&self, uid: u32) -> Option<UserEntry> {
-        lookup_passwd(|pwd, buf, result| {
-            // SAFETY: all pointers are valid for the call; buf.len() is its size.
-            unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), result) }
-        })
-    }
-
-    fn group_by_name(&self, name: &str) -> Option<u32> {
-        let cname = std::ffi::CString::new(name).ok()?;
-        let mut buf = vec![0 as libc::c_char; 4096];
-        loop {
-            // SAFETY: group is plain data, filled by getgrnam_r.
-            let mut grp: libc::group = unsafe { std::mem::zeroed() };
-            let mut result: *mut libc::group = std::ptr::null_mut();
-            // SAFETY: all pointers are valid for the call; buf.len() is its size.
-            let rc = unsafe {
-                libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result)
-            };
-            if rc == libc::ERANGE && buf.len() < (1 << 22) {
-                buf.resize(buf.len() * 4, 0);
-                continue;
-            }
-            if rc != 0 || result.is_null() {
-                return None;
-            }
-            return Some(grp.gr_gid);
-        }
-    }
-
-    fn groups_of(&self, user: &UserEntry) -> Vec<u32> {
-        let Ok(cname) = std::ffi::CString::new(user.name.as_str()) else {
-            return vec![user.gid];
-        };
-        let mut groups: Vec<libc::gid_t> = vec![0; 64];
-        loop {
-            let mut count = groups.len() as libc::c_int;
-            // SAFETY: groups has room for `count` gids; getgrouplist updates count.
-            let rc = unsafe { libc::getgrouplist(cname.as_ptr(), user.gid, groups.as_mut_ptr(), &mut count) };
-            if rc >= 0 {
-                groups.truncate(count.max(0) as usize);
-                return groups;
-            }
-            if groups.len() >= 65536 {
-                return vec![user.gid];
-            }
-            let wanted = (count.max(0) as usize).max(groups.len() * 2);
-            groups.resize(wanted, 0);
-        }
-    }
-
-    fn current_ids(&self) -> (u32, u32) {
-        // SAFETY: getuid/getgid cannot fail.
-        unsafe { (libc::getuid(), libc::getgid()) }
-    }
-
-    fn open_file(&self, path: &std::path::Path) -> io::Result<std::fs::File> {
-        use std::os::unix::fs::OpenOptionsExt;
-        // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(path)
-    }
+fn poll_one(fd: impl AsFd, events: nix::poll::PollFlags, timeout_ms: i32) -> bool {
+    use nix::poll::{poll, PollFd, PollTimeout};
+    let mut fds = [PollFd::new(fd.as_fd(), events)];
+    let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::NONE);
+    // EINTR: not ready yet, the caller tries again.
+    matches!(poll(&mut fds, timeout), Ok(n) if n > 0) && fds[0].any().unwrap_or(true)
 }
 
 /// poll(2) one descriptor for writability, up to `timeout_ms` (0: do not
 /// wait; -1: forever). True when a write can make progress now, or when
 /// the descriptor is in error (the write then reports what is wrong).
-pub fn poll_writable(fd: i32, timeout_ms: i32) -> bool {
-    let mut pfd = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
-    // SAFETY: poll on one valid pollfd; EINTR just returns 0 (try again).
-    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-    n > 0 && pfd.revents != 0
+pub fn poll_writable(fd: impl AsFd, timeout_ms: i32) -> bool {
+    poll_one(fd, nix::poll::PollFlags::POLLOUT, timeout_ms)
 }
 
 /// send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: a write to a socket that
 /// never blocks and never raises SIGPIPE, without setting O_NONBLOCK on
 /// the file description (tend shares it with whoever started it).
-pub fn send_nonblocking(fd: i32, data: &[u8]) -> io::Result<usize> {
-    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-    // SAFETY: send from a valid slice of `data.len()` bytes.
-    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), flags) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+pub fn send_nonblocking(fd: impl AsFd, data: &[u8]) -> io::Result<usize> {
+    use nix::sys::socket::MsgFlags;
+    Ok(nix::sys::socket::send(fd.as_fd().as_raw_fd(), data, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL)?)
 }
 
 /// What a descriptor is, as far as writing to it without blocking goes.
@@ -319,21 +167,15 @@ pub enum FdKind {
     Other,
 }
 
-pub fn fd_kind(fd: i32) -> FdKind {
-    // SAFETY: fstat writes into a local stat buffer.
-    let st = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) != 0 {
-            return FdKind::Other;
-        }
-        st
-    };
-    match st.st_mode & libc::S_IFMT {
-        libc::S_IFREG => FdKind::Regular,
-        libc::S_IFSOCK => FdKind::Socket,
-        libc::S_IFIFO => FdKind::Fifo,
-        libc::S_IFCHR if libc::major(st.st_rdev) == 1 && libc::minor(st.st_rdev) == 3 => FdKind::DevNull,
-        libc::S_IFCHR if isatty(fd) => FdKind::Terminal,
+pub fn fd_kind(fd: impl AsFd) -> FdKind {
+    use nix::sys::stat::{fstat, major, minor, SFlag};
+    let Ok(st) = fstat(fd.as_fd()) else { return FdKind::Other };
+    match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFREG => FdKind::Regular,
+        SFlag::S_IFSOCK => FdKind::Socket,
+        SFlag::S_IFIFO => FdKind::Fifo,
+        SFlag::S_IFCHR if major(st.st_rdev) == 1 && minor(st.st_rdev) == 3 => FdKind::DevNull,
+        SFlag::S_IFCHR if isatty(fd) => FdKind::Terminal,
         _ => FdKind::Other,
     }
 }
@@ -368,19 +210,15 @@ pub fn errno_name(errno: i32) -> String {
 }
 
 /// read(2) into `buf`; `Ok(0)` is end of file.
-pub fn read(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: read into a valid, writable slice of `buf.len()` bytes.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+pub fn read(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    Ok(nix::unistd::read(fd, buf)?)
 }
 
 /// waitpid(-1, WNOHANG): the next ended child and its raw status, or `None`
 /// when no child has ended (or there is no child at all). Stopped and
-/// continued children are not reported (no WUNTRACED/WCONTINUED).
+/// continued children are not reported (no WUNTRACED/WCONTINUED). Raw:
+/// the core decodes the status word itself (`ExitStatus`), and nix's
+/// `WaitStatus` would decode it first.
 pub fn wait_any_nohang() -> Option<(i32, i32)> {
     loop {
         let mut status = 0;
@@ -397,50 +235,49 @@ pub fn wait_any_nohang() -> Option<(i32, i32)> {
 }
 
 /// Block until `fd` is readable (or has hung up).
-pub fn wait_readable(fd: i32) {
-    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: poll on one valid pollfd; EINTR just returns early.
-    unsafe { libc::poll(&mut pfd, 1, -1) };
+pub fn wait_readable(fd: impl AsFd) {
+    poll_one(fd, nix::poll::PollFlags::POLLIN, -1);
 }
 
 /// The credentials of a unix socket's peer, from SO_PEERCRED (unix(7)):
 /// taken by the kernel at connect time, so they cannot be forged.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerCredentials {
-    pub pid: i32,
     pub uid: u32,
     pub gid: u32,
 }
 
-pub fn peer_credentials(fd: i32) -> io::Result<PeerCredentials> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into the local ucred.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(PeerCredentials { pid: cred.pid, uid: cred.uid, gid: cred.gid })
+pub fn peer_credentials(socket: impl AsFd) -> io::Result<PeerCredentials> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials as Creds};
+    let creds = getsockopt(&socket, Creds)?;
+    Ok(PeerCredentials { uid: creds.uid(), gid: creds.gid() })
 }
 
-/// Is `gid` among the supplementary groups of process `pid`? (The `Groups:`
-/// line of /proc/PID/status, proc(5).)
-pub fn process_in_group(pid: i32, gid: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Groups:"))
-        .is_some_and(|groups| groups.split_whitespace().any(|g| g.parse() == Ok(gid)))
+/// The supplementary groups of a unix socket's peer, from SO_PEERGROUPS
+/// (socket(7), Linux 4.13): taken at connect time like SO_PEERCRED. Reading
+/// `/proc/PID/status` instead would look at whatever process has the pid
+/// now. Raw getsockopt: nix has no SO_PEERGROUPS.
+pub fn peer_groups(socket: impl AsFd) -> io::Result<Vec<u32>> {
+    let fd = socket.as_fd().as_raw_fd();
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `groups`.
+        let rc = unsafe {
+            libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERGROUPS, groups.as_mut_ptr().cast(), &mut len)
+        };
+        if rc == 0 {
+            groups.truncate(len as usize / std::mem::size_of::<libc::gid_t>());
+            return Ok(groups);
+        }
+        let err = io::Error::last_os_error();
+        // ERANGE: `len` says how much is needed.
+        if err.raw_os_error() != Some(libc::ERANGE) || groups.len() >= 65_536 {
+            return Err(err);
+        }
+        let wanted = (len as usize / std::mem::size_of::<libc::gid_t>()).max(groups.len() * 2);
+        groups.resize(wanted, 0);
+    }
 }
 
 /// Signals whose disposition in tend is not the default (handled or
@@ -545,15 +382,13 @@ extern "C" fn capture_inherited_signals() {
 static CAPTURE_INHERITED_SIGNALS: extern "C" fn() = capture_inherited_signals;
 
 /// Put `signal` back to its default disposition in tend itself.
-pub fn set_default_disposition(signal: i32) {
-    // SAFETY: installing SIG_DFL has no memory effects.
-    unsafe {
-        libc::signal(signal, libc::SIG_DFL);
-    }
+pub fn set_default_disposition(signal: Signal) {
+    // SAFETY: SIG_DFL runs no code of ours.
+    let _ = unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) };
 }
 
 /// prctl(PR_SET_PDEATHSIG): the kernel sends tend `signal` when the thread
-/// that created it exits (prctl(2)).
+/// that created it exits (prctl(2)). Raw: `signal` may be a real-time one.
 pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) };
@@ -565,11 +400,11 @@ pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
 }
 
 pub fn getppid() -> i32 {
-    // SAFETY: getppid cannot fail.
-    unsafe { libc::getppid() }
+    nix::unistd::getppid().as_raw()
 }
 
-/// Send `signal` to tend itself (kill(getpid(), signal)).
+/// Send `signal` to tend itself (kill(getpid(), signal)); raw, as
+/// [`send_signal`].
 pub fn signal_self(signal: i32) -> io::Result<()> {
     // SAFETY: kill with integer arguments only, aimed at ourselves.
     if unsafe { libc::kill(libc::getpid(), signal) } == 0 {
@@ -579,7 +414,9 @@ pub fn signal_self(signal: i32) -> io::Result<()> {
     }
 }
 
-/// A set of signals to block and wait for synchronously (`tend run`).
+/// A set of signals to block and wait for synchronously (`tend run`). Raw
+/// sigset calls: the set holds real-time signals, which nix's `SigSet`
+/// (built from `Signal`) cannot.
 pub struct SignalSet(libc::sigset_t);
 
 impl SignalSet {
@@ -620,49 +457,117 @@ impl SignalSet {
 /// A unix datagram socket bound at `path`: non-blocking, close-on-exec,
 /// with SO_PASSCRED so each datagram carries its sender's credentials.
 pub fn notify_socket(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    use std::os::unix::ffi::OsStrExt;
-    // SAFETY: socket() with constant arguments.
-    let fd = unsafe {
-        libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0)
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd was just created and is owned by nothing else.
-    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    use nix::sys::socket::{setsockopt, sockopt::PassCred};
+    let socket = std::os::unix::net::UnixDatagram::bind(path)?;
+    socket.set_nonblocking(true)?;
+    setsockopt(&socket, PassCred, &true)?;
+    // A pidfd of the sender with each datagram (SCM_PIDFD): see
+    // `recv_notify`. Raw: nix has no SO_PASSPIDFD. Kernels before 6.5
+    // refuse the option (ENOPROTOOPT); credentials alone then attribute
+    // the messages, so its failure is not one.
     let one: libc::c_int = 1;
-    // SAFETY: setsockopt reads one int from a local.
-    let rc = unsafe {
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_PASSCRED, (&one as *const libc::c_int).cast(), 4)
+    // SAFETY: setsockopt reads one int from a local, on a socket we own.
+    let _ = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PASSPIDFD,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
     };
+    Ok(socket.into())
+}
+
+/// SO_PASSPIDFD and SCM_PIDFD (asm-generic/socket.h, linux/socket.h; Linux 6.5).
+const SO_PASSPIDFD: libc::c_int = 76;
+const SCM_PIDFD: libc::c_int = 0x04;
+
+/// What the kernel knows of a datagram's sender, asked through the pidfd
+/// it attached (SCM_PIDFD) with PIDFD_GET_INFO (Linux 6.13). Since Linux
+/// 6.16 that works for a sender already gone and reaped too: the kernel
+/// keeps its cgroup at exit for the pidfd (pidfs exit information).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender {
+    /// The sender had exited when asked.
+    pub exited: bool,
+    /// Its cgroup2 cgroup (the id is the inode number of the cgroup's
+    /// directory): while it lives, or at its exit.
+    pub cgroup_id: Option<u64>,
+}
+
+/// One datagram read by [`recv_notify`].
+#[derive(Debug)]
+pub struct Received {
+    pub len: usize,
+    /// From SCM_CREDENTIALS; `None` if the kernel attached none.
+    pub pid: Option<i32>,
+    /// From SCM_PIDFD; `None` on kernels without it, or when the sender is
+    /// gone and the kernel kept nothing of it.
+    pub sender: Option<Sender>,
+    /// Descriptors sent along (SCM_RIGHTS: FDSTORE=, the pipe of
+    /// BARRIER=1), closed when dropped.
+    pub passed: Vec<std::os::fd::OwnedFd>,
+}
+
+/// struct pidfd_info (linux/pidfd.h), the fields of PIDFD_INFO_SIZE_VER0.
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    ruid: u32,
+    rgid: u32,
+    euid: u32,
+    egid: u32,
+    suid: u32,
+    sgid: u32,
+    fsuid: u32,
+    fsgid: u32,
+    exit_code: i32,
+}
+
+const PIDFD_INFO_CGROUPID: u64 = 1 << 2;
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+/// _IOWR(PIDFS_IOCTL_MAGIC = 0xFF, 11, struct pidfd_info).
+const PIDFD_GET_INFO: u64 = (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as u64) << 16) | (0xFF << 8) | 11;
+
+/// PIDFD_GET_INFO on `pidfd`: the cgroup and whether the process exited.
+/// `None` when the kernel cannot say (before 6.13, or a reaped process
+/// before 6.16).
+fn pidfd_sender(pidfd: i32) -> Option<Sender> {
+    let mut info = PidfdInfo { mask: PIDFD_INFO_CGROUPID | PIDFD_INFO_EXIT, ..PidfdInfo::default() };
+    // SAFETY: the ioctl writes at most size_of::<PidfdInfo>() bytes (the
+    // size is in the request number) into the local.
+    let rc = unsafe { libc::ioctl(pidfd, PIDFD_GET_INFO as _, &mut info as *mut PidfdInfo) };
     if rc != 0 {
-        return Err(io::Error::last_os_error());
+        return None;
     }
-    // SAFETY: sockaddr_un is plain data.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"));
-    }
-    for (slot, byte) in addr.sun_path.iter_mut().zip(bytes) {
-        *slot = *byte as libc::c_char;
-    }
-    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
-    // SAFETY: bind reads `len` bytes of the local sockaddr_un.
-    let rc = unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), len) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(owned)
+    Some(Sender {
+        exited: info.mask & PIDFD_INFO_EXIT != 0,
+        cgroup_id: (info.mask & PIDFD_INFO_CGROUPID != 0).then_some(info.cgroupid),
+    })
 }
 
 /// recvmsg(2) one datagram with its SCM_CREDENTIALS; `Ok(None)` when none
 /// is waiting. The pid is `None` if the kernel attached no credentials.
+/// Descriptors sent along are closed.
 pub fn recv_with_pid(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Option<i32>)>> {
-    // Room for the ucred message and a few passed descriptors (more than
-    // fit are released by the kernel, see unix(7) on MSG_CTRUNC).
+    Ok(recv_notify(fd, buf)?.map(|r| (r.len, r.pid)))
+}
+
+/// recvmsg(2) one datagram with its SCM_CREDENTIALS, the descriptors sent
+/// along and, on a socket made by [`notify_socket`], what its SCM_PIDFD
+/// says of the sender (the pidfd itself is closed here); `Ok(None)` when
+/// none is waiting. Raw: nix will not walk a truncated control buffer
+/// (MSG_CTRUNC), and the descriptors that did fit in it must still be
+/// closed; nor does it know SCM_PIDFD.
+pub fn recv_notify(fd: i32, buf: &mut [u8]) -> io::Result<Option<Received>> {
+    // Room for the ucred message, the pidfd and a few passed descriptors
+    // (more than fit are released by the kernel, see unix(7) on MSG_CTRUNC).
     let mut control = [0u64; 32];
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: msghdr is plain data; the pointers set below stay valid for the call.
@@ -678,6 +583,8 @@ pub fn recv_with_pid(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Optio
         return if err.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(err) };
     }
     let mut pid = None;
+    let mut sender = None;
+    let mut passed = Vec::new();
     // SAFETY: CMSG_* walk the control buffer the kernel filled, within msg_controllen.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
@@ -686,29 +593,35 @@ pub fn recv_with_pid(fd: i32, buf: &mut [u8]) -> io::Result<Option<(usize, Optio
                 let cred: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
                 pid = Some(cred.pid);
             }
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == SCM_PIDFD {
+                // A negative errno instead of a descriptor when the kernel
+                // could not make one (a sender reaped, before Linux 6.16).
+                let pidfd: libc::c_int = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                if pidfd >= 0 {
+                    sender = pidfd_sender(pidfd);
+                    libc::close(pidfd);
+                }
+            }
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                // Descriptors sent along (FDSTORE=, systemd-notify's
-                // BARRIER=1 pipe): we keep none. Closing them is what the
-                // sender waits for, and keeping them would let any local
-                // user exhaust tend's descriptors.
+                // The kernel installed these descriptors for us (close-on-
+                // exec: MSG_CMSG_CLOEXEC): ours to own, and to close.
+                use std::os::fd::FromRawFd;
                 let data = libc::CMSG_DATA(cmsg);
                 let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
                 for i in 0..len / std::mem::size_of::<libc::c_int>() {
                     let fd: libc::c_int = std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
-                    libc::close(fd);
+                    passed.push(std::os::fd::OwnedFd::from_raw_fd(fd));
                 }
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    Ok(Some((n as usize, pid)))
+    Ok(Some(Received { len: n as usize, pid, sender, passed }))
 }
 
 /// The process group of `pid` (getpgid(2)), if it exists.
 pub fn process_group_of(pid: i32) -> Option<i32> {
-    // SAFETY: getpgid with an integer argument.
-    let pgid = unsafe { libc::getpgid(pid) };
-    (pgid > 0).then_some(pgid)
+    nix::unistd::getpgid(Some(Pid::from_raw(pid))).ok().map(Pid::as_raw).filter(|pgid| *pgid > 0)
 }
 
 /// The parent of `pid`, from /proc/PID/stat (proc(5), field 4).
@@ -719,7 +632,7 @@ pub fn parent_of(pid: i32) -> Option<i32> {
 }
 
 /// Give memory freed after start-up (unit parsing) back to the system:
-/// glibc keeps freed heap for reuse otherwise (malloc_trim(3)).
+/// glibc keeps freed heap for reuse otherwise (malloc_trim(3); not in nix).
 pub fn release_free_memory() {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
@@ -727,25 +640,20 @@ pub fn release_free_memory() {
     }
 }
 
-/// clone3(2) with CLONE_INTO_CGROUP: fork straight into the cgroup whose
-/// directory `cgroup_dir` is open. Returns the child's pid in the parent,
-/// 0 in the child, -1 when the kernel cannot (older than 5.7, or the
-/// cgroup refuses): the caller then forks and joins by writing cgroup.procs.
-///
-/// Raw clone3 skips glibc's fork handlers: sound here because the child
-/// only runs async-signal-safe steps before exec, and so never takes a lock
-/// another thread (the reload thread's user look-ups) may have held at the
-/// fork, nor needs glibc's cached thread id.
-pub fn clone_into_cgroup(cgroup_dir: i32) -> i32 {
-    clone3(0, Some(cgroup_dir))
-}
-
 /// CLONE_NEWPID (linux/sched.h).
 pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
 
 /// clone3(2) as a fork with `flags` (CLONE_NEWPID: the child is PID 1 of a
-/// new PID namespace) and, with `cgroup_dir`, CLONE_INTO_CGROUP. -1 when
-/// the kernel cannot (the caller falls back as for [`clone_into_cgroup`]).
+/// new PID namespace) and, with `cgroup_dir`, CLONE_INTO_CGROUP: fork
+/// straight into the cgroup whose directory is open. Returns the child's
+/// pid in the parent, 0 in the child, -1 when the kernel cannot (older
+/// than 5.7, or the cgroup refuses): the caller then forks and joins by
+/// writing cgroup.procs.
+///
+/// nix has no clone3. Raw clone3 skips glibc's fork handlers: sound here because the child
+/// only runs async-signal-safe steps before exec, and so never takes a lock
+/// another thread (the reload thread's user look-ups) may have held at the
+/// fork, nor needs glibc's cached thread id.
 pub fn clone3(flags: u64, cgroup_dir: Option<i32>) -> i32 {
     #[repr(C)]
     struct CloneArgs {
@@ -785,14 +693,8 @@ pub fn clone3(flags: u64, cgroup_dir: Option<i32>) -> i32 {
 }
 
 /// write(2) once; how much was written.
-pub fn write(fd: i32, data: &[u8]) -> io::Result<usize> {
-    // SAFETY: write from a valid slice of `data.len()` bytes.
-    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+pub fn write(fd: impl AsFd, data: &[u8]) -> io::Result<usize> {
+    Ok(nix::unistd::write(fd, data)?)
 }
 
 /// A non-blocking, close-on-exec descriptor for the same pipe or terminal
@@ -801,19 +703,20 @@ pub fn write(fd: i32, data: &[u8]) -> io::Result<usize> {
 /// a shared terminal would surprise the shell afterwards). `None` for
 /// anything else (regular files, sockets, /dev/null) or when /proc is not
 /// there: the caller then writes to `fd` directly.
-pub fn reopen_nonblocking(fd: i32) -> Option<std::os::fd::OwnedFd> {
+pub fn reopen_nonblocking(fd: BorrowedFd<'_>) -> Option<std::os::fd::OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg};
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).ok()?;
+    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let meta = std::fs::metadata(&proc_path).ok()?;
     let kind = meta.file_type();
     if !(kind.is_fifo() || (kind.is_char_device() && isatty(fd))) {
         return None;
     }
-    // SAFETY: F_GETFL only reads the descriptor's flags.
-    let append = unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_APPEND;
+    let append = fcntl(fd, FcntlArg::F_GETFL).unwrap_or(0) & libc::O_APPEND;
     let file = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY | append)
-        .open(format!("/proc/self/fd/{fd}"))
+        .open(&proc_path)
         .ok()?;
     Some(file.into())
 }
@@ -867,20 +770,13 @@ static ORIGINAL_NOFILE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::n
 /// Services get the original soft limit back ([`original_nofile`]): many
 /// programs still use select(2), which breaks above 1024.
 pub fn raise_nofile_limit() -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes into a local struct.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return 1024;
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return 1024 };
+    let _ = ORIGINAL_NOFILE.set((soft, hard));
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return hard;
     }
-    let _ = ORIGINAL_NOFILE.set((limit.rlim_cur, limit.rlim_max));
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-        // SAFETY: setrlimit reads a local struct.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            return raised.rlim_cur;
-        }
-    }
-    limit.rlim_cur
+    soft
 }
 
 /// The (soft, hard) RLIMIT_NOFILE tend started with, if it raised its own.
@@ -891,6 +787,57 @@ pub fn original_nofile() -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::InheritedSignals;
+
+    /// The descriptors sent along with a datagram stay open as long as
+    /// what `recv_notify` returned: sd_notify_barrier(3) waits for their
+    /// close, which must come only after the messages before it were
+    /// handled.
+    #[test]
+    fn passed_descriptors_stay_open_until_dropped() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let socket = super::notify_socket(&path).unwrap();
+        let sender = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        sender.connect(&path).unwrap();
+        // As sd_notify_barrier: BARRIER=1 with one end of a pipe (here a
+        // socket pair), then EOF on the other end once the receiver closed it.
+        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut payload = *b"BARRIER=1";
+        let mut iov = libc::iovec { iov_base: payload.as_mut_ptr().cast(), iov_len: payload.len() };
+        let mut control = [0u64; 4];
+        // SAFETY: msghdr is plain data; the pointers set below stay valid for the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE is arithmetic.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as usize;
+        // SAFETY: the control buffer holds one cmsg with room for one int
+        // (CMSG_SPACE(4) <= 32 bytes); sendmsg reads what msg points to.
+        let sent = unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(4) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), theirs.as_raw_fd());
+            libc::sendmsg(sender.as_raw_fd(), &msg, 0)
+        };
+        assert_eq!(sent, payload.len() as isize, "{}", std::io::Error::last_os_error());
+        drop(theirs);
+        let mut buf = [0u8; 64];
+        let got = super::recv_notify(socket.as_raw_fd(), &mut buf).unwrap().expect("the datagram");
+        assert_eq!(&buf[..got.len], b"BARRIER=1");
+        assert_eq!(got.pid, Some(std::process::id() as i32));
+        assert_eq!(got.passed.len(), 1);
+        ours.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let open = ours.read(&mut byte).map_err(|e| e.kind());
+        assert_eq!(open, Err(std::io::ErrorKind::WouldBlock), "still open while held");
+        drop(got);
+        assert_eq!(ours.read(&mut byte).unwrap(), 0, "closed once dropped: EOF");
+    }
 
     #[test]
     fn ignored_signals_number_bits_from_one_and_skip_kill_and_stop() {

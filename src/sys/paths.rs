@@ -154,11 +154,7 @@ fn push_components(rest: &mut Vec<OsString>, path: &Path) {
 
 /// The error text without the errno name nix prefixes.
 fn reason(err: nix::errno::Errno) -> String {
-    let text = io::Error::from_raw_os_error(err as i32).to_string();
-    match text.find(" (os error ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
+    tend_core::text::error_text(&io::Error::from_raw_os_error(err as i32))
 }
 
 /// Split a file path into its folder and its name; `None` when it names no

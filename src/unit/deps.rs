@@ -1,6 +1,7 @@
 //! The dependency graph between units (`depends_on`): the checks that need
-//! every unit at once (unknown names, cycles, `completed` on a non-oneshot)
-//! and the order to start them in.
+//! every unit at once (unknown names, cycles, `completed` on a non-oneshot).
+//! The order services start in is the core's dependency engine's: it
+//! starts each as soon as what it depends on holds.
 //!
 //! Pure: units in, indices and diagnostics out. An edge `a → b` means "a
 //! depends on b" (b must start first). Dependencies on names that are not in
@@ -10,12 +11,12 @@ use super::values::{did_you_mean, printable};
 use super::{DependencyCondition, Diagnostic, ServiceType, UnitSpec};
 use std::collections::{BTreeSet, VecDeque};
 
-/// Indices into `units`, every unit's dependencies before the unit itself;
-/// among units whose dependencies are all placed, the smallest name first.
-/// Dependencies on names not in `units` are ignored. Units on or behind a
-/// cycle (which [`load_dir`](super::load_dir) rejects) come last, by name, so
-/// every index appears exactly once. The reverse is a valid stop order.
-pub fn start_order(units: &[UnitSpec]) -> Vec<usize> {
+/// Every unit's dependencies before it, smallest name first among the
+/// ready; units on or behind a cycle last, by name: the order the graph
+/// functions walk (cycle detection relies on it). For the tests: tend
+/// starts services as the core's dependency engine says.
+#[cfg(test)]
+pub(crate) fn start_order(units: &[UnitSpec]) -> Vec<usize> {
     let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
     let (mut order, mut rest) = topological(&names, &edges(units));
     rest.sort_by_key(|&i| names[i]);

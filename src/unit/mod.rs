@@ -19,10 +19,12 @@ pub(crate) mod node;
 mod source;
 pub mod values;
 
-pub use deps::start_order;
+#[cfg(test)]
+pub(crate) use deps::start_order;
 pub use diagnostic::Diagnostic;
 pub use load::{load_dir, parse_unit};
-pub use source::{redact, UNIT_FILE_LIMIT};
+#[cfg(test)]
+pub use source::UNIT_FILE_LIMIT;
 /// The unit file's words for these are the core's types.
 pub use tend_core::spec::{DependencyCondition, RestartPolicy, ServiceType};
 

@@ -193,11 +193,7 @@ pub(crate) fn untrusted_dir(dir: &Path) -> Option<String> {
 
 /// An I/O error as a lowercase reason without the `(os error N)` suffix.
 pub(crate) fn reason(err: &io::Error) -> String {
-    let text = err.to_string();
-    let text = match text.find(" (os error ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    };
+    let text = tend_core::text::error_text(err);
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),

@@ -251,58 +251,27 @@ pub const SYSLOG_FACILITIES: &[&str] = &[
 
 // ---------------------------------------------------------------- capabilities
 
-/// Linux capability names (without `CAP_`) by number, as in capabilities(7)
-/// and `linux/capability.h`. The index is the capability number.
-pub const CAPABILITIES: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
+/// Every capability the caps crate knows (capabilities(7)), in number
+/// order: one table for the parser, `tend schema`, `tend check` and the
+/// sandbox's messages.
+fn all_capabilities() -> Vec<caps::Capability> {
+    let mut all: Vec<caps::Capability> = caps::all().into_iter().collect();
+    all.sort_by_key(|c| c.index());
+    all
+}
+
+/// The capability names without `CAP_` (`CHOWN`, …), in number order.
+pub fn capability_names() -> Vec<String> {
+    all_capabilities().iter().map(|c| c.to_string().trim_start_matches("CAP_").to_string()).collect()
+}
 
 /// `CAP_NET_BIND_SERVICE` for 10; `CAP_63` for a number without a name.
-pub fn capability_name(n: u8) -> String {
-    match CAPABILITIES.get(usize::from(n)) {
-        Some(name) => format!("CAP_{name}"),
-        None => format!("CAP_{n}"),
-    }
+pub fn capability_name(number: u32) -> String {
+    all_capabilities()
+        .into_iter()
+        .find(|c| u32::from(c.index()) == number)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| format!("CAP_{number}"))
 }
 
 /// A capability by name, with or without the `CAP_` prefix, in any case:
@@ -311,11 +280,12 @@ pub fn parse_capability(s: &str) -> Result<u8, String> {
     let text = s.trim();
     let upper = text.to_ascii_uppercase();
     let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
-    if let Some(n) = CAPABILITIES.iter().position(|name| *name == bare) {
-        return Ok(n as u8);
+    if let Ok(cap) = format!("CAP_{bare}").parse::<caps::Capability>() {
+        return Ok(cap.index());
     }
     let mut message = format!("unknown capability '{}'", printable(text));
-    if let Some(best) = did_you_mean(bare, CAPABILITIES.iter().copied()) {
+    let names = capability_names();
+    if let Some(best) = did_you_mean(bare, names.iter().map(String::as_str)) {
         message.push_str(&format!(" (did you mean '{best}'?)"));
     }
     Err(message)
@@ -659,9 +629,9 @@ mod tests {
         assert_eq!(parse_capability("CAP_").unwrap_err(), "unknown capability 'CAP_'");
         assert_eq!(capability_name(10), "CAP_NET_BIND_SERVICE");
         assert_eq!(capability_name(63), "CAP_63");
-        assert_eq!(CAPABILITIES.len(), 41);
-        for n in 0..CAPABILITIES.len() as u8 {
-            assert_eq!(parse_capability(&capability_name(n)), Ok(n));
+        assert_eq!(capability_names().len(), 41);
+        for n in 0..41u8 {
+            assert_eq!(parse_capability(&capability_name(n.into())), Ok(n));
         }
     }
 

@@ -76,6 +76,11 @@ pub fn without_os_errors(text: &str) -> String {
     out
 }
 
+/// An I/O error's text without its ` (os error N)`.
+pub fn error_text(error: &std::io::Error) -> String {
+    without_os_errors(&error.to_string())
+}
+
 // ---------------------------------------------------------------- signals
 
 /// The signal numbers the core names in its decisions (Linux numbering,

@@ -238,12 +238,12 @@ impl Env {
         read(&path)
     }
 
-    /// Pid written by a service to file `name` (waits for it). A shell's
-    /// `echo $! > FILE` creates the file before it writes: wait (bounded)
-    /// until a whole line is there, not only the file.
+    /// Pid written by a service to file `name` (waits for it). Waits for
+    /// the whole line too: `echo $$ > FILE` creates the file before it
+    /// writes to it, so a reader can find it empty.
     pub fn await_pid(&self, tend: &Tend, name: &str) -> i32 {
         let path = self.p(name);
-        tend.wait_until(T, &format!("a pid line in {} from a service", path.display()), || {
+        tend.wait_until(T, &format!("a pid in {} written by a service", path.display()), || {
             read(&path).ends_with('\n')
         });
         let s = read(&path);
@@ -665,12 +665,16 @@ pub fn ns(env: &Env, tend: &Tend, file: &str) -> u128 {
 }
 
 /// Shell command that sends `READY=1` to NOTIFY_SOCKET from a process of the
-/// service: `systemd-notify` when installed (`--no-block`: its barrier is
-/// tested on its own in tests/readiness.rs), else a perl sender that stays
-/// alive a moment, since tend attributes a message by its sender's pid.
+/// service, one that is still alive when tend reads the message (tend
+/// attributes it by its sender's cgroup where the service has one, else
+/// by its pid; a sender that exited and was reaped before tend read its
+/// message is known only by its cgroup, and a non-root tend has none):
+/// `systemd-notify --ready` when installed, which waits with BARRIER=1
+/// until tend has handled its READY=1, else a perl sender that stays until
+/// the service stops.
 pub fn notify_ready_cmd(env: &Env) -> String {
     if have("systemd-notify") {
-        return "systemd-notify --no-block --ready".to_string();
+        return "systemd-notify --ready".to_string();
     }
     let path = env.p("notify.pl");
     fs::write(
@@ -680,7 +684,7 @@ my $p = $ENV{NOTIFY_SOCKET} or die "no NOTIFY_SOCKET\n";
 $p =~ s/^\@/\0/;
 socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\n";
 send($s, join("\n", @ARGV) . "\n", 0, pack_sockaddr_un($p)) or die "send: $!\n";
-sleep 2;
+sleep;
 "#,
     )
     .unwrap();

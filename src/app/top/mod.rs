@@ -98,7 +98,7 @@ pub fn top(socket: Option<PathBuf>, interval: Duration) -> i32 {
         eprintln!("tend: top --interval: at least 1s (states show at once from the events; the status poll is for CPU, memory and uptimes)");
         return exit::USAGE;
     }
-    if !crate::sys::isatty(0) || !crate::sys::isatty(1) {
+    if !crate::sys::isatty(std::io::stdin()) || !crate::sys::isatty(std::io::stdout()) {
         eprintln!(
             "tend: top needs a terminal on standard input and output (for scripts: tend status --json)"
         );

@@ -44,6 +44,7 @@ pub struct Layout {
 
 impl Layout {
     /// The v1 hierarchy holding `controller`.
+    #[cfg(test)]
     pub fn v1_with(&self, controller: &str) -> Option<&V1Hierarchy> {
         self.v1.iter().find(|h| h.has(controller))
     }

@@ -4,7 +4,11 @@
 //! process): run them alone with `--ignored --test-threads=1`; the same
 //! behaviour is covered through the real binary in tests/sandbox.rs.
 
+use super::landlock::LandlockRule;
+use super::mounts::MountEntry;
 use super::*;
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
 
 const SAMPLE: &[u8] = b"\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
@@ -297,7 +301,7 @@ fn capability_masks_and_names() {
     let unknown = SandboxSpec { capabilities: Some(vec![41]), ..SandboxSpec::default() };
     assert_eq!(
         ConfinePlan::build(&unknown, &env(b"", true, 0), &no_landlock).unwrap_err(),
-        "capability 41 is not known to this kernel"
+        "CAP_41 is not known to this kernel"
     );
 }
 
@@ -325,7 +329,7 @@ fn namespaces_without_sys_admin_are_noticed() {
 
 #[test]
 fn steps_round_trip_through_their_numbers() {
-    for step in ConfineStep::ALL {
+    for &step in ConfineStep::ALL {
         assert_eq!(ConfineStep::from_u32(step as u32), Some(step));
         assert!(step.describe().starts_with("cannot "));
     }
