@@ -38,6 +38,7 @@ pub mod cli;
 pub(crate) mod ctl;
 pub(crate) mod exit;
 pub(crate) mod import;
+pub(crate) mod metrics;
 pub(crate) mod output;
 pub(crate) mod readiness;
 pub(crate) mod sandbox;

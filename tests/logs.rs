@@ -531,3 +531,97 @@ fn a_full_disk_leaves_whole_lines_and_the_dropped_ones_are_counted() {
     assert!(reported > 0, "{}", tend.dump());
     assert_eq!(kept + reported, total, "every line is in the file or counted as dropped\n{}", tend.dump());
 }
+
+// ---- --since, --timestamps, --stream, tend's own lines, the name column ----
+
+#[test]
+fn logs_since_timestamps_stream_and_tends_own_lines() {
+    let env = Env::new();
+    let go = env.p("go");
+    env.unit(
+        "svc",
+        &format!(
+            "command: [sh, -c, 'echo out-1; echo err-1 >&2; while [ ! -e {} ]; do sleep 0.01; done; echo out-2; exec sleep 100000']\n",
+            go.display()
+        ),
+    );
+    env.unit("a-much-longer-name", "command: [sh, -c, 'echo hello; exec sleep 100000']\n");
+    let mut tend = env.up();
+    tend.wait_stdout("| out-1");
+    tend.wait_stderr("| err-1");
+    tend.wait_stdout("| hello");
+    wait_socket(&env, &tend);
+    // A moment strictly between the first lines and the next.
+    let between = SystemTime::now();
+    let since = humantime::format_rfc3339_micros(between).to_string();
+    std::fs::write(&go, "").unwrap();
+    tend.wait_stdout("| out-2");
+
+    let out = ctl(&env, &["logs", "--since", &since, "svc"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(lines_of(&out.stdout, "svc"), ["out-2"], "{}", out.show());
+    let out = ctl(&env, &["logs", "--since", "1h", "svc"]);
+    assert_eq!(lines_of(&out.stdout, "svc"), ["out-1", "err-1", "out-2"], "{}", out.show());
+    let out = ctl(&env, &["logs", "--stream", "stderr", "svc"]);
+    assert_eq!(lines_of(&out.stdout, "svc"), ["err-1"], "{}", out.show());
+    let out = ctl(&env, &["logs", "--stream", "stdout", "-n", "1", "svc"]);
+    assert_eq!(lines_of(&out.stdout, "svc"), ["out-2"], "{}", out.show());
+    let out = ctl(&env, &["logs", "--since", "yesterday-ish"]);
+    assert_eq!(out.code, 2, "{}", out.show());
+    // --timestamps: the time tend read each line, first.
+    let out = ctl(&env, &["logs", "--timestamps", "svc"]);
+    for line in out.stdout.lines() {
+        let (time, rest) = line.split_once(' ').unwrap();
+        let time = humantime::parse_rfc3339(time).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(time <= SystemTime::now() && rest.starts_with("svc  | "), "{line}");
+    }
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.show());
+
+    // The name column is as wide as the longest name known at the start,
+    // from the first line on (svc's lines come first).
+    let out = ctl(&env, &["logs", "-n", "1"]);
+    let first = out.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(first == "svc                | out-2" || first == "a-much-longer-name | hello", "{}", out.show());
+    assert!(out.stdout.lines().all(|l| l.find(" | ") == Some(18)), "{}", out.show());
+
+    // tend's own lines are the pseudo-service `tend`.
+    let out = ctl(&env, &["logs", "tend"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let own = lines_of(&out.stdout, "tend");
+    let pid = pid_of(&status_list(&env), "svc");
+    assert!(own.contains(&format!("svc: started (pid {pid})").as_str()), "{}", out.show());
+    let out = ctl(&env, &["logs", "--json", "-n", "1", "tend"]);
+    let line: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!((line["service"].as_str(), line["stream"].as_str()), (Some("tend"), Some("stderr")), "{line}");
+    // …and can be followed, with a service's lines, at a width fixed from
+    // both names.
+    let mut follow = Command::new(tend_bin())
+        .args(["logs", "-f", "-n", "1", "tend", "svc"])
+        .env("TEND_SOCKET", env.socket())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Its first lines (the last of each, from the history) say it follows.
+    let mut seen = vec![rx.recv_timeout(T).expect("the history first")];
+    let out = ctl(&env, &["restart", "svc"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let deadline = Instant::now() + T;
+    while !seen.iter().any(|l: &String| l == "svc  | out-1") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no out-1 of the new svc: {seen:?}"),
+        }
+    }
+    assert!(seen.iter().any(|l| l == "tend | svc: stopping (SIGTERM)"), "{seen:?}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    shutdown(&env, &mut tend);
+}

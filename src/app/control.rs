@@ -307,19 +307,67 @@ fn render_results(reply: Result<Answer<ResultsReply>, i32>) -> i32 {
     }
 }
 
-pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: bool, json: bool) -> i32 {
+/// The services `names` stand for (every one when empty), as the
+/// supervisor knows them now: the width of the name column comes from
+/// them, fixed at the start. `Err`: the exit status (an unknown name).
+pub(super) fn known_names(client: &mut Client, names: &[String]) -> Result<Vec<String>, i32> {
+    match client.call::<StatusReply>(Request::Status { names: names.to_vec() }) {
+        Ok(Ok(reply)) => Ok(reply.services.into_iter().map(|s| s.name).collect()),
+        Ok(Err(error)) => Err(error_exit(&error)),
+        Err(err) if timed_out(&err) => Err(no_answer(timeout())),
+        Err(err) => {
+            eprintln!("tend: the supervisor did not answer: {err}");
+            Err(exit::NO_SUPERVISOR)
+        }
+    }
+}
+
+/// What `tend logs` asks, and how it shows it.
+pub struct LogsArgs {
+    pub names: Vec<String>,
+    pub lines: usize,
+    pub follow: bool,
+    pub since: Option<std::time::SystemTime>,
+    pub stream: Option<crate::ctl::proto::Stream>,
+    pub timestamps: bool,
+    pub json: bool,
+}
+
+pub fn logs(socket: Option<PathBuf>, args: LogsArgs) -> i32 {
+    let LogsArgs { names, lines, follow, since, stream, timestamps, json } = args;
     let mut client = match connect(socket) {
         Ok(client) => client,
         Err(code) => return code,
     };
+    // The name column's width, fixed from the names known now (the ones
+    // asked for, or every service), so it does not grow as lines come.
+    let width = if json {
+        0
+    } else {
+        let asked_own = names.iter().any(|n| n == tend_core::OWN_LOG);
+        let units: Vec<String> = names.iter().filter(|n| *n != tend_core::OWN_LOG).cloned().collect();
+        let known = if asked_own && units.is_empty() {
+            Vec::new()
+        } else {
+            match known_names(&mut client, &units) {
+                Ok(known) => known,
+                // `tend` and a unit named `tend`: the supervisor decides.
+                Err(_) if asked_own => units,
+                Err(code) => return code,
+            }
+        };
+        let own = asked_own.then_some(tend_core::OWN_LOG.to_string());
+        // At least as wide as `tend`, as in `tend up`'s own output.
+        known.iter().chain(&own).map(|n| n.chars().count()).fold(4, usize::max)
+    };
     let bound = if follow { waiting_timeout() } else { Some(timeout()) };
     client.set_timeout(bound);
-    if let Err(err) = client.send(Request::Logs { names, lines, follow }) {
+    let since = since.map(|t| humantime::format_rfc3339_micros(t).to_string());
+    if let Err(err) = client.send(Request::Logs { names, lines, follow, since, stream }) {
         eprintln!("tend: cannot send the request: {err}");
         return exit::NO_SUPERVISOR;
     }
     let stdout = std::io::stdout();
-    let mut width = 4;
     loop {
         let log = match client.next_log() {
             Ok(Some(Ok(LogsItem::Line(log)))) => log,
@@ -342,8 +390,7 @@ pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: b
         let written = if json {
             writeln!(out, "{}", serde_json::to_string(&log).expect("log lines serialize"))
         } else {
-            width = width.max(log.service.len());
-            write_log_line(&mut out, &log, width)
+            write_log_line(&mut out, &log, width, timestamps)
         };
         if written.and_then(|_| out.flush()).is_err() {
             // The reader went away (`tend logs -f | head`): done.
@@ -352,8 +399,30 @@ pub fn logs(socket: Option<PathBuf>, names: Vec<String>, lines: usize, follow: b
     }
 }
 
-fn write_log_line(out: &mut impl Write, log: &LogLine, width: usize) -> std::io::Result<()> {
+/// `web    | GET / 200`, with the time first (`--timestamps`). A name
+/// longer than the column (a unit a reload added) widens only its line.
+fn write_log_line(
+    out: &mut impl Write,
+    log: &LogLine,
+    width: usize,
+    timestamps: bool,
+) -> std::io::Result<()> {
+    if timestamps {
+        write!(out, "{} ", log.time)?;
+    }
     writeln!(out, "{:<width$} | {}", log.service, log.line)
+}
+
+/// `tend metrics`: the exposition, as `GET /metrics` serves it.
+pub fn metrics(socket: Option<PathBuf>) -> i32 {
+    match call::<crate::ctl::proto::MetricsReply>(socket, Request::Metrics) {
+        Ok(Ok(reply)) => match crate::emit!("{}", reply.text) {
+            Ok(()) => exit::OK,
+            Err(code) => code,
+        },
+        Ok(Err(error)) => error_exit(&error),
+        Err(code) => code,
+    }
 }
 
 pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {

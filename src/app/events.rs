@@ -1,27 +1,11 @@
 //! `tend events`: follow the supervisor's events. Rendering only: what an
 //! event is and when it is sent is the core's (`tend_core::proto::EventKind`).
 
-use super::control::{connect, error_exit, no_answer, timed_out, waiting_timeout};
-use crate::ctl::client::Client;
-use crate::ctl::proto::{EventLine, EventsItem, Request, StatusReply};
+use super::control::{connect, error_exit, known_names, timed_out, waiting_timeout};
+use crate::ctl::proto::{EventLine, EventsItem, Request};
 use crate::exit;
 use std::io::Write;
 use std::path::PathBuf;
-
-/// The services `names` stand for (every one when empty), as the
-/// supervisor knows them now: the width of the name column comes from
-/// them, fixed at the start. `Err`: the exit status (an unknown name).
-pub(super) fn known_names(client: &mut Client, names: &[String]) -> Result<Vec<String>, i32> {
-    match client.call::<StatusReply>(Request::Status { names: names.to_vec() }) {
-        Ok(Ok(reply)) => Ok(reply.services.into_iter().map(|s| s.name).collect()),
-        Ok(Err(error)) => Err(error_exit(&error)),
-        Err(err) if timed_out(&err) => Err(no_answer(super::control::timeout())),
-        Err(err) => {
-            eprintln!("tend: the supervisor did not answer: {err}");
-            Err(exit::NO_SUPERVISOR)
-        }
-    }
-}
 
 /// `2026-11-26T13:04:05.123Z web     started (pid 4242)`: the time to the
 /// millisecond, the service, what happened in words.
@@ -50,20 +34,29 @@ pub fn events(socket: Option<PathBuf>, names: Vec<String>, json: bool, since_sta
         eprintln!("tend: cannot send the request: {err}");
         return exit::NO_SUPERVISOR;
     }
-    let stdout = std::io::stdout();
+    // Written in blocks, and flushed once no further event is already read:
+    // a burst costs one write, not one per line (20 followers of a
+    // crash-looping stack otherwise make 20 writes per event, on the cores
+    // the supervisor needs; bench/, issue 12). Output is only left unflushed
+    // while a line is waiting, so only the answers that are lines flush
+    // before returning.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     loop {
         let event = match client.next_event() {
             Ok(Some(Ok(EventsItem::Event(event)))) => event,
             Ok(Some(Ok(EventsItem::Subscribed { .. }))) => continue,
             Ok(Some(Ok(EventsItem::Overflow))) => {
                 if json {
-                    let mut out = stdout.lock();
-                    let _ = out.write_all(crate::ctl::proto::OVERFLOW).and_then(|()| out.flush());
+                    let _ = out.write_all(crate::ctl::proto::OVERFLOW);
                 }
+                let _ = out.flush();
                 eprintln!("tend: fell too far behind the supervisor's events, and was disconnected: events were missed");
                 return exit::FAILURE;
             }
-            Ok(Some(Err(error))) => return error_exit(&error),
+            Ok(Some(Err(error))) => {
+                let _ = out.flush();
+                return error_exit(&error);
+            }
             // The supervisor exited: nothing more will happen.
             Ok(None) => return exit::OK,
             Err(err) => {
@@ -75,7 +68,6 @@ pub fn events(socket: Option<PathBuf>, names: Vec<String>, json: bool, since_sta
                 return exit::NO_SUPERVISOR;
             }
         };
-        let mut out = stdout.lock();
         let written = if json {
             serde_json::to_writer(&mut out, &event)
                 .map_err(std::io::Error::other)
@@ -83,7 +75,8 @@ pub fn events(socket: Option<PathBuf>, names: Vec<String>, json: bool, since_sta
         } else {
             writeln!(out, "{}", render(&event, width))
         };
-        if let Err(err) = written.and_then(|()| out.flush()) {
+        let written = written.and_then(|()| if client.has_buffered_line() { Ok(()) } else { out.flush() });
+        if let Err(err) = written {
             return crate::app::out::write_failed(&err);
         }
     }

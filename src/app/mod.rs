@@ -10,6 +10,7 @@ pub mod schema;
 pub mod top;
 pub mod up;
 pub mod users;
+pub mod wait;
 
 use crate::unit::{self, Diagnostic, UnitSpec};
 use std::ffi::OsString;

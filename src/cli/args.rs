@@ -86,6 +86,17 @@ pub enum Command {
         /// Also send tend's own lifecycle events to syslog (/dev/log).
         #[arg(long)]
         syslog: bool,
+        /// Serve the metrics (Prometheus text format) at GET /metrics on ADDR: PORT (loopback), or HOST:PORT.
+        #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+        metrics_listen: Option<std::net::SocketAddr>,
+        /// Run in the background, in a session of its own, with its output appended to the log file; return once
+        /// every service has started or failed to start (exit 0 only if none failed). `tend shutdown` ends it.
+        #[arg(short = 'd', long, conflicts_with = "no_socket")]
+        detach: bool,
+        /// With --detach: where its output goes (appended). Default: tend.log beside the control socket
+        /// (/run/tend/tend.log for root, $XDG_RUNTIME_DIR/tend/tend.log otherwise).
+        #[arg(long, value_name = "PATH", requires = "detach")]
+        log_file: Option<PathBuf>,
     },
     /// Run one command as an init: forward signals, reap zombies, pass its exit status on.
     Run {
@@ -179,9 +190,19 @@ pub enum Command {
         /// Keep printing new lines as they come.
         #[arg(short, long)]
         follow: bool,
-        /// How many lines per service.
-        #[arg(short = 'n', long, default_value_t = 100)]
-        lines: usize,
+        /// How many lines per service (default 100; with --since, every line since then).
+        #[arg(short = 'n', long)]
+        lines: Option<usize>,
+        /// Only lines since DURATION ago (10m, 1h30m) or TIME (RFC 3339 in UTC: 2026-11-26T13:04:05Z, or
+        /// 2026-11-26 13:04:05).
+        #[arg(long, value_name = "DURATION|TIME", value_parser = parse_since)]
+        since: Option<std::time::SystemTime>,
+        /// Each line with the time tend read it (RFC 3339, UTC, microseconds).
+        #[arg(short = 't', long)]
+        timestamps: bool,
+        /// Only the service's stdout, or only its stderr.
+        #[arg(long, value_name = "STREAM")]
+        stream: Option<StreamArg>,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -225,6 +246,31 @@ E.g. tend events --json --since-start web | jq -c 'select(.state == \"ready\")'"
         /// First say where each service is now (one `state` event each), so no transition is missed.
         #[arg(long)]
         since_start: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
+    /// Wait until services are ready (or up, stopped, completed): exit 0, or 1 as soon as one fails on the way or
+    /// the timeout passes.
+    #[command(
+        after_help = "Decided by the supervisor from the states tend status shows, so no change can slip \
+between a look and the wait. Without names: every service (for --ready, --up and --completed, those wanted up). \
+Exit 3 when no supervisor answers.
+E.g. tend up -d && tend wait --ready db web && run-tests"
+    )]
+    Wait {
+        #[command(flatten)]
+        until: WaitUntil,
+        /// Give up after DURATION (exit 1; default: no limit).
+        #[arg(long, value_name = "DURATION", value_parser = crate::unit::values::parse_duration)]
+        timeout: Option<std::time::Duration>,
+        names: Vec<String>,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Print the supervisor's metrics in the Prometheus text format (as GET /metrics serves them).
+    Metrics {
         #[command(flatten)]
         socket: SocketArg,
         #[command(flatten)]
@@ -310,6 +356,7 @@ impl Command {
             | Command::Logs { timeout, .. }
             | Command::Top { timeout, .. }
             | Command::Events { timeout, .. }
+            | Command::Metrics { timeout, .. }
             | Command::Reload { timeout, .. }
             | Command::ReopenLogs { timeout, .. }
             | Command::Shutdown { timeout, .. } => timeout.timeout,
@@ -323,6 +370,64 @@ pub enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+/// `tend logs --stream`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamArg {
+    Stdout,
+    Stderr,
+}
+
+/// What `tend wait` waits for (one of them; `--ready` when none is given).
+#[derive(Args, Debug, Clone, Copy)]
+#[group(multiple = false)]
+pub struct WaitUntil {
+    /// Until each is ready: it said so (or runs, without a readiness signal; completed, for a oneshot). The default.
+    #[arg(long)]
+    pub ready: bool,
+    /// Until each one's process runs (ready or not), or a oneshot completed.
+    #[arg(long)]
+    pub up: bool,
+    /// Until each is down with nothing coming: stopped, exited, completed or failed.
+    #[arg(long)]
+    pub stopped: bool,
+    /// Until each ran to success (a oneshot that completed).
+    #[arg(long)]
+    pub completed: bool,
+}
+
+impl From<WaitUntil> for crate::ctl::proto::WaitFor {
+    fn from(until: WaitUntil) -> Self {
+        use crate::ctl::proto::WaitFor;
+        if until.up {
+            WaitFor::Up
+        } else if until.stopped {
+            WaitFor::Stopped
+        } else if until.completed {
+            WaitFor::Completed
+        } else {
+            WaitFor::Ready
+        }
+    }
+}
+
+/// `--metrics-listen`: `PORT` (on 127.0.0.1) or `HOST:PORT`.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| format!("'{text}' is not PORT or HOST:PORT (127.0.0.1:9477, [::1]:9477)"))
+}
+
+/// `--since`: a duration ago, or a time (RFC 3339, UTC).
+pub fn parse_since(text: &str) -> Result<std::time::SystemTime, String> {
+    if let Ok(ago) = crate::unit::values::parse_duration(text) {
+        return Ok(std::time::SystemTime::now().checked_sub(ago).unwrap_or(std::time::UNIX_EPOCH));
+    }
+    humantime::parse_rfc3339_weak(text).map_err(|_| {
+        format!("'{text}' is neither a duration (10m, 1h30m) nor a time in UTC (2026-11-26T13:04:05Z)")
+    })
 }
 
 /// What `tend __complete` lists.

@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use super::args::{Candidates, Shell};
 
 /// Subcommands whose positional arguments are service names.
-const NAME_COMMANDS: &[&str] = &["status", "start", "stop", "restart", "logs", "signal", "events"];
+const NAME_COMMANDS: &[&str] = &["status", "start", "stop", "restart", "logs", "signal", "events", "wait"];
 
 /// How long a tab press may wait for a supervisor that accepted the
 /// connection but does not answer.

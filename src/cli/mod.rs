@@ -28,12 +28,15 @@ pub fn main() -> i32 {
         control::set_timeout(Some(timeout));
     }
     match cli.command {
-        Command::Up { units, socket, socket_group, no_socket, syslog } => {
+        Command::Up { units, socket, socket_group, no_socket, syslog, metrics_listen, detach, log_file } => {
             crate::app::up::up(crate::app::up::UpArgs {
                 units,
                 socket: if no_socket { None } else { Some(socket.socket) },
                 socket_group,
                 syslog,
+                metrics_listen,
+                detach,
+                log_file,
             })
         }
         Command::Run {
@@ -66,10 +69,23 @@ pub fn main() -> i32 {
         Command::Signal { signal, names, socket, .. } => {
             control::change(socket.socket, Request::Signal { signal, names })
         }
-        Command::Logs { names, follow, lines, json, socket, .. } => {
-            control::logs(socket.socket, names, lines, follow, json)
+        Command::Logs { names, follow, lines, since, timestamps, stream, json, socket, .. } => {
+            let stream = stream.map(|s| match s {
+                args::StreamArg::Stdout => crate::ctl::proto::Stream::Stdout,
+                args::StreamArg::Stderr => crate::ctl::proto::Stream::Stderr,
+            });
+            // With --since and no -n: every line since then (the history holds at most 1,000 per service).
+            let lines = lines.unwrap_or(if since.is_some() { usize::MAX } else { 100 });
+            control::logs(
+                socket.socket,
+                control::LogsArgs { names, lines, follow, since, stream, timestamps, json },
+            )
         }
         Command::Top { interval, socket, .. } => crate::app::top::top(socket.socket, interval),
+        Command::Wait { until, timeout, names, socket } => {
+            crate::app::wait::wait(socket.socket, names, until.into(), timeout)
+        }
+        Command::Metrics { socket, .. } => control::metrics(socket.socket),
         Command::Events { names, json, since_start, socket, .. } => {
             crate::app::events::events(socket.socket, names, json, since_start)
         }

@@ -132,6 +132,12 @@ impl Client {
     /// The next line of an `events` reply (the acknowledgement, an event,
     /// or the overflow that ends it); `Ok(None)` when the supervisor closed
     /// the connection (it exited).
+    /// A whole line is already read and waiting: the next `next_event`
+    /// will not block.
+    pub fn has_buffered_line(&self) -> bool {
+        memchr::memchr(b'\n', self.reader.buffer()).is_some()
+    }
+
     pub fn next_event(&mut self) -> io::Result<Option<Answer<EventsItem>>> {
         match self.next_line()? {
             None => Ok(None),

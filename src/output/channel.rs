@@ -52,6 +52,8 @@ pub struct Channel {
     queue: Vec<u8>,
     /// Lines dropped since the queue last drained.
     dropped: u64,
+    /// Lines dropped in all.
+    dropped_total: u64,
     /// Dropping until the queue has drained, so that the notice marks the
     /// place of the gap and no line after it jumps ahead.
     dropping: bool,
@@ -71,12 +73,19 @@ impl Channel {
             },
             FdKind::Other => Sink::Polled(fd),
         };
-        Channel { sink, queue: Vec::with_capacity(64 * 1024), dropped: 0, dropping: false, name }
+        Channel {
+            sink,
+            queue: Vec::with_capacity(64 * 1024),
+            dropped: 0,
+            dropped_total: 0,
+            dropping: false,
+            name,
+        }
     }
 
     #[cfg(test)]
     pub fn held(name: &'static str) -> Channel {
-        Channel { sink: Sink::Held, queue: Vec::new(), dropped: 0, dropping: false, name }
+        Channel { sink: Sink::Held, queue: Vec::new(), dropped: 0, dropped_total: 0, dropping: false, name }
     }
 
     /// Nobody reads it (/dev/null): callers need not even format lines.
@@ -94,6 +103,7 @@ impl Channel {
         if self.dropping || self.queue.len() + len > QUEUE_MAX {
             self.dropping = true;
             self.dropped += 1;
+            self.dropped_total += 1;
             return;
         }
         for part in parts {
@@ -104,6 +114,11 @@ impl Channel {
     /// Bytes queued and not yet written.
     pub fn pending(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Lines dropped since tend started (for `tend metrics`).
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total
     }
 
     /// Write what the descriptor takes now, without waiting. Once the queue

@@ -158,8 +158,7 @@ impl FileSink {
         }
     }
 
-    /// Lines dropped in all (the file could not take them).
-    #[cfg(test)]
+    /// Lines dropped in all (the file could not take them): a metric.
     pub fn dropped_lines(&self) -> u64 {
         self.dropped_total
     }

@@ -196,6 +196,14 @@ impl Output {
         self.stdout.pending() + self.stderr.pending()
     }
 
+    /// Lines dropped from this stream since tend started (its reader was too slow).
+    pub fn dropped_lines(&self, dest: Dest) -> u64 {
+        match dest {
+            Dest::Stdout => self.stdout.dropped_total(),
+            Dest::Stderr => self.stderr.dropped_total(),
+        }
+    }
+
     /// Write what tend's stdout and stderr take now, without blocking.
     pub fn flush(&mut self) {
         self.stdout.flush(&self.tend_prefix.stdout);

@@ -56,15 +56,20 @@ pub(super) fn reply(conn: &mut Conn, reply: &Reply, done: bool) {
     conn.flush();
 }
 
+/// The protocol's name of a stream.
+pub(super) fn stream_of(dest: Dest) -> Stream {
+    match dest {
+        Dest::Stdout => Stream::Stdout,
+        Dest::Stderr => Stream::Stderr,
+    }
+}
+
 /// One line of output as the protocol sends it.
 pub(super) fn log_reply(service: &str, dest: Dest, time: SystemTime, line: &[u8]) -> Reply {
     Reply::Log(LogReply {
         log: LogLine {
             service: service.to_string(),
-            stream: match dest {
-                Dest::Stdout => Stream::Stdout,
-                Dest::Stderr => Stream::Stderr,
-            },
+            stream: stream_of(dest),
             time: humantime::format_rfc3339_micros(time).to_string(),
             line: String::from_utf8_lossy(line).into_owned(),
         },

@@ -29,8 +29,12 @@ mod systemd;
 use crate::ctl::limits;
 use crate::ctl::proto::{ErrorCode, Reply, StatusReply};
 use crate::ctl::server::{self, Access, Conn, Listener};
+use crate::metrics::{
+    self,
+    http::{self, HttpConn},
+};
 use crate::output::file::{FileSink, FileSinkConfig};
-use crate::output::ring::{LogRing, DEFAULT_LINES};
+use crate::output::ring::{HistoryLine, LogRing, DEFAULT_LINES};
 use crate::output::syslog::{self, Severity, SyslogSink};
 use crate::output::{Dest, Output};
 use crate::readiness::notify::Throttle;
@@ -125,6 +129,8 @@ pub struct UpOptions {
     pub socket: Option<SocketOptions>,
     /// Send tend's own lifecycle events to syslog too.
     pub syslog_events: bool,
+    /// Serve `GET /metrics` here (`--metrics-listen`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Where syslog lines go: `/dev/log`, or `$TEND_SYSLOG_SOCKET` (tests).
@@ -163,6 +169,17 @@ struct ServiceIo {
     ready_pipe: Option<Token>,
     /// Its check in flight.
     check: Option<checks::Running>,
+}
+
+/// A `logs` request, as the core passed it on.
+struct LogsRequest {
+    conn: ConnId,
+    services: Vec<ServiceId>,
+    own: bool,
+    lines: usize,
+    follow: bool,
+    since: Option<SystemTime>,
+    stream: Option<tend_core::proto::Stream>,
 }
 
 /// A reload loading the folder on its thread, and who asked for it.
@@ -208,10 +225,16 @@ struct Supervisor {
     /// Wakes the loop when the reload thread is done.
     waker: Arc<mio::Waker>,
     listener: Option<Listener>,
+    /// `--metrics-listen`: the HTTP listener for `GET /metrics`.
+    metrics_listener: Option<mio::net::TcpListener>,
+    /// tend's own log (`tend logs tend`).
+    own_log: LogRing,
     /// Connections following `logs -f`.
     followers: usize,
     /// Connections following `events`.
     event_followers: usize,
+    /// The event lines the followers of every service read, each from its place.
+    events_log: server::EventLog,
     /// Lines about ignored notify messages (any user can send them).
     notify_throttle: Throttle,
     /// Lines about refused control connections.
@@ -283,6 +306,17 @@ impl Supervisor {
             }
             Some(libc::SIGKILL)
         };
+        let metrics_listener = match options.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let mut listener = mio::net::TcpListener::bind(addr).map_err(|err| {
+                    io::Error::other(format!("--metrics-listen: cannot listen on {addr}: {err}"))
+                })?;
+                let token = sources.insert(Source::MetricsListener);
+                poll.registry().register(&mut listener, token, Interest::READABLE)?;
+                Some(listener)
+            }
+        };
         let output = Output::new(units.iter().map(|u| u.name.as_str()));
         let token = sources.insert(Source::TendOutput);
         for fd in output.watched_fds() {
@@ -313,8 +347,11 @@ impl Supervisor {
             reload_queued: Vec::new(),
             waker,
             listener,
+            metrics_listener,
+            own_log: LogRing::new(DEFAULT_LINES),
             followers: 0,
             event_followers: 0,
+            events_log: server::EventLog::default(),
             notify_throttle: Throttle::new(5, Duration::from_secs(10)),
             refusal_throttle: Throttle::new(5, Duration::from_secs(10)),
             fd_limit,
@@ -404,7 +441,15 @@ impl Supervisor {
             Action::Log { level, text } => self.log(level, &text),
             Action::Reply { conn, reply, done } => self.reply(conn, &reply, done),
             Action::Status { conn, services, reply } => self.status(conn, services, reply),
-            Action::Logs { conn, services, lines, follow } => self.logs(conn, services, lines, follow),
+            Action::Logs { conn, services, own, lines, follow, since, stream } => {
+                self.logs(LogsRequest { conn, services, own, lines, follow, since, stream })
+            }
+            Action::Metrics { conn } => {
+                let text = self.metrics_text();
+                let reply =
+                    Reply::Metrics(tend_core::proto::MetricsReply { ok: tend_core::proto::True, text });
+                self.reply(conn, &reply, true);
+            }
             Action::ReopenLogs { conn } => {
                 let results = self.reopen_logs("tend reopen-logs");
                 self.reply(conn, &Reply::results(results), true);
@@ -441,6 +486,16 @@ impl Supervisor {
     /// One of tend's own messages: to stderr, and to syslog with `--syslog`.
     fn log(&mut self, level: Level, message: &str) {
         self.output.event(message);
+        // Kept for `tend logs tend`, one line each (a message of several
+        // lines, a refused reload's, stays one entry per line).
+        let now = SystemTime::now();
+        let mut line = Vec::with_capacity(message.len() + 1);
+        line.extend_from_slice(message.as_bytes());
+        line.push(b'\n');
+        self.own_log.push(now, Dest::Stderr, &line);
+        if self.followers > 0 {
+            self.send_to_followers(None, Dest::Stderr, &line);
+        }
         if let Some(syslog) = self.event_syslog.as_mut() {
             let severity = match level {
                 Level::Info => Severity::Info,
@@ -476,6 +531,8 @@ impl Supervisor {
             Some(Kind::Probe) => self.advance_probe(token),
             Some(Kind::ReadyPipe) => self.read_ready_pipe(token),
             Some(Kind::Conn) => self.serve(token),
+            Some(Kind::MetricsListener) => self.accept_metrics(),
+            Some(Kind::MetricsConn) => self.serve_metrics(token),
             None => {}
         }
     }
@@ -498,7 +555,13 @@ impl Supervisor {
             Source::ReadyPipe { fd, .. } => Some(fd.as_raw_fd()),
             Source::Probe(probe) => Some(probe.probe.stream.as_raw_fd()),
             Source::Conn(conn) => Some(conn.stream.as_raw_fd()),
-            Source::Signals | Source::Listener | Source::Notify | Source::TendOutput | Source::Reload => None,
+            Source::MetricsConn(conn) => Some(conn.stream.as_raw_fd()),
+            Source::Signals
+            | Source::Listener
+            | Source::Notify
+            | Source::TendOutput
+            | Source::Reload
+            | Source::MetricsListener => None,
         };
         if let Some(fd) = fd {
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
@@ -529,6 +592,7 @@ impl Supervisor {
         self.enforce_output_budget();
         self.flush_conns();
         self.expire_idle_conns(sys::monotonic_now());
+        self.expire_scrapes(sys::monotonic_now());
         for service in 0..self.io.len() {
             let Some(file) = self.io[service].sinks.file.as_mut() else { continue };
             file.flush();
@@ -554,7 +618,17 @@ impl Supervisor {
         let idle =
             self.sources.conns().filter_map(|(_, c)| limits::idle_deadline(c.last_active, c.waiting())).min();
         let systemd = self.systemd.as_ref().and_then(|s| s.deadline());
-        let earliest = self.core.next_deadline().into_iter().chain(idle).chain(systemd).min()?;
+        let scrapes = self.sources.metrics_conns().map(|(_, c)| c.deadline).min();
+        let events = self.sources.conns().filter_map(|(_, c)| c.events_due(&self.events_log)).min();
+        let earliest = self
+            .core
+            .next_deadline()
+            .into_iter()
+            .chain(idle)
+            .chain(systemd)
+            .chain(scrapes)
+            .chain(events)
+            .min()?;
         let wait = earliest.saturating_sub(sys::monotonic_now());
         // Round up to the next millisecond (epoll's resolution): waking a
         // little early would cost a second, useless wakeup.
@@ -849,7 +923,7 @@ impl Supervisor {
             self.busy.push(token);
         }
         if !follow.is_empty() {
-            self.send_to_followers(service, dest, &follow);
+            self.send_to_followers(Some(service), dest, &follow);
         }
         if self.output.pending() >= FLUSH_AT {
             self.output.flush();
@@ -1206,10 +1280,15 @@ impl Supervisor {
     /// The output queued for all connections fits `TOTAL_OUTPUT`: the
     /// biggest backlogs (followers that stopped reading) are cut first.
     fn enforce_output_budget(&mut self) {
-        let queued: Vec<(Token, usize)> = self.sources.conns().map(|(t, c)| (t, c.queued())).collect();
+        let log = &self.events_log;
+        let queued: Vec<(Token, usize)> =
+            self.sources.conns().map(|(t, c)| (t, c.queued_with(log))).collect();
         for token in limits::over_budget(&queued, limits::TOTAL_OUTPUT) {
             if let Some(conn) = self.sources.conn_mut(token) {
-                conn.cut_off("client fell too far behind while others did too; dropping the connection");
+                conn.cut_off_with(
+                    &self.events_log,
+                    "client fell too far behind while others did too; dropping the connection",
+                );
                 conn.flush();
             }
         }
@@ -1217,14 +1296,17 @@ impl Supervisor {
 
     fn flush_conns(&mut self) {
         let mut dead = Vec::new();
+        let now = sys::monotonic_now();
+        let mut oldest: Option<u64> = None;
         for (token, conn) in self.sources.conns_mut() {
-            if conn.has_pending_output() {
-                conn.flush();
-            }
+            conn.flush_due(now, &self.events_log);
             if conn.dead {
                 dead.push(token);
+            } else if let Some(at) = conn.events.as_ref().and_then(|w| w.cursor) {
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
             }
         }
+        self.events_log.trim(oldest);
         for token in dead {
             self.drop_conn(token);
         }
@@ -1268,13 +1350,32 @@ impl Supervisor {
         self.reply(conn, &Reply::Status(reply), true);
     }
 
-    /// The last `lines` of each service's output, on one timeline, then the
-    /// end of the reply, or (`follow`) new lines as they come.
-    fn logs(&mut self, conn: ConnId, services: Vec<ServiceId>, lines: usize, follow: bool) {
+    /// The last `lines` of each service's output (and of tend's own log
+    /// with `own`), read at or after `since`, of `stream` only if given, on
+    /// one timeline; then the end of the reply, or (`follow`) new lines as
+    /// they come.
+    fn logs(&mut self, request: LogsRequest) {
+        let LogsRequest { conn, services, own, lines, follow, since, stream } = request;
+        let pick = |ring: &LogRing| -> Vec<HistoryLine> {
+            let filtered = stream.is_some() || since.is_some();
+            let mut kept: Vec<HistoryLine> = ring
+                .last_lines(if filtered { usize::MAX } else { lines })
+                .into_iter()
+                .filter(|l| stream.is_none_or(|s| s == control::stream_of(l.dest)))
+                .filter(|l| since.is_none_or(|t| l.time >= t))
+                .collect();
+            kept.drain(..kept.len().saturating_sub(lines));
+            kept
+        };
         let mut history = Vec::new();
         for &service in &services {
-            for line in self.io[service].sinks.history.last_lines(lines) {
-                history.push((line.time, service, line.dest, line.line));
+            for line in pick(&self.io[service].sinks.history) {
+                history.push((line.time, Some(service), line.dest, line.line));
+            }
+        }
+        if own {
+            for line in pick(&self.own_log) {
+                history.push((line.time, None, line.dest, line.line));
             }
         }
         // Stable, so each service keeps its order.
@@ -1282,7 +1383,8 @@ impl Supervisor {
         let replies: Vec<Reply> = history
             .into_iter()
             .map(|(time, service, dest, line)| {
-                control::log_reply(&self.core.spec(service).name, dest, time, &line)
+                let name = service.map_or(tend_core::OWN_LOG, |s| self.core.spec(s).name.as_str());
+                control::log_reply(name, dest, time, &line)
             })
             .collect();
         let Some(connection) = self.sources.conn_mut(Token(conn as usize)) else { return };
@@ -1290,7 +1392,7 @@ impl Supervisor {
             connection.queue(reply);
         }
         if follow {
-            connection.following = Some(services);
+            connection.following = Some(server::Following { services, own, stream });
             self.followers += 1;
             connection.flush();
         } else {
@@ -1305,14 +1407,16 @@ impl Supervisor {
     /// Someone follows this service's output and still takes lines (a
     /// follower found too slow is cut off and waits to be dropped).
     fn is_followed(&mut self, service: ServiceId) -> bool {
-        self.sources
-            .conns_mut()
-            .any(|(_, conn)| !conn.closing && conn.following.as_ref().is_some_and(|f| f.contains(&service)))
+        self.sources.conns_mut().any(|(_, conn)| {
+            !conn.closing && conn.following.as_ref().is_some_and(|f| f.services.contains(&service))
+        })
     }
 
-    fn send_to_followers(&mut self, service: ServiceId, dest: Dest, lines: &[u8]) {
+    /// Lines of `service` (`None`: tend's own log) to the followers that want them.
+    fn send_to_followers(&mut self, service: Option<ServiceId>, dest: Dest, lines: &[u8]) {
         let now = SystemTime::now();
-        let name = &self.core.spec(service).name;
+        let name = service.map_or(tend_core::OWN_LOG, |s| self.core.spec(s).name.as_str());
+        let stream = control::stream_of(dest);
         let mut encoded = Vec::new();
         crate::output::each_line(lines, |line| {
             encoded.push(control::log_reply(name, dest, now, line).encode())
@@ -1322,7 +1426,11 @@ impl Supervisor {
         // lines, so the first to overflow is as behind as any).
         let mut total: usize = self.sources.conns().map(|(_, c)| c.queued()).sum();
         for (_, conn) in self.sources.conns_mut() {
-            if !conn.following.as_ref().is_some_and(|f| f.contains(&service)) {
+            let wants = conn.following.as_ref().is_some_and(|f| match service {
+                Some(service) => f.wants(service, stream),
+                None => f.wants_own(),
+            });
+            if !wants {
                 continue;
             }
             let before = conn.queued();
@@ -1340,6 +1448,112 @@ impl Supervisor {
         }
     }
 
+    // ---- GET /metrics ----
+
+    /// The exposition: the core's figures and what the loop measures.
+    fn metrics_text(&self) -> String {
+        let services: Vec<(tend_core::ServiceMetrics, metrics::Measured)> = self
+            .core
+            .metrics()
+            .into_iter()
+            .map(|(service, figures)| {
+                let sinks = &self.io[service].sinks;
+                let cgroup = self.spawner.cgroup(service);
+                let measured = metrics::Measured {
+                    cpu_usec: cgroup.and_then(|c| c.cpu_usage_usec()),
+                    memory_bytes: cgroup.and_then(|c| c.memory_current()),
+                    file_dropped: sinks.file.as_ref().map(|f| f.dropped_lines()),
+                    syslog_dropped: sinks.syslog.as_ref().map(|s| s.dropped()),
+                };
+                (figures, measured)
+            })
+            .collect();
+        let tend = metrics::Supervisor {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            events_total: self.core.events_sent(),
+            stdout_dropped: self.output.dropped_lines(Dest::Stdout),
+            stderr_dropped: self.output.dropped_lines(Dest::Stderr),
+            control_connections: self.sources.conn_count(),
+            metrics_connections: self.sources.metrics_conns().count(),
+        };
+        metrics::render(&tend, &services)
+    }
+
+    /// Accept scrapers (a bounded number per turn); past
+    /// `http::MAX_CONNECTIONS` open, a new one is told 503 and closed.
+    fn accept_metrics(&mut self) {
+        let now = sys::monotonic_now();
+        for _ in 0..64 {
+            let Some(listener) = self.metrics_listener.as_ref() else { return };
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let mut conn = HttpConn::new(stream, now);
+                    if self.sources.metrics_conns().count() >= http::MAX_CONNECTIONS {
+                        // What it sent is taken first: closing on unread
+                        // data would reset the connection before it reads
+                        // why. Not kept: it closes as it goes out of scope.
+                        let _ = conn.read();
+                        let body = b"too many connections\n";
+                        conn.answer(http::response(503, "Service Unavailable", "text/plain", body, false));
+                        continue;
+                    }
+                    let token = self.sources.insert(Source::MetricsConn(Box::new(conn)));
+                    let Some(Source::MetricsConn(conn)) = self.sources.get_mut(token) else { return };
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if self.poll.registry().register(&mut conn.stream, token, interest).is_err() {
+                        self.sources.remove(token);
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    if self.refusal_throttle.admit(now).is_some() {
+                        self.log(Level::Warning, &format!("cannot accept a metrics connection: {err}"));
+                    }
+                    return;
+                }
+            }
+        }
+        if let Some(&token) = self.sources.tokens(Kind::MetricsListener).first() {
+            self.busy.push(token);
+        }
+    }
+
+    /// Read a scraper's request, answer it, write the answer as the socket
+    /// takes it; then close.
+    fn serve_metrics(&mut self, token: Token) {
+        let Some(Source::MetricsConn(conn)) = self.sources.get_mut(token) else { return };
+        conn.flush();
+        let asked = conn.read();
+        let response = match asked {
+            http::Asked::More => None,
+            http::Asked::Metrics { head_only } => {
+                let body = self.metrics_text();
+                Some(http::response(200, "OK", metrics::CONTENT_TYPE, body.as_bytes(), head_only))
+            }
+            http::Asked::Refuse { status, reason, message } => {
+                Some(http::response(status, reason, "text/plain", message.as_bytes(), false))
+            }
+        };
+        let Some(Source::MetricsConn(conn)) = self.sources.get_mut(token) else { return };
+        if let Some(response) = response {
+            conn.answer(response);
+        }
+        if conn.finished {
+            self.unregister(token);
+        }
+    }
+
+    /// Close scrapers past their deadline (a request never finished, an
+    /// answer never taken).
+    fn expire_scrapes(&mut self, now: tend_core::Time) {
+        let late: Vec<Token> =
+            self.sources.metrics_conns().filter(|(_, c)| c.deadline <= now).map(|(t, _)| t).collect();
+        for token in late {
+            self.unregister(token);
+        }
+    }
+
     /// An `events` request: the acknowledgement, the replay, and from now
     /// on every event of `services` (all: `None`). All within this turn, so
     /// no event falls between the replay and the subscription.
@@ -1353,7 +1567,7 @@ impl Supervisor {
         let now = SystemTime::now();
         let Some(connection) = self.sources.conn_mut(Token(conn as usize)) else { return };
         control::reply(connection, &reply, false);
-        connection.events = Some(server::Watch { services });
+        connection.events = Some(server::Watch::new(services, sys::monotonic_now(), &self.events_log));
         for (_, event) in replay {
             connection.queue_bytes(&control::event_line(event, now));
         }
@@ -1373,9 +1587,24 @@ impl Supervisor {
         }
         event.state = self.core.shown_state(service);
         let line = control::event_line(event, SystemTime::now());
+        let mut shared = false;
         for (_, conn) in self.sources.conns_mut() {
-            if conn.events.as_ref().is_some_and(|w| w.wants(service)) {
-                conn.queue_bytes(&line);
+            match conn.events.as_ref() {
+                Some(watch) if watch.cursor.is_some() => shared = true,
+                Some(watch) if watch.wants(service) => conn.queue_bytes(&line),
+                _ => {}
+            }
+        }
+        if !shared {
+            return;
+        }
+        self.events_log.push(&line);
+        let log = &self.events_log;
+        for (_, conn) in self.sources.conns_mut() {
+            if conn.events.as_ref().is_some_and(|w| w.cursor.is_some())
+                && conn.queued_with(log) > server::MAX_EVENTS_BACKLOG
+            {
+                conn.cut_off_with(log, "client fell too far behind; dropping the connection");
             }
         }
     }
@@ -1499,7 +1728,7 @@ impl Supervisor {
     fn close_control(&mut self) {
         for token in self.sources.tokens(Kind::Conn) {
             if let Some(Source::Conn(mut conn)) = self.unregister(token) {
-                conn.flush();
+                conn.flush_with(&self.events_log);
             }
         }
         self.listener = None;

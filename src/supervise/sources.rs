@@ -8,6 +8,7 @@ use super::checks::Probe;
 use super::spawner::ExecWatch;
 use super::streams::OutputStream;
 use crate::ctl::server::Conn;
+use crate::metrics::http::HttpConn;
 use mio::Token;
 use std::os::fd::OwnedFd;
 use tend_core::ServiceId;
@@ -33,6 +34,10 @@ pub(super) enum Source {
     ReadyPipe { service: ServiceId, fd: OwnedFd },
     /// A control connection.
     Conn(Box<Conn>),
+    /// The metrics listener (`--metrics-listen`).
+    MetricsListener,
+    /// A connection to it.
+    MetricsConn(Box<HttpConn>),
 }
 
 /// What kind of source a token is, without borrowing it.
@@ -48,6 +53,8 @@ pub(super) enum Kind {
     Probe,
     ReadyPipe,
     Conn,
+    MetricsListener,
+    MetricsConn,
 }
 
 #[derive(Default)]
@@ -93,6 +100,8 @@ impl Sources {
             Source::Probe(_) => Kind::Probe,
             Source::ReadyPipe { .. } => Kind::ReadyPipe,
             Source::Conn(_) => Kind::Conn,
+            Source::MetricsListener => Kind::MetricsListener,
+            Source::MetricsConn(_) => Kind::MetricsConn,
         })
     }
 
@@ -110,6 +119,14 @@ impl Sources {
     pub(super) fn conns(&self) -> impl Iterator<Item = (Token, &Conn)> {
         self.entries.iter().enumerate().filter_map(|(i, entry)| match entry {
             Some(Source::Conn(conn)) => Some((Token(i), &**conn)),
+            _ => None,
+        })
+    }
+
+    /// Every connection to the metrics listener.
+    pub(super) fn metrics_conns(&self) -> impl Iterator<Item = (Token, &HttpConn)> {
+        self.entries.iter().enumerate().filter_map(|(i, entry)| match entry {
+            Some(Source::MetricsConn(conn)) => Some((Token(i), &**conn)),
             _ => None,
         })
     }

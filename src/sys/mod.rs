@@ -692,6 +692,24 @@ pub fn clone3(flags: u64, cgroup_dir: Option<i32>) -> i32 {
     rc as i32
 }
 
+/// Start `command` in a session of its own (setsid(2) in the child before
+/// exec, async-signal-safe): no terminal, and no SIGHUP when the one it
+/// was started from closes. For `tend up --detach`.
+pub fn spawn_in_new_session(command: &mut std::process::Command) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls
+    // setsid(2), which is async-signal-safe and touches no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
 /// write(2) once; how much was written.
 pub fn write(fd: impl AsFd, data: &[u8]) -> io::Result<usize> {
     Ok(nix::unistd::write(fd, data)?)

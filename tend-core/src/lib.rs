@@ -28,7 +28,7 @@ mod supervisor;
 pub mod systemd;
 pub mod text;
 
-pub use supervisor::{Action, ConnId, Core, Event, Refused, ServiceId};
+pub use supervisor::{Action, ConnId, Core, Event, Refused, ServiceId, ServiceMetrics, OWN_LOG};
 
 use std::time::Duration;
 

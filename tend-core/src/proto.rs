@@ -58,6 +58,12 @@ pub enum Request {
         lines: usize,
         #[serde(default)]
         follow: bool,
+        /// Only lines read at or after this time (RFC 3339, UTC).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
+        /// Only lines of this stream.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream: Option<Stream>,
     },
     Reload,
     /// Open every service's log file anew (after logrotate), as SIGUSR1 does.
@@ -73,6 +79,51 @@ pub enum Request {
         #[serde(default)]
         since_start: bool,
     },
+    /// Answer once every named service (none: every one wanted up, or
+    /// every one for `stopped`) is where `until` says, at once when one
+    /// fails on the way, or when `timeout_ms` has passed.
+    Wait {
+        #[serde(default)]
+        names: Vec<String>,
+        #[serde(default)]
+        until: WaitFor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+        /// Answer only once every service got there or failed (a failure
+        /// does not answer early): `tend up --detach` reports them all.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        settle: bool,
+    },
+    /// The supervisor's state in the Prometheus text format.
+    Metrics,
+}
+
+/// What a `wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitFor {
+    /// Ready: it said so (or it runs, for a service without a readiness
+    /// signal; it completed, for a oneshot).
+    #[default]
+    Ready,
+    /// Its process runs (ready or not), or a oneshot completed.
+    Up,
+    /// Down, and nothing coming: stopped, exited, completed or failed.
+    Stopped,
+    /// It ran to success: a oneshot `completed` (or a service that exited
+    /// with a success code and is not restarted).
+    Completed,
+}
+
+impl WaitFor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitFor::Ready => "ready",
+            WaitFor::Up => "up",
+            WaitFor::Stopped => "stopped",
+            WaitFor::Completed => "completed",
+        }
+    }
 }
 
 fn default_lines() -> usize {
@@ -351,6 +402,8 @@ pub struct LogLine {
 // | reload                                         | [`ReloadReply`]  |
 // | shutdown                                       | [`ShutdownReply`] (the connection closes when tend has exited) |
 // | logs                                           | [`LogReply`]s, then [`DoneReply`] (none with `follow`) |
+// | wait                                           | [`ResultsReply`] (or a `failed` error with every result) |
+// | metrics                                        | [`MetricsReply`] |
 // | events                                         | [`EventsReply`], then [`EventLine`]s until the client goes away, or a last [`OVERFLOW`] |
 //
 // Any request may be answered with an [`ErrorReply`] instead; start, stop,
@@ -403,6 +456,14 @@ pub struct DoneReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogReply {
     pub log: LogLine,
+}
+
+/// `metrics`: the exposition, as `GET /metrics` serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsReply {
+    pub ok: True,
+    /// Prometheus text format 0.0.4.
+    pub text: String,
 }
 
 /// `events`: the subscription holds; [`EventLine`]s follow, one per line.
@@ -584,6 +645,7 @@ pub enum Reply {
     Log(LogReply),
     Done(DoneReply),
     Events(EventsReply),
+    Metrics(MetricsReply),
     Error(ErrorReply),
 }
 
@@ -789,7 +851,21 @@ mod tests {
             Request::Stop(Target { names: vec![], all: true, wait: false }),
             Request::Restart(Target { names: vec!["b".into()], all: false, wait: true }),
             Request::Signal { signal: "SIGUSR1".into(), names: vec!["web".into()] },
-            Request::Logs { names: vec![], lines: 5, follow: true },
+            Request::Logs { names: vec![], lines: 5, follow: true, since: None, stream: None },
+            Request::Logs {
+                names: vec!["tend".into()],
+                lines: 5,
+                follow: false,
+                since: Some("2026-11-26T13:04:05Z".into()),
+                stream: Some(Stream::Stderr),
+            },
+            Request::Wait {
+                names: vec!["db".into()],
+                until: WaitFor::Completed,
+                timeout_ms: Some(500),
+                settle: true,
+            },
+            Request::Metrics,
             Request::Reload,
             Request::Shutdown,
         ];
@@ -806,7 +882,7 @@ mod tests {
         assert_eq!(line, b"{\"v\":1,\"cmd\":\"status\",\"names\":[\"web\"]}\n");
         assert_eq!(
             decode_request(br#"{"v":1,"cmd":"logs"}"#).unwrap(),
-            Request::Logs { names: vec![], lines: 100, follow: false }
+            Request::Logs { names: vec![], lines: 100, follow: false, since: None, stream: None }
         );
         assert_eq!(
             decode_request(br#"{"v":1,"cmd":"start","names":["x"]}"#).unwrap(),
@@ -923,6 +999,25 @@ mod tests {
         }
         let error = Reply::error(ErrorCode::UnknownService, "no service 'x'").encode();
         assert!(matches!(decode_events_item(&error), Ok(Err(_))));
+        assert_eq!(
+            decode_request(br#"{"v":1,"cmd":"wait","names":["db"]}"#).unwrap(),
+            Request::Wait {
+                names: vec!["db".into()],
+                until: WaitFor::Ready,
+                timeout_ms: None,
+                settle: false
+            }
+        );
+        assert_eq!(
+            Envelope::new(Request::Wait {
+                names: vec![],
+                until: WaitFor::Up,
+                timeout_ms: Some(5000),
+                settle: false
+            })
+            .encode(),
+            b"{\"v\":1,\"cmd\":\"wait\",\"names\":[],\"until\":\"up\",\"timeout_ms\":5000}\n"
+        );
         assert_eq!(
             decode_request(br#"{"v":1,"cmd":"events","names":["web"],"since_start":true}"#).unwrap(),
             Request::Events { names: vec!["web".into()], since_start: true }

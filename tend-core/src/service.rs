@@ -273,6 +273,8 @@ pub struct Service {
     was_killed: bool,
     /// When the current process was forked.
     started_at: Option<Time>,
+    /// Runs that ended in failure since tend started (never reset).
+    failures_total: u64,
 }
 
 impl Service {
@@ -287,6 +289,7 @@ impl Service {
             last_ending: None,
             was_killed: false,
             started_at: None,
+            failures_total: 0,
         }
     }
 
@@ -314,6 +317,12 @@ impl Service {
     /// UPTIME of `tend status`, whatever the state is called.
     pub fn up_since(&self) -> Option<Time> {
         self.pid().and(self.started_at)
+    }
+
+    /// Runs that ended in failure since tend started: an exit the policy
+    /// counts as failed, a stop for failing, a start that never ran.
+    pub fn failures_total(&self) -> u64 {
+        self.failures_total
     }
 
     /// True when its last stop had to use SIGKILL.
@@ -748,6 +757,7 @@ impl Service {
         ran_for: Duration,
         out: &mut Vec<Action>,
     ) -> State {
+        self.failures_total += 1;
         let recorded =
             matches!(&self.last_ending, Some((Ending::Stopped { failure: f, .. }, _)) if *f == failure);
         if !recorded {
@@ -760,6 +770,9 @@ impl Service {
     /// Apply the restart policy to a run that ended with `status` after `ran_for`.
     fn decide(&mut self, now: Time, status: ExitStatus, ran_for: Duration, out: &mut Vec<Action>) -> State {
         let success = self.config.is_success(status);
+        if !success {
+            self.failures_total += 1;
+        }
         let restart = match self.config.restart {
             RestartPolicy::Always => true,
             RestartPolicy::OnFailure => !success,
@@ -781,6 +794,7 @@ impl Service {
     }
 
     fn after_spawn_failure(&mut self, now: Time, failure: StartFailure, out: &mut Vec<Action>) -> State {
+        self.failures_total += 1;
         let reason = failure.message.clone();
         out.push(Action::Notice(Notice::CannotStart { reason: reason.clone() }));
         self.last_ending = Some((Ending::CannotStart(failure), now));

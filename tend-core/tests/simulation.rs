@@ -19,7 +19,9 @@
 //! 9. a follower of the events knows every service's state: the last event
 //!    of each service carries what `tend status` says after every step, a
 //!    `started` names a live process of it, and the replay of
-//!    `since_start` is where each service is.
+//!    `since_start` is where each service is;
+//! 10. a `wait` answered as done finds every service it names where it
+//!     asked, as `status` shows it at that moment.
 //!
 //! Everything comes from one seed: a failing seed is printed with the
 //! events before the failure, and `SIM_SEED=N cargo test -p tend-core
@@ -29,7 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, SystemTime};
-use tend_core::proto::{CheckKind, EventKind, Reply, Request, ServiceState, Target};
+use tend_core::proto::{CheckKind, EventKind, Reply, Request, ServiceState, Target, WaitFor};
 use tend_core::service::{Config, StartFailure, State};
 use tend_core::spec::{
     CheckTiming, Definition, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec,
@@ -557,6 +559,15 @@ impl Sim {
                 self.open_requests.remove(&conn);
                 Ok(())
             }
+            Action::Metrics { conn } => {
+                let metrics = self.core.metrics();
+                ensure!(
+                    metrics.iter().all(|(s, m)| self.live[*s] && m.state == self.core.shown_state(*s)),
+                    "metrics of a removed service, or a state status does not show"
+                );
+                self.open_requests.remove(&conn);
+                Ok(())
+            }
             Action::ReopenLogs { conn } => {
                 self.open_requests.remove(&conn);
                 Ok(())
@@ -638,6 +649,41 @@ impl Sim {
             self.open_requests.contains_key(&conn),
             "a reply on connection {conn}, which asked nothing: {reply:?}"
         );
+        // 10. a wait said done only when every service is where it asked.
+        if let (Some(kind), Reply::Results(results)) = (self.open_requests.get(&conn), reply) {
+            let allowed: &[ServiceState] = match *kind {
+                "wait ready" => &[ServiceState::Ready, ServiceState::Running, ServiceState::Completed],
+                "wait up" => &[
+                    ServiceState::Ready,
+                    ServiceState::Running,
+                    ServiceState::Starting,
+                    ServiceState::Completed,
+                ],
+                "wait stopped" => &[
+                    ServiceState::Stopped,
+                    ServiceState::Exited,
+                    ServiceState::Completed,
+                    ServiceState::Failed,
+                ],
+                "wait completed" => &[ServiceState::Completed, ServiceState::Exited],
+                _ => &[],
+            };
+            if !allowed.is_empty() {
+                for result in &results.results {
+                    let service = self.id_of(&result.name);
+                    let shown = service.map(|s| self.core.shown_state(s));
+                    ensure!(
+                        result.ok
+                            && shown.is_some_and(|s| allowed.contains(&s))
+                            && shown == Some(result.state),
+                        "{kind} answered for {} as {:?} while status says {:?}",
+                        result.name,
+                        result.state,
+                        shown
+                    );
+                }
+            }
+        }
         if let (Some(expected), Reply::Reload(reload)) = (&self.reload_expectation, reply) {
             let said: BTreeSet<String> = reload
                 .reload
@@ -981,6 +1027,10 @@ impl Sim {
             Request::Status { .. } => "status",
             Request::Reload => "reload",
             Request::Signal { .. } => "signal",
+            Request::Wait { until: WaitFor::Ready, .. } => "wait ready",
+            Request::Wait { until: WaitFor::Up, .. } => "wait up",
+            Request::Wait { until: WaitFor::Stopped, .. } => "wait stopped",
+            Request::Wait { until: WaitFor::Completed, .. } => "wait completed",
             _ => "other",
         };
         self.open_requests.insert(conn, kind);
@@ -1086,9 +1136,17 @@ impl Sim {
                 let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
                 self.request(Request::Status { names })
             }
-            60..=64 => {
+            60..=62 => {
                 let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
                 self.request(Request::Events { names, since_start: true })
+            }
+            63..=64 => {
+                let names = if self.rng.chance(0.3) { Vec::new() } else { self.names(2) };
+                let until = [WaitFor::Ready, WaitFor::Up, WaitFor::Stopped, WaitFor::Completed]
+                    [self.rng.below(4) as usize];
+                let timeout_ms = self.rng.chance(0.5).then(|| self.rng.below(3_000));
+                let settle = self.rng.chance(0.3);
+                self.request(Request::Wait { names, until, timeout_ms, settle })
             }
             65..=69 => {
                 let names = self.names(1);

@@ -15,6 +15,7 @@ use std::sync::mpsc::channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod followers;
 mod more;
 mod v1join;
 
@@ -1040,6 +1041,9 @@ fn main() {
     }
     if want("resources") {
         more::resources(&cfg, &mut rows, &mut notes);
+    }
+    if want("followers") {
+        followers::followers(&cfg, &mut rows, &mut notes);
     }
     if want("v1join") {
         v1join::v1join(&cfg, &mut rows, &mut notes);

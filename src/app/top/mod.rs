@@ -253,7 +253,13 @@ fn follow(
     }
     // Following has no end of its own: no timeout.
     client.set_timeout(None);
-    let request = Request::Logs { names: vec![service.to_string()], lines: LOG_HISTORY, follow: true };
+    let request = Request::Logs {
+        names: vec![service.to_string()],
+        lines: LOG_HISTORY,
+        follow: true,
+        since: None,
+        stream: None,
+    };
     if client.send(request).is_err() {
         return;
     }

@@ -63,6 +63,7 @@ impl<U: Definition> Core<U> {
                 return self.emit(service, EventKind::Exited(detail), message);
             }
             Notice::Restarting { delay, restarts } => {
+                self.services[service].restarts_total += 1;
                 EventKind::Backoff { delay_secs: delay.as_secs_f64(), restarts: *restarts }
             }
             Notice::Stopping { signal } | Notice::LeftoversAfterExit { signal } => {

@@ -15,7 +15,12 @@
 
 mod events;
 mod goals;
+mod metrics;
 mod requests;
+mod wait;
+
+pub use metrics::ServiceMetrics;
+pub use requests::OWN_LOG;
 
 use crate::checks::{CheckStep, Checks, Verdict};
 use crate::proto::{CheckKind, EventKind, Reply, Request, ServiceEvent, ServiceState, StatusReply};
@@ -110,9 +115,20 @@ pub enum Action<U> {
     /// Send a status reply, after adding what only the loop measures
     /// (memory, CPU, log sink errors) to each service in `services`' order.
     Status { conn: ConnId, services: Vec<ServiceId>, reply: StatusReply },
-    /// Send the last `lines` of these services' output, then end the reply,
-    /// or with `follow` keep sending new lines.
-    Logs { conn: ConnId, services: Vec<ServiceId>, lines: usize, follow: bool },
+    /// Send the last `lines` of these services' output (and of tend's own
+    /// log with `own`), read at or after `since`, of `stream` only if
+    /// given; then end the reply, or with `follow` keep sending new lines.
+    Logs {
+        conn: ConnId,
+        services: Vec<ServiceId>,
+        own: bool,
+        lines: usize,
+        follow: bool,
+        since: Option<SystemTime>,
+        stream: Option<crate::proto::Stream>,
+    },
+    /// Send the metrics ([`Core::metrics`] and what the loop measures) on `conn`.
+    Metrics { conn: ConnId },
     /// Reopen every log file; answer on `conn`.
     ReopenLogs { conn: ConnId },
     /// Read the units folder again; answer [`Event::Reloaded`], asked by `conn`.
@@ -182,6 +198,10 @@ struct Svc<U> {
     status_text: Option<String>,
     main_pid: Option<i32>,
     oom_killed: bool,
+    /// Restarts its policy made since tend started (never reset).
+    restarts_total: u64,
+    /// Runs that ended in failure since tend started, by kind.
+    failures_by_kind: Vec<(crate::proto::ExitKind, u64)>,
 }
 
 impl<U> Svc<U> {
@@ -243,6 +263,7 @@ pub struct Core<U> {
     /// Who depends on whom, by id.
     graph: goals::Graph,
     waiters: Vec<requests::Waiter>,
+    state_waiters: Vec<wait::StateWaiter>,
     signal_reports: Vec<requests::SignalReport>,
     next_report: u64,
     /// The exit status a critical service handed over.
@@ -270,6 +291,7 @@ impl<U: Definition> Core<U> {
             phase: Phase::Running,
             graph: goals::Graph::default(),
             waiters: Vec::new(),
+            state_waiters: Vec::new(),
             signal_reports: Vec::new(),
             next_report: 0,
             critical_exit: None,
@@ -307,6 +329,8 @@ impl<U: Definition> Core<U> {
             status_text: None,
             main_pid: None,
             oom_killed: false,
+            restarts_total: 0,
+            failures_by_kind: Vec::new(),
         });
         self.services.len() - 1
     }
@@ -355,6 +379,7 @@ impl<U: Definition> Core<U> {
             Event::Request { conn, request, wall } => self.request(conn, request, wall),
             Event::Disconnected { conn } => {
                 self.waiters.retain(|w| w.conn != conn);
+                self.state_waiters.retain(|w| w.conn != conn);
                 self.signal_reports.retain(|r| r.conn != conn);
             }
             Event::Reloaded { asked_by, units, warnings } => self.reloaded(asked_by, units, warnings),
@@ -392,6 +417,7 @@ impl<U: Definition> Core<U> {
                 [s.machine.deadline().filter(|_| !left_alone), s.checks.deadline()]
             })
             .flatten()
+            .chain(self.state_waiters.iter().filter_map(|w| w.deadline()))
             .min()
     }
 
@@ -511,9 +537,13 @@ impl<U: Definition> Core<U> {
     /// Hand an event to one service's machine and carry out what it says.
     fn deliver(&mut self, service: ServiceId, event: service::Event) {
         let was_failed = matches!(self.services[service].machine.state(), State::Failed { .. });
+        let failures = self.services[service].machine.failures_total();
         let actions = self.services[service].machine.handle(self.now, event);
         for action in actions {
             self.machine_action(service, action);
+        }
+        if self.services[service].machine.failures_total() > failures {
+            self.tally_failure(service);
         }
         if !was_failed {
             self.entered_failed(service);
@@ -678,6 +708,7 @@ impl<U: Definition> Core<U> {
         // Answering may describe why a service waits, which can find it
         // blocked: before the states are noted.
         self.answer_waiters();
+        self.answer_state_waiters();
         let mut changed = Vec::new();
         for (service, svc) in self.services.iter_mut().enumerate() {
             let shown = status::state(&svc.view());

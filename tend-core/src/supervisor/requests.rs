@@ -15,6 +15,10 @@ use crate::text::{did_you_mean, parse_signal, signal_name};
 use crate::Level;
 use std::time::SystemTime;
 
+/// The name of tend's own log in `logs` (its lines, as `tend up` prints
+/// them after `tend | `).
+pub const OWN_LOG: &str = "tend";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WaitKind {
     Start,
@@ -106,10 +110,13 @@ impl<U: Definition> Core<U> {
             Request::Stop(target) => self.change(conn, WaitKind::Stop, target),
             Request::Restart(target) => self.change(conn, WaitKind::Restart, target),
             Request::Signal { signal, names } => self.signal(conn, &signal, &names),
-            Request::Logs { names, lines, follow } => match self.resolve(&names, false) {
-                Ok(services) => self.out.push(Action::Logs { conn, services, lines, follow }),
-                Err(reply) => self.reply(conn, reply),
-            },
+            Request::Logs { names, lines, follow, since, stream } => {
+                self.logs(conn, names, lines, follow, since, stream)
+            }
+            Request::Wait { names, until, timeout_ms, settle } => {
+                self.wait(conn, &names, until, timeout_ms.map(std::time::Duration::from_millis), settle)
+            }
+            Request::Metrics => self.out.push(Action::Metrics { conn }),
             Request::Reload if self.phase != Phase::Running => {
                 self.reply(conn, Reply::error(ErrorCode::ShuttingDown, "the supervisor is shutting down"))
             }
@@ -128,6 +135,40 @@ impl<U: Definition> Core<U> {
                 }
             }
         }
+    }
+
+    /// `logs`: the services named, and `tend` for tend's own log (unless a
+    /// unit has that name); no name: every service.
+    fn logs(
+        &mut self,
+        conn: ConnId,
+        mut names: Vec<String>,
+        lines: usize,
+        follow: bool,
+        since: Option<String>,
+        stream: Option<crate::proto::Stream>,
+    ) {
+        let since = match since.as_deref().map(humantime::parse_rfc3339_weak) {
+            None => None,
+            Some(Ok(time)) => Some(time),
+            Some(Err(err)) => {
+                let message = format!("since: not a time (RFC 3339, UTC: 2026-11-26T13:04:05Z): {err}");
+                return self.reply(conn, Reply::error(ErrorCode::BadRequest, message));
+            }
+        };
+        let own = names.iter().any(|n| n == OWN_LOG) && self.live(OWN_LOG).is_none();
+        if own {
+            names.retain(|n| n != OWN_LOG);
+        }
+        let services = if own && names.is_empty() {
+            Vec::new()
+        } else {
+            match self.resolve(&names, false) {
+                Ok(services) => services,
+                Err(reply) => return self.reply(conn, reply),
+            }
+        };
+        self.out.push(Action::Logs { conn, services, own, lines, follow, since, stream });
     }
 
     fn change(&mut self, conn: ConnId, kind: WaitKind, target: Target) {

@@ -289,3 +289,169 @@ fn health_checks_are_told_when_they_pass_first_and_each_time_they_fail() {
         ]
     );
 }
+
+fn wait_for(
+    d: &mut Driver,
+    conn: ConnId,
+    names: &[&str],
+    until: crate::proto::WaitFor,
+    timeout_ms: Option<u64>,
+) {
+    let names = names.iter().map(|n| n.to_string()).collect();
+    d.request(conn, Request::Wait { names, until, timeout_ms, settle: false });
+}
+
+/// A wait's answer: `Ok(each result)` or `Err((the error, each result))`.
+type Answered = Result<Vec<String>, (String, Vec<String>)>;
+
+/// The reply on `conn`, if one came.
+fn answer(d: &Driver, conn: ConnId) -> Option<Answered> {
+    let (_, reply, _) = d.replies.iter().find(|(c, _, _)| *c == conn)?;
+    let words = |results: &[crate::proto::ServiceResult]| {
+        results.iter().map(|r| format!("{}: {}", r.name, r.message)).collect::<Vec<_>>()
+    };
+    Some(match reply {
+        Reply::Results(r) => Ok(words(&r.results)),
+        Reply::Error(e) => Err((e.error.message.clone(), words(e.results.as_deref().unwrap_or_default()))),
+        other => panic!("{other:?}"),
+    })
+}
+
+#[test]
+fn wait_ready_is_answered_in_the_turn_the_service_becomes_ready() {
+    use crate::proto::WaitFor;
+    let mut d = Driver::new(vec![notify_unit("db"), depends(unit("web"), "db", DependencyCondition::Ready)]);
+    d.feed(Event::Up);
+    wait_for(&mut d, 1, &["db", "web"], WaitFor::Ready, None);
+    d.exec("db");
+    assert_eq!(answer(&d, 1), None, "db is not ready yet, web waits for it");
+    let db = d.id("db");
+    d.at(10).feed(Event::Notify { service: db, fields: vec![("READY".into(), "1".into())] });
+    assert_eq!(answer(&d, 1), None, "web is forked, not yet running");
+    d.exec("web");
+    assert_eq!(answer(&d, 1), Some(Ok(vec!["db: ready (pid 100)".into(), "web: running (pid 101)".into()])));
+    // Already there: answered at once.
+    wait_for(&mut d, 2, &["web"], WaitFor::Up, None);
+    assert_eq!(answer(&d, 2), Some(Ok(vec!["web: running (pid 101)".into()])));
+}
+
+#[test]
+fn wait_fails_fast_with_the_reason_when_a_service_fails_on_the_way() {
+    use crate::proto::WaitFor;
+    let mut d = Driver::new(vec![notify_unit("db"), unit("other")]);
+    d.feed(Event::Up);
+    wait_for(&mut d, 1, &[], WaitFor::Ready, None);
+    let kill = ExitStatus::Signaled { signal: 9, core_dumped: false };
+    for t in [100, 300, 700] {
+        d.at(t).feed(Event::Tick);
+        d.exec("db");
+        d.exit("db", kill);
+    }
+    match answer(&d, 1) {
+        Some(Err((message, results))) => {
+            assert_eq!(message, "db: failed: start limit hit (3 failures in 1m) (not ready)");
+            assert_eq!(results[0], "db: failed: start limit hit (3 failures in 1m)");
+            assert!(results[1].starts_with("other: not ready yet: starting"), "{results:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wait_gives_up_at_its_timeout_and_says_who_was_late() {
+    use crate::proto::WaitFor;
+    let mut d = Driver::new(vec![notify_unit("db")]);
+    d.feed(Event::Up);
+    d.exec("db");
+    wait_for(&mut d, 1, &["db"], WaitFor::Ready, Some(1_000));
+    assert_eq!(d.core.next_deadline(), Some(ms(1_000)), "the wait's deadline is the core's");
+    d.at(999).feed(Event::Tick);
+    assert_eq!(answer(&d, 1), None);
+    d.at(1_000).feed(Event::Tick);
+    match answer(&d, 1) {
+        Some(Err((message, results))) => {
+            assert_eq!(message, "timed out after 1s: not ready yet: db");
+            assert_eq!(results, vec!["db: not ready yet: starting (pid 100)".to_string()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A client that went away is forgotten.
+    wait_for(&mut d, 2, &["db"], WaitFor::Ready, Some(5_000));
+    d.feed(Event::Disconnected { conn: 2 });
+    assert_eq!(d.core.next_deadline(), None);
+}
+
+#[test]
+fn wait_stopped_and_completed() {
+    use crate::proto::WaitFor;
+    let mut job = unit("job");
+    job.0.service_type = ServiceType::Oneshot;
+    job.0.config.oneshot = true;
+    job.0.config.restart = RestartPolicy::Never;
+    let mut d = Driver::new(vec![unit("web"), job]);
+    d.feed(Event::Up);
+    d.exec("web");
+    d.exec("job");
+    wait_for(&mut d, 1, &["job"], WaitFor::Completed, None);
+    wait_for(&mut d, 2, &["web"], WaitFor::Stopped, None);
+    d.at(50).exit("job", ExitStatus::Code(0));
+    assert_eq!(answer(&d, 1), Some(Ok(vec!["job: completed".into()])));
+    d.request(3, Request::Stop(crate::proto::Target { names: vec!["web".into()], all: false, wait: false }));
+    assert_eq!(answer(&d, 2), None, "stopping");
+    d.at(60).exit("web", ExitStatus::Signaled { signal: 15, core_dumped: false });
+    assert_eq!(answer(&d, 2), Some(Ok(vec!["web: stopped".into()])));
+    // Without names, a wait to be up leaves out what was stopped by hand;
+    // a named one fails at once.
+    wait_for(&mut d, 4, &[], WaitFor::Up, None);
+    assert_eq!(answer(&d, 4), Some(Ok(vec!["job: completed".into()])));
+    wait_for(&mut d, 5, &["web"], WaitFor::Ready, None);
+    assert_eq!(answer(&d, 5), Some(Err(("web: stopped (not ready)".into(), vec!["web: stopped".into()]))));
+}
+
+#[test]
+fn metrics_count_restarts_and_failures_by_kind_for_as_long_as_tend_runs() {
+    let mut d = Driver::new(vec![unit("web")]);
+    d.feed(Event::Up);
+    d.exec("web");
+    d.at(10).exit("web", ExitStatus::Code(3));
+    d.at(200).feed(Event::Tick);
+    d.exec("web");
+    d.at(300).exit("web", ExitStatus::Signaled { signal: 9, core_dumped: false });
+    let metrics = d.core.metrics();
+    let (_, web) = &metrics[0];
+    assert_eq!((web.restarts_total, web.last_exit_code), (2, Some(137)));
+    assert_eq!(web.failures_total, vec![(ExitKind::Exited, 1), (ExitKind::Killed, 1)]);
+    assert_eq!(web.state.as_str(), "backoff");
+    // The restart after the backoff: counted once, and running again.
+    d.at(600).feed(Event::Tick);
+    d.exec("web");
+    let (_, web) = &d.core.metrics()[0];
+    assert_eq!((web.restarts_total, web.state.as_str(), web.ready, web.healthy), (2, "running", true, true));
+    assert_eq!(web.uptime_secs, Some(0.0));
+}
+
+#[test]
+fn a_settling_wait_waits_for_every_service_even_after_a_failure() {
+    use crate::proto::WaitFor;
+    let mut broken = unit("broken");
+    broken.0.config.restart = RestartPolicy::Never;
+    let mut d = Driver::new(vec![broken, unit("ok")]);
+    d.feed(Event::Up);
+    d.request(1, Request::Wait { names: vec![], until: WaitFor::Up, timeout_ms: None, settle: true });
+    let failure =
+        crate::service::StartFailure { step: "exec".into(), errno: None, message: "cannot execute x".into() };
+    let broken = d.id("broken");
+    d.feed(Event::SpawnFailed { service: broken, failure });
+    assert_eq!(answer(&d, 1), None, "ok is still starting");
+    d.exec("ok");
+    match answer(&d, 1) {
+        Some(Err((message, results))) => {
+            assert_eq!(message, "broken: failed: cannot execute x (not up)");
+            assert_eq!(
+                results,
+                vec!["broken: failed: cannot execute x".to_string(), "ok: running (pid 101)".into()]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
