@@ -257,13 +257,15 @@ fn only_the_spawner_forks() {
 
 #[test]
 fn only_the_reaper_waits() {
-    // In tend, `sys::wait_any_nohang`; the other waitpid is in the child,
-    // the init of a `private_pids` namespace, a process of its own.
+    // One waitpid, `sys::wait_any_nohang`, called by tend's reaper and by
+    // the init of a `private_pids` namespace (`spawn/child.rs`): a child of
+    // tend, a process of its own, reaping inside that namespace only.
+    assert_eq!(files_using(&src(), &["libc::waitpid", "libc::waitid", "libc::wait4"]), ["src/sys/mod.rs"]);
+    assert_eq!(files_using(&src(), &["nix::sys::wait"]), Vec::<String>::new());
     assert_eq!(
-        files_using(&src(), &["libc::waitpid", "libc::waitid", "libc::wait4"]),
-        ["src/spawn/child.rs", "src/sys/mod.rs"]
+        files_using(&src(), &["wait_any_nohang"]),
+        ["src/spawn/child.rs", "src/supervise/reaper.rs", "src/sys/mod.rs"]
     );
-    assert_eq!(files_using(&src(), &["wait_any_nohang"]), ["src/supervise/reaper.rs", "src/sys/mod.rs"]);
     assert_eq!(
         files_using(&src(), &["reap_all"]),
         ["src/supervise/mod.rs", "src/supervise/reaper.rs", "src/supervise/run.rs"],

@@ -297,8 +297,10 @@ fn reaper(status_fd: i32, own_group: bool) {
         libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
         libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0);
     }
-    // The waitpid below is not a second waiter in tend: this process is a
-    // child of tend, PID 1 of the service's namespace, reaping only there.
+    // The reaping below is not a second waiter in tend: this process is a
+    // child of tend, PID 1 of the service's namespace, reaping only there,
+    // through the same `sys::wait_any_nohang` as tend's reaper (the one
+    // file that calls waitpid; it is async-signal-safe).
     let target = if own_group { -service } else { service };
     // SAFETY: sigset_t is plain data; sigfillset initialises it.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -308,13 +310,7 @@ fn reaper(status_fd: i32, own_group: bool) {
         // SAFETY: sigwaitinfo reads the set; no siginfo buffer.
         let signal = unsafe { libc::sigwaitinfo(&all, std::ptr::null_mut()) };
         if signal == libc::SIGCHLD {
-            loop {
-                let mut status = 0;
-                // SAFETY: waitpid writes into a local integer.
-                let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-                if pid <= 0 {
-                    break;
-                }
+            while let Some((pid, status)) = crate::sys::wait_any_nohang() {
                 if pid == service {
                     // Plain arithmetic, no allocation: safe after fork.
                     let code = if libc::WIFEXITED(status) {

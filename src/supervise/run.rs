@@ -247,7 +247,9 @@ fn run(options: RunOptions) -> io::Result<i32> {
                 report_reaped(pid, status);
             });
             if let Some(status) = child_status {
-                return Ok(status.handed_over(&options.success_exit_codes));
+                // Nothing is left to clean up: no destructors, no atexit
+                // handlers (bench/run: SIGTERM to exit, against tini).
+                sys::exit_now(status.handed_over(&options.success_exit_codes));
             }
         } else if signal > 0 {
             match options.rewrites.forward_as(signal) {

@@ -219,6 +219,12 @@ pub fn read(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
 /// continued children are not reported (no WUNTRACED/WCONTINUED). Raw:
 /// the core decodes the status word itself (`ExitStatus`), and nix's
 /// `WaitStatus` would decode it first.
+///
+/// The only waitpid in tend. Two processes call it: tend, through its
+/// reaper (`supervise/reaper.rs`), and the init of a `private_pids`
+/// namespace (`spawn/child.rs`), a child of tend that forks the service
+/// and reaps inside that namespace only. Async-signal-safe (no allocation;
+/// errno read at once), as the latter needs after fork.
 pub fn wait_any_nohang() -> Option<(i32, i32)> {
     loop {
         let mut status = 0;
@@ -397,6 +403,19 @@ pub fn set_parent_death_signal(signal: i32) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// End tend now with `code`: stdout flushed (stderr is unbuffered), no
+/// destructors, no atexit handlers, no stdio clean-up (_exit(2)). For
+/// `tend run` once its child's status is known: every page of code the
+/// ordinary exit path touches is a page fault, and every page mapped is
+/// one more for the kernel to unmap before tend's parent hears of the exit.
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = io::stdout().flush();
+    // SAFETY: _exit takes an integer and does not return; nothing of
+    // tend's state is needed after it. (nix offers no `_exit`.)
+    unsafe { libc::_exit(code) }
 }
 
 pub fn getppid() -> i32 {

@@ -472,5 +472,7 @@ struct Environment<'a> {
     permitted: u64,
 }
 
+// `*_tests.rs`: test code, which forks and waits in the test process (the
+// checks of one waiter and one fork site leave such files out).
 #[cfg(test)]
-mod tests;
+mod confine_tests;
