@@ -568,11 +568,7 @@ fn socket_group_gets_through_the_runtime_folder_or_is_told_why_not() {
     // Waited for to its end: the start of the line can be read before the
     // rest of it (it failed so under load, cut after "members of group ").
     tend.wait_stderr(&format!("its folder {} is mode 0700", closed.display()));
-    assert!(
-        tend.stderr().contains("--socket-group: members of group"),
-        "{}",
-        tend.dump()
-    );
+    assert!(tend.stderr().contains("--socket-group: members of group"), "{}", tend.dump());
     tend.signal(libc::SIGTERM);
     tend.wait_exit(T);
 }
