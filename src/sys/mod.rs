@@ -5,7 +5,8 @@
 //! process-group liveness, raw signal masks, the notify socket and what
 //! the kernel says of a datagram's sender (SCM_CREDENTIALS, and SCM_PIDFD
 //! with PIDFD_GET_INFO), the signal state tend was started with (read by a
-//! constructor before `main`). Must not hold policy: every function here does one system call
+//! constructor before `main`), and the user and group files as the static
+//! build reads them (`passwd`). Must not hold policy: every function here does one system call
 //! (or one look-up, or one reading of the signal table) and reports its
 //! result.
 
@@ -15,6 +16,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
+pub mod passwd;
 pub mod paths;
 
 /// CLOCK_MONOTONIC, as the time since its origin (the core's `Time`):
