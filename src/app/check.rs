@@ -30,6 +30,19 @@ pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool, socket: Option<&Pa
     if !unit.sandbox.read_write_paths.is_empty() && unit.sandbox.read_only_paths.is_empty() {
         out.push("sandbox.read_write_paths without read_only_paths changes nothing".into());
     }
+    if let (Some(out_to), Some(err_to)) = (&unit.stdout_to, &unit.stderr_to) {
+        let has_sinks = unit.log.file.is_some() || unit.log.syslog;
+        if has_sinks {
+            let to = if out_to.name == err_to.name {
+                out_to.name.clone()
+            } else {
+                format!("{} and {}", out_to.name, err_to.name)
+            };
+            out.push(format!(
+                "log: nothing reaches its log file or syslog: stdout and stderr both go to {to} (tend reads neither)"
+            ));
+        }
+    }
     if strict {
         let sandboxed = unit.sandbox != crate::unit::SandboxSpec::default();
         if runs_as_root && !sandboxed {
@@ -123,7 +136,17 @@ fn summary(dir: &std::path::Path, units: &[UnitSpec]) -> String {
     if units.is_empty() {
         return format!("{}: no units (files named NAME.yaml)", dir.display());
     }
-    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    // A pool says how many services it runs: `worker (4 instances)`.
+    let names: Vec<String> = units
+        .iter()
+        .map(|u| match &u.instances {
+            None => u.name.clone(),
+            Some(instances) => {
+                let n = instances.len();
+                format!("{} ({n} instance{})", u.name, if n == 1 { "" } else { "s" })
+            }
+        })
+        .collect();
     let plural = if units.len() == 1 { "" } else { "s" };
     format!("{}: {} unit{plural} ok: {}", dir.display(), units.len(), names.join(", "))
 }
@@ -192,6 +215,28 @@ mod tests {
         assert!(warnings(&bare, 0, false, None).is_empty());
         assert_eq!(warnings(&bare, 0, true, None).len(), 2, "{:?}", warnings(&bare, 0, true, None));
         assert!(warnings(&bare, 1000, true, None).iter().all(|w| !w.contains("runs as root")));
+    }
+
+    #[test]
+    fn a_log_file_nothing_reaches_is_a_warning() {
+        let both = unit(
+            "command: x
+stdout: {to: s}
+stderr: {to: s}
+log: {file: x.log}
+",
+        );
+        assert_eq!(
+            warnings(&both, 1000, false, None),
+            ["log: nothing reaches its log file or syslog: stdout and stderr both go to s (tend reads neither)"]
+        );
+        let one = unit(
+            "command: x
+stdout: {to: s}
+log: {file: x.log}
+",
+        );
+        assert!(warnings(&one, 1000, false, None).is_empty(), "stderr still reaches it");
     }
 }
 

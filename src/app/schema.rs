@@ -90,7 +90,11 @@ fn object(keys: &'static [Key], one_of: &[&str]) -> Json {
 /// One key: its value's schema, with description, default and example.
 fn key(key: &Key) -> Json {
     let mut out = value(&key.value);
-    let mut text = format!("{} Value: {}.", key.doc, key.value.describe());
+    if key.nullable {
+        out = json!({"anyOf": [{"type": "null"}, out]});
+    }
+    let null = if key.nullable { "null, or " } else { "" };
+    let mut text = format!("{} Value: {null}{}.", key.doc, key.value.describe());
     if let Some(default) = key.default.describe() {
         text.push_str(&format!(" Default: {default}."));
     }
@@ -206,6 +210,14 @@ fn value(value: &Value) -> Json {
         ]}),
         Value::TcpAddress => json!({"type": "string", "pattern": r"^\s*(\[[^\]]+\]|[^:\s\[\]]+):[0-9]+\s*$"}),
         Value::HttpUrl => json!({"type": "string", "pattern": r"^\s*[hH][tT][tT][pP]://[^/?#@\s]+"}),
+        Value::Instances { max } => json!({"anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": max},
+            {"type": "array", "minItems": 1, "uniqueItems": true, "items": {
+                "type": "string",
+                "pattern": "^[a-z0-9][a-z0-9_.-]*$",
+                "maxLength": tend_core::pool::MAX_INSTANCE_NAME,
+            }},
+        ]}),
         Value::Table { keys, one_of } => object(keys, one_of),
     }
 }

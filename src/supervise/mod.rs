@@ -45,17 +45,19 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 use signal_hook_mio::v1_0::Signals;
 use sources::{Kind, Source, Sources};
-use spawner::{ExecStatus, Spawner};
+use spawner::{ExecStatus, Spawner, StdinFrom, Streams};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
 use streams::{Fanout, OutputStream, ServiceSinks};
 use tend_core::proto::CheckKind;
-use tend_core::{Action, ConnId, Core, Event, ExitStatus, Level, Refused, ServiceId};
+use tend_core::{
+    Action, ConnId, Core, Event, ExitStatus, Input, Level, Output as Piped, PipeId, Refused, ServiceId, Stdio,
+};
 
 /// The signals that end a supervisor: SIGTERM, SIGINT, SIGQUIT.
 pub const SHUTDOWN_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT];
@@ -129,6 +131,9 @@ pub struct UpOptions {
     pub socket: Option<SocketOptions>,
     /// Send tend's own lifecycle events to syslog too.
     pub syslog_events: bool,
+    /// `tend up NAME…`: start only these (and what they depend on); empty:
+    /// every enabled unit.
+    pub only: Vec<String>,
     /// Serve `GET /metrics` here (`--metrics-listen`).
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -195,7 +200,12 @@ pub fn run_up(units: Vec<UnitSpec>, options: UpOptions) -> i32 {
         Ok(mut supervisor) => supervisor.run(),
         Err(err) => {
             eprintln!("tend: {err}");
-            crate::exit::FAILURE
+            // `tend up NAME…` with a name no unit has: a usage error.
+            if err.kind() == io::ErrorKind::InvalidInput {
+                crate::exit::USAGE
+            } else {
+                crate::exit::FAILURE
+            }
         }
     }
 }
@@ -207,6 +217,10 @@ struct Supervisor {
     signals: Signals,
     /// Per service, by id.
     io: Vec<ServiceIo>,
+    /// The pipes between services, by consumer: (read end, write end), both
+    /// held from the core's `OpenPipe` to its `ClosePipe`, so that neither
+    /// side's restart loses what the pipe holds or ends the consumer's input.
+    pipes: HashMap<PipeId, (OwnedFd, OwnedFd)>,
     spawner: Spawner,
     notify: notify::Notify,
     /// Exec checks not yet reaped: pid → service (a check given up on stays
@@ -255,10 +269,18 @@ struct Supervisor {
     read_buffer: Vec<u8>,
     /// epoll_wait failed: shutting down without the poller.
     poll_error: Option<String>,
+    /// Services were added (a reload, `tend scale`): the prefix width is
+    /// set again at the end of the turn.
+    prefixes_stale: bool,
 }
 
 impl Supervisor {
     fn new(units: Vec<UnitSpec>, options: UpOptions) -> io::Result<Supervisor> {
+        let mut core = Core::new(units, sys::getpid(), env!("CARGO_PKG_VERSION"));
+        // Before anything is touched (the socket, the signals).
+        core.select(&options.only).map_err(|why| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{why}; nothing was started"))
+        })?;
         crate::spawn::ensure_standard_fds();
         let fd_limit = sys::raise_nofile_limit();
         for signal in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU] {
@@ -317,7 +339,8 @@ impl Supervisor {
                 Some(listener)
             }
         };
-        let output = Output::new(units.iter().map(|u| u.name.as_str()));
+        // Every service's name (a pool's instances: `worker@12`) sets the prefix width.
+        let output = Output::new((0..core.len()).map(|s| core.spec(s).name.as_str()));
         let token = sources.insert(Source::TendOutput);
         for fd in output.watched_fds() {
             // Without the watch, output still goes out at every turn.
@@ -325,13 +348,13 @@ impl Supervisor {
         }
         let token = sources.insert(Source::Reload);
         let waker = Arc::new(mio::Waker::new(poll.registry(), token)?);
-        let core = Core::new(units, sys::getpid(), env!("CARGO_PKG_VERSION"));
         let mut supervisor = Supervisor {
             core,
             poll,
             sources,
             signals,
             io: Vec::new(),
+            pipes: HashMap::new(),
             spawner: Spawner::new(options.environment, pdeathsig)?,
             subreaper: pdeathsig.is_some(),
             record_dir: None,
@@ -360,6 +383,7 @@ impl Supervisor {
             reloaded: false,
             read_buffer: vec![0; streams::READ_CHUNK],
             poll_error: None,
+            prefixes_stale: false,
         };
         for service in 0..supervisor.core.len() {
             supervisor.added(service);
@@ -428,7 +452,17 @@ impl Supervisor {
 
     fn execute(&mut self, action: Action<UnitSpec>) {
         match action {
-            Action::Spawn { service } => self.spawn(service),
+            Action::Spawn { service, stdio } => self.spawn(service, stdio),
+            Action::OpenPipe { pipe } => {
+                if let Err(err) = self.pipe_ends(pipe) {
+                    // Tried again at the spawn that needs it.
+                    let name = self.core.spec(pipe).name.clone();
+                    self.log(Level::Warning, &format!("cannot create the pipe into {name}: {err}"));
+                }
+            }
+            Action::ClosePipe { pipe } => {
+                self.pipes.remove(&pipe);
+            }
             Action::Signal { service, pid, signal, group, report } => {
                 let result = self.send_signal(service, pid, signal, group, report.is_none());
                 if let Some(report) = report {
@@ -455,7 +489,10 @@ impl Supervisor {
                 self.reply(conn, &Reply::results(results), true);
             }
             Action::LoadUnits { conn } => self.begin_reload(Some(conn)),
-            Action::Added { service } => self.added(service),
+            Action::Added { service } => {
+                self.added(service);
+                self.prefixes_stale = true;
+            }
             Action::Redefined { service, old } => {
                 let unit = self.core.unit(service);
                 if unit.resources != old.resources {
@@ -588,6 +625,9 @@ impl Supervisor {
     /// Once per turn: write to clients (within their budget, closing the
     /// idle), to the log files and to tend's own output.
     fn flush(&mut self) {
+        if std::mem::take(&mut self.prefixes_stale) {
+            self.refresh_prefixes();
+        }
         self.announce();
         self.enforce_output_budget();
         self.flush_conns();
@@ -773,11 +813,52 @@ impl Supervisor {
 
     // ---- starting services ----
 
+    /// The ends of the pipe into `consumer`, made now if the core's
+    /// `OpenPipe` could not make it. Both ends stay blocking: tend never
+    /// reads or writes them, the services do.
+    fn pipe_ends(&mut self, consumer: PipeId) -> io::Result<(i32, i32)> {
+        if let Some((read_end, write_end)) = self.pipes.get(&consumer) {
+            return Ok((read_end.as_raw_fd(), write_end.as_raw_fd()));
+        }
+        let (read_end, write_end) = crate::spawn::pipe()?;
+        let ends = (read_end.as_raw_fd(), write_end.as_raw_fd());
+        self.pipes.insert(consumer, (read_end, write_end));
+        Ok(ends)
+    }
+
+    /// The descriptors behind the core's choice of standard streams.
+    fn streams(&mut self, stdio: Stdio) -> Result<Streams, tend_core::service::StartFailure> {
+        let mut ends = |pipe: PipeId| {
+            self.pipe_ends(pipe).map_err(|err| {
+                let name = &self.core.spec(pipe).name;
+                tend_core::service::StartFailure {
+                    step: "pipe".into(),
+                    errno: err.raw_os_error().map(sys::errno_name),
+                    message: format!(
+                        "cannot create the pipe into {name}: {}",
+                        tend_core::text::without_os_errors(&err.to_string())
+                    ),
+                }
+            })
+        };
+        let stdin = match stdio.stdin {
+            Input::Null => StdinFrom::Null,
+            Input::File => StdinFrom::File,
+            Input::Data => StdinFrom::Data,
+            Input::Pipe(pipe) => StdinFrom::Fd(ends(pipe)?.0),
+        };
+        let mut output = |to: Piped| match to {
+            Piped::Tend => Ok(None),
+            Piped::Pipe(pipe) => ends(pipe).map(|(_, write_end)| Some(write_end)),
+        };
+        Ok(Streams { stdin, stdout: output(stdio.stdout)?, stderr: output(stdio.stderr)? })
+    }
+
     /// Fork the service; its pid goes to the core (`Spawned`) before the
     /// loop can reap again, with its pipes already watched.
-    fn spawn(&mut self, service: ServiceId) {
+    fn spawn(&mut self, service: ServiceId, stdio: Stdio) {
         let mut notices = Vec::new();
-        let result = self.try_spawn(service, &mut notices);
+        let result = self.streams(stdio).and_then(|streams| self.try_spawn(service, &streams, &mut notices));
         for (level, text) in notices {
             self.log(level, &text);
         }
@@ -832,6 +913,7 @@ impl Supervisor {
     fn try_spawn(
         &mut self,
         service: ServiceId,
+        streams: &Streams,
         notices: &mut Vec<(Level, String)>,
     ) -> Result<i32, tend_core::service::StartFailure> {
         let unit = self.core.unit(service);
@@ -849,7 +931,7 @@ impl Supervisor {
             }
         }
         let unit = self.core.unit(service);
-        let child = self.spawner.service(service, unit, &extra_env, notices)?;
+        let child = self.spawner.service(service, unit, &extra_env, streams, notices)?;
         let pid = child.pid;
         if let Some(read_end) = child.ready_pipe {
             if crate::spawn::set_nonblocking(&read_end).is_ok() {
@@ -863,7 +945,8 @@ impl Supervisor {
                 }
             }
         }
-        for (fd, dest) in [(child.stdout, Dest::Stdout), (child.stderr, Dest::Stderr)] {
+        let own_pipes = [(child.stdout, Dest::Stdout), (child.stderr, Dest::Stderr)];
+        for (fd, dest) in own_pipes.into_iter().filter_map(|(fd, dest)| Some((fd?, dest))) {
             if let Err(err) = crate::spawn::set_nonblocking(&fd) {
                 notices.push((Level::Warning, format!("cannot read service output: {err}")));
                 continue;
@@ -1711,8 +1794,13 @@ impl Supervisor {
             }),
         };
         self.feed(Event::Reloaded { asked_by, units, warnings: warned });
+        // A reload may have freed much: trim the heap at the next chance.
         self.reloaded = true;
-        // New names, new widths: render every prefix again.
+        self.refresh_prefixes();
+    }
+
+    /// New names, new widths (a reload, a scale): render every prefix again.
+    fn refresh_prefixes(&mut self) {
         let names: Vec<String> = (0..self.core.len())
             .filter(|&s| self.core.is_live(s))
             .map(|s| self.core.spec(s).name.clone())

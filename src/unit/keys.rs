@@ -27,6 +27,8 @@ pub struct Key {
     pub types: &'static [&'static str],
     /// Sibling keys it needs (`log.max_size` needs `log.file`).
     pub requires: &'static [&'static str],
+    /// `null` is a value of its own (`stdin: null`), not an empty key.
+    pub nullable: bool,
 }
 
 /// The kind of value a key takes.
@@ -78,6 +80,8 @@ pub enum Value {
     TcpAddress,
     /// `http://host[:port][/path]`.
     HttpUrl,
+    /// A number of instances from 1 to `max`, or a list of instance names.
+    Instances { max: i64 },
     /// A mapping with these keys; `one_of`: exactly one of these is set.
     Table { keys: &'static [Key], one_of: &'static [&'static str] },
 }
@@ -178,6 +182,9 @@ impl Value {
             Value::Cores { .. } => "a number of CPU cores, such as 0.5 or 2".into(),
             Value::TcpAddress => "host:port".into(),
             Value::HttpUrl => "an http:// URL".into(),
+            Value::Instances { max } => {
+                format!("a number from 1 to {max}, or a list of instance names (a-z, 0-9, '_', '.', '-')")
+            }
             Value::Table { .. } => "a mapping".into(),
         }
     }
@@ -214,7 +221,12 @@ pub fn names(keys: &[Key]) -> Vec<&'static str> {
 
 /// A key with no default, no type restriction and nothing required.
 const fn key(name: &'static str, value: Value, doc: &'static str, example: &'static str) -> Key {
-    Key { name, value, default: KeyDefault::None, doc, example, types: &[], requires: &[] }
+    Key { name, value, default: KeyDefault::None, doc, example, types: &[], requires: &[], nullable: false }
+}
+
+const fn nullable(mut key: Key) -> Key {
+    key.nullable = true;
+    key
 }
 
 const fn with_default(mut key: Key, default: KeyDefault) -> Key {
@@ -345,7 +357,7 @@ pub const LOG_KEYS: &[Key] = &[
     key(
         "file",
         Value::Path,
-        "Append the service's output to this file (relative to the unit file's folder).",
+        "Append the service's output to this file (relative to the unit file's folder). In a unit with instances, %i is the instance name: each instance its own file.",
         "web.log",
     ),
     requiring(
@@ -373,6 +385,57 @@ pub const LOG_KEYS: &[Key] = &[
     ),
     SYSLOG_FACILITY,
 ];
+
+// ---------------------------------------------------------------- standard streams
+
+pub const STDIN: Key = with_default(
+    nullable(key(
+        "stdin",
+        Value::Table {
+            keys: &[
+                key(
+                    "file",
+                    Value::Path,
+                    "Read this file (relative to the unit file's folder), opened anew at each start, as the service's user after its sandbox is set up; it must be a regular file. A file that cannot be opened is a failed start that names it.",
+                    "input.txt",
+                ),
+                key("data", Value::Text, "Read this text, then end-of-file.", "\"SELECT 1;\\n\""),
+            ],
+            one_of: &["file", "data"],
+        },
+        "The service's standard input: null (/dev/null), {file: PATH} or {data: TEXT}. A service another one pipes into (stdout: {to: NAME}) reads that pipe instead, and may not set stdin.",
+        "{file: input.txt}",
+    )),
+    KeyDefault::Note("null: /dev/null"),
+);
+
+/// `stdout:` and `stderr:`.
+const PIPE_TO: Key = key(
+    "to",
+    Value::Text,
+    "The service whose standard input this stream becomes (an instance, NAME@INSTANCE, for a pool).",
+    "shipper",
+);
+
+pub const STDOUT: Key = with_default(
+    key(
+        "stdout",
+        Value::Table { keys: &[PIPE_TO], one_of: &["to"] },
+        "{to: NAME}: the service's stdout goes into the stdin of service NAME through a pipe tend holds open across restarts of either, instead of to tend (its output, log file and tend logs). NAME starts first and stops last.",
+        "{to: shipper}",
+    ),
+    KeyDefault::Note("tend reads it"),
+);
+
+pub const STDERR: Key = with_default(
+    key(
+        "stderr",
+        Value::Table { keys: &[PIPE_TO], one_of: &["to"] },
+        "{to: NAME}: as stdout, for the service's stderr.",
+        "{to: shipper}",
+    ),
+    KeyDefault::Note("tend reads it"),
+);
 
 // ---------------------------------------------------------------- readiness
 
@@ -486,6 +549,16 @@ pub const PROTECT_PROC: Key = with_default(
         "invisible",
     ),
     KeyDefault::Word("default"),
+);
+
+pub const RUNTIME_MAX: Key = only_for(
+    key(
+        "runtime_max",
+        Value::Duration { positive: true },
+        "Once the service has run this long (from its start), it is stopped gracefully (stop signal, stop_timeout, SIGKILL), with the reason runtime_max reached, and the restart policy decides what follows: always and on-failure start it again after restart_delay (a planned recycle, never counted toward start_limit), never leaves it failed. For recycling a worker that leaks.",
+        "24h",
+    ),
+    &["simple", "notify"],
 );
 
 pub const HOSTNAME_MAX: usize = 64;
@@ -605,6 +678,14 @@ pub const RESOURCES_KEYS: &[Key] = &[
 
 // ---------------------------------------------------------------- the whole file
 
+/// `instances`: a pool of services from one unit.
+pub const INSTANCES: Key = key(
+    "instances",
+    Value::Instances { max: tend_core::pool::MAX_INSTANCES as i64 },
+    "Run the unit as a pool: N services NAME@1 … NAME@N, or one per name in a list (NAME@eu, NAME@us), each a full service (its own process, restarts, backoff, start limit, log prefix and cgroup). %i in command, environment, working_dir and log.file is the instance name (%% a literal %), and TEND_INSTANCE is set. A command given the unit's name acts on every instance; `tend scale NAME N` changes the count at run time.",
+    "4",
+);
+
 pub const NICE: Key = key(
     "nice",
     Value::Integer { min: -20, max: 19 },
@@ -618,16 +699,26 @@ pub const UNIT: &[Key] = &[
     key(
         "command",
         Value::Command,
-        "Required. The program and its arguments: a list, or one string split into words as a shell would (quotes and backslashes; no variables, globs or operators: it is never run by a shell). A program name without a slash is looked up in PATH.",
+        "Required. The program and its arguments: a list, or one string split into words as a shell would (quotes and backslashes; no variables, globs or operators: it is never run by a shell). A program name without a slash is looked up in PATH. In a unit with instances, %i is the instance name.",
         // A program every machine has: the samples built from these
         // examples must pass `tend check`, which looks the program up.
         "[sleep, infinity]",
+    ),
+    INSTANCES,
+    with_default(
+        key(
+            "enabled",
+            Value::Flag,
+            "false: the unit is loaded and checked, but `tend up` does not start it (`tend start NAME` does, and so does a unit that is started and depends on it).",
+            "false",
+        ),
+        KeyDefault::Flag(true),
     ),
     with_default(
         key(
             "working_dir",
             Value::Path,
-            "The working directory; a relative path is relative to the unit file's folder.",
+            "The working directory; a relative path is relative to the unit file's folder. In a unit with instances, %i is the instance name.",
             "/srv/web",
         ),
         KeyDefault::Note("tend's working directory"),
@@ -635,7 +726,7 @@ pub const UNIT: &[Key] = &[
     key(
         "environment",
         Value::Environment,
-        "Variables to set, as a mapping of NAME: value or a list of NAME=value. Applied after env_file; a variable set twice keeps its last value. Values are taken as written: no $VAR expansion.",
+        "Variables to set, as a mapping of NAME: value or a list of NAME=value. Applied after env_file; a variable set twice keeps its last value. Values are taken as written: no $VAR expansion (in a unit with instances, %i is the instance name; env_file values are taken as they are).",
         "{LISTEN: \"127.0.0.1:8080\", WORKERS: 4}",
     ),
     key(
@@ -715,6 +806,9 @@ pub const UNIT: &[Key] = &[
         KeyDefault::Flag(false),
     ),
     key("log", Value::Table { keys: LOG_KEYS, one_of: &[] }, "Where the service's output goes besides tend's own output and tend logs.", "{file: web.log, max_size: 10M}"),
+    STDIN,
+    STDOUT,
+    STDERR,
     SERVICE_TYPE,
     DEPENDS_ON,
     READY_CHECK,
@@ -747,6 +841,7 @@ pub const UNIT: &[Key] = &[
         ),
         &["oneshot"],
     ),
+    RUNTIME_MAX,
     key(
         "sandbox",
         Value::Table { keys: SANDBOX_KEYS, one_of: &[] },
@@ -775,8 +870,11 @@ pub struct Sample {
 
 /// The units the examples name (`depends_on`), for a folder of samples.
 #[doc(hidden)]
-pub const SAMPLE_NEIGHBOURS: &[(&str, &str)] =
-    &[("db", "command: [sleep, infinity]\n"), ("migrate", "command: [\"true\"]\ntype: oneshot\n")];
+pub const SAMPLE_NEIGHBOURS: &[(&str, &str)] = &[
+    ("db", "command: [sleep, infinity]\n"),
+    ("migrate", "command: [\"true\"]\ntype: oneshot\n"),
+    ("shipper", "command: [cat]\n"),
+];
 
 #[doc(hidden)]
 pub fn samples() -> Vec<Sample> {

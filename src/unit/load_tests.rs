@@ -107,6 +107,10 @@ fn minimal_unit_gets_the_defaults() {
             name: "web".into(),
             file: PathBuf::from("web.yaml"),
             description: None,
+            instances: None,
+            instance: None,
+            enabled: true,
+            instance_env: vec![],
             command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
             command_at: Default::default(),
             working_dir: None,
@@ -136,6 +140,10 @@ fn minimal_unit_gets_the_defaults() {
             timeout: None,
             sandbox: Default::default(),
             resources: Default::default(),
+            stdin: crate::unit::Stdin::Null,
+            stdout_to: None,
+            stderr_to: None,
+            runtime_max: None,
         }
     );
 }
@@ -282,7 +290,7 @@ fn empty_and_non_mapping_files() {
 #[test]
 fn unit_names() {
     let users = FakeUsers::new();
-    for good in ["web", "0x", "a_b.c@d-e", "getty@tty1"] {
+    for good in ["web", "0x", "a_b.c-d"] {
         let file = PathBuf::from(format!("/u/{good}.yaml"));
         assert!(parse_unit(&file, "command: x\n", &users).is_ok(), "{good}");
     }
@@ -293,21 +301,128 @@ fn unit_names() {
     }
     let errors = parse_unit(Path::new("Web.yaml"), "command: x\n", &users).unwrap_err();
     assert_eq!(errors[0].hint.as_deref(), Some("rename the file, e.g. to web.yaml"));
+    // `@` is kept for instances: `getty@tty1` is instance tty1 of `getty`.
+    let errors = parse_unit(Path::new("/u/getty@tty1.yaml"), "command: x\n", &users).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0].message,
+        "invalid unit name 'getty@tty1': '@' is kept for instances (getty@tty1 would be instance 'tty1' of a unit 'getty')"
+    );
+    assert_eq!(
+        errors[0].hint.as_deref(),
+        Some("name the file getty.yaml and list the instance in it: `instances: [tty1]`")
+    );
 }
 
-/// `worker@.yaml` is a systemd template: until tend has templates it is an
-/// error, not a service called `worker@` running a literal `%i`.
+/// `worker@.yaml` is a systemd template: the error points to `instances:`,
+/// tend's way to run instances of one unit.
 #[test]
 fn a_template_name_is_an_error_that_says_so() {
     let users = FakeUsers::new();
     let errors = parse_unit(Path::new("/u/worker@.yaml"), "command: [work, '%i']\n", &users).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].message.starts_with("'worker@' looks like a template unit"), "{errors:?}");
-    assert!(errors[0].message.contains("no templates yet"), "{errors:?}");
+    assert!(errors[0].message.contains("with `instances:`"), "{errors:?}");
     assert_eq!(
         errors[0].hint.as_deref(),
-        Some("name the file worker.yaml, or one file per instance: worker@1.yaml, worker@2.yaml")
+        Some("name the file worker.yaml and add `instances: 4` (or a list of names: `instances: [eu, us]`); %i in command, environment, working_dir and log.file is the instance name")
     );
+}
+
+fn instances_of(yaml: &str) -> Vec<UnitSpec> {
+    let unit = parse_unit(Path::new("/u/worker.yaml"), yaml, &FakeUsers::new())
+        .unwrap_or_else(|e| panic!("{}", render(&e)));
+    crate::unit::services(&unit)
+}
+
+/// `instances: N` makes N services `NAME@1` …, each with `%i` replaced
+/// where the unit wrote it (command, `environment`, working_dir, log.file),
+/// `%%` as a literal `%`, and TEND_INSTANCE set.
+#[test]
+fn instances_expand_into_services_with_their_specifiers_replaced() {
+    let services = instances_of(
+        "command: [work, --id, '%i', '100%%']\ninstances: 3\nworking_dir: data/%i\nenvironment: {SHARD: 's-%i', TEND_INSTANCE: x}\nlog: {file: 'logs/w-%i.log'}\n",
+    );
+    assert_eq!(services.len(), 3);
+    let two = &services[1];
+    assert_eq!(two.name, "worker@2");
+    assert_eq!(two.instance.as_deref(), Some("2"));
+    assert_eq!(two.command, ["work", "--id", "2", "100%"]);
+    assert_eq!(two.working_dir.as_deref(), Some(Path::new("/u/data/2")));
+    assert_eq!(two.log.file.as_deref(), Some(Path::new("/u/logs/w-2.log")));
+    assert_eq!(
+        two.environment,
+        [("SHARD".to_string(), "s-2".to_string()), ("TEND_INSTANCE".to_string(), "2".to_string())],
+        "TEND_INSTANCE is always the instance's name"
+    );
+    assert!(two.instances.is_none() && two.instance_env.is_empty(), "unit-level keys stay with the unit");
+    let named = instances_of("command: [work, '%i']\ninstances: [eu, us-east.1]\n");
+    let names: Vec<&str> = named.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["worker@eu", "worker@us-east.1"]);
+    assert_eq!(named[1].command, ["work", "us-east.1"]);
+}
+
+/// An env_file's values are taken as they are (a password may hold `%`);
+/// a unit without `instances` keeps every `%` as written.
+#[test]
+fn env_files_and_units_without_instances_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("w.env"), "PASSWORD=50%off%i\n").unwrap();
+    let file = dir.path().join("worker.yaml");
+    let unit = parse_unit(&file, "command: [w]\ninstances: 2\nenv_file: w.env\n", &FakeUsers::new()).unwrap();
+    let services = crate::unit::services(&unit);
+    assert_eq!(services[0].environment[0], ("PASSWORD".to_string(), "50%off%i".to_string()));
+    let plain = ok("command: [date, +%s]\nenvironment: {A: '%i'}\n");
+    assert_eq!(plain.command, ["date", "+%s"]);
+    assert_eq!(crate::unit::services(&plain)[0].environment, [("A".to_string(), "%i".to_string())]);
+}
+
+#[test]
+fn instance_errors() {
+    let e = |yaml: &str| render(&parse_unit(Path::new("worker.yaml"), yaml, &FakeUsers::new()).unwrap_err());
+    assert_eq!(
+        e("command: [date, +%s]\ninstances: 2\n"),
+        "worker.yaml:1:17: command: unknown specifier '%s': only %i (the instance name) and %% (a literal %) are replaced"
+    );
+    assert!(e("command: [w]\ninstances: 2\nenvironment: {A: '5%'}\n")
+        .starts_with("worker.yaml:3:18: environment: A: a lone '%'"));
+    assert_eq!(
+        e("command: [w]\ninstances: 0\n"),
+        "worker.yaml:2:12: instances: expected a number from 1 to 1000, or a list of instance names, got '0'"
+    );
+    assert!(e("command: [w]\ninstances: 1001\n").contains("from 1 to 1000"));
+    assert_eq!(e("command: [w]\ninstances: []\n"), "worker.yaml:2:12: instances: the list is empty");
+    assert_eq!(e("command: [w]\ninstances: [eu, eu]\n"), "worker.yaml:2:17: instances: 'eu' is listed twice");
+    assert!(e("command: [w]\ninstances: [EU]\n")
+        .starts_with("worker.yaml:2:13: instances: invalid instance name 'EU'"));
+    assert!(
+        e("command: [w]\nenabled: maybe\n").starts_with("worker.yaml:2:10: enabled: expected true or false")
+    );
+}
+
+/// `depends_on` may name a pool (every instance) or one instance of it.
+#[test]
+fn dependencies_on_a_pool_and_on_one_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
+    write("worker.yaml", "command: [w]\ninstances: 3\n");
+    write("web.yaml", "command: [w]\n");
+    write("lb.yaml", "command: [lb]\ndepends_on: {worker: ready, worker@3: started}\n");
+    assert!(load_dir(dir.path(), &FakeUsers::new()).is_ok());
+    write("lb.yaml", "command: [lb]\ndepends_on: [worker@4, web@1]\n");
+    let errors = render(&load_dir(dir.path(), &FakeUsers::new()).unwrap_err());
+    let d = dir.path().display();
+    assert_eq!(
+        errors,
+        format!(
+            "{d}/lb.yaml:2:14: depends_on: 'worker' has no instance '4' (it has worker@1 … worker@3)\n\
+             {d}/lb.yaml:2:24: depends_on: 'web' has no instances, so there is no 'web@1'"
+        )
+    );
+    write("lb.yaml", "command: [lb]\n");
+    write("worker.yaml", "command: [w]\ninstances: 3\ndepends_on: [worker@1]\n");
+    let errors = render(&load_dir(dir.path(), &FakeUsers::new()).unwrap_err());
+    assert!(errors.contains("worker cannot depend on itself"), "{errors}");
 }
 
 #[test]
@@ -737,7 +852,7 @@ fn load_dir_reports_every_error_of_every_file_sorted() {
         render(&errors),
         format!(
             "\
-{d}/Bad.yaml: invalid unit name 'Bad': it must start with a-z or 0-9 and contain only a-z, 0-9, '_', '.', '@' and '-'
+{d}/Bad.yaml: invalid unit name 'Bad': it must start with a-z or 0-9 and contain only a-z, 0-9, '_', '.' and '-'
 {d}/api.yaml:1:10: invalid YAML: unclosed bracket '['
 {d}/empty.yaml:1:1: file is empty
 {d}/twice.yaml: unit 'twice' is defined twice: twice.yaml and twice.yml (remove one of them)
@@ -1520,8 +1635,8 @@ fn every_key_of_the_table_is_checked_by_the_loader() {
 
 #[test]
 fn a_key_missing_from_the_table_is_unknown() {
-    assert!(keys::find(keys::UNIT, "instances").is_none());
-    assert_eq!(errors("command: x\ninstances: 3\n"), "web.yaml:2:1: unknown key 'instances'");
+    assert!(keys::find(keys::UNIT, "autostart").is_none());
+    assert_eq!(errors("command: x\nautostart: true\n"), "web.yaml:2:1: unknown key 'autostart'");
     let nested = errors("command: x\nlog: {rotate: daily}\n");
     assert!(nested.starts_with("web.yaml:2:7: log: unknown key 'rotate'"), "{nested}");
     let hint = parse("command: x\nlog: {rotate: daily}\n").unwrap_err()[0].hint.clone().unwrap_or_default();
@@ -1587,4 +1702,96 @@ fn contradictory_sandbox_paths_are_load_errors() {
     assert!(errors(landlock).contains("Landlock can only grant access"), "{}", errors(landlock));
     // The usual combination is fine.
     ok("command: x\nsandbox:\n  read_only_paths: [/]\n  read_write_paths: [/srv/data]\n  inaccessible_paths: [/home, /root]\n");
+}
+
+#[test]
+fn stdin_is_null_a_file_or_data() {
+    assert_eq!(ok("command: x\n").stdin, crate::unit::Stdin::Null);
+    assert_eq!(ok("command: x\nstdin: null\n").stdin, crate::unit::Stdin::Null);
+    assert_eq!(ok("command: x\nstdin: ~\n").stdin, crate::unit::Stdin::Null);
+    assert_eq!(
+        ok("command: x\nstdin: {file: in/put.txt}\n").stdin,
+        crate::unit::Stdin::File(PathBuf::from("in/put.txt")),
+        "relative to the unit file's folder (here: none)"
+    );
+    let abs = parse_unit(
+        Path::new("/etc/tend/units/web.yaml"),
+        "command: x\nstdin: {file: q.sql}\n",
+        &FakeUsers::new(),
+    );
+    assert_eq!(abs.unwrap().stdin, crate::unit::Stdin::File(PathBuf::from("/etc/tend/units/q.sql")));
+    assert_eq!(
+        ok("command: x\nstdin: {data: \"SELECT 1;\\n\"}\n").stdin,
+        crate::unit::Stdin::Data("SELECT 1;\n".into())
+    );
+    assert_eq!(
+        ok("command: x\nstdin:\n  data: |\n    a\n    b\n").stdin,
+        crate::unit::Stdin::Data("a\nb\n".into())
+    );
+    assert_eq!(ok("command: x\nstdin: {data: 42}\n").stdin, crate::unit::Stdin::Data("42".into()));
+}
+
+#[test]
+fn stdin_errors() {
+    assert_eq!(
+        errors("command: x\nstdin:\n"),
+        "web.yaml:2:6: stdin: expected null, or a mapping such as {file: input.txt} or {data: \"text\"}, got nothing"
+    );
+    assert_eq!(
+        errors("command: x\nstdin: /dev/zero\n"),
+        "web.yaml:2:8: stdin: expected null, or a mapping such as {file: input.txt} or {data: \"text\"}, got '/dev/zero'"
+    );
+    assert_eq!(
+        errors("command: x\nstdin: {file: a, data: b}\n"),
+        "web.yaml:2:18: stdin: file and data are both set (it is one or the other)"
+    );
+    assert_eq!(errors("command: x\nstdin: {}\n"), "web.yaml:2:8: stdin: needs file or data");
+    assert_eq!(
+        errors("command: x\nstdin: {fil: a}\n"),
+        "web.yaml:2:9: stdin: unknown key 'fil' (did you mean 'file'?)"
+    );
+    assert_eq!(errors("command: x\nstdin: {file: ''}\n"), "web.yaml:2:15: stdin.file: path is empty");
+    assert_eq!(
+        errors("command: x\nstdin: {data: [a]}\n"),
+        "web.yaml:2:15: stdin.data: expected a string, got a list"
+    );
+}
+
+#[test]
+fn stdout_and_stderr_name_a_consumer() {
+    let spec = ok("command: x\nstdout: {to: shipper}\nstderr:\n  to: errors@2\n");
+    assert_eq!(spec.stdout_to.as_ref().map(|t| t.name.as_str()), Some("shipper"));
+    assert_eq!(
+        spec.stderr_to.as_ref().map(|t| (t.name.as_str(), t.at.line, t.at.column)),
+        Some(("errors@2", 4, 7))
+    );
+    assert_eq!(ok("command: x\n").stdout_to, None);
+    assert_eq!(errors("command: x\nstdout: {}\n"), "web.yaml:2:9: stdout: needs to: NAME");
+    assert_eq!(
+        errors("command: x\nstdout: shipper\n"),
+        "web.yaml:2:9: stdout: expected a mapping such as {to: shipper}, got 'shipper'"
+    );
+    assert_eq!(
+        errors("command: x\nstderr: {to: web}\n"),
+        "web.yaml:2:14: stderr.to: web cannot pipe into itself"
+    );
+    assert_eq!(
+        errors("command: x\nstdout: {to: Big Name}\n"),
+        "web.yaml:2:14: stdout.to: 'Big Name' is not a unit name"
+    );
+    assert_eq!(errors("command: x\nstdout: {to: a, file: b}\n"), "web.yaml:2:17: stdout: unknown key 'file'");
+}
+
+#[test]
+fn runtime_max_is_a_positive_duration_and_not_for_oneshots() {
+    assert_eq!(ok("command: x\nruntime_max: 24h\n").runtime_max, Some(Duration::from_secs(86_400)));
+    assert_eq!(
+        ok("command: x\ntype: notify\nruntime_max: 90m\n").runtime_max,
+        Some(Duration::from_secs(5_400))
+    );
+    assert_eq!(errors("command: x\nruntime_max: 0s\n"), "web.yaml:2:14: runtime_max: must be longer than 0s");
+    assert_eq!(
+        errors("command: x\ntype: oneshot\nruntime_max: 1h\n"),
+        "web.yaml:3:1: runtime_max: not for type: oneshot (a oneshot runs to completion)"
+    );
 }

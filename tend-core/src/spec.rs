@@ -5,6 +5,7 @@
 //! The enums here are the unit file's words for restart policies, service
 //! types and dependency conditions; the loader parses into them.
 
+pub use crate::pool::Instances;
 use crate::ExitStatus;
 use std::time::Duration;
 
@@ -56,6 +57,8 @@ pub struct Config {
     pub watchdog: Option<Duration>,
     /// `timeout` of a oneshot.
     pub oneshot_timeout: Option<Duration>,
+    /// `runtime_max`: stopped (gracefully) once it has run this long.
+    pub runtime_max: Option<Duration>,
 }
 
 impl Config {
@@ -97,12 +100,64 @@ pub struct Spec {
     pub health_check: Option<CheckTiming>,
     /// `resources.memory_max`, for the OOM message.
     pub memory_max: Option<u64>,
+    /// `stdin`, as the unit says it. A pipe from a producer is not said by
+    /// the consumer's unit: the core finds it in the producers' `to:`.
+    pub stdin: StdinSource,
+    /// `stdout: {to: NAME}`: the consumer its stdout is piped into.
+    pub stdout_to: Option<String>,
+    /// `stderr: {to: NAME}`.
+    pub stderr_to: Option<String>,
 }
 
-/// A service definition the core can hold: it knows its name and its
+/// `stdin:` in a unit file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StdinSource {
+    /// `/dev/null` (the default, `stdin: null`).
+    #[default]
+    Null,
+    /// `{file: PATH}`: opened when the service starts.
+    File,
+    /// `{data: "..."}`: given, then end-of-file.
+    Data,
+}
+
+impl Spec {
+    /// The consumers this service's output is piped into (`stdout` first;
+    /// once each).
+    pub fn pipes_into(&self) -> impl Iterator<Item = &str> {
+        let stdout = self.stdout_to.as_deref();
+        let stderr = self.stderr_to.as_deref().filter(|&to| Some(to) != stdout);
+        stdout.into_iter().chain(stderr)
+    }
+}
+
+/// A unit definition the core can hold: it knows its name and its
 /// [`Spec`]; equality is what a reload compares (any difference, even in
 /// a part the core does not look at, restarts the service).
-pub trait Definition: PartialEq {
+///
+/// A unit is one service, or with [`instances`](Definition::instances) a
+/// pool of them (`NAME@1` …); the core asks each unit for the definition
+/// of each of its services ([`service`](Definition::service)) and runs
+/// those.
+pub trait Definition: PartialEq + Sized {
+    /// The unit's name (a unit file's), or a service's full name
+    /// (`worker@2`) for what [`service`](Definition::service) returned.
     fn name(&self) -> &str;
     fn spec(&self) -> Spec;
+    /// `instances:`: the unit is a pool of services `NAME@INSTANCE`;
+    /// `None`: it is one service, named as the unit.
+    fn instances(&self) -> Option<&Instances> {
+        None
+    }
+    /// `enabled:`: `tend up` (without names) starts it. A disabled unit is
+    /// still loaded, checked, started by `tend start` and as a dependency.
+    fn enabled(&self) -> bool {
+        true
+    }
+    /// The definition of one of this unit's services: `Some(instance)` for
+    /// an instance of a pool (named `NAME@INSTANCE`, its `%i` replaced),
+    /// `None` for a unit that is one service. What belongs to the unit
+    /// rather than to a service (`instances`, `enabled`) is left out, so
+    /// that a reload that changes only those changes no running service.
+    fn service(&self, instance: Option<&str>) -> Self;
 }

@@ -444,7 +444,7 @@ impl Feeds {
 
     /// Send `command` for `name` and report its answer when it comes.
     fn send(&self, command: Command, name: String) {
-        let target = |name: String| Target { names: vec![name], all: false, wait: true };
+        let target = |name: String| Target::names(vec![name]);
         let request = match command {
             Command::Start => Request::Start(target(name)),
             Command::Restart => Request::Restart(target(name)),

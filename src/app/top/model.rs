@@ -909,6 +909,9 @@ mod tests {
         let up = matches!(state, ServiceState::Running | ServiceState::Ready);
         ServiceStatus {
             name: name.into(),
+            unit: None,
+            instance: None,
+            enabled: true,
             state,
             pid,
             since: "2026-01-01T00:00:00Z".into(),

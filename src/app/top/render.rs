@@ -231,6 +231,9 @@ mod tests {
     fn status(name: &str, state: ServiceState, pid: Option<i32>) -> ServiceStatus {
         ServiceStatus {
             name: name.into(),
+            unit: None,
+            instance: None,
+            enabled: true,
             state,
             pid,
             since: "2026-01-01T00:00:00Z".into(),
