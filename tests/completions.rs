@@ -291,3 +291,35 @@ fn zsh_completes_service_names_and_signals_in_a_real_terminal() {
     drop(tmux);
     shutdown(&env, &mut tend);
 }
+
+/// `tend scale` completes pools only, then nothing (a number); other
+/// commands offer a pool's unit name before its instances.
+#[test]
+fn pools_complete_by_their_unit_name() {
+    let env = Env::new();
+    env.unit("web", "command: [sleep, infinity]\n");
+    env.unit("pool", "command: [sleep, infinity]\ninstances: 2\n");
+    let mut tend = env.up();
+    wait_running(&env, &tend, &["web", "pool@1", "pool@2"]);
+    let lines = ["tend scale ", "tend scale pool ", "tend stop p", "tend restart --rolling "];
+    let got = bash_complete(&env, &lines, &[]);
+    assert_eq!(got[0], "pool");
+    // The count: no names (clap's flags, as for any argument it cannot list).
+    assert!(got[1].split(' ').all(|w| w.starts_with('-')), "{:?}", got[1]);
+    assert_eq!(got[2..], ["pool pool@1 pool@2", "pool pool@1 pool@2 web"]);
+    if !skip_unless_installed("pools_complete_by_their_unit_name (fish)", &["fish"]) {
+        let script = script(&env, "fish", "tend.fish");
+        let mut program = format!("source {}\n", script.display());
+        for q in ["tend scale ", "tend scale pool "] {
+            program.push_str(&format!("echo (complete -C '{q}' | cut -f1)\n"));
+        }
+        let mut cmd = Command::new("fish");
+        cmd.args(["--no-config", "-c", &program])
+            .env("TEND_SOCKET", env.socket())
+            .env("PATH", path_with_tend())
+            .env("HOME", env.root());
+        let out = run_cmd(cmd, "fish completion");
+        assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["pool", ""], "{}", out.show());
+    }
+    shutdown(&env, &mut tend);
+}

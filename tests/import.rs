@@ -35,6 +35,11 @@ fn await_line(tend: &Tend, path: &Path) -> String {
 }
 
 /// The text of units/NAME.yaml.
+fn sh_out(script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 fn unit(env: &Env, name: &str) -> String {
     read(env.units().join(format!("{name}.yaml")))
 }
@@ -153,6 +158,47 @@ volumes:
     assert!(reports.join("db.ready").exists(), "web started before db was healthy");
     assert_eq!(await_line(&tend, &reports.join("web.user")), "nobody");
     assert_eq!(await_line(&tend, &reports.join("web.env.out")), "production debug");
+    shutdown(&env, &mut tend);
+}
+
+/// compose's `scale` and `deploy.replicas` become a pool (`instances:`),
+/// 0 becomes `enabled: false`; a `%` in a pool's command is kept literal.
+#[test]
+fn compose_scale_and_replicas_become_instances() {
+    let env = Env::new();
+    let dir = env.root().display().to_string();
+    let compose = format!(
+        r#"services:
+  worker:
+    command: ["sh", "-c", "echo $$TEND_INSTANCE $$(date +%Y) > {dir}/w-$$TEND_INSTANCE.out; exec sleep 1000"]
+    scale: 3
+  batch:
+    command: ["sleep", "1000"]
+    deploy:
+      replicas: 2
+  spare:
+    command: ["sh", "-c", "touch {dir}/spare.started; exec sleep 1000"]
+    deploy: {{replicas: 0}}
+"#
+    );
+    fs::write(env.p("docker-compose.yml"), compose).unwrap();
+    let out = import(&env, &["compose", "docker-compose.yml", "-o", "units"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(out.stderr.is_empty(), "nothing is left untranslated:\n{}", out.show());
+    assert!(unit(&env, "worker").contains("instances: 3"), "{}", unit(&env, "worker"));
+    assert!(unit(&env, "batch").contains("instances: 2"), "{}", unit(&env, "batch"));
+    assert!(unit(&env, "spare").contains("enabled: false"), "{}", unit(&env, "spare"));
+    let checked = check(&env.units());
+    assert_eq!(checked.code, 0, "{}", checked.show());
+    let mut tend = env.up();
+    wait_running(&env, &tend, &["worker@1", "worker@2", "worker@3", "batch@1", "batch@2"]);
+    let year = sh_out("date +%Y");
+    for i in 1..=3 {
+        let line = await_line(&tend, &env.p(&format!("w-{i}.out")));
+        assert_eq!(line, format!("{i} {year}"), "TEND_INSTANCE, and date's own %Y");
+    }
+    assert_eq!(state(&env, "spare"), "stopped");
+    assert!(!env.p("spare.started").exists(), "replicas: 0 is not started");
     shutdown(&env, &mut tend);
 }
 

@@ -1178,10 +1178,19 @@ fn a_private_pid_namespace_reaps_forwards_signals_and_ends_with_its_service() {
     assert!(tend.lines_of("ns").iter().any(|l| l == "zombies: 0"), "{:?}", tend.lines_of("ns"));
     tend.wait_stderr("code: exited with status 3");
     let leader = tend.started_pid("ns");
-    let daemon = descendants(leader)
-        .into_iter()
-        .find(|p| read(format!("/proc/{p}/cmdline")).starts_with("sleep\u{0}100777"))
-        .expect("the daemon in the namespace");
+    // The daemon was forked before END, but it may not have exec'd `sleep`
+    // yet (it may still be `sh` or `setsid`): poll for it.
+    let find_daemon = || {
+        descendants(leader)
+            .into_iter()
+            .find(|p| read(format!("/proc/{p}/cmdline")).starts_with("sleep\u{0}100777"))
+    };
+    let mut daemon = None;
+    tend.wait_until(T, "the daemon in the namespace", || {
+        daemon = find_daemon();
+        daemon.is_some()
+    });
+    let daemon = daemon.expect("the daemon in the namespace");
     // A stop_timeout of 60s: stopped well before, so SIGTERM reached `sleep`.
     let out = ctl(&env, &["stop", "ns"]);
     assert_eq!(out.code, 0, "{}\n{}", out.show(), tend.dump());

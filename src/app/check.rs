@@ -123,7 +123,17 @@ fn summary(dir: &std::path::Path, units: &[UnitSpec]) -> String {
     if units.is_empty() {
         return format!("{}: no units (files named NAME.yaml)", dir.display());
     }
-    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    // A pool says how many services it runs: `worker (4 instances)`.
+    let names: Vec<String> = units
+        .iter()
+        .map(|u| match &u.instances {
+            None => u.name.clone(),
+            Some(instances) => {
+                let n = instances.len();
+                format!("{} ({n} instance{})", u.name, if n == 1 { "" } else { "s" })
+            }
+        })
+        .collect();
     let plural = if units.len() == 1 { "" } else { "s" };
     format!("{}: {} unit{plural} ok: {}", dir.display(), units.len(), names.join(", "))
 }

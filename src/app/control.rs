@@ -5,7 +5,7 @@
 use crate::ctl::client::{self, Client, ConnectError};
 use crate::ctl::proto::{
     Answer, CheckKind, ErrorBody, ErrorCode, ErrorReply, ExitKind, LogLine, LogsItem, ReloadReply, Request,
-    ResultsReply, ServiceResult, ServiceStatus, ShutdownReply, StatusReply,
+    ResultsReply, ScaleReply, ServiceResult, ServiceStatus, ShutdownReply, StatusReply,
 };
 use crate::exit;
 use serde::de::DeserializeOwned;
@@ -276,19 +276,55 @@ pub(super) fn error_exit(reply: &ErrorReply) -> i32 {
 /// its services has no bound unless `--timeout` gives one.
 pub fn change(socket: Option<PathBuf>, request: Request) -> i32 {
     let waits = matches!(&request, Request::Start(t) | Request::Stop(t) | Request::Restart(t) if t.wait);
+    // A rolling restart that stops says where and why.
+    let rolling = matches!(&request, Request::Restart(t) if t.rolling);
     let bound = if waits { waiting_timeout() } else { Some(timeout()) };
-    render_results(call_within::<ResultsReply>(socket, request, bound))
+    render_results(call_within::<ResultsReply>(socket, request, bound), rolling)
 }
 
 /// A reply with per-service results: print each, and pick the exit status.
-fn render_results(reply: Result<Answer<ResultsReply>, i32>) -> i32 {
+/// `say_why`: when some failed, print the error's message too.
+fn render_results(reply: Result<Answer<ResultsReply>, i32>, say_why: bool) -> i32 {
     match reply {
         Ok(Ok(reply)) => match print_results(&reply.results) {
             Ok(()) => exit::OK,
             Err(code) => code,
         },
         Ok(Err(ErrorReply { error, results: Some(results), .. })) => match print_results(&results) {
-            Ok(()) => error_status(&error),
+            Ok(()) => {
+                if say_why {
+                    print_error(&error);
+                }
+                error_status(&error)
+            }
+            Err(code) => code,
+        },
+        Ok(Err(error)) => error_exit(&error),
+        Err(code) => code,
+    }
+}
+
+/// `tend scale NAME N`: the pool's new size, then each instance started or
+/// stopped.
+pub fn scale(socket: Option<PathBuf>, name: String, instances: u32, wait: bool) -> i32 {
+    let bound = if wait { waiting_timeout() } else { Some(timeout()) };
+    match call_within::<ScaleReply>(socket, Request::Scale { name, instances, wait }, bound) {
+        Ok(Ok(reply)) => {
+            let said = if reply.from == reply.to {
+                crate::emit!("{}: already {} instances\n", reply.unit, reply.to)
+            } else {
+                crate::emit!("{}: scaled from {} to {} instances\n", reply.unit, reply.from, reply.to)
+            };
+            match said.and_then(|()| print_results(&reply.results)) {
+                Ok(()) => exit::OK,
+                Err(code) => code,
+            }
+        }
+        Ok(Err(ErrorReply { error, results: Some(results), .. })) => match print_results(&results) {
+            Ok(()) => {
+                print_error(&error);
+                error_status(&error)
+            }
             Err(code) => code,
         },
         Ok(Err(error)) => error_exit(&error),
@@ -425,8 +461,13 @@ pub fn reload(socket: Option<PathBuf>, json: bool) -> i32 {
             } else {
                 let list =
                     |names: &[String]| if names.is_empty() { "-".to_string() } else { names.join(", ") };
+                let loaded = if report.loaded.is_empty() {
+                    String::new()
+                } else {
+                    format!("loaded:    {} (not started)\n", report.loaded.join(", "))
+                };
                 crate::emit!(
-                    "started:   {}\nstopped:   {}\nrestarted: {}\nunchanged: {}\n",
+                    "started:   {}\nstopped:   {}\nrestarted: {}\nunchanged: {}\n{loaded}",
                     list(&report.started),
                     list(&report.stopped),
                     list(&report.restarted),
@@ -507,6 +548,9 @@ mod tests {
     fn status(name: &str, state: &str, pid: Option<i32>) -> ServiceStatus {
         ServiceStatus {
             name: name.into(),
+            unit: None,
+            instance: None,
+            enabled: true,
             state: serde_json::from_value(serde_json::Value::String(state.into())).unwrap(),
             pid,
             since: "2026-01-01T00:00:00Z".into(),

@@ -97,7 +97,10 @@ pub fn load_units(dir: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let warnings = units
         .iter()
         .filter_map(|unit| {
-            let problem = crate::spawn::check_program(unit, environment.iter().cloned()).err()?;
+            // Each instance of a pool: `%i` may be in its program or its working_dir.
+            let problem = unit::services(unit).into_iter().find_map(|service| {
+                crate::spawn::check_program(&service, environment.iter().cloned()).err()
+            })?;
             Some(Diagnostic {
                 file: unit.file.clone(),
                 line: unit.command_at.line,

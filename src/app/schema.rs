@@ -206,6 +206,14 @@ fn value(value: &Value) -> Json {
         ]}),
         Value::TcpAddress => json!({"type": "string", "pattern": r"^\s*(\[[^\]]+\]|[^:\s\[\]]+):[0-9]+\s*$"}),
         Value::HttpUrl => json!({"type": "string", "pattern": r"^\s*[hH][tT][tT][pP]://[^/?#@\s]+"}),
+        Value::Instances { max } => json!({"anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": max},
+            {"type": "array", "minItems": 1, "uniqueItems": true, "items": {
+                "type": "string",
+                "pattern": "^[a-z0-9][a-z0-9_.-]*$",
+                "maxLength": tend_core::pool::MAX_INSTANCE_NAME,
+            }},
+        ]}),
         Value::Table { keys, one_of } => object(keys, one_of),
     }
 }

@@ -12,6 +12,8 @@ pub struct UpArgs {
     pub socket: Option<Option<PathBuf>>,
     pub socket_group: Option<String>,
     pub syslog: bool,
+    /// `tend up NAME…`: only these services and what they depend on.
+    pub names: Vec<String>,
     pub metrics_listen: Option<std::net::SocketAddr>,
     pub detach: bool,
     pub log_file: Option<PathBuf>,
@@ -81,6 +83,7 @@ pub fn up(args: UpArgs) -> i32 {
             units_dir: dir,
             socket,
             syslog_events: args.syslog,
+            only: args.names,
             metrics_listen: args.metrics_listen,
         },
     )
@@ -117,6 +120,10 @@ fn detach(args: &UpArgs, dir: &Path, socket: &Path, log: &Path) -> i32 {
     }
     if let Some(listen) = &args.metrics_listen {
         command.arg("--metrics-listen").arg(listen.to_string());
+    }
+    // `tend up --detach NAME…`: the supervisor starts only these.
+    if !args.names.is_empty() {
+        command.arg("--").args(&args.names);
     }
     let stderr = match log_file.try_clone() {
         Ok(file) => file,

@@ -64,14 +64,18 @@ pub struct Targets {
 /// the app layer never sees clap's types.
 impl From<Targets> for Target {
     fn from(targets: Targets) -> Target {
-        Target { names: targets.names, all: targets.all, wait: !targets.no_wait }
+        Target { names: targets.names, all: targets.all, wait: !targets.no_wait, rolling: false }
     }
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Supervise every unit in the units folder, in the foreground.
+    /// Supervise every unit in the units folder (or only NAMEs and what they depend on), in the foreground.
     Up {
+        /// Start only these services (a unit's name: all its instances) and what they depend on; the
+        /// others are loaded and stay stopped until `tend start`. Default: every unit not `enabled: false`.
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
         /// The units folder (else $TEND_UNITS, else ./units, else /etc/tend/units).
         #[arg(long, short = 'u', value_name = "DIR")]
         units: Option<PathBuf>,
@@ -164,10 +168,34 @@ pub enum Command {
         #[command(flatten)]
         timeout: TimeoutArg,
     },
-    /// Restart services, and wait until the new process runs.
+    /// Restart services, and wait until the new process runs (a unit's name: every instance).
     Restart {
         #[command(flatten)]
         targets: Targets,
+        /// One at a time: each must be up again (ready, if it signals readiness) before the next is
+        /// restarted; stops at the first that fails (exit 1). A pool never loses more than one.
+        #[arg(long)]
+        rolling: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
+    /// Change a pool's number of instances: new ones start, surplus ones stop from the highest.
+    #[command(
+        after_help = "E.g. tend scale worker 8. The instances that stay are not touched; a reload keeps the
+new count until the unit's `instances:` itself changes."
+    )]
+    Scale {
+        /// The pool's unit name (a unit with `instances: N`).
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// How many instances it should have.
+        #[arg(value_name = "N")]
+        instances: u32,
+        /// Return at once instead of waiting until the new instances run and the surplus ones are down.
+        #[arg(long)]
+        no_wait: bool,
         #[command(flatten)]
         socket: SocketArg,
         #[command(flatten)]
@@ -334,6 +362,7 @@ impl Command {
             | Command::Start { timeout, .. }
             | Command::Stop { timeout, .. }
             | Command::Restart { timeout, .. }
+            | Command::Scale { timeout, .. }
             | Command::Signal { timeout, .. }
             | Command::Logs { timeout, .. }
             | Command::Events { timeout, .. }
@@ -414,8 +443,10 @@ pub fn parse_since(text: &str) -> Result<std::time::SystemTime, String> {
 /// What `tend __complete` lists.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Candidates {
-    /// The running supervisor's service names.
+    /// The running supervisor's service names (and its pools' unit names).
     Services,
+    /// The running supervisor's pools (units with instances), for `tend scale`.
+    Pools,
     /// Signal names for `tend signal`.
     Signals,
 }

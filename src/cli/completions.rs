@@ -24,6 +24,9 @@ pub use super::args::{Candidates, Shell};
 /// Subcommands whose positional arguments are service names.
 const NAME_COMMANDS: &[&str] = &["status", "start", "stop", "restart", "logs", "signal", "events", "wait"];
 
+/// Subcommands whose first positional argument is a pool's unit name.
+const POOL_COMMANDS: &[&str] = &["scale"];
+
 /// How long a tab press may wait for a supervisor that accepted the
 /// connection but does not answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_millis(500);
@@ -59,7 +62,8 @@ pub fn print(shell: Shell, cmd: clap::Command) -> i32 {
 pub fn candidates(what: Candidates, socket: Option<PathBuf>) -> i32 {
     let words = match what {
         Candidates::Signals => crate::unit::values::signal_names(),
-        Candidates::Services => service_names(socket).unwrap_or_default(),
+        Candidates::Services => service_names(socket, false).unwrap_or_default(),
+        Candidates::Pools => service_names(socket, true).unwrap_or_default(),
     };
     let mut text = words.join("\n");
     if !text.is_empty() {
@@ -70,18 +74,30 @@ pub fn candidates(what: Candidates, socket: Option<PathBuf>) -> i32 {
     crate::exit::OK
 }
 
-fn service_names(socket: Option<PathBuf>) -> Option<Vec<String>> {
+/// The running supervisor's service names (a pool's unit name before its
+/// instances), or with `pools` the pools' unit names only.
+fn service_names(socket: Option<PathBuf>, pools: bool) -> Option<Vec<String>> {
     let mut client = Client::connect(&client::socket_path(socket)).ok()?;
     client.set_timeout(Some(ANSWER_TIMEOUT));
     let reply = client.call::<StatusReply>(Request::Status { names: Vec::new() }).ok()?.ok()?;
-    Some(reply.services.into_iter().map(|s| s.name).collect())
+    // A pool's unit name (`worker`, every instance) before its instances.
+    let mut names = Vec::new();
+    for service in reply.services {
+        if let Some(unit) = service.unit.filter(|u| !names.contains(u)) {
+            names.push(unit);
+        }
+        if !pools {
+            names.push(service.name);
+        }
+    }
+    Some(names)
 }
 
 /// The flags of NAME_COMMANDS that take a value (`--socket`, `-n`, …): the
 /// word after them is not a service name.
 fn value_flags(cmd: &clap::Command) -> Vec<String> {
     let mut flags = std::collections::BTreeSet::new();
-    for name in NAME_COMMANDS {
+    for name in NAME_COMMANDS.iter().chain(POOL_COMMANDS) {
         let Some(sub) = cmd.find_subcommand(name) else { continue };
         for arg in sub.get_arguments().filter(|a| !a.is_positional() && a.get_action().takes_values()) {
             flags.extend(arg.get_long().map(|l| format!("--{l}")));
@@ -119,9 +135,10 @@ _tend_names() {{
             *) if [[ -z $sub ]]; then sub=$word; else ((positional++)); fi ;;
         esac
     done
-    case " {commands} " in *" $sub "*) ;; *) return 0 ;; esac
+    case " {commands} {pool_commands} " in *" $sub "*) ;; *) return 0 ;; esac
     local what=services
     [[ $sub == signal && $positional -eq 0 ]] && what=signals
+    case " {pool_commands} " in *" $sub "*) [[ $positional -eq 0 ]] || return 0; what=pools ;; esac
     local tend=${{COMP_WORDS[0]}}
     [[ $tend == "~/"* ]] && tend=$HOME/${{tend#\~/}}
     compopt +o default +o bashdefault 2>/dev/null
@@ -130,6 +147,7 @@ _tend_names() {{
 complete -F _tend_names -o nosort -o bashdefault -o default tend
 "#,
         commands = NAME_COMMANDS.join(" "),
+        pool_commands = POOL_COMMANDS.join(" "),
         value_flags = value_flags.join("|"),
     )
 }
@@ -139,10 +157,14 @@ complete -F _tend_names -o nosort -o bashdefault -o default tend
 fn zsh(generated: &str) -> String {
     let mut out = String::with_capacity(generated.len() + 1024);
     let mut replaced = 0;
+    let mut pools = 0;
     for line in generated.split_inclusive('\n') {
         if line.starts_with("'*::names") && line.contains(":_default'") {
             out.push_str(&line.replacen(":_default'", ":_tend_services'", 1));
             replaced += 1;
+        } else if line.starts_with("':name -- ") && line.contains(":_default'") {
+            out.push_str(&line.replacen(":_default'", ":_tend_pools'", 1));
+            pools += 1;
         } else if line.starts_with("':signal -- ") && line.contains(":_default'") {
             out.push_str(&line.replacen(":_default'", ":_tend_signals'", 1));
         } else {
@@ -153,9 +175,10 @@ fn zsh(generated: &str) -> String {
     // arms take no names). A clap_complete upgrade that changes the shape
     // fails here, and in the completion tests, rather than silently.
     assert!(
-        replaced >= NAME_COMMANDS.len(),
-        "zsh script: found {replaced} service-name arguments, expected {}",
-        NAME_COMMANDS.len()
+        replaced >= NAME_COMMANDS.len() && pools >= POOL_COMMANDS.len(),
+        "zsh script: found {replaced} service-name and {pools} pool-name arguments, expected {} and {}",
+        NAME_COMMANDS.len(),
+        POOL_COMMANDS.len()
     );
     let hook = r#"
 # Service and signal names (added by tend).
@@ -165,6 +188,13 @@ _tend_services() {
     [[ -n ${opt_args[--socket]} ]] && socket=(--socket "${opt_args[--socket]}")
     names=(${(f)"$(tend __complete services $socket 2>/dev/null)"})
     _describe -t services 'service' names
+}
+(( $+functions[_tend_pools] )) ||
+_tend_pools() {
+    local -a names socket
+    [[ -n ${opt_args[--socket]} ]] && socket=(--socket "${opt_args[--socket]}")
+    names=(${(f)"$(tend __complete pools $socket 2>/dev/null)"})
+    _describe -t pools 'pool' names
 }
 (( $+functions[_tend_signals] )) ||
 _tend_signals() {
@@ -217,8 +247,11 @@ end
 complete -c tend -n "__fish_tend_using_subcommand {services}" -f -a "(tend __complete services (__fish_tend_socket) 2>/dev/null)"
 complete -c tend -n "__fish_tend_using_subcommand signal; and test (__fish_tend_positionals) -ge 1" -f -a "(tend __complete services (__fish_tend_socket) 2>/dev/null)"
 complete -c tend -n "__fish_tend_using_subcommand signal; and test (__fish_tend_positionals) -eq 0" -f -a "(tend __complete signals 2>/dev/null)"
+complete -c tend -n "__fish_tend_using_subcommand {pools}" -f
+complete -c tend -n "__fish_tend_using_subcommand {pools}; and test (__fish_tend_positionals) -eq 0" -f -a "(tend __complete pools (__fish_tend_socket) 2>/dev/null)"
 "#,
         services = services.join(" "),
+        pools = POOL_COMMANDS.join(" "),
         value_flags = value_flags.join(" "),
     )
 }
@@ -244,6 +277,10 @@ mod tests {
         for name in NAME_COMMANDS {
             let sub = cmd.find_subcommand(name).unwrap_or_else(|| panic!("no subcommand {name}"));
             assert!(sub.get_arguments().any(|a| a.get_id() == "names"), "{name} takes no names");
+        }
+        for name in POOL_COMMANDS {
+            let sub = cmd.find_subcommand(name).unwrap_or_else(|| panic!("no subcommand {name}"));
+            assert!(sub.get_arguments().any(|a| a.get_id() == "name"), "{name} takes no pool name");
         }
     }
 }

@@ -28,17 +28,26 @@ pub fn main() -> i32 {
         control::set_timeout(Some(timeout));
     }
     match cli.command {
-        Command::Up { units, socket, socket_group, no_socket, syslog, metrics_listen, detach, log_file } => {
-            crate::app::up::up(crate::app::up::UpArgs {
-                units,
-                socket: if no_socket { None } else { Some(socket.socket) },
-                socket_group,
-                syslog,
-                metrics_listen,
-                detach,
-                log_file,
-            })
-        }
+        Command::Up {
+            names,
+            units,
+            socket,
+            socket_group,
+            no_socket,
+            syslog,
+            metrics_listen,
+            detach,
+            log_file,
+        } => crate::app::up::up(crate::app::up::UpArgs {
+            units,
+            socket: if no_socket { None } else { Some(socket.socket) },
+            socket_group,
+            syslog,
+            names,
+            metrics_listen,
+            detach,
+            log_file,
+        }),
         Command::Run {
             group,
             success_exit_codes,
@@ -63,8 +72,12 @@ pub fn main() -> i32 {
         Command::Stop { targets, socket, .. } => {
             control::change(socket.socket, Request::Stop(targets.into()))
         }
-        Command::Restart { targets, socket, .. } => {
-            control::change(socket.socket, Request::Restart(targets.into()))
+        Command::Restart { targets, rolling, socket, .. } => {
+            let target = tend_core::proto::Target { rolling, ..targets.into() };
+            control::change(socket.socket, Request::Restart(target))
+        }
+        Command::Scale { name, instances, no_wait, socket, .. } => {
+            control::scale(socket.socket, name, instances, !no_wait)
         }
         Command::Signal { signal, names, socket, .. } => {
             control::change(socket.socket, Request::Signal { signal, names })

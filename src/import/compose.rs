@@ -41,8 +41,7 @@ const CONTAINER_ONLY: &[(&str, &str)] = &[
     ("read_only", "a container's root file system: consider sandbox.read_only_paths"),
     ("tmpfs", "consider sandbox.private_tmp"),
     ("init", "tend itself reaps orphans"),
-    ("deploy", "swarm deployment settings (resources.limits are read)"),
-    ("scale", "tend runs one process per unit: copy the unit for more"),
+    ("deploy", "swarm deployment settings (resources.limits and replicas are read)"),
     ("profiles", "tend up starts every unit"),
 ];
 
@@ -102,6 +101,16 @@ pub fn translate(file: &Path, text: &str) -> Result<Translation, Note> {
         }
     }
     Ok(out)
+}
+
+/// Double every `%` in the strings of `value` (lists and map values).
+fn escape_percent(value: &mut Yaml) {
+    match value {
+        Yaml::Str(s) => *s = s.replace('%', "%%"),
+        Yaml::List(items) => items.iter_mut().for_each(escape_percent),
+        Yaml::Map(entries) => entries.iter_mut().for_each(|(_, v)| escape_percent(v)),
+        Yaml::Int(_) | Yaml::Float(_) | Yaml::Bool(_) => {}
+    }
 }
 
 fn key_name(item: &Item) -> Option<String> {
@@ -242,6 +251,16 @@ impl Context<'_> {
             // compose's default is not to restart.
             draft.set("restart", Yaml::str("never"));
         }
+        if draft.get("instances").is_some() {
+            // In a pool `%` starts a specifier (`%i`), and any other one is
+            // an error: compose's text is literal, so every `%` is doubled
+            // where tend expands them (`date +%s` → `date +%%s`).
+            for (key, value) in &mut draft.entries {
+                if matches!(*key, "command" | "environment" | "working_dir") {
+                    escape_percent(value);
+                }
+            }
+        }
         for (dep, condition, item) in depends_on(service) {
             draft.deps.push(Dependency {
                 name: unit_name(&dep),
@@ -362,7 +381,13 @@ impl Context<'_> {
                 Some(cores) if cores > 0.0 => draft.set_in("resources", "cpu_max", Yaml::Float(cores)),
                 _ => self.note(draft, value, "cpus is a number above 0"),
             },
+            // compose's replicas are tend's instances (`%i` and
+            // TEND_INSTANCE tell them apart); none is `enabled: false`.
+            "scale" => self.replicas(draft, value),
             "deploy" => {
+                if let Some(replicas) = get(value, "replicas") {
+                    self.replicas(draft, replicas);
+                }
                 let limits = get(value, "resources").and_then(|r| get(r, "limits"));
                 if let Some(limits) = limits {
                     if let Some(memory) = get(limits, "memory") {
@@ -377,10 +402,16 @@ impl Context<'_> {
                         draft.set_in("resources", "pids_max", Yaml::Int(*n as i64));
                     }
                 }
-                let others: Vec<_> =
-                    entries(value).into_iter().filter(|(k, _, _)| k != "resources").collect();
+                let others: Vec<_> = entries(value)
+                    .into_iter()
+                    .filter(|(k, _, _)| k != "resources" && k != "replicas")
+                    .collect();
                 if !others.is_empty() {
-                    self.note(draft, key_item, "swarm deployment settings other than resources.limits");
+                    self.note(
+                        draft,
+                        key_item,
+                        "swarm deployment settings other than resources.limits and replicas",
+                    );
                 }
             }
             _ => {
@@ -390,6 +421,17 @@ impl Context<'_> {
                     .map_or("no tend equivalent", |(_, why)| why);
                 self.note(draft, key_item, why);
             }
+        }
+    }
+
+    /// `scale: N`, `deploy.replicas: N`: N instances of the unit.
+    fn replicas(&self, draft: &mut Draft, value: &Item) {
+        let max = i64::from(tend_core::pool::MAX_INSTANCES);
+        match value.node {
+            Node::Int(0) => draft.set("enabled", Yaml::Bool(false)),
+            Node::Int(1) => {}
+            Node::Int(n) if (2..=i128::from(max)).contains(&n) => draft.set("instances", Yaml::Int(n as i64)),
+            _ => self.note(draft, value, format!("replicas: a number from 0 to {max}")),
         }
     }
 
@@ -552,6 +594,34 @@ impl Context<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// compose's replicas are instances; none is `enabled: false`.
+    #[test]
+    fn replicas_are_instances() {
+        let text = "services:\n  worker:\n    command: work\n    deploy: {replicas: 4}\n  batch:\n    command: run\n    scale: 3\n  spare:\n    command: idle\n    scale: 0\n  one:\n    command: x\n    scale: 1\n";
+        let out = translate(Path::new("c.yml"), text).unwrap();
+        let get =
+            |name: &str, key: &str| out.drafts.iter().find(|d| d.name == name).unwrap().get(key).cloned();
+        assert_eq!(get("worker", "instances"), Some(Yaml::Int(4)));
+        assert_eq!(get("batch", "instances"), Some(Yaml::Int(3)));
+        assert_eq!(get("spare", "enabled"), Some(Yaml::Bool(false)));
+        assert_eq!((get("one", "instances"), get("one", "enabled")), (None, None));
+        assert!(out.notes.is_empty() && out.drafts.iter().all(|d| d.notes.is_empty()), "{:?}", out.notes);
+    }
+
+    /// compose's text is literal: in a pool, where `%` starts a specifier,
+    /// each `%` is doubled; outside a pool it is kept as written.
+    #[test]
+    fn a_percent_in_a_pool_is_escaped() {
+        let text = "services:\n  worker:\n    command: date +%s\n    working_dir: /srv/100%\n    environment: {FMT: \"%d\"}\n    scale: 2\n  one:\n    command: date +%s\n";
+        let out = translate(Path::new("c.yml"), text).unwrap();
+        let get =
+            |name: &str, key: &str| out.drafts.iter().find(|d| d.name == name).unwrap().get(key).cloned();
+        assert_eq!(get("worker", "command"), Some(Yaml::words(&["date", "+%%s"])));
+        assert_eq!(get("worker", "working_dir"), Some(Yaml::str("/srv/100%%")));
+        assert_eq!(get("worker", "environment"), Some(Yaml::Map(vec![("FMT".into(), Yaml::str("%%d"))])));
+        assert_eq!(get("one", "command"), Some(Yaml::words(&["date", "+%s"])));
+    }
 
     #[test]
     fn go_durations() {

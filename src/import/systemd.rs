@@ -38,7 +38,7 @@ pub fn translate(file: &Path, text: &str) -> Translation {
     }
     if name.ends_with('@') {
         out.notes
-            .push(whole("a template (NAME@.service): tend has no instances; import a copy per instance"));
+            .push(whole("a template (NAME@.service) is not imported: write one unit with `instances:` (a count or the instance names), where %i is the instance name as in systemd"));
         return out;
     }
     let (sections, bad) = ini::parse(text, Dialect::Systemd);

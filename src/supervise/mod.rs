@@ -129,6 +129,9 @@ pub struct UpOptions {
     pub socket: Option<SocketOptions>,
     /// Send tend's own lifecycle events to syslog too.
     pub syslog_events: bool,
+    /// `tend up NAME…`: start only these (and what they depend on); empty:
+    /// every enabled unit.
+    pub only: Vec<String>,
     /// Serve `GET /metrics` here (`--metrics-listen`).
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -195,7 +198,12 @@ pub fn run_up(units: Vec<UnitSpec>, options: UpOptions) -> i32 {
         Ok(mut supervisor) => supervisor.run(),
         Err(err) => {
             eprintln!("tend: {err}");
-            crate::exit::FAILURE
+            // `tend up NAME…` with a name no unit has: a usage error.
+            if err.kind() == io::ErrorKind::InvalidInput {
+                crate::exit::USAGE
+            } else {
+                crate::exit::FAILURE
+            }
         }
     }
 }
@@ -255,10 +263,18 @@ struct Supervisor {
     read_buffer: Vec<u8>,
     /// epoll_wait failed: shutting down without the poller.
     poll_error: Option<String>,
+    /// Services were added (a reload, `tend scale`): the prefix width is
+    /// set again at the end of the turn.
+    prefixes_stale: bool,
 }
 
 impl Supervisor {
     fn new(units: Vec<UnitSpec>, options: UpOptions) -> io::Result<Supervisor> {
+        let mut core = Core::new(units, sys::getpid(), env!("CARGO_PKG_VERSION"));
+        // Before anything is touched (the socket, the signals).
+        core.select(&options.only).map_err(|why| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{why}; nothing was started"))
+        })?;
         crate::spawn::ensure_standard_fds();
         let fd_limit = sys::raise_nofile_limit();
         for signal in [Signal::SIGPIPE, Signal::SIGTTIN, Signal::SIGTTOU] {
@@ -317,7 +333,8 @@ impl Supervisor {
                 Some(listener)
             }
         };
-        let output = Output::new(units.iter().map(|u| u.name.as_str()));
+        // Every service's name (a pool's instances: `worker@12`) sets the prefix width.
+        let output = Output::new((0..core.len()).map(|s| core.spec(s).name.as_str()));
         let token = sources.insert(Source::TendOutput);
         for fd in output.watched_fds() {
             // Without the watch, output still goes out at every turn.
@@ -325,7 +342,6 @@ impl Supervisor {
         }
         let token = sources.insert(Source::Reload);
         let waker = Arc::new(mio::Waker::new(poll.registry(), token)?);
-        let core = Core::new(units, sys::getpid(), env!("CARGO_PKG_VERSION"));
         let mut supervisor = Supervisor {
             core,
             poll,
@@ -360,6 +376,7 @@ impl Supervisor {
             reloaded: false,
             read_buffer: vec![0; streams::READ_CHUNK],
             poll_error: None,
+            prefixes_stale: false,
         };
         for service in 0..supervisor.core.len() {
             supervisor.added(service);
@@ -455,7 +472,10 @@ impl Supervisor {
                 self.reply(conn, &Reply::results(results), true);
             }
             Action::LoadUnits { conn } => self.begin_reload(Some(conn)),
-            Action::Added { service } => self.added(service),
+            Action::Added { service } => {
+                self.added(service);
+                self.prefixes_stale = true;
+            }
             Action::Redefined { service, old } => {
                 let unit = self.core.unit(service);
                 if unit.resources != old.resources {
@@ -588,6 +608,9 @@ impl Supervisor {
     /// Once per turn: write to clients (within their budget, closing the
     /// idle), to the log files and to tend's own output.
     fn flush(&mut self) {
+        if std::mem::take(&mut self.prefixes_stale) {
+            self.refresh_prefixes();
+        }
         self.announce();
         self.enforce_output_budget();
         self.flush_conns();
@@ -1711,8 +1734,13 @@ impl Supervisor {
             }),
         };
         self.feed(Event::Reloaded { asked_by, units, warnings: warned });
+        // A reload may have freed much: trim the heap at the next chance.
         self.reloaded = true;
-        // New names, new widths: render every prefix again.
+        self.refresh_prefixes();
+    }
+
+    /// New names, new widths (a reload, a scale): render every prefix again.
+    fn refresh_prefixes(&mut self) {
         let names: Vec<String> = (0..self.core.len())
             .filter(|&s| self.core.is_live(s))
             .map(|s| self.core.spec(s).name.clone())

@@ -39,7 +39,44 @@ pub(crate) fn check(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnos
     };
     for unit in units {
         for (i, dep) in unit.depends_on.iter().enumerate() {
-            if !known.contains(&dep.name) {
+            // `worker@2`: one instance of the pool `worker`.
+            let (dep_unit, instance) = tend_core::pool::split(&dep.name);
+            if let (Some(instance), true) = (instance, known.contains(dep_unit)) {
+                let target = units.iter().find(|u| u.name == dep_unit);
+                match target.map(|t| &t.instances) {
+                    // Its file did not parse: reported there.
+                    None => continue,
+                    Some(None) => {
+                        out.push(at(
+                            unit,
+                            i,
+                            format!(
+                                "depends_on: '{dep_unit}' has no instances, so there is no '{}'",
+                                dep.name
+                            ),
+                        ));
+                        continue;
+                    }
+                    Some(Some(instances)) if !instances.names().iter().any(|n| n == instance) => {
+                        let names = instances.names();
+                        let listed = match instances {
+                            super::Instances::Count(n) => format!("{dep_unit}@1 … {dep_unit}@{n}"),
+                            super::Instances::Names(_) => {
+                                names.iter().map(|n| format!("{dep_unit}@{n}")).collect::<Vec<_>>().join(", ")
+                            }
+                        };
+                        out.push(at(
+                            unit,
+                            i,
+                            format!(
+                                "depends_on: '{dep_unit}' has no instance '{instance}' (it has {listed})"
+                            ),
+                        ));
+                        continue;
+                    }
+                    Some(Some(_)) => {}
+                }
+            } else if !known.contains(&dep.name) {
                 let mut message = format!("depends_on: no unit '{}'", printable(&dep.name));
                 // `db.yaml` for `db`: the file name instead of the unit name.
                 let stem = dep.name.strip_suffix(".yaml").or_else(|| dep.name.strip_suffix(".yml"));
@@ -56,7 +93,7 @@ pub(crate) fn check(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnos
             if dep.condition != DependencyCondition::Completed {
                 continue;
             }
-            let target = units.iter().find(|u| u.name == dep.name);
+            let target = units.iter().find(|u| u.name == dep_unit);
             if target.is_some_and(|t| t.service_type != ServiceType::Oneshot) {
                 out.push(at(
                     unit,
@@ -74,7 +111,9 @@ pub(crate) fn check(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnos
     for cycle in cycles(&names, &deps) {
         let (first, second) = (cycle[0], cycle.get(1).copied().unwrap_or(cycle[0]));
         let unit = &units[first];
-        let Some(dep) = unit.depends_on.iter().position(|d| d.name == names[second]) else {
+        let Some(dep) =
+            unit.depends_on.iter().position(|d| tend_core::pool::split(&d.name).0 == names[second])
+        else {
             continue; // cannot happen: the cycle follows edges
         };
         let mut path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
@@ -94,7 +133,9 @@ fn edges(units: &[UnitSpec]) -> Vec<Vec<usize>> {
     units
         .iter()
         .map(|u| {
-            let mut deps: Vec<usize> = u.depends_on.iter().filter_map(|d| index(&d.name)).collect();
+            // An instance (`worker@2`) is its pool's unit in the graph.
+            let mut deps: Vec<usize> =
+                u.depends_on.iter().filter_map(|d| index(tend_core::pool::split(&d.name).0)).collect();
             deps.sort_by_key(|&i| &units[i].name);
             deps.dedup();
             deps

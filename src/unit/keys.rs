@@ -78,6 +78,8 @@ pub enum Value {
     TcpAddress,
     /// `http://host[:port][/path]`.
     HttpUrl,
+    /// A number of instances from 1 to `max`, or a list of instance names.
+    Instances { max: i64 },
     /// A mapping with these keys; `one_of`: exactly one of these is set.
     Table { keys: &'static [Key], one_of: &'static [&'static str] },
 }
@@ -178,6 +180,9 @@ impl Value {
             Value::Cores { .. } => "a number of CPU cores, such as 0.5 or 2".into(),
             Value::TcpAddress => "host:port".into(),
             Value::HttpUrl => "an http:// URL".into(),
+            Value::Instances { max } => {
+                format!("a number from 1 to {max}, or a list of instance names (a-z, 0-9, '_', '.', '-')")
+            }
             Value::Table { .. } => "a mapping".into(),
         }
     }
@@ -345,7 +350,7 @@ pub const LOG_KEYS: &[Key] = &[
     key(
         "file",
         Value::Path,
-        "Append the service's output to this file (relative to the unit file's folder).",
+        "Append the service's output to this file (relative to the unit file's folder). In a unit with instances, %i is the instance name: each instance its own file.",
         "web.log",
     ),
     requiring(
@@ -605,6 +610,14 @@ pub const RESOURCES_KEYS: &[Key] = &[
 
 // ---------------------------------------------------------------- the whole file
 
+/// `instances`: a pool of services from one unit.
+pub const INSTANCES: Key = key(
+    "instances",
+    Value::Instances { max: tend_core::pool::MAX_INSTANCES as i64 },
+    "Run the unit as a pool: N services NAME@1 … NAME@N, or one per name in a list (NAME@eu, NAME@us), each a full service (its own process, restarts, backoff, start limit, log prefix and cgroup). %i in command, environment, working_dir and log.file is the instance name (%% a literal %), and TEND_INSTANCE is set. A command given the unit's name acts on every instance; `tend scale NAME N` changes the count at run time.",
+    "4",
+);
+
 pub const NICE: Key = key(
     "nice",
     Value::Integer { min: -20, max: 19 },
@@ -618,16 +631,26 @@ pub const UNIT: &[Key] = &[
     key(
         "command",
         Value::Command,
-        "Required. The program and its arguments: a list, or one string split into words as a shell would (quotes and backslashes; no variables, globs or operators: it is never run by a shell). A program name without a slash is looked up in PATH.",
+        "Required. The program and its arguments: a list, or one string split into words as a shell would (quotes and backslashes; no variables, globs or operators: it is never run by a shell). A program name without a slash is looked up in PATH. In a unit with instances, %i is the instance name.",
         // A program every machine has: the samples built from these
         // examples must pass `tend check`, which looks the program up.
         "[sleep, infinity]",
+    ),
+    INSTANCES,
+    with_default(
+        key(
+            "enabled",
+            Value::Flag,
+            "false: the unit is loaded and checked, but `tend up` does not start it (`tend start NAME` does, and so does a unit that is started and depends on it).",
+            "false",
+        ),
+        KeyDefault::Flag(true),
     ),
     with_default(
         key(
             "working_dir",
             Value::Path,
-            "The working directory; a relative path is relative to the unit file's folder.",
+            "The working directory; a relative path is relative to the unit file's folder. In a unit with instances, %i is the instance name.",
             "/srv/web",
         ),
         KeyDefault::Note("tend's working directory"),
@@ -635,7 +658,7 @@ pub const UNIT: &[Key] = &[
     key(
         "environment",
         Value::Environment,
-        "Variables to set, as a mapping of NAME: value or a list of NAME=value. Applied after env_file; a variable set twice keeps its last value. Values are taken as written: no $VAR expansion.",
+        "Variables to set, as a mapping of NAME: value or a list of NAME=value. Applied after env_file; a variable set twice keeps its last value. Values are taken as written: no $VAR expansion (in a unit with instances, %i is the instance name; env_file values are taken as they are).",
         "{LISTEN: \"127.0.0.1:8080\", WORKERS: 4}",
     ),
     key(

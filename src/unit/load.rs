@@ -197,6 +197,9 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
     }
 }
 
+/// An environment variable: (name, value).
+type Variable = (String, String);
+
 /// tend runs as root: files others can write must not be trusted.
 fn runs_as_root(users: &dyn UserDb) -> bool {
     users.current_ids().0 == 0
@@ -247,17 +250,32 @@ fn parse_unit_text(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSp
         text,
         diagnostics: Vec::new(),
         strict: runs_as_root(users),
+        specifiable: Vec::new(),
     };
     let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    if let Some(stem) = name.strip_suffix('@').filter(|_| valid_unit_name(&name)) {
+    let at_sign = name.find('@').filter(|_| valid_unit_name(&name.replace('@', "-")));
+    if let Some(stem) = name.strip_suffix('@').filter(|stem| at_sign.is_some() && !stem.contains('@')) {
         check.diagnostics.push(Diagnostic {
             file: file.to_path_buf(),
             line: 0,
             column: 0,
             message: format!(
-                "'{name}' looks like a template unit (NAME@.yaml, with %i for the instance), and tend has no templates yet: it would run as a service called '{name}' with a literal %i"
+                "'{name}' looks like a template unit (NAME@.yaml, with %i for the instance): tend makes instances from one unit with `instances:`"
             ),
-            hint: Some(format!("name the file {stem}.yaml, or one file per instance: {stem}@1.yaml, {stem}@2.yaml")),
+            hint: Some(format!(
+                "name the file {stem}.yaml and add `instances: 4` (or a list of names: `instances: [eu, us]`); %i in command, environment, working_dir and log.file is the instance name"
+            )),
+        });
+    } else if let Some(at) = at_sign {
+        let (stem, instance) = (&name[..at], &name[at + 1..]);
+        check.diagnostics.push(Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "invalid unit name '{name}': '@' is kept for instances ({name} would be instance '{instance}' of a unit '{stem}')"
+            ),
+            hint: Some(format!("name the file {stem}.yaml and list the instance in it: `instances: [{instance}]`")),
         });
     } else if !valid_unit_name(&name) {
         check.diagnostics.push(Diagnostic {
@@ -265,7 +283,7 @@ fn parse_unit_text(file: &Path, text: &str, users: &dyn UserDb) -> Result<UnitSp
             line: 0,
             column: 0,
             message: format!(
-                "invalid unit name '{}': it must start with a-z or 0-9 and contain only a-z, 0-9, '_', '.', '@' and '-'",
+                "invalid unit name '{}': it must start with a-z or 0-9 and contain only a-z, 0-9, '_', '.' and '-'",
                 printable(&name)
             ),
             hint: Some(format!(
@@ -390,11 +408,11 @@ fn path_rule_conflicts(sandbox: &SandboxSpec) -> Vec<(usize, String, String)> {
     out
 }
 
-/// `[a-z0-9][a-z0-9_.@-]*`
+/// `[a-z0-9][a-z0-9_.-]*` (`@` is kept for instances: `worker@2`).
 fn valid_unit_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.@-".contains(&b))
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
 }
 
 /// A valid name close to `name`, for the hint.
@@ -402,9 +420,9 @@ fn suggested_name(name: &str) -> String {
     let mut out: String = name
         .chars()
         .map(|c| c.to_ascii_lowercase())
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || "_.@-".contains(c) { c } else { '-' })
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c) { c } else { '-' })
         .collect();
-    while out.starts_with(['_', '.', '@', '-']) {
+    while out.starts_with(['_', '.', '-']) {
         out.remove(0);
     }
     if out.is_empty() {
@@ -434,6 +452,10 @@ struct Checker<'a> {
     diagnostics: Vec<Diagnostic>,
     /// tend runs as root: refuse env files other users can write.
     strict: bool,
+    /// Values where `%i` means the instance name (command words,
+    /// `environment` values, working_dir, log.file), with where they are
+    /// written and the key to name: checked when the unit has `instances`.
+    specifiable: Vec<(Pos, String, String)>,
 }
 
 /// A scalar written as a name or as a number, e.g. `user: www` / `user: 33`.
@@ -671,7 +693,13 @@ impl Checker<'_> {
         // was reported.
         let get = |key: &str| keys.get(key).copied();
         let description = get("description").and_then(|i| self.string("description", i));
+        let instances = get("instances").map(|i| self.instances(i));
+        let enabled = get("enabled").and_then(|i| self.boolean("enabled", i));
         let working_dir = get("working_dir").and_then(|i| self.path("working_dir", i));
+        if let (Some(item), Some(_)) = (get("working_dir"), &working_dir) {
+            let text = item.scalar_text(self.text).unwrap_or_default();
+            self.specifiable.push((item.pos, "working_dir".into(), text));
+        }
         let environment = self.environment(get("env_file"), get("environment"));
         let clear_env = get("clear_env").and_then(|i| self.boolean("clear_env", i));
         let identity = self.identity(get("user"), get("group"), get("supplementary_groups"), users);
@@ -755,6 +783,22 @@ impl Checker<'_> {
             Some(ServiceType::Oneshot) => RestartPolicy::Never,
             _ => RestartPolicy::OnFailure,
         };
+        // In a pool, `%` starts a specifier: only %i and %% exist.
+        if let Some(Some(_)) = &instances {
+            for (pos, key, text) in std::mem::take(&mut self.specifiable) {
+                if let Err(bad) = tend_core::pool::check_specifiers(&text) {
+                    self.error_hint(
+                        pos,
+                        format!("{key}: {}", bad.message),
+                        "in a unit with instances, write %% for a literal %".into(),
+                    );
+                }
+            }
+        }
+        let (environment, instance_env) = match environment {
+            Some((vars, from_unit)) => (Some(vars), from_unit),
+            None => (None, Vec::new()),
+        };
 
         let restart_delay = restart_delay.unwrap_or(DEFAULT_RESTART_DELAY);
         let restart_delay_max = match restart_delay_max {
@@ -778,6 +822,10 @@ impl Checker<'_> {
             name,
             file: self.file.to_path_buf(),
             description,
+            instances: present(instances)?,
+            instance: None,
+            enabled: enabled.unwrap_or(true),
+            instance_env,
             command: command?,
             command_at: command_at.unwrap_or_default(),
             working_dir,
@@ -867,16 +915,33 @@ impl Checker<'_> {
             self.error(item.pos, format!("{key}: an argument contains a NUL byte"));
             return None;
         }
+        if key == "command" {
+            match &item.node {
+                Node::Seq(items) => {
+                    for (word, text) in items.iter().zip(&words) {
+                        self.specifiable.push((word.pos, key.into(), text.clone()));
+                    }
+                }
+                _ => self.specifiable.push((
+                    item.pos,
+                    key.into(),
+                    item.scalar_text(self.text).unwrap_or_default(),
+                )),
+            }
+        }
         Some(words)
     }
 
     /// `env_file` entries, then `environment` entries; see the module docs
     /// for how duplicates are resolved.
+    /// The variables, and the names whose values `environment:` itself
+    /// gave (where `%i` is replaced in a unit with instances; an env_file's
+    /// values are taken as they are).
     fn environment(
         &mut self,
         env_file: Option<&Item>,
         environment: Option<&Item>,
-    ) -> Option<Vec<(String, String)>> {
+    ) -> Option<(Vec<Variable>, Vec<String>)> {
         let mut vars = Vec::new();
         let mut ok = true;
         if let Some(item) = env_file {
@@ -892,13 +957,18 @@ impl Checker<'_> {
                 ok &= self.env_file(&path, path_item.pos, &mut vars);
             }
         }
+        let from_file = vars.len();
         if let Some(item) = environment {
             ok &= self.environment_entries(item, &mut vars);
         }
         if !ok {
             return None;
         }
-        Some(last_definitions(vars))
+        let mut from_unit: Vec<String> =
+            vars[from_file..].iter().filter(|(_, v)| v.contains('%')).map(|(n, _)| n.clone()).collect();
+        from_unit.sort();
+        from_unit.dedup();
+        Some((last_definitions(vars), from_unit))
     }
 
     fn env_file(&mut self, path: &Path, at: Pos, vars: &mut Vec<(String, String)>) -> bool {
@@ -1021,6 +1091,7 @@ impl Checker<'_> {
             self.error(at, format!("environment: {name}: value contains a NUL byte"));
             return false;
         }
+        self.specifiable.push((at, format!("environment: {name}"), value.clone()));
         vars.push((name.to_owned(), value));
         true
     }
@@ -1352,6 +1423,11 @@ impl Checker<'_> {
             match key.as_str() {
                 "file" => match self.path("log.file", value) {
                     Some(path) => match log_file_problem(&path) {
+                        None if path.to_string_lossy().contains('%') => {
+                            let text = value.scalar_text(self.text).unwrap_or_default();
+                            self.specifiable.push((value.pos, "log.file".into(), text));
+                            log.file = Some(path);
+                        }
                         None => log.file = Some(path),
                         Some(why) => {
                             self.error(value.pos, format!("log.file: {why}"));
@@ -1410,6 +1486,62 @@ impl Checker<'_> {
             ok = false;
         }
         ok.then_some(log)
+    }
+
+    /// `instances: 4`, or a list of instance names: `[eu, us]`.
+    fn instances(&mut self, item: &Item) -> Option<tend_core::pool::Instances> {
+        use tend_core::pool::{check_instance_name, Instances, MAX_INSTANCES};
+        match &item.node {
+            Node::Seq(items) => {
+                if items.is_empty() {
+                    self.error_hint(
+                        item.pos,
+                        "instances: the list is empty".into(),
+                        "list at least one instance name, or give a number".into(),
+                    );
+                    return None;
+                }
+                let mut names: Vec<String> = Vec::new();
+                let mut ok = true;
+                for entry in items {
+                    let text = match &entry.node {
+                        Node::Str(_) | Node::Int(_) => entry.scalar_text(self.text).unwrap_or_default(),
+                        _ => {
+                            self.expected("instances", "an instance name in the list", entry);
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    if let Err(why) = check_instance_name(&text) {
+                        self.error(entry.pos, format!("instances: {}", printable(&why)));
+                        ok = false;
+                    } else if names.contains(&text) {
+                        self.error(entry.pos, format!("instances: '{text}' is listed twice"));
+                        ok = false;
+                    } else {
+                        names.push(text);
+                    }
+                }
+                ok.then_some(Instances::Names(names))
+            }
+            _ => {
+                let value = match &item.node {
+                    Node::Int(i) => Some(*i),
+                    Node::Str(s) => s.trim().parse::<i128>().ok(),
+                    _ => None,
+                };
+                match value {
+                    Some(n) if (1..=i128::from(MAX_INSTANCES)).contains(&n) => {
+                        Some(Instances::Count(n as u32))
+                    }
+                    _ => {
+                        let what = format!("a number from 1 to {MAX_INSTANCES}, or a list of instance names");
+                        self.expected("instances", &what, item);
+                        None
+                    }
+                }
+            }
+        }
     }
 
     fn signal(&mut self, key: &str, item: &Item) -> Option<i32> {
@@ -1572,7 +1704,7 @@ impl Checker<'_> {
             self.error(pos, "depends_on: unit name is empty".into());
             return false;
         }
-        if name == own {
+        if tend_core::pool::split(&name).0 == own {
             self.error(pos, format!("depends_on: {own} cannot depend on itself"));
             return false;
         }

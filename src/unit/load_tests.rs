@@ -107,6 +107,10 @@ fn minimal_unit_gets_the_defaults() {
             name: "web".into(),
             file: PathBuf::from("web.yaml"),
             description: None,
+            instances: None,
+            instance: None,
+            enabled: true,
+            instance_env: vec![],
             command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
             command_at: Default::default(),
             working_dir: None,
@@ -282,7 +286,7 @@ fn empty_and_non_mapping_files() {
 #[test]
 fn unit_names() {
     let users = FakeUsers::new();
-    for good in ["web", "0x", "a_b.c@d-e", "getty@tty1"] {
+    for good in ["web", "0x", "a_b.c-d"] {
         let file = PathBuf::from(format!("/u/{good}.yaml"));
         assert!(parse_unit(&file, "command: x\n", &users).is_ok(), "{good}");
     }
@@ -293,21 +297,128 @@ fn unit_names() {
     }
     let errors = parse_unit(Path::new("Web.yaml"), "command: x\n", &users).unwrap_err();
     assert_eq!(errors[0].hint.as_deref(), Some("rename the file, e.g. to web.yaml"));
+    // `@` is kept for instances: `getty@tty1` is instance tty1 of `getty`.
+    let errors = parse_unit(Path::new("/u/getty@tty1.yaml"), "command: x\n", &users).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0].message,
+        "invalid unit name 'getty@tty1': '@' is kept for instances (getty@tty1 would be instance 'tty1' of a unit 'getty')"
+    );
+    assert_eq!(
+        errors[0].hint.as_deref(),
+        Some("name the file getty.yaml and list the instance in it: `instances: [tty1]`")
+    );
 }
 
-/// `worker@.yaml` is a systemd template: until tend has templates it is an
-/// error, not a service called `worker@` running a literal `%i`.
+/// `worker@.yaml` is a systemd template: the error points to `instances:`,
+/// tend's way to run instances of one unit.
 #[test]
 fn a_template_name_is_an_error_that_says_so() {
     let users = FakeUsers::new();
     let errors = parse_unit(Path::new("/u/worker@.yaml"), "command: [work, '%i']\n", &users).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].message.starts_with("'worker@' looks like a template unit"), "{errors:?}");
-    assert!(errors[0].message.contains("no templates yet"), "{errors:?}");
+    assert!(errors[0].message.contains("with `instances:`"), "{errors:?}");
     assert_eq!(
         errors[0].hint.as_deref(),
-        Some("name the file worker.yaml, or one file per instance: worker@1.yaml, worker@2.yaml")
+        Some("name the file worker.yaml and add `instances: 4` (or a list of names: `instances: [eu, us]`); %i in command, environment, working_dir and log.file is the instance name")
     );
+}
+
+fn instances_of(yaml: &str) -> Vec<UnitSpec> {
+    let unit = parse_unit(Path::new("/u/worker.yaml"), yaml, &FakeUsers::new())
+        .unwrap_or_else(|e| panic!("{}", render(&e)));
+    crate::unit::services(&unit)
+}
+
+/// `instances: N` makes N services `NAME@1` …, each with `%i` replaced
+/// where the unit wrote it (command, `environment`, working_dir, log.file),
+/// `%%` as a literal `%`, and TEND_INSTANCE set.
+#[test]
+fn instances_expand_into_services_with_their_specifiers_replaced() {
+    let services = instances_of(
+        "command: [work, --id, '%i', '100%%']\ninstances: 3\nworking_dir: data/%i\nenvironment: {SHARD: 's-%i', TEND_INSTANCE: x}\nlog: {file: 'logs/w-%i.log'}\n",
+    );
+    assert_eq!(services.len(), 3);
+    let two = &services[1];
+    assert_eq!(two.name, "worker@2");
+    assert_eq!(two.instance.as_deref(), Some("2"));
+    assert_eq!(two.command, ["work", "--id", "2", "100%"]);
+    assert_eq!(two.working_dir.as_deref(), Some(Path::new("/u/data/2")));
+    assert_eq!(two.log.file.as_deref(), Some(Path::new("/u/logs/w-2.log")));
+    assert_eq!(
+        two.environment,
+        [("SHARD".to_string(), "s-2".to_string()), ("TEND_INSTANCE".to_string(), "2".to_string())],
+        "TEND_INSTANCE is always the instance's name"
+    );
+    assert!(two.instances.is_none() && two.instance_env.is_empty(), "unit-level keys stay with the unit");
+    let named = instances_of("command: [work, '%i']\ninstances: [eu, us-east.1]\n");
+    let names: Vec<&str> = named.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["worker@eu", "worker@us-east.1"]);
+    assert_eq!(named[1].command, ["work", "us-east.1"]);
+}
+
+/// An env_file's values are taken as they are (a password may hold `%`);
+/// a unit without `instances` keeps every `%` as written.
+#[test]
+fn env_files_and_units_without_instances_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("w.env"), "PASSWORD=50%off%i\n").unwrap();
+    let file = dir.path().join("worker.yaml");
+    let unit = parse_unit(&file, "command: [w]\ninstances: 2\nenv_file: w.env\n", &FakeUsers::new()).unwrap();
+    let services = crate::unit::services(&unit);
+    assert_eq!(services[0].environment[0], ("PASSWORD".to_string(), "50%off%i".to_string()));
+    let plain = ok("command: [date, +%s]\nenvironment: {A: '%i'}\n");
+    assert_eq!(plain.command, ["date", "+%s"]);
+    assert_eq!(crate::unit::services(&plain)[0].environment, [("A".to_string(), "%i".to_string())]);
+}
+
+#[test]
+fn instance_errors() {
+    let e = |yaml: &str| render(&parse_unit(Path::new("worker.yaml"), yaml, &FakeUsers::new()).unwrap_err());
+    assert_eq!(
+        e("command: [date, +%s]\ninstances: 2\n"),
+        "worker.yaml:1:17: command: unknown specifier '%s': only %i (the instance name) and %% (a literal %) are replaced"
+    );
+    assert!(e("command: [w]\ninstances: 2\nenvironment: {A: '5%'}\n")
+        .starts_with("worker.yaml:3:18: environment: A: a lone '%'"));
+    assert_eq!(
+        e("command: [w]\ninstances: 0\n"),
+        "worker.yaml:2:12: instances: expected a number from 1 to 1000, or a list of instance names, got '0'"
+    );
+    assert!(e("command: [w]\ninstances: 1001\n").contains("from 1 to 1000"));
+    assert_eq!(e("command: [w]\ninstances: []\n"), "worker.yaml:2:12: instances: the list is empty");
+    assert_eq!(e("command: [w]\ninstances: [eu, eu]\n"), "worker.yaml:2:17: instances: 'eu' is listed twice");
+    assert!(e("command: [w]\ninstances: [EU]\n")
+        .starts_with("worker.yaml:2:13: instances: invalid instance name 'EU'"));
+    assert!(
+        e("command: [w]\nenabled: maybe\n").starts_with("worker.yaml:2:10: enabled: expected true or false")
+    );
+}
+
+/// `depends_on` may name a pool (every instance) or one instance of it.
+#[test]
+fn dependencies_on_a_pool_and_on_one_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
+    write("worker.yaml", "command: [w]\ninstances: 3\n");
+    write("web.yaml", "command: [w]\n");
+    write("lb.yaml", "command: [lb]\ndepends_on: {worker: ready, worker@3: started}\n");
+    assert!(load_dir(dir.path(), &FakeUsers::new()).is_ok());
+    write("lb.yaml", "command: [lb]\ndepends_on: [worker@4, web@1]\n");
+    let errors = render(&load_dir(dir.path(), &FakeUsers::new()).unwrap_err());
+    let d = dir.path().display();
+    assert_eq!(
+        errors,
+        format!(
+            "{d}/lb.yaml:2:14: depends_on: 'worker' has no instance '4' (it has worker@1 … worker@3)\n\
+             {d}/lb.yaml:2:24: depends_on: 'web' has no instances, so there is no 'web@1'"
+        )
+    );
+    write("lb.yaml", "command: [lb]\n");
+    write("worker.yaml", "command: [w]\ninstances: 3\ndepends_on: [worker@1]\n");
+    let errors = render(&load_dir(dir.path(), &FakeUsers::new()).unwrap_err());
+    assert!(errors.contains("worker cannot depend on itself"), "{errors}");
 }
 
 #[test]
@@ -737,7 +848,7 @@ fn load_dir_reports_every_error_of_every_file_sorted() {
         render(&errors),
         format!(
             "\
-{d}/Bad.yaml: invalid unit name 'Bad': it must start with a-z or 0-9 and contain only a-z, 0-9, '_', '.', '@' and '-'
+{d}/Bad.yaml: invalid unit name 'Bad': it must start with a-z or 0-9 and contain only a-z, 0-9, '_', '.' and '-'
 {d}/api.yaml:1:10: invalid YAML: unclosed bracket '['
 {d}/empty.yaml:1:1: file is empty
 {d}/twice.yaml: unit 'twice' is defined twice: twice.yaml and twice.yml (remove one of them)
@@ -1520,8 +1631,8 @@ fn every_key_of_the_table_is_checked_by_the_loader() {
 
 #[test]
 fn a_key_missing_from_the_table_is_unknown() {
-    assert!(keys::find(keys::UNIT, "instances").is_none());
-    assert_eq!(errors("command: x\ninstances: 3\n"), "web.yaml:2:1: unknown key 'instances'");
+    assert!(keys::find(keys::UNIT, "autostart").is_none());
+    assert_eq!(errors("command: x\nautostart: true\n"), "web.yaml:2:1: unknown key 'autostart'");
     let nested = errors("command: x\nlog: {rotate: daily}\n");
     assert!(nested.starts_with("web.yaml:2:7: log: unknown key 'rotate'"), "{nested}");
     let hint = parse("command: x\nlog: {rotate: daily}\n").unwrap_err()[0].hint.clone().unwrap_or_default();

@@ -26,7 +26,7 @@ pub use load::{load_dir, parse_unit};
 #[cfg(test)]
 pub use source::UNIT_FILE_LIMIT;
 /// The unit file's words for these are the core's types.
-pub use tend_core::spec::{DependencyCondition, RestartPolicy, ServiceType};
+pub use tend_core::spec::{DependencyCondition, Instances, RestartPolicy, ServiceType};
 
 /// Where a value is written in its unit file (1-based line and column),
 /// for messages about it after loading (`tend check` resolving the
@@ -50,11 +50,23 @@ impl Eq for SourcePos {}
 /// the spawner and the policy trust it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitSpec {
-    /// File stem, matching `[a-z0-9][a-z0-9_.@-]*`.
+    /// File stem, matching `[a-z0-9][a-z0-9_.-]*`; for one of a pool's
+    /// services, `STEM@INSTANCE` (see [`UnitSpec::instance`]).
     pub name: String,
     /// The unit file it came from (for messages).
     pub file: PathBuf,
     pub description: Option<String>,
+    /// `instances`: the unit is a pool of services `NAME@INSTANCE`. Only in
+    /// a unit as loaded: its services (`Definition::service`) have none.
+    pub instances: Option<Instances>,
+    /// For one of a pool's services: its instance name (`2`, `eu`).
+    pub instance: Option<String>,
+    /// `enabled`: `tend up` starts it (without names).
+    pub enabled: bool,
+    /// The names in `environment` whose values the unit's `environment:`
+    /// gave with a `%` in them (an env_file's values are taken as they
+    /// are): where an instance's `%i` is replaced.
+    pub instance_env: Vec<String>,
     /// argv; never empty, never run through a shell.
     pub command: Vec<String>,
     /// Where `command` is written, for messages about it after loading.
@@ -401,11 +413,65 @@ impl Resource {
     }
 }
 
+/// The services a unit runs, as the supervisor runs them: one per instance
+/// of a pool (`%i` replaced), or the unit itself.
+pub fn services(unit: &UnitSpec) -> Vec<UnitSpec> {
+    use tend_core::spec::Definition;
+    match &unit.instances {
+        None => vec![unit.service(None)],
+        Some(instances) => instances.names().iter().map(|i| unit.service(Some(i))).collect(),
+    }
+}
+
 /// What the core decides with: the spec of this unit. Equality of whole
 /// units is what a reload compares (any difference restarts the service).
 impl tend_core::spec::Definition for UnitSpec {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn instances(&self) -> Option<&Instances> {
+        self.instances.as_ref()
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// One instance: named `NAME@INSTANCE`, `%i` replaced in its command,
+    /// `environment` values, working_dir and log file, and `TEND_INSTANCE`
+    /// set (last, so it is always the instance's name).
+    fn service(&self, instance: Option<&str>) -> UnitSpec {
+        let mut unit = self.clone();
+        unit.instances = None;
+        unit.enabled = true;
+        unit.instance_env = Vec::new();
+        let Some(instance) = instance else { return unit };
+        let sub = |text: &str| tend_core::pool::substitute(text, instance);
+        // Only the part the unit wrote: the units folder it was joined to
+        // is not the unit's text.
+        let folder = self.file.parent().map(PathBuf::from).unwrap_or_default();
+        let sub_path = |path: &PathBuf| match (path.strip_prefix(&folder).ok(), path.to_str()) {
+            (Some(rest), _) if !folder.as_os_str().is_empty() => match rest.to_str() {
+                Some(rest) => folder.join(sub(rest)),
+                None => path.clone(),
+            },
+            (_, Some(text)) => PathBuf::from(sub(text)),
+            _ => path.clone(),
+        };
+        unit.name = tend_core::pool::full_name(&self.name, instance);
+        unit.instance = Some(instance.to_string());
+        unit.command = self.command.iter().map(|word| sub(word)).collect();
+        unit.working_dir = self.working_dir.as_ref().map(sub_path);
+        unit.log.file = self.log.file.as_ref().map(sub_path);
+        for (name, value) in unit.environment.iter_mut() {
+            if self.instance_env.contains(name) {
+                *value = sub(value);
+            }
+        }
+        unit.environment.retain(|(name, _)| name != "TEND_INSTANCE");
+        unit.environment.push(("TEND_INSTANCE".to_string(), instance.to_string()));
+        unit
     }
 
     fn spec(&self) -> tend_core::spec::Spec {

@@ -19,6 +19,7 @@
 
 pub mod checks;
 pub mod ending;
+pub mod pool;
 pub mod proto;
 pub mod reload;
 pub mod service;

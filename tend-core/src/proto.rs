@@ -66,6 +66,17 @@ pub enum Request {
         stream: Option<Stream>,
     },
     Reload,
+    /// Change the number of instances of a pool: new ones start, surplus
+    /// ones stop (from the highest); the others are not touched.
+    Scale {
+        /// The pool's unit name (`worker`).
+        name: String,
+        instances: u32,
+        /// Reply once the new instances run and the surplus ones are down
+        /// (the default), or at once.
+        #[serde(default = "yes")]
+        wait: bool,
+    },
     /// Open every service's log file anew (after logrotate), as SIGUSR1 does.
     ReopenLogs,
     Shutdown,
@@ -134,6 +145,14 @@ fn yes() -> bool {
     true
 }
 
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
@@ -144,6 +163,18 @@ pub struct Target {
     /// Reply once the change is done (the default), or at once.
     #[serde(default = "yes")]
     pub wait: bool,
+    /// `restart` only: one service at a time, each up again (ready, for
+    /// one with a readiness signal) before the next; stops at the first
+    /// that fails.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rolling: bool,
+}
+
+impl Target {
+    /// These services (`wait`, not rolling).
+    pub fn names(names: Vec<String>) -> Target {
+        Target { names, all: false, wait: true, rolling: false }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,6 +348,16 @@ pub struct LastExit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,
+    /// For an instance of a pool (`worker@2`): its unit's name (`worker`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// For an instance of a pool: its instance name (`2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The unit's `enabled:`; shown only when false (`tend up` does not
+    /// start it by itself).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
     pub state: ServiceState,
     pub pid: Option<i32>,
     /// When it entered this state (RFC 3339).
@@ -374,6 +415,10 @@ pub struct ServiceResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ReloadReport {
     pub started: Vec<String>,
+    /// New services not started: their unit has `enabled: false`, or
+    /// `tend up` named the services to run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded: Vec<String>,
     pub stopped: Vec<String>,
     pub restarted: Vec<String>,
     pub unchanged: Vec<String>,
@@ -400,6 +445,7 @@ pub struct LogLine {
 // | status                                         | [`StatusReply`]  |
 // | start, stop, restart, signal, reopen_logs      | [`ResultsReply`] |
 // | reload                                         | [`ReloadReply`]  |
+// | scale                                          | [`ScaleReply`]   |
 // | shutdown                                       | [`ShutdownReply`] (the connection closes when tend has exited) |
 // | logs                                           | [`LogReply`]s, then [`DoneReply`] (none with `follow`) |
 // | wait                                           | [`ResultsReply`] (or a `failed` error with every result) |
@@ -437,6 +483,17 @@ pub struct ResultsReply {
 pub struct ReloadReply {
     pub ok: True,
     pub reload: ReloadReport,
+}
+
+/// `scale`: the pool's size before and after, and how each instance
+/// started or stopped went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleReply {
+    pub ok: True,
+    pub unit: String,
+    pub from: u32,
+    pub to: u32,
+    pub results: Vec<ServiceResult>,
 }
 
 /// `shutdown`: the shutdown has begun; the connection closes when tend exits.
@@ -641,6 +698,7 @@ pub enum Reply {
     Status(StatusReply),
     Results(ResultsReply),
     Reload(ReloadReply),
+    Scale(ScaleReply),
     Shutdown(ShutdownReply),
     Log(LogReply),
     Done(DoneReply),
@@ -847,9 +905,10 @@ mod tests {
         let requests = vec![
             Request::Hello,
             Request::Status { names: vec!["web".into()] },
-            Request::Start(Target { names: vec!["a".into()], all: false, wait: true }),
-            Request::Stop(Target { names: vec![], all: true, wait: false }),
-            Request::Restart(Target { names: vec!["b".into()], all: false, wait: true }),
+            Request::Start(Target::names(vec!["a".into()])),
+            Request::Stop(Target { names: vec![], all: true, wait: false, rolling: false }),
+            Request::Restart(Target { names: vec!["b".into()], all: false, wait: true, rolling: true }),
+            Request::Scale { name: "worker".into(), instances: 8, wait: true },
             Request::Signal { signal: "SIGUSR1".into(), names: vec!["web".into()] },
             Request::Logs { names: vec![], lines: 5, follow: true, since: None, stream: None },
             Request::Logs {
@@ -886,7 +945,20 @@ mod tests {
         );
         assert_eq!(
             decode_request(br#"{"v":1,"cmd":"start","names":["x"]}"#).unwrap(),
-            Request::Start(Target { names: vec!["x".into()], all: false, wait: true })
+            Request::Start(Target::names(vec!["x".into()]))
+        );
+        assert_eq!(
+            decode_request(br#"{"v":1,"cmd":"restart","names":["worker"],"rolling":true}"#).unwrap(),
+            Request::Restart(Target { rolling: true, ..Target::names(vec!["worker".into()]) })
+        );
+        assert_eq!(
+            Envelope::new(Request::Scale { name: "worker".into(), instances: 8, wait: true }).encode(),
+            b"{\"v\":1,\"cmd\":\"scale\",\"name\":\"worker\",\"instances\":8,\"wait\":true}\n"
+        );
+        assert_eq!(
+            Envelope::new(Request::Restart(Target::names(vec!["a".into()]))).encode(),
+            b"{\"v\":1,\"cmd\":\"restart\",\"names\":[\"a\"],\"all\":false,\"wait\":true}\n",
+            "no `rolling` unless asked: an older supervisor would refuse the field"
         );
     }
 

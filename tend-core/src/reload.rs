@@ -17,14 +17,18 @@ pub struct ReloadPlan {
 
 /// Compare by name; any difference in a unit's definition (command,
 /// environment, limits, policy, even its description) counts as changed.
-pub fn plan<'a, U: Definition + 'a>(current: impl IntoIterator<Item = &'a U>, new: &[U]) -> ReloadPlan {
+pub fn plan<'a, U: Definition + 'a>(
+    current: impl IntoIterator<Item = &'a U>,
+    new: impl IntoIterator<Item = &'a U>,
+) -> ReloadPlan {
     let mut plan = ReloadPlan::default();
     let current: Vec<&U> = current.into_iter().collect();
-    for unit in new {
+    let new: Vec<&U> = new.into_iter().collect();
+    for &unit in &new {
         let name = unit.name().to_string();
         match current.iter().find(|c| c.name() == unit.name()) {
             None => plan.added.push(name),
-            Some(old) if *old == unit => plan.unchanged.push(name),
+            Some(&old) if old == unit => plan.unchanged.push(name),
             Some(_) => plan.changed.push(name),
         }
     }
@@ -54,6 +58,9 @@ mod tests {
             self.0
         }
         fn spec(&self) -> Spec {
+            unreachable!("the plan compares definitions only")
+        }
+        fn service(&self, _: Option<&str>) -> Self {
             unreachable!("the plan compares definitions only")
         }
     }

@@ -5,6 +5,7 @@
 //! The enums here are the unit file's words for restart policies, service
 //! types and dependency conditions; the loader parses into them.
 
+pub use crate::pool::Instances;
 use crate::ExitStatus;
 use std::time::Duration;
 
@@ -99,10 +100,33 @@ pub struct Spec {
     pub memory_max: Option<u64>,
 }
 
-/// A service definition the core can hold: it knows its name and its
+/// A unit definition the core can hold: it knows its name and its
 /// [`Spec`]; equality is what a reload compares (any difference, even in
 /// a part the core does not look at, restarts the service).
-pub trait Definition: PartialEq {
+///
+/// A unit is one service, or with [`instances`](Definition::instances) a
+/// pool of them (`NAME@1` …); the core asks each unit for the definition
+/// of each of its services ([`service`](Definition::service)) and runs
+/// those.
+pub trait Definition: PartialEq + Sized {
+    /// The unit's name (a unit file's), or a service's full name
+    /// (`worker@2`) for what [`service`](Definition::service) returned.
     fn name(&self) -> &str;
     fn spec(&self) -> Spec;
+    /// `instances:`: the unit is a pool of services `NAME@INSTANCE`;
+    /// `None`: it is one service, named as the unit.
+    fn instances(&self) -> Option<&Instances> {
+        None
+    }
+    /// `enabled:`: `tend up` (without names) starts it. A disabled unit is
+    /// still loaded, checked, started by `tend start` and as a dependency.
+    fn enabled(&self) -> bool {
+        true
+    }
+    /// The definition of one of this unit's services: `Some(instance)` for
+    /// an instance of a pool (named `NAME@INSTANCE`, its `%i` replaced),
+    /// `None` for a unit that is one service. What belongs to the unit
+    /// rather than to a service (`instances`, `enabled`) is left out, so
+    /// that a reload that changes only those changes no running service.
+    fn service(&self, instance: Option<&str>) -> Self;
 }

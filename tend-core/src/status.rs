@@ -26,6 +26,13 @@ pub struct Waiting {
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
     pub name: &'a str,
+    /// An instance of a pool: (its unit's name, its instance name).
+    pub pool: Option<(&'a str, &'a str)>,
+    /// Its unit's `enabled:`.
+    pub enabled: bool,
+    /// `tend up` did not start it (`enabled: false`, or not named by `tend
+    /// up NAME…`), and nothing wanted it up since: stopped is as it should be.
+    pub optional: bool,
     pub machine: &'a Service,
     /// Wanted up, and held back by its dependencies: why.
     pub held: Option<&'a Waiting>,
@@ -98,8 +105,9 @@ pub fn reason(view: &View, now: Time) -> Option<String> {
     }
 }
 
-/// Running (or ready), or a run that ended with success: what `tend
-/// status` exits 0 for.
+/// Running (or ready), a run that ended with success, or stopped as
+/// configured (a unit `tend up` does not start): what `tend status` exits
+/// 0 for.
 pub fn healthy(view: &View) -> bool {
     if view.held.is_some() || view.spawning {
         return false;
@@ -107,11 +115,10 @@ pub fn healthy(view: &View) -> bool {
     match view.machine.state() {
         State::Running { .. } => true,
         State::Exited { status, .. } => view.machine.config.is_success(*status),
-        State::Stopped
-        | State::Starting { .. }
-        | State::Stopping { .. }
-        | State::Backoff { .. }
-        | State::Failed { .. } => false,
+        State::Stopped => view.optional,
+        State::Starting { .. } | State::Stopping { .. } | State::Backoff { .. } | State::Failed { .. } => {
+            false
+        }
     }
 }
 
@@ -152,6 +159,9 @@ pub fn service_status(view: &View, clock: Clock) -> ServiceStatus {
     let since_secs = clock.now.saturating_sub(view.since).as_millis() as f64 / 1000.0;
     ServiceStatus {
         name: view.name.to_string(),
+        unit: view.pool.map(|(unit, _)| unit.to_string()),
+        instance: view.pool.map(|(_, instance)| instance.to_string()),
+        enabled: view.enabled,
         state: state(view),
         pid: view.machine.pid(),
         since: rfc3339(clock.wall_of(view.since)),
@@ -262,6 +272,9 @@ mod tests {
     fn view<'a>(machine: &'a Service, held: Option<&'a Waiting>) -> View<'a> {
         View {
             name: "web",
+            pool: None,
+            enabled: true,
+            optional: false,
             machine,
             held,
             spawning: false,

@@ -21,7 +21,17 @@
 //!    `started` names a live process of it, and the replay of
 //!    `since_start` is where each service is;
 //! 10. a `wait` answered as done finds every service it names where it
-//!     asked, as `status` shows it at that moment.
+//!     asked, as `status` shows it at that moment;
+//! 11. pools of instances: a dependency on a pool holds only when every
+//!     instance wanted up meets it (3); `tend scale` and a reload of a
+//!     changed `instances:` touch only the instances they add or remove (and
+//!     what those need, or what was waiting for them); a rolling restart
+//!     stops an instance only once the one it restarted before is up again
+//!     (ready, for one with a readiness signal), and a rolling restart that
+//!     succeeds restarted every instance;
+//! 12. `enabled: false` and `tend up NAME…`: nothing starts that `up` was
+//!     not to start (a disabled unit, one not named, and not what they
+//!     need) until a request or a reload asks for it.
 //!
 //! Everything comes from one seed: a failing seed is printed with the
 //! events before the failure, and `SIM_SEED=N cargo test -p tend-core
@@ -31,6 +41,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, SystemTime};
+use tend_core::pool::Instances;
 use tend_core::proto::{CheckKind, EventKind, Reply, Request, ServiceState, Target, WaitFor};
 use tend_core::service::{Config, StartFailure, State};
 use tend_core::spec::{
@@ -113,6 +124,9 @@ struct SimUnit {
     behaviour: Behaviour,
     /// Bumped by a reload that changes nothing the core looks at.
     revision: u32,
+    /// A pool (only in the folder's units; their services have none).
+    instances: Option<Instances>,
+    enabled: bool,
 }
 
 impl Definition for SimUnit {
@@ -123,21 +137,104 @@ impl Definition for SimUnit {
     fn spec(&self) -> Spec {
         self.spec.clone()
     }
+
+    fn instances(&self) -> Option<&Instances> {
+        self.instances.as_ref()
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn service(&self, instance: Option<&str>) -> SimUnit {
+        let mut unit = SimUnit { instances: None, enabled: true, ..self.clone() };
+        if let Some(instance) = instance {
+            unit.spec.name = tend_core::pool::full_name(&self.spec.name, instance);
+        }
+        unit
+    }
+}
+
+/// `worker@2` → `worker`.
+fn unit_of(name: &str) -> &str {
+    tend_core::pool::split(name).0
+}
+
+/// The services a folder runs, in the core's order: each unit's, a pool's
+/// instances by `pools` (the names a pool has now).
+fn expand(folder: &[SimUnit], pools: &BTreeMap<String, PoolState>) -> Vec<SimUnit> {
+    let mut out = Vec::new();
+    for unit in folder {
+        match &unit.instances {
+            None => out.push(unit.service(None)),
+            Some(instances) => {
+                let names =
+                    pools.get(&unit.spec.name).map(|p| p.names.clone()).unwrap_or_else(|| instances.names());
+                out.extend(names.iter().map(|i| unit.service(Some(i))));
+            }
+        }
+    }
+    out
+}
+
+/// What the simulation knows of a pool: its instances now, and whether
+/// `tend scale` set their number (a reload keeps it until `instances:` changes).
+#[derive(Debug, Clone, Default)]
+struct PoolState {
+    names: Vec<String>,
+    scaled: bool,
+}
+
+/// The pools' instances after a reload from `old` to `new` folders.
+fn pools_after(
+    old: &[SimUnit],
+    new: &[SimUnit],
+    pools: &BTreeMap<String, PoolState>,
+) -> BTreeMap<String, PoolState> {
+    let mut out = BTreeMap::new();
+    for unit in new {
+        let Some(instances) = &unit.instances else { continue };
+        let before = old.iter().find(|u| u.spec.name == unit.spec.name);
+        let kept = pools
+            .get(&unit.spec.name)
+            .filter(|p| p.scaled && before.is_some_and(|b| b.instances.as_ref() == Some(instances)));
+        let state = match kept {
+            Some(p) => p.clone(),
+            None => PoolState { names: instances.names(), scaled: false },
+        };
+        out.insert(unit.spec.name.clone(), state);
+    }
+    out
+}
+
+/// A rolling restart under way, as the simulation saw it asked.
+#[derive(Debug)]
+struct SimRolling {
+    conn: ConnId,
+    members: Vec<ServiceId>,
+    /// Each member's spawns when asked.
+    spawns_at: Vec<u64>,
+    /// The member the rolling restart stopped last, and whether it has been
+    /// up since.
+    in_flight: Option<(ServiceId, bool)>,
+    /// What the members need: each member's restart asks for it again.
+    needs: BTreeSet<ServiceId>,
 }
 
 fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
+    // A pool: simple or notify, without checks or timeouts (its stops are
+    // only ever asked for, which the rolling-restart invariant relies on).
+    let pool = rng.chance(0.12);
     let service_type = match rng.below(10) {
+        _ if pool => rng.pick(&[ServiceType::Simple, ServiceType::Notify]),
         0..=5 => ServiceType::Simple,
         6..=8 => ServiceType::Notify,
         _ => ServiceType::Oneshot,
     };
     let oneshot = service_type == ServiceType::Oneshot;
-    let ready_check = (service_type == ServiceType::Simple && rng.chance(0.25)).then(|| CheckTiming {
-        interval: rng.ms(50, 500),
-        timeout: rng.ms(20, 300),
-        retries: 1,
-    });
-    let health_check = (!oneshot && rng.chance(0.2)).then(|| CheckTiming {
+    let ready_check = (!pool && service_type == ServiceType::Simple && rng.chance(0.25))
+        .then(|| CheckTiming { interval: rng.ms(50, 500), timeout: rng.ms(20, 300), retries: 1 });
+    let health_check = (!pool && !oneshot && rng.chance(0.2)).then(|| CheckTiming {
         interval: rng.ms(100, 1_000),
         timeout: rng.ms(20, 300),
         retries: 1 + rng.below(3) as u32,
@@ -167,8 +264,9 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         process_group: rng.chance(0.8),
         needs_ready_signal,
         oneshot,
-        start_timeout: (needs_ready_signal && rng.chance(0.5)).then(|| rng.ms(200, 3_000)),
-        watchdog: (service_type == ServiceType::Notify && rng.chance(0.2)).then(|| rng.ms(200, 2_000)),
+        start_timeout: (!pool && needs_ready_signal && rng.chance(0.5)).then(|| rng.ms(200, 3_000)),
+        watchdog: (!pool && service_type == ServiceType::Notify && rng.chance(0.2))
+            .then(|| rng.ms(200, 2_000)),
         oneshot_timeout: (oneshot && rng.chance(0.3)).then(|| rng.ms(200, 3_000)),
     };
     // Dependencies only on earlier units: no cycles, as the loader ensures.
@@ -176,14 +274,21 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
     let wanted = if earlier.is_empty() { 0 } else { rng.below(4) };
     for _ in 0..wanted {
         let dep = &earlier[rng.below(earlier.len() as u64) as usize];
-        if depends_on.iter().any(|d: &Dependency| d.name == dep.spec.name) {
+        if depends_on.iter().any(|d: &Dependency| unit_of(&d.name) == dep.spec.name) {
             continue;
         }
         let condition = match dep.spec.service_type {
             ServiceType::Oneshot => rng.pick(&[DependencyCondition::Completed, DependencyCondition::Started]),
             _ => rng.pick(&[DependencyCondition::Started, DependencyCondition::Ready]),
         };
-        depends_on.push(Dependency { name: dep.spec.name.clone(), condition });
+        // A pool by its name (every instance), or its first instance.
+        let name = match &dep.instances {
+            Some(instances) if rng.chance(0.2) => {
+                tend_core::pool::full_name(&dep.spec.name, &instances.names()[0])
+            }
+            _ => dep.spec.name.clone(),
+        };
+        depends_on.push(Dependency { name, condition });
     }
     let behaviour = Behaviour {
         exec_fails: if rng.chance(0.1) { 0.5 } else { 0.02 },
@@ -207,12 +312,19 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         service_type,
         depends_on,
         config,
-        critical: rng.chance(0.01),
+        critical: !pool && rng.chance(0.01),
         ready_check,
         health_check,
         memory_max: None,
     };
-    SimUnit { spec, behaviour, revision: 0 }
+    let instances = pool.then(|| {
+        if rng.chance(0.2) {
+            Instances::Names(vec!["eu".into(), "us".into()])
+        } else {
+            Instances::Count(1 + rng.below(4) as u32)
+        }
+    });
+    SimUnit { spec, behaviour, revision: 0, instances, enabled: !rng.chance(0.05) }
 }
 
 // ---------------------------------------------------------------- the kernel
@@ -301,6 +413,14 @@ struct Ledger {
     exec_confirmed: bool,
     /// Already being stopped when the shutdown began.
     stopping_at_shutdown: bool,
+    /// The current leader said it is ready (or needs not say).
+    ready: bool,
+    /// It may start: `up` was to start it, or a request or reload asked.
+    may_start: bool,
+    /// A rolling restart is to restart it and has not stopped it yet.
+    rolling_pending: bool,
+    /// Forks, all told.
+    spawns: u64,
 }
 
 struct Sim {
@@ -329,11 +449,29 @@ struct Sim {
     escalated: bool,
     /// The reload being handled: its expected diff.
     reload_expectation: Option<BTreeSet<String>>,
+    /// The reload or scale being handled: the services it may start or
+    /// stop (its diff, and what the diff's services need or held back).
+    touch_allowed: Option<BTreeSet<String>>,
+    /// The pools' instances, as the simulation expects them.
+    pools: BTreeMap<String, PoolState>,
+    /// Removed and down: the core released them (a name can come back only
+    /// as a new service then).
+    released: Vec<bool>,
+    /// Services added now may start (a scale's, or a reload's enabled ones).
+    adding_may_start: bool,
+    /// A scale is being handled (its new instances start, enabled or not).
+    scaling: bool,
+    rollings: Vec<SimRolling>,
+    /// `tend up NAME…`.
+    selection: Option<Vec<String>>,
     /// Keep the last events (a rerun of a failing seed turns it on).
     tracing: bool,
     trace: VecDeque<String>,
     steps: u64,
     reloads: u32,
+    /// What the pools went through, for the summary: scales done, scales
+    /// refused, rolling restarts done, rolling restarts that stopped.
+    pool_stats: [u64; 4],
     /// Each service's state as a follower of every event knows it.
     followed: Vec<ServiceState>,
     /// Nested feeds (an action answered with an event at once).
@@ -343,18 +481,40 @@ struct Sim {
 impl Sim {
     fn new(seed: u64, services: usize) -> Sim {
         let mut rng = Rng(seed);
-        let mut units: Vec<SimUnit> = Vec::new();
+        let mut folder: Vec<SimUnit> = Vec::new();
         for i in 0..services {
-            let unit = random_unit(&mut rng, format!("s{i:03}"), &units);
-            units.push(unit);
+            let unit = random_unit(&mut rng, format!("s{i:03}"), &folder);
+            folder.push(unit);
         }
-        let core = Core::new(units.clone(), 1, "sim");
+        let pools = pools_after(&[], &folder, &BTreeMap::new());
+        let units = expand(&folder, &pools);
+        let mut core = Core::new(folder.clone(), 1, "sim");
         let n = units.len();
+        // 11. the core runs each pool's instances, in order.
+        let core_names: Vec<&str> = (0..core.len()).map(|i| core.spec(i).name.as_str()).collect();
+        let names: Vec<&str> = units.iter().map(|u| u.spec.name.as_str()).collect();
+        assert_eq!(core_names, names, "the core's services are not the folder's");
+        // Now and then `tend up NAME…`.
+        let selection = (seed % 5 == 0).then(|| {
+            let pick = |rng: &mut Rng| {
+                let unit = &folder[rng.below(folder.len() as u64) as usize];
+                match &unit.instances {
+                    Some(instances) if rng.chance(0.5) => {
+                        tend_core::pool::full_name(&unit.spec.name, &instances.names()[0])
+                    }
+                    _ => unit.spec.name.clone(),
+                }
+            };
+            (0..1 + rng.below(3)).map(|_| pick(&mut rng)).collect::<Vec<String>>()
+        });
+        if let Some(names) = &selection {
+            core.select(names).expect("names of the folder");
+        }
         Sim {
             rng,
             now: Time::ZERO,
             core,
-            folder: units.clone(),
+            folder,
             units,
             live: vec![true; n],
             procs: BTreeMap::new(),
@@ -368,13 +528,41 @@ impl Sim {
             next_conn: 1,
             shutdown: None,
             reload_expectation: None,
+            touch_allowed: None,
+            pools,
+            released: vec![false; n],
+            adding_may_start: false,
+            scaling: false,
+            rollings: Vec::new(),
+            selection,
             escalated: false,
             tracing: false,
             trace: VecDeque::new(),
             steps: 0,
             reloads: 0,
+            pool_stats: [0; 4],
             followed: vec![ServiceState::Stopped; n],
             depth: 0,
+        }
+    }
+
+    /// What `up` is to start (invariant 11): every enabled service (or the
+    /// ones named), and what they need.
+    fn mark_startable(&mut self) {
+        let chosen: Vec<String> = match &self.selection {
+            Some(names) => names.clone(),
+            None => {
+                let enabled: Vec<String> =
+                    self.folder.iter().filter(|u| u.enabled).map(|u| u.spec.name.clone()).collect();
+                enabled
+            }
+        };
+        for name in chosen {
+            for n in self.dependencies_closure(&name) {
+                for id in self.resolve(&n) {
+                    self.ledgers[id].may_start = true;
+                }
+            }
         }
     }
 
@@ -405,6 +593,51 @@ impl Sim {
 
     fn id_of(&self, name: &str) -> Option<ServiceId> {
         (0..self.units.len()).find(|&i| self.live[i] && self.units[i].spec.name == name)
+    }
+
+    /// The folder's unit `name`, when it is a pool.
+    fn is_pool(&self, name: &str) -> bool {
+        self.folder.iter().any(|u| u.spec.name == name && u.instances.is_some())
+    }
+
+    /// A name as a request or a dependency names it: one service, or every
+    /// live instance of a pool.
+    fn resolve(&self, name: &str) -> Vec<ServiceId> {
+        match self.id_of(name) {
+            Some(id) => vec![id],
+            None => (0..self.units.len())
+                .filter(|&i| self.live[i] && unit_of(self.name(i)) == name && self.name(i) != name)
+                .collect(),
+        }
+    }
+
+    /// What the folder says a service is now (a pool's instance expanded).
+    fn service_def(&self, name: &str) -> Option<SimUnit> {
+        expand(&self.folder, &self.pools).into_iter().find(|u| u.spec.name == name)
+    }
+
+    /// Up, as a dependent or a rolling restart sees it: its leader runs and
+    /// said it is ready (or needs not say).
+    fn is_up(&self, service: ServiceId) -> bool {
+        let running = self.live_procs_of(service).any(|(_, p)| p.role == Role::Leader && !p.exec_failed);
+        let ledger = &self.ledgers[service];
+        running
+            && ledger.exec_confirmed
+            && (ledger.ready || !self.units[service].spec.config.needs_ready_signal)
+    }
+
+    /// A member of a rolling restart just came up: note it.
+    fn note_up(&mut self, service: ServiceId) {
+        if !self.is_up(service) {
+            return;
+        }
+        for rolling in &mut self.rollings {
+            if let Some((member, up)) = &mut rolling.in_flight {
+                if *member == service {
+                    *up = true;
+                }
+            }
+        }
     }
 
     // ---- driving the core ----
@@ -580,11 +813,25 @@ impl Sim {
             Action::Added { service } => {
                 ensure!(service == self.units.len(), "added id {service}, expected {}", self.units.len());
                 let name = self.core.spec(service).name.clone();
-                let unit =
-                    self.folder.iter().find(|u| u.spec.name == name).cloned().expect("added from the folder");
+                let unit = self
+                    .service_def(&name)
+                    .ok_or_else(|| Violation(format!("{name} added, not in the folder")))?;
+                ensure!(
+                    !(0..self.units.len()).any(|i| self.units[i].spec.name == name && !self.released[i]),
+                    "{name} added while a service of that name is still there (it must come back instead)"
+                );
+                ensure!(
+                    *self.core.unit(service) == unit,
+                    "{name}: the core's definition is not the folder's"
+                );
                 self.units.push(unit);
                 self.live.push(true);
-                self.ledgers.push(Ledger::default());
+                self.released.push(false);
+                // A reload starts a new service of an enabled unit; a scale any.
+                let enabled = self.folder.iter().any(|u| u.spec.name == unit_of(&name) && u.enabled);
+                let may_start = self.adding_may_start && (enabled || self.scaling);
+                let ledger = Ledger { may_start, ..Ledger::default() };
+                self.ledgers.push(ledger);
                 self.check_reload_touches(&name)
             }
             Action::Redefined { service, old } => {
@@ -595,11 +842,8 @@ impl Sim {
                 );
                 let name = old.spec.name.clone();
                 let unit = self
-                    .folder
-                    .iter()
-                    .find(|u| u.spec.name == name)
-                    .cloned()
-                    .expect("redefined from the folder");
+                    .service_def(&name)
+                    .ok_or_else(|| Violation(format!("{name} redefined, not in the folder")))?;
                 self.units[service] = unit;
                 self.ledgers[service].stop_expected = true;
                 self.ledgers[service].failures.clear();
@@ -627,6 +871,7 @@ impl Sim {
             }
             Action::Release { service } => {
                 ensure!(!self.live[service], "{} released but not removed", self.name(service));
+                self.released[service] = true;
                 ensure!(
                     self.live_procs_of(service).next().is_none(),
                     "{} released with processes left",
@@ -638,8 +883,8 @@ impl Sim {
     }
 
     fn check_reload_touches(&self, name: &str) -> Checked {
-        if let Some(expected) = &self.reload_expectation {
-            ensure!(expected.contains(name), "the reload touched {name}, which did not change");
+        if let Some(allowed) = &self.touch_allowed {
+            ensure!(allowed.contains(name), "a reload or a scale touched {name}, which it did not change");
         }
         Ok(())
     }
@@ -689,11 +934,29 @@ impl Sim {
                 .reload
                 .started
                 .iter()
+                .chain(&reload.reload.loaded)
                 .chain(&reload.reload.stopped)
                 .chain(&reload.reload.restarted)
                 .cloned()
                 .collect();
             ensure!(&said == expected, "reload reported {said:?}, the folder changed {expected:?}");
+        }
+        // 11. a rolling restart that succeeded restarted every member.
+        if let Some(at) = self.rollings.iter().position(|r| r.conn == conn) {
+            let rolling = self.rollings.remove(at);
+            self.pool_stats[if matches!(reply, Reply::Results(_)) { 2 } else { 3 }] += 1;
+            if let Reply::Results(_) = reply {
+                for (&member, &spawns) in rolling.members.iter().zip(&rolling.spawns_at) {
+                    ensure!(
+                        !self.live[member] || self.ledgers[member].spawns > spawns,
+                        "a rolling restart said it was done, but {} was not restarted",
+                        self.name(member)
+                    );
+                }
+            }
+            for &member in &rolling.members {
+                self.ledgers[member].rolling_pending = false;
+            }
         }
         if done {
             self.open_requests.remove(&conn);
@@ -713,28 +976,50 @@ impl Sim {
         ensure!(self.shutdown.is_none(), "{name} spawned during the shutdown");
         ensure!(self.live[service], "{name} spawned after a reload removed it");
         // 3. its dependencies hold, as the kernel sees them.
+        // 12. only what `up` or a request or a reload was to start.
+        ensure!(
+            self.ledgers[service].may_start,
+            "{name} started, but nothing asked for it (enabled: false, or not named by up)"
+        );
         for dep in self.units[service].spec.depends_on.clone() {
-            let d = self
-                .id_of(&dep.name)
-                .ok_or_else(|| Violation(format!("{name}: dependency {} gone", dep.name)))?;
-            let running_leader = self.live_procs_of(d).any(|(_, p)| p.role == Role::Leader && !p.exec_failed)
-                && self.ledgers[d].exec_confirmed;
-            let state = self.core.state(d).clone();
-            let ready = matches!(state, State::Running { ready: true, .. });
-            let held = match dep.condition {
-                DependencyCondition::Started => {
-                    (running_leader && matches!(state, State::Running { .. })) || self.ledgers[d].completed
+            // A pool: every instance the core wants up (one stopped on
+            // purpose holds nothing back).
+            let targets: Vec<ServiceId> = match self.id_of(&dep.name) {
+                Some(d) => vec![d],
+                None if self.is_pool(&dep.name) => {
+                    self.resolve(&dep.name).into_iter().filter(|&d| self.core.is_wanted(d)).collect()
                 }
-                DependencyCondition::Ready => (running_leader && ready) || self.ledgers[d].completed,
-                DependencyCondition::Completed => self.ledgers[d].completed,
+                None => return Err(Violation(format!("{name}: dependency {} gone", dep.name))),
             };
-            ensure!(
-                held,
-                "{name} started while {} ({:?}) does not meet {:?}",
-                dep.name,
-                state,
-                dep.condition
-            );
+            for d in targets {
+                let running_leader =
+                    self.live_procs_of(d).any(|(_, p)| p.role == Role::Leader && !p.exec_failed)
+                        && self.ledgers[d].exec_confirmed;
+                let state = self.core.state(d).clone();
+                let ready = matches!(state, State::Running { ready: true, .. });
+                let held = match dep.condition {
+                    DependencyCondition::Started => {
+                        (running_leader && matches!(state, State::Running { .. }))
+                            || self.ledgers[d].completed
+                    }
+                    DependencyCondition::Ready => (running_leader && ready) || self.ledgers[d].completed,
+                    DependencyCondition::Completed => self.ledgers[d].completed,
+                };
+                ensure!(
+                    held,
+                    "{name} started while {} ({:?}) does not meet {:?}",
+                    self.name(d),
+                    state,
+                    dep.condition
+                );
+            }
+        }
+        // A rolling restart asks again, at each member, for what it needs;
+        // a member it has not stopped yet may be the one it starts now
+        // (from backoff or failed: a fresh start).
+        if self.ledgers[service].rolling_pending || self.rollings.iter().any(|r| r.needs.contains(&service)) {
+            self.ledgers[service].failures.clear();
+            self.ledgers[service].spawns_since_request = 0;
         }
         // 5. the start limit.
         let config = self.units[service].spec.config.clone();
@@ -762,6 +1047,8 @@ impl Sim {
         ledger.stop_sent = false;
         ledger.completed = false;
         ledger.exec_confirmed = false;
+        ledger.ready = false;
+        ledger.spawns += 1;
         let behaviour = self.units[service].behaviour.clone();
         if self.rng.chance(behaviour.exec_fails / 3.0) {
             // Failed before the fork: answered at once.
@@ -835,9 +1122,8 @@ impl Sim {
             leader_alive && !self.ledgers[service].stop_sent && !self.ledgers[service].stopping_at_shutdown;
         if self.shutdown.is_some() && signal != SIGCONT && !self.escalated && begins_stop {
             for dependent in 0..self.units.len() {
-                if !self.live[dependent]
-                    || !self.units[dependent].spec.depends_on.iter().any(|d| d.name == name)
-                {
+                let names_it = |d: &Dependency| d.name == name || d.name == unit_of(&name);
+                if !self.live[dependent] || !self.units[dependent].spec.depends_on.iter().any(names_it) {
                     continue;
                 }
                 let left: Vec<i32> = self.live_procs_of(dependent).map(|(p, _)| *p).collect();
@@ -848,8 +1134,31 @@ impl Sim {
                 );
             }
         }
-        // A stop of a live leader nobody asked for is a failure (the core's own).
+        // 11. a rolling restart stops a member only once the member it
+        // stopped before was up again (pools have no stops of their own:
+        // this one is the rolling restart's).
         let stop_signal = self.units[service].spec.config.stop_signal;
+        let shutting_down = self.shutdown.is_some() || self.core.shutting_down();
+        if begins_stop && !shutting_down && signal == stop_signal && self.ledgers[service].rolling_pending {
+            self.ledgers[service].rolling_pending = false;
+            // Asked for: not a failure of its own, and the start after it
+            // is asked for too.
+            let ledger = &mut self.ledgers[service];
+            ledger.stop_expected = true;
+            ledger.spawns_since_request = 0;
+            ledger.failures.clear();
+            for rolling in self.rollings.iter_mut().filter(|r| r.members.contains(&service)) {
+                if let Some((before, up)) = rolling.in_flight {
+                    ensure!(
+                        before == service || up,
+                        "rolling restart: {name} stopped while {} was not up again",
+                        self.units[before].spec.name
+                    );
+                }
+                rolling.in_flight = Some((service, false));
+            }
+        }
+        // A stop of a live leader nobody asked for is a failure (the core's own).
         if leader_alive && (signal == stop_signal || signal == SIGKILL) && !self.ledgers[service].stop_sent {
             self.ledgers[service].stop_sent = true;
             if !self.ledgers[service].stop_expected
@@ -897,6 +1206,8 @@ impl Sim {
                     return Ok(());
                 }
                 self.ledgers[service].exec_confirmed = true;
+                // Up as the kernel sees it, before the core hears of it.
+                self.note_up(service);
                 self.feed(Event::ExecConfirmed { service })?;
                 let behaviour = self.units[service].behaviour.clone();
                 // A daemon-like child in its process group, which may
@@ -949,6 +1260,8 @@ impl Sim {
                     return Ok(());
                 }
                 let fields = vec![("READY".to_string(), "1".to_string()), ("STATUS".into(), "up".into())];
+                self.ledgers[service].ready = true;
+                self.note_up(service);
                 self.feed(Event::Notify { service, fields })?;
                 if let Some(watchdog) = self.units[service].spec.config.watchdog {
                     if self.units[service].behaviour.pings {
@@ -1027,6 +1340,7 @@ impl Sim {
             Request::Status { .. } => "status",
             Request::Reload => "reload",
             Request::Signal { .. } => "signal",
+            Request::Scale { .. } => "scale",
             Request::Wait { until: WaitFor::Ready, .. } => "wait ready",
             Request::Wait { until: WaitFor::Up, .. } => "wait up",
             Request::Wait { until: WaitFor::Stopped, .. } => "wait stopped",
@@ -1037,9 +1351,36 @@ impl Sim {
         self.feed(Event::Request { conn, request, wall: SystemTime::UNIX_EPOCH + self.now })
     }
 
+    /// Names for a request: live services, now and then a pool by its
+    /// unit's name; never what a rolling restart is working on.
     fn names(&mut self, how_many: usize) -> Vec<String> {
-        let live: Vec<ServiceId> = (0..self.units.len()).filter(|&i| self.live[i]).collect();
-        (0..how_many).map(|_| self.units[self.rng.pick(&live)].spec.name.clone()).collect()
+        let busy: BTreeSet<ServiceId> =
+            self.rollings.iter().flat_map(|r| r.members.iter().copied()).collect();
+        let live: Vec<ServiceId> =
+            (0..self.units.len()).filter(|&i| self.live[i] && !busy.contains(&i)).collect();
+        if live.is_empty() {
+            return Vec::new();
+        }
+        (0..how_many)
+            .map(|_| {
+                let name = self.units[self.rng.pick(&live)].spec.name.clone();
+                let unit = unit_of(&name).to_string();
+                let whole_pool_free = self.resolve(&unit).iter().all(|i| !busy.contains(i));
+                if unit != name && whole_pool_free && self.rng.chance(0.3) {
+                    unit
+                } else {
+                    name
+                }
+            })
+            .collect()
+    }
+
+    /// Would a stop of these names (with their dependents) reach what a
+    /// rolling restart works on?
+    fn reaches_rolling(&self, names: &[String]) -> bool {
+        let busy: BTreeSet<String> =
+            self.rollings.iter().flat_map(|r| r.members.iter().map(|&m| self.name(m).to_string())).collect();
+        names.iter().any(|n| self.dependents_closure(n).iter().any(|d| busy.contains(d)))
     }
 
     /// `name` and every name `next` leads to from it, transitively.
@@ -1054,21 +1395,31 @@ impl Sim {
         out
     }
 
-    /// What `name` depends on, and what that depends on, itself included.
+    /// What `name` depends on, and what that depends on, itself included
+    /// (a pool: its instances too).
     fn dependencies_closure(&self, name: &str) -> BTreeSet<String> {
         Sim::closure(name, |n| match self.id_of(n) {
             Some(id) => self.units[id].spec.depends_on.iter().map(|d| d.name.clone()).collect(),
-            None => Vec::new(),
+            None => self.resolve(n).into_iter().map(|i| self.name(i).to_string()).collect(),
         })
     }
 
-    /// Dependents of `name`, and theirs (what a stop takes down), itself included.
+    /// Dependents of `name`, and theirs (what a stop takes down), itself
+    /// included; a pool's dependents count for each of its instances (more
+    /// than a stop takes down, which only weakens the checks that use it).
     fn dependents_closure(&self, name: &str) -> BTreeSet<String> {
         Sim::closure(name, |n| {
-            (0..self.units.len())
-                .filter(|&i| self.live[i] && self.units[i].spec.depends_on.iter().any(|d| d.name == n))
+            let mut next: Vec<String> = (0..self.units.len())
+                .filter(|&i| {
+                    self.live[i]
+                        && self.units[i].spec.depends_on.iter().any(|d| d.name == n || d.name == unit_of(n))
+                })
                 .map(|i| self.units[i].spec.name.clone())
-                .collect()
+                .collect();
+            if self.id_of(n).is_none() {
+                next.extend(self.resolve(n).into_iter().map(|i| self.name(i).to_string()));
+            }
+            next
         })
     }
 
@@ -1087,50 +1438,61 @@ impl Sim {
             0..=19 => {
                 let count = 1 + self.rng.below(3) as usize;
                 let names = self.names(count);
+                if names.is_empty() {
+                    return Ok(());
+                }
                 // A start starts what it depends on when that is down: all
                 // of them are started by hand.
                 for name in &names {
                     for n in self.dependencies_closure(name) {
-                        if let Some(id) = self.id_of(&n) {
+                        for id in self.resolve(&n) {
                             self.ledgers[id].failures.clear();
                             self.ledgers[id].spawns_since_request = 0;
+                            self.ledgers[id].may_start = true;
                         }
                     }
                 }
                 let wait = self.rng.chance(0.7);
-                self.request(Request::Start(Target { names, all: false, wait }))
+                self.request(Request::Start(Target { wait, ..Target::names(names) }))
             }
             20..=34 => {
                 let count = 1 + self.rng.below(2) as usize;
                 let names = self.names(count);
+                if names.is_empty() || self.reaches_rolling(&names) {
+                    return Ok(());
+                }
                 for name in &names {
                     for n in self.dependents_closure(name) {
-                        if let Some(id) = self.id_of(&n) {
+                        for id in self.resolve(&n) {
                             self.ledgers[id].stop_expected = true;
                         }
                     }
                 }
                 let wait = self.rng.chance(0.7);
-                self.request(Request::Stop(Target { names, all: false, wait }))
+                self.request(Request::Stop(Target { wait, ..Target::names(names) }))
             }
             35..=49 => {
                 let count = 1 + self.rng.below(2) as usize;
                 let names = self.names(count);
+                if names.is_empty() {
+                    return Ok(());
+                }
                 for name in &names {
-                    if let Some(id) = self.id_of(name) {
+                    for id in self.resolve(name) {
                         self.ledgers[id].stop_expected = true;
                     }
                     // A restart of a service that is down starts it like a
                     // start: what it depends on too, when down.
                     for n in self.dependencies_closure(name) {
-                        if let Some(id) = self.id_of(&n) {
+                        for id in self.resolve(&n) {
                             self.ledgers[id].failures.clear();
                             self.ledgers[id].spawns_since_request = 0;
+                            self.ledgers[id].may_start = true;
                         }
                     }
                 }
                 let wait = self.rng.chance(0.7);
-                self.request(Request::Restart(Target { names, all: false, wait }))
+                self.request(Request::Restart(Target { wait, ..Target::names(names) }))
             }
             50..=59 => {
                 let names = if self.rng.chance(0.5) { Vec::new() } else { self.names(2) };
@@ -1152,11 +1514,14 @@ impl Sim {
                 let names = self.names(1);
                 self.request(Request::Signal { signal: "SIGHUP".into(), names })
             }
-            70..=74 => self.feed(Event::StraySignal { signal: 12 }),
-            75..=84 if self.reloads < 6 => self.reload(),
+            70..=72 => self.feed(Event::StraySignal { signal: 12 }),
+            73..=76 => self.scale(),
+            77..=79 => self.rolling_restart(),
+            80..=84 if self.reloads < 6 && self.rollings.is_empty() => self.reload(),
             85..=87 => {
                 // SIGHUP after someone broke a unit file: refused, nothing changes.
                 self.reload_expectation = Some(BTreeSet::new());
+                self.touch_allowed = Some(BTreeSet::new());
                 let refused = Refused { dir: "units".into(), details: vec!["units/x.yaml:1:1: bad".into()] };
                 let result = self.feed(Event::Reloaded {
                     asked_by: Vec::new(),
@@ -1164,17 +1529,18 @@ impl Sim {
                     warnings: Vec::new(),
                 });
                 self.reload_expectation = None;
+                self.touch_allowed = None;
                 result
             }
             _ => Ok(()),
         }
     }
 
-    /// Edit the folder (change some units, remove some, add some) and reload.
+    /// Edit the folder (change some units, remove some, add some, resize
+    /// some pools) and reload.
     fn reload(&mut self) -> Checked {
         self.reloads += 1;
         let mut folder = self.folder.clone();
-        let mut expected = BTreeSet::new();
         // Change a few.
         for _ in 0..self.rng.below(4) {
             let i = self.rng.below(folder.len() as u64) as usize;
@@ -1182,17 +1548,29 @@ impl Sim {
             if self.rng.chance(0.5) {
                 folder[i].spec.config.restart_delay = self.rng.pick(&[ms(0), ms(100), ms(500)]);
             }
-            expected.insert(folder[i].spec.name.clone());
+        }
+        // Resize a pool or two (its first instance, which others may name, stays).
+        for _ in 0..self.rng.below(3) {
+            let i = self.rng.below(folder.len() as u64) as usize;
+            if let Some(Instances::Count(_)) = folder[i].instances {
+                folder[i].instances = Some(Instances::Count(1 + self.rng.below(5) as u32));
+            }
+        }
+        // Enable or disable one (a running service is left as it is).
+        if self.rng.chance(0.2) {
+            let i = self.rng.below(folder.len() as u64) as usize;
+            folder[i].enabled = !folder[i].enabled;
         }
         // Remove a few that nothing depends on.
         for _ in 0..self.rng.below(3) {
             let i = self.rng.below(folder.len() as u64) as usize;
             let name = folder[i].spec.name.clone();
-            if folder.iter().any(|u| u.spec.depends_on.iter().any(|d| d.name == name)) || folder.len() < 10 {
+            if folder.iter().any(|u| u.spec.depends_on.iter().any(|d| unit_of(&d.name) == name))
+                || folder.len() < 10
+            {
                 continue;
             }
             folder.remove(i);
-            expected.insert(name);
         }
         // Add a few.
         for _ in 0..self.rng.below(3) {
@@ -1202,14 +1580,31 @@ impl Sim {
             }
             let unit = random_unit(&mut self.rng, name.clone(), &folder);
             folder.push(unit);
-            expected.insert(name);
         }
-        // What the core's diff must find: by name, any difference.
-        for unit in &folder {
-            if let Some(old) = self.folder.iter().find(|u| u.spec.name == unit.spec.name) {
-                if old != unit {
+        // What the core's diff must find: by service name, any difference.
+        let pools = pools_after(&self.folder, &folder, &self.pools);
+        let before = expand(&self.folder, &self.pools);
+        let after = expand(&folder, &pools);
+        let mut expected = BTreeSet::new();
+        for unit in &after {
+            match before.iter().find(|u| u.spec.name == unit.spec.name) {
+                Some(old) if old == unit => {}
+                _ => {
                     expected.insert(unit.spec.name.clone());
                 }
+            }
+        }
+        for unit in &before {
+            if !after.iter().any(|u| u.spec.name == unit.spec.name) {
+                expected.insert(unit.spec.name.clone());
+            }
+        }
+        // What it may touch besides: the dependents of a pool that lost
+        // instances (they may have waited for one of those).
+        let mut allowed = expected.clone();
+        for name in &expected {
+            if name.contains('@') {
+                allowed.extend(self.dependents_closure(unit_of(name)));
             }
         }
         for (i, unit) in self.units.iter().enumerate() {
@@ -1217,7 +1612,7 @@ impl Sim {
                 continue;
             }
             let name = &unit.spec.name;
-            match folder.iter().find(|u| &u.spec.name == name) {
+            match after.iter().find(|u| &u.spec.name == name) {
                 None => {
                     self.live[i] = false;
                     self.ledgers[i].stop_expected = true;
@@ -1226,15 +1621,169 @@ impl Sim {
                 Some(_) => {}
             }
         }
+        // A name that comes back while its old service still stops is
+        // that service again.
+        for name in &expected {
+            if !after.iter().any(|u| &u.spec.name == name) || before.iter().any(|u| &u.spec.name == name) {
+                continue;
+            }
+            let enabled = folder.iter().find(|u| u.spec.name == unit_of(name)).is_some_and(|u| u.enabled);
+            if let Some(i) =
+                (0..self.units.len()).find(|&i| &self.units[i].spec.name == name && !self.released[i])
+            {
+                self.live[i] = true;
+                self.ledgers[i].stop_expected = true;
+                self.ledgers[i].may_start |= enabled && self.selection.is_none();
+                self.ledgers[i].failures.clear();
+                self.ledgers[i].spawns_since_request = 0;
+            }
+        }
+        self.adding_may_start = self.selection.is_none();
         self.folder = folder;
+        self.pools = pools;
+        // A disabled unit's services added now do not start.
         self.reload_expectation = Some(expected);
+        self.touch_allowed = Some(allowed);
         let conn = self.next_conn;
         self.next_conn += 1;
         self.open_requests.insert(conn, "reload");
         let result =
             self.feed(Event::Request { conn, request: Request::Reload, wall: SystemTime::UNIX_EPOCH });
         self.reload_expectation = None;
+        self.touch_allowed = None;
+        self.adding_may_start = false;
         result
+    }
+
+    /// `tend scale` of a numbered pool: to its new size, touching only the
+    /// instances it adds or removes (and what those need, or what waited
+    /// for the removed ones); refused when another unit names an instance
+    /// it would remove.
+    fn scale(&mut self) -> Checked {
+        let busy: BTreeSet<String> = self
+            .rollings
+            .iter()
+            .flat_map(|r| r.members.iter().map(|&m| unit_of(self.name(m)).to_string()))
+            .collect();
+        let pools: Vec<String> = self
+            .folder
+            .iter()
+            .filter(|u| matches!(u.instances, Some(Instances::Count(_))) && !busy.contains(&u.spec.name))
+            .map(|u| u.spec.name.clone())
+            .collect();
+        if pools.is_empty() {
+            return Ok(());
+        }
+        let pool = self.rng.pick(&pools.iter().map(String::as_str).collect::<Vec<_>>()).to_string();
+        let target = self.rng.below(6) as u32;
+        let current = self.pools.get(&pool).map(|p| p.names.clone()).unwrap_or_default();
+        let diff = tend_core::pool::scale(&current, target);
+        let removed: Vec<String> = diff.remove.iter().map(|i| tend_core::pool::full_name(&pool, i)).collect();
+        let added: Vec<String> = diff.add.iter().map(|i| tend_core::pool::full_name(&pool, i)).collect();
+        let refused = (0..self.units.len()).any(|i| {
+            self.live[i]
+                && unit_of(self.name(i)) != pool
+                && self.units[i].spec.depends_on.iter().any(|d| removed.contains(&d.name))
+        });
+        let mut allowed = BTreeSet::new();
+        if !refused {
+            allowed.extend(removed.iter().cloned());
+            allowed.extend(added.iter().cloned());
+            // New instances bring up what they need; removed ones may have
+            // held the pool's dependents back.
+            if !added.is_empty() {
+                let template =
+                    self.folder.iter().find(|u| u.spec.name == pool).expect("a pool of the folder");
+                for dep in template.spec.depends_on.clone() {
+                    for n in self.dependencies_closure(&dep.name) {
+                        allowed.insert(n.clone());
+                        for id in self.resolve(&n) {
+                            allowed.insert(self.name(id).to_string());
+                            self.ledgers[id].failures.clear();
+                            self.ledgers[id].spawns_since_request = 0;
+                            self.ledgers[id].may_start = true;
+                        }
+                    }
+                }
+            }
+            allowed.extend(self.dependents_closure(&pool));
+            for name in &removed {
+                if let Some(id) = self.id_of(name) {
+                    self.live[id] = false;
+                    self.ledgers[id].stop_expected = true;
+                }
+            }
+            for name in &added {
+                if let Some(i) =
+                    (0..self.units.len()).find(|&i| &self.units[i].spec.name == name && !self.released[i])
+                {
+                    self.live[i] = true;
+                    let ledger = &mut self.ledgers[i];
+                    ledger.stop_expected = true;
+                    ledger.may_start = true;
+                    ledger.failures.clear();
+                    ledger.spawns_since_request = 0;
+                }
+            }
+            let mut names: Vec<String> =
+                current.iter().filter(|i| !diff.remove.contains(i)).chain(&diff.add).cloned().collect();
+            names.sort_by_key(|i| i.parse::<u64>().ok());
+            self.pools.insert(pool.clone(), PoolState { names, scaled: true });
+        }
+        self.pool_stats[usize::from(refused)] += 1;
+        self.touch_allowed = Some(allowed);
+        self.adding_may_start = true;
+        self.scaling = true;
+        let wait = self.rng.chance(0.7);
+        let result = self.request(Request::Scale { name: pool, instances: target, wait });
+        self.touch_allowed = None;
+        self.adding_may_start = false;
+        self.scaling = false;
+        result
+    }
+
+    /// `tend restart --rolling POOL`.
+    fn rolling_restart(&mut self) -> Checked {
+        let busy: BTreeSet<ServiceId> =
+            self.rollings.iter().flat_map(|r| r.members.iter().copied()).collect();
+        let pools: Vec<String> = self
+            .folder
+            .iter()
+            .filter(|u| u.instances.is_some())
+            .map(|u| u.spec.name.clone())
+            .filter(|p| {
+                // Not while a stop asked before is taking members down
+                // (its stops would look like the rolling restart's).
+                let members = self.resolve(p);
+                !members.is_empty() && members.iter().all(|&m| !busy.contains(&m) && self.core.is_wanted(m))
+            })
+            .collect();
+        if pools.is_empty() {
+            return Ok(());
+        }
+        let pool = self.rng.pick(&pools.iter().map(String::as_str).collect::<Vec<_>>()).to_string();
+        let members = self.resolve(&pool);
+        let mut needs = BTreeSet::new();
+        for n in self.dependencies_closure(&pool) {
+            for id in self.resolve(&n) {
+                self.ledgers[id].failures.clear();
+                self.ledgers[id].spawns_since_request = 0;
+                self.ledgers[id].may_start = true;
+                if !members.contains(&id) {
+                    needs.insert(id);
+                }
+            }
+        }
+        for &member in &members {
+            let ledger = &mut self.ledgers[member];
+            ledger.rolling_pending = true;
+            ledger.stop_expected = true;
+        }
+        let spawns_at = members.iter().map(|&m| self.ledgers[m].spawns).collect();
+        let conn = self.next_conn;
+        self.rollings.push(SimRolling { conn, members, spawns_at, in_flight: None, needs });
+        let target = Target { rolling: true, ..Target::names(vec![pool]) };
+        self.request(Request::Restart(target))
     }
 
     fn load_folder(&self) -> Result<Vec<SimUnit>, Refused> {
@@ -1266,6 +1815,7 @@ impl Sim {
 
     /// Run until the core has finished its shutdown.
     fn run(&mut self, length: Duration) -> Checked {
+        self.mark_startable();
         self.feed(Event::Up)?;
         self.schedule(ms(5), Happening::World);
         loop {
@@ -1332,11 +1882,11 @@ impl Sim {
     }
 }
 
-fn run_seed(seed: u64) -> Result<u64, String> {
+fn run_seed(seed: u64) -> Result<(u64, [u64; 4]), String> {
     let length = ms(5_000 + (seed % 7) * 5_000);
     let mut sim = Sim::new(seed, 100);
     match sim.run(length) {
-        Ok(()) => Ok(sim.steps),
+        Ok(()) => Ok((sim.steps, sim.pool_stats)),
         Err(Violation(message)) => {
             // Deterministic: the same seed again, keeping the events this time.
             let mut again = Sim::new(seed, 100);
@@ -1368,13 +1918,26 @@ fn run_seeds(offset: u64) {
     let seeds = seeds(3_000, offset);
     let started = std::time::Instant::now();
     let mut steps = 0;
+    let mut pools = [0u64; 4];
     for seed in &seeds {
         match run_seed(*seed) {
-            Ok(n) => steps += n,
+            Ok((n, stats)) => {
+                steps += n;
+                for (total, n) in pools.iter_mut().zip(stats) {
+                    *total += n;
+                }
+            }
             Err(report) => panic!("{report}"),
         }
     }
     eprintln!("{} seeds, {steps} core steps in {:?}: every invariant held", seeds.len(), started.elapsed());
+    eprintln!(
+        "pools: {} scales ({} refused), {} rolling restarts done, {} stopped at a failure",
+        pools[0] + pools[1],
+        pools[1],
+        pools[2],
+        pools[3]
+    );
 }
 
 #[test]
@@ -1392,6 +1955,7 @@ fn seeded_runs_of_100_services_odd() {
 #[test]
 fn the_checks_can_fail() {
     let mut sim = Sim::new(7, 10);
+    sim.mark_startable();
     sim.feed(Event::Up).unwrap();
     let running =
         (0..sim.units.len()).find(|&i| sim.live_procs_of(i).next().is_some()).expect("something runs");

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 mod followers;
 mod more;
+mod pool;
 mod v1join;
 
 // ---------------------------------------------------------------- utilities
@@ -56,15 +57,7 @@ fn fmt_stat(v: &[f64], prec: usize, unit: &str) -> String {
     if v.is_empty() {
         return "no data".into();
     }
-    format!(
-        "**{:.p$} {u}** ({:.p$}–{:.p$}, n={})",
-        median(v),
-        min(v),
-        max(v),
-        v.len(),
-        p = prec,
-        u = unit
-    )
+    format!("**{:.p$} {u}** ({:.p$}–{:.p$}, n={})", median(v), min(v), max(v), v.len(), p = prec, u = unit)
 }
 
 fn pidfd_open(pid: i32) -> i32 {
@@ -242,7 +235,19 @@ impl Tend {
         let mut child = cmd.spawn().unwrap_or_else(|e| die(&format!("spawn {}: {e}", tend.display())));
         let stderr = child.stderr.take().unwrap();
         let pidfd = pidfd_open(child.id() as i32);
-        (Tend { child, pidfd, stderr, buf: Vec::new(), pending: Default::default(), last_killed_line: None, log: Vec::new(), services: Vec::new() }, t0)
+        (
+            Tend {
+                child,
+                pidfd,
+                stderr,
+                buf: Vec::new(),
+                pending: Default::default(),
+                last_killed_line: None,
+                log: Vec::new(),
+                services: Vec::new(),
+            },
+            t0,
+        )
     }
 
     /// Next line of tend's stderr, read directly by this thread (no hop
@@ -431,7 +436,11 @@ struct Row {
 }
 
 fn verdict(ok: bool) -> String {
-    if ok { "met".into() } else { "**missed**".into() }
+    if ok {
+        "met".into()
+    } else {
+        "**missed**".into()
+    }
 }
 
 struct Cfg {
@@ -552,7 +561,9 @@ fn hundred(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         }
         statuses.push(status);
         if left > 0 {
-            notes.push(format!("{left} of {n_services} services still running right after tend up exited on SIGTERM"));
+            notes.push(format!(
+                "{left} of {n_services} services still running right after tend up exited on SIGTERM"
+            ));
         }
     }
     let _ = fs::remove_dir_all(&dir);
@@ -594,7 +605,10 @@ fn hundred(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     rows.push(Row {
         figure: format!("`tend up` spawn → 100th `started (pid` line{}", cfg.host_label()),
         tend: fmt_stat(&start, 2, "ms"),
-        reference: format!("loop of 100 std `Command::spawn` (`sleep 1000`): {}", fmt_stat(&loopref, 2, "ms")),
+        reference: format!(
+            "loop of 100 std `Command::spawn` (`sleep 1000`): {}",
+            fmt_stat(&loopref, 2, "ms")
+        ),
         ratio: format!("{:.2}×", sm / lm),
         target: target.into(),
         verdict: verdict(met),
@@ -687,7 +701,9 @@ fn crash(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         .log
         .iter()
         .filter(|l| {
-            !(l.contains(": started (pid ") || l.contains("killed by signal SIGKILL") || l.contains("restarting in 0"))
+            !(l.contains(": started (pid ")
+                || l.contains("killed by signal SIGKILL")
+                || l.contains("restarting in 0"))
         })
         .cloned()
         .collect();
@@ -818,11 +834,16 @@ fn orphans(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         } else {
             "10,000 orphans exiting at once (burst; information)"
         };
-        for (part, t, i) in [("whole command", &tv, &iv), ("after last fork → init exited", &ttail, &itail)] {
+        for (part, t, i) in [("whole command", &tv, &iv), ("after last fork → init exited", &ttail, &itail)]
+        {
             let tm = median(t);
             let (reference, ratio, ok) = if cfg.tini.is_some() {
                 let im = median(i);
-                (format!("`tini --` as PID 1: {}", fmt_stat(i, 1, "ms")), format!("{:.2}×", tm / im), tm <= im)
+                (
+                    format!("`tini --` as PID 1: {}", fmt_stat(i, 1, "ms")),
+                    format!("{:.2}×", tm / im),
+                    tm <= im,
+                )
             } else {
                 ("tini not installed: skipped".into(), "—".into(), true)
             };
@@ -938,7 +959,9 @@ fn sigterm_run(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     tcodes.dedup();
     icodes.sort();
     icodes.dedup();
-    notes.push(format!("exit code after SIGTERM: tend run {tcodes:?}, tini {icodes:?} (143 = 128+SIGTERM passed on)"));
+    notes.push(format!(
+        "exit code after SIGTERM: tend run {tcodes:?}, tini {icodes:?} (143 = 128+SIGTERM passed on)"
+    ));
     let tm = median(&tv);
     let (reference, ratio, ok) = if cfg.tini.is_some() {
         let im = median(&iv);
@@ -961,9 +984,9 @@ fn main() {
     // sd_notify service of the scenarios in more.rs.
     let argv: Vec<String> = std::env::args().collect();
     match argv.get(1).map(String::as_str) {
-        Some("--write-lines") => {
-            more::write_lines(argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| die("--write-lines N")))
-        }
+        Some("--write-lines") => more::write_lines(
+            argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| die("--write-lines N")),
+        ),
         Some("--notify-ready") => more::notify_ready(),
         _ => {}
     }
@@ -1042,6 +1065,9 @@ fn main() {
     if want("resources") {
         more::resources(&cfg, &mut rows, &mut notes);
     }
+    if want("pool") {
+        pool::pool(&cfg, &mut rows, &mut notes);
+    }
     if want("followers") {
         followers::followers(&cfg, &mut rows, &mut notes);
     }
@@ -1055,7 +1081,10 @@ fn main() {
     println!("| figure | tend | reference in the same run | tend / ref | target | verdict |");
     println!("|---|---|---|---|---|---|");
     for r in &rows {
-        println!("| {} | {} | {} | {} | {} | {} |", r.figure, r.tend, r.reference, r.ratio, r.target, r.verdict);
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            r.figure, r.tend, r.reference, r.ratio, r.target, r.verdict
+        );
     }
     if !notes.is_empty() {
         println!("\nNotes:");

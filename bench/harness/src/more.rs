@@ -329,7 +329,11 @@ fn tend_log_run(
     let res = loop {
         let now = Instant::now();
         if now > deadline {
-            break Err(t.fail(&format!("not done within 120 s: {} bytes in {}", file_size(out), out.display())));
+            break Err(t.fail(&format!(
+                "not done within 120 s: {} bytes in {}",
+                file_size(out),
+                out.display()
+            )));
         }
         let got = t.next_line(Duration::from_millis(1));
         if let Some((_, line)) = got {
@@ -355,7 +359,9 @@ fn tend_log_run(
             let want = bytes + (bytes / LINE_LEN as u64) * p as u64;
             let size = file_size(out);
             if size > want {
-                break Err(t.fail(&format!("{} has {size} bytes, more than the {want} expected", out.display())));
+                break Err(
+                    t.fail(&format!("{} has {size} bytes, more than the {want} expected", out.display()))
+                );
             }
             if exited && size == want {
                 break Ok((Instant::now() - t0, p));
@@ -470,7 +476,10 @@ pub fn logs(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     ] {
         let m = median(v);
         rows.push(Row {
-            figure: format!("log throughput, one service writing {} MB of 100-byte lines, {what}", cfg.log_mb),
+            figure: format!(
+                "log throughput, one service writing {} MB of 100-byte lines, {what}",
+                cfg.log_mb
+            ),
             tend: fmt_opt(v, 0, "MB/s"),
             reference: format!("`writer | cat > file`: {}", fmt_opt(&fv, 0, "MB/s")),
             ratio: format!("{:.2}×", m / fm),
@@ -524,7 +533,11 @@ pub fn chain(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
             match done {
                 Some(t1) => (if is_chain { &mut cv } else { &mut iv }).push(ms(t1 - t0)),
                 None => {
-                    let m = t.fail(if is_chain { "chain: s099 not started within 10 s" } else { "100 independent: not started" });
+                    let m = t.fail(if is_chain {
+                        "chain: s099 not started within 10 s"
+                    } else {
+                        "100 independent: not started"
+                    });
                     notes.push(m);
                 }
             }
@@ -536,7 +549,9 @@ pub fn chain(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let _ = fs::remove_dir_all(&dir_i);
     let (cm, im) = (median(&cv), median(&iv));
     rows.push(Row {
-        figure: "chain of 100 (`depends_on: {prev: ready}`, `sleep 1000`): `tend up` spawn → `s099: started (pid`".into(),
+        figure:
+            "chain of 100 (`depends_on: {prev: ready}`, `sleep 1000`): `tend up` spawn → `s099: started (pid`"
+                .into(),
         tend: fmt_opt(&cv, 2, "ms"),
         reference: format!("100 independent services, same tend: {}", fmt_opt(&iv, 2, "ms")),
         ratio: format!("{:.2}×", cm / im),
@@ -548,7 +563,8 @@ pub fn chain(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
 /// 100 independent `type: notify` services that send READY=1 at once.
 pub fn notify(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let me = harness_exe();
-    let cmd = format!("command: [\"{}\", \"--notify-ready\"]\nrestart: always\nstop_timeout: 1s\n", me.display());
+    let cmd =
+        format!("command: [\"{}\", \"--notify-ready\"]\nrestart: always\nstop_timeout: 1s\n", me.display());
     let dir_n = make_units(&cfg.tmp, "notify", 100, &format!("{cmd}type: notify\n"));
     let dir_s = make_units(&cfg.tmp, "notsimple", 100, &cmd);
     let (mut nv, mut sv, mut nsv) = (vec![], vec![], vec![]);
@@ -676,7 +692,9 @@ pub fn sandbox(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let mut pids = std::collections::HashMap::new();
     let r = t.until(Duration::from_secs(10), |l| {
         if let Some((name, rest)) = event(l) {
-            if let Some(p) = rest.strip_prefix("started (pid ").and_then(|r| r.split(')').next()?.parse::<i32>().ok()) {
+            if let Some(p) =
+                rest.strip_prefix("started (pid ").and_then(|r| r.split(')').next()?.parse::<i32>().ok())
+            {
                 pids.insert(name.to_string(), p);
             }
         }
@@ -708,7 +726,11 @@ pub fn sandbox(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
             let mut newpid = 0;
             let r = t.until(Duration::from_secs(5), |l| match event(l) {
                 Some((n, rest)) if n == name && rest.starts_with("started (pid ") => {
-                    newpid = rest["started (pid ".len()..].split(')').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+                    newpid = rest["started (pid ".len()..]
+                        .split(')')
+                        .next()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
                     true
                 }
                 _ => false,
@@ -732,14 +754,20 @@ pub fn sandbox(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         }
     }
     if late > 0 {
-        notes.push(format!("sandbox: {late} `started` lines came before the service had exec'd (timed to the exec instead)"));
+        notes.push(format!(
+            "sandbox: {late} `started` lines came before the service had exec'd (timed to the exec instead)"
+        ));
     }
     notes.push(format!("sandboxed service after {} restarts: {}", bv.len(), sandbox_facts(pids["boxed"])));
     t.drain();
     let other: Vec<_> = t
         .log
         .iter()
-        .filter(|l| !(l.contains(": started (pid ") || l.contains("killed by signal SIGKILL") || l.contains("restarting in 0")))
+        .filter(|l| {
+            !(l.contains(": started (pid ")
+                || l.contains("killed by signal SIGKILL")
+                || l.contains("restarting in 0"))
+        })
         .cloned()
         .collect();
     if !other.is_empty() {
@@ -800,14 +828,18 @@ fn cgroup_facts(pid: i32) -> String {
     for line in text.lines() {
         let mut it = line.splitn(3, ':');
         let (_, ctl, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
-        let read = |f: &str| fs::read_to_string(f).map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into());
+        let read =
+            |f: &str| fs::read_to_string(f).map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into());
         for c in ctl.split(',') {
             match c {
                 "memory" => facts.push(format!(
                     "memory {path}: limit {}",
                     read(&format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"))
                 )),
-                "pids" => facts.push(format!("pids {path}: max {}", read(&format!("/sys/fs/cgroup/pids{path}/pids.max")))),
+                "pids" => facts.push(format!(
+                    "pids {path}: max {}",
+                    read(&format!("/sys/fs/cgroup/pids{path}/pids.max"))
+                )),
                 "cpu" => {
                     let d = ["cpu", "cpu,cpuacct"]
                         .iter()
@@ -881,7 +913,10 @@ pub fn resources(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         }
     }
     if !leftovers.is_empty() {
-        notes.push(format!("resources: cgroup dirs left after tend exited (removed by the harness): {:?}", &leftovers[..leftovers.len().min(3)]));
+        notes.push(format!(
+            "resources: cgroup dirs left after tend exited (removed by the harness): {:?}",
+            &leftovers[..leftovers.len().min(3)]
+        ));
     }
     let _ = fs::remove_dir_all(&dir_r);
     let _ = fs::remove_dir_all(&dir_p);

@@ -138,7 +138,7 @@ impl<U: Definition> Core<U> {
     pub(super) fn follow(&mut self, conn: ConnId, names: &[String], since_start: bool) {
         let services = match self.resolve(names, false) {
             Ok(services) => services,
-            Err(reply) => return self.out.push(Action::Reply { conn, reply, done: true }),
+            Err(reply) => return self.out.push(Action::Reply { conn, reply: *reply, done: true }),
         };
         let mut replay = Vec::new();
         if since_start {

@@ -17,12 +17,45 @@ use crate::status::Waiting;
 /// The dependency graph of the live services, by id.
 #[derive(Debug, Default)]
 pub(super) struct Graph {
+    /// Live services by full name (`web`, `worker@2`).
     by_name: std::collections::HashMap<String, ServiceId>,
-    /// Per service, each of its `depends_on` (in order): the live service, if any.
-    dependencies: Vec<Vec<Option<ServiceId>>>,
+    /// Live pools by unit name (`worker`): their live instances, in order.
+    pools: std::collections::HashMap<String, Vec<ServiceId>>,
+    /// Per service, each of its `depends_on` (in order): what it names.
+    dependencies: Vec<Vec<Target>>,
     /// Per service, the services that depend on it (live ones, and removed
-    /// ones until they are down).
-    dependents: Vec<Vec<ServiceId>>,
+    /// ones until they are down), and whether through its pool's name.
+    dependents: Vec<Vec<Dependent>>,
+}
+
+/// What a `depends_on` entry names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Target {
+    /// No live service or pool of that name (removed by a reload).
+    Missing,
+    /// One service: a unit that is one service, or one instance (`worker@2`).
+    One(ServiceId),
+    /// A pool by its unit's name (`worker`): every instance.
+    Pool(Vec<ServiceId>),
+}
+
+impl Target {
+    fn services(&self) -> &[ServiceId] {
+        match self {
+            Target::Missing => &[],
+            Target::One(service) => std::slice::from_ref(service),
+            Target::Pool(services) => services,
+        }
+    }
+}
+
+/// A service that depends on another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Dependent {
+    pub(super) service: ServiceId,
+    /// It names the other's pool, not the instance: one instance going
+    /// down does not take it down while other instances are wanted.
+    pub(super) through_pool: bool,
 }
 
 /// How a dependency stands for its dependent.
@@ -39,9 +72,20 @@ impl<U: Definition> Core<U> {
         self.graph.by_name.get(name).copied()
     }
 
+    /// The live instances of the pool `unit`, in order (`None`: no such pool).
+    pub(super) fn pool(&self, unit: &str) -> Option<&[ServiceId]> {
+        self.graph.pools.get(unit).map(Vec::as_slice)
+    }
+
     /// Services that depend on `service` (see [`Graph::dependents`]).
-    fn dependents(&self, service: ServiceId) -> &[ServiceId] {
+    fn dependents(&self, service: ServiceId) -> &[Dependent] {
         &self.graph.dependents[service]
+    }
+
+    /// No instance of `service`'s pool other than those wanted down is wanted up.
+    fn pool_wanted_down(&self, service: ServiceId) -> bool {
+        let unit = &self.services[service].unit_name;
+        self.pool(unit).is_none_or(|ids| ids.iter().all(|&i| !self.services[i].goal.wanted))
     }
 
     /// Index the live services by name, and each one's dependencies and
@@ -49,27 +93,44 @@ impl<U: Definition> Core<U> {
     pub(super) fn rebuild_graph(&mut self) {
         let n = self.services.len();
         let mut by_name = std::collections::HashMap::with_capacity(n);
+        let mut pools: std::collections::HashMap<String, Vec<ServiceId>> = std::collections::HashMap::new();
         for (id, svc) in self.services.iter().enumerate() {
             if !svc.retired {
                 by_name.insert(svc.spec.name.clone(), id);
-            }
-        }
-        let mut dependencies = vec![Vec::new(); n];
-        let mut dependents = vec![Vec::new(); n];
-        for (id, svc) in self.services.iter().enumerate() {
-            for dep in &svc.spec.depends_on {
-                let target = by_name.get(&dep.name).copied();
-                dependencies[id].push(target);
-                // A unit a reload removed still counts while it runs: what
-                // it depends on must not stop before it is down.
-                if let (Some(target), false) = (target, svc.released) {
-                    if !dependents[target].contains(&id) {
-                        dependents[target].push(id);
-                    }
+                if svc.instance.is_some() {
+                    pools.entry(svc.unit_name.clone()).or_default().push(id);
                 }
             }
         }
-        self.graph = Graph { by_name, dependencies, dependents };
+        // A pool scaled to nothing is still a pool (its dependents' condition holds).
+        for (name, unit) in &self.units {
+            if unit.instances.is_some() {
+                pools.entry(name.clone()).or_default();
+            }
+        }
+        let mut dependencies = vec![Vec::new(); n];
+        let mut dependents: Vec<Vec<Dependent>> = vec![Vec::new(); n];
+        for (id, svc) in self.services.iter().enumerate() {
+            for dep in &svc.spec.depends_on {
+                let target = match (by_name.get(&dep.name), pools.get(&dep.name)) {
+                    (Some(&one), _) => Target::One(one),
+                    (None, Some(instances)) => Target::Pool(instances.clone()),
+                    (None, None) => Target::Missing,
+                };
+                // A unit a reload removed still counts while it runs: what
+                // it depends on must not stop before it is down.
+                if !svc.released {
+                    let through_pool = matches!(target, Target::Pool(_));
+                    for &on in target.services() {
+                        if !dependents[on].iter().any(|d| d.service == id) {
+                            dependents[on].push(Dependent { service: id, through_pool });
+                        }
+                    }
+                }
+                dependencies[id].push(target);
+            }
+        }
+        self.graph = Graph { by_name, pools, dependencies, dependents };
     }
 
     /// How dependency `service` stands for a dependent that needs
@@ -114,32 +175,43 @@ impl<U: Definition> Core<U> {
     /// Do `service`'s dependencies meet their conditions? If not: whether
     /// one is down for good, and (with `words`) why, as `tend status`
     /// says it. The words cost: the start loop runs without them.
-    pub(super) fn dependencies_met(&self, service: ServiceId, words: bool) -> Result<(), Waiting> {
-        let mut waiting = Vec::new();
+    pub(super) fn dependencies_met<'a>(&'a self, service: ServiceId, words: bool) -> Result<(), Waiting> {
+        let mut waiting: Vec<(&str, String)> = Vec::new();
         let mut blocked = false;
         let mut pending = false;
         let svc = &self.services[service];
-        for (dep, &target) in svc.spec.depends_on.iter().zip(&self.graph.dependencies[service]) {
-            let state = match target {
-                None => DepState::Down(if words { "removed".to_string() } else { String::new() }),
-                Some(d) => self.dep_state(d, dep.condition, words),
-            };
-            match state {
-                DepState::Met => continue,
-                DepState::Waiting(what) => waiting.push((dep, what)),
+        for (dep, target) in svc.spec.depends_on.iter().zip(&self.graph.dependencies[service]) {
+            let mut note = |name: &'a str, state: DepState| match state {
+                DepState::Met => {}
+                DepState::Waiting(what) => {
+                    pending = true;
+                    waiting.push((name, what));
+                }
                 DepState::Down(what) => {
+                    pending = true;
                     blocked = true;
-                    waiting.push((dep, what));
+                    waiting.push((name, what));
+                }
+            };
+            match target {
+                Target::Missing => {
+                    note(&dep.name, DepState::Down(if words { "removed".to_string() } else { String::new() }))
+                }
+                Target::One(d) => note(&dep.name, self.dep_state(*d, dep.condition, words)),
+                // Every instance of the pool that is wanted up (one stopped
+                // on purpose holds nothing back).
+                Target::Pool(instances) => {
+                    for &d in instances.iter().filter(|&&d| self.services[d].goal.wanted) {
+                        note(&self.services[d].spec.name, self.dep_state(d, dep.condition, words));
+                    }
                 }
             }
-            pending = true;
         }
         if !pending {
             return Ok(());
         }
         let why = if words {
-            let parts: Vec<String> =
-                waiting.iter().map(|(dep, what)| format!("{}: {what}", dep.name)).collect();
+            let parts: Vec<String> = waiting.iter().map(|(name, what)| format!("{name}: {what}")).collect();
             format!("waiting for {}", parts.join(", "))
         } else {
             String::new()
@@ -185,8 +257,8 @@ impl<U: Definition> Core<U> {
                 // Asked by name: a fresh start, whatever restart was held.
                 svc.goal.resume = false;
             }
-            for &dep in &self.graph.dependencies[i] {
-                if let Some(d) = dep {
+            for &d in self.graph.dependencies[i].iter().flat_map(Target::services) {
+                {
                     let dep_svc = &self.services[d];
                     let state = dep_svc.machine.state();
                     let dep_down = !dep_svc.goal.wanted
@@ -201,7 +273,9 @@ impl<U: Definition> Core<U> {
     }
 
     /// Want `service` down, and everything that depends on it (first).
-    /// Returns the dependents that were brought down with it.
+    /// Returns the dependents that were brought down with it. A dependent
+    /// of a pool (`depends_on: {worker: ready}`) goes down only with the
+    /// pool's last instance that was wanted up.
     pub(super) fn want_down(&mut self, service: ServiceId) -> Vec<ServiceId> {
         let mut stack = vec![service];
         let mut seen = vec![false; self.services.len()];
@@ -220,9 +294,42 @@ impl<U: Definition> Core<U> {
             goal.resume = false;
             goal.waiting = None;
             goal.stop_sent = false;
-            stack.extend_from_slice(&self.graph.dependents[i]);
+            let pool_down = self.pool_wanted_down(i);
+            for dependent in &self.graph.dependents[i] {
+                if !dependent.through_pool || pool_down {
+                    stack.push(dependent.service);
+                }
+            }
         }
         also
+    }
+
+    /// Stop `service` now, whatever depends on it (an instance leaving its
+    /// pool, which nothing names): what [`reconcile`](Self::reconcile)
+    /// would do once its dependents are down.
+    pub(super) fn stop_alone(&mut self, service: ServiceId) {
+        let svc = &self.services[service];
+        if svc.goal.wanted || svc.goal.stop_sent || svc.spawning {
+            return;
+        }
+        let idle =
+            matches!(svc.machine.state(), State::Stopped | State::Exited { .. } | State::Failed { .. });
+        self.services[service].goal.stop_sent = true;
+        if !idle {
+            self.deliver(service, service::Event::Stop);
+        }
+    }
+
+    /// Want `service` down and nothing else: an instance leaving its pool
+    /// (`tend scale`, a reload of a smaller `instances:`), which the pool's
+    /// dependents do not need.
+    pub(super) fn want_down_alone(&mut self, service: ServiceId) {
+        let goal = &mut self.services[service].goal;
+        goal.wanted = false;
+        goal.start_pending = false;
+        goal.resume = false;
+        goal.waiting = None;
+        goal.stop_sent = false;
     }
 
     /// Want `service` up, and only it: what it depends on is left as it is
@@ -321,8 +428,13 @@ impl<U: Definition> Core<U> {
                     self.services[service].goal.stop_sent = true;
                     continue;
                 }
-                // Dependents first: stop this one only once they are down.
-                let dependents_down = self.dependents(service).iter().all(|&d| self.services[d].is_down());
+                // Dependents first: stop this one only once those going
+                // down are down (a pool's dependent stays up while one
+                // instance stops).
+                let dependents_down = self.dependents(service).iter().all(|d| {
+                    let dependent = &self.services[d.service];
+                    dependent.is_down() || d.through_pool && dependent.goal.wanted
+                });
                 if dependents_down {
                     progress = true;
                     self.services[service].goal.stop_sent = true;

@@ -16,6 +16,9 @@
 mod events;
 mod goals;
 mod metrics;
+#[cfg(test)]
+mod pool_tests;
+mod pools;
 mod requests;
 mod wait;
 
@@ -178,8 +181,17 @@ struct Goal {
 }
 
 struct Svc<U> {
+    /// Its definition (for an instance, with `%i` replaced).
     unit: U,
     spec: Spec,
+    /// The unit (file) it comes from: its own name, or a pool's (`worker`).
+    unit_name: String,
+    /// For an instance of a pool: its instance name (`2`, `eu`).
+    instance: Option<String>,
+    /// Its unit's `enabled:` (`tend up` starts it).
+    enabled: bool,
+    /// Named by `tend up NAME…` (or `up` named none).
+    selected: bool,
     machine: Service,
     goal: Goal,
     checks: Checks,
@@ -189,6 +201,9 @@ struct Svc<U> {
     released: bool,
     /// How many times it was forked (a restart is done when this moves).
     spawns: u64,
+    /// How many times its processes were all gone after running (a stop is
+    /// done when this moves).
+    stops: u64,
     /// [`Action::Spawn`] was asked and not yet answered: its machine is
     /// still `Stopped`, but a process is coming.
     spawning: bool,
@@ -213,6 +228,9 @@ impl<U> Svc<U> {
     fn view(&self) -> View<'_> {
         View {
             name: &self.spec.name,
+            pool: self.instance.as_deref().map(|instance| (self.unit_name.as_str(), instance)),
+            enabled: self.enabled,
+            optional: (!self.enabled || !self.selected) && !self.goal.wanted,
             machine: &self.machine,
             held: if self.goal.start_pending { self.goal.waiting.as_ref() } else { None },
             spawning: self.spawning,
@@ -255,14 +273,43 @@ impl<U> Svc<U> {
     }
 }
 
+/// The services of a unit: one per instance of a pool (`instances`), or
+/// the unit itself.
+fn services_of<U: Definition>(template: &U, instances: Option<&[String]>) -> Vec<(Option<String>, U)> {
+    match instances {
+        None => vec![(None, template.service(None))],
+        Some(names) => names.iter().map(|i| (Some(i.clone()), template.service(Some(i)))).collect(),
+    }
+}
+
+/// A unit as its file has it: one service, or a pool of instances.
+struct UnitEntry<U> {
+    /// The definition as loaded (before `%i` is replaced).
+    template: U,
+    /// A pool's instances as they stand now (`tend scale` may have changed
+    /// the count); `None` for a unit that is one service.
+    instances: Option<Vec<String>>,
+    /// `tend scale` set the count: a reload that leaves the unit's
+    /// `instances:` as it was keeps the scaled count.
+    scaled: bool,
+}
+
 /// tend's supervisor core. `U` is the unit definition it holds (the
 /// loader's `UnitSpec` in tend, a model in the simulation).
 pub struct Core<U> {
     services: Vec<Svc<U>>,
+    /// Every unit of the folder, by name (a pool's services are in
+    /// `services`, one per instance).
+    units: std::collections::BTreeMap<String, UnitEntry<U>>,
+    /// `tend up NAME…`: the services asked for (with what they depend on);
+    /// `None`: every enabled one.
+    selection: Option<Vec<ServiceId>>,
     phase: Phase,
     /// Who depends on whom, by id.
     graph: goals::Graph,
     waiters: Vec<requests::Waiter>,
+    /// Rolling restarts under way.
+    rollings: Vec<pools::Rolling>,
     state_waiters: Vec<wait::StateWaiter>,
     signal_reports: Vec<requests::SignalReport>,
     next_report: u64,
@@ -288,9 +335,12 @@ impl<U: Definition> Core<U> {
     pub fn new(units: Vec<U>, pid: i32, version: &str) -> Core<U> {
         let mut core = Core {
             services: Vec::new(),
+            units: std::collections::BTreeMap::new(),
+            selection: None,
             phase: Phase::Running,
             graph: goals::Graph::default(),
             waiters: Vec::new(),
+            rollings: Vec::new(),
             state_waiters: Vec::new(),
             signal_reports: Vec::new(),
             next_report: 0,
@@ -304,25 +354,52 @@ impl<U: Definition> Core<U> {
             events: Vec::new(),
             events_sent: 0,
         };
-        for unit in units {
-            core.add(unit);
+        for template in units {
+            let instances = template.instances().map(|i| i.names());
+            for (instance, unit) in services_of(&template, instances.as_deref()) {
+                core.add(unit, template.name().to_string(), instance, template.enabled());
+            }
+            let entry = UnitEntry { template, instances, scaled: false };
+            core.units.insert(entry.template.name().to_string(), entry);
         }
         core.rebuild_graph();
         core
     }
 
-    fn add(&mut self, unit: U) -> ServiceId {
+    /// `tend up NAME…`: start only these services (a unit's name: all its
+    /// instances) and what they depend on; the others stay loaded and
+    /// stopped. Before [`Event::Up`]; an unknown name is an error (nothing
+    /// has started).
+    pub fn select(&mut self, names: &[String]) -> Result<(), String> {
+        if names.is_empty() {
+            self.selection = None;
+            return Ok(());
+        }
+        let selection = self.lookup(names)?;
+        for (id, svc) in self.services.iter_mut().enumerate() {
+            svc.selected = selection.contains(&id);
+        }
+        self.selection = Some(selection);
+        Ok(())
+    }
+
+    fn add(&mut self, unit: U, unit_name: String, instance: Option<String>, enabled: bool) -> ServiceId {
         let spec = unit.spec();
         let machine = Service::new(spec.config.clone());
         self.services.push(Svc {
             unit,
             spec,
+            unit_name,
+            instance,
+            enabled,
+            selected: true,
             machine,
             goal: Goal::default(),
             checks: Checks::default(),
             retired: false,
             released: false,
             spawns: 0,
+            stops: 0,
             spawning: false,
             shown: ServiceState::Stopped,
             since: self.now,
@@ -335,12 +412,61 @@ impl<U: Definition> Core<U> {
         self.services.len() - 1
     }
 
+    /// A new service (a reload's, `tend scale`'s): one a reload or a scale
+    /// removed that is still stopping comes back (its process goes on
+    /// stopping, and the service starts again afterwards), so that no two
+    /// services of one name (one cgroup) ever live side by side; else a
+    /// new one. The loop hears [`Action::Added`] or [`Action::Redefined`].
+    fn add_or_revive(
+        &mut self,
+        unit: U,
+        unit_name: String,
+        instance: Option<String>,
+        enabled: bool,
+    ) -> ServiceId {
+        let name = unit.name();
+        let retired = self.services.iter().position(|s| s.retired && !s.released && s.spec.name == name);
+        match retired {
+            Some(service) => {
+                let svc = &mut self.services[service];
+                svc.retired = false;
+                svc.unit_name = unit_name;
+                svc.instance = instance;
+                svc.enabled = enabled;
+                if svc.unit != unit {
+                    self.redefine(service, unit);
+                }
+                service
+            }
+            None => {
+                let service = self.add(unit, unit_name, instance, enabled);
+                self.out.push(Action::Added { service });
+                service
+            }
+        }
+    }
+
+    /// A service's new definition, from its next start on.
+    fn redefine(&mut self, service: ServiceId, unit: U) {
+        let spec = unit.spec();
+        let svc = &mut self.services[service];
+        svc.machine.reconfigure(spec.config.clone());
+        svc.spec = spec;
+        let old = std::mem::replace(&mut svc.unit, unit);
+        self.out.push(Action::Redefined { service, old });
+    }
+
     /// Take in what happened at `now`; return what to do, in order.
     pub fn handle(&mut self, now: Time, event: Event<U>) -> Vec<Action<U>> {
         self.now = self.now.max(now);
         match event {
             Event::Up => {
-                for id in 0..self.services.len() {
+                let chosen: Vec<ServiceId> = match &self.selection {
+                    Some(services) => services.clone(),
+                    None => (0..self.services.len()).filter(|&i| self.services[i].enabled).collect(),
+                };
+                // What they depend on comes up with them, enabled or not.
+                for id in chosen {
                     self.want_up(id);
                 }
             }
@@ -379,6 +505,10 @@ impl<U: Definition> Core<U> {
             Event::Request { conn, request, wall } => self.request(conn, request, wall),
             Event::Disconnected { conn } => {
                 self.waiters.retain(|w| w.conn != conn);
+                // A rolling restart goes on without its client.
+                for rolling in self.rollings.iter_mut().filter(|r| r.conn == Some(conn)) {
+                    rolling.conn = None;
+                }
                 self.state_waiters.retain(|w| w.conn != conn);
                 self.signal_reports.retain(|r| r.conn != conn);
             }
@@ -438,6 +568,19 @@ impl<U: Definition> Core<U> {
 
     pub fn spec(&self, service: ServiceId) -> &Spec {
         &self.services[service].spec
+    }
+
+    /// The unit a service comes from, and its instance name when it is an
+    /// instance of a pool: (`worker`, Some(`2`)); (`web`, None).
+    pub fn unit_of(&self, service: ServiceId) -> (&str, Option<&str>) {
+        let svc = &self.services[service];
+        (&svc.unit_name, svc.instance.as_deref())
+    }
+
+    /// Wanted up (by `up`, `start`, a restart or a reload), as opposed to
+    /// stopped on purpose or never started.
+    pub fn is_wanted(&self, service: ServiceId) -> bool {
+        self.services[service].goal.wanted
     }
 
     /// Not removed by a reload.
@@ -536,9 +679,14 @@ impl<U: Definition> Core<U> {
 
     /// Hand an event to one service's machine and carry out what it says.
     fn deliver(&mut self, service: ServiceId, event: service::Event) {
-        let was_failed = matches!(self.services[service].machine.state(), State::Failed { .. });
-        let failures = self.services[service].machine.failures_total();
-        let actions = self.services[service].machine.handle(self.now, event);
+        let svc = &mut self.services[service];
+        let was_failed = matches!(svc.machine.state(), State::Failed { .. });
+        let was_down = svc.machine.is_down();
+        let failures = svc.machine.failures_total();
+        let actions = svc.machine.handle(self.now, event);
+        if !was_down && svc.machine.is_down() {
+            svc.stops += 1;
+        }
         for action in actions {
             self.machine_action(service, action);
         }
@@ -683,7 +831,19 @@ impl<U: Definition> Core<U> {
     /// release what reloads removed, run due checks, note state changes,
     /// answer the requests that are now done.
     fn settle(&mut self) {
-        while self.reconcile() {}
+        // Rolling restarts move first: a service whose next instance is
+        // about to be restarted must not start on that instance's
+        // readiness in the same turn.
+        loop {
+            let rolled = self.advance_rollings();
+            let mut reconciled = false;
+            while self.reconcile() {
+                reconciled = true;
+            }
+            if !rolled && !reconciled {
+                break;
+            }
+        }
         let mut released = false;
         for service in 0..self.services.len() {
             let svc = &mut self.services[service];

@@ -6,7 +6,7 @@
 use super::{Action, ConnId, Core, Phase, Refused, ServiceId};
 use crate::proto::{
     ErrorBody, ErrorCode, ErrorReply, EventKind, False, HelloReply, ReloadChange, ReloadReply, ReloadReport,
-    Reply, Request, ServiceResult, ShutdownReply, StatusReply, Target, True,
+    Reply, Request, ScaleReply, ServiceResult, ShutdownReply, StatusReply, Target, True,
 };
 use crate::service::State;
 use crate::spec::Definition;
@@ -20,24 +20,42 @@ use std::time::SystemTime;
 pub const OWN_LOG: &str = "tend";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WaitKind {
+pub(super) enum WaitKind {
     Start,
     Stop,
     Restart,
 }
 
-/// A start/stop/restart request waiting for its services to get there.
+/// A start/stop/restart (or scale) request waiting for its services to get there.
 pub(super) struct Waiter {
     pub(super) conn: ConnId,
-    kind: WaitKind,
-    targets: Vec<WaitTarget>,
+    pub(super) targets: Vec<WaitTarget>,
+    /// A `scale`: answered with [`ScaleReply`](crate::proto::ScaleReply).
+    pub(super) scale: Option<ScaleNote>,
 }
 
-struct WaitTarget {
-    service: ServiceId,
-    /// The service's spawn count when asked: a restart is done once it moved.
-    spawns_at_request: u64,
-    result: Option<ServiceResult>,
+/// What a scale changed, for its reply.
+pub(super) struct ScaleNote {
+    pub(super) unit: String,
+    pub(super) from: u32,
+    pub(super) to: u32,
+}
+
+/// A service's spawn and stop counts at some moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Mark {
+    pub(super) spawns: u64,
+    pub(super) stops: u64,
+}
+
+pub(super) struct WaitTarget {
+    pub(super) service: ServiceId,
+    /// Where it was asked to go.
+    pub(super) kind: WaitKind,
+    /// The service's counts when asked: a restart is done once its spawns
+    /// moved, a stop once its stops did (or it is down).
+    pub(super) mark: Mark,
+    pub(super) result: Option<ServiceResult>,
 }
 
 /// A `signal` request waiting for the loop to say how each kill went.
@@ -49,40 +67,81 @@ pub(super) struct SignalReport {
     results: Vec<(ServiceId, Option<ServiceResult>)>,
 }
 
+/// The reply to a scale, once its services got there: every result, and an
+/// error naming those that did not.
+pub(super) fn scale_reply(note: ScaleNote, results: Vec<ServiceResult>) -> Reply {
+    match Reply::results(results) {
+        Reply::Results(done) => Reply::Scale(ScaleReply {
+            ok: True,
+            unit: note.unit,
+            from: note.from,
+            to: note.to,
+            results: done.results,
+        }),
+        failed => failed,
+    }
+}
+
 impl<U: Definition> Core<U> {
-    fn reply(&mut self, conn: ConnId, reply: Reply) {
+    pub(super) fn reply(&mut self, conn: ConnId, reply: Reply) {
         self.out.push(Action::Reply { conn, reply, done: true });
     }
 
-    /// Resolve names to live services; an unknown name is an error listing
-    /// the known ones and the closest. No names (or `all`): every one.
-    pub(super) fn resolve(&self, names: &[String], all: bool) -> Result<Vec<ServiceId>, Reply> {
-        let live: Vec<ServiceId> = (0..self.services.len()).filter(|&i| !self.services[i].retired).collect();
+    /// Resolve names to live services; an unknown name is an error (the
+    /// reply) listing the known ones and the closest. No names (or `all`):
+    /// every one.
+    pub(super) fn resolve(&self, names: &[String], all: bool) -> Result<Vec<ServiceId>, Box<Reply>> {
         if all || names.is_empty() {
-            return Ok(live);
+            return Ok((0..self.services.len()).filter(|&i| !self.services[i].retired).collect());
         }
+        self.lookup(names).map_err(|message| Box::new(Reply::error(ErrorCode::UnknownService, message)))
+    }
+
+    /// The live services these names name: a service's full name names it
+    /// (`web`, `worker@2`), a pool's unit name every instance (`worker`).
+    /// An unknown name is an error that lists the known names and the
+    /// closest one.
+    pub(super) fn lookup(&self, names: &[String]) -> Result<Vec<ServiceId>, String> {
         let mut found = Vec::new();
         for name in names {
-            match live.iter().find(|&&i| self.services[i].spec.name == *name) {
-                Some(&service) => {
-                    if !found.contains(&service) {
-                        found.push(service)
-                    }
-                }
-                None => {
-                    let known: Vec<&str> =
-                        live.iter().map(|&i| self.services[i].spec.name.as_str()).collect();
-                    let hint = did_you_mean(name, known.iter().copied())
-                        .map(|n| format!(" (did you mean '{n}'?)"))
-                        .unwrap_or_default();
-                    return Err(Reply::error(
-                        ErrorCode::UnknownService,
-                        format!("no service '{name}'{hint}; known: {}", known.join(", ")),
-                    ));
+            let services = match (self.live(name), self.pool(name)) {
+                (Some(service), _) => vec![service],
+                (None, Some(instances)) => instances.to_vec(),
+                (None, None) => return Err(self.unknown(name)),
+            };
+            for service in services {
+                if !found.contains(&service) {
+                    found.push(service);
                 }
             }
         }
         Ok(found)
+    }
+
+    /// `no service 'wrker' (did you mean 'worker'?); known: db, web, worker (4 instances)`.
+    pub(super) fn unknown(&self, name: &str) -> String {
+        let live = (0..self.services.len()).filter(|&i| !self.services[i].retired);
+        let candidates: Vec<&str> = self
+            .units
+            .keys()
+            .map(String::as_str)
+            .chain(live.map(|i| self.services[i].spec.name.as_str()))
+            .collect();
+        let hint = did_you_mean(name, candidates.iter().copied())
+            .map(|n| format!(" (did you mean '{n}'?)"))
+            .unwrap_or_default();
+        let known: Vec<String> = self
+            .units
+            .iter()
+            .map(|(unit, entry)| match &entry.instances {
+                None => unit.clone(),
+                Some(instances) => {
+                    let n = instances.len();
+                    format!("{unit} ({n} instance{})", if n == 1 { "" } else { "s" })
+                }
+            })
+            .collect();
+        format!("no service '{name}'{hint}; known: {}", known.join(", "))
     }
 
     pub(super) fn request(&mut self, conn: ConnId, request: Request, wall: SystemTime) {
@@ -104,7 +163,7 @@ impl<U: Definition> Core<U> {
                     let reply = StatusReply { ok: True, pid: self.pid, services: statuses };
                     self.out.push(Action::Status { conn, services, reply });
                 }
-                Err(reply) => self.reply(conn, reply),
+                Err(reply) => self.reply(conn, *reply),
             },
             Request::Start(target) => self.change(conn, WaitKind::Start, target),
             Request::Stop(target) => self.change(conn, WaitKind::Stop, target),
@@ -122,6 +181,7 @@ impl<U: Definition> Core<U> {
             }
             // Answered once the folder is loaded (off the loop).
             Request::Reload => self.out.push(Action::LoadUnits { conn }),
+            Request::Scale { name, instances, wait } => self.scale(conn, &name, instances, wait),
             Request::ReopenLogs => self.out.push(Action::ReopenLogs { conn }),
             Request::Events { names, since_start } => self.follow(conn, &names, since_start),
             Request::Shutdown => {
@@ -165,7 +225,7 @@ impl<U: Definition> Core<U> {
         } else {
             match self.resolve(&names, false) {
                 Ok(services) => services,
-                Err(reply) => return self.reply(conn, reply),
+                Err(reply) => return self.reply(conn, *reply),
             }
         };
         self.out.push(Action::Logs { conn, services, own, lines, follow, since, stream });
@@ -182,16 +242,22 @@ impl<U: Definition> Core<U> {
         }
         let services = match self.resolve(&target.names, target.all) {
             Ok(services) => services,
-            Err(reply) => return self.reply(conn, reply),
+            Err(reply) => return self.reply(conn, *reply),
         };
+        if target.rolling {
+            if kind != WaitKind::Restart {
+                return self.reply(conn, Reply::error(ErrorCode::BadRequest, "rolling is for restart only"));
+            }
+            return self.rolling_restart(conn, &target.names, services, target.wait);
+        }
         let mut targets: Vec<WaitTarget> = Vec::new();
-        let add = |targets: &mut Vec<WaitTarget>, service, spawns_at_request, result| {
+        let add = |targets: &mut Vec<WaitTarget>, service, mark, result| {
             if !targets.iter().any(|t: &WaitTarget| t.service == service) {
-                targets.push(WaitTarget { service, spawns_at_request, result });
+                targets.push(WaitTarget { service, kind, mark, result });
             }
         };
         for service in services {
-            let spawns_at_request = self.services[service].spawns;
+            let mark = self.mark(service);
             let mut immediate = None;
             match kind {
                 WaitKind::Start => {
@@ -209,8 +275,8 @@ impl<U: Definition> Core<U> {
                 WaitKind::Stop => {
                     // Dependents go down too, and first.
                     for dependent in self.want_down(service) {
-                        let spawns = self.services[dependent].spawns;
-                        add(&mut targets, dependent, spawns, None);
+                        let mark = self.mark(dependent);
+                        add(&mut targets, dependent, mark, None);
                     }
                     let svc = &self.services[service];
                     if svc.is_down() && !matches!(svc.machine.state(), State::Backoff { .. }) {
@@ -220,7 +286,7 @@ impl<U: Definition> Core<U> {
                 }
                 WaitKind::Restart => self.restart(service, true),
             }
-            add(&mut targets, service, spawns_at_request, immediate);
+            add(&mut targets, service, mark, immediate);
         }
         while self.reconcile() {}
         if !target.wait {
@@ -239,7 +305,41 @@ impl<U: Definition> Core<U> {
                 .collect();
             return self.reply(conn, Reply::results(results));
         }
-        self.waiters.push(Waiter { conn, kind, targets });
+        self.waiters.push(Waiter { conn, targets, scale: None });
+    }
+
+    /// Its spawn and stop counts now.
+    pub(super) fn mark(&self, service: ServiceId) -> Mark {
+        let svc = &self.services[service];
+        Mark { spawns: svc.spawns, stops: svc.stops }
+    }
+
+    /// Has `service` got where a request of `kind` asked it to go? `None`:
+    /// not yet. `mark`: its counts when asked.
+    pub(super) fn outcome(&self, service: ServiceId, kind: WaitKind, mark: Mark) -> Option<ServiceResult> {
+        let svc = &self.services[service];
+        let view = svc.view();
+        match kind {
+            WaitKind::Start => status::start_outcome(&view, "started", self.now),
+            WaitKind::Restart if svc.spawns > mark.spawns || svc.goal.start_pending => {
+                status::start_outcome(&view, "restarted", self.now)
+            }
+            WaitKind::Restart => match svc.machine.state() {
+                State::Failed { reason, .. } => {
+                    Some(status::result(&view, false, format!("failed: {}", reason.describe())))
+                }
+                // Down and not started again: the shutdown began.
+                _ if self.phase != Phase::Running && svc.is_down() => {
+                    Some(status::result(&view, false, "not restarted: shutting down"))
+                }
+                _ => None,
+            },
+            // Stopped, and started again since (a later request).
+            WaitKind::Stop if svc.stops > mark.stops && !svc.is_down() => {
+                Some(status::result(&view, true, "stopped (started again since)"))
+            }
+            WaitKind::Stop => status::stop_outcome(&view),
+        }
     }
 
     /// Answer every waiter whose services have all got where they were asked to go.
@@ -247,8 +347,6 @@ impl<U: Definition> Core<U> {
         if self.waiters.is_empty() {
             return;
         }
-        let now = self.now;
-        let shutting_down = self.phase != Phase::Running;
         let held: Vec<ServiceId> = self
             .waiters
             .iter()
@@ -258,36 +356,23 @@ impl<U: Definition> Core<U> {
         for service in held {
             self.describe_waiting(service);
         }
-        for waiter in &mut self.waiters {
+        let mut waiters = std::mem::take(&mut self.waiters);
+        for waiter in &mut waiters {
             for target in waiter.targets.iter_mut().filter(|t| t.result.is_none()) {
-                let svc = &self.services[target.service];
-                let view = svc.view();
-                target.result = match waiter.kind {
-                    WaitKind::Start => status::start_outcome(&view, "started", now),
-                    WaitKind::Restart if svc.spawns > target.spawns_at_request || svc.goal.start_pending => {
-                        status::start_outcome(&view, "restarted", now)
-                    }
-                    WaitKind::Restart => match svc.machine.state() {
-                        State::Failed { reason, .. } => {
-                            Some(status::result(&view, false, format!("failed: {}", reason.describe())))
-                        }
-                        // Down and not started again: the shutdown began.
-                        _ if shutting_down && svc.is_down() => {
-                            Some(status::result(&view, false, "not restarted: shutting down"))
-                        }
-                        _ => None,
-                    },
-                    WaitKind::Stop => status::stop_outcome(&view),
-                };
+                target.result = self.outcome(target.service, target.kind, target.mark);
             }
         }
-        let mut waiters = std::mem::take(&mut self.waiters);
         waiters.retain_mut(|waiter| {
             if !waiter.targets.iter().all(|t| t.result.is_some()) {
                 return true;
             }
-            let results = waiter.targets.iter_mut().filter_map(|t| t.result.take()).collect();
-            self.out.push(Action::Reply { conn: waiter.conn, reply: Reply::results(results), done: true });
+            let results: Vec<ServiceResult> =
+                waiter.targets.iter_mut().filter_map(|t| t.result.take()).collect();
+            let reply = match waiter.scale.take() {
+                Some(note) => scale_reply(note, results),
+                None => Reply::results(results),
+            };
+            self.out.push(Action::Reply { conn: waiter.conn, reply, done: true });
             false
         });
         self.waiters = waiters;
@@ -303,7 +388,7 @@ impl<U: Definition> Core<U> {
         }
         let services = match self.resolve(names, false) {
             Ok(services) => services,
-            Err(reply) => return self.reply(conn, reply),
+            Err(reply) => return self.reply(conn, *reply),
         };
         self.next_report += 1;
         let report = self.next_report;
@@ -393,60 +478,127 @@ impl<U: Definition> Core<U> {
                 return;
             }
         };
-        let plan = crate::reload::plan(self.services.iter().filter(|s| !s.retired).map(|s| &s.unit), &units);
+        // What each unit of the folder runs: its services, a pool's
+        // instances by its `instances:` (or by the count `tend scale` set,
+        // while `instances:` stays as it was).
+        let mut entries = std::collections::BTreeMap::new();
+        let mut services: Vec<(String, Option<String>, U)> = Vec::new();
+        for template in units {
+            let name = template.name().to_string();
+            let old = self.units.get(&name);
+            let kept = old.filter(|old| old.scaled && old.template.instances() == template.instances());
+            let instances = match (template.instances(), kept) {
+                (None, _) => None,
+                (Some(_), Some(old)) => old.instances.clone(),
+                (Some(new), None) => Some(new.names()),
+            };
+            for (instance, unit) in super::services_of(&template, instances.as_deref()) {
+                services.push((name.clone(), instance, unit));
+            }
+            let scaled = kept.is_some();
+            entries.insert(name, super::UnitEntry { template, instances, scaled });
+        }
+        let plan = crate::reload::plan(
+            self.services.iter().filter(|s| !s.retired).map(|s| &s.unit),
+            services.iter().map(|(_, _, unit)| unit),
+        );
+        // Before anything changes: which units had services wanted up.
+        let mut in_use: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+        for svc in self.services.iter().filter(|s| !s.retired) {
+            *in_use.entry(svc.unit_name.clone()).or_default() |= svc.goal.wanted;
+        }
         for name in &plan.removed {
             if let Some(service) = self.live(name) {
+                let svc = &self.services[service];
+                // An instance its pool no longer has leaves alone (the
+                // pool's dependents do not need it); a unit gone from the
+                // folder goes down like at shutdown (its dependents, if any
+                // are left, first). Retired once marked: no longer listed.
+                let pool_stays = svc.instance.is_some()
+                    && entries.get(&svc.unit_name).is_some_and(|e| e.instances.is_some());
                 let kind = EventKind::Reload { change: ReloadChange::Removed };
                 self.emit(service, kind, "removed by a reload".to_string());
-                // Down like at shutdown (its dependents, if any are left,
-                // first); retired once marked, so it is no longer listed.
-                self.want_down(service);
+                if pool_stays {
+                    self.want_down_alone(service);
+                } else {
+                    self.want_down(service);
+                }
                 self.services[service].retired = true;
+            }
+        }
+        let old_units = std::mem::replace(&mut self.units, entries);
+        for svc in self.services.iter_mut() {
+            if let Some(entry) = self.units.get(&svc.unit_name) {
+                svc.enabled = entry.template.enabled();
             }
         }
         // New units and new definitions (their dependencies may change): the
         // graph as the folder has it now, before anything starts by it.
         let mut changed = Vec::new();
-        for unit in units {
+        let mut added = Vec::new();
+        for (unit_name, instance, unit) in services {
             let name = unit.name().to_string();
             if plan.changed.contains(&name) {
                 if let Some(service) = self.live(&name) {
-                    let spec = unit.spec();
-                    let svc = &mut self.services[service];
-                    svc.machine.reconfigure(spec.config.clone());
-                    svc.spec = spec;
-                    let old = std::mem::replace(&mut svc.unit, unit);
-                    self.out.push(Action::Redefined { service, old });
+                    self.redefine(service, unit);
                     let kind = EventKind::Reload { change: ReloadChange::Changed };
                     self.emit(service, kind, "changed by a reload".to_string());
                     changed.push(service);
                 }
             } else if plan.added.contains(&name) {
-                let service = self.add(unit);
-                self.out.push(Action::Added { service });
+                let enabled = self.units.get(&unit_name).is_none_or(|e| e.template.enabled());
+                let service = self.add_or_revive(unit, unit_name, instance, enabled);
                 let kind = EventKind::Reload { change: ReloadChange::Added };
                 self.emit(service, kind, "added by a reload".to_string());
-                changed.push(service);
+                added.push(service);
             }
         }
         self.rebuild_graph();
         for service in changed {
-            if plan.added.contains(&self.services[service].spec.name) {
-                self.want_up_alone(service);
-            } else if self.services[service].goal.wanted {
+            if self.services[service].goal.wanted {
                 self.restart(service, false);
             }
         }
+        // A new service starts when `tend up` would have started it (its
+        // unit is enabled, and `up` named no services), except a new
+        // instance of a pool nobody wants up (stopped on purpose).
+        let mut loaded = Vec::new();
+        let mut started = Vec::new();
+        for service in added {
+            let svc = &self.services[service];
+            let start = self.selection.is_none()
+                && svc.enabled
+                && match (old_units.contains_key(&svc.unit_name), in_use.get(&svc.unit_name)) {
+                    (true, Some(&wanted)) => wanted,
+                    _ => true,
+                };
+            if start {
+                started.push(svc.spec.name.clone());
+                self.want_up_alone(service);
+            } else {
+                loaded.push(svc.spec.name.clone());
+                // Stopped as `tend up` would have left it.
+                self.services[service].selected = self.selection.is_none();
+            }
+        }
+        started.sort();
+        loaded.sort();
         let report = ReloadReport {
-            started: plan.added,
+            started,
+            loaded,
             stopped: plan.removed,
             restarted: plan.changed,
             unchanged: plan.unchanged,
             warnings,
         };
         let list = |names: &[String]| if names.is_empty() { "none".to_string() } else { names.join(", ") };
+        let not_started = if report.loaded.is_empty() {
+            String::new()
+        } else {
+            format!("; loaded, not started: {}", report.loaded.join(", "))
+        };
         let text = format!(
-            "reloaded: started {}; stopped {}; restarted {}; {} unchanged",
+            "reloaded: started {}; stopped {}; restarted {}; {} unchanged{not_started}",
             list(&report.started),
             list(&report.stopped),
             list(&report.restarted),

@@ -20,6 +20,9 @@ impl Definition for Unit {
     fn spec(&self) -> Spec {
         self.0.clone()
     }
+    fn service(&self, _instance: Option<&str>) -> Unit {
+        self.clone()
+    }
 }
 
 pub(super) fn unit(name: &str) -> Unit {
@@ -211,10 +214,7 @@ fn stops_are_told_with_the_signal_and_whether_it_took_sigkill() {
     d.feed(Event::Up);
     d.exec("web");
     d.take();
-    d.at(10).request(
-        7,
-        Request::Stop(crate::proto::Target { names: vec!["web".into()], all: false, wait: true }),
-    );
+    d.at(10).request(7, Request::Stop(crate::proto::Target::names(vec!["web".into()])));
     let events = std::mem::take(&mut d.events);
     assert_eq!(events[0].kind, EventKind::Stopping { signal: "SIGTERM".into() });
     assert_eq!(events[0].state.as_str(), "stopping");
@@ -396,7 +396,15 @@ fn wait_stopped_and_completed() {
     wait_for(&mut d, 2, &["web"], WaitFor::Stopped, None);
     d.at(50).exit("job", ExitStatus::Code(0));
     assert_eq!(answer(&d, 1), Some(Ok(vec!["job: completed".into()])));
-    d.request(3, Request::Stop(crate::proto::Target { names: vec!["web".into()], all: false, wait: false }));
+    d.request(
+        3,
+        Request::Stop(crate::proto::Target {
+            names: vec!["web".into()],
+            all: false,
+            wait: false,
+            rolling: false,
+        }),
+    );
     assert_eq!(answer(&d, 2), None, "stopping");
     d.at(60).exit("web", ExitStatus::Signaled { signal: 15, core_dumped: false });
     assert_eq!(answer(&d, 2), Some(Ok(vec!["web: stopped".into()])));

@@ -60,7 +60,7 @@ impl<U: Definition> Core<U> {
     ) {
         let services = match self.resolve(names, false) {
             Ok(services) => services,
-            Err(reply) => return self.out.push(Action::Reply { conn, reply, done: true }),
+            Err(reply) => return self.out.push(Action::Reply { conn, reply: *reply, done: true }),
         };
         // Without names: every service, but for a wait to be up only those
         // wanted up (not one stopped by hand).
