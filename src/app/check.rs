@@ -30,6 +30,19 @@ pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool, socket: Option<&Pa
     if !unit.sandbox.read_write_paths.is_empty() && unit.sandbox.read_only_paths.is_empty() {
         out.push("sandbox.read_write_paths without read_only_paths changes nothing".into());
     }
+    if let (Some(out_to), Some(err_to)) = (&unit.stdout_to, &unit.stderr_to) {
+        let has_sinks = unit.log.file.is_some() || unit.log.syslog;
+        if has_sinks {
+            let to = if out_to.name == err_to.name {
+                out_to.name.clone()
+            } else {
+                format!("{} and {}", out_to.name, err_to.name)
+            };
+            out.push(format!(
+                "log: nothing reaches its log file or syslog: stdout and stderr both go to {to} (tend reads neither)"
+            ));
+        }
+    }
     if strict {
         let sandboxed = unit.sandbox != crate::unit::SandboxSpec::default();
         if runs_as_root && !sandboxed {
@@ -202,6 +215,28 @@ mod tests {
         assert!(warnings(&bare, 0, false, None).is_empty());
         assert_eq!(warnings(&bare, 0, true, None).len(), 2, "{:?}", warnings(&bare, 0, true, None));
         assert!(warnings(&bare, 1000, true, None).iter().all(|w| !w.contains("runs as root")));
+    }
+
+    #[test]
+    fn a_log_file_nothing_reaches_is_a_warning() {
+        let both = unit(
+            "command: x
+stdout: {to: s}
+stderr: {to: s}
+log: {file: x.log}
+",
+        );
+        assert_eq!(
+            warnings(&both, 1000, false, None),
+            ["log: nothing reaches its log file or syslog: stdout and stderr both go to s (tend reads neither)"]
+        );
+        let one = unit(
+            "command: x
+stdout: {to: s}
+log: {file: x.log}
+",
+        );
+        assert!(warnings(&one, 1000, false, None).is_empty(), "stderr still reaches it");
     }
 }
 

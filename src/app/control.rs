@@ -172,6 +172,7 @@ fn last_exit_text(status: &ServiceStatus) -> String {
         ExitKind::ExecFailed => "cannot start".to_string(),
         ExitKind::Oom => "oom".to_string(),
         ExitKind::StartLimit => "start limit".to_string(),
+        ExitKind::RuntimeMax => "runtime_max".to_string(),
         // The words, and for kinds this client does not know yet too.
         ExitKind::Timeout
         | ExitKind::StartTimeout

@@ -90,7 +90,11 @@ fn object(keys: &'static [Key], one_of: &[&str]) -> Json {
 /// One key: its value's schema, with description, default and example.
 fn key(key: &Key) -> Json {
     let mut out = value(&key.value);
-    let mut text = format!("{} Value: {}.", key.doc, key.value.describe());
+    if key.nullable {
+        out = json!({"anyOf": [{"type": "null"}, out]});
+    }
+    let null = if key.nullable { "null, or " } else { "" };
+    let mut text = format!("{} Value: {null}{}.", key.doc, key.value.describe());
     if let Some(default) = key.default.describe() {
         text.push_str(&format!(" Default: {default}."));
     }

@@ -171,7 +171,9 @@ fn unit_page() -> String {
     }
     roff.control("SH", ["KEYS"]);
     fn entry(roff: &mut Roff, key: &Key) {
-        roff.control("TP", []).text([bold(key.name), roman(" ("), italic(key.value.describe()), roman(")")]);
+        let kind =
+            if key.nullable { format!("null, or {}", key.value.describe()) } else { key.value.describe() };
+        roff.control("TP", []).text([bold(key.name), roman(" ("), italic(kind), roman(")")]);
         let mut text = key.doc.to_owned();
         if let Some(default) = key.default.describe() {
             text.push_str(&format!(" Default: {default}."));

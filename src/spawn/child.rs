@@ -185,6 +185,14 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
         }
     }
 
+    // 11b. `stdin: {file: PATH}`, opened now: as the service's user, in its
+    // mount namespace, so that the kernel checks the service's own rights
+    // (a link the service planted to a file it may not read gains it
+    // nothing), and anew at every start.
+    if let Some(path) = &plan.stdin_file {
+        open_stdin_file(fd, path);
+    }
+
     if let Some(confine) = &plan.confine {
         if let Err(error) = crate::sandbox::confine::no_new_privs(confine) {
             fail_confine(fd, error);
@@ -329,6 +337,29 @@ fn reaper(status_fd: i32, own_group: bool) {
             unsafe { libc::kill(target, signal) };
         }
     }
+}
+
+/// Open `path` onto descriptor 0. Without blocking (a FIFO opened for
+/// reading would wait for a writer), then only a regular file is taken: a
+/// FIFO, a device or a directory fails the start with errno 0 ("not a
+/// regular file"); the descriptor is made blocking again for the service.
+fn open_stdin_file(status_fd: i32, path: &std::ffi::CStr) {
+    let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // SAFETY: open with a NUL-terminated path the parent prepared.
+    let file = unsafe { libc::open(path.as_ptr(), flags) };
+    if file == -1 {
+        fail(status_fd, Step::StdinFile, errno(), 0);
+    }
+    // SAFETY: a zeroed `struct stat` is valid plain data for fstat to fill.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    step!(status_fd, Step::StdinFile, 0, libc::fstat(file, &mut stat));
+    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+        fail(status_fd, Step::StdinFile, 0, 1);
+    }
+    step!(status_fd, Step::StdinFile, 0, libc::fcntl(file, libc::F_SETFL, libc::O_RDONLY));
+    step!(status_fd, Step::StdinFile, 0, libc::dup2(file, 0));
+    // SAFETY: close a descriptor this process opened (close-on-exec anyway).
+    unsafe { libc::close(file) };
 }
 
 fn close_stray_fds(status_fd: i32) {

@@ -39,6 +39,8 @@ step_codes! {
         Signals = 15,
         Exec = 16,
         Cgroup = 17,
+        /// Opening `stdin: {file: PATH}` as the service.
+        StdinFile = 18,
     }
 }
 
@@ -63,6 +65,7 @@ impl Step {
             Step::Signals => "signals",
             Step::Exec => "exec",
             Step::Cgroup => "cgroup",
+            Step::StdinFile => "stdin",
         }
     }
 }
@@ -134,6 +137,12 @@ impl fmt::Display for SpawnError {
             Step::Signals => write!(f, "cannot reset signal handling: {reason}"),
             Step::Exec => write!(f, "cannot execute {object}: {reason}"),
             Step::Cgroup => write!(f, "cannot join the service's cgroup: {reason}"),
+            // The child reports errno 0 for a file that opened but is not a
+            // regular file (a FIFO, a device, a directory).
+            Step::StdinFile if self.errno == 0 => {
+                write!(f, "cannot read stdin from {object}: not a regular file")
+            }
+            Step::StdinFile => write!(f, "cannot open stdin file {object}: {reason}"),
         }
     }
 }

@@ -71,6 +71,9 @@ pub struct ExecPlan {
     /// these `cgroup.procs` in the child; `cgroup_fds` is the fallback.
     pub(super) clone_into: Option<(i32, Vec<i32>)>,
     pub(super) keeps_setuid: bool,
+    /// `stdin: {file: PATH}`: opened by the child as the service, once its
+    /// identity and sandbox are in place, onto descriptor 0.
+    pub(super) stdin_file: Option<CString>,
 }
 
 /// tend's signal dispositions are set once, before the first spawn; read
@@ -319,6 +322,7 @@ impl ExecPlan {
             cgroup_fds: Vec::new(),
             clone_into: None,
             keeps_setuid: false,
+            stdin_file: None,
         })
     }
 
@@ -416,6 +420,9 @@ impl ExecPlan {
             Step::Setgid => self.gid.map(|g| g.to_string()).unwrap_or_default(),
             Step::Setuid => self.uid.map(|u| u.to_string()).unwrap_or_default(),
             Step::Cgroup => String::new(),
+            Step::StdinFile => {
+                self.stdin_file.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+            }
             Step::Setsid
             | Step::Setpgid
             | Step::Tcsetpgrp
@@ -439,6 +446,17 @@ impl ExecPlan {
     pub fn set_cgroup_fds(&mut self, fds: Vec<i32>, clone_into: Option<(i32, Vec<i32>)>) {
         self.cgroup_fds = fds;
         self.clone_into = clone_into;
+    }
+
+    /// Read standard input from this file, opened in the child as the
+    /// service (see `child::open_stdin_file`).
+    pub fn set_stdin_file(&mut self, path: &std::path::Path) -> Result<(), PlanError> {
+        // The child opens it after entering working_dir: a path relative to
+        // tend's folder (units given as a relative folder) is made absolute
+        // here, without resolving links (those are the service's to follow).
+        let path = std::path::absolute(path).map_err(|e| PlanError(format!("stdin file: {e}")))?;
+        self.stdin_file = Some(cstring(path.as_os_str().as_bytes(), "stdin file")?);
+        Ok(())
     }
 
     /// Give the service descriptor `ours` as number `theirs` (kept open across exec).

@@ -45,17 +45,19 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 use signal_hook_mio::v1_0::Signals;
 use sources::{Kind, Source, Sources};
-use spawner::{ExecStatus, Spawner};
+use spawner::{ExecStatus, Spawner, StdinFrom, Streams};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
 use streams::{Fanout, OutputStream, ServiceSinks};
 use tend_core::proto::CheckKind;
-use tend_core::{Action, ConnId, Core, Event, ExitStatus, Level, Refused, ServiceId};
+use tend_core::{
+    Action, ConnId, Core, Event, ExitStatus, Input, Level, Output as Piped, PipeId, Refused, ServiceId, Stdio,
+};
 
 /// The signals that end a supervisor: SIGTERM, SIGINT, SIGQUIT.
 pub const SHUTDOWN_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT];
@@ -215,6 +217,10 @@ struct Supervisor {
     signals: Signals,
     /// Per service, by id.
     io: Vec<ServiceIo>,
+    /// The pipes between services, by consumer: (read end, write end), both
+    /// held from the core's `OpenPipe` to its `ClosePipe`, so that neither
+    /// side's restart loses what the pipe holds or ends the consumer's input.
+    pipes: HashMap<PipeId, (OwnedFd, OwnedFd)>,
     spawner: Spawner,
     notify: notify::Notify,
     /// Exec checks not yet reaped: pid → service (a check given up on stays
@@ -348,6 +354,7 @@ impl Supervisor {
             sources,
             signals,
             io: Vec::new(),
+            pipes: HashMap::new(),
             spawner: Spawner::new(options.environment, pdeathsig)?,
             subreaper: pdeathsig.is_some(),
             record_dir: None,
@@ -445,7 +452,17 @@ impl Supervisor {
 
     fn execute(&mut self, action: Action<UnitSpec>) {
         match action {
-            Action::Spawn { service } => self.spawn(service),
+            Action::Spawn { service, stdio } => self.spawn(service, stdio),
+            Action::OpenPipe { pipe } => {
+                if let Err(err) = self.pipe_ends(pipe) {
+                    // Tried again at the spawn that needs it.
+                    let name = self.core.spec(pipe).name.clone();
+                    self.log(Level::Warning, &format!("cannot create the pipe into {name}: {err}"));
+                }
+            }
+            Action::ClosePipe { pipe } => {
+                self.pipes.remove(&pipe);
+            }
             Action::Signal { service, pid, signal, group, report } => {
                 let result = self.send_signal(service, pid, signal, group, report.is_none());
                 if let Some(report) = report {
@@ -796,11 +813,52 @@ impl Supervisor {
 
     // ---- starting services ----
 
+    /// The ends of the pipe into `consumer`, made now if the core's
+    /// `OpenPipe` could not make it. Both ends stay blocking: tend never
+    /// reads or writes them, the services do.
+    fn pipe_ends(&mut self, consumer: PipeId) -> io::Result<(i32, i32)> {
+        if let Some((read_end, write_end)) = self.pipes.get(&consumer) {
+            return Ok((read_end.as_raw_fd(), write_end.as_raw_fd()));
+        }
+        let (read_end, write_end) = crate::spawn::pipe()?;
+        let ends = (read_end.as_raw_fd(), write_end.as_raw_fd());
+        self.pipes.insert(consumer, (read_end, write_end));
+        Ok(ends)
+    }
+
+    /// The descriptors behind the core's choice of standard streams.
+    fn streams(&mut self, stdio: Stdio) -> Result<Streams, tend_core::service::StartFailure> {
+        let mut ends = |pipe: PipeId| {
+            self.pipe_ends(pipe).map_err(|err| {
+                let name = &self.core.spec(pipe).name;
+                tend_core::service::StartFailure {
+                    step: "pipe".into(),
+                    errno: err.raw_os_error().map(sys::errno_name),
+                    message: format!(
+                        "cannot create the pipe into {name}: {}",
+                        tend_core::text::without_os_errors(&err.to_string())
+                    ),
+                }
+            })
+        };
+        let stdin = match stdio.stdin {
+            Input::Null => StdinFrom::Null,
+            Input::File => StdinFrom::File,
+            Input::Data => StdinFrom::Data,
+            Input::Pipe(pipe) => StdinFrom::Fd(ends(pipe)?.0),
+        };
+        let mut output = |to: Piped| match to {
+            Piped::Tend => Ok(None),
+            Piped::Pipe(pipe) => ends(pipe).map(|(_, write_end)| Some(write_end)),
+        };
+        Ok(Streams { stdin, stdout: output(stdio.stdout)?, stderr: output(stdio.stderr)? })
+    }
+
     /// Fork the service; its pid goes to the core (`Spawned`) before the
     /// loop can reap again, with its pipes already watched.
-    fn spawn(&mut self, service: ServiceId) {
+    fn spawn(&mut self, service: ServiceId, stdio: Stdio) {
         let mut notices = Vec::new();
-        let result = self.try_spawn(service, &mut notices);
+        let result = self.streams(stdio).and_then(|streams| self.try_spawn(service, &streams, &mut notices));
         for (level, text) in notices {
             self.log(level, &text);
         }
@@ -855,6 +913,7 @@ impl Supervisor {
     fn try_spawn(
         &mut self,
         service: ServiceId,
+        streams: &Streams,
         notices: &mut Vec<(Level, String)>,
     ) -> Result<i32, tend_core::service::StartFailure> {
         let unit = self.core.unit(service);
@@ -872,7 +931,7 @@ impl Supervisor {
             }
         }
         let unit = self.core.unit(service);
-        let child = self.spawner.service(service, unit, &extra_env, notices)?;
+        let child = self.spawner.service(service, unit, &extra_env, streams, notices)?;
         let pid = child.pid;
         if let Some(read_end) = child.ready_pipe {
             if crate::spawn::set_nonblocking(&read_end).is_ok() {
@@ -886,7 +945,8 @@ impl Supervisor {
                 }
             }
         }
-        for (fd, dest) in [(child.stdout, Dest::Stdout), (child.stderr, Dest::Stderr)] {
+        let own_pipes = [(child.stdout, Dest::Stdout), (child.stderr, Dest::Stderr)];
+        for (fd, dest) in own_pipes.into_iter().filter_map(|(fd, dest)| Some((fd?, dest))) {
             if let Err(err) = crate::spawn::set_nonblocking(&fd) {
                 notices.push((Level::Warning, format!("cannot read service output: {err}")));
                 continue;

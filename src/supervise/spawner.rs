@@ -75,11 +75,32 @@ impl ExecWatch {
 /// A service's process, just forked.
 pub(super) struct Child {
     pub(super) pid: i32,
-    pub(super) stdout: OwnedFd,
-    pub(super) stderr: OwnedFd,
+    /// The read ends of the pipes tend reads its output from (none for a
+    /// stream piped into another service).
+    pub(super) stdout: Option<OwnedFd>,
+    pub(super) stderr: Option<OwnedFd>,
     pub(super) exec: ExecWatch,
     /// The read end of its s6 readiness pipe (`notify_fd`).
     pub(super) ready_pipe: Option<OwnedFd>,
+}
+
+/// Where a service's standard streams come from, as the loop resolved the
+/// core's [`tend_core::Stdio`] with the pipes it holds.
+pub(super) struct Streams {
+    pub(super) stdin: StdinFrom,
+    /// The write end of the pipe into a consumer; `None`: a pipe tend reads.
+    pub(super) stdout: Option<i32>,
+    pub(super) stderr: Option<i32>,
+}
+
+pub(super) enum StdinFrom {
+    Null,
+    /// The unit's `stdin: {file}`.
+    File,
+    /// The unit's `stdin: {data}`.
+    Data,
+    /// The read end of its pipe (a consumer).
+    Fd(i32),
 }
 
 /// Where a service's processes go: its cgroup, and the notices said once.
@@ -140,16 +161,48 @@ impl Spawner {
         service: ServiceId,
         unit: &UnitSpec,
         extra_env: &[(OsString, OsString)],
+        streams: &Streams,
         notices: &mut Vec<(Level, String)>,
     ) -> Result<Child, StartFailure> {
         let pipe = || spawn::pipe().map_err(|e| io_failure("pipe", &e, format!("cannot create a pipe: {e}")));
-        let (out_read, out_write) = pipe()?;
-        let (err_read, err_write) = pipe()?;
-        let stdio = [
-            Stdio::Fd(self.devnull.as_raw_fd()),
-            Stdio::Fd(out_write.as_raw_fd()),
-            Stdio::Fd(err_write.as_raw_fd()),
-        ];
+        // A stream tend reads gets a pipe of its own; a piped one goes
+        // straight into its consumer's pipe.
+        let out = match streams.stdout {
+            None => Some(pipe()?),
+            Some(_) => None,
+        };
+        let err = match streams.stderr {
+            None => Some(pipe()?),
+            Some(_) => None,
+        };
+        // Held until the fork is done; the child has its own copy.
+        let data = match (&streams.stdin, &unit.stdin) {
+            (StdinFrom::Data, crate::unit::Stdin::Data(text)) => {
+                Some(sys::sealed_memfd(text.as_bytes()).map_err(|e| {
+                    io_failure(
+                        "stdin",
+                        &e,
+                        format!(
+                            "cannot hold its stdin data: {}",
+                            tend_core::text::without_os_errors(&e.to_string())
+                        ),
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        let stdin = match (&streams.stdin, &data) {
+            (StdinFrom::Fd(fd), _) => *fd,
+            (_, Some(memfd)) => memfd.as_raw_fd(),
+            // `File` is opened by the child; /dev/null until then.
+            _ => self.devnull.as_raw_fd(),
+        };
+        let output = |piped: Option<i32>, own: &Option<(OwnedFd, OwnedFd)>| match (piped, own) {
+            (Some(fd), _) => Stdio::Fd(fd),
+            (None, Some((_, write_end))) => Stdio::Fd(write_end.as_raw_fd()),
+            (None, None) => Stdio::Fd(self.devnull.as_raw_fd()),
+        };
+        let stdio = [Stdio::Fd(stdin), output(streams.stdout, &out), output(streams.stderr, &err)];
         let ready_pipe = match unit.notify_fd {
             Some(_) => Some(pipe()?),
             None => None,
@@ -166,6 +219,10 @@ impl Spawner {
         if let (Some((_, write_end)), Some(number)) = (&ready_pipe, unit.notify_fd) {
             plan.set_extra_fd(write_end.as_raw_fd(), number);
         }
+        if let (StdinFrom::File, crate::unit::Stdin::File(path)) = (&streams.stdin, &unit.stdin) {
+            plan.set_stdin_file(path)
+                .map_err(|e| failure("prepare", format!("cannot prepare stdin: {}", e.0)))?;
+        }
         // New limits after a reload: the old process is gone by now (the
         // restart stopped it, with the old cgroup), so the old cgroup can go.
         let placement = &mut self.placements[service];
@@ -178,12 +235,15 @@ impl Spawner {
         let placement = &mut self.placements[service];
         placement.oom_kills_at_start = placement.cgroup.as_ref().and_then(|c| c.oom_kills());
         let child = spawn::spawn(&plan).map_err(|e| io_failure("fork", &e, format!("cannot fork: {e}")))?;
-        drop(out_write);
-        drop(err_write);
+        drop(data);
         let ready_pipe = ready_pipe.map(|(read_end, _write_end)| read_end);
         let exec =
             ExecWatch { service, pid: child.pid, fd: child.exec_status, bytes: Vec::new(), plan, eof: false };
-        Ok(Child { pid: child.pid, stdout: out_read, stderr: err_read, exec, ready_pipe })
+        // Our copies of the write ends go (dropped with the tuples): the
+        // reader sees end-of-file once the service's are closed.
+        let stdout = out.map(|(read_end, _write_end)| read_end);
+        let stderr = err.map(|(read_end, _write_end)| read_end);
+        Ok(Child { pid: child.pid, stdout, stderr, exec, ready_pipe })
     }
 
     /// An exec check: the service's own plan with the check's command, its

@@ -719,6 +719,33 @@ pub fn write(fd: impl AsFd, data: &[u8]) -> io::Result<usize> {
     Ok(nix::unistd::write(fd, data)?)
 }
 
+/// A sealed, read-only-for-good memory file holding `data`, at offset 0:
+/// a service's `stdin: {data: ...}`. A memfd rather than a pipe: writing
+/// it never blocks whatever its size (a pipe holds 64 KiB, and the rest
+/// would have to be fed from the loop), and the service reads `data`, then
+/// end-of-file, like from a file. The seals (memfd_create(2), fcntl(2)
+/// F_ADD_SEALS) keep the service from changing it.
+pub fn sealed_memfd(data: &[u8]) -> io::Result<std::os::fd::OwnedFd> {
+    use std::io::{Seek, Write};
+    use std::os::fd::FromRawFd;
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create with a static NUL-terminated name and flags.
+    let fd = unsafe { libc::memfd_create(c"tend-stdin".as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just created and is owned by nothing else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(data)?;
+    file.rewind()?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on a descriptor we own, integer arguments only.
+    if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(file.into())
+}
+
 /// A non-blocking, close-on-exec descriptor for the same pipe or terminal
 /// as `fd`, opened anew through /proc/self/fd so that the file description
 /// `fd` shares with other processes keeps its flags (setting O_NONBLOCK on

@@ -1,14 +1,18 @@
-//! The dependency graph between units (`depends_on`): the checks that need
-//! every unit at once (unknown names, cycles, `completed` on a non-oneshot).
-//! The order services start in is the core's dependency engine's: it
-//! starts each as soon as what it depends on holds.
+//! The dependency graph between units (`depends_on`, and the pipes of
+//! `stdout`/`stderr: {to: NAME}`): the checks that need every unit at once
+//! (unknown names, cycles, `completed` on a non-oneshot, a pipe into a
+//! oneshot, into a pool without naming the instance, or into a unit with a
+//! `stdin` of its own). The order services start in is the core's
+//! dependency engine's: it starts each as soon as what it depends on holds.
 //!
 //! Pure: units in, indices and diagnostics out. An edge `a → b` means "a
-//! depends on b" (b must start first). Dependencies on names that are not in
-//! the slice are ignored by the graph functions; [`check`] reports them.
+//! depends on b" (b must start first); a pipe from a into b is such an edge
+//! (the core starts a consumer before its producers). Dependencies on names
+//! that are not in the slice are ignored by the graph functions; [`check`]
+//! reports them.
 
 use super::values::{did_you_mean, printable};
-use super::{DependencyCondition, Diagnostic, ServiceType, UnitSpec};
+use super::{DependencyCondition, Diagnostic, PipeTarget, ServiceType, Stdin, UnitSpec};
 use std::collections::{BTreeSet, VecDeque};
 
 /// Every unit's dependencies before it, smallest name first among the
@@ -106,19 +110,114 @@ pub(crate) fn check(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnos
             }
         }
     }
+    out.extend(check_pipes(units, known));
     let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
     let deps = edges(units);
     for cycle in cycles(&names, &deps) {
         let (first, second) = (cycle[0], cycle.get(1).copied().unwrap_or(cycle[0]));
         let unit = &units[first];
-        let Some(dep) =
-            unit.depends_on.iter().position(|d| tend_core::pool::split(&d.name).0 == names[second])
-        else {
-            continue; // cannot happen: the cycle follows edges
-        };
         let mut path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
         path.push(names[first]);
-        out.push(at(unit, dep, format!("depends_on: dependency cycle {}", path.join(" -> "))));
+        let path = path.join(" -> ");
+        let unit_of = |name: &str| tend_core::pool::split(name).0 == names[second];
+        if let Some(dep) = unit.depends_on.iter().position(|d| unit_of(&d.name)) {
+            out.push(at(unit, dep, format!("depends_on: dependency cycle {path}")));
+        } else if let Some((key, target)) = pipes(unit).find(|(_, t)| unit_of(&t.name)) {
+            out.push(Diagnostic {
+                file: unit.file.clone(),
+                line: target.at.line,
+                column: target.at.column,
+                message: format!(
+                    "{key}.to: dependency cycle {path} (a pipe counts as depends_on: {{{}: started}})",
+                    target.name
+                ),
+                hint: None,
+            });
+        }
+    }
+    out
+}
+
+/// The pipes a unit writes into: (`stdout` or `stderr`, its target).
+fn pipes(unit: &UnitSpec) -> impl Iterator<Item = (&'static str, &PipeTarget)> {
+    [("stdout", &unit.stdout_to), ("stderr", &unit.stderr_to)]
+        .into_iter()
+        .filter_map(|(key, target)| Some((key, target.as_ref()?)))
+}
+
+/// What only the whole folder shows about pipes: a target that is no unit,
+/// a oneshot (it would end, and its producers with nowhere to write), or a
+/// unit with a `stdin` of its own (a consumer reads its pipe, nothing else).
+fn check_pipes(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for unit in units {
+        for (key, target) in pipes(unit) {
+            let mut problem = |message: String, hint: Option<String>| {
+                out.push(Diagnostic {
+                    file: unit.file.clone(),
+                    line: target.at.line,
+                    column: target.at.column,
+                    message: format!("{key}.to: {message}"),
+                    hint,
+                })
+            };
+            // `worker@2`: one instance of the pool `worker`.
+            let (consumer_unit, instance) = tend_core::pool::split(&target.name);
+            if !known.contains(consumer_unit) {
+                let mut message = format!("no unit '{}'", printable(&target.name));
+                if let Some(best) = did_you_mean(&target.name, known.iter().map(String::as_str)) {
+                    message.push_str(&format!(" (did you mean '{best}'?)"));
+                }
+                problem(message, None);
+                continue;
+            }
+            // A unit whose file did not parse is reported in that file.
+            let Some(consumer) = units.iter().find(|u| u.name == consumer_unit) else { continue };
+            match (&consumer.instances, instance) {
+                (Some(instances), None) => {
+                    let first = instances.names().into_iter().next().unwrap_or_default();
+                    problem(
+                        format!(
+                            "'{consumer_unit}' is a pool of instances: a pipe feeds one service, so name the instance"
+                        ),
+                        Some(format!("write {key}: {{to: {consumer_unit}@{first}}}")),
+                    );
+                    continue;
+                }
+                (None, Some(_)) => {
+                    problem(
+                        format!("'{consumer_unit}' has no instances, so there is no '{}'", target.name),
+                        None,
+                    );
+                    continue;
+                }
+                (Some(instances), Some(instance)) if !instances.names().iter().any(|n| n == instance) => {
+                    problem(format!("'{consumer_unit}' has no instance '{instance}'"), None);
+                    continue;
+                }
+                _ => {}
+            }
+            if consumer.service_type == ServiceType::Oneshot {
+                problem(
+                    format!("'{}' is a oneshot: a pipe needs a service that keeps reading", target.name),
+                    Some("pipe into a long-running service (type simple or notify)".into()),
+                );
+            }
+            let own = match &consumer.stdin {
+                Stdin::Null => None,
+                Stdin::File(_) => Some("file"),
+                Stdin::Data(_) => Some("data"),
+            };
+            if let Some(own) = own {
+                problem(
+                    format!(
+                        "'{}' has stdin: {{{own}: ...}} of its own: a service fed by a pipe reads the pipe",
+                        target.name
+                    ),
+                    Some(format!("remove stdin from {}", consumer.file.display())),
+                );
+            }
+        }
     }
     out
 }
@@ -133,9 +232,15 @@ fn edges(units: &[UnitSpec]) -> Vec<Vec<usize>> {
     units
         .iter()
         .map(|u| {
-            // An instance (`worker@2`) is its pool's unit in the graph.
-            let mut deps: Vec<usize> =
-                u.depends_on.iter().filter_map(|d| index(tend_core::pool::split(&d.name).0)).collect();
+            // An instance (`worker@2`) is its pool's unit in the graph, as
+            // the target of a dependency or of a pipe.
+            let mut deps: Vec<usize> = u
+                .depends_on
+                .iter()
+                .map(|d| d.name.as_str())
+                .chain(pipes(u).map(|(_, t)| t.name.as_str()))
+                .filter_map(|name| index(tend_core::pool::split(name).0))
+                .collect();
             deps.sort_by_key(|&i| &units[i].name);
             deps.dedup();
             deps
@@ -375,6 +480,49 @@ mod tests {
         let u = units(&[("web", "depends_on: [db]\n")]);
         let known = ["db".to_string(), "web".to_string()].into_iter().collect();
         assert!(check(&u, &known).is_empty());
+    }
+
+    #[test]
+    fn pipes_order_the_start_and_take_part_in_cycles() {
+        let u = units(&[
+            ("app", "stdout: {to: shipper}\n"),
+            ("shipper", "stderr:\n  to: store\n"),
+            ("store", ""),
+        ]);
+        assert_eq!(names_in(&u, &start_order(&u)), ["store", "shipper", "app"]);
+        assert!(messages(&u).is_empty());
+        // A pipe one way, depends_on the other: the consumer could never start.
+        let u = units(&[("app", "stdout: {to: shipper}\n"), ("shipper", "depends_on: [app]\n")]);
+        assert_eq!(
+            messages(&u),
+            ["app.yaml:2:14: stdout.to: dependency cycle app -> shipper -> app (a pipe counts as depends_on: {shipper: started})"]
+        );
+        let u = units(&[("a", "stdout: {to: b}\n"), ("b", "stderr: {to: a}\n")]);
+        assert_eq!(
+            messages(&u),
+            ["a.yaml:2:14: stdout.to: dependency cycle a -> b -> a (a pipe counts as depends_on: {b: started})"]
+        );
+    }
+
+    #[test]
+    fn a_pipe_needs_a_known_long_running_consumer_without_stdin_of_its_own() {
+        let u = units(&[
+            ("app", "stdout: {to: shiper}\nstderr: {to: migrate}\n"),
+            ("shipper", ""),
+            ("migrate", "type: oneshot\n"),
+            ("cron", "stdout: {to: reader}\n"),
+            ("reader", "stdin: {file: in.txt}\n"),
+        ]);
+        assert_eq!(
+            messages(&u),
+            [
+                "app.yaml:2:14: stdout.to: no unit 'shiper' (did you mean 'shipper'?)",
+                "app.yaml:3:14: stderr.to: 'migrate' is a oneshot: a pipe needs a service that keeps reading\n  \
+                 hint: pipe into a long-running service (type simple or notify)",
+                "cron.yaml:2:14: stdout.to: 'reader' has stdin: {file: ...} of its own: a service fed by a pipe \
+                 reads the pipe\n  hint: remove stdin from reader.yaml",
+            ]
+        );
     }
 
     #[test]

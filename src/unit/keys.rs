@@ -27,6 +27,8 @@ pub struct Key {
     pub types: &'static [&'static str],
     /// Sibling keys it needs (`log.max_size` needs `log.file`).
     pub requires: &'static [&'static str],
+    /// `null` is a value of its own (`stdin: null`), not an empty key.
+    pub nullable: bool,
 }
 
 /// The kind of value a key takes.
@@ -219,7 +221,12 @@ pub fn names(keys: &[Key]) -> Vec<&'static str> {
 
 /// A key with no default, no type restriction and nothing required.
 const fn key(name: &'static str, value: Value, doc: &'static str, example: &'static str) -> Key {
-    Key { name, value, default: KeyDefault::None, doc, example, types: &[], requires: &[] }
+    Key { name, value, default: KeyDefault::None, doc, example, types: &[], requires: &[], nullable: false }
+}
+
+const fn nullable(mut key: Key) -> Key {
+    key.nullable = true;
+    key
 }
 
 const fn with_default(mut key: Key, default: KeyDefault) -> Key {
@@ -379,6 +386,57 @@ pub const LOG_KEYS: &[Key] = &[
     SYSLOG_FACILITY,
 ];
 
+// ---------------------------------------------------------------- standard streams
+
+pub const STDIN: Key = with_default(
+    nullable(key(
+        "stdin",
+        Value::Table {
+            keys: &[
+                key(
+                    "file",
+                    Value::Path,
+                    "Read this file (relative to the unit file's folder), opened anew at each start, as the service's user after its sandbox is set up; it must be a regular file. A file that cannot be opened is a failed start that names it.",
+                    "input.txt",
+                ),
+                key("data", Value::Text, "Read this text, then end-of-file.", "\"SELECT 1;\\n\""),
+            ],
+            one_of: &["file", "data"],
+        },
+        "The service's standard input: null (/dev/null), {file: PATH} or {data: TEXT}. A service another one pipes into (stdout: {to: NAME}) reads that pipe instead, and may not set stdin.",
+        "{file: input.txt}",
+    )),
+    KeyDefault::Note("null: /dev/null"),
+);
+
+/// `stdout:` and `stderr:`.
+const PIPE_TO: Key = key(
+    "to",
+    Value::Text,
+    "The service whose standard input this stream becomes (an instance, NAME@INSTANCE, for a pool).",
+    "shipper",
+);
+
+pub const STDOUT: Key = with_default(
+    key(
+        "stdout",
+        Value::Table { keys: &[PIPE_TO], one_of: &["to"] },
+        "{to: NAME}: the service's stdout goes into the stdin of service NAME through a pipe tend holds open across restarts of either, instead of to tend (its output, log file and tend logs). NAME starts first and stops last.",
+        "{to: shipper}",
+    ),
+    KeyDefault::Note("tend reads it"),
+);
+
+pub const STDERR: Key = with_default(
+    key(
+        "stderr",
+        Value::Table { keys: &[PIPE_TO], one_of: &["to"] },
+        "{to: NAME}: as stdout, for the service's stderr.",
+        "{to: shipper}",
+    ),
+    KeyDefault::Note("tend reads it"),
+);
+
 // ---------------------------------------------------------------- readiness
 
 pub const SERVICE_TYPE: Key = with_default(
@@ -491,6 +549,16 @@ pub const PROTECT_PROC: Key = with_default(
         "invisible",
     ),
     KeyDefault::Word("default"),
+);
+
+pub const RUNTIME_MAX: Key = only_for(
+    key(
+        "runtime_max",
+        Value::Duration { positive: true },
+        "Once the service has run this long (from its start), it is stopped gracefully (stop signal, stop_timeout, SIGKILL), with the reason runtime_max reached, and the restart policy decides what follows: always and on-failure start it again after restart_delay (a planned recycle, never counted toward start_limit), never leaves it failed. For recycling a worker that leaks.",
+        "24h",
+    ),
+    &["simple", "notify"],
 );
 
 pub const HOSTNAME_MAX: usize = 64;
@@ -738,6 +806,9 @@ pub const UNIT: &[Key] = &[
         KeyDefault::Flag(false),
     ),
     key("log", Value::Table { keys: LOG_KEYS, one_of: &[] }, "Where the service's output goes besides tend's own output and tend logs.", "{file: web.log, max_size: 10M}"),
+    STDIN,
+    STDOUT,
+    STDERR,
     SERVICE_TYPE,
     DEPENDS_ON,
     READY_CHECK,
@@ -770,6 +841,7 @@ pub const UNIT: &[Key] = &[
         ),
         &["oneshot"],
     ),
+    RUNTIME_MAX,
     key(
         "sandbox",
         Value::Table { keys: SANDBOX_KEYS, one_of: &[] },
@@ -798,8 +870,11 @@ pub struct Sample {
 
 /// The units the examples name (`depends_on`), for a folder of samples.
 #[doc(hidden)]
-pub const SAMPLE_NEIGHBOURS: &[(&str, &str)] =
-    &[("db", "command: [sleep, infinity]\n"), ("migrate", "command: [\"true\"]\ntype: oneshot\n")];
+pub const SAMPLE_NEIGHBOURS: &[(&str, &str)] = &[
+    ("db", "command: [sleep, infinity]\n"),
+    ("migrate", "command: [\"true\"]\ntype: oneshot\n"),
+    ("shipper", "command: [cat]\n"),
+];
 
 #[doc(hidden)]
 pub fn samples() -> Vec<Sample> {

@@ -39,6 +39,11 @@
 //!   descriptor (see `source.rs`: open once, fstat, read that).
 //! - `depends_on` naming a unit whose file exists but does not parse is not
 //!   "no unit": only the broken file is reported.
+//! - `stdin: null` is a value (the default, written out), unlike an empty
+//!   `stdin:`, which is an error like any empty key.
+//! - `runtime_max` on a oneshot is an error pointing to `timeout`; a pipe's
+//!   target is checked across units in `deps.rs` (unknown, a oneshot, a
+//!   cycle, a consumer with a `stdin` of its own).
 
 use super::envfile::{check_env_name, parse_env_file};
 use super::node::{duplicate_keys, parse_yaml, Item, Node, Pos};
@@ -49,8 +54,8 @@ use super::values::{
 };
 use super::{
     Check, CheckSpec, Dependency, DependencyCondition, Diagnostic, FilesystemBackend, Identity, LogSpec,
-    ProtectProc, Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType, SourcePos,
-    StartLimit, UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
+    PipeTarget, ProtectProc, Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType,
+    SourcePos, StartLimit, Stdin, UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -742,6 +747,13 @@ impl Checker<'_> {
             Some(item) => self.resources(item),
             None => Some(ResourcesSpec::default()),
         };
+        let stdin = match get("stdin") {
+            Some(item) => self.stdin(item),
+            None => Some(Stdin::Null),
+        };
+        let stdout_to = get("stdout").map(|i| self.pipe_to("stdout", &name, i));
+        let stderr_to = get("stderr").map(|i| self.pipe_to("stderr", &name, i));
+        let runtime_max = get("runtime_max").map(|i| self.positive_duration("runtime_max", i));
         if let Some(service_type) = service_type {
             let at = |key: &str| key_pos.get(key).copied().unwrap_or_default();
             let type_name = type_name(service_type);
@@ -768,6 +780,13 @@ impl Checker<'_> {
                     at("notify_fd"),
                     format!("notify_fd: needs type: notify (this unit is type {type_name})"),
                     "set type: notify".into(),
+                );
+            }
+            if runtime_max.is_some() && service_type == ServiceType::Oneshot {
+                self.error_hint(
+                    at("runtime_max"),
+                    "runtime_max: not for type: oneshot (a oneshot runs to completion)".into(),
+                    "use timeout: a oneshot still running after it is stopped and has failed".into(),
                 );
             }
             if timeout.is_some() && service_type != ServiceType::Oneshot {
@@ -856,6 +875,10 @@ impl Checker<'_> {
             timeout: present(timeout)?,
             sandbox: sandbox?,
             resources: resources?,
+            stdin: stdin?,
+            stdout_to: present(stdout_to)?,
+            stderr_to: present(stderr_to)?,
+            runtime_max: present(runtime_max)?,
         })
     }
 }
@@ -1488,6 +1511,68 @@ impl Checker<'_> {
         ok.then_some(log)
     }
 
+    /// `stdin`: `null`, `{file: PATH}` or `{data: TEXT}`.
+    fn stdin(&mut self, item: &Item) -> Option<Stdin> {
+        const WHAT: &str = "null, or a mapping such as {file: input.txt} or {data: \"text\"}";
+        if item.node == Node::Null {
+            // Written out (`null`, `~`): /dev/null. Left empty: an error,
+            // like every key without a value.
+            let written =
+                item.pos.bytes.and_then(|(start, len)| self.text.get(start..start.checked_add(len)?));
+            if written.is_some_and(|w| matches!(w.trim(), "null" | "Null" | "NULL" | "~")) {
+                return Some(Stdin::Null);
+            }
+            self.expected("stdin", WHAT, item);
+            return None;
+        }
+        let entries = self.entries("stdin", item, WHAT)?;
+        let known = keys::names(keys::STDIN.keys());
+        let mut found: Option<(String, Option<Stdin>)> = None;
+        let mut ok = true;
+        for (sub, pos, value) in entries {
+            let stdin = match sub.as_str() {
+                "file" => self.path("stdin.file", value).map(Stdin::File),
+                "data" => match &value.node {
+                    Node::Str(_) | Node::Int(_) | Node::Float(_) | Node::Bool(_) => {
+                        value.scalar_text(self.text).map(Stdin::Data)
+                    }
+                    _ => {
+                        self.expected("stdin.data", "a string", value);
+                        None
+                    }
+                },
+                _ => {
+                    self.unknown_subkey("stdin", &sub, pos, &known);
+                    ok = false;
+                    continue;
+                }
+            };
+            match &found {
+                Some((first, _)) => {
+                    self.error(
+                        pos,
+                        format!("stdin: {first} and {sub} are both set (it is one or the other)"),
+                    );
+                    ok = false;
+                }
+                None => found = Some((sub, stdin)),
+            }
+        }
+        match found {
+            Some((_, Some(stdin))) if ok => Some(stdin),
+            Some(_) => None,
+            None if !ok => None,
+            None => {
+                self.error_hint(
+                    item.pos,
+                    "stdin: needs file or data".into(),
+                    "stdin: {file: input.txt}, stdin: {data: \"text\"}, or stdin: null".into(),
+                );
+                None
+            }
+        }
+    }
+
     /// `instances: 4`, or a list of instance names: `[eu, us]`.
     fn instances(&mut self, item: &Item) -> Option<tend_core::pool::Instances> {
         use tend_core::pool::{check_instance_name, Instances, MAX_INSTANCES};
@@ -1542,6 +1627,53 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// `stdout` or `stderr`: `{to: NAME}`, the consumer its stream is piped
+    /// into (that it exists, and may take it, is checked across units).
+    fn pipe_to(&mut self, key: &str, own: &str, item: &Item) -> Option<PipeTarget> {
+        let entries = self.entries(key, item, "a mapping such as {to: shipper}")?;
+        let mut target = None;
+        let mut ok = true;
+        for (sub, pos, value) in entries {
+            if sub != "to" {
+                self.unknown_subkey(key, &sub, pos, &["to"]);
+                ok = false;
+                continue;
+            }
+            let subkey = format!("{key}.to");
+            let Some(name) = self.string(&subkey, value) else {
+                ok = false;
+                continue;
+            };
+            // A unit, or one instance of a pool (`worker@2`).
+            let (unit, instance) = tend_core::pool::split(&name);
+            let instance_ok = instance.is_none_or(|i| tend_core::pool::check_instance_name(i).is_ok());
+            if !valid_unit_name(unit) || !instance_ok {
+                self.error(value.pos, format!("{subkey}: '{}' is not a unit name", printable(&name)));
+                ok = false;
+            } else if unit == own {
+                self.error_hint(
+                    value.pos,
+                    format!("{subkey}: {own} cannot pipe into itself"),
+                    "name the service that reads this stream".into(),
+                );
+                ok = false;
+            } else {
+                target = Some(PipeTarget {
+                    name,
+                    at: SourcePos { line: value.pos.line, column: value.pos.column },
+                });
+            }
+        }
+        if target.is_none() && ok {
+            self.error_hint(
+                item.pos,
+                format!("{key}: needs to: NAME"),
+                format!("e.g. {key}: {{to: shipper}}"),
+            );
+        }
+        target.filter(|_| ok)
     }
 
     fn signal(&mut self, key: &str, item: &Item) -> Option<i32> {

@@ -140,6 +140,10 @@ fn minimal_unit_gets_the_defaults() {
             timeout: None,
             sandbox: Default::default(),
             resources: Default::default(),
+            stdin: crate::unit::Stdin::Null,
+            stdout_to: None,
+            stderr_to: None,
+            runtime_max: None,
         }
     );
 }
@@ -1698,4 +1702,96 @@ fn contradictory_sandbox_paths_are_load_errors() {
     assert!(errors(landlock).contains("Landlock can only grant access"), "{}", errors(landlock));
     // The usual combination is fine.
     ok("command: x\nsandbox:\n  read_only_paths: [/]\n  read_write_paths: [/srv/data]\n  inaccessible_paths: [/home, /root]\n");
+}
+
+#[test]
+fn stdin_is_null_a_file_or_data() {
+    assert_eq!(ok("command: x\n").stdin, crate::unit::Stdin::Null);
+    assert_eq!(ok("command: x\nstdin: null\n").stdin, crate::unit::Stdin::Null);
+    assert_eq!(ok("command: x\nstdin: ~\n").stdin, crate::unit::Stdin::Null);
+    assert_eq!(
+        ok("command: x\nstdin: {file: in/put.txt}\n").stdin,
+        crate::unit::Stdin::File(PathBuf::from("in/put.txt")),
+        "relative to the unit file's folder (here: none)"
+    );
+    let abs = parse_unit(
+        Path::new("/etc/tend/units/web.yaml"),
+        "command: x\nstdin: {file: q.sql}\n",
+        &FakeUsers::new(),
+    );
+    assert_eq!(abs.unwrap().stdin, crate::unit::Stdin::File(PathBuf::from("/etc/tend/units/q.sql")));
+    assert_eq!(
+        ok("command: x\nstdin: {data: \"SELECT 1;\\n\"}\n").stdin,
+        crate::unit::Stdin::Data("SELECT 1;\n".into())
+    );
+    assert_eq!(
+        ok("command: x\nstdin:\n  data: |\n    a\n    b\n").stdin,
+        crate::unit::Stdin::Data("a\nb\n".into())
+    );
+    assert_eq!(ok("command: x\nstdin: {data: 42}\n").stdin, crate::unit::Stdin::Data("42".into()));
+}
+
+#[test]
+fn stdin_errors() {
+    assert_eq!(
+        errors("command: x\nstdin:\n"),
+        "web.yaml:2:6: stdin: expected null, or a mapping such as {file: input.txt} or {data: \"text\"}, got nothing"
+    );
+    assert_eq!(
+        errors("command: x\nstdin: /dev/zero\n"),
+        "web.yaml:2:8: stdin: expected null, or a mapping such as {file: input.txt} or {data: \"text\"}, got '/dev/zero'"
+    );
+    assert_eq!(
+        errors("command: x\nstdin: {file: a, data: b}\n"),
+        "web.yaml:2:18: stdin: file and data are both set (it is one or the other)"
+    );
+    assert_eq!(errors("command: x\nstdin: {}\n"), "web.yaml:2:8: stdin: needs file or data");
+    assert_eq!(
+        errors("command: x\nstdin: {fil: a}\n"),
+        "web.yaml:2:9: stdin: unknown key 'fil' (did you mean 'file'?)"
+    );
+    assert_eq!(errors("command: x\nstdin: {file: ''}\n"), "web.yaml:2:15: stdin.file: path is empty");
+    assert_eq!(
+        errors("command: x\nstdin: {data: [a]}\n"),
+        "web.yaml:2:15: stdin.data: expected a string, got a list"
+    );
+}
+
+#[test]
+fn stdout_and_stderr_name_a_consumer() {
+    let spec = ok("command: x\nstdout: {to: shipper}\nstderr:\n  to: errors@2\n");
+    assert_eq!(spec.stdout_to.as_ref().map(|t| t.name.as_str()), Some("shipper"));
+    assert_eq!(
+        spec.stderr_to.as_ref().map(|t| (t.name.as_str(), t.at.line, t.at.column)),
+        Some(("errors@2", 4, 7))
+    );
+    assert_eq!(ok("command: x\n").stdout_to, None);
+    assert_eq!(errors("command: x\nstdout: {}\n"), "web.yaml:2:9: stdout: needs to: NAME");
+    assert_eq!(
+        errors("command: x\nstdout: shipper\n"),
+        "web.yaml:2:9: stdout: expected a mapping such as {to: shipper}, got 'shipper'"
+    );
+    assert_eq!(
+        errors("command: x\nstderr: {to: web}\n"),
+        "web.yaml:2:14: stderr.to: web cannot pipe into itself"
+    );
+    assert_eq!(
+        errors("command: x\nstdout: {to: Big Name}\n"),
+        "web.yaml:2:14: stdout.to: 'Big Name' is not a unit name"
+    );
+    assert_eq!(errors("command: x\nstdout: {to: a, file: b}\n"), "web.yaml:2:17: stdout: unknown key 'file'");
+}
+
+#[test]
+fn runtime_max_is_a_positive_duration_and_not_for_oneshots() {
+    assert_eq!(ok("command: x\nruntime_max: 24h\n").runtime_max, Some(Duration::from_secs(86_400)));
+    assert_eq!(
+        ok("command: x\ntype: notify\nruntime_max: 90m\n").runtime_max,
+        Some(Duration::from_secs(5_400))
+    );
+    assert_eq!(errors("command: x\nruntime_max: 0s\n"), "web.yaml:2:14: runtime_max: must be longer than 0s");
+    assert_eq!(
+        errors("command: x\ntype: oneshot\nruntime_max: 1h\n"),
+        "web.yaml:3:1: runtime_max: not for type: oneshot (a oneshot runs to completion)"
+    );
 }

@@ -117,6 +117,35 @@ pub struct UnitSpec {
     pub sandbox: SandboxSpec,
     /// `resources`: cgroup limits.
     pub resources: ResourcesSpec,
+    /// `stdin`: what it reads when no other service pipes into it.
+    pub stdin: Stdin,
+    /// `stdout: {to: NAME}`: its stdout goes into NAME's stdin.
+    pub stdout_to: Option<PipeTarget>,
+    /// `stderr: {to: NAME}`.
+    pub stderr_to: Option<PipeTarget>,
+    /// `runtime_max`: stopped (gracefully) once it has run this long.
+    pub runtime_max: Option<Duration>,
+}
+
+/// `stdin:` of a unit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Stdin {
+    /// `/dev/null`.
+    #[default]
+    Null,
+    /// A file (absolute, or relative to the unit file's folder, resolved at
+    /// load time), opened by the child as the service's user at each start.
+    File(PathBuf),
+    /// Given, then end-of-file.
+    Data(String),
+}
+
+/// The consumer a stream is piped into (`stdout: {to: NAME}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipeTarget {
+    pub name: String,
+    /// Where `to:` is written, for errors found across units.
+    pub at: SourcePos,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -505,11 +534,19 @@ impl tend_core::spec::Definition for UnitSpec {
                 start_timeout: self.start_timeout,
                 watchdog: self.watchdog,
                 oneshot_timeout: self.timeout,
+                runtime_max: self.runtime_max,
             },
             critical: self.critical,
             ready_check: timing(&self.ready_check),
             health_check: timing(&self.health_check),
             memory_max: self.resources.memory_max,
+            stdin: match self.stdin {
+                Stdin::Null => tend_core::spec::StdinSource::Null,
+                Stdin::File(_) => tend_core::spec::StdinSource::File,
+                Stdin::Data(_) => tend_core::spec::StdinSource::Data,
+            },
+            stdout_to: self.stdout_to.as_ref().map(|t| t.name.clone()),
+            stderr_to: self.stderr_to.as_ref().map(|t| t.name.clone()),
         }
     }
 }

@@ -22,6 +22,9 @@ pub enum Failure {
     Timeout(Duration),
     /// Its health check failed `failures` times in a row.
     Health { failures: u32 },
+    /// It ran `runtime_max` (a planned recycle: not counted toward the
+    /// start limit).
+    RuntimeMax(Duration),
 }
 
 impl Failure {
@@ -36,6 +39,7 @@ impl Failure {
             Failure::Timeout(timeout) => format!("timed out after {}", format_duration(*timeout)),
             Failure::Health { failures: 1 } => "health check failed (once)".to_string(),
             Failure::Health { failures } => format!("health check failed ({failures} times)"),
+            Failure::RuntimeMax(limit) => format!("runtime_max reached ({})", format_duration(*limit)),
         }
     }
 
@@ -45,6 +49,7 @@ impl Failure {
             Failure::Watchdog(_) => ExitKind::Watchdog,
             Failure::Timeout(_) => ExitKind::Timeout,
             Failure::Health { .. } => ExitKind::Health,
+            Failure::RuntimeMax(_) => ExitKind::RuntimeMax,
         }
     }
 }
@@ -204,6 +209,7 @@ mod tests {
             (Failure::Watchdog(ms(500)), "watchdog", "watchdog timeout (no WATCHDOG=1 within 500ms)"),
             (Failure::Timeout(ms(1000)), "timeout", "timed out after 1s"),
             (Failure::Health { failures: 3 }, "health", "health check failed (3 times)"),
+            (Failure::RuntimeMax(ms(86_400_000)), "runtime_max", "runtime_max reached (24h)"),
         ] {
             let r = report(stopped(failure));
             assert_eq!((r.kind.as_str(), r.message.as_str()), (kind, words));

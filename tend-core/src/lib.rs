@@ -29,7 +29,9 @@ mod supervisor;
 pub mod systemd;
 pub mod text;
 
-pub use supervisor::{Action, ConnId, Core, Event, Refused, ServiceId, ServiceMetrics, OWN_LOG};
+pub use supervisor::{
+    Action, ConnId, Core, Event, Input, Output, PipeId, Refused, ServiceId, ServiceMetrics, Stdio, OWN_LOG,
+};
 
 use std::time::Duration;
 

@@ -275,6 +275,8 @@ pub enum ExitKind {
     Watchdog,
     /// Its health check kept failing.
     Health,
+    /// It ran `runtime_max`: tend stopped it.
+    RuntimeMax,
     /// Too many failures in a row: it is `failed` until started by hand.
     StartLimit,
     /// A kind this client does not know (a newer supervisor).
@@ -294,6 +296,7 @@ impl ExitKind {
             ExitKind::StartTimeout => "start_timeout",
             ExitKind::Watchdog => "watchdog",
             ExitKind::Health => "health",
+            ExitKind::RuntimeMax => "runtime_max",
             ExitKind::StartLimit => "start_limit",
             ExitKind::Unknown => "unknown",
         }

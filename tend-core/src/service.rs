@@ -153,6 +153,9 @@ pub enum Notice {
     TimedOut {
         timeout: Duration,
     },
+    RuntimeMaxReached {
+        limit: Duration,
+    },
     Unhealthy {
         failures: u32,
     },
@@ -205,6 +208,9 @@ impl Notice {
             Notice::TimedOut { timeout } => {
                 format!("timed out after {}, stopping it", format_duration(*timeout))
             }
+            Notice::RuntimeMaxReached { limit } => {
+                format!("runtime_max reached (ran {}), stopping it", format_duration(*limit))
+            }
             Notice::Unhealthy { failures } => {
                 format!(
                     "health check failed {failures} time{} in a row, stopping it",
@@ -246,6 +252,7 @@ impl Notice {
             | Notice::Stopped { killed: true, .. }
             | Notice::Exited { status: ExitStatus::Signaled { .. } } => Level::Warning,
             Notice::Started { .. }
+            | Notice::RuntimeMaxReached { .. }
             | Notice::Ready
             | Notice::Exited { status: ExitStatus::Code(_) }
             | Notice::Restarting { .. }
@@ -382,8 +389,28 @@ impl Service {
         match self.state {
             State::Backoff { until, .. } => Some(until),
             State::Stopping { kill_at, .. } => kill_at,
-            State::Running { timer, .. } => timer.map(|(at, _)| at),
+            State::Running { timer, since, .. } => {
+                let runtime = self.runtime_deadline(since);
+                match (timer.map(|(at, _)| at), runtime) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             State::Stopped | State::Starting { .. } | State::Exited { .. } | State::Failed { .. } => None,
+        }
+    }
+
+    /// When a process forked at `since` reaches `runtime_max`, if it has one.
+    fn runtime_deadline(&self, since: Time) -> Option<Time> {
+        self.config.runtime_max.map(|limit| since.saturating_add(limit))
+    }
+
+    /// `runtime_max` is due at `now`, and comes before the running
+    /// deadline (start timeout, watchdog), if that is due too.
+    fn runtime_due(&self, now: Time, since: Time, timer: Option<(Time, Timer)>) -> bool {
+        match self.runtime_deadline(since) {
+            Some(at) => at <= now && timer.is_none_or(|(other, _)| at <= other),
+            None => false,
         }
     }
 
@@ -572,6 +599,14 @@ impl Service {
                 }
             }
 
+            (S::Running { pid, since, timer, .. }, E::Tick) if self.runtime_due(now, since, timer) => {
+                // Planned, not a crash: stopped gracefully, and the restart
+                // policy decides (see `fail`).
+                let limit = self.config.runtime_max.unwrap_or_default();
+                out.push(Action::Notice(Notice::RuntimeMaxReached { limit }));
+                let failure = Failure::RuntimeMax(limit);
+                self.begin_stop(now, pid, Then::Fail { failure, ran_for: now.saturating_sub(since) }, out)
+            }
             (S::Running { pid, since, ready, timer: Some((at, timer)) }, E::Tick) => {
                 if now < at {
                     return S::Running { pid, since, ready, timer: Some((at, timer)) };
@@ -813,10 +848,14 @@ impl Service {
         ran_for: Duration,
         out: &mut Vec<Action>,
     ) -> State {
-        if ran_for >= BACKOFF_RESET_AFTER {
+        // `runtime_max` is a planned recycle: never counted toward the start
+        // limit, and the restart waits the first delay.
+        let planned = matches!(reason, FailReason::Failure(Failure::RuntimeMax(_)));
+        if ran_for >= BACKOFF_RESET_AFTER || planned {
             self.next_delay = self.config.restart_delay;
         }
         match self.config.restart {
+            RestartPolicy::Always | RestartPolicy::OnFailure if planned => self.schedule_restart(now, out),
             RestartPolicy::Never => {
                 if let FailReason::Failure(failure) = &reason {
                     out.push(Action::Notice(Notice::Failed { failure: failure.clone() }));

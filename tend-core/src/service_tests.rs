@@ -37,6 +37,7 @@ fn config() -> Config {
         start_timeout: None,
         watchdog: None,
         oneshot_timeout: None,
+        runtime_max: None,
     }
 }
 
@@ -1755,6 +1756,7 @@ fn arb_config() -> impl Strategy<Value = Config> {
             prop::option::of((1..4_000u64).prop_map(ms)),
             prop::option::of((1..4_000u64).prop_map(ms)),
             prop::option::of((1..4_000u64).prop_map(ms)),
+            prop::option::of((1..8_000u64).prop_map(ms)),
         ),
     )
         .prop_map(
@@ -1767,7 +1769,7 @@ fn arb_config() -> impl Strategy<Value = Config> {
                 timeout,
                 process_group,
                 (needs_ready_signal, oneshot),
-                (start_timeout, watchdog, oneshot_timeout),
+                (start_timeout, watchdog, oneshot_timeout, runtime_max),
             )| Config {
                 restart,
                 success_exit_codes,
@@ -1783,6 +1785,7 @@ fn arb_config() -> impl Strategy<Value = Config> {
                 start_timeout,
                 watchdog,
                 oneshot_timeout,
+                runtime_max,
             },
         )
 }
@@ -1903,10 +1906,23 @@ proptest! {
             let expected_deadline = match &after {
                 State::Backoff { until } => Some(*until),
                 State::Stopping { kill_at, .. } => *kill_at,
-                State::Running { timer, .. } => timer.map(|(at, _)| at),
+                State::Running { timer, since, .. } => {
+                    let runtime = config.runtime_max.map(|limit| *since + limit);
+                    match (timer.map(|(at, _)| at), runtime) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
+                }
                 _ => None,
             };
             prop_assert_eq!(svc.deadline(), expected_deadline, "{}", ctx());
+            // runtime_max: a process that reached it is being stopped.
+            if let (State::Running { since, .. }, Some(limit)) = (&after, config.runtime_max) {
+                prop_assert!(
+                    now < *since + limit || !matches!(event, Event::Tick),
+                    "ran past runtime_max: {}", ctx()
+                );
+            }
             // A deadline set by this call is not in the past (a running
             // service's timers count from its fork, so they may be due at once).
             if let Some(deadline) = svc.deadline() {
@@ -2014,4 +2030,92 @@ proptest! {
             }
         }
     }
+}
+
+// ======================================================================
+// runtime_max
+// ======================================================================
+
+fn runtime(limit: Duration) -> Config {
+    Config { runtime_max: Some(limit), ..config() }
+}
+
+fn runtime_reached(limit: Duration) -> Action {
+    Action::Notice(Notice::RuntimeMaxReached { limit })
+}
+
+#[test]
+fn runtime_max_stops_gracefully_at_the_limit_counted_from_the_fork() {
+    let mut sim = Sim::new(runtime(secs(60)));
+    sim.at(secs(5));
+    let pid = sim.start_running();
+    assert_eq!(sim.svc.deadline(), Some(secs(65)), "from the fork, not from now");
+    assert_eq!(sim.at(secs(64)).tick(), NOTHING, "not before");
+    assert_eq!(sim.tick_at_deadline(), then(vec![runtime_reached(secs(60))], sim.stop_signals(pid)));
+    assert!(matches!(sim.state(), State::Stopping { kill_at: Some(at), .. } if *at == secs(67)));
+    // Past stop_timeout: SIGKILL, as for any stop.
+    assert_eq!(sim.tick_at_deadline(), vec![kill_after_timeout(secs(2)), signal(pid, SIGKILL)]);
+}
+
+#[test]
+fn runtime_max_restarts_under_on_failure_with_the_first_delay_and_no_start_limit() {
+    // Burst 3: a fourth failure within 10 s would fail it. Recycling every
+    // second is not a failure of that kind: it never counts.
+    let config = Config { restart: RestartPolicy::OnFailure, ..runtime(secs(1)) };
+    let mut sim = Sim::new(config);
+    sim.start_running();
+    for round in 1..=8 {
+        let pid = sim.pid();
+        assert_eq!(sim.tick_at_deadline(), then(vec![runtime_reached(secs(1))], sim.stop_signals(pid)));
+        assert_eq!(
+            sim.exit_on_sigterm(),
+            vec![exited(killed_by(SIGTERM)), restarting(ms(100), round)],
+            "round {round}: the first delay every time"
+        );
+        assert_ne!(sim.restart_after_backoff(), pid);
+    }
+    let (ending, _) = sim.svc.last_ending().unwrap();
+    assert_eq!(ending.describe(), "runtime_max reached (1s)");
+    let report = crate::ending::exit_report(ending, Time::ZERO, false, None);
+    assert_eq!(report.kind.as_str(), "runtime_max");
+    assert_eq!(report.status, Some(killed_by(SIGTERM)), "how the process then ended is kept");
+}
+
+#[test]
+fn runtime_max_under_never_leaves_the_service_failed_with_the_reason() {
+    let mut sim = Sim::new(Config { restart: RestartPolicy::Never, ..runtime(secs(3)) });
+    let pid = sim.start_running();
+    assert_eq!(sim.tick_at_deadline(), then(vec![runtime_reached(secs(3))], sim.stop_signals(pid)));
+    let failure = Failure::RuntimeMax(secs(3));
+    assert_eq!(sim.exit_on_sigterm(), failed_after_sigterm(&failure));
+    assert_eq!(sim.state(), &State::Failed { reason: FailReason::Failure(failure), at: secs(3) });
+}
+
+#[test]
+fn runtime_max_and_the_watchdog_each_fire_at_their_own_time() {
+    let config =
+        Config { watchdog: Some(secs(2)), ..Config { needs_ready_signal: true, ..runtime(secs(5)) } };
+    let mut sim = Sim::new(config.clone());
+    let pid = sim.start_waiting();
+    assert_eq!(sim.send(Event::Ready), vec![ready_notice()]);
+    // Pinged in time, the watchdog never fires; runtime_max does, at 5 s.
+    for t in [1, 2, 3, 4] {
+        assert_eq!(sim.at(secs(t)).send(Event::WatchdogPing), NOTHING);
+        assert_eq!(sim.tick(), NOTHING);
+    }
+    assert_eq!(sim.svc.deadline(), Some(secs(5)), "runtime_max is the earlier deadline");
+    assert_eq!(sim.tick_at_deadline(), then(vec![runtime_reached(secs(5))], sim.stop_signals(pid)));
+    // Without pings the watchdog (2 s) comes first.
+    let mut sim = Sim::new(config);
+    let pid = sim.start_waiting();
+    sim.send(Event::Ready);
+    assert_eq!(sim.svc.deadline(), Some(secs(2)));
+    let watchdog = Action::Notice(Notice::WatchdogExpired { timeout: secs(2) });
+    assert_eq!(sim.tick_at_deadline(), then(vec![watchdog], sim.stop_signals(pid)));
+}
+
+#[test]
+fn without_runtime_max_a_running_service_has_no_deadline() {
+    let sim = Sim::running(config());
+    assert_eq!(sim.svc.deadline(), None);
 }

@@ -57,6 +57,8 @@ pub struct Config {
     pub watchdog: Option<Duration>,
     /// `timeout` of a oneshot.
     pub oneshot_timeout: Option<Duration>,
+    /// `runtime_max`: stopped (gracefully) once it has run this long.
+    pub runtime_max: Option<Duration>,
 }
 
 impl Config {
@@ -98,6 +100,35 @@ pub struct Spec {
     pub health_check: Option<CheckTiming>,
     /// `resources.memory_max`, for the OOM message.
     pub memory_max: Option<u64>,
+    /// `stdin`, as the unit says it. A pipe from a producer is not said by
+    /// the consumer's unit: the core finds it in the producers' `to:`.
+    pub stdin: StdinSource,
+    /// `stdout: {to: NAME}`: the consumer its stdout is piped into.
+    pub stdout_to: Option<String>,
+    /// `stderr: {to: NAME}`.
+    pub stderr_to: Option<String>,
+}
+
+/// `stdin:` in a unit file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StdinSource {
+    /// `/dev/null` (the default, `stdin: null`).
+    #[default]
+    Null,
+    /// `{file: PATH}`: opened when the service starts.
+    File,
+    /// `{data: "..."}`: given, then end-of-file.
+    Data,
+}
+
+impl Spec {
+    /// The consumers this service's output is piped into (`stdout` first;
+    /// once each).
+    pub fn pipes_into(&self) -> impl Iterator<Item = &str> {
+        let stdout = self.stdout_to.as_deref();
+        let stderr = self.stderr_to.as_deref().filter(|&to| Some(to) != stdout);
+        stdout.into_iter().chain(stderr)
+    }
 }
 
 /// A unit definition the core can hold: it knows its name and its

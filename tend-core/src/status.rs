@@ -266,6 +266,7 @@ mod tests {
             start_timeout: None,
             watchdog: None,
             oneshot_timeout: None,
+            runtime_max: None,
         }
     }
 

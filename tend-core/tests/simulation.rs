@@ -31,7 +31,16 @@
 //!     succeeds restarted every instance;
 //! 12. `enabled: false` and `tend up NAME…`: nothing starts that `up` was
 //!     not to start (a disabled unit, one not named, and not what they
-//!     need) until a request or a reload asks for it.
+//!     need) until a request or a reload asks for it;
+//! 13. pipelines: a pipe is open exactly while a unit pipes into a live
+//!     consumer (and never during the shutdown); every spawn gets the
+//!     streams its unit and the pipes say, into open pipes only; a producer
+//!     starts only while its consumer runs; at the shutdown a consumer is
+//!     signalled only once its producers are down (7, a pipe counting as a
+//!     dependency);
+//! 14. `runtime_max`: no process runs past it without being stopped, none
+//!     is stopped for it early, and such a stop never counts toward the
+//!     start limit.
 //!
 //! Everything comes from one seed: a failing seed is printed with the
 //! events before the failure, and `SIM_SEED=N cargo test -p tend-core
@@ -45,9 +54,9 @@ use tend_core::pool::Instances;
 use tend_core::proto::{CheckKind, EventKind, Reply, Request, ServiceState, Target, WaitFor};
 use tend_core::service::{Config, StartFailure, State};
 use tend_core::spec::{
-    CheckTiming, Definition, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec,
+    CheckTiming, Definition, Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec, StdinSource,
 };
-use tend_core::{Action, ConnId, Core, Event, ExitStatus, Refused, ServiceId, Time};
+use tend_core::{Action, ConnId, Core, Event, ExitStatus, Input, Output, Refused, ServiceId, Stdio, Time};
 
 const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
@@ -268,6 +277,7 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         watchdog: (!pool && service_type == ServiceType::Notify && rng.chance(0.2))
             .then(|| rng.ms(200, 2_000)),
         oneshot_timeout: (oneshot && rng.chance(0.3)).then(|| rng.ms(200, 3_000)),
+        runtime_max: (!oneshot && rng.chance(0.15)).then(|| rng.ms(300, 6_000)),
     };
     // Dependencies only on earlier units: no cycles, as the loader ensures.
     let mut depends_on = Vec::new();
@@ -307,6 +317,17 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         check_ok: rng.pick(&[0.3, 0.8, 0.95, 1.0]),
         double_forks: if rng.chance(0.2) { 0.5 } else { 0.0 },
     };
+    // Pipes into earlier units that are not oneshots (as `tend check`
+    // requires; earlier units only: no cycles).
+    let consumers: Vec<&SimUnit> =
+        earlier.iter().filter(|u| u.spec.service_type != ServiceType::Oneshot).collect();
+    let pick_consumer = |rng: &mut Rng| {
+        (!consumers.is_empty() && rng.chance(0.12))
+            .then(|| consumers[rng.below(consumers.len() as u64) as usize].spec.name.clone())
+    };
+    let stdout_to = pick_consumer(rng);
+    let stderr_to = if rng.chance(0.5) { stdout_to.clone() } else { pick_consumer(rng) };
+    let stdin = rng.pick(&[StdinSource::Null, StdinSource::Null, StdinSource::File, StdinSource::Data]);
     let spec = Spec {
         name,
         service_type,
@@ -316,6 +337,9 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         ready_check,
         health_check,
         memory_max: None,
+        stdin,
+        stdout_to,
+        stderr_to,
     };
     let instances = pool.then(|| {
         if rng.chance(0.2) {
@@ -325,6 +349,23 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         }
     });
     SimUnit { spec, behaviour, revision: 0, instances, enabled: !rng.chance(0.05) }
+}
+
+/// What `spec` depends on, pipes included: a producer depends on its
+/// consumer having started (the model's own reading of the rule).
+fn dependencies(spec: &Spec) -> Vec<Dependency> {
+    let mut deps = spec.depends_on.clone();
+    for to in [&spec.stdout_to, &spec.stderr_to].into_iter().flatten() {
+        if !deps.iter().any(|d| &d.name == to) {
+            deps.push(Dependency { name: to.clone(), condition: DependencyCondition::Started });
+        }
+    }
+    deps
+}
+
+/// Does `spec` pipe any of its output into `name`?
+fn pipes_into(spec: &Spec, name: &str) -> bool {
+    spec.stdout_to.as_deref() == Some(name) || spec.stderr_to.as_deref() == Some(name)
 }
 
 // ---------------------------------------------------------------- the kernel
@@ -413,6 +454,10 @@ struct Ledger {
     exec_confirmed: bool,
     /// Already being stopped when the shutdown began.
     stopping_at_shutdown: bool,
+    /// When its current leader was forked.
+    spawned_at: Time,
+    /// The core said it stops the current run for `runtime_max`.
+    runtime_stop: bool,
     /// The current leader said it is ready (or needs not say).
     ready: bool,
     /// It may start: `up` was to start it, or a request or reload asked.
@@ -447,6 +492,13 @@ struct Sim {
     shutdown: Option<(Time, Time)>,
     /// A second SIGINT during the shutdown: everything is killed at once.
     escalated: bool,
+    /// The pipes the core asked for and has not let go of (consumer ids).
+    pipes: BTreeSet<ServiceId>,
+    /// Something that decides the pipe set changed (units, the phase, the
+    /// pipes themselves): check it at the end of the top-level feed.
+    pipes_touched: bool,
+    /// The phase when the pipe set was last checked.
+    checked_in_shutdown: bool,
     /// The reload being handled: its expected diff.
     reload_expectation: Option<BTreeSet<String>>,
     /// The reload or scale being handled: the services it may start or
@@ -474,7 +526,8 @@ struct Sim {
     pool_stats: [u64; 4],
     /// Each service's state as a follower of every event knows it.
     followed: Vec<ServiceState>,
-    /// Nested feeds (an action answered with an event at once).
+    /// Nested feeds (an action answered with an event at once); the
+    /// events and the pipe set are checked at the top.
     depth: u32,
 }
 
@@ -536,6 +589,9 @@ impl Sim {
             rollings: Vec::new(),
             selection,
             escalated: false,
+            pipes: BTreeSet::new(),
+            pipes_touched: true,
+            checked_in_shutdown: false,
             tracing: false,
             trace: VecDeque::new(),
             steps: 0,
@@ -667,6 +723,12 @@ impl Sim {
         self.depth -= 1;
         if self.depth == 0 {
             self.check_followed()?;
+            let shutting_down = self.core.shutting_down();
+            if self.pipes_touched || shutting_down != self.checked_in_shutdown {
+                self.pipes_touched = false;
+                self.checked_in_shutdown = shutting_down;
+                self.check_pipes()?;
+            }
         }
         Ok(())
     }
@@ -705,6 +767,40 @@ impl Sim {
         Ok(())
     }
 
+    /// The consumers a pipe must be open for now, by the model: a live unit
+    /// pipes into a live consumer, and no shutdown has begun.
+    fn expected_pipes(&self) -> BTreeSet<ServiceId> {
+        if self.core.shutting_down() {
+            return BTreeSet::new();
+        }
+        let live: BTreeMap<&str, ServiceId> = (0..self.units.len())
+            .filter(|&i| self.live[i])
+            .map(|i| (self.units[i].spec.name.as_str(), i))
+            .collect();
+        let mut wanted = BTreeSet::new();
+        // By unit: a pool of producers scaled to nothing still pipes.
+        for unit in &self.folder {
+            for to in [&unit.spec.stdout_to, &unit.spec.stderr_to].into_iter().flatten() {
+                if let Some(&consumer) = live.get(to.as_str()) {
+                    wanted.insert(consumer);
+                }
+            }
+        }
+        wanted
+    }
+
+    /// 13. the pipes open are exactly those needed.
+    fn check_pipes(&self) -> Checked {
+        let expected = self.expected_pipes();
+        ensure!(
+            self.pipes == expected,
+            "open pipes {:?}, expected {:?}",
+            self.pipes.iter().map(|&i| self.name(i)).collect::<Vec<_>>(),
+            expected.iter().map(|&i| self.name(i)).collect::<Vec<_>>()
+        );
+        Ok(())
+    }
+
     /// Invariants about states, after every step.
     fn after_handle(&mut self, was_backoff: &[bool]) -> Checked {
         let mut alive = vec![0u32; self.units.len()];
@@ -730,6 +826,17 @@ impl Sim {
                     );
                 }
             }
+            // 14. nothing runs past runtime_max unless its stop is under way
+            // (or it is left alone, wanted down while its dependents stop).
+            if let (State::Running { since, .. }, Some(limit)) = (state, config.runtime_max) {
+                let ledger = &self.ledgers[service];
+                ensure!(
+                    self.now <= *since + limit || self.shutdown.is_some() || ledger.stop_expected,
+                    "{} still running at {:?}, past its runtime_max {limit:?} from {since:?}",
+                    self.name(service),
+                    self.now
+                );
+            }
             // 2. down means nothing left.
             let down = matches!(
                 state,
@@ -751,7 +858,20 @@ impl Sim {
 
     fn execute(&mut self, action: Action<SimUnit>) -> Checked {
         match action {
-            Action::Spawn { service } => self.spawn(service),
+            Action::Spawn { service, stdio } => {
+                self.check_stdio(service, stdio)?;
+                self.spawn(service)
+            }
+            Action::OpenPipe { pipe } => {
+                self.pipes_touched = true;
+                ensure!(self.pipes.insert(pipe), "{}: its pipe opened twice", self.name(pipe));
+                Ok(())
+            }
+            Action::ClosePipe { pipe } => {
+                self.pipes_touched = true;
+                ensure!(self.pipes.remove(&pipe), "{}: a pipe closed that was not open", self.name(pipe));
+                Ok(())
+            }
             Action::Signal { service, pid, signal, group, report } => {
                 self.signal(service, pid, signal, group)?;
                 if let Some(report) = report {
@@ -776,7 +896,21 @@ impl Sim {
                 self.cancelled.insert((service, run));
                 Ok(())
             }
-            Action::Log { .. } => Ok(()),
+            Action::Log { text, .. } => {
+                // The core's own word that it stops this run for runtime_max.
+                if let Some((name, _)) = text.split_once(": runtime_max reached") {
+                    if let Some(id) = self.id_of(name) {
+                        let limit = self.units[id].spec.config.runtime_max;
+                        let ran = self.now.saturating_sub(self.ledgers[id].spawned_at);
+                        ensure!(
+                            limit.is_some_and(|limit| ran >= limit),
+                            "{name}: stopped for runtime_max {limit:?} after {ran:?}"
+                        );
+                        self.ledgers[id].runtime_stop = true;
+                    }
+                }
+                Ok(())
+            }
             Action::Reply { conn, reply, done } => self.replied(conn, &reply, done),
             Action::Status { conn, services, reply } => {
                 ensure!(
@@ -966,6 +1100,36 @@ impl Sim {
 
     // ---- the kernel ----
 
+    /// Invariant 10 at a spawn: its streams are what the unit and the pipes
+    /// say, and a producer starts only into an open pipe of a running consumer.
+    fn check_stdio(&self, service: ServiceId, stdio: Stdio) -> Checked {
+        let name = self.name(service);
+        let spec = &self.units[service].spec;
+        let fed = self.pipes.contains(&service);
+        let stdin = match spec.stdin {
+            _ if fed => Input::Pipe(service),
+            StdinSource::Null => Input::Null,
+            StdinSource::File => Input::File,
+            StdinSource::Data => Input::Data,
+        };
+        ensure!(stdio.stdin == stdin, "{name}: stdin {:?}, expected {stdin:?}", stdio.stdin);
+        for (to, got) in [(&spec.stdout_to, stdio.stdout), (&spec.stderr_to, stdio.stderr)] {
+            let expected = match to.as_deref().and_then(|to| self.id_of(to)) {
+                Some(consumer) => Output::Pipe(consumer),
+                None => Output::Tend,
+            };
+            ensure!(got == expected, "{name}: output {got:?}, expected {expected:?}");
+            if let Output::Pipe(consumer) = got {
+                ensure!(self.pipes.contains(&consumer), "{name}: spawned into a closed pipe");
+                let runs = self.ledgers[consumer].exec_confirmed
+                    && self.live_procs_of(consumer).any(|(_, p)| p.role == Role::Leader && !p.exec_failed)
+                    && matches!(self.core.state(consumer), State::Running { .. });
+                ensure!(runs, "{name} spawned while its consumer {} is not running", self.name(consumer));
+            }
+        }
+        Ok(())
+    }
+
     fn spawn(&mut self, service: ServiceId) -> Checked {
         let name = self.name(service).to_string();
         // 6. a reload starts nothing it did not change.
@@ -981,7 +1145,7 @@ impl Sim {
             self.ledgers[service].may_start,
             "{name} started, but nothing asked for it (enabled: false, or not named by up)"
         );
-        for dep in self.units[service].spec.depends_on.clone() {
+        for dep in dependencies(&self.units[service].spec) {
             // A pool: every instance the core wants up (one stopped on
             // purpose holds nothing back).
             let targets: Vec<ServiceId> = match self.id_of(&dep.name) {
@@ -1047,6 +1211,8 @@ impl Sim {
         ledger.stop_sent = false;
         ledger.completed = false;
         ledger.exec_confirmed = false;
+        ledger.runtime_stop = false;
+        ledger.spawned_at = self.now;
         ledger.ready = false;
         ledger.spawns += 1;
         let behaviour = self.units[service].behaviour.clone();
@@ -1123,7 +1289,7 @@ impl Sim {
         if self.shutdown.is_some() && signal != SIGCONT && !self.escalated && begins_stop {
             for dependent in 0..self.units.len() {
                 let names_it = |d: &Dependency| d.name == name || d.name == unit_of(&name);
-                if !self.live[dependent] || !self.units[dependent].spec.depends_on.iter().any(names_it) {
+                if !self.live[dependent] || !dependencies(&self.units[dependent].spec).iter().any(names_it) {
                     continue;
                 }
                 let left: Vec<i32> = self.live_procs_of(dependent).map(|(p, _)| *p).collect();
@@ -1135,11 +1301,17 @@ impl Sim {
             }
         }
         // 11. a rolling restart stops a member only once the member it
-        // stopped before was up again (pools have no stops of their own:
-        // this one is the rolling restart's).
+        // stopped before was up again (pools have no stops of their own but
+        // runtime_max's, which the core announces: any other is the rolling
+        // restart's).
         let stop_signal = self.units[service].spec.config.stop_signal;
         let shutting_down = self.shutdown.is_some() || self.core.shutting_down();
-        if begins_stop && !shutting_down && signal == stop_signal && self.ledgers[service].rolling_pending {
+        if begins_stop
+            && !shutting_down
+            && signal == stop_signal
+            && self.ledgers[service].rolling_pending
+            && !self.ledgers[service].runtime_stop
+        {
             self.ledgers[service].rolling_pending = false;
             // Asked for: not a failure of its own, and the start after it
             // is asked for too.
@@ -1162,6 +1334,7 @@ impl Sim {
         if leader_alive && (signal == stop_signal || signal == SIGKILL) && !self.ledgers[service].stop_sent {
             self.ledgers[service].stop_sent = true;
             if !self.ledgers[service].stop_expected
+                && !self.ledgers[service].runtime_stop
                 && self.shutdown.is_none()
                 && matches!(state, State::Stopping { .. })
             {
@@ -1192,7 +1365,12 @@ impl Sim {
                     // The child step failed: it exits 127 and is reaped,
                     // and the loop reports the failure then.
                     self.procs.remove(&pid);
-                    self.ledgers[service].failures.push(self.now);
+                    // Stopped before its failure was reported (a rolling
+                    // restart's stop, say): the core calls that run stopped,
+                    // and a stop of its own was counted when it was sent.
+                    if !self.ledgers[service].stop_sent {
+                        self.ledgers[service].failures.push(self.now);
+                    }
                     let failure = StartFailure {
                         step: "exec".into(),
                         errno: Some("not_found".into()),
@@ -1399,7 +1577,7 @@ impl Sim {
     /// (a pool: its instances too).
     fn dependencies_closure(&self, name: &str) -> BTreeSet<String> {
         Sim::closure(name, |n| match self.id_of(n) {
-            Some(id) => self.units[id].spec.depends_on.iter().map(|d| d.name.clone()).collect(),
+            Some(id) => dependencies(&self.units[id].spec).into_iter().map(|d| d.name).collect(),
             None => self.resolve(n).into_iter().map(|i| self.name(i).to_string()).collect(),
         })
     }
@@ -1412,7 +1590,9 @@ impl Sim {
             let mut next: Vec<String> = (0..self.units.len())
                 .filter(|&i| {
                     self.live[i]
-                        && self.units[i].spec.depends_on.iter().any(|d| d.name == n || d.name == unit_of(n))
+                        && dependencies(&self.units[i].spec)
+                            .iter()
+                            .any(|d| d.name == n || d.name == unit_of(n))
                 })
                 .map(|i| self.units[i].spec.name.clone())
                 .collect();
@@ -1548,6 +1728,21 @@ impl Sim {
             if self.rng.chance(0.5) {
                 folder[i].spec.config.restart_delay = self.rng.pick(&[ms(0), ms(100), ms(500)]);
             }
+            if self.rng.chance(0.3) {
+                // Pipe its stdout elsewhere, or nowhere: into an earlier
+                // unit (folder order is a dependency order) that is no oneshot
+                // and no pool (a pipe feeds one service).
+                let consumers: Vec<String> = folder[..i]
+                    .iter()
+                    .filter(|u| u.spec.service_type != ServiceType::Oneshot && u.instances.is_none())
+                    .map(|u| u.spec.name.clone())
+                    .collect();
+                folder[i].spec.stdout_to = if consumers.is_empty() || self.rng.chance(0.4) {
+                    None
+                } else {
+                    Some(consumers[self.rng.below(consumers.len() as u64) as usize].clone())
+                };
+            }
         }
         // Resize a pool or two (its first instance, which others may name, stays).
         for _ in 0..self.rng.below(3) {
@@ -1561,13 +1756,13 @@ impl Sim {
             let i = self.rng.below(folder.len() as u64) as usize;
             folder[i].enabled = !folder[i].enabled;
         }
-        // Remove a few that nothing depends on.
+        // Remove a few that nothing depends on or pipes into.
         for _ in 0..self.rng.below(3) {
             let i = self.rng.below(folder.len() as u64) as usize;
             let name = folder[i].spec.name.clone();
-            if folder.iter().any(|u| u.spec.depends_on.iter().any(|d| unit_of(&d.name) == name))
-                || folder.len() < 10
-            {
+            let needed =
+                folder.iter().any(|u| dependencies(&u.spec).iter().any(|d| unit_of(&d.name) == name));
+            if needed || folder.len() < 10 {
                 continue;
             }
             folder.remove(i);
@@ -1581,14 +1776,23 @@ impl Sim {
             let unit = random_unit(&mut self.rng, name.clone(), &folder);
             folder.push(unit);
         }
-        // What the core's diff must find: by service name, any difference.
+        // What the core's diff must find: by service name, any difference;
+        // and a service whose stdin becomes a pipe or stops being one (a
+        // unit pipes into it, or no more) restarts too.
         let pools = pools_after(&self.folder, &folder, &self.pools);
         let before = expand(&self.folder, &self.pools);
         let after = expand(&folder, &pools);
+        let fed = |folder: &[SimUnit], name: &str| folder.iter().any(|u| pipes_into(&u.spec, name));
         let mut expected = BTreeSet::new();
+        let mut refed = BTreeSet::new();
         for unit in &after {
             match before.iter().find(|u| u.spec.name == unit.spec.name) {
-                Some(old) if old == unit => {}
+                Some(old) if old == unit => {
+                    if fed(&self.folder, &unit.spec.name) != fed(&folder, &unit.spec.name) {
+                        expected.insert(unit.spec.name.clone());
+                        refed.insert(unit.spec.name.clone());
+                    }
+                }
                 _ => {
                     expected.insert(unit.spec.name.clone());
                 }
@@ -1618,6 +1822,14 @@ impl Sim {
                     self.ledgers[i].stop_expected = true;
                 }
                 Some(new) if new != unit => self.ledgers[i].stop_expected = true,
+                Some(_) if refed.contains(name) => {
+                    // Restarted for its new stdin, as if asked (no
+                    // `Redefined`: its own definition is the same).
+                    let ledger = &mut self.ledgers[i];
+                    ledger.stop_expected = true;
+                    ledger.failures.clear();
+                    ledger.spawns_since_request = 0;
+                }
                 Some(_) => {}
             }
         }
@@ -1640,8 +1852,8 @@ impl Sim {
         }
         self.adding_may_start = self.selection.is_none();
         self.folder = folder;
+        self.pipes_touched = true;
         self.pools = pools;
-        // A disabled unit's services added now do not start.
         self.reload_expectation = Some(expected);
         self.touch_allowed = Some(allowed);
         let conn = self.next_conn;
@@ -1683,7 +1895,7 @@ impl Sim {
         let refused = (0..self.units.len()).any(|i| {
             self.live[i]
                 && unit_of(self.name(i)) != pool
-                && self.units[i].spec.depends_on.iter().any(|d| removed.contains(&d.name))
+                && dependencies(&self.units[i].spec).iter().any(|d| removed.contains(&d.name))
         });
         let mut allowed = BTreeSet::new();
         if !refused {
@@ -1694,7 +1906,8 @@ impl Sim {
             if !added.is_empty() {
                 let template =
                     self.folder.iter().find(|u| u.spec.name == pool).expect("a pool of the folder");
-                for dep in template.spec.depends_on.clone() {
+                // Pipes too: a consumer starts before its producers.
+                for dep in dependencies(&template.spec) {
                     for n in self.dependencies_closure(&dep.name) {
                         allowed.insert(n.clone());
                         for id in self.resolve(&n) {
@@ -1961,4 +2174,22 @@ fn the_checks_can_fail() {
         (0..sim.units.len()).find(|&i| sim.live_procs_of(i).next().is_some()).expect("something runs");
     let Err(Violation(message)) = sim.spawn(running) else { panic!("a second process went unnoticed") };
     assert!(message.contains("spawned while"), "{message}");
+}
+
+/// The pipe checks can fail too: a consumer spawned without its pipe, and
+/// a pipe left open that nothing needs, are caught.
+#[test]
+fn the_pipe_checks_can_fail() {
+    let mut sim = Sim::new(7, 100);
+    sim.mark_startable();
+    sim.feed(Event::Up).unwrap();
+    let consumer = *sim.pipes.iter().next().expect("seed 7 has a pipeline");
+    let wrong = Stdio { stdin: Input::Null, stdout: Output::Tend, stderr: Output::Tend };
+    let Err(Violation(message)) = sim.check_stdio(consumer, wrong) else {
+        panic!("a missing pipe went unnoticed")
+    };
+    assert!(message.contains("stdin"), "{message}");
+    let stray = (0..sim.units.len()).find(|i| !sim.pipes.contains(i)).expect("not every unit is fed");
+    sim.pipes.insert(stray);
+    assert!(sim.check_pipes().is_err(), "a stray pipe went unnoticed");
 }

@@ -1053,6 +1053,9 @@ fn main() {
     if want("logs") {
         more::logs(&cfg, &mut rows, &mut notes);
     }
+    if want("pipeline") {
+        more::pipeline(&cfg, &mut rows, &mut notes);
+    }
     if want("chain") {
         more::chain(&cfg, &mut rows, &mut notes);
     }

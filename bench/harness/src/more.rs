@@ -335,7 +335,12 @@ fn tend_log_run(
                 out.display()
             )));
         }
-        let got = t.next_line(Duration::from_millis(1));
+        // Until the writer has exited, block on tend's output (a line wakes
+        // us at once): a harness polling every millisecond takes CPU from
+        // the writer and its reader on a 2-core machine, which the shell
+        // reference (one blocking wait) never pays. Then poll the file.
+        let wait = if exited { Duration::from_millis(1) } else { Duration::from_millis(50) };
+        let got = t.next_line(wait);
         if let Some((_, line)) = got {
             if let Some((_, rest)) = event(&line) {
                 if rest.starts_with("exited with status 0") {
@@ -931,5 +936,75 @@ pub fn resources(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         ratio: format!("{:.2}×", rm / pm),
         target: "< 50 ms (as without)".into(),
         verdict: verdict(rm < 50.0),
+    });
+}
+
+// ---------------------------------------------------------------- pipeline
+
+/// Throughput of a producer → consumer pipeline through tend (`stdout:
+/// {to: c}`: tend only passes a pipe) against `producer | consumer` in a
+/// shell. Producer: the harness's `--write-lines N` (1 MiB writes);
+/// consumer: `cat > file`. Both timed from spawning (tend up, or sh) to the
+/// file at its full size (tend: polled every ms, and the producer's
+/// `exited with status 0` read; sh: its exit), then read back whole.
+pub fn pipeline(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    let n = cfg.log_mb * 1_000_000 / LINE_LEN as u64;
+    let bytes = n * LINE_LEN as u64;
+    let me = harness_exe();
+    let me_s = me.to_str().unwrap();
+    let dir = make_units(&cfg.tmp, "pipeline", 0, "");
+    let out_t = cfg.tmp.join("pipeline-tend.out");
+    let out_s = cfg.tmp.join("pipeline-shell.out");
+    fs::write(
+        dir.join("w.yaml"),
+        format!("command: [\"{me_s}\", \"--write-lines\", \"{n}\"]\nstdout: {{to: c}}\nrestart: never\n"),
+    )
+    .unwrap();
+    fs::write(dir.join("c.yaml"), format!("command: [sh, -c, 'exec cat > \"{}\"']\n", out_t.display())).unwrap();
+    let mbps = |d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
+    let (mut tv, mut sv) = (vec![], vec![]);
+    let script = format!("'{me_s}' --write-lines {n} | cat > '{}'", out_s.display());
+    for run in 0..cfg.runs {
+        eprintln!("harness: pipeline throughput ({} MB), run {}/{}", cfg.log_mb, run + 1, cfg.runs);
+        // The shell's pipeline.
+        let _ = fs::remove_file(&out_s);
+        let (d, c) = time_cmd(Path::new("/bin/sh"), &["-c", &script]);
+        match c {
+            Some(0) => match verify_lines(&out_s, n, 0) {
+                Ok(_) => sv.push(mbps(d)),
+                Err(e) => notes.push(format!("pipeline, shell, run {}: {e}", run + 1)),
+            },
+            c => notes.push(format!("pipeline, shell, run {}: sh exited {c:?}", run + 1)),
+        }
+        let _ = fs::remove_file(&out_s);
+        thread::sleep(Duration::from_millis(200));
+        // Through tend.
+        let _ = fs::remove_file(&out_t);
+        match tend_log_run(cfg, &dir, Stdio::null(), &out_t, bytes, false) {
+            Ok((d, _)) => match verify_lines(&out_t, n, 0) {
+                Ok(_) => tv.push(mbps(d)),
+                Err(e) => notes.push(format!("pipeline, tend, run {}: {e}", run + 1)),
+            },
+            Err(e) => notes.push(format!("pipeline, tend, run {}: {e}", run + 1)),
+        }
+        let _ = fs::remove_file(&out_t);
+        thread::sleep(Duration::from_millis(200));
+    }
+    let _ = fs::remove_dir_all(&dir);
+    notes.push(format!(
+        "pipeline: the same {n} numbered 100-byte lines ({} MB) from `--write-lines` to `cat > file`, through tend \
+         (two units, `stdout: {{to: c}}`) and through `sh -c 'writer | cat > file'`; every counted run had every \
+         line, in order, whole. Both timed from spawning tend or sh, so tend's own start (the consumer forked and \
+         executing before the producer is forked) is in its figure.",
+        cfg.log_mb
+    ));
+    let (tm, sm) = (median(&tv), median(&sv));
+    rows.push(Row {
+        figure: format!("pipeline throughput, producer → consumer, {} MB of 100-byte lines", cfg.log_mb),
+        tend: fmt_opt(&tv, 0, "MB/s"),
+        reference: format!("`producer | consumer` in sh: {}", fmt_opt(&sv, 0, "MB/s")),
+        ratio: format!("{:.2}×", tm / sm),
+        target: "≥ 0.9× the shell's, no line lost".into(),
+        verdict: verdict(tv.len() == cfg.runs && tm >= 0.9 * sm),
     });
 }

@@ -76,6 +76,7 @@ impl<U: Definition> Core<U> {
             Notice::NotReadyInTime { .. }
             | Notice::WatchdogExpired { .. }
             | Notice::TimedOut { .. }
+            | Notice::RuntimeMaxReached { .. }
             | Notice::Unhealthy { .. }
             | Notice::Failed { .. }
             | Notice::StartLimitHit { .. } => return,

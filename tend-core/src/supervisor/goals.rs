@@ -131,6 +131,7 @@ impl<U: Definition> Core<U> {
             }
         }
         self.graph = Graph { by_name, pools, dependencies, dependents };
+        self.sync_pipes();
     }
 
     /// How dependency `service` stands for a dependent that needs

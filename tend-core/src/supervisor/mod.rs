@@ -16,6 +16,7 @@
 mod events;
 mod goals;
 mod metrics;
+mod pipes;
 #[cfg(test)]
 mod pool_tests;
 mod pools;
@@ -24,6 +25,8 @@ mod wait;
 
 pub use metrics::ServiceMetrics;
 pub use requests::OWN_LOG;
+
+pub use pipes::{Input, Output, PipeId, Stdio};
 
 use crate::checks::{CheckStep, Checks, Verdict};
 use crate::proto::{CheckKind, EventKind, Reply, Request, ServiceEvent, ServiceState, StatusReply};
@@ -99,9 +102,15 @@ pub enum Event<U> {
 /// What the loop must do, in order.
 #[derive(Debug)]
 pub enum Action<U> {
-    /// Fork and exec the service; answer with [`Event::Spawned`] (before
-    /// reaping anything) or [`Event::SpawnFailed`].
-    Spawn { service: ServiceId },
+    /// Fork and exec the service with these standard streams; answer with
+    /// [`Event::Spawned`] (before reaping anything) or [`Event::SpawnFailed`].
+    Spawn { service: ServiceId, stdio: Stdio },
+    /// Make the pipe into this consumer and hold both its ends until
+    /// [`Action::ClosePipe`]; every spawn that names it comes after.
+    OpenPipe { pipe: PipeId },
+    /// No unit pipes into this consumer any more (or the shutdown began):
+    /// let go of tend's ends (the processes keep their own).
+    ClosePipe { pipe: PipeId },
     /// kill(2) `pid` (its process group when `group`, and what is left in
     /// the service's cgroup). With `report`, answer [`Event::Signalled`].
     Signal { service: ServiceId, pid: i32, signal: i32, group: bool, report: Option<u64> },
@@ -319,6 +328,12 @@ pub struct Core<U> {
     poll_failed: bool,
     /// Signals already reported as ignored (bit N: signal N).
     ignored_reported: u128,
+    /// The pipes open and needed, by consumer id, sorted.
+    pipes: Vec<PipeId>,
+    /// Pipes no longer needed, still open until no fork is in flight.
+    closing: Vec<PipeId>,
+    /// [`Event::Up`] came: pipes are opened from then on.
+    up: bool,
     /// tend's pid and version, for `hello`, `status` and `shutdown`.
     pid: i32,
     version: String,
@@ -347,6 +362,9 @@ impl<U: Definition> Core<U> {
             critical_exit: None,
             poll_failed: false,
             ignored_reported: 0,
+            pipes: Vec::new(),
+            closing: Vec::new(),
+            up: false,
             pid,
             version: version.to_string(),
             now: Time::ZERO,
@@ -384,7 +402,7 @@ impl<U: Definition> Core<U> {
     }
 
     fn add(&mut self, unit: U, unit_name: String, instance: Option<String>, enabled: bool) -> ServiceId {
-        let spec = unit.spec();
+        let spec = pipes::effective_spec(&unit);
         let machine = Service::new(spec.config.clone());
         self.services.push(Svc {
             unit,
@@ -448,7 +466,7 @@ impl<U: Definition> Core<U> {
 
     /// A service's new definition, from its next start on.
     fn redefine(&mut self, service: ServiceId, unit: U) {
-        let spec = unit.spec();
+        let spec = pipes::effective_spec(&unit);
         let svc = &mut self.services[service];
         svc.machine.reconfigure(spec.config.clone());
         svc.spec = spec;
@@ -461,6 +479,8 @@ impl<U: Definition> Core<U> {
         self.now = self.now.max(now);
         match event {
             Event::Up => {
+                self.up = true;
+                self.sync_pipes();
                 let chosen: Vec<ServiceId> = match &self.selection {
                     Some(services) => services.clone(),
                     None => (0..self.services.len()).filter(|&i| self.services[i].enabled).collect(),
@@ -740,7 +760,8 @@ impl<U: Definition> Core<U> {
             return;
         }
         self.services[service].spawning = true;
-        self.out.push(Action::Spawn { service });
+        let stdio = self.stdio(service);
+        self.out.push(Action::Spawn { service, stdio });
     }
 
     fn oom_killed(&mut self, service: ServiceId) {
@@ -844,6 +865,7 @@ impl<U: Definition> Core<U> {
                 break;
             }
         }
+        self.close_pipes();
         let mut released = false;
         for service in 0..self.services.len() {
             let svc = &mut self.services[service];
@@ -884,6 +906,7 @@ impl<U: Definition> Core<U> {
     /// Stop everything, dependents before what they depend on.
     fn begin_shutdown(&mut self) {
         self.phase = Phase::ShuttingDown { escalated: false };
+        self.sync_pipes();
         for service in 0..self.services.len() {
             self.want_down(service);
         }

@@ -89,11 +89,15 @@ impl Definition for TestUnit {
                 start_timeout: None,
                 watchdog: None,
                 oneshot_timeout: None,
+                runtime_max: None,
             },
             critical: false,
             ready_check: None,
             health_check: None,
             memory_max: None,
+            stdin: crate::spec::StdinSource::Null,
+            stdout_to: None,
+            stderr_to: None,
         }
     }
 
@@ -199,7 +203,7 @@ impl World {
 
     fn execute(&mut self, action: Action<TestUnit>) {
         match action {
-            Action::Spawn { service } => {
+            Action::Spawn { service, .. } => {
                 let pid = self.next_pid;
                 self.next_pid += 1;
                 self.procs.insert(pid, service);
@@ -235,6 +239,8 @@ impl World {
             | Action::Added { .. }
             | Action::Redefined { .. }
             | Action::Release { .. }
+            | Action::OpenPipe { .. }
+            | Action::ClosePipe { .. }
             | Action::Metrics { .. } => {}
         }
     }

@@ -69,16 +69,22 @@ impl<U: Definition> Core<U> {
             return self.reply(conn, refuse(ErrorCode::BadRequest, message));
         }
         let diff = pool::scale(&current, target);
-        // An instance another service names (`depends_on: {worker@8: …}`)
-        // cannot go: that service would wait for it forever.
+        // An instance another service names (`depends_on: {worker@8: …}`,
+        // or `stdout: {to: worker@8}`, a dependency too) cannot go: that
+        // service would wait for it forever.
         for instance in &diff.remove {
             let full = pool::full_name(name, instance);
             let needed_by = self.services.iter().find(|s| {
                 !s.retired && s.unit_name != name && s.spec.depends_on.iter().any(|d| d.name == full)
             });
             if let Some(dependent) = needed_by {
+                let how = if dependent.spec.pipes_into().any(|to| to == full) {
+                    "pipes into"
+                } else {
+                    "depends on"
+                };
                 let message = format!(
-                    "{} depends on {full}: scale to {instance} or more, or change {} first",
+                    "{} {how} {full}: scale to {instance} or more, or change {} first",
                     dependent.spec.name, dependent.spec.name
                 );
                 return self.reply(conn, refuse(ErrorCode::BadRequest, message));

@@ -498,10 +498,11 @@ impl<U: Definition> Core<U> {
             let scaled = kept.is_some();
             entries.insert(name, super::UnitEntry { template, instances, scaled });
         }
-        let plan = crate::reload::plan(
+        let mut plan = crate::reload::plan(
             self.services.iter().filter(|s| !s.retired).map(|s| &s.unit),
             services.iter().map(|(_, _, unit)| unit),
         );
+        let fed_before = self.fed_names();
         // Before anything changes: which units had services wanted up.
         let mut in_use: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
         for svc in self.services.iter().filter(|s| !s.retired) {
@@ -554,6 +555,24 @@ impl<U: Definition> Core<U> {
             }
         }
         self.rebuild_graph();
+        // A unit whose stdin became a pipe, or stopped being one (another
+        // unit's `to:` changed), restarts to get its new stdin, though its
+        // own file did not change.
+        let fed_after = self.fed_names();
+        let refed: Vec<String> = plan
+            .unchanged
+            .iter()
+            .filter(|name| fed_before.contains(*name) != fed_after.contains(*name))
+            .cloned()
+            .collect();
+        for name in refed {
+            if let Some(service) = self.live(&name) {
+                plan.unchanged.retain(|n| *n != name);
+                plan.changed.push(name);
+                changed.push(service);
+            }
+        }
+        plan.changed.sort();
         for service in changed {
             if self.services[service].goal.wanted {
                 self.restart(service, false);

@@ -45,11 +45,15 @@ pub(super) fn unit(name: &str) -> Unit {
             start_timeout: None,
             watchdog: None,
             oneshot_timeout: None,
+            runtime_max: None,
         },
         critical: false,
         ready_check: None,
         health_check: None,
         memory_max: None,
+        stdin: crate::spec::StdinSource::Null,
+        stdout_to: None,
+        stderr_to: None,
     })
 }
 
@@ -102,7 +106,7 @@ impl Driver {
         let actions = self.core.handle(self.now, event);
         for action in actions {
             match action {
-                Action::Spawn { service } => {
+                Action::Spawn { service, .. } => {
                     let pid = self.next_pid;
                     self.next_pid += 1;
                     self.feed(Event::Spawned { service, pid });
