@@ -98,6 +98,7 @@ fn bash_completes_subcommands_flags_signals_and_service_names() {
         "tend signal SIGHUP ",
         "tend check ",
         "tend completions ",
+        "tend to",
     ];
     let got = bash_complete(&env, &lines, &[]);
     let want = [
@@ -112,6 +113,7 @@ fn bash_completes_subcommands_flags_signals_and_service_names() {
         "db web worker",
         "",
         "-h -V --help --version bash zsh fish",
+        "top",
     ];
     for ((line, got), want) in lines.iter().zip(&got).zip(want) {
         if line == &"tend signal " {
@@ -202,41 +204,6 @@ fn fish_completes_subcommands_flags_signals_and_service_names() {
         out.show()
     );
     shutdown(&env, &mut tend);
-}
-
-/// A private tmux server (its own socket in the test's dir), killed on drop.
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    /// Wait (bounded) until the screen shows `needle`.
-    fn wait_for(&self, needle: &str) -> String {
-        let start = std::time::Instant::now();
-        loop {
-            let screen = self.screen();
-            if screen.contains(needle) {
-                return screen;
-            }
-            assert!(start.elapsed() < T, "the terminal did not show {needle:?} within {T:?}:\n{screen}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.cmd(&["kill-server"]);
-    }
 }
 
 #[test]

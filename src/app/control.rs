@@ -42,46 +42,57 @@ pub(super) fn timed_out(err: &std::io::Error) -> bool {
 }
 
 pub(super) fn no_answer(bound: Duration) -> i32 {
-    eprintln!(
-        "tend: the supervisor did not answer within {} (--timeout): it may be hung",
-        crate::unit::values::format_duration(bound)
-    );
+    eprintln!("tend: {}", no_answer_message(bound));
     exit::NO_SUPERVISOR
 }
 
+pub(super) fn no_answer_message(bound: Duration) -> String {
+    format!(
+        "the supervisor did not answer within {} (--timeout): it may be hung",
+        crate::unit::values::format_duration(bound)
+    )
+}
+
 pub(super) fn connect(socket: Option<PathBuf>) -> Result<Client, i32> {
+    open(socket).map_err(|(message, status)| {
+        eprintln!("tend: {message}");
+        status
+    })
+}
+
+/// Connect to the supervisor without printing anything (for `tend top`,
+/// whose screen is not a place for stray lines): on failure, what to say
+/// and the exit status it means.
+pub(super) fn open(socket: Option<PathBuf>) -> Result<Client, (String, i32)> {
     let (path, default) = client::socket_target(socket);
     if default {
         // The default folder must be ours (or root's): in /tmp another user
         // could have made it first and answer in place of our supervisor.
         if let Some(dir) = path.parent() {
-            if let Err(why) = crate::sys::paths::check_trusted_dir(dir) {
-                eprintln!("tend: {why}");
-                return Err(exit::FAILURE);
-            }
+            crate::sys::paths::check_trusted_dir(dir).map_err(|why| (why, exit::FAILURE))?;
         }
     }
     match Client::connect_within(&path, timeout()) {
         Ok(client) => Ok(client),
         Err(ConnectError::Other(err)) if err.kind() == std::io::ErrorKind::TimedOut => {
-            Err(no_answer(timeout()))
+            Err((no_answer_message(timeout()), exit::NO_SUPERVISOR))
         }
-        Err(ConnectError::NoSupervisor(err)) => {
-            eprintln!(
-                "tend: no supervisor answers on {} ({}): is `tend up` running with that socket?",
+        Err(ConnectError::NoSupervisor(err)) => Err((
+            format!(
+                "no supervisor answers on {} ({}): is `tend up` running with that socket?",
                 path.display(),
                 tend_core::text::error_text(&err)
-            );
-            Err(exit::NO_SUPERVISOR)
-        }
-        Err(ConnectError::Other(err)) => {
-            eprintln!("tend: cannot connect to {}: {}", path.display(), tend_core::text::error_text(&err));
-            Err(if err.kind() == std::io::ErrorKind::PermissionDenied {
+            ),
+            exit::NO_SUPERVISOR,
+        )),
+        Err(ConnectError::Other(err)) => Err((
+            format!("cannot connect to {}: {}", path.display(), tend_core::text::error_text(&err)),
+            if err.kind() == std::io::ErrorKind::PermissionDenied {
                 exit::FAILURE
             } else {
                 exit::NO_SUPERVISOR
-            })
-        }
+            },
+        )),
     }
 }
 
@@ -144,7 +155,7 @@ pub(super) fn print_results(results: &[ServiceResult]) -> Result<(), i32> {
 }
 
 /// `3d4h`, `2h5m`, `4m10s`, `12s`.
-fn format_uptime(secs: f64) -> String {
+pub(super) fn format_uptime(secs: f64) -> String {
     let secs = secs.max(0.0) as u64;
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     if d > 0 {
@@ -158,7 +169,7 @@ fn format_uptime(secs: f64) -> String {
     }
 }
 
-fn last_exit_text(status: &ServiceStatus) -> String {
+pub(super) fn last_exit_text(status: &ServiceStatus) -> String {
     let Some(last) = &status.last_exit else { return "-".to_string() };
     match last.kind {
         ExitKind::Exited => {

@@ -7,6 +7,7 @@ pub mod import;
 pub mod out;
 pub mod run;
 pub mod schema;
+pub mod top;
 pub mod up;
 pub mod users;
 pub mod wait;

@@ -239,6 +239,24 @@ new count until the unit's `instances:` itself changes."
         #[command(flatten)]
         timeout: TimeoutArg,
     },
+    /// A live, full-screen view of the services: state, pid, uptime, restarts, CPU, memory; keys to act on them.
+    #[command(
+        after_help = "Keys: ↑/↓ or j/k select, s start, r restart, x stop (y confirms), K send a signal,
+l the selected service's log lines (followed), / filter by name or state, o change the order,
+Esc clear the filter or close the logs, Ctrl-Z suspend, q quit.
+States, pids and restarts show as they happen (the supervisor's events); CPU, memory and uptimes every --interval.
+NO_COLOR set and not empty: no colours."
+    )]
+    Top {
+        /// How often CPU, memory and uptimes are asked for (at least 1s); states, pids and restarts show as
+        /// they happen, from the supervisor's events.
+        #[arg(long, short = 'd', value_name = "DURATION", default_value = "1s", value_parser = crate::unit::values::parse_duration)]
+        interval: std::time::Duration,
+        #[command(flatten)]
+        socket: SocketArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
     /// Follow the supervisor's events as they happen: started, ready, exited, backoff, failed, stopping, stopped,
     /// health, reload, scale.
     #[command(
@@ -365,6 +383,7 @@ impl Command {
             | Command::Scale { timeout, .. }
             | Command::Signal { timeout, .. }
             | Command::Logs { timeout, .. }
+            | Command::Top { timeout, .. }
             | Command::Events { timeout, .. }
             | Command::Metrics { timeout, .. }
             | Command::Reload { timeout, .. }

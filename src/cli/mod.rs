@@ -94,6 +94,7 @@ pub fn main() -> i32 {
                 control::LogsArgs { names, lines, follow, since, stream, timestamps, json },
             )
         }
+        Command::Top { interval, socket, .. } => crate::app::top::top(socket.socket, interval),
         Command::Wait { until, timeout, names, socket } => {
             crate::app::wait::wait(socket.socket, names, until.into(), timeout)
         }

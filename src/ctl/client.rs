@@ -93,6 +93,12 @@ impl Client {
         }
     }
 
+    /// A handle on this connection for another thread: shutting it down
+    /// ends a read this client is blocked in (a `logs -f` with no output).
+    pub fn handle(&self) -> io::Result<UnixStream> {
+        self.writer.try_clone()
+    }
+
     /// Bound every read and write (None: wait as long as it takes).
     pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
         let _ = self.writer.set_read_timeout(timeout);

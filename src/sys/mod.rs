@@ -96,6 +96,23 @@ pub fn getpid() -> i32 {
     std::process::id() as i32
 }
 
+/// Clock ticks per second, the unit of CPU times in /proc/PID/stat
+/// (sysconf(_SC_CLK_TCK), 100 on Linux).
+pub fn clock_ticks_per_second() -> u64 {
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK) {
+        Ok(Some(ticks)) if ticks > 0 => ticks as u64,
+        _ => 100,
+    }
+}
+
+/// The size of a memory page, the unit of `rss` in /proc/PID/stat.
+pub fn page_size() -> u64 {
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
+        Ok(Some(size)) if size > 0 => size as u64,
+        _ => 4096,
+    }
+}
+
 /// Is this descriptor a terminal?
 pub fn isatty(fd: impl AsFd) -> bool {
     nix::unistd::isatty(fd).unwrap_or(false)

@@ -818,3 +818,64 @@ pub fn static_tend() -> PathBuf {
     );
     path
 }
+
+/// A private tmux server (its own socket in the test's dir) with one
+/// session `t`, killed on drop: a real terminal to drive with keys and read
+/// back (tests/completions.rs, tests/top.rs).
+pub struct Tmux {
+    pub socket: PathBuf,
+}
+
+impl Tmux {
+    pub fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// What the screen shows, as text.
+    pub fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// What the screen shows, with its colours and attributes as SGR escapes.
+    pub fn screen_with_escapes(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-e", "-t", "t"])
+    }
+
+    /// A tmux format of the pane (`#{alternate_on}`, `#{pane_pid}`).
+    pub fn display(&self, format: &str) -> String {
+        self.cmd(&["display-message", "-p", "-t", "t", format]).trim().to_string()
+    }
+
+    /// Type `keys` (tmux key names: `Enter`, `C-c`, `Up`, or text).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+
+    /// Wait (bounded) until the screen shows `needle`.
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_screen(&format!("{needle:?} on screen"), |screen| screen.contains(needle))
+    }
+
+    /// Wait (bounded, 3 × T: the machine may be loaded) until `cond` holds for the screen.
+    pub fn wait_screen(&self, what: &str, mut cond: impl FnMut(&str) -> bool) -> String {
+        let bound = 3 * T;
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if cond(&screen) {
+                return screen;
+            }
+            assert!(start.elapsed() < bound, "the terminal did not show {what} within {bound:?}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.cmd(&["kill-server"]);
+    }
+}
