@@ -6,59 +6,21 @@
 use super::super::{Event, ServiceId};
 use super::*;
 use crate::proto::{Reply, Request, Target};
-use crate::service::Config;
-use crate::spec::{Dependency, DependencyCondition, RestartPolicy, ServiceType, Spec, StdinSource};
+use crate::spec::{Dependency, DependencyCondition, StdinSource};
 use crate::{ExitStatus, Time};
 use std::time::Duration;
 
 const SIGTERM: i32 = 15;
 const SIGCONT: i32 = 18;
 
-#[derive(Debug, Clone, PartialEq)]
-struct Unit(Spec);
+use crate::supervisor::tests::Unit;
 
-impl Definition for Unit {
-    fn name(&self) -> &str {
-        &self.0.name
-    }
-    fn spec(&self) -> Spec {
-        self.0.clone()
-    }
-    fn service(&self, _instance: Option<&str>) -> Unit {
-        self.clone()
-    }
-}
-
+/// The core tests' unit, with a start limit these tests never reach.
 fn unit(name: &str) -> Unit {
-    Unit(Spec {
-        name: name.to_string(),
-        service_type: ServiceType::Simple,
-        depends_on: Vec::new(),
-        config: Config {
-            restart: RestartPolicy::Always,
-            success_exit_codes: vec![0],
-            restart_delay: Duration::from_millis(100),
-            restart_delay_max: Duration::from_secs(1),
-            start_limit_burst: 100,
-            start_limit_interval: Duration::from_secs(10),
-            stop_signal: SIGTERM,
-            stop_timeout: Duration::from_secs(2),
-            process_group: true,
-            needs_ready_signal: false,
-            oneshot: false,
-            start_timeout: None,
-            watchdog: None,
-            oneshot_timeout: None,
-            runtime_max: None,
-        },
-        critical: false,
-        ready_check: None,
-        health_check: None,
-        memory_max: None,
-        stdin: StdinSource::Null,
-        stdout_to: None,
-        stderr_to: None,
-    })
+    let mut u = crate::supervisor::tests::unit(name);
+    u.0.config.start_limit_burst = 100;
+    u.0.config.start_limit_interval = Duration::from_secs(10);
+    u
 }
 
 fn piped(name: &str, stdout_to: Option<&str>, stderr_to: Option<&str>) -> Unit {
