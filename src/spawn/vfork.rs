@@ -340,3 +340,7 @@ pub(super) fn try_spawn(plan: &Arc<ExecPlan>, status_fd: i32, parent_pid: i32) -
         wait_for_pid(&shared.pid, 10);
     }
 }
+
+#[cfg(test)]
+#[path = "vfork_tests.rs"]
+mod tests;
