@@ -519,7 +519,7 @@ impl tend_core::spec::Definition for UnitSpec {
                 .iter()
                 .map(|d| tend_core::spec::Dependency { name: d.name.clone(), condition: d.condition })
                 .collect(),
-            config: tend_core::service::Config {
+            config: std::sync::Arc::new(tend_core::service::Config {
                 restart: self.restart,
                 success_exit_codes: self.success_exit_codes.clone(),
                 restart_delay: self.restart_delay,
