@@ -236,9 +236,15 @@ impl Spawner {
         self.sandbox_plan(service, unit, &mut plan, notices)?;
         let placement = &mut self.placements[service];
         placement.oom_kills_at_start = placement.cgroup.as_ref().and_then(|c| c.oom_kills());
-        let plan = Arc::new(plan);
+        let mut plan = Arc::new(plan);
         let child =
             spawn::spawn_shared(&plan).map_err(|e| io_failure("fork", &e, format!("cannot fork: {e}")))?;
+        // Only when no one else holds the plan: a forked child has its own
+        // copy, but a spawner-thread child reads this one until its exec
+        // (the thread lets go of it then; until then argv and envp stay).
+        if let Some(plan) = Arc::get_mut(&mut plan) {
+            plan.forked();
+        }
         drop(data);
         let ready_pipe = ready_pipe.map(|(read_end, _write_end)| read_end);
         let exec =
