@@ -68,6 +68,14 @@ fn run_cannot_execute_gives_127() {
     assert!(t.stderr().contains("No such file or directory"), "{}", t.dump());
 }
 
+/// `sh` run with SIGINT and SIGQUIT at their defaults. A shell cannot trap
+/// a signal that was ignored when it started (POSIX, "trap"), and `tend run`
+/// passes on the dispositions it inherited (as tini does): started from a
+/// shell's background job without job control, as CI scripts often are, the
+/// whole test run inherits INT and QUIT ignored, and the traps below would
+/// silently not be set.
+const SH_DEFAULT_SIGNALS: [&str; 3] = ["env", "--default-signal=INT,QUIT", "sh"];
+
 /// The child traps `sig`, writes the signal's name to `got` and exits `code`.
 fn forwards(sig: i32, name: &str, code: i32) {
     let env = Env::new();
@@ -78,7 +86,10 @@ fn forwards(sig: i32, name: &str, code: i32) {
         put(&format!("echo {name}"), &got),
         ready.display()
     );
-    let mut t = run(&env, &["--", "sh", "-c", &script]);
+    let mut args = vec!["--"];
+    args.extend_from_slice(&SH_DEFAULT_SIGNALS);
+    args.extend_from_slice(&["-c", &script]);
+    let mut t = run(&env, &args);
     env.await_file(&t, "ready");
     t.signal(sig);
     let status = t.exit_code(T);
@@ -256,7 +267,10 @@ fn run_rewrite_passes_one_signal_on_as_another_and_drops_with_0() {
         put("echo TERM", &env.p("term")),
         env.p("ready").display()
     );
-    let mut t = run(&env, &["--rewrite", "15:3", "-r", "SIGUSR1:0", "-vv", "--", "sh", "-c", &script]);
+    let mut args = vec!["--rewrite", "15:3", "-r", "SIGUSR1:0", "-vv", "--"];
+    args.extend_from_slice(&SH_DEFAULT_SIGNALS);
+    args.extend_from_slice(&["-c", &script]);
+    let mut t = run(&env, &args);
     env.await_file(&t, "ready");
     t.signal(libc::SIGUSR1);
     t.wait_stderr("dropping SIGUSR1");

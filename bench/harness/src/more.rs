@@ -941,70 +941,192 @@ pub fn resources(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
 
 // ---------------------------------------------------------------- pipeline
 
+/// How one pipeline run is carried out.
+#[derive(Clone, Copy)]
+enum Route {
+    /// `sh -c 'writer | cat > file'`: both ends in the harness's session.
+    Shell,
+    /// `sh -c 'setsid -w writer | setsid -w cat > file'`: each end in a
+    /// session of its own, as tend starts every service (setsid), and
+    /// nothing else of tend's.
+    ShellSessions,
+    /// Through tend: unit `w` with `stdout: {to: c}`, unit `c` running `cat`.
+    Tend,
+}
+
+/// The v1 cpu hierarchy's mount point and this process's cgroup in it.
+fn v1_cpu_cgroup() -> Option<(PathBuf, String)> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mountinfo.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let mut post = post.split(' ');
+        let (fstype, options) = (post.next()?, post.nth(1)?);
+        (fstype == "cgroup" && options.split(',').any(|o| o == "cpu")).then(|| pre.split(' ').nth(4))?
+    })?;
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = own.lines().find_map(|l| {
+        let mut it = l.splitn(3, ':');
+        let (_, ctl, path) = (it.next()?, it.next()?, it.next()?);
+        ctl.split(',').any(|c| c == "cpu").then(|| path.to_string())
+    })?;
+    Some((PathBuf::from(mount), path))
+}
+
+/// The kernel groups the tasks of each session (autogroup, sched(7)) when
+/// `kernel.sched_autogroup_enabled` is 1 and the tasks are in the root cpu
+/// cgroup: then two processes in two sessions are two scheduling entities
+/// that compete with every other session for the CPUs.
+fn autogroups_apply() -> (bool, String) {
+    let enabled = fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled").map(|s| s.trim() == "1");
+    let cpu = v1_cpu_cgroup();
+    let root = cpu.as_ref().is_some_and(|(_, path)| path == "/");
+    let what = format!(
+        "kernel.sched_autogroup_enabled = {}, the harness's cpu cgroup (v1) = {}",
+        enabled.as_ref().map_or("?".into(), |e| (*e as u8).to_string()),
+        cpu.as_ref().map_or("none (no v1 cpu hierarchy)".into(), |(_, p)| p.clone())
+    );
+    (enabled.unwrap_or(false) && root, what)
+}
+
+/// The harness (and so everything it starts next) in a v1 cpu cgroup of its
+/// own, below its current one; moved back and removed on drop. Autogroups
+/// apply only in the root cpu cgroup, so in here they do not.
+struct CpuCgroup {
+    dir: PathBuf,
+    home: PathBuf,
+}
+
+impl CpuCgroup {
+    fn enter() -> Result<CpuCgroup, String> {
+        let (mount, path) = v1_cpu_cgroup().ok_or("no v1 cpu hierarchy mounted")?;
+        let home = mount.join(path.trim_start_matches('/'));
+        let dir = home.join(format!("tend-bench.{}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        // cgroup.procs moves every thread of the process.
+        fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
+            .map_err(|e| format!("join {}: {e}", dir.display()))?;
+        Ok(CpuCgroup { dir, home })
+    }
+}
+
+impl Drop for CpuCgroup {
+    fn drop(&mut self) {
+        let _ = fs::write(self.home.join("cgroup.procs"), std::process::id().to_string());
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// `cfg.runs` rounds of the three routes, in an order that rotates every
+/// round; MB/s of the counted runs of each (every line read back), in the
+/// order of [`Route`].
+fn pipeline_rounds(cfg: &Cfg, dir: &Path, n: u64, label: &str, notes: &mut Vec<String>) -> [Vec<f64>; 3] {
+    let bytes = n * LINE_LEN as u64;
+    let me = harness_exe();
+    let me_s = me.to_str().unwrap();
+    let out_t = cfg.tmp.join("pipeline-tend.out");
+    let out_s = cfg.tmp.join("pipeline-shell.out");
+    let mbps = |d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
+    let shell = format!("'{me_s}' --write-lines {n} | cat > '{}'", out_s.display());
+    let sessions = format!("setsid -w '{me_s}' --write-lines {n} | setsid -w cat > '{}'", out_s.display());
+    let mut got: [Vec<f64>; 3] = Default::default();
+    let routes = [Route::Shell, Route::ShellSessions, Route::Tend];
+    for run in 0..cfg.runs {
+        eprintln!("harness: pipeline throughput ({} MB{label}), run {}/{}", cfg.log_mb, run + 1, cfg.runs);
+        for k in 0..routes.len() {
+            let route = routes[(run + k) % routes.len()];
+            let (out, result) = match route {
+                Route::Shell | Route::ShellSessions => {
+                    let script = if matches!(route, Route::Shell) { &shell } else { &sessions };
+                    let _ = fs::remove_file(&out_s);
+                    let result = match time_cmd(Path::new("/bin/sh"), &["-c", script]) {
+                        (d, Some(0)) => Ok(d),
+                        (_, c) => Err(format!("sh exited {c:?}")),
+                    };
+                    (&out_s, result)
+                }
+                Route::Tend => {
+                    let _ = fs::remove_file(&out_t);
+                    (&out_t, tend_log_run(cfg, dir, Stdio::null(), &out_t, bytes, false).map(|(d, _)| d))
+                }
+            };
+            let name = ["shell", "shell, a session each", "tend"][route as usize];
+            match result.and_then(|d| verify_lines(out, n, 0).map(|_| d)) {
+                Ok(d) => got[route as usize].push(mbps(d)),
+                Err(e) => notes.push(format!("pipeline{label}, {name}, run {}: {e}", run + 1)),
+            }
+            let _ = fs::remove_file(out);
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+    got
+}
+
 /// Throughput of a producer → consumer pipeline through tend (`stdout:
 /// {to: c}`: tend only passes a pipe) against `producer | consumer` in a
 /// shell. Producer: the harness's `--write-lines N` (1 MiB writes);
 /// consumer: `cat > file`. Both timed from spawning (tend up, or sh) to the
-/// file at its full size (tend: polled every ms, and the producer's
-/// `exited with status 0` read; sh: its exit), then read back whole.
+/// file at its full size (tend: the producer's `exited with status 0` read,
+/// then the file polled every ms; sh: its exit), then read back whole. An
+/// information reference runs the shell's pipeline with each end in a
+/// session of its own, as tend's services are; where the kernel's
+/// autogroups apply, the three are measured again in a cpu cgroup of the
+/// harness's own, where they do not.
 pub fn pipeline(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let n = cfg.log_mb * 1_000_000 / LINE_LEN as u64;
-    let bytes = n * LINE_LEN as u64;
     let me = harness_exe();
     let me_s = me.to_str().unwrap();
     let dir = make_units(&cfg.tmp, "pipeline", 0, "");
     let out_t = cfg.tmp.join("pipeline-tend.out");
-    let out_s = cfg.tmp.join("pipeline-shell.out");
     fs::write(
         dir.join("w.yaml"),
         format!("command: [\"{me_s}\", \"--write-lines\", \"{n}\"]\nstdout: {{to: c}}\nrestart: never\n"),
     )
     .unwrap();
-    fs::write(dir.join("c.yaml"), format!("command: [sh, -c, 'exec cat > \"{}\"']\n", out_t.display())).unwrap();
-    let mbps = |d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
-    let (mut tv, mut sv) = (vec![], vec![]);
-    let script = format!("'{me_s}' --write-lines {n} | cat > '{}'", out_s.display());
-    for run in 0..cfg.runs {
-        eprintln!("harness: pipeline throughput ({} MB), run {}/{}", cfg.log_mb, run + 1, cfg.runs);
-        // The shell's pipeline.
-        let _ = fs::remove_file(&out_s);
-        let (d, c) = time_cmd(Path::new("/bin/sh"), &["-c", &script]);
-        match c {
-            Some(0) => match verify_lines(&out_s, n, 0) {
-                Ok(_) => sv.push(mbps(d)),
-                Err(e) => notes.push(format!("pipeline, shell, run {}: {e}", run + 1)),
-            },
-            c => notes.push(format!("pipeline, shell, run {}: sh exited {c:?}", run + 1)),
+    fs::write(dir.join("c.yaml"), format!("command: [sh, -c, 'exec cat > \"{}\"']\n", out_t.display()))
+        .unwrap();
+    let (apply, facts) = autogroups_apply();
+    let mut sets = vec![(String::new(), pipeline_rounds(cfg, &dir, n, "", notes))];
+    if apply {
+        match CpuCgroup::enter() {
+            Ok(cg) => {
+                let label = ", in a cpu cgroup: no autogroups";
+                sets.push((label.to_string(), pipeline_rounds(cfg, &dir, n, label, notes)));
+                drop(cg);
+            }
+            Err(e) => notes.push(format!("pipeline: the rounds without autogroups are skipped: {e}")),
         }
-        let _ = fs::remove_file(&out_s);
-        thread::sleep(Duration::from_millis(200));
-        // Through tend.
-        let _ = fs::remove_file(&out_t);
-        match tend_log_run(cfg, &dir, Stdio::null(), &out_t, bytes, false) {
-            Ok((d, _)) => match verify_lines(&out_t, n, 0) {
-                Ok(_) => tv.push(mbps(d)),
-                Err(e) => notes.push(format!("pipeline, tend, run {}: {e}", run + 1)),
-            },
-            Err(e) => notes.push(format!("pipeline, tend, run {}: {e}", run + 1)),
-        }
-        let _ = fs::remove_file(&out_t);
-        thread::sleep(Duration::from_millis(200));
     }
     let _ = fs::remove_dir_all(&dir);
     notes.push(format!(
         "pipeline: the same {n} numbered 100-byte lines ({} MB) from `--write-lines` to `cat > file`, through tend \
-         (two units, `stdout: {{to: c}}`) and through `sh -c 'writer | cat > file'`; every counted run had every \
-         line, in order, whole. Both timed from spawning tend or sh, so tend's own start (the consumer forked and \
-         executing before the producer is forked) is in its figure.",
-        cfg.log_mb
+         (two units, `stdout: {{to: c}}`), through `sh -c 'writer | cat > file'`, and (information) through \
+         `sh -c 'setsid -w writer | setsid -w cat > file'`, each end in a session of its own as tend's services \
+         are; the order rotates every round; every counted run had every line, in order, whole. All timed from \
+         spawning tend or sh, so tend's own start (the consumer forked and executing before the producer is \
+         forked) is in its figure. Autogroups: {facts}{}.",
+        cfg.log_mb,
+        if apply { " (so they apply: the rounds are repeated in a cpu cgroup of the harness's own)" } else { "" }
     ));
-    let (tm, sm) = (median(&tv), median(&sv));
-    rows.push(Row {
-        figure: format!("pipeline throughput, producer → consumer, {} MB of 100-byte lines", cfg.log_mb),
-        tend: fmt_opt(&tv, 0, "MB/s"),
-        reference: format!("`producer | consumer` in sh: {}", fmt_opt(&sv, 0, "MB/s")),
-        ratio: format!("{:.2}×", tm / sm),
-        target: "≥ 0.9× the shell's, no line lost".into(),
-        verdict: verdict(tv.len() == cfg.runs && tm >= 0.9 * sm),
-    });
+    for (label, [sv, ssv, tv]) in sets {
+        let (tm, sm, ssm) = (median(&tv), median(&sv), median(&ssv));
+        let mb = cfg.log_mb;
+        rows.push(Row {
+            figure: format!("pipeline throughput, producer → consumer, {mb} MB of 100-byte lines{label}"),
+            tend: fmt_opt(&tv, 0, "MB/s"),
+            reference: format!("`producer | consumer` in sh: {}", fmt_opt(&sv, 0, "MB/s")),
+            ratio: format!("{:.2}×", tm / sm),
+            target: "≥ 0.9× the shell's, no line lost".into(),
+            verdict: verdict(tv.len() == cfg.runs && tm >= 0.9 * sm),
+        });
+        rows.push(Row {
+            figure: format!(
+                "(information) the same shell pipeline with each end in a session of its own (`setsid -w`), as tend's services{label}"
+            ),
+            tend: fmt_opt(&ssv, 0, "MB/s"),
+            reference: format!("`producer | consumer` in sh: {}", fmt_opt(&sv, 0, "MB/s")),
+            ratio: format!("{:.2}×", ssm / sm),
+            target: "—".into(),
+            verdict: "—".into(),
+        });
+    }
 }
