@@ -65,6 +65,9 @@ fn answer_within() -> Duration {
     control::waiting_timeout().unwrap_or(Duration::from_secs(5))
 }
 
+/// How long the first frame waits for the events to be followed.
+const FIRST_FRAME_WAIT: Duration = Duration::from_secs(1);
+
 /// Lines of a service's history the log pane starts with.
 const LOG_HISTORY: usize = 200;
 
@@ -77,6 +80,8 @@ enum Msg {
     /// A status reply: when it was asked for, when it came.
     Status(Box<StatusReply>, Instant, Instant),
     Lost(String),
+    /// The events are followed (subscribed, or the supervisor has none).
+    Following,
     /// One of the supervisor's events (its time, as the supervisor says it).
     Event(Box<ServiceEvent>, String, Instant),
     Log {
@@ -434,14 +439,21 @@ fn follow_events(socket: Option<PathBuf>, refresh: Sender<()>, sender: Sender<Ms
                             Ok(Some(Ok(EventsItem::Subscribed { .. }))) => {
                                 // Connected again: the rows may be another
                                 // supervisor's; the status poll looks now.
-                                if !first {
-                                    let _ = refresh.send(());
+                                // The first time too: the replay gives each
+                                // service's events since its last start, not
+                                // the restarts counted before the subscription.
+                                let _ = refresh.send(());
+                                if first && sender.send(Msg::Following).is_err() {
+                                    return;
                                 }
                                 first = false;
                             }
                             // Fell behind: again, with a fresh replay.
                             Ok(Some(Ok(EventsItem::Overflow))) => break,
-                            Ok(Some(Err(error))) if error.error.code == ErrorCode::BadRequest => return,
+                            Ok(Some(Err(error))) if error.error.code == ErrorCode::BadRequest => {
+                                let _ = sender.send(Msg::Following);
+                                return;
+                            }
                             Ok(Some(Err(_))) | Ok(None) | Err(_) => break,
                         }
                     }
@@ -511,6 +523,22 @@ impl Feeds {
 /// Redraw, wait for news, apply all of it, redraw: until a way out.
 fn run(model: &mut Model, palette: render::Palette, mut feeds: Feeds) -> io::Result<i32> {
     let mut terminal = blank_screen()?;
+    // The first frame waits until the events are followed (at most
+    // FIRST_FRAME_WAIT): from the moment the table shows, what happens is
+    // shown as it happens (a crash just before the subscription would
+    // otherwise come back in the replay without its restart count).
+    let until = Instant::now() + FIRST_FRAME_WAIT;
+    loop {
+        match feeds.receiver.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(Msg::Following) => break,
+            Ok(msg) => {
+                if let Some(status) = handle(msg, model, &mut feeds, &mut terminal)? {
+                    return Ok(status);
+                }
+            }
+            Err(_) => break,
+        }
+    }
     loop {
         draw(&mut terminal, model, palette)?;
         if std::env::var_os("TEND_TOP_TEST_PANIC").is_some() {
@@ -551,6 +579,7 @@ fn handle(msg: Msg, model: &mut Model, feeds: &mut Feeds, terminal: &mut Screen)
         Msg::Signal(signal) => return Ok(Some(128 + signal)),
         Msg::Status(reply, asked, at) => model.apply_status(*reply, asked, at),
         Msg::Event(event, time, at) => model.apply_event(*event, &time, at),
+        Msg::Following => None,
         Msg::Lost(why) => {
             model.apply_lost(why, Instant::now());
             None
