@@ -102,6 +102,10 @@ const TRIM_AFTER_SPAWNS: u64 = 32;
 /// Flush tend's own output once this much is queued.
 const FLUSH_AT: usize = 256 * 1024;
 
+/// Connections accepted from one listener in one loop turn: a flood of
+/// connects cannot hold up the other sources.
+const ACCEPTS_PER_TURN: usize = 64;
+
 pub struct SocketOptions {
     pub path: PathBuf,
     pub group: Option<u32>,
@@ -146,20 +150,20 @@ pub fn syslog_socket() -> PathBuf {
         .unwrap_or_else(|| "/dev/log".into())
 }
 
-fn sinks_for(unit: &UnitSpec) -> (Option<FileSink>, Option<SyslogSink>) {
+fn sinks_for(unit: &UnitSpec) -> (Option<Box<FileSink>>, Option<Box<SyslogSink>>) {
     let file = unit.log.file.as_ref().map(|path| {
-        FileSink::new(FileSinkConfig {
+        Box::new(FileSink::new(FileSinkConfig {
             path: path.clone(),
             max_size: unit.log.max_size,
             keep: unit.log.keep,
             timestamps: unit.log.timestamps,
-        })
+        }))
     });
     let syslog = unit.log.syslog.then(|| {
         // The loader accepted only known names.
         let facility =
             syslog::parse_facility(&unit.log.syslog_facility).unwrap_or(syslog::Facility::LOG_DAEMON);
-        SyslogSink::new(syslog_socket(), facility)
+        Box::new(SyslogSink::new(syslog_socket(), facility))
     });
     (file, syslog)
 }
@@ -266,6 +270,8 @@ struct Supervisor {
     busy: Vec<Token>,
     /// A reload was applied since the heap was last trimmed.
     reloaded: bool,
+    /// Where services' output is read into: allocated at the first read
+    /// (64 KiB; a stack of services that print nothing never needs it).
     read_buffer: Vec<u8>,
     /// epoll_wait failed: shutting down without the poller.
     poll_error: Option<String>,
@@ -381,7 +387,7 @@ impl Supervisor {
             systemd: systemd::from_environment(),
             busy: Vec::new(),
             reloaded: false,
-            read_buffer: vec![0; streams::READ_CHUNK],
+            read_buffer: Vec::new(),
             poll_error: None,
             prefixes_stale: false,
         };
@@ -990,6 +996,9 @@ impl Supervisor {
         let Some(service) = self.sources.output_service(token) else { return };
         let followed = self.followers > 0 && self.is_followed(service);
         let Some(Source::Output(stream)) = self.sources.get_mut(token) else { return };
+        if self.read_buffer.is_empty() {
+            self.read_buffer = vec![0; streams::READ_CHUNK];
+        }
         let dest = stream.dest;
         let mut follow = Vec::new();
         let fanout = Fanout {
@@ -1233,52 +1242,27 @@ impl Supervisor {
 
     // ---- control connections ----
 
-    /// Accept the connections waiting (a bounded number per turn), each
-    /// only within the limits of `ctl::limits`.
-    fn accept(&mut self) {
+    /// Accept what waits on one listener (at most `ACCEPTS_PER_TURN` a
+    /// turn, then the listener comes back after the other sources): each
+    /// stream goes to `admit`, which says what to keep of it, and what is
+    /// kept is registered with the poller. `what` names the kind of
+    /// connection in the warning when accept itself fails.
+    fn accept_from<S: AsRawFd>(
+        &mut self,
+        kind: Kind,
+        what: &str,
+        accept: fn(&Self) -> Option<io::Result<S>>,
+        mut admit: impl FnMut(&mut Self, S, Duration) -> Option<Source>,
+    ) {
         let now = sys::monotonic_now();
-        for _ in 0..64 {
-            let Some(listener) = self.listener.as_ref() else { return };
-            let access = listener.access;
-            match listener.listener.accept() {
-                Ok((stream, _)) => {
-                    let fd = stream.as_raw_fd() as u64;
-                    let mut conn = Conn::new(stream, now);
-                    if let Err(reason) = server::check_peer(&conn.stream, access) {
-                        conn.queue(&Reply::error(ErrorCode::PermissionDenied, reason));
-                        conn.closing = true;
-                    } else {
-                        let idle = limits::idle_longest(
-                            self.sources.conns().map(|(t, c)| (t, c.last_active, c.waiting())),
-                        );
-                        match limits::admit(self.sources.conn_count(), fd, self.fd_limit, idle) {
-                            limits::Admission::Accept => {}
-                            limits::Admission::AcceptClosing(old) => {
-                                if let Some(old_conn) = self.sources.conn_mut(old) {
-                                    old_conn.close_with(
-                                        ErrorCode::TooManyConnections,
-                                        "closed to make room: too many connections, and this one was idle",
-                                    );
-                                    old_conn.flush();
-                                }
-                                self.drop_conn(old);
-                            }
-                            limits::Admission::Refuse(why) => {
-                                // Told at once, best effort, and closed: it is not kept.
-                                conn.close_with(ErrorCode::TooManyConnections, &why);
-                                conn.flush();
-                                if self.refusal_throttle.admit(now).is_some() {
-                                    self.log(Level::Warning, &format!("refused a control connection: {why}"));
-                                }
-                                continue;
-                            }
-                        }
-                    }
-                    let token = self.sources.insert(Source::Conn(Box::new(conn)));
-                    let Some(conn) = self.sources.conn_mut(token) else { return };
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if self.poll.registry().register(&mut conn.stream, token, interest).is_err() {
-                        self.sources.remove(token);
+        for _ in 0..ACCEPTS_PER_TURN {
+            let Some(accepted) = accept(self) else { return };
+            match accepted {
+                Ok(stream) => {
+                    let fd = stream.as_raw_fd();
+                    if let Some(source) = admit(self, stream, now) {
+                        // Not registered: dropped, which closes it.
+                        let _ = self.register(fd, source, Interest::READABLE | Interest::WRITABLE);
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
@@ -1286,16 +1270,61 @@ impl Supervisor {
                 Err(err) => {
                     // EMFILE and friends: say so, and try again on the next event.
                     if self.refusal_throttle.admit(now).is_some() {
-                        self.log(Level::Warning, &format!("cannot accept a control connection: {err}"));
+                        self.log(Level::Warning, &format!("cannot accept a {what} connection: {err}"));
                     }
                     return;
                 }
             }
         }
         // More may be waiting: next turn, after the others.
-        if let Some(&token) = self.sources.tokens(Kind::Listener).first() {
+        if let Some(&token) = self.sources.tokens(kind).first() {
             self.busy.push(token);
         }
+    }
+
+    /// Accept the control connections waiting, each only within the
+    /// limits of `ctl::limits`.
+    fn accept(&mut self) {
+        let accept = |me: &Self| me.listener.as_ref().map(|l| l.listener.accept().map(|(stream, _)| stream));
+        self.accept_from(Kind::Listener, "control", accept, Self::admit_control);
+    }
+
+    /// A control connection just accepted: kept (a `Source::Conn`), or told
+    /// why not and dropped.
+    fn admit_control(&mut self, stream: mio::net::UnixStream, now: Duration) -> Option<Source> {
+        let access = self.listener.as_ref()?.access;
+        let fd = stream.as_raw_fd() as u64;
+        let mut conn = Conn::new(stream, now);
+        if let Err(reason) = server::check_peer(&conn.stream, access) {
+            conn.queue(&Reply::error(ErrorCode::PermissionDenied, reason));
+            conn.closing = true;
+        } else {
+            let idle =
+                limits::idle_longest(self.sources.conns().map(|(t, c)| (t, c.last_active, c.waiting())));
+            match limits::admit(self.sources.conn_count(), fd, self.fd_limit, idle) {
+                limits::Admission::Accept => {}
+                limits::Admission::AcceptClosing(old) => {
+                    if let Some(old_conn) = self.sources.conn_mut(old) {
+                        old_conn.close_with(
+                            ErrorCode::TooManyConnections,
+                            "closed to make room: too many connections, and this one was idle",
+                        );
+                        old_conn.flush();
+                    }
+                    self.drop_conn(old);
+                }
+                limits::Admission::Refuse(why) => {
+                    // Told at once, best effort, and closed: it is not kept.
+                    conn.close_with(ErrorCode::TooManyConnections, &why);
+                    conn.flush();
+                    if self.refusal_throttle.admit(now).is_some() {
+                        self.log(Level::Warning, &format!("refused a control connection: {why}"));
+                    }
+                    return None;
+                }
+            }
+        }
+        Some(Source::Conn(Box::new(conn)))
     }
 
     /// Serve one connection for one turn: read a bounded slice of what it
@@ -1562,44 +1591,24 @@ impl Supervisor {
         metrics::render(&tend, &services)
     }
 
-    /// Accept scrapers (a bounded number per turn); past
-    /// `http::MAX_CONNECTIONS` open, a new one is told 503 and closed.
+    /// Accept scrapers; past `http::MAX_CONNECTIONS` open, a new one is told
+    /// 503 and closed.
     fn accept_metrics(&mut self) {
-        let now = sys::monotonic_now();
-        for _ in 0..64 {
-            let Some(listener) = self.metrics_listener.as_ref() else { return };
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let mut conn = HttpConn::new(stream, now);
-                    if self.sources.metrics_conns().count() >= http::MAX_CONNECTIONS {
-                        // What it sent is taken first: closing on unread
-                        // data would reset the connection before it reads
-                        // why. Not kept: it closes as it goes out of scope.
-                        let _ = conn.read();
-                        let body = b"too many connections\n";
-                        conn.answer(http::response(503, "Service Unavailable", "text/plain", body, false));
-                        continue;
-                    }
-                    let token = self.sources.insert(Source::MetricsConn(Box::new(conn)));
-                    let Some(Source::MetricsConn(conn)) = self.sources.get_mut(token) else { return };
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if self.poll.registry().register(&mut conn.stream, token, interest).is_err() {
-                        self.sources.remove(token);
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    if self.refusal_throttle.admit(now).is_some() {
-                        self.log(Level::Warning, &format!("cannot accept a metrics connection: {err}"));
-                    }
-                    return;
-                }
+        let accept = |me: &Self| me.metrics_listener.as_ref().map(|l| l.accept().map(|(stream, _)| stream));
+        let admit = |me: &mut Self, stream: mio::net::TcpStream, now: Duration| {
+            let mut conn = HttpConn::new(stream, now);
+            if me.sources.metrics_conns().count() >= http::MAX_CONNECTIONS {
+                // What it sent is taken first: closing on unread data would
+                // reset the connection before it reads why. Not kept: it
+                // closes as it goes out of scope.
+                let _ = conn.read();
+                let body = b"too many connections\n";
+                conn.answer(http::response(503, "Service Unavailable", "text/plain", body, false));
+                return None;
             }
-        }
-        if let Some(&token) = self.sources.tokens(Kind::MetricsListener).first() {
-            self.busy.push(token);
-        }
+            Some(Source::MetricsConn(Box::new(conn)))
+        };
+        self.accept_from(Kind::MetricsListener, "metrics", accept, admit);
     }
 
     /// Read a scraper's request, answer it, write the answer as the socket

@@ -80,7 +80,7 @@ impl<U: Definition> Core<U> {
             return wanted;
         }
         for entry in self.units.values() {
-            for name in entry.template.spec().pipes_into() {
+            for name in &entry.pipes_into {
                 if let Some(consumer) = self.live(name) {
                     wanted.insert(consumer);
                 }
