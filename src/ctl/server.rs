@@ -337,6 +337,12 @@ impl Conn {
     /// Read at most `budget` bytes (until EAGAIN, EOF or a request too
     /// large), queueing the complete requests in `pending`. A flood is thus
     /// read a slice per turn, never all at once.
+    ///
+    /// Never inlined: its 16 KiB buffer would otherwise be part of the
+    /// frame of the loop's dispatch, whose stack probes touch every page of
+    /// it at each event, so that the stack of an idle tend would hold it
+    /// even when no client ever connects.
+    #[inline(never)]
     pub fn read_some(&mut self, budget: usize, now: tend_core::Time) {
         let mut buf = [0u8; 16 * 1024];
         let mut read = 0;

@@ -448,6 +448,21 @@ impl ExecPlan {
         self.clone_into = clone_into;
     }
 
+    /// The child was forked (a copy of this memory is its own): what only
+    /// its execve needed goes, the rest stays for [`decode_report`]'s
+    /// messages until the exec is confirmed. A plan lives that long, and a
+    /// burst of starts (`tend up`) holds a hundred at once: their
+    /// environment blocks (each variable one allocation), freed later
+    /// amid what lives on, would leave the heap fragmented for good.
+    ///
+    /// [`decode_report`]: super::decode_report
+    pub fn forked(&mut self) {
+        self._argv = Vec::new();
+        self.argv_ptrs = Vec::new();
+        self._envp = Vec::new();
+        self.envp_ptrs = Vec::new();
+    }
+
     /// Read standard input from this file, opened in the child as the
     /// service (see `child::open_stdin_file`).
     pub fn set_stdin_file(&mut self, path: &std::path::Path) -> Result<(), PlanError> {

@@ -34,8 +34,8 @@ impl Running {
 /// The unit's check of this kind.
 pub(super) fn spec(unit: &UnitSpec, kind: CheckKind) -> Option<&CheckSpec> {
     match kind {
-        CheckKind::Ready => unit.ready_check.as_ref(),
-        CheckKind::Health => unit.health_check.as_ref(),
+        CheckKind::Ready => unit.ready_check.as_deref(),
+        CheckKind::Health => unit.health_check.as_deref(),
     }
 }
 

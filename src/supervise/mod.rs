@@ -150,20 +150,20 @@ pub fn syslog_socket() -> PathBuf {
         .unwrap_or_else(|| "/dev/log".into())
 }
 
-fn sinks_for(unit: &UnitSpec) -> (Option<FileSink>, Option<SyslogSink>) {
+fn sinks_for(unit: &UnitSpec) -> (Option<Box<FileSink>>, Option<Box<SyslogSink>>) {
     let file = unit.log.file.as_ref().map(|path| {
-        FileSink::new(FileSinkConfig {
+        Box::new(FileSink::new(FileSinkConfig {
             path: path.clone(),
             max_size: unit.log.max_size,
             keep: unit.log.keep,
             timestamps: unit.log.timestamps,
-        })
+        }))
     });
     let syslog = unit.log.syslog.then(|| {
         // The loader accepted only known names.
         let facility =
             syslog::parse_facility(&unit.log.syslog_facility).unwrap_or(syslog::Facility::LOG_DAEMON);
-        SyslogSink::new(syslog_socket(), facility)
+        Box::new(SyslogSink::new(syslog_socket(), facility))
     });
     (file, syslog)
 }
@@ -270,6 +270,8 @@ struct Supervisor {
     busy: Vec<Token>,
     /// A reload was applied since the heap was last trimmed.
     reloaded: bool,
+    /// Where services' output is read into: allocated at the first read
+    /// (64 KiB; a stack of services that print nothing never needs it).
     read_buffer: Vec<u8>,
     /// epoll_wait failed: shutting down without the poller.
     poll_error: Option<String>,
@@ -385,7 +387,7 @@ impl Supervisor {
             systemd: systemd::from_environment(),
             busy: Vec::new(),
             reloaded: false,
-            read_buffer: vec![0; streams::READ_CHUNK],
+            read_buffer: Vec::new(),
             poll_error: None,
             prefixes_stale: false,
         };
@@ -994,6 +996,9 @@ impl Supervisor {
         let Some(service) = self.sources.output_service(token) else { return };
         let followed = self.followers > 0 && self.is_followed(service);
         let Some(Source::Output(stream)) = self.sources.get_mut(token) else { return };
+        if self.read_buffer.is_empty() {
+            self.read_buffer = vec![0; streams::READ_CHUNK];
+        }
         let dest = stream.dest;
         let mut follow = Vec::new();
         let fanout = Fanout {
@@ -1486,7 +1491,7 @@ impl Supervisor {
             }
         }
         // Stable, so each service keeps its order.
-        history.sort_by_key(|entry| entry.0);
+        tend_core::sort::sort_by_key(&mut history, |entry| entry.0);
         let replies: Vec<Reply> = history
             .into_iter()
             .map(|(time, service, dest, line)| {

@@ -235,6 +235,7 @@ impl Spawner {
         let placement = &mut self.placements[service];
         placement.oom_kills_at_start = placement.cgroup.as_ref().and_then(|c| c.oom_kills());
         let child = spawn::spawn(&plan).map_err(|e| io_failure("fork", &e, format!("cannot fork: {e}")))?;
+        plan.forked();
         drop(data);
         let ready_pipe = ready_pipe.map(|(read_end, _write_end)| read_end);
         let exec =

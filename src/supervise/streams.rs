@@ -34,10 +34,11 @@ pub(crate) struct OutputStream {
 pub(super) struct ServiceSinks {
     pub(super) prefix: Prefix,
     pub(super) history: LogRing,
-    /// `log.file`, when set.
-    pub(super) file: Option<FileSink>,
+    /// `log.file`, when set (boxed, as most services have none: the
+    /// loop keeps one of these per service).
+    pub(super) file: Option<Box<FileSink>>,
     /// `log.syslog`, when set.
-    pub(super) syslog: Option<SyslogSink>,
+    pub(super) syslog: Option<Box<SyslogSink>>,
 }
 
 /// What a turn of reading found.

@@ -118,6 +118,16 @@ pub fn isatty(fd: impl AsFd) -> bool {
     nix::unistd::isatty(fd).unwrap_or(false)
 }
 
+/// The size of the terminal on `fd`, as (columns, rows): TIOCGWINSZ
+/// (ioctl_tty(2)). `None` when `fd` is no terminal or it reports 0×0.
+pub fn window_size(fd: impl AsFd) -> Option<(u16, u16)> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer,
+    // which points at a local of that type; the descriptor is borrowed.
+    let rc = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0 && size.ws_row > 0).then_some((size.ws_col, size.ws_row))
+}
+
 /// The foreground process group of the terminal on `fd`, if any.
 pub fn tcgetpgrp(fd: impl AsFd) -> Option<i32> {
     nix::unistd::tcgetpgrp(fd).ok().map(Pid::as_raw).filter(|pgrp| *pgrp > 0)
@@ -653,11 +663,50 @@ pub fn parent_of(pid: i32) -> Option<i32> {
 }
 
 /// Give memory freed after start-up (unit parsing) back to the system:
-/// glibc keeps freed heap for reuse otherwise (malloc_trim(3); not in nix).
+/// glibc keeps freed heap for reuse otherwise (malloc_trim(3); not in nix);
+/// and the pages of this thread's stack below the caller's frame (see
+/// [`release_unused_stack`]).
 pub fn release_free_memory() {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
         libc::malloc_trim(0);
+    }
+    release_unused_stack();
+}
+
+/// Below the caller's frame, what stays untouched by this release: the
+/// frames of this function and of the C library's madvise wrapper, with a
+/// wide margin (the ABI's red zone is 128 bytes).
+const STACK_KEPT_BELOW: usize = 16 * 1024;
+
+/// Let the kernel take back the pages of the calling thread's stack below
+/// its current frame (madvise(2) MADV_DONTNEED: they read as zeros when
+/// touched again). A stack's pages stay resident once touched, and
+/// start-up goes deep once: clap's parser for the whole command line is
+/// one function with an 80 KB frame whose stack probes touch every page
+/// of it, for any subcommand (the loop itself needs a few KB). Nothing
+/// lives below the stack pointer, so nothing is lost; the range is the
+/// stack's own mapping as /proc/self/maps gives it, never a neighbour.
+#[inline(never)]
+pub fn release_unused_stack() {
+    let here = 0u8;
+    let sp = std::hint::black_box(&here) as *const u8 as usize;
+    let page = 4096usize;
+    let Some(top) = sp.checked_sub(STACK_KEPT_BELOW).map(|a| a & !(page - 1)) else { return };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    let bottom = maps.lines().find_map(|line| {
+        let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+        let (start, end) = (usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?);
+        (start <= sp && sp < end).then_some(start)
+    });
+    if let Some(bottom) = bottom.filter(|&bottom| bottom < top) {
+        // SAFETY: [bottom, top) is inside the mapping of this thread's
+        // stack and below the frames in use (its stack pointer is above
+        // `top`); no Rust value lives there. MADV_DONTNEED on private
+        // anonymous memory only drops pages, which come back zeroed.
+        unsafe {
+            libc::madvise(bottom as *mut libc::c_void, top - bottom, libc::MADV_DONTNEED);
+        }
     }
 }
 
@@ -853,6 +902,52 @@ pub fn original_nofile() -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::InheritedSignals;
+
+    /// Resident KiB of the mapping that holds `address` (/proc/self/smaps).
+    fn resident_kib_around(address: usize) -> usize {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().and_then(|r| r.split_once('-'));
+            if let Some((Ok(start), Ok(end))) =
+                range.map(|(a, b)| (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)))
+            {
+                inside = start <= address && address < end;
+            } else if let Some(kib) = line.strip_prefix("Rss:").filter(|_| inside) {
+                return kib.trim().trim_end_matches(" kB").parse().unwrap();
+            }
+        }
+        panic!("no mapping holds {address:#x}");
+    }
+
+    /// Touch `depth` KiB of stack below the caller, one page at a time.
+    #[inline(never)]
+    fn go_deep(depth: usize) -> u8 {
+        let mut page = [0u8; 4096];
+        page[0] = depth as u8;
+        let below = if depth > 4 { go_deep(depth - 4) } else { 0 };
+        std::hint::black_box(&mut page)[0].wrapping_add(below)
+    }
+
+    /// What start-up touched deep in the stack is given back; what the
+    /// frames in use hold is kept.
+    #[test]
+    fn the_stack_below_the_callers_frame_is_given_back() {
+        let thread = std::thread::Builder::new().stack_size(4 << 20).spawn(|| {
+            let kept = std::hint::black_box([7u8; 512]);
+            let here = &kept as *const _ as usize;
+            std::hint::black_box(go_deep(1024));
+            let deep = resident_kib_around(here);
+            super::release_unused_stack();
+            let after = resident_kib_around(here);
+            assert!(deep >= 1000, "the recursion touched 1 MiB of stack ({deep} KiB resident)");
+            assert!(after < deep - 900, "{deep} KiB resident before, {after} KiB after");
+            assert_eq!(std::hint::black_box(kept), [7u8; 512], "the caller's frame is intact");
+            // The stack is still usable, deep again.
+            std::hint::black_box(go_deep(1024));
+        });
+        thread.unwrap().join().unwrap();
+    }
 
     /// The descriptors sent along with a datagram stay open as long as
     /// what `recv_notify` returned: sd_notify_barrier(3) waits for their

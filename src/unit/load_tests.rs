@@ -187,8 +187,8 @@ critical: true
     assert_eq!(env, [("PORT", "8080"), ("DEBUG", "false"), ("RATIO", "1.50"), ("NAME", "web")]);
     assert!(spec.clear_env);
     assert_eq!(
-        spec.identity,
-        Some(Identity {
+        spec.identity.as_deref(),
+        Some(&Identity {
             uid: 101,
             gid: 33,
             groups: vec![4, 110],
@@ -553,7 +553,7 @@ fn env_file_errors_name_the_env_file_and_line() {
 
 #[test]
 fn identity_resolution() {
-    let id = |text: &str| ok(&format!("command: x\n{text}")).identity;
+    let id = |text: &str| ok(&format!("command: x\n{text}")).identity.map(|id| *id);
     let users = FakeUsers::new();
     // By name: primary group and the user's groups from the database.
     assert_eq!(
@@ -1090,8 +1090,8 @@ fn depends_on_errors() {
 fn checks_of_every_kind() {
     let spec = ok("command: x\nready_check:\n  exec: [\"pg_isready\", \"-h\", \"127.0.0.1\"]\n");
     assert_eq!(
-        spec.ready_check,
-        Some(CheckSpec {
+        spec.ready_check.as_deref(),
+        Some(&CheckSpec {
             check: Check::Exec(vec!["pg_isready".into(), "-h".into(), "127.0.0.1".into()]),
             interval: Duration::from_millis(500),
             timeout: Duration::from_secs(2),

@@ -79,8 +79,10 @@ pub struct UnitSpec {
     pub environment: Vec<(String, String)>,
     pub clear_env: bool,
     /// `None` when none of user/group/supplementary_groups is set: the service
-    /// keeps tend's own credentials and nothing is changed.
-    pub identity: Option<Identity>,
+    /// keeps tend's own credentials and nothing is changed. Boxed, as the
+    /// checks below: most units leave them out, and the supervisor keeps
+    /// a unit per service (its size counts a hundred times over).
+    pub identity: Option<Box<Identity>>,
     pub umask: Option<u32>,
     pub nice: Option<i32>,
     pub rlimits: Vec<Rlimit>,
@@ -101,11 +103,11 @@ pub struct UnitSpec {
     /// `depends_on`: what must hold before this service starts.
     pub depends_on: Vec<Dependency>,
     /// `ready_check` (type simple): ready when it first succeeds.
-    pub ready_check: Option<CheckSpec>,
+    pub ready_check: Option<Box<CheckSpec>>,
     /// `start_timeout`: not ready within this, the start failed.
     pub start_timeout: Option<Duration>,
     /// `health_check`: liveness while running; `retries` failures in a row restart it.
-    pub health_check: Option<CheckSpec>,
+    pub health_check: Option<Box<CheckSpec>>,
     /// `watchdog` (type notify): no WATCHDOG=1 within this, it is restarted.
     pub watchdog: Option<Duration>,
     /// `notify_fd` (type notify): the s6 readiness protocol on this descriptor
@@ -504,7 +506,7 @@ impl tend_core::spec::Definition for UnitSpec {
     }
 
     fn spec(&self) -> tend_core::spec::Spec {
-        let timing = |check: &Option<CheckSpec>| {
+        let timing = |check: &Option<Box<CheckSpec>>| {
             check.as_ref().map(|c| tend_core::spec::CheckTiming {
                 interval: c.interval,
                 timeout: c.timeout,
@@ -519,7 +521,7 @@ impl tend_core::spec::Definition for UnitSpec {
                 .iter()
                 .map(|d| tend_core::spec::Dependency { name: d.name.clone(), condition: d.condition })
                 .collect(),
-            config: tend_core::service::Config {
+            config: std::sync::Arc::new(tend_core::service::Config {
                 restart: self.restart,
                 success_exit_codes: self.success_exit_codes.clone(),
                 restart_delay: self.restart_delay,
@@ -535,7 +537,7 @@ impl tend_core::spec::Definition for UnitSpec {
                 watchdog: self.watchdog,
                 oneshot_timeout: self.timeout,
                 runtime_max: self.runtime_max,
-            },
+            }),
             critical: self.critical,
             ready_check: timing(&self.ready_check),
             health_check: timing(&self.health_check),

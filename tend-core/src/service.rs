@@ -17,6 +17,7 @@ pub use crate::spec::Config;
 use crate::spec::RestartPolicy;
 use crate::{ExitStatus, Level, Time};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// SIGKILL and SIGCONT in Linux numbering (kept here so that policy needs no libc).
@@ -266,7 +267,9 @@ impl Notice {
 /// One service's policy state.
 #[derive(Debug, Clone)]
 pub struct Service {
-    pub config: Config,
+    /// Shared with the core's [`Spec`](crate::spec::Spec) of the service:
+    /// one copy of its rules, not one each.
+    pub config: Arc<Config>,
     state: State,
     /// The delay the next quick failure waits.
     next_delay: Duration,
@@ -285,7 +288,8 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(config: Config) -> Service {
+    pub fn new(config: impl Into<Arc<Config>>) -> Service {
+        let config = config.into();
         let next_delay = config.restart_delay;
         Service {
             config,
@@ -306,7 +310,8 @@ impl Service {
 
     /// A reload changed the unit: its rules from now on. The next restart
     /// delay is brought within the new bounds.
-    pub fn reconfigure(&mut self, config: Config) {
+    pub fn reconfigure(&mut self, config: impl Into<Arc<Config>>) {
+        let config = config.into();
         let max = config.restart_delay_max.max(config.restart_delay);
         self.next_delay = self.next_delay.clamp(config.restart_delay, max);
         self.config = config;

@@ -1368,7 +1368,7 @@ fn deadline_is_set_exactly_in_backoff_and_in_stopping_before_sigkill() {
     assert_eq!(sim.svc.deadline(), None, "failed");
     sim.send(Event::Start);
     sim.fork_and_exec();
-    sim.svc.config.restart = RestartPolicy::Never;
+    std::sync::Arc::make_mut(&mut sim.svc.config).restart = RestartPolicy::Never;
     sim.exit(code(0));
     assert_eq!(sim.svc.deadline(), None, "exited");
 }

@@ -7,6 +7,7 @@
 
 pub use crate::pool::Instances;
 use crate::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +93,9 @@ pub struct Spec {
     pub name: String,
     pub service_type: ServiceType,
     pub depends_on: Vec<Dependency>,
-    /// The restart, stop and readiness rules of its life cycle.
-    pub config: Config,
+    /// The restart, stop and readiness rules of its life cycle: shared
+    /// with the service's state machine, which runs by them.
+    pub config: Arc<Config>,
     /// Its end (for good) ends the supervisor, with its exit status.
     pub critical: bool,
     pub ready_check: Option<CheckTiming>,

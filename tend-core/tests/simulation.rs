@@ -332,7 +332,7 @@ fn random_unit(rng: &mut Rng, name: String, earlier: &[SimUnit]) -> SimUnit {
         name,
         service_type,
         depends_on,
-        config,
+        config: config.into(),
         critical: !pool && rng.chance(0.01),
         ready_check,
         health_check,
@@ -1726,7 +1726,8 @@ impl Sim {
             let i = self.rng.below(folder.len() as u64) as usize;
             folder[i].revision += 1;
             if self.rng.chance(0.5) {
-                folder[i].spec.config.restart_delay = self.rng.pick(&[ms(0), ms(100), ms(500)]);
+                std::sync::Arc::make_mut(&mut folder[i].spec.config).restart_delay =
+                    self.rng.pick(&[ms(0), ms(100), ms(500)]);
             }
             if self.rng.chance(0.3) {
                 // Pipe its stdout elsewhere, or nowhere: into an earlier

@@ -293,14 +293,39 @@ fn services_of<U: Definition>(template: &U, instances: Option<&[String]>) -> Vec
 
 /// A unit as its file has it: one service, or a pool of instances.
 struct UnitEntry<U> {
-    /// The definition as loaded (before `%i` is replaced).
-    template: U,
+    /// A pool's definition as loaded (before `%i` is replaced), from which
+    /// `tend scale` makes new instances. `None` for a unit that is one
+    /// service: its service's definition is the unit's (without `enabled`,
+    /// kept below), held once, by the service. Boxed: the map's nodes hold
+    /// eleven entries each, mostly of units that are one service.
+    template: Option<Box<U>>,
+    /// Its `enabled:`.
+    enabled: bool,
+    /// The consumers its services pipe into (`stdout: {to: …}`), for the
+    /// pipes that live as long as the unit does.
+    pipes_into: Vec<String>,
     /// A pool's instances as they stand now (`tend scale` may have changed
     /// the count); `None` for a unit that is one service.
     instances: Option<Vec<String>>,
     /// `tend scale` set the count: a reload that leaves the unit's
     /// `instances:` as it was keeps the scaled count.
     scaled: bool,
+}
+
+impl<U: Definition> UnitEntry<U> {
+    /// The entry of `unit` as loaded, running `instances` (a pool's; `None`
+    /// for one service).
+    fn new(unit: U, instances: Option<Vec<String>>, scaled: bool) -> UnitEntry<U> {
+        let enabled = unit.enabled();
+        let pipes_into = unit.spec().pipes_into().map(str::to_string).collect();
+        let template = unit.instances().is_some().then(|| Box::new(unit));
+        UnitEntry { template, enabled, pipes_into, instances, scaled }
+    }
+
+    /// The pool's `instances:` as its unit says it (`None`: not a pool).
+    fn declared(&self) -> Option<&crate::spec::Instances> {
+        self.template.as_ref().and_then(|t| t.instances())
+    }
 }
 
 /// tend's supervisor core. `U` is the unit definition it holds (the
@@ -373,12 +398,12 @@ impl<U: Definition> Core<U> {
             events_sent: 0,
         };
         for template in units {
+            let name = template.name().to_string();
             let instances = template.instances().map(|i| i.names());
             for (instance, unit) in services_of(&template, instances.as_deref()) {
-                core.add(unit, template.name().to_string(), instance, template.enabled());
+                core.add(unit, name.clone(), instance, template.enabled());
             }
-            let entry = UnitEntry { template, instances, scaled: false };
-            core.units.insert(entry.template.name().to_string(), entry);
+            core.units.insert(name, UnitEntry::new(template, instances, false));
         }
         core.rebuild_graph();
         core
@@ -403,7 +428,7 @@ impl<U: Definition> Core<U> {
 
     fn add(&mut self, unit: U, unit_name: String, instance: Option<String>, enabled: bool) -> ServiceId {
         let spec = pipes::effective_spec(&unit);
-        let machine = Service::new(spec.config.clone());
+        let machine = Service::new(std::sync::Arc::clone(&spec.config));
         self.services.push(Svc {
             unit,
             spec,
@@ -468,7 +493,7 @@ impl<U: Definition> Core<U> {
     fn redefine(&mut self, service: ServiceId, unit: U) {
         let spec = pipes::effective_spec(&unit);
         let svc = &mut self.services[service];
-        svc.machine.reconfigure(spec.config.clone());
+        svc.machine.reconfigure(std::sync::Arc::clone(&spec.config));
         svc.spec = spec;
         let old = std::mem::replace(&mut svc.unit, unit);
         self.out.push(Action::Redefined { service, old });

@@ -18,8 +18,9 @@ use crate::supervisor::tests::Unit;
 /// The core tests' unit, with a start limit these tests never reach.
 fn unit(name: &str) -> Unit {
     let mut u = crate::supervisor::tests::unit(name);
-    u.0.config.start_limit_burst = 100;
-    u.0.config.start_limit_interval = Duration::from_secs(10);
+    let config = std::sync::Arc::make_mut(&mut u.0.config);
+    config.start_limit_burst = 100;
+    config.start_limit_interval = Duration::from_secs(10);
     u
 }
 

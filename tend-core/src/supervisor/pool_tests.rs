@@ -74,7 +74,7 @@ impl Definition for TestUnit {
                 .iter()
                 .map(|(name, condition)| Dependency { name: name.clone(), condition: *condition })
                 .collect(),
-            config: Config {
+            config: std::sync::Arc::new(Config {
                 restart: RestartPolicy::OnFailure,
                 success_exit_codes: vec![0],
                 restart_delay: ms(100),
@@ -90,7 +90,7 @@ impl Definition for TestUnit {
                 watchdog: None,
                 oneshot_timeout: None,
                 runtime_max: None,
-            },
+            }),
             critical: false,
             ready_check: None,
             health_check: None,
@@ -837,4 +837,44 @@ fn a_replacement_that_ends_cleanly_before_it_is_ready_stops_the_rolling_restart(
         other => panic!("{other:?}"),
     }
     assert!(!world.signalled.iter().any(|(n, s)| n == "worker@2" && *s == SIGTERM));
+}
+
+// ------------------------------------------------------------- what is held
+
+/// The core holds a unit's definition once: a unit that is one service is
+/// kept by that service only (its entry keeps `enabled:` and its pipes),
+/// a pool keeps its template as well (`tend scale` makes instances from
+/// it); and each service's rules are one copy shared by its spec and its
+/// machine, through reloads too.
+#[test]
+fn only_a_pool_keeps_a_template_and_a_services_rules_are_held_once() {
+    let shared = |world: &World, name: &str| {
+        let svc = &world.core.services[world.id(name)];
+        std::sync::Arc::ptr_eq(&svc.spec.config, &svc.machine.config)
+    };
+    let mut world = World::up(vec![pool("worker", 2), unit("web").disabled(), unit("db")]);
+    let templates: Vec<(&str, bool)> =
+        world.core.units.iter().map(|(name, entry)| (name.as_str(), entry.template.is_some())).collect();
+    assert_eq!(templates, [("db", false), ("web", false), ("worker", true)]);
+    assert!(!world.core.units["web"].enabled && world.core.units["db"].enabled);
+    for name in ["worker@1", "worker@2", "web", "db"] {
+        assert!(shared(&world, name), "{name}: its spec and its machine share one copy of its rules");
+    }
+    // A reload that edits db and makes web a pool: db restarts with its
+    // new rules (still one copy), web's template is kept from then on.
+    let mut db = unit("db");
+    db.command = "serve --port 5433".into();
+    let report = world.reload(vec![pool("worker", 2), pool("web", 2).disabled(), db]);
+    assert_eq!(report.restarted, ["db"]);
+    assert!(shared(&world, "db"));
+    assert_eq!(world.core.unit(world.id("db")).command, "serve --port 5433");
+    assert!(world.core.units["web"].template.is_some() && world.core.units["db"].template.is_none());
+    // Scaling still makes instances from the pool's template.
+    let conn = scale(&mut world, "worker", 3);
+    assert_eq!(scale_reply(&world, conn).to, 3);
+    assert_eq!(world.core.unit(world.id("worker@3")).command, "run --id 3");
+    assert!(shared(&world, "worker@3"));
+    // A unit that is one service cannot be scaled, template or not.
+    let conn = scale(&mut world, "db", 2);
+    assert!(error_message(&world, conn).contains("has no instances"), "{}", error_message(&world, conn));
 }

@@ -52,12 +52,12 @@ impl<U: Definition> Core<U> {
             };
             return self.reply(conn, reply);
         };
-        let Some(current) = entry.instances.clone() else {
+        let (Some(current), Some(template)) = (entry.instances.clone(), entry.template.as_ref()) else {
             let message =
                 format!("'{name}' has no instances: give its unit `instances:` to run it as a pool");
             return self.reply(conn, refuse(ErrorCode::BadRequest, message));
         };
-        if let Some(Instances::Names(names)) = entry.template.instances() {
+        if let Some(Instances::Names(names)) = template.instances() {
             let message = format!(
                 "'{name}' has named instances ({}): change `instances:` in its unit and reload",
                 names.join(", ")
@@ -91,12 +91,9 @@ impl<U: Definition> Core<U> {
             }
         }
         let from = current.len() as u32;
-        let enabled = entry.template.enabled();
-        let added: Vec<(String, U)> = diff
-            .add
-            .iter()
-            .map(|instance| (instance.clone(), entry.template.service(Some(instance))))
-            .collect();
+        let enabled = entry.enabled;
+        let added: Vec<(String, U)> =
+            diff.add.iter().map(|instance| (instance.clone(), template.service(Some(instance)))).collect();
         let mut targets = Vec::new();
         for instance in &diff.remove {
             if let Some(service) = self.live(&pool::full_name(name, instance)) {
@@ -118,7 +115,7 @@ impl<U: Definition> Core<U> {
             .filter(|i| !diff.remove.contains(i))
             .chain(diff.add.iter().cloned())
             .collect();
-        instances.sort_by_key(|i| (i.parse::<u64>().ok(), i.clone()));
+        crate::sort::sort_by_key(&mut instances, |i| (i.parse::<u64>().ok(), i.clone()));
         if let Some(entry) = self.units.get_mut(name) {
             entry.instances = Some(instances);
             entry.scaled = true;

@@ -486,7 +486,7 @@ impl<U: Definition> Core<U> {
         for template in units {
             let name = template.name().to_string();
             let old = self.units.get(&name);
-            let kept = old.filter(|old| old.scaled && old.template.instances() == template.instances());
+            let kept = old.filter(|old| old.scaled && old.declared() == template.instances());
             let instances = match (template.instances(), kept) {
                 (None, _) => None,
                 (Some(_), Some(old)) => old.instances.clone(),
@@ -496,7 +496,7 @@ impl<U: Definition> Core<U> {
                 services.push((name.clone(), instance, unit));
             }
             let scaled = kept.is_some();
-            entries.insert(name, super::UnitEntry { template, instances, scaled });
+            entries.insert(name, super::UnitEntry::new(template, instances, scaled));
         }
         let mut plan = crate::reload::plan(
             self.services.iter().filter(|s| !s.retired).map(|s| &s.unit),
@@ -530,7 +530,7 @@ impl<U: Definition> Core<U> {
         let old_units = std::mem::replace(&mut self.units, entries);
         for svc in self.services.iter_mut() {
             if let Some(entry) = self.units.get(&svc.unit_name) {
-                svc.enabled = entry.template.enabled();
+                svc.enabled = entry.enabled;
             }
         }
         // New units and new definitions (their dependencies may change): the
@@ -547,7 +547,7 @@ impl<U: Definition> Core<U> {
                     changed.push(service);
                 }
             } else if plan.added.contains(&name) {
-                let enabled = self.units.get(&unit_name).is_none_or(|e| e.template.enabled());
+                let enabled = self.units.get(&unit_name).is_none_or(|e| e.enabled);
                 let service = self.add_or_revive(unit, unit_name, instance, enabled);
                 let kind = EventKind::Reload { change: ReloadChange::Added };
                 self.emit(service, kind, "added by a reload".to_string());
@@ -572,7 +572,7 @@ impl<U: Definition> Core<U> {
                 changed.push(service);
             }
         }
-        plan.changed.sort();
+        crate::sort::sort(&mut plan.changed);
         for service in changed {
             if self.services[service].goal.wanted {
                 self.restart(service, false);
@@ -600,8 +600,8 @@ impl<U: Definition> Core<U> {
                 self.services[service].selected = self.selection.is_none();
             }
         }
-        started.sort();
-        loaded.sort();
+        crate::sort::sort(&mut started);
+        crate::sort::sort(&mut loaded);
         let report = ReloadReport {
             started,
             loaded,

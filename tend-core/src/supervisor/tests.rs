@@ -30,7 +30,7 @@ pub(super) fn unit(name: &str) -> Unit {
         name: name.into(),
         service_type: ServiceType::Simple,
         depends_on: Vec::new(),
-        config: Config {
+        config: std::sync::Arc::new(Config {
             restart: RestartPolicy::Always,
             success_exit_codes: vec![0],
             restart_delay: ms(100),
@@ -46,7 +46,7 @@ pub(super) fn unit(name: &str) -> Unit {
             watchdog: None,
             oneshot_timeout: None,
             runtime_max: None,
-        },
+        }),
         critical: false,
         ready_check: None,
         health_check: None,
@@ -60,7 +60,7 @@ pub(super) fn unit(name: &str) -> Unit {
 pub(super) fn notify_unit(name: &str) -> Unit {
     let mut u = unit(name);
     u.0.service_type = ServiceType::Notify;
-    u.0.config.needs_ready_signal = true;
+    std::sync::Arc::make_mut(&mut u.0.config).needs_ready_signal = true;
     u
 }
 
@@ -390,8 +390,8 @@ fn wait_stopped_and_completed() {
     use crate::proto::WaitFor;
     let mut job = unit("job");
     job.0.service_type = ServiceType::Oneshot;
-    job.0.config.oneshot = true;
-    job.0.config.restart = RestartPolicy::Never;
+    std::sync::Arc::make_mut(&mut job.0.config).oneshot = true;
+    std::sync::Arc::make_mut(&mut job.0.config).restart = RestartPolicy::Never;
     let mut d = Driver::new(vec![unit("web"), job]);
     d.feed(Event::Up);
     d.exec("web");
@@ -446,7 +446,7 @@ fn metrics_count_restarts_and_failures_by_kind_for_as_long_as_tend_runs() {
 fn a_settling_wait_waits_for_every_service_even_after_a_failure() {
     use crate::proto::WaitFor;
     let mut broken = unit("broken");
-    broken.0.config.restart = RestartPolicy::Never;
+    std::sync::Arc::make_mut(&mut broken.0.config).restart = RestartPolicy::Never;
     let mut d = Driver::new(vec![broken, unit("ok")]);
     d.feed(Event::Up);
     d.request(1, Request::Wait { names: vec![], until: WaitFor::Up, timeout_ms: None, settle: true });
