@@ -83,7 +83,7 @@ pub fn import(format: Format, files: Vec<PathBuf>, out_dir: PathBuf, force: bool
         let _ = writeln!(stdout, "wrote {}", path.display());
     }
     notes.extend(drafts.iter().flat_map(|d| d.notes.iter().cloned()));
-    notes.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    tend_core::sort::sort_by(&mut notes, |a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     for note in &notes {
         super::out::say_err(&format!(
             "{}:{}: {}",

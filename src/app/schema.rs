@@ -13,6 +13,7 @@
 //! `27` would be a mistake) are taken by the loader, not by the schema.
 
 use crate::unit::keys::{self, Key, KeyDefault, Value};
+use crate::unit::node::{parse_yaml, Item, Node};
 use crate::unit::values::{capability_names, format_duration, signal_name, signal_names};
 use crate::unit::Resource;
 use serde_json::{json, Map, Value as Json};
@@ -105,10 +106,35 @@ fn key(key: &Key) -> Json {
     if let Some(default) = default(&key.default) {
         out["default"] = default;
     }
-    if let Ok(example) = serde_saphyr::from_str::<Json>(key.example) {
-        out["examples"] = json!([example]);
+    if let Ok(example) = parse_yaml(key.example) {
+        out["examples"] = json!([yaml_to_json(&example, key.example)]);
     }
     out
+}
+
+/// A YAML tree as JSON. The examples are read by the loader's own YAML
+/// reader, so each reads as it would in a unit file (`0027` a string), and
+/// the binary holds one copy of the YAML deserialiser, not a second one for
+/// `serde_json::Value` (0.04 MB; README, Install).
+fn yaml_to_json(item: &Item, src: &str) -> Json {
+    match &item.node {
+        Node::Null => Json::Null,
+        Node::Bool(b) => Json::Bool(*b),
+        Node::Int(n) => match (i64::try_from(*n), u64::try_from(*n)) {
+            (Ok(n), _) => json!(n),
+            (_, Ok(n)) => json!(n),
+            _ => Json::String(n.to_string()),
+        },
+        Node::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Node::Str(s) => Json::String(s.clone()),
+        Node::Seq(items) => Json::Array(items.iter().map(|i| yaml_to_json(i, src)).collect()),
+        Node::Map(entries) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.scalar_text(src).unwrap_or_default(), yaml_to_json(v, src)))
+                .collect(),
+        ),
+    }
 }
 
 fn default(default: &KeyDefault) -> Option<Json> {

@@ -92,7 +92,7 @@ pub fn over_budget<T: Copy>(queued: &[(T, usize)], budget: usize) -> Vec<T> {
         return Vec::new();
     }
     let mut by_size: Vec<&(T, usize)> = queued.iter().collect();
-    by_size.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+    tend_core::sort::sort_by_key(&mut by_size, |entry| std::cmp::Reverse(entry.1));
     let mut cut = Vec::new();
     for (id, n) in by_size {
         if total <= budget {

@@ -1491,7 +1491,7 @@ impl Supervisor {
             }
         }
         // Stable, so each service keeps its order.
-        history.sort_by_key(|entry| entry.0);
+        tend_core::sort::sort_by_key(&mut history, |entry| entry.0);
         let replies: Vec<Reply> = history
             .into_iter()
             .map(|(time, service, dest, line)| {

@@ -118,6 +118,16 @@ pub fn isatty(fd: impl AsFd) -> bool {
     nix::unistd::isatty(fd).unwrap_or(false)
 }
 
+/// The size of the terminal on `fd`, as (columns, rows): TIOCGWINSZ
+/// (ioctl_tty(2)). `None` when `fd` is no terminal or it reports 0×0.
+pub fn window_size(fd: impl AsFd) -> Option<(u16, u16)> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer,
+    // which points at a local of that type; the descriptor is borrowed.
+    let rc = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0 && size.ws_row > 0).then_some((size.ws_col, size.ws_row))
+}
+
 /// The foreground process group of the terminal on `fd`, if any.
 pub fn tcgetpgrp(fd: impl AsFd) -> Option<i32> {
     nix::unistd::tcgetpgrp(fd).ok().map(Pid::as_raw).filter(|pgrp| *pgrp > 0)

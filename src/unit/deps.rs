@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, VecDeque};
 pub(crate) fn start_order(units: &[UnitSpec]) -> Vec<usize> {
     let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
     let (mut order, mut rest) = topological(&names, &edges(units));
-    rest.sort_by_key(|&i| names[i]);
+    tend_core::sort::sort_by_key(&mut rest, |&i| names[i]);
     order.extend(rest);
     order
 }
@@ -227,7 +227,7 @@ fn check_pipes(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnostic> 
 fn edges(units: &[UnitSpec]) -> Vec<Vec<usize>> {
     let mut by_name: Vec<(&str, usize)> =
         units.iter().enumerate().map(|(i, u)| (u.name.as_str(), i)).collect();
-    by_name.sort();
+    tend_core::sort::sort(&mut by_name);
     let index = |name: &str| by_name.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|at| by_name[at].1);
     units
         .iter()
@@ -241,7 +241,7 @@ fn edges(units: &[UnitSpec]) -> Vec<Vec<usize>> {
                 .chain(pipes(u).map(|(_, t)| t.name.as_str()))
                 .filter_map(|name| index(tend_core::pool::split(name).0))
                 .collect();
-            deps.sort_by_key(|&i| &units[i].name);
+            tend_core::sort::sort_by_key(&mut deps, |&i| &units[i].name);
             deps.dedup();
             deps
         })
@@ -281,7 +281,7 @@ fn topological(names: &[&str], deps: &[Vec<usize>]) -> (Vec<usize>, Vec<usize>) 
 /// next load, and listing every elementary cycle can be exponential.)
 fn cycles(names: &[&str], deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
     let (_, mut rest) = topological(names, deps);
-    rest.sort_by_key(|&i| names[i]);
+    tend_core::sort::sort_by_key(&mut rest, |&i| names[i]);
     let candidate: BTreeSet<usize> = rest.iter().copied().collect();
     let mut covered = vec![false; names.len()];
     let mut found = Vec::new();

@@ -159,7 +159,7 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
     let known: BTreeSet<String> = files.keys().cloned().collect();
     let mut units = Vec::new();
     for (stem, mut paths) in files {
-        paths.sort();
+        tend_core::sort::sort(&mut paths);
         if paths.len() > 1 {
             let names: Vec<String> = paths
                 .iter()
@@ -194,7 +194,7 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
     }
     diagnostics.extend(super::deps::check(&units, &known));
     if diagnostics.is_empty() {
-        units.sort_by(|a, b| a.name.cmp(&b.name));
+        tend_core::sort::sort_by(&mut units, |a, b| a.name.cmp(&b.name));
         Ok(units)
     } else {
         sort_diagnostics(&mut diagnostics);
@@ -437,7 +437,7 @@ fn suggested_name(name: &str) -> String {
 }
 
 fn sort_diagnostics(diagnostics: &mut [Diagnostic]) {
-    diagnostics.sort_by(|a, b| {
+    tend_core::sort::sort_by(diagnostics, |a, b| {
         (&a.file, a.line, a.column, &a.message).cmp(&(&b.file, b.line, b.column, &b.message))
     });
 }
@@ -989,7 +989,7 @@ impl Checker<'_> {
         }
         let mut from_unit: Vec<String> =
             vars[from_file..].iter().filter(|(_, v)| v.contains('%')).map(|(n, _)| n.clone()).collect();
-        from_unit.sort();
+        tend_core::sort::sort(&mut from_unit);
         from_unit.dedup();
         Some((last_definitions(vars), from_unit))
     }
@@ -2062,7 +2062,7 @@ impl Checker<'_> {
                 }
             }
         }
-        caps.sort_unstable();
+        tend_core::sort::sort(&mut caps);
         caps.dedup();
         ok.then_some(caps)
     }

@@ -256,7 +256,7 @@ pub const SYSLOG_FACILITIES: &[&str] = &[
 /// sandbox's messages.
 fn all_capabilities() -> Vec<caps::Capability> {
     let mut all: Vec<caps::Capability> = caps::all().into_iter().collect();
-    all.sort_by_key(|c| c.index());
+    tend_core::sort::sort_by_key(&mut all, |c| c.index());
     all
 }
 

@@ -23,6 +23,7 @@ pub mod pool;
 pub mod proto;
 pub mod reload;
 pub mod service;
+pub mod sort;
 pub mod spec;
 pub mod status;
 mod supervisor;

@@ -104,7 +104,7 @@ pub fn scale(current: &[String], target: u32) -> ScaleDiff {
     let add = wanted.iter().filter(|name| !current.contains(name)).cloned().collect();
     let mut remove: Vec<String> = current.iter().filter(|name| !wanted.contains(name)).cloned().collect();
     // Highest first: numerically for numbers, then anything else.
-    remove.sort_by_key(|name| std::cmp::Reverse((name.parse::<u64>().ok(), name.clone())));
+    crate::sort::sort_by_key(&mut remove, |name| std::cmp::Reverse((name.parse::<u64>().ok(), name.clone())));
     ScaleDiff { add, remove }
 }
 

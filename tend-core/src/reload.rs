@@ -37,10 +37,10 @@ pub fn plan<'a, U: Definition + 'a>(
             plan.removed.push(old.name().to_string());
         }
     }
-    plan.added.sort();
-    plan.removed.sort();
-    plan.changed.sort();
-    plan.unchanged.sort();
+    crate::sort::sort(&mut plan.added);
+    crate::sort::sort(&mut plan.removed);
+    crate::sort::sort(&mut plan.changed);
+    crate::sort::sort(&mut plan.unchanged);
     plan
 }
 

@@ -9,8 +9,8 @@
 //! sending [`Msg`]s down one channel to the one loop that updates the
 //! model and draws:
 //!
-//! - the keyboard (crossterm's blocking `read`),
-//! - signals (signal-hook's iterator),
+//! - the keyboard (blocking reads of standard input, decoded by [`input`]),
+//! - signals (signal-hook's iterator; SIGWINCH redraws at the new size),
 //! - the supervisor's events (`events --since-start`): every change of
 //!   state, pid, restarts or reason shows as it happens,
 //! - the `status` poll, once a second (`--interval`) on one kept
@@ -28,9 +28,11 @@
 //!
 //! Must not print outside the screen while it owns the terminal.
 
+pub mod input;
 pub mod model;
 pub mod procfs;
 pub mod render;
+pub mod screen;
 
 use crate::app::control;
 use crate::ctl::client::Client;
@@ -38,13 +40,12 @@ use crate::ctl::proto::{
     Answer, ErrorCode, EventsItem, LogsItem, Request, ResultsReply, ServiceEvent, StatusReply, Target,
 };
 use crate::exit;
-use model::{Action, Command, Key, LogEntry, Model};
-use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ratatui::crossterm::{cursor, execute, terminal};
-use ratatui::Terminal;
-use std::io::{self, Write};
+use input::{Decoder, Typed};
+use model::{Action, Command, LogEntry, Model};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::io;
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,18 +65,23 @@ fn answer_within() -> Duration {
     control::waiting_timeout().unwrap_or(Duration::from_secs(5))
 }
 
+/// How long the first frame waits for the events to be followed.
+const FIRST_FRAME_WAIT: Duration = Duration::from_secs(1);
+
 /// Lines of a service's history the log pane starts with.
 const LOG_HISTORY: usize = 200;
 
 /// What the feeding threads tell the loop.
 enum Msg {
-    Input(Event),
+    Input(Typed),
     /// The keyboard cannot be read any more (the terminal went away).
     InputGone(String),
     Signal(i32),
     /// A status reply: when it was asked for, when it came.
     Status(Box<StatusReply>, Instant, Instant),
     Lost(String),
+    /// The events are followed (subscribed, or the supervisor has none).
+    Following,
     /// One of the supervisor's events (its time, as the supervisor says it).
     Event(Box<ServiceEvent>, String, Instant),
     Log {
@@ -160,18 +166,31 @@ pub fn top(socket: Option<PathBuf>, interval: Duration) -> i32 {
 /// Whether the terminal is ours (raw, alternate screen) and must be given back.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// The terminal's modes before raw mode, to give back.
+static SAVED_MODES: Mutex<Option<Termios>> = Mutex::new(None);
+
+/// Raw mode (cfmakeraw(3): no echo, no line editing, Ctrl-C and Ctrl-Z as
+/// bytes, no output processing), the alternate screen (xterm's 1049: the
+/// shell's screen comes back as it was) and the cursor hidden (DECTCEM).
 fn enter() -> io::Result<()> {
     ACTIVE.store(true, Ordering::SeqCst);
-    terminal::enable_raw_mode()?;
-    execute!(io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)
+    let stdin = io::stdin();
+    let modes = termios::tcgetattr(stdin.as_fd())?;
+    let mut raw = modes.clone();
+    termios::cfmakeraw(&mut raw);
+    *SAVED_MODES.lock().unwrap_or_else(|e| e.into_inner()) = Some(modes);
+    termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)?;
+    screen::write_all("\x1b[?1049h\x1b[?25l")
 }
 
 /// Give the terminal back as it was; does nothing when it is not ours.
 /// Errors are ignored: a terminal that went away needs nothing back.
 fn leave() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
-        let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
-        let _ = terminal::disable_raw_mode();
+        let _ = screen::write_all("\x1b[0m\x1b[?1049l\x1b[?25h");
+        if let Some(modes) = SAVED_MODES.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = termios::tcsetattr(io::stdin().as_fd(), SetArg::TCSANOW, &modes);
+        }
     }
 }
 
@@ -185,14 +204,19 @@ fn install_panic_hook() {
     }));
 }
 
-type Screen = Terminal<CrosstermBackend<io::Stdout>>;
+type Screen = screen::Terminal;
 
-/// A blank screen, and a ratatui terminal that redraws all of it.
-/// (Not `Terminal::clear`: it asks the terminal for the cursor position,
-/// and the answer would go to the keyboard thread instead.)
+/// A blank screen, and a terminal that draws all of it next.
 fn blank_screen() -> io::Result<Screen> {
-    execute!(io::stdout(), terminal::Clear(terminal::ClearType::All))?;
-    Terminal::new(CrosstermBackend::new(io::stdout()))
+    screen::Terminal::blank()
+}
+
+/// Draw the view at the terminal's size now (80×24 when it cannot say).
+fn draw(terminal: &mut Screen, model: &Model, palette: render::Palette) -> io::Result<()> {
+    let (width, height) = crate::sys::window_size(io::stdout()).unwrap_or((80, 24));
+    let mut frame = screen::Buffer::new(width, height);
+    render::draw(&mut frame, model, Instant::now(), palette);
+    terminal.draw(frame)
 }
 
 /// Ctrl-Z or SIGTSTP: give the terminal back, stop until `fg`, take it again.
@@ -279,19 +303,33 @@ fn start_feeds(
     sender: &Sender<Msg>,
 ) -> io::Result<()> {
     let keys = sender.clone();
-    std::thread::Builder::new().name("keys".into()).spawn(move || loop {
-        let msg = match event::read() {
-            Ok(event) => Msg::Input(event),
-            Err(err) => Msg::InputGone(err.to_string()),
-        };
-        let gone = matches!(msg, Msg::InputGone(_));
-        if keys.send(msg).is_err() || gone {
-            return;
+    std::thread::Builder::new().name("keys".into()).spawn(move || {
+        let mut decoder = Decoder::default();
+        let mut bytes = [0u8; 256];
+        loop {
+            let typed = match nix::unistd::read(io::stdin().as_fd(), &mut bytes) {
+                Ok(0) => Err("end of input".to_string()),
+                Ok(n) => Ok(decoder.feed(&bytes[..n])),
+                Err(nix::errno::Errno::EINTR) => Ok(Vec::new()),
+                Err(err) => Err(err.desc().to_lowercase()),
+            };
+            match typed {
+                Ok(typed) => {
+                    if typed.into_iter().any(|key| keys.send(Msg::Input(key)).is_err()) {
+                        return;
+                    }
+                }
+                Err(why) => {
+                    let _ = keys.send(Msg::InputGone(why));
+                    return;
+                }
+            }
         }
     })?;
 
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGTSTP])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGWINCH};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGWINCH])?;
     let signalled = sender.clone();
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         for signal in signals.forever() {
@@ -401,14 +439,21 @@ fn follow_events(socket: Option<PathBuf>, refresh: Sender<()>, sender: Sender<Ms
                             Ok(Some(Ok(EventsItem::Subscribed { .. }))) => {
                                 // Connected again: the rows may be another
                                 // supervisor's; the status poll looks now.
-                                if !first {
-                                    let _ = refresh.send(());
+                                // The first time too: the replay gives each
+                                // service's events since its last start, not
+                                // the restarts counted before the subscription.
+                                let _ = refresh.send(());
+                                if first && sender.send(Msg::Following).is_err() {
+                                    return;
                                 }
                                 first = false;
                             }
                             // Fell behind: again, with a fresh replay.
                             Ok(Some(Ok(EventsItem::Overflow))) => break,
-                            Ok(Some(Err(error))) if error.error.code == ErrorCode::BadRequest => return,
+                            Ok(Some(Err(error))) if error.error.code == ErrorCode::BadRequest => {
+                                let _ = sender.send(Msg::Following);
+                                return;
+                            }
                             Ok(Some(Err(_))) | Ok(None) | Err(_) => break,
                         }
                     }
@@ -478,8 +523,24 @@ impl Feeds {
 /// Redraw, wait for news, apply all of it, redraw: until a way out.
 fn run(model: &mut Model, palette: render::Palette, mut feeds: Feeds) -> io::Result<i32> {
     let mut terminal = blank_screen()?;
+    // The first frame waits until the events are followed (at most
+    // FIRST_FRAME_WAIT): from the moment the table shows, what happens is
+    // shown as it happens (a crash just before the subscription would
+    // otherwise come back in the replay without its restart count).
+    let until = Instant::now() + FIRST_FRAME_WAIT;
     loop {
-        terminal.draw(|frame| render::draw(frame, model, Instant::now(), palette))?;
+        match feeds.receiver.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(Msg::Following) => break,
+            Ok(msg) => {
+                if let Some(status) = handle(msg, model, &mut feeds, &mut terminal)? {
+                    return Ok(status);
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    loop {
+        draw(&mut terminal, model, palette)?;
         if std::env::var_os("TEND_TOP_TEST_PANIC").is_some() {
             // How tests/top.rs checks that a panic gives the terminal back,
             // in the release build too, where a panic aborts.
@@ -489,7 +550,6 @@ fn run(model: &mut Model, palette: render::Palette, mut feeds: Feeds) -> io::Res
         let mut next = Some(first);
         while let Some(msg) = next {
             if let Some(status) = handle(msg, model, &mut feeds, &mut terminal)? {
-                let _ = terminal.backend_mut().flush();
                 return Ok(status);
             }
             next = feeds.receiver.try_recv().ok();
@@ -500,27 +560,26 @@ fn run(model: &mut Model, palette: render::Palette, mut feeds: Feeds) -> io::Res
 /// Apply one message; `Some(status)` to quit with.
 fn handle(msg: Msg, model: &mut Model, feeds: &mut Feeds, terminal: &mut Screen) -> io::Result<Option<i32>> {
     let action = match msg {
-        Msg::Input(Event::Key(key)) => match translate(key) {
-            Typed::Key(key) => model.handle_key(key),
-            Typed::Suspend => {
-                suspend(terminal)?;
-                None
-            }
-            Typed::Redraw => {
-                *terminal = blank_screen()?;
-                None
-            }
-            Typed::Nothing => None,
-        },
-        Msg::Input(_) => None,
+        Msg::Input(Typed::Key(key)) => model.handle_key(key),
+        Msg::Input(Typed::Suspend) => {
+            suspend(terminal)?;
+            None
+        }
+        Msg::Input(Typed::Redraw) => {
+            *terminal = blank_screen()?;
+            None
+        }
         Msg::InputGone(why) => return Err(io::Error::other(format!("cannot read the keyboard: {why}"))),
         Msg::Signal(signal) if signal == signal_hook::consts::SIGTSTP => {
             suspend(terminal)?;
             None
         }
+        // The next frame is drawn at the new size.
+        Msg::Signal(signal) if signal == signal_hook::consts::SIGWINCH => None,
         Msg::Signal(signal) => return Ok(Some(128 + signal)),
         Msg::Status(reply, asked, at) => model.apply_status(*reply, asked, at),
         Msg::Event(event, time, at) => model.apply_event(*event, &time, at),
+        Msg::Following => None,
         Msg::Lost(why) => {
             model.apply_lost(why, Instant::now());
             None
@@ -549,35 +608,4 @@ fn handle(msg: Msg, model: &mut Model, feeds: &mut Feeds, terminal: &mut Screen)
         Some(Action::FollowLogs(service)) => feeds.follow_logs(service),
     }
     Ok(None)
-}
-
-enum Typed {
-    Key(Key),
-    Suspend,
-    Redraw,
-    Nothing,
-}
-
-fn translate(key: KeyEvent) -> Typed {
-    if key.kind == KeyEventKind::Release {
-        return Typed::Nothing;
-    }
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    Typed::Key(match key.code {
-        KeyCode::Char('c') if ctrl => Key::Interrupt,
-        KeyCode::Char('z') if ctrl => return Typed::Suspend,
-        KeyCode::Char('l') if ctrl => return Typed::Redraw,
-        KeyCode::Char(_) if ctrl => return Typed::Nothing,
-        KeyCode::Char(c) => Key::Char(c),
-        KeyCode::Up => Key::Up,
-        KeyCode::Down => Key::Down,
-        KeyCode::PageUp => Key::PageUp,
-        KeyCode::PageDown => Key::PageDown,
-        KeyCode::Home => Key::Home,
-        KeyCode::End => Key::End,
-        KeyCode::Enter => Key::Enter,
-        KeyCode::Esc => Key::Esc,
-        KeyCode::Backspace => Key::Backspace,
-        _ => return Typed::Nothing,
-    })
 }

@@ -229,7 +229,7 @@ impl Model {
         let needle = self.filter.to_lowercase();
         let mut rows: Vec<&Row> =
             self.rows.iter().filter(|row| matches_filter(&row.status, &needle)).collect();
-        rows.sort_by(|a, b| compare(self.sort, a, b));
+        tend_core::sort::sort_by(&mut rows, |a, b| compare(self.sort, a, b));
         rows
     }
 
@@ -680,7 +680,7 @@ impl Model {
                 None => counts.push((row.status.state, 1)),
             }
         }
-        counts.sort_by_key(|(state, _)| state_rank(*state));
+        tend_core::sort::sort_by_key(&mut counts, |(state, _)| state_rank(*state));
         let states: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {}", state.as_str())).collect();
         let mut left =
             format!("tend top  {} service{}", self.rows.len(), if self.rows.len() == 1 { "" } else { "s" });

@@ -1,4 +1,4 @@
-//! Drawing `tend top`'s view into a ratatui frame: the title line, the
+//! Drawing `tend top`'s view into a [`Buffer`]: the title line, the
 //! table, the log pane, the message or prompt line and the footer. Layout
 //! and styles only; what each cell says comes from `model.rs`.
 //!
@@ -7,12 +7,8 @@
 //! removes every colour and loses nothing.
 
 use super::model::{self, Link, Model, StateLook, Tone, HEADERS};
+use super::screen::{Buffer, Colour, Span, Style, BOLD, DIM, REVERSED};
 use crate::ctl::proto::Stream;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
-use ratatui::Frame;
 use std::time::Instant;
 
 /// Colours, or none at all (`NO_COLOR`).
@@ -22,9 +18,9 @@ pub struct Palette {
 }
 
 impl Palette {
-    fn fg(self, colour: Color) -> Style {
+    fn fg(self, colour: Colour) -> Style {
         if self.colour {
-            Style::default().fg(colour)
+            Style::fg(colour)
         } else {
             Style::default()
         }
@@ -32,33 +28,33 @@ impl Palette {
 
     fn state(self, look: StateLook) -> Style {
         match look {
-            StateLook::Good => self.fg(Color::Green),
-            StateLook::Changing => self.fg(Color::Yellow),
-            StateLook::Bad => self.fg(Color::Red).add_modifier(Modifier::BOLD),
-            StateLook::Idle => self.fg(Color::DarkGray),
+            StateLook::Good => self.fg(Colour::Green),
+            StateLook::Changing => self.fg(Colour::Yellow),
+            StateLook::Bad => self.fg(Colour::Red).with(BOLD),
+            StateLook::Idle => self.fg(Colour::DarkGray),
         }
     }
 
     fn bar(self) -> Style {
         if self.colour {
-            Style::default().fg(Color::Black).bg(Color::Cyan)
+            Style::fg(Colour::Black).on(Colour::Cyan)
         } else {
-            Style::default().add_modifier(Modifier::REVERSED)
+            Style::default().with(REVERSED)
         }
     }
 
     fn alarm(self) -> Style {
         if self.colour {
-            Style::default().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD)
+            Style::fg(Colour::White).on(Colour::Red).with(BOLD)
         } else {
-            Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+            Style::default().with(REVERSED | BOLD)
         }
     }
 
     fn tone(self, tone: Tone) -> Style {
         match tone {
             Tone::Info => Style::default(),
-            Tone::Error => self.fg(Color::Red).add_modifier(Modifier::BOLD),
+            Tone::Error => self.fg(Colour::Red).with(BOLD),
         }
     }
 }
@@ -66,10 +62,22 @@ impl Palette {
 /// Columns right-aligned (numbers).
 const RIGHT: [bool; 8] = [false, false, true, true, true, true, true, false];
 
-pub fn draw(frame: &mut Frame, model: &Model, now: Instant, palette: Palette) {
-    let area = frame.area();
+/// The fixed widths of the table's columns after the name; the last
+/// column takes what is left.
+const WIDTHS: [u16; 6] = [9, 7, 7, 8, 5, 6];
+
+/// One line of the screen, `width` wide.
+fn line(y: u16, width: u16) -> Span {
+    Span { x: 0, y, width }
+}
+
+/// The whole view, at the buffer's size: the title on the first line, the
+/// message and the footer on the last two, the table (and the log pane,
+/// when open) between.
+pub fn draw(buffer: &mut Buffer, model: &Model, now: Instant, palette: Palette) {
+    let (width, height) = (buffer.width, buffer.height);
     let rows = model.visible();
-    let body = area.height.saturating_sub(3);
+    let body = height.saturating_sub(3);
     let (table_height, logs_height) = match model.logs {
         Some(_) => {
             let table = (rows.len() as u16 + 1).clamp(3, (body / 2).max(3)).min(body);
@@ -77,48 +85,48 @@ pub fn draw(frame: &mut Frame, model: &Model, now: Instant, palette: Palette) {
         }
         None => (body, 0),
     };
-    let [title_area, table_area, logs_area, detail_area, footer_area] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(table_height),
-        Constraint::Length(logs_height),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-
-    draw_title(frame, model, title_area, palette);
-    draw_table(frame, model, &rows, now, table_area, palette);
+    draw_title(buffer, model, width, palette);
+    draw_table(buffer, model, &rows, now, (1, table_height), palette);
     if logs_height > 0 {
-        draw_logs(frame, model, logs_area, palette);
+        draw_logs(buffer, model, (1 + table_height, logs_height), palette);
     }
-    let detail = match model.prompt() {
-        Some(prompt) => Line::styled(prompt, Style::default().add_modifier(Modifier::BOLD)),
-        None => match model.detail() {
-            Some(message) => Line::styled(message.text, palette.tone(message.tone)),
-            None => Line::default(),
-        },
-    };
-    frame.render_widget(Paragraph::new(detail), detail_area);
-    frame.render_widget(footer(&model.footer(), footer_area.width, palette), footer_area);
+    let detail = line(1 + body, width);
+    match model.prompt() {
+        Some(prompt) => {
+            buffer.style(detail, Style::default().with(BOLD));
+            buffer.text(detail, &prompt, Style::default());
+        }
+        None => {
+            if let Some(message) = model.detail() {
+                buffer.style(detail, palette.tone(message.tone));
+                buffer.text(detail, &message.text, Style::default());
+            }
+        }
+    }
+    draw_footer(buffer, &model.footer(), line(2 + body, width), palette);
 }
 
 /// `key what` pairs, the keys bold, two spaces apart or one when the
 /// width is short (80 columns take every key of the normal mode).
-fn footer(keys: &[(&str, &str)], width: u16, palette: Palette) -> Paragraph<'static> {
+fn draw_footer(buffer: &mut Buffer, keys: &[(&str, &str)], span: Span, palette: Palette) {
     let length: usize = keys.iter().map(|(key, what)| key.chars().count() + 1 + what.chars().count()).sum();
-    let gap = if length + 2 * keys.len().saturating_sub(1) <= width as usize { "  " } else { " " };
-    let mut spans = Vec::new();
+    let gap = if length + 2 * keys.len().saturating_sub(1) <= span.width as usize { "  " } else { " " };
+    buffer.style(span, palette.bar());
+    let mut at = span;
+    let mut put = |text: &str, style: Style| {
+        let written = buffer.text(at, text, style);
+        at = Span { x: at.x + written, width: at.width - written, ..at };
+    };
     for (i, (key, what)) in keys.iter().enumerate() {
         if i > 0 {
-            spans.push(Span::raw(gap));
+            put(gap, Style::default());
         }
-        spans.push(Span::styled(key.to_string(), Style::default().add_modifier(Modifier::BOLD)));
-        spans.push(Span::raw(format!(" {what}")));
+        put(key, Style::default().with(BOLD));
+        put(&format!(" {what}"), Style::default());
     }
-    Paragraph::new(Line::from(spans)).style(palette.bar())
 }
 
-fn draw_title(frame: &mut Frame, model: &Model, area: Rect, palette: Palette) {
+fn draw_title(buffer: &mut Buffer, model: &Model, width: u16, palette: Palette) {
     let (left, right) = match &model.link {
         Link::Connected => model.title(),
         Link::Lost(_) => {
@@ -126,98 +134,110 @@ fn draw_title(frame: &mut Frame, model: &Model, area: Rect, palette: Palette) {
         }
     };
     let style = if let Link::Lost(_) = model.link { palette.alarm() } else { palette.bar() };
-    let right_width = (right.chars().count() as u16 + 1).min(area.width);
-    let [left_area, right_area] =
-        Layout::horizontal([Constraint::Fill(1), Constraint::Length(right_width)]).areas(area);
-    frame.render_widget(Paragraph::new(left).style(style), left_area);
-    frame.render_widget(
-        Paragraph::new(format!("{right} ")).style(style).alignment(Alignment::Right),
-        right_area,
+    let right_width = (right.chars().count() as u16 + 1).min(width);
+    let title = line(0, width);
+    buffer.style(title, style);
+    buffer.text(Span { width: width - right_width, ..title }, &left, Style::default());
+    buffer.text_right(
+        Span { x: width - right_width, width: right_width, ..title },
+        &format!("{right} "),
+        Style::default(),
     );
 }
 
+/// The table in the rows `top..top + height`: a header, then as many rows
+/// as fit, scrolled so that the selected one shows.
 fn draw_table(
-    frame: &mut Frame,
+    buffer: &mut Buffer,
     model: &Model,
     rows: &[&model::Row],
     now: Instant,
-    area: Rect,
+    (top, height): (u16, u16),
     palette: Palette,
 ) {
+    if height == 0 {
+        return;
+    }
+    let width = buffer.width;
     let stale = matches!(model.link, Link::Lost(_));
     let name_width =
         rows.iter().map(|row| row.status.name.chars().count()).max().unwrap_or(0).clamp(4, 24) as u16;
-    let widths = [
-        Constraint::Length(name_width),
-        Constraint::Length(9),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Fill(1),
-    ];
-    let align = |text: String, column: usize| {
-        let line = Line::from(text);
-        Cell::from(if RIGHT[column] { line.alignment(Alignment::Right) } else { line })
+    // Each column's left edge and width, one space apart, cut at the edge.
+    let mut columns = [Span { x: 0, y: 0, width: 0 }; 8];
+    let mut x = 0u16;
+    for (i, column) in columns.iter_mut().enumerate() {
+        let wanted = match i {
+            0 => name_width,
+            7 => width.saturating_sub(x),
+            _ => WIDTHS[i - 1],
+        };
+        *column = Span { x, y: 0, width: wanted.min(width.saturating_sub(x)) };
+        x = x.saturating_add(wanted + 1).min(width);
+    }
+    let cell = |buffer: &mut Buffer, y: u16, i: usize, text: &str, style: Style| {
+        let span = Span { y, ..columns[i] };
+        if span.width == 0 {
+            return;
+        }
+        buffer.style(span, style);
+        if RIGHT[i] {
+            buffer.text_right(span, text, Style::default());
+        } else {
+            buffer.text(span, text, Style::default());
+        }
     };
-    let header = Row::new(HEADERS.iter().enumerate().map(|(i, h)| align(h.to_string(), i)))
-        .style(Style::default().add_modifier(Modifier::BOLD));
-    let body: Vec<Row> = rows
-        .iter()
-        .map(|row| {
-            let cells = model::cells(model, row, now);
-            let look = model::state_look(&row.status);
-            let row_cells = cells.into_iter().enumerate().map(|(i, text)| {
-                let cell = align(text, i);
-                match i {
-                    1 => cell.style(palette.state(look)),
-                    7 if look == StateLook::Bad => cell.style(palette.fg(Color::Red)),
-                    _ => cell,
-                }
-            });
-            let row = Row::new(row_cells);
-            if stale {
-                row.style(Style::default().add_modifier(Modifier::DIM))
-            } else {
-                row
-            }
-        })
-        .collect();
-    let empty = body.is_empty();
-    let table = Table::new(body, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
-    let mut state = TableState::default().with_selected((!empty).then_some(model.selected_index()));
-    frame.render_stateful_widget(table, area, &mut state);
-    if empty && area.height > 1 {
+    buffer.style(line(top, width), Style::default().with(BOLD));
+    for (i, header) in HEADERS.iter().enumerate() {
+        cell(buffer, top, i, header, Style::default());
+    }
+    let shown = usize::from(height - 1);
+    let selected = (!rows.is_empty()).then(|| model.selected_index());
+    let first = selected.map_or(0, |s| (s + 1).saturating_sub(shown));
+    for (n, row) in rows.iter().enumerate().skip(first).take(shown) {
+        let y = top + 1 + (n - first) as u16;
+        if stale {
+            buffer.style(line(y, width), Style::default().with(DIM));
+        }
+        let look = model::state_look(&row.status);
+        for (i, text) in model::cells(model, row, now).iter().enumerate() {
+            let style = match i {
+                1 => palette.state(look),
+                7 if look == StateLook::Bad => palette.fg(Colour::Red),
+                _ => Style::default(),
+            };
+            cell(buffer, y, i, text, style);
+        }
+        if selected == Some(n) {
+            buffer.style(line(y, width), Style::default().with(REVERSED));
+        }
+    }
+    if rows.is_empty() && height > 1 {
         let text = if model.total() == 0 { "no services" } else { "no service matches the filter" };
-        let below_header = Rect { y: area.y + 1, height: 1, ..area };
-        frame.render_widget(Paragraph::new(Line::from(text)), below_header);
+        buffer.text(line(top + 1, width), text, Style::default());
     }
 }
 
-fn draw_logs(frame: &mut Frame, model: &Model, area: Rect, palette: Palette) {
+/// The log pane in the rows `top..top + height`: a rule with its title,
+/// then the newest lines that fit, oldest first.
+fn draw_logs(buffer: &mut Buffer, model: &Model, (top, height): (u16, u16), palette: Palette) {
     let Some(pane) = &model.logs else { return };
+    let width = buffer.width;
     let state = if pane.following { "following" } else { "not following: the supervisor does not answer" };
-    let block = Block::default().borders(Borders::TOP).title(format!(" logs of {} ({state}) ", pane.service));
-    let inner = block.inner(area);
-    let shown = inner.height as usize;
-    let lines: Vec<Line> = pane
-        .lines
-        .iter()
-        .skip(pane.lines.len().saturating_sub(shown))
-        .map(|entry| {
-            let text = entry.text.replace('\t', "    ");
-            match entry.stream {
-                Stream::Stdout => Line::from(text),
-                Stream::Stderr => Line::from(Span::styled(text, palette.fg(Color::Yellow))),
-            }
-        })
-        .collect();
-    let lines = if lines.is_empty() { vec![Line::from("(no output yet)")] } else { lines };
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    buffer.text(line(top, width), &"─".repeat(usize::from(width)), Style::default());
+    buffer.text(line(top, width), &format!(" logs of {} ({state}) ", pane.service), Style::default());
+    let shown = usize::from(height - 1);
+    let lines = pane.lines.iter().skip(pane.lines.len().saturating_sub(shown));
+    if pane.lines.is_empty() && shown > 0 {
+        buffer.text(line(top + 1, width), "(no output yet)", Style::default());
+    }
+    for (n, entry) in lines.enumerate() {
+        let text = entry.text.replace('\t', "    ");
+        let style = match entry.stream {
+            Stream::Stdout => Style::default(),
+            Stream::Stderr => palette.fg(Colour::Yellow),
+        };
+        buffer.text(line(top + 1 + n as u16, width), &text, style);
+    }
 }
 
 #[cfg(test)]
@@ -225,8 +245,6 @@ mod tests {
     use super::*;
     use crate::app::top::model::{Key, LogEntry};
     use crate::ctl::proto::{ServiceState, ServiceStatus, StatusReply, True};
-    use ratatui::backend::TestBackend;
-    use ratatui::Terminal;
 
     fn status(name: &str, state: ServiceState, pid: Option<i32>) -> ServiceStatus {
         ServiceStatus {
@@ -251,19 +269,10 @@ mod tests {
         }
     }
 
-    fn screen(model: &Model, palette: Palette, now: Instant) -> (Vec<String>, ratatui::buffer::Buffer) {
-        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-        terminal.draw(|frame| draw(frame, model, now, palette)).unwrap();
-        let buffer = terminal.backend().buffer().clone();
-        let lines = (0..24)
-            .map(|y| {
-                (0..80)
-                    .map(|x| buffer[(x, y)].symbol().to_string())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect();
+    fn screen(model: &Model, palette: Palette, now: Instant) -> (Vec<String>, Buffer) {
+        let mut buffer = Buffer::new(80, 24);
+        draw(&mut buffer, model, now, palette);
+        let lines = (0..24).map(|y| buffer.line(y)).collect();
         (lines, buffer)
     }
 
@@ -308,12 +317,13 @@ mod tests {
         model.apply_lost("connection refused".into(), now);
         for colour in [true, false] {
             let (_, buffer) = screen(&model, Palette { colour }, now);
-            let coloured =
-                buffer.content.iter().any(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset);
+            let coloured = (0..24)
+                .flat_map(|y| (0..80).map(move |x| (x, y)))
+                .any(|(x, y)| buffer.cell(x, y).style.fg.is_some() || buffer.cell(x, y).style.bg.is_some());
             assert_eq!(coloured, colour);
         }
         let (_, buffer) = screen(&model, Palette { colour: false }, now);
-        assert!(buffer[(0, 2)].modifier.contains(Modifier::REVERSED), "the selection shows without colour");
+        assert!(buffer.cell(0, 2).style.modifiers & REVERSED != 0, "the selection shows without colour");
     }
 
     #[test]

@@ -197,7 +197,7 @@ impl MountPlanBuilder {
     /// already, then remount it and every submount.
     pub(super) fn path_rules(&mut self, rules: &[PathRule], entries: &[MountEntry]) -> Result<(), String> {
         let mut rules = rules.to_vec();
-        rules.sort_by_key(|r| (r.path.components().count(), r.writable));
+        tend_core::sort::sort_by_key(&mut rules, |r| (r.path.components().count(), r.writable));
         const KEEP: libc::c_ulong = libc::MS_NOSUID
             | libc::MS_NODEV
             | libc::MS_NOEXEC

@@ -125,7 +125,7 @@ impl<U: Definition> Core<U> {
         if self.closing.is_empty() || self.services.iter().any(|s| s.spawning) {
             return;
         }
-        self.closing.sort_unstable();
+        crate::sort::sort(&mut self.closing);
         for pipe in std::mem::take(&mut self.closing) {
             self.out.push(Action::ClosePipe { pipe });
         }

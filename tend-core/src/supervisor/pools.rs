@@ -115,7 +115,7 @@ impl<U: Definition> Core<U> {
             .filter(|i| !diff.remove.contains(i))
             .chain(diff.add.iter().cloned())
             .collect();
-        instances.sort_by_key(|i| (i.parse::<u64>().ok(), i.clone()));
+        crate::sort::sort_by_key(&mut instances, |i| (i.parse::<u64>().ok(), i.clone()));
         if let Some(entry) = self.units.get_mut(name) {
             entry.instances = Some(instances);
             entry.scaled = true;

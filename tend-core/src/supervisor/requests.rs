@@ -572,7 +572,7 @@ impl<U: Definition> Core<U> {
                 changed.push(service);
             }
         }
-        plan.changed.sort();
+        crate::sort::sort(&mut plan.changed);
         for service in changed {
             if self.services[service].goal.wanted {
                 self.restart(service, false);
@@ -600,8 +600,8 @@ impl<U: Definition> Core<U> {
                 self.services[service].selected = self.selection.is_none();
             }
         }
-        started.sort();
-        loaded.sort();
+        crate::sort::sort(&mut started);
+        crate::sort::sort(&mut loaded);
         let report = ReloadReport {
             started,
             loaded,
