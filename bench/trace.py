@@ -3,7 +3,7 @@ import re
 import statistics
 import sys
 
-WAIT4, CLONE, CLONE3, WRITE = 61, 56, 435, 1
+WAIT4, CLONE, CLONE3, WRITE, FUTEX = 61, 56, 435, 1, 202
 EPOLL = (232, 281, 441)  # epoll_wait, epoll_pwait, epoll_pwait2
 
 
@@ -13,16 +13,20 @@ def show(rows):
             print("%-40s %7.0f  (%.0f-%.0f, n=%d)" % (name, statistics.median(values), min(values), max(values), len(values)))
 
 
-def restart(path):
+def restart(path, loop_tid):
+    # The loop thread's events only: since the spawner thread (spawn/vfork.rs)
+    # a restart's clone3 runs there, and returns only once the child exec'd;
+    # the loop hands the job over and waits for the pid with two futex calls,
+    # which stand for "clone3" below.
     events = []
     for line in open(path):
-        m = re.match(r"\s*([\d.]+):\s+(\S+): (.*)", line)
-        if not m:
+        m = re.match(r"\s*(\d+)\s+([\d.]+):\s+(\S+): (.*)", line)
+        if not m or int(m.group(1)) != loop_tid:
             continue
-        nr = re.search(r"NR (-?\d+)", m.group(3))
-        ret = re.search(r"= (-?\d+)", m.group(3))
-        kind = m.group(2).split(":")[-1]
-        events.append((float(m.group(1)) * 1e6, kind, int(nr.group(1)) if nr else None, int(ret.group(1)) if ret else None))
+        nr = re.search(r"NR (-?\d+)", m.group(4))
+        ret = re.search(r"= (-?\d+)", m.group(4))
+        kind = m.group(3).split(":")[-1]
+        events.append((float(m.group(2)) * 1e6, kind, int(nr.group(1)) if nr else None, int(ret.group(1)) if ret else None))
     rows = {k: [] for k in ["tend wakes -> waitpid", "waitpid -> clone3", "  of which PATH search (statx)",
                             "clone3", "clone3 -> tend sleeps again", "  page faults in that span",
                             "tend sleeps -> exec confirmed", "exec confirmed -> `started` written"]}
@@ -51,8 +55,17 @@ def restart(path):
                 if events[j][0] - events[k][0] > 200:
                     break
                 j = k
-        c = find(i, "sys_enter", (CLONE3, CLONE))
-        ce = find(c, "sys_exit", (CLONE3, CLONE))
+        c = find(i, "sys_enter", (CLONE3, CLONE, FUTEX))
+        if c < len(events) and events[c][2] == FUTEX:
+            # The hand-over: every futex call in a row (wake, then wait).
+            ce = c
+            for k in range(c, len(events)):
+                if events[k][2] == FUTEX and events[k][1] == "sys_exit":
+                    ce = k
+                elif events[k][1] != "page_fault_user" and events[k][2] != FUTEX:
+                    break
+        else:
+            ce = find(c, "sys_exit", (CLONE3, CLONE))
         s = find(ce, "sys_enter", EPOLL)
         se = find(s, "sys_exit", EPOLL)
         w = find(se, "sys_enter", (WRITE,))
@@ -128,6 +141,6 @@ def sigterm(path, inits_path):
 
 if __name__ == "__main__":
     if sys.argv[1] == "restart":
-        restart(sys.argv[2])
+        restart(sys.argv[2], int(sys.argv[3]))
     else:
         sigterm(sys.argv[2], sys.argv[3])

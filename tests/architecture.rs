@@ -235,13 +235,21 @@ fn files_using(dir: &Path, words: &[&str]) -> Vec<String> {
 
 #[test]
 fn only_the_spawner_forks() {
-    // The fork itself: `spawn` (and the raw clone3 it calls, in `sys`). In
-    // `spawn/child.rs`, a `private_pids` child (PID 1 of its namespace,
-    // already outside tend) forks the service and stays as its reaper.
+    // The fork itself: `spawn` (and the raw clone3 it calls, in `sys`), and
+    // the spawner thread of `spawn/vfork.rs` (clone3 with CLONE_VM and
+    // CLONE_VFORK, for services without a sandbox). In `spawn/child.rs`, a
+    // `private_pids` child (PID 1 of its namespace, already outside tend)
+    // forks the service and stays as its reaper.
     assert_eq!(files_using(&src(), &["libc::fork", "libc::vfork"]), ["src/spawn/mod.rs"]);
     assert_eq!(
         files_using(&src(), &["SYS_clone", "SYS_clone3"]),
-        ["src/spawn/child.rs", "src/spawn/mod.rs", "src/sys/mod.rs"]
+        ["src/spawn/child.rs", "src/spawn/mod.rs", "src/spawn/vfork.rs", "src/sys/mod.rs"]
+    );
+    // The one thread that forks is the spawner's, started in `spawn` only.
+    let threads = files_using(&src(), &["std::thread::Builder", "thread::spawn"]);
+    assert!(
+        threads.iter().all(|f| !f.starts_with("src/spawn") || f == "src/spawn/vfork.rs"),
+        "threads in spawn/: {threads:?}"
     );
     assert_eq!(files_using(&src(), &["sys::clone3"]), ["src/spawn/mod.rs"]);
     // Who asks for a fork: the loop's spawner, and `tend run` for its one child.

@@ -2,7 +2,11 @@
 //!
 //! Everything here must be async-signal-safe (signal-safety(7)): raw system
 //! calls on data the parent prepared, no allocation, no locks, no logging, no
-//! user-database look-ups, no panics that unwind. The order follows DESIGN.md:
+//! user-database look-ups, no panics that unwind. A service's child may
+//! share tend's memory (`vfork`, see `spawn::vfork`): then it writes nothing
+//! but its own stack, the suspended spawner thread's errno and its status
+//! pipe, so every step is a plain system call (raw where glibc's wrapper
+//! keeps state: set-id broadcast, cancellation). The order follows DESIGN.md:
 //! rlimits and nice come before the identity change, since raising a hard
 //! limit or lowering nice needs privileges the service will not have.
 
@@ -24,11 +28,18 @@ fn fail_code(status_fd: i32, code: u32, errno: i32, index: u32) -> ! {
     report[0..4].copy_from_slice(&code.to_ne_bytes());
     report[4..8].copy_from_slice(&errno.to_ne_bytes());
     report[8..12].copy_from_slice(&index.to_ne_bytes());
-    // SAFETY: write and _exit are async-signal-safe; report is a local buffer.
+    // SAFETY: write and _exit are async-signal-safe; report is a local
+    // buffer. The raw write: glibc's is a cancellation point, which touches
+    // the calling thread's descriptor (shared memory in a `vfork` child).
     unsafe {
-        libc::write(status_fd, report.as_ptr().cast(), report.len());
+        libc::syscall(libc::SYS_write, status_fd, report.as_ptr(), report.len());
         libc::_exit(127)
     }
+}
+
+/// A raw system call's result as the `step!` macro wants it (-1 on error).
+fn raw(rc: libc::c_long) -> i32 {
+    rc as i32
 }
 
 fn errno() -> i32 {
@@ -41,7 +52,8 @@ macro_rules! step {
     ($fd:expr, $step:expr, $index:expr, $call:expr) => {
         // SAFETY: each call below is an async-signal-safe system call whose
         // pointer arguments point into the plan, which the parent keeps alive
-        // (the child has its own copy of the address space).
+        // (a forked child has its own copy of the address space; a `vfork`
+        // child reads the spawner thread's, kept until it exec'd or died).
         if unsafe { $call } == -1 {
             fail($fd, $step, errno(), $index);
         }
@@ -114,7 +126,7 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
         _ => &plan.cgroup_fds,
     };
     for &cgroup_fd in joins {
-        step!(fd, Step::Cgroup, 0, libc::write(cgroup_fd, b"0".as_ptr().cast(), 1) as i32);
+        step!(fd, Step::Cgroup, 0, raw(libc::syscall(libc::SYS_write, cgroup_fd, b"0".as_ptr(), 1)));
     }
 
     // 5. Namespaces and mounts, while still privileged.
@@ -152,15 +164,19 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
     }
 
     // 9. Identity: groups, then gid, then uid (after setuid we could no
-    // longer change the groups).
+    // longer change the groups). The raw system calls, never glibc's
+    // wrappers: in a process glibc knows to have threads, those broadcast
+    // the change to every thread (SIGSETXID, nptl's __nptl_setxid), which
+    // in a `vfork` child sharing tend's memory would signal tend's own
+    // threads and wait on them. The kernel's calls change this process only.
     if let Some(groups) = &plan.groups {
-        step!(fd, Step::Setgroups, 0, libc::setgroups(groups.len(), groups.as_ptr()));
+        step!(fd, Step::Setgroups, 0, raw(libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr())));
     }
     if let Some(gid) = plan.gid {
-        step!(fd, Step::Setgid, 0, libc::setresgid(gid, gid, gid));
+        step!(fd, Step::Setgid, 0, raw(libc::syscall(libc::SYS_setresgid, gid, gid, gid)));
     }
     if let Some(uid) = plan.uid {
-        step!(fd, Step::Setuid, 0, libc::setresuid(uid, uid, uid));
+        step!(fd, Step::Setuid, 0, raw(libc::syscall(libc::SYS_setresuid, uid, uid, uid)));
     }
 
     // 10. Capabilities: the bounding set, then what the service holds.
@@ -173,7 +189,7 @@ pub(super) fn run(plan: &ExecPlan, status_fd: i32, parent_pid: i32, joined_by_cl
         // A non-root service must not be able to get root back (unless its
         // sandbox deliberately keeps CAP_SETUID).
         // SAFETY: setresuid takes integers.
-        if uid != 0 && !plan.keeps_setuid() && unsafe { libc::setresuid(0, 0, 0) } == 0 {
+        if uid != 0 && !plan.keeps_setuid() && unsafe { libc::syscall(libc::SYS_setresuid, 0, 0, 0) } == 0 {
             fail(fd, Step::DropCheck, 0, 0);
         }
     }
@@ -346,7 +362,8 @@ fn reaper(status_fd: i32, own_group: bool) {
 fn open_stdin_file(status_fd: i32, path: &std::ffi::CStr) {
     let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK;
     // SAFETY: open with a NUL-terminated path the parent prepared.
-    let file = unsafe { libc::open(path.as_ptr(), flags) };
+    // Raw: glibc's open is a cancellation point (see `fail_code`).
+    let file = unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), flags) } as i32;
     if file == -1 {
         fail(status_fd, Step::StdinFile, errno(), 0);
     }
@@ -358,8 +375,9 @@ fn open_stdin_file(status_fd: i32, path: &std::ffi::CStr) {
     }
     step!(status_fd, Step::StdinFile, 0, libc::fcntl(file, libc::F_SETFL, libc::O_RDONLY));
     step!(status_fd, Step::StdinFile, 0, libc::dup2(file, 0));
-    // SAFETY: close a descriptor this process opened (close-on-exec anyway).
-    unsafe { libc::close(file) };
+    // SAFETY: close a descriptor this process opened (close-on-exec anyway);
+    // raw, as open above.
+    unsafe { libc::syscall(libc::SYS_close, file) };
 }
 
 fn close_stray_fds(status_fd: i32) {
@@ -385,6 +403,39 @@ fn close_stray_fds(status_fd: i32) {
         // SAFETY: fcntl on a number that may or may not be open; EBADF is fine.
         unsafe {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+}
+
+/// Every signal with a handler of tend's back to SIG_DFL, whatever the
+/// plan says: a child sharing tend's memory (`vfork`) must never run one of
+/// tend's handlers (they write to tend's self-pipe and memory). What glibc's
+/// posix_spawn does (spawni.c: query each signal, reset the handled ones);
+/// ignored ones stay ignored until `reset_signals` applies the plan. All
+/// signals are blocked while this runs (the spawner thread blocks them all).
+pub(super) fn reset_handlers() {
+    let default_action = [0u64; 4];
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        let mut old = [0u64; 4];
+        // SAFETY: rt_sigaction with a null new action writes the old one
+        // into a local buffer (4 words cover the kernel's struct sigaction).
+        let rc = unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, signal, std::ptr::null::<u8>(), old.as_mut_ptr(), 8)
+        };
+        if rc == 0 && old[0] != libc::SIG_DFL as u64 && old[0] != libc::SIG_IGN as u64 {
+            // SAFETY: as in `reset_signals`: a local SIG_DFL action.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    default_action.as_ptr(),
+                    std::ptr::null_mut::<u8>(),
+                    8,
+                );
+            }
         }
     }
 }

@@ -9,13 +9,15 @@
 
 mod child;
 mod plan;
+mod vfork;
 
-pub use plan::{check_program, ExecPlan, Stdio};
+pub use plan::{check_program, forget_resolved_programs, ExecPlan, Stdio};
 
 use nix::fcntl::OFlag;
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 
 step_codes! {
     /// The steps the child runs between fork and exec, in order. The
@@ -189,6 +191,30 @@ pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
     }
 }
 
+/// Start a service's `plan` without copying tend: from the spawner thread
+/// with `CLONE_VM | CLONE_VFORK` ([`vfork`]) when it is free and the plan
+/// has no sandbox, else by [`spawn`]'s fork. Returns once the child exists
+/// (not once it exec'd: that is `Child::exec_status`, as for a fork).
+pub fn spawn_shared(plan: &Arc<ExecPlan>) -> io::Result<Child> {
+    let (status_read, status_write) = status_pipe()?;
+    match vfork::try_spawn(plan, status_write.as_raw_fd(), crate::sys::getpid()) {
+        Some(Ok(pid)) => {
+            // The child has its own copy of the write end since the clone.
+            drop(status_write);
+            Ok(Child { pid, exec_status: status_read })
+        }
+        // Busy, sandboxed, or clone3 refused (an old kernel): fork.
+        Some(Err(_)) | None => fork(plan, status_read, status_write),
+    }
+}
+
+/// Non-blocking from the start, so that nothing can fail after the fork
+/// (a child must be indexed by the caller once it exists). The child's
+/// one 12-byte write to an empty pipe never blocks either way.
+fn status_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?)
+}
+
 /// Fork and run `plan` in the child. Returns once the child exists; the
 /// caller learns whether exec worked from `Child::exec_status`.
 ///
@@ -196,10 +222,11 @@ pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
 /// the child; the child resets every disposition and unblocks them just
 /// before exec.
 pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
-    // Non-blocking from the start, so that nothing can fail after the fork
-    // (a child must be indexed by the caller once it exists). The child's
-    // one 12-byte write to an empty pipe never blocks either way.
-    let (status_read, status_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+    let (status_read, status_write) = status_pipe()?;
+    fork(plan, status_read, status_write)
+}
+
+fn fork(plan: &ExecPlan, status_read: OwnedFd, status_write: OwnedFd) -> io::Result<Child> {
     // `private_pids`: the child is PID 1 of a new PID namespace, where its
     // parent (tend) is outside: getppid() says 0 there.
     let new_pid_namespace = plan.confine.as_ref().is_some_and(|c| c.pid_namespace());
@@ -229,7 +256,6 @@ pub fn spawn(plan: &ExecPlan) -> io::Result<Child> {
         pid = unsafe { libc::fork() };
     }
     if pid == 0 {
-        use std::os::fd::AsRawFd;
         child::run(plan, status_write.as_raw_fd(), parent_pid, joined_by_clone);
     }
     let fork_error = io::Error::last_os_error();

@@ -76,6 +76,14 @@ pub struct ExecPlan {
     pub(super) stdin_file: Option<CString>,
 }
 
+// SAFETY: the raw pointers in `argv_ptrs`/`envp_ptrs` point into the
+// plan's own CStrings (heap data that moves with it and is never changed
+// after `assemble`); nothing else in a plan is tied to a thread. Shared
+// read-only with the spawner thread (`spawn::vfork`).
+unsafe impl Send for ExecPlan {}
+// SAFETY: as above: no interior mutability; `&ExecPlan` only reads.
+unsafe impl Sync for ExecPlan {}
+
 /// tend's signal dispositions are set once, before the first spawn; read
 /// them once.
 fn signals_to_reset() -> &'static [i32] {
@@ -139,6 +147,18 @@ fn candidates(program: &str, path: Option<&OsStr>) -> Result<Vec<CString>, PlanE
             out.push(full);
         }
     }
+    // Found before with this PATH: that one first, and no search (a stat of
+    // each PATH entry, 8 on a typical PATH, on every restart). The rest of
+    // PATH stays behind it, in order, so that a program removed since is
+    // still looked for as execvp(3) would; a failed exec or a reload
+    // forgets what was found ([`forget_resolved_programs`]).
+    let key = (program.as_bytes().to_vec(), path.clone());
+    let mut resolved = resolved_programs();
+    if let Some(index) = resolved.get(&key).and_then(|found| out.iter().position(|c| c == found)) {
+        let found = out.remove(index);
+        out.insert(0, found);
+        return Ok(out);
+    }
     // Resolve in the parent (DESIGN: plan, then fork): the first candidate
     // that is an executable file is the one execvp would run, and the child
     // then makes one execve instead of one per PATH entry. When none is,
@@ -150,9 +170,32 @@ fn candidates(program: &str, path: Option<&OsStr>) -> Result<Vec<CString>, PlanE
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     });
     if let Some(index) = executable {
+        if resolved.len() >= RESOLVED_MAX {
+            resolved.clear();
+        }
+        resolved.insert(key, out[index].clone());
         return Ok(vec![out.swap_remove(index)]);
     }
     Ok(out)
+}
+
+/// At most this many programs remembered (each unit and exec check has
+/// one; a reload starts afresh): memory stays bounded whatever the units.
+const RESOLVED_MAX: usize = 4096;
+
+type Resolved = std::collections::HashMap<(Vec<u8>, Vec<u8>), CString>;
+
+/// Where each `(program, PATH)` was found by the last search.
+fn resolved_programs() -> std::sync::MutexGuard<'static, Resolved> {
+    static RESOLVED: std::sync::OnceLock<std::sync::Mutex<Resolved>> = std::sync::OnceLock::new();
+    let lock = RESOLVED.get_or_init(Default::default);
+    lock.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Search PATH afresh at the next spawns: after a reload (a program may
+/// have been installed earlier in PATH) and after an exec failed.
+pub fn forget_resolved_programs() {
+    resolved_programs().clear();
 }
 
 /// The environment a service gets: the inherited one (unless
@@ -482,5 +525,36 @@ impl ExecPlan {
     /// The sandbox keeps CAP_SETUID (7): getting uid 0 back is then allowed.
     pub(super) fn keeps_setuid(&self) -> bool {
         self.keeps_setuid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn executable(path: &std::path::Path) {
+        std::fs::write(path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn a_found_program_is_tried_first_without_a_search_until_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (early, late) = (dir.path().join("early"), dir.path().join("late"));
+        std::fs::create_dir(&early).unwrap();
+        std::fs::create_dir(&late).unwrap();
+        let program = "tend-plan-test-program";
+        executable(&late.join(program));
+        let path = OsString::from(format!("{}:{}", early.display(), late.display()));
+        let c = |p: &std::path::Path| CString::new(p.join(program).into_os_string().into_vec()).unwrap();
+        assert_eq!(candidates(program, Some(&path)).unwrap(), [c(&late)]);
+        // Installed earlier in PATH since: the one found is still tried
+        // first, the rest of PATH after it.
+        executable(&early.join(program));
+        assert_eq!(candidates(program, Some(&path)).unwrap(), [c(&late), c(&early)]);
+        // A reload or a failed exec: searched again, as execvp(3) would.
+        forget_resolved_programs();
+        assert_eq!(candidates(program, Some(&path)).unwrap(), [c(&early)]);
     }
 }

@@ -767,6 +767,10 @@ impl Supervisor {
             self.io[service].exec = None;
             if let Some(Source::ExecStatus(watch)) = self.unregister(token) {
                 if let Some(failure) = watch.failure() {
+                    if failure.step == "exec" {
+                        // Moved or removed since it was found: search again.
+                        crate::spawn::forget_resolved_programs();
+                    }
                     self.feed(Event::SpawnFailed { service, failure });
                     return;
                 }
@@ -1786,6 +1790,9 @@ impl Supervisor {
 
     /// Give the core what was loaded.
     fn apply_loaded(&mut self, loaded: Loaded, asked_by: Vec<ConnId>) {
+        // A reload is also how a user says "look for the programs again"
+        // (one installed earlier in PATH since).
+        crate::spawn::forget_resolved_programs();
         let mut warned = Vec::new();
         let units = match loaded {
             Ok((units, warnings)) => {

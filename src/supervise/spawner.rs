@@ -15,6 +15,7 @@ use crate::unit::UnitSpec;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 use tend_core::service::StartFailure;
 use tend_core::{Level, ServiceId};
 
@@ -24,7 +25,8 @@ pub(crate) struct ExecWatch {
     pub(super) pid: i32,
     pub(super) fd: OwnedFd,
     bytes: Vec<u8>,
-    plan: ExecPlan,
+    /// Shared with the spawner thread until its `vfork` child exec'd.
+    plan: Arc<ExecPlan>,
     /// EOF was read: exec succeeded (no bytes) or failed (bytes).
     eof: bool,
 }
@@ -234,8 +236,15 @@ impl Spawner {
         self.sandbox_plan(service, unit, &mut plan, notices)?;
         let placement = &mut self.placements[service];
         placement.oom_kills_at_start = placement.cgroup.as_ref().and_then(|c| c.oom_kills());
-        let child = spawn::spawn(&plan).map_err(|e| io_failure("fork", &e, format!("cannot fork: {e}")))?;
-        plan.forked();
+        let mut plan = Arc::new(plan);
+        let child =
+            spawn::spawn_shared(&plan).map_err(|e| io_failure("fork", &e, format!("cannot fork: {e}")))?;
+        // Only when no one else holds the plan: a forked child has its own
+        // copy, but a spawner-thread child reads this one until its exec
+        // (the thread lets go of it then; until then argv and envp stay).
+        if let Some(plan) = Arc::get_mut(&mut plan) {
+            plan.forked();
+        }
         drop(data);
         let ready_pipe = ready_pipe.map(|(read_end, _write_end)| read_end);
         let exec =

@@ -1,0 +1,58 @@
+//! The spawner thread for real: these fork inside the test process, so
+//! they are `#[ignore]`d and run alone (`--ignored --test-threads=1`).
+
+use super::*;
+use std::os::fd::AsRawFd;
+
+/// Read the exec-status pipe to its end (EOF: exec'd or exited).
+fn report(fd: &std::os::fd::OwnedFd) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        crate::sys::wait_readable(fd);
+        match crate::sys::read(fd, &mut buf) {
+            Ok(0) => return bytes,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn exit_status(pid: i32) -> i32 {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, into a local.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    status
+}
+
+#[test]
+#[ignore] // forks: run alone with --ignored --test-threads=1
+fn the_spawner_thread_starts_a_program_and_reports_an_exec_failure() {
+    let run = |argv: &[&str]| {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let plan = Arc::new(ExecPlan::for_command(&argv, std::env::vars_os(), false, None).unwrap());
+        let (read_end, write_end) = super::super::status_pipe().unwrap();
+        // Free once the vfork of the previous job has returned (just
+        // after that child's exec or exit): poll, bounded.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let pid = loop {
+            if let Some(result) = try_spawn(&plan, write_end.as_raw_fd(), crate::sys::getpid()) {
+                break result.unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "the spawner thread stays busy");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        drop(write_end);
+        let bytes = report(&read_end);
+        (plan, pid, bytes)
+    };
+    let (_, pid, bytes) = run(&["sh", "-c", "exit 7"]);
+    assert!(bytes.is_empty(), "exec confirmed by EOF alone");
+    assert_eq!(libc::WEXITSTATUS(exit_status(pid)), 7);
+    // A second job once the first is done: the thread is free again.
+    let (plan, pid, bytes) = run(&["/no/such/program"]);
+    let error = super::super::decode_report(&plan, &bytes).expect("a failure report");
+    assert_eq!(error.to_string(), "cannot execute /no/such/program: No such file or directory");
+    assert_eq!(libc::WEXITSTATUS(exit_status(pid)), 127);
+}
