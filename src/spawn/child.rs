@@ -415,17 +415,8 @@ fn close_stray_fds(status_fd: i32) {
 /// signals are blocked while this runs (the spawner thread blocks them all).
 pub(super) fn reset_handlers() {
     let default_action = [0u64; 4];
-    for signal in 1..=64 {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
-        }
-        let mut old = [0u64; 4];
-        // SAFETY: rt_sigaction with a null new action writes the old one
-        // into a local buffer (4 words cover the kernel's struct sigaction).
-        let rc = unsafe {
-            libc::syscall(libc::SYS_rt_sigaction, signal, std::ptr::null::<u8>(), old.as_mut_ptr(), 8)
-        };
-        if rc == 0 && old[0] != libc::SIG_DFL as u64 && old[0] != libc::SIG_IGN as u64 {
+    for (signal, handler) in crate::sys::signal_handlers() {
+        if handler.is_some_and(|h| h != libc::SIG_DFL as u64 && h != libc::SIG_IGN as u64) {
             // SAFETY: as in `reset_signals`: a local SIG_DFL action.
             unsafe {
                 libc::syscall(

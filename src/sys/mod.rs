@@ -298,15 +298,13 @@ pub fn peer_groups(socket: impl AsFd) -> io::Result<Vec<u32>> {
     }
 }
 
-/// Signals whose disposition in tend is not the default (handled or
-/// ignored), read with the raw rt_sigaction system call (glibc's sigaction
-/// hides 32 and 33). A child need reset only these before exec.
-pub fn non_default_signals() -> Vec<i32> {
-    let mut signals = Vec::new();
-    for signal in 1..=64 {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
-        }
+/// Every signal but SIGKILL and SIGSTOP with its handler as the kernel
+/// holds it (`SIG_DFL` 0, `SIG_IGN` 1, else a handler's address; `None`
+/// if the query was refused), read with the raw rt_sigaction system call
+/// (glibc's sigaction hides 32 and 33). Allocates nothing, so a child
+/// between clone and exec may walk it too (`spawn::child`).
+pub fn signal_handlers() -> impl Iterator<Item = (i32, Option<u64>)> {
+    (1..=64).filter(|&signal| signal != libc::SIGKILL && signal != libc::SIGSTOP).map(|signal| {
         // The kernel's struct sigaction: handler first; 4 words cover it on
         // every architecture.
         let mut old = [0u64; 4];
@@ -315,11 +313,14 @@ pub fn non_default_signals() -> Vec<i32> {
         let rc = unsafe {
             libc::syscall(libc::SYS_rt_sigaction, signal, std::ptr::null::<u8>(), old.as_mut_ptr(), 8)
         };
-        if rc != 0 || old[0] != 0 {
-            signals.push(signal);
-        }
-    }
-    signals
+        (signal, (rc == 0).then_some(old[0]))
+    })
+}
+
+/// Signals whose disposition in tend is not the default (handled or
+/// ignored, or not readable). A child need reset only these before exec.
+pub fn non_default_signals() -> Vec<i32> {
+    signal_handlers().filter(|&(_, handler)| handler != Some(0)).map(|(signal, _)| signal).collect()
 }
 
 /// The signal state tend was started with: which signals were ignored
