@@ -44,7 +44,7 @@ pub fn warnings(unit: &UnitSpec, tend_uid: u32, strict: bool, socket: Option<&Pa
         }
     }
     if strict {
-        let sandboxed = unit.sandbox != crate::unit::SandboxSpec::default();
+        let sandboxed = unit.sandbox.is_set();
         if runs_as_root && !sandboxed {
             out.push("runs as root with no sandbox settings (set user, or sandbox: capabilities, read_only_paths, …)".into());
         }

@@ -290,7 +290,7 @@ impl Spawner {
         plan: &mut ExecPlan,
         notices: &mut Vec<(Level, String)>,
     ) -> Result<(), StartFailure> {
-        let resources = unit.resources;
+        let resources = *unit.resources;
         if self.placements[service].cgroup.is_none() {
             match self.cgroups.available() {
                 Ok(()) => match self.cgroups.create(&unit.name, &resources) {
@@ -321,7 +321,7 @@ impl Spawner {
         if let Some(cgroup) = &placement.cgroup {
             plan.set_cgroup_fds(cgroup.join_fds(), cgroup.clone_into());
         }
-        if unit.sandbox != crate::unit::SandboxSpec::default() {
+        if unit.sandbox.is_set() {
             let uid = unit.identity.as_ref().map(|i| i.uid);
             let confine = crate::sandbox::confine::ConfinePlan::new(&unit.sandbox, uid)
                 .map_err(|e| failure("sandbox", format!("cannot prepare the sandbox: {e}")))?;

@@ -142,7 +142,7 @@ pub(crate) fn check(units: &[UnitSpec], known: &BTreeSet<String>) -> Vec<Diagnos
 fn pipes(unit: &UnitSpec) -> impl Iterator<Item = (&'static str, &PipeTarget)> {
     [("stdout", &unit.stdout_to), ("stderr", &unit.stderr_to)]
         .into_iter()
-        .filter_map(|(key, target)| Some((key, target.as_ref()?)))
+        .filter_map(|(key, target)| Some((key, target.as_deref()?)))
 }
 
 /// What only the whole folder shows about pipes: a target that is no unit,

@@ -54,7 +54,7 @@ use super::values::{
 };
 use super::{
     Check, CheckSpec, Dependency, DependencyCondition, Diagnostic, FilesystemBackend, Identity, LogSpec,
-    PipeTarget, ProtectProc, Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType,
+    PipeTarget, ProtectProc, Rare, Resource, ResourcesSpec, RestartPolicy, Rlimit, SandboxSpec, ServiceType,
     SourcePos, StartLimit, Stdin, UnitSpec, UserDb, UserEntry, RLIM_UNLIMITED,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -873,11 +873,11 @@ impl Checker<'_> {
             watchdog: present(watchdog)?,
             notify_fd: present(notify_fd)?,
             timeout: present(timeout)?,
-            sandbox: sandbox?,
-            resources: resources?,
+            sandbox: Rare::new(sandbox?),
+            resources: Rare::new(resources?),
             stdin: stdin?,
-            stdout_to: present(stdout_to)?,
-            stderr_to: present(stderr_to)?,
+            stdout_to: present(stdout_to)?.map(Box::new),
+            stderr_to: present(stderr_to)?.map(Box::new),
             runtime_max: present(runtime_max)?,
         })
     }

@@ -1282,7 +1282,7 @@ sandbox:
   filesystem: mounts
 ");
     assert_eq!(
-        spec.sandbox,
+        *spec.sandbox,
         SandboxSpec {
             no_new_privileges: true,
             capabilities: Some(vec![0, 10, 39]),
@@ -1303,7 +1303,8 @@ sandbox:
     ));
     assert!(errors("command: x\nsandbox:\n  filesystem: landlock\n  private_pids: true\n")
         .contains("landlock cannot give a /proc of the service's own"));
-    assert_eq!(ok("command: x\n").sandbox, SandboxSpec::default());
+    assert_eq!(*ok("command: x\n").sandbox, SandboxSpec::default());
+    assert!(!ok("command: x\n").sandbox.is_set() && !ok("command: x\nsandbox: {}\n").sandbox.is_set());
     assert_eq!(ok("command: x\nsandbox: {capabilities: []}\n").sandbox.capabilities, Some(vec![]));
     assert_eq!(ok("command: x\nsandbox: {}\n").sandbox.capabilities, None);
     assert_eq!(
@@ -1395,7 +1396,7 @@ fn resources_every_key() {
         "command: x\nresources:\n  memory_max: 256M\n  pids_max: 200\n  cpu_max: 0.5\n  cpu_weight: 100\n  accounting: true\n",
     );
     assert_eq!(
-        spec.resources,
+        *spec.resources,
         ResourcesSpec {
             memory_max: Some(256 << 20),
             pids_max: Some(200),
@@ -1404,9 +1405,9 @@ fn resources_every_key() {
             accounting: true,
         }
     );
-    assert_eq!(ok("command: x\n").resources, ResourcesSpec::default());
+    assert_eq!(*ok("command: x\n").resources, ResourcesSpec::default());
     // Accounting alone is no limit: such a unit loads where cgroups cannot be used.
-    let accounting = ok("command: x\nresources: {accounting: true}\n").resources;
+    let accounting = *ok("command: x\nresources: {accounting: true}\n").resources;
     assert!(accounting.accounting && !accounting.is_set(), "{accounting:?}");
     let cpu =
         |v: &str| ok(&format!("command: x\nresources: {{cpu_max: {v}}}\n")).resources.cpu_max_millicores;
