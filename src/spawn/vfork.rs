@@ -194,22 +194,7 @@ fn serve(shared: &'static Shared, stack: ChildStack) -> ! {
     }
 }
 
-#[repr(C)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+use crate::sys::CloneArgs;
 
 /// clone3 into the service's cgroup when it has a v2 one, else plainly;
 /// returns the pid or -errno, once the child has exec'd or died.
@@ -227,23 +212,13 @@ fn clone_job(job: &mut Job, stack: &ChildStack) -> i32 {
 }
 
 fn clone_vm(job: &Job, stack: &ChildStack, cgroup_dir: Option<i32>) -> i32 {
-    let flags = (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT_SETTID) as u64
-        | if cgroup_dir.is_some() { CLONE_INTO_CGROUP } else { 0 };
-    let mut args = CloneArgs {
-        flags,
-        pidfd: 0,
-        child_tid: 0,
-        parent_tid: job.pid_slot as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        // The usable part starts above the guard page (the stack grows down
-        // from stack + stack_size).
-        stack: stack.base as u64 + GUARD_SIZE as u64,
-        stack_size: STACK_SIZE as u64,
-        tls: 0,
-        set_tid: 0,
-        set_tid_size: 0,
-        cgroup: cgroup_dir.unwrap_or(0) as u64,
-    };
+    let flags = (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT_SETTID) as u64;
+    let mut args = CloneArgs::new(flags, cgroup_dir);
+    args.parent_tid = job.pid_slot as u64;
+    // The usable part starts above the guard page (the stack grows down
+    // from stack + stack_size).
+    args.stack = stack.base as u64 + GUARD_SIZE as u64;
+    args.stack_size = STACK_SIZE as u64;
     // SAFETY: see `clone3_on_stack`: the child runs `child_main(job)` on the
     // stack above and never returns; `job` and `args` outlive the call,
     // which returns only once the child has exec'd or exited (CLONE_VFORK).

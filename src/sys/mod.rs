@@ -714,6 +714,44 @@ pub fn release_unused_stack() {
 /// CLONE_NEWPID (linux/sched.h).
 pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
 
+/// The kernel's `struct clone_args` (linux/sched.h, clone3(2)).
+#[repr(C)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+    pub cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+impl CloneArgs {
+    /// `flags`, SIGCHLD at the child's exit, and with `cgroup_dir`
+    /// CLONE_INTO_CGROUP into that open cgroup directory; nothing else.
+    pub fn new(flags: u64, cgroup_dir: Option<i32>) -> CloneArgs {
+        CloneArgs {
+            flags: flags | if cgroup_dir.is_some() { CLONE_INTO_CGROUP } else { 0 },
+            pidfd: 0,
+            child_tid: 0,
+            parent_tid: 0,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: 0,
+            stack_size: 0,
+            tls: 0,
+            set_tid: 0,
+            set_tid_size: 0,
+            cgroup: cgroup_dir.unwrap_or(0) as u64,
+        }
+    }
+}
+
 /// clone3(2) as a fork with `flags` (CLONE_NEWPID: the child is PID 1 of a
 /// new PID namespace) and, with `cgroup_dir`, CLONE_INTO_CGROUP: fork
 /// straight into the cgroup whose directory is open. Returns the child's
@@ -726,34 +764,7 @@ pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
 /// another thread (the reload thread's user look-ups) may have held at the
 /// fork, nor needs glibc's cached thread id.
 pub fn clone3(flags: u64, cgroup_dir: Option<i32>) -> i32 {
-    #[repr(C)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
-    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-    let args = CloneArgs {
-        flags: flags | if cgroup_dir.is_some() { CLONE_INTO_CGROUP } else { 0 },
-        pidfd: 0,
-        child_tid: 0,
-        parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
-        stack: 0,
-        stack_size: 0,
-        tls: 0,
-        set_tid: 0,
-        set_tid_size: 0,
-        cgroup: cgroup_dir.unwrap_or(0) as u64,
-    };
+    let args = CloneArgs::new(flags, cgroup_dir);
     // SAFETY: clone3 without CLONE_VM is a fork: the child gets a copy of
     // the address space and returns here with 0. `args` lives on our stack
     // for the duration of the call.
