@@ -16,6 +16,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
+pub mod messages;
 pub mod passwd;
 pub mod paths;
 pub mod stack;
