@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub mod passwd;
 pub mod paths;
+pub mod stack;
 
 /// CLOCK_MONOTONIC, as the time since its origin (the core's `Time`):
 /// unaffected by wall-clock changes.
