@@ -500,3 +500,67 @@ fn services_running_as_another_user_die_when_tend_is_killed() {
     tend.wait_exit(T);
     wait_gone(pid, T, "service (user nobody) after its supervisor was SIGKILLed");
 }
+
+/// The spawner thread for real, end to end (src/spawn/vfork.rs): a plain
+/// service is started by `clone3(CLONE_VM | CLONE_VFORK)`, seen by strace,
+/// and its process is what a fork would have made: the unit's user (the
+/// raw set-id calls, not glibc's thread broadcast), no signal handler of
+/// tend's left installed, nothing blocked. Its crash is reaped and it is
+/// started again the same way (the loop learns each pid before it can reap).
+#[test]
+fn a_service_started_by_the_spawner_thread_is_what_a_fork_would_make() {
+    let test = "a_service_started_by_the_spawner_thread_is_what_a_fork_would_make";
+    if skip_unless_root(test) || skip_unless_installed(test, &["strace"]) {
+        return;
+    }
+    let env = Env::new();
+    let trace = env.p("trace");
+    let state = env.p("state");
+    // The first run exits 3 (a crash); the restart sleeps, so that its
+    // /proc/PID/status is read from outside, of `sleep` itself (a shell
+    // installs handlers of its own).
+    env.unit(
+        "svc",
+        &format!(
+            "user: nobody\nrestart: always\nrestart_delay: 0s\n{}",
+            sh(&format!(
+                "if [ -e {0}/ran ]; then exec sleep 1000; fi\ntouch {0}/ran\nexit 3",
+                state.display()
+            ))
+        ),
+    );
+    // nobody may pass through the test's folder and write its marker in a
+    // folder of its own (the units' folder stays writable by root alone).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=clone3", "-o"])
+        .arg(&trace)
+        .arg(tend_bin())
+        .args(["up", "--no-socket", "--units", env.units().to_str().unwrap()])
+        .current_dir(env.root());
+    let mut tend = Tend::spawn(cmd, env.root(), "strace tend up");
+    let starts = |tend: &Tend| -> Vec<i32> {
+        let needle = "svc: started (pid ";
+        tend.events().iter().filter_map(|l| l.split(needle).nth(1)?.split(')').next()?.parse().ok()).collect()
+    };
+    tend.wait_until(T, "the restarted service", || starts(&tend).len() >= 2);
+    let pid = starts(&tend)[1];
+    // Its exec of sleep (the start is reported before the shell's exec).
+    wait_until(T, "the restart to exec sleep", || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
+    let status = read(format!("/proc/{pid}/status"));
+    assert_eq!(status_field(&status, "Uid"), "65534 65534 65534 65534", "{status}");
+    assert_eq!(status_field(&status, "SigCgt"), "0000000000000000", "a handler of tend's is left\n{status}");
+    assert_eq!(status_field(&status, "SigBlk"), "0000000000000000", "{status}");
+    // SIGTERM to tend itself (the service's parent), not to strace.
+    let tend_pid: i32 = proc_stat_fields(pid).expect("the service's stat")[1].parse().unwrap();
+    kill(tend_pid, libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+    let traced = read(&trace);
+    let vforks = traced.lines().filter(|l| l.contains("clone3({flags=CLONE_VM|CLONE_VFORK")).count();
+    assert!(vforks >= 2, "both starts through the spawner thread's clone3:\n{traced}\n{}", tend.dump());
+}
