@@ -16,8 +16,10 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
+pub mod messages;
 pub mod passwd;
 pub mod paths;
+pub mod stack;
 
 /// CLOCK_MONOTONIC, as the time since its origin (the core's `Time`):
 /// unaffected by wall-clock changes.
