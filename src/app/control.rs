@@ -558,25 +558,13 @@ mod tests {
     use super::*;
 
     fn status(name: &str, state: &str, pid: Option<i32>) -> ServiceStatus {
+        let state_value = serde_json::from_value(serde_json::Value::String(state.into())).unwrap();
         ServiceStatus {
-            name: name.into(),
-            unit: None,
-            instance: None,
-            enabled: true,
-            state: serde_json::from_value(serde_json::Value::String(state.into())).unwrap(),
-            pid,
-            since: "2026-01-01T00:00:00Z".into(),
             since_secs: 75.0,
             uptime_secs: (state == "running" || state == "ready").then_some(75.0),
             restarts: 2,
-            last_exit: None,
-            reason: None,
             healthy: state == "running",
-            log_errors: vec![],
-            status_text: None,
-            last_check: None,
-            memory_bytes: None,
-            cpu_usec: None,
+            ..crate::app::fixtures::service_status(name, state_value, pid)
         }
     }
 

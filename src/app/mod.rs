@@ -3,6 +3,8 @@
 pub mod check;
 pub mod control;
 pub mod events;
+#[cfg(test)]
+mod fixtures;
 pub mod import;
 pub mod out;
 pub mod run;

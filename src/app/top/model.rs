@@ -908,24 +908,9 @@ mod tests {
     fn status(name: &str, state: ServiceState, pid: Option<i32>) -> ServiceStatus {
         let up = matches!(state, ServiceState::Running | ServiceState::Ready);
         ServiceStatus {
-            name: name.into(),
-            unit: None,
-            instance: None,
-            enabled: true,
-            state,
-            pid,
-            since: "2026-01-01T00:00:00Z".into(),
-            since_secs: 5.0,
             uptime_secs: up.then_some(65.0),
-            restarts: 0,
-            last_exit: None,
-            reason: None,
             healthy: up,
-            log_errors: vec![],
-            status_text: None,
-            last_check: None,
-            memory_bytes: None,
-            cpu_usec: None,
+            ..crate::app::fixtures::service_status(name, state, pid)
         }
     }
 

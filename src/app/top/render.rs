@@ -248,24 +248,11 @@ mod tests {
 
     fn status(name: &str, state: ServiceState, pid: Option<i32>) -> ServiceStatus {
         ServiceStatus {
-            name: name.into(),
-            unit: None,
-            instance: None,
-            enabled: true,
-            state,
-            pid,
-            since: "2026-01-01T00:00:00Z".into(),
-            since_secs: 5.0,
             uptime_secs: pid.map(|_| 75.0),
             restarts: 1,
-            last_exit: None,
-            reason: None,
             healthy: pid.is_some(),
-            log_errors: vec![],
-            status_text: None,
-            last_check: None,
             memory_bytes: pid.map(|_| 3 << 20),
-            cpu_usec: None,
+            ..crate::app::fixtures::service_status(name, state, pid)
         }
     }
 
