@@ -407,26 +407,23 @@ fn close_stray_fds(status_fd: i32) {
     }
 }
 
-/// Every signal with a handler of tend's back to SIG_DFL, whatever the
-/// plan says: a child sharing tend's memory (`vfork`) must never run one of
-/// tend's handlers (they write to tend's self-pipe and memory). What glibc's
-/// posix_spawn does (spawni.c: query each signal, reset the handled ones);
-/// ignored ones stay ignored until `reset_signals` applies the plan. All
-/// signals are blocked while this runs (the spawner thread blocks them all).
-pub(super) fn reset_handlers() {
+/// `signals` back to SIG_DFL: the handlers of tend's that the plan's list
+/// lacks, for a child sharing tend's memory (`vfork`), which must never run
+/// one of them (they write to tend's self-pipe and memory); `reset_signals`
+/// then applies the plan. All signals are blocked while this runs (the
+/// spawner thread blocks them all).
+pub(super) fn reset_to_default(signals: &[i32]) {
     let default_action = [0u64; 4];
-    for (signal, handler) in crate::sys::signal_handlers() {
-        if handler.is_some_and(|h| h != libc::SIG_DFL as u64 && h != libc::SIG_IGN as u64) {
-            // SAFETY: as in `reset_signals`: a local SIG_DFL action.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    signal,
-                    default_action.as_ptr(),
-                    std::ptr::null_mut::<u8>(),
-                    8,
-                );
-            }
+    for &signal in signals {
+        // SAFETY: as in `reset_signals`: a local SIG_DFL action.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<u8>(),
+                8,
+            );
         }
     }
 }

@@ -27,6 +27,16 @@ fn exit_status(pid: i32) -> i32 {
 }
 
 #[test]
+fn the_child_also_resets_the_handlers_the_list_lacks() {
+    let (dfl, ign, handler) = (Some(libc::SIG_DFL as u64), Some(libc::SIG_IGN as u64), Some(0x5555_0000));
+    let state = [(1, handler), (2, dfl), (13, ign), (15, handler), (17, None), (33, handler)];
+    assert_eq!(handled_beyond(state.into_iter(), &[1, 13, 15, 17]), [33]);
+    assert_eq!(handled_beyond(state.into_iter(), &[1, 15, 17, 33]), [0; 0], "ignored ones wait for the list");
+    assert_eq!(handled_beyond(state.into_iter(), &[1, 33]), [15, 17], "an unreadable disposition counts");
+    assert_eq!(handled_beyond(std::iter::empty(), &[]), [0; 0]);
+}
+
+#[test]
 #[ignore] // forks: run alone with --ignored --test-threads=1
 fn the_spawner_thread_starts_a_program_and_reports_an_exec_failure() {
     let run = |argv: &[&str]| {
