@@ -229,10 +229,25 @@ impl Tend {
     fn up_with(tend: &Path, dir: &Path, stdout: Stdio) -> (Tend, Instant) {
         let mut cmd = Command::new(tend);
         cmd.arg("up").arg("--units").arg(dir).arg("--socket").arg(socket_of(dir));
+        Tend::start(cmd, stdout)
+    }
+
+    /// This harness as the least supervisor process (`--minimal-supervisor`),
+    /// read like tend.
+    fn minimal(session: bool) -> (Tend, Instant) {
+        let exe = std::env::current_exe().unwrap_or_else(|e| die(&format!("current_exe: {e}")));
+        let mut cmd = Command::new(exe);
+        cmd.arg("--minimal-supervisor").arg(if session { "setsid" } else { "plain" });
+        Tend::start(cmd, Stdio::null())
+    }
+
+    fn start(mut cmd: Command, stdout: Stdio) -> (Tend, Instant) {
         cmd.stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
         cmd.process_group(0);
         let t0 = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| die(&format!("spawn {}: {e}", tend.display())));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| die(&format!("spawn {}: {e}", cmd.get_program().to_string_lossy())));
         let stderr = child.stderr.take().unwrap();
         let pidfd = pidfd_open(child.id() as i32);
         (
@@ -383,7 +398,13 @@ fn make_units(root: &Path, name: &str, n: usize, body: &str) -> PathBuf {
 /// fork + execv + wait for exec confirmation on a close-on-exec pipe (EOF
 /// means exec succeeded). argv is prepared before fork. Returns the pid.
 fn raw_spawn(path: &CStr, argv: &[*const libc::c_char]) -> i32 {
-    // SAFETY: argv is NULL-terminated and prepared before fork; the child only calls async-signal-safe functions (execv, write, _exit).
+    raw_spawn_with(path, argv, false)
+}
+
+/// `raw_spawn`, the child in a session of its own first (`setsid`, as tend
+/// starts a service) when `session`.
+fn raw_spawn_with(path: &CStr, argv: &[*const libc::c_char], session: bool) -> i32 {
+    // SAFETY: argv is NULL-terminated and prepared before fork; the child only calls async-signal-safe functions (setsid, execv, write, _exit).
     unsafe {
         let mut fds = [0i32; 2];
         if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
@@ -392,6 +413,9 @@ fn raw_spawn(path: &CStr, argv: &[*const libc::c_char]) -> i32 {
         let pid = libc::fork();
         if pid == 0 {
             libc::close(fds[0]);
+            if session {
+                libc::setsid();
+            }
             libc::execv(path.as_ptr(), argv.as_ptr());
             let e = *libc::__errno_location();
             libc::write(fds[1], &e as *const i32 as *const libc::c_void, 4);
@@ -411,6 +435,37 @@ fn raw_spawn(path: &CStr, argv: &[*const libc::c_char]) -> i32 {
             die(&format!("raw spawn: exec failed errno {e}"));
         }
         pid
+    }
+}
+
+/// The least a supervisor process can do for one `restart: always`
+/// service (the crash figure's last information rows): block in `waitpid`
+/// on the one child (no signal handler, no event loop, no bookkeeping),
+/// then the very raw spawn the reference times (`session`: with a `setsid`
+/// in the child first, as tend starts a service), then one line on stderr
+/// as tend writes it. What is left between this and the raw spawn is the
+/// relay itself: the dying process, a sleeping supervisor woken, its reader
+/// woken by the line, and how the scheduler places the four.
+fn minimal_supervisor(session: bool) -> ! {
+    use std::io::Write;
+    let sleep = which("sleep");
+    let arg1 = CString::new("1000").unwrap();
+    let argv = [sleep.as_ptr(), arg1.as_ptr(), std::ptr::null()];
+    let say = |text: String| {
+        // One write per event, as tend's.
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    };
+    let mut pid = raw_spawn_with(&sleep, &argv, session);
+    say(format!("min  | crash: started (pid {pid})\n"));
+    loop {
+        let mut status = 0;
+        // SAFETY: waits for our own child, status into a local.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
+            continue;
+        }
+        say("min  | crash: killed by signal SIGKILL\nmin  | crash: restarting in 0s\n".into());
+        pid = raw_spawn_with(&sleep, &argv, session);
+        say(format!("min  | crash: started (pid {pid})\n"));
     }
 }
 
@@ -496,7 +551,7 @@ fn hundred(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         let t0 = Instant::now();
         let mut kids = Vec::with_capacity(100);
         for _ in 0..100 {
-            let c = Command::new(&sleep.to_str().unwrap())
+            let c = Command::new(sleep.to_str().unwrap())
                 .arg("1000")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -625,6 +680,9 @@ fn hundred(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
 }
 
 /// Scenario B: crash → replacement exec'd, restart_delay 0.
+/// A least supervisor process: it, its service's current start, the samples.
+type LeastSupervisor = (Tend, Option<(Instant, i32)>, Vec<f64>);
+
 fn crash(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let body = "command: [\"sleep\", \"1000\"]\nrestart: always\nrestart_delay: 0s\n\
                 start_limit: {burst: 100000, interval: 1s}\nstop_timeout: 1s\n";
@@ -633,7 +691,15 @@ fn crash(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     let arg1 = CString::new("1000").unwrap();
     let argv = [sleep.as_ptr(), arg1.as_ptr(), std::ptr::null()];
     let (mut tendv, mut rawv, mut kwsv, mut killedv) = (vec![], vec![], vec![], vec![]);
-
+    // The least supervisor process, without and with a session per service.
+    let mut least: Vec<LeastSupervisor> = [false, true]
+        .into_iter()
+        .map(|session| {
+            let (mut m, _) = Tend::minimal(session);
+            let first = m.next_started(Duration::from_secs(10));
+            (m, first, Vec::new())
+        })
+        .collect();
     let (mut t, _) = Tend::up(&cfg.tend, &dir);
     let mut cur = match t.next_started(Duration::from_secs(10)) {
         Some((_, p)) => p,
@@ -686,6 +752,34 @@ fn crash(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
                 break;
             }
         }
+
+        // References 3 and 4 (information): the least supervisor process.
+        for (m, current, samples) in &mut least {
+            let Some((_, pid)) = *current else { continue };
+            thread::sleep(Duration::from_millis(30));
+            let t0 = Instant::now();
+            kill(pid, libc::SIGKILL);
+            *current = m.next_started(Duration::from_secs(5));
+            if let Some((t1, _)) = *current {
+                samples.push(ms(t1 - t0) * 1e3);
+            }
+        }
+    }
+    let least: Vec<Vec<f64>> = least
+        .into_iter()
+        .map(|(m, _, samples)| {
+            let _ = m.terminate();
+            samples
+        })
+        .collect();
+    for samples in &least {
+        if samples.len() != tendv.len() {
+            notes.push(format!(
+                "crash loop: a least supervisor gave {} samples of {}",
+                samples.len(),
+                tendv.len()
+            ));
+        }
     }
     let _ = me;
     t.drain();
@@ -734,6 +828,24 @@ fn crash(cfg: &Cfg, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         target: "—".into(),
         verdict: "—".into(),
     });
+    for (samples, how) in least.iter().zip(["", ", the service in a session of its own (`setsid`, as tend)"])
+    {
+        if samples.is_empty() {
+            continue;
+        }
+        rows.push(Row {
+            figure: format!("(information) the same crash→replacement through the least supervisor process{how}"),
+            tend: "—".into(),
+            reference: format!(
+                "this harness as a supervisor: blocks in waitpid, then the raw spawn above, then the `started` line: {} ({:.2}× the raw spawn)",
+                fmt_stat(samples, 0, "µs"),
+                median(samples) / rm
+            ),
+            ratio: format!("tend is {:.2}× this", tm / median(samples)),
+            target: "—".into(),
+            verdict: "—".into(),
+        });
+    }
 }
 
 /// Run a whole command under a timeout, its stdout piped to us; returns
@@ -988,6 +1100,7 @@ fn main() {
             argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| die("--write-lines N")),
         ),
         Some("--notify-ready") => more::notify_ready(),
+        Some("--minimal-supervisor") => minimal_supervisor(argv.get(2).is_some_and(|a| a == "setsid")),
         _ => {}
     }
     let mut args = std::env::args().skip(1);
@@ -1034,7 +1147,7 @@ fn main() {
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();
-    let want = |s: &str| only.as_deref().map_or(true, |o| o.split(',').any(|x| x == s));
+    let want = |s: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == s));
     if want("hundred") {
         hundred(&cfg, &mut rows, &mut notes);
     }

@@ -267,7 +267,7 @@ fn verify_lines(path: &Path, n: u64, prefix_len: usize) -> Result<String, String
         push_line(&mut want, i);
         let ok = line.len() == prefix_len + LINE_LEN
             && line[prefix_len..] == want[..]
-            && prefix.as_deref().map_or(true, |p| p == &line[..prefix_len]);
+            && prefix.as_deref().is_none_or(|p| p == &line[..prefix_len]);
         if !ok {
             return Err(format!(
                 "line {} (0-based) is {:?}, expected {:?} after the prefix{}",
