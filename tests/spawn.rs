@@ -564,3 +564,48 @@ fn a_service_started_by_the_spawner_thread_is_what_a_fork_would_make() {
     let vforks = traced.lines().filter(|l| l.contains("clone3({flags=CLONE_VM|CLONE_VFORK")).count();
     assert!(vforks >= 2, "both starts through the spawner thread's clone3:\n{traced}\n{}", tend.dump());
 }
+
+/// Several starts at once (tend's start of two services) are forked from
+/// the loop, which then never waits for the spawner thread; a single start
+/// (a restart) goes to the spawner thread (`Supervisor::feed`).
+#[test]
+fn starts_at_once_are_forked_and_a_restart_goes_to_the_spawner_thread() {
+    let test = "starts_at_once_are_forked_and_a_restart_goes_to_the_spawner_thread";
+    if skip_unless_root(test) || skip_unless_installed(test, &["strace"]) {
+        return;
+    }
+    let env = Env::new();
+    let trace = env.p("trace");
+    for name in ["one", "two"] {
+        env.unit(name, "command: [sleep, \"1000\"]\nrestart: always\nrestart_delay: 0s\n");
+    }
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"])
+        .arg(&trace)
+        .arg(tend_bin())
+        .args(["up", "--no-socket", "--units", env.units().to_str().unwrap()])
+        .current_dir(env.root());
+    let mut tend = Tend::spawn(cmd, env.root(), "strace tend up");
+    let starts = |tend: &Tend, name: &str| -> Vec<i32> {
+        let needle = format!("{name}: started (pid ");
+        tend.events()
+            .iter()
+            .filter_map(|l| l.split(&needle).nth(1)?.split(')').next()?.parse().ok())
+            .collect()
+    };
+    tend.wait_until(T, "both services started", || {
+        !starts(&tend, "one").is_empty() && !starts(&tend, "two").is_empty()
+    });
+    let shared = |trace: &str| trace.lines().filter(|l| l.contains("CLONE_VM|CLONE_VFORK")).count();
+    // Thread creation (the spawner thread itself) is CLONE_VM|CLONE_THREAD, not VFORK.
+    let at_start = read(&trace);
+    assert_eq!(shared(&at_start), 0, "the two starts at once were forked:\n{at_start}\n{}", tend.dump());
+    kill(starts(&tend, "one")[0], libc::SIGKILL);
+    tend.wait_until(T, "the restart of one", || starts(&tend, "one").len() >= 2);
+    let after = read(&trace);
+    assert_eq!(shared(&after), 1, "the restart went to the spawner thread:\n{after}\n{}", tend.dump());
+    let tend_pid: i32 =
+        proc_stat_fields(starts(&tend, "two")[0]).expect("a service's stat")[1].parse().unwrap();
+    kill(tend_pid, libc::SIGTERM);
+    assert_eq!(tend.exit_code(T), 0, "{}", tend.dump());
+}

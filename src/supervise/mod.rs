@@ -270,6 +270,10 @@ struct Supervisor {
     busy: Vec<Token>,
     /// A reload was applied since the heap was last trimmed.
     reloaded: bool,
+    /// The core asked for several starts at once (tend's start, a reload,
+    /// a `scale`): fork them from the loop rather than hand each to the
+    /// spawner thread (see `feed`).
+    bulk_start: bool,
     /// Where services' output is read into: allocated at the first read
     /// (64 KiB; a stack of services that print nothing never needs it).
     read_buffer: Vec<u8>,
@@ -387,6 +391,7 @@ impl Supervisor {
             systemd: systemd::from_environment(),
             busy: Vec::new(),
             reloaded: false,
+            bulk_start: false,
             read_buffer: Vec::new(),
             poll_error: None,
             prefixes_stale: false,
@@ -451,9 +456,19 @@ impl Supervisor {
     /// Hand the core an event and carry out what it says, in order.
     fn feed(&mut self, event: Event<UnitSpec>) {
         let actions = self.core.handle(sys::monotonic_now(), event);
+        // One start (a restart) goes to the spawner thread: no page-table
+        // copy in the loop, which waits only for the pid. Several at once
+        // are forked: the loop would wait for the spawner thread's pid once
+        // per start, while the children it started before take the CPUs
+        // with their exec; forking, it never waits (100 starts on 2 vCPUs:
+        // 86-95 ms forked against 118 ms through the spawner thread).
+        let starts = actions.iter().filter(|a| matches!(a, Action::Spawn { .. })).count();
+        let outer = self.bulk_start;
+        self.bulk_start = outer || starts > 1;
         for action in actions {
             self.execute(action);
         }
+        self.bulk_start = outer;
     }
 
     fn execute(&mut self, action: Action<UnitSpec>) {
@@ -941,7 +956,7 @@ impl Supervisor {
             }
         }
         let unit = self.core.unit(service);
-        let child = self.spawner.service(service, unit, &extra_env, streams, notices)?;
+        let child = self.spawner.service(service, unit, &extra_env, streams, self.bulk_start, notices)?;
         let pid = child.pid;
         if let Some(read_end) = child.ready_pipe {
             if crate::spawn::set_nonblocking(&read_end).is_ok() {
