@@ -501,6 +501,23 @@ fn services_running_as_another_user_die_when_tend_is_killed() {
     wait_gone(pid, T, "service (user nobody) after its supervisor was SIGKILLed");
 }
 
+/// `tend up` of `env`'s units under `strace -f -e trace=CALLS -o trace`.
+fn traced_up(env: &Env, calls: &str, trace: &std::path::Path) -> Tend {
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", &format!("trace={calls}"), "-o"])
+        .arg(trace)
+        .arg(tend_bin())
+        .args(["up", "--no-socket", "--units", env.units().to_str().unwrap()])
+        .current_dir(env.root());
+    Tend::spawn(cmd, env.root(), "strace tend up")
+}
+
+/// The pids of `name`'s `started (pid N)` lines so far, in order.
+fn started_pids(tend: &Tend, name: &str) -> Vec<i32> {
+    let needle = format!("{name}: started (pid ");
+    tend.events().iter().filter_map(|l| l.split(&needle).nth(1)?.split(')').next()?.parse().ok()).collect()
+}
+
 /// The spawner thread for real, end to end (src/spawn/vfork.rs): a plain
 /// service is started by `clone3(CLONE_VM | CLONE_VFORK)`, seen by strace,
 /// and its process is what a fork would have made: the unit's user (the
@@ -535,19 +552,9 @@ fn a_service_started_by_the_spawner_thread_is_what_a_fork_would_make() {
     std::fs::set_permissions(env.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(&state).unwrap();
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut cmd = std::process::Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=clone3", "-o"])
-        .arg(&trace)
-        .arg(tend_bin())
-        .args(["up", "--no-socket", "--units", env.units().to_str().unwrap()])
-        .current_dir(env.root());
-    let mut tend = Tend::spawn(cmd, env.root(), "strace tend up");
-    let starts = |tend: &Tend| -> Vec<i32> {
-        let needle = "svc: started (pid ";
-        tend.events().iter().filter_map(|l| l.split(needle).nth(1)?.split(')').next()?.parse().ok()).collect()
-    };
-    tend.wait_until(T, "the restarted service", || starts(&tend).len() >= 2);
-    let pid = starts(&tend)[1];
+    let mut tend = traced_up(&env, "clone3", &trace);
+    tend.wait_until(T, "the restarted service", || started_pids(&tend, "svc").len() >= 2);
+    let pid = started_pids(&tend, "svc")[1];
     // Its exec of sleep (the start is reported before the shell's exec).
     wait_until(T, "the restart to exec sleep", || {
         std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
@@ -579,20 +586,8 @@ fn starts_at_once_are_forked_and_a_restart_goes_to_the_spawner_thread() {
     for name in ["one", "two"] {
         env.unit(name, "command: [sleep, \"1000\"]\nrestart: always\nrestart_delay: 0s\n");
     }
-    let mut cmd = std::process::Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"])
-        .arg(&trace)
-        .arg(tend_bin())
-        .args(["up", "--no-socket", "--units", env.units().to_str().unwrap()])
-        .current_dir(env.root());
-    let mut tend = Tend::spawn(cmd, env.root(), "strace tend up");
-    let starts = |tend: &Tend, name: &str| -> Vec<i32> {
-        let needle = format!("{name}: started (pid ");
-        tend.events()
-            .iter()
-            .filter_map(|l| l.split(&needle).nth(1)?.split(')').next()?.parse().ok())
-            .collect()
-    };
+    let mut tend = traced_up(&env, "clone,clone3,fork,vfork", &trace);
+    let starts = started_pids;
     tend.wait_until(T, "both services started", || {
         !starts(&tend, "one").is_empty() && !starts(&tend, "two").is_empty()
     });
