@@ -191,15 +191,15 @@ pub fn decode_report(plan: &ExecPlan, bytes: &[u8]) -> Option<SpawnError> {
     }
 }
 
-/// Start a service's `plan` without copying tend: from the spawner thread
-/// with `CLONE_VM | CLONE_VFORK` ([`vfork`]) when it is free and the plan
-/// has no sandbox, else by [`spawn`]'s fork; `bulk` (one of several starts
-/// at once) forks. Returns once the child exists (not once it exec'd: that
-/// is `Child::exec_status`, as for a fork).
-pub fn spawn_shared(plan: &Arc<ExecPlan>, bulk: bool) -> io::Result<Child> {
+/// Start a service's `plan`, when `by_thread`, without copying tend: from
+/// the spawner thread with `CLONE_VM | CLONE_VFORK` ([`vfork`]) when it is
+/// free and the plan has no sandbox; else by [`spawn`]'s fork. Returns once
+/// the child exists (not once it exec'd: that is `Child::exec_status`, as
+/// for a fork).
+pub fn spawn_shared(plan: &Arc<ExecPlan>, by_thread: bool) -> io::Result<Child> {
     let (status_read, status_write) = status_pipe()?;
     let shared =
-        if bulk { None } else { vfork::try_spawn(plan, status_write.as_raw_fd(), crate::sys::getpid()) };
+        if by_thread { vfork::try_spawn(plan, status_write.as_raw_fd(), crate::sys::getpid()) } else { None };
     match shared {
         Some(Ok(pid)) => {
             // The child has its own copy of the write end since the clone.

@@ -270,10 +270,9 @@ struct Supervisor {
     busy: Vec<Token>,
     /// A reload was applied since the heap was last trimmed.
     reloaded: bool,
-    /// The core asked for several starts at once (tend's start, a reload,
-    /// a `scale`): fork them from the loop rather than hand each to the
-    /// spawner thread (see `feed`).
-    bulk_start: bool,
+    /// The start being carried out is a lone restart: the spawner thread
+    /// makes it; every other start is forked (see `feed`).
+    restart_by_thread: bool,
     /// Where services' output is read into: allocated at the first read
     /// (64 KiB; a stack of services that print nothing never needs it).
     read_buffer: Vec<u8>,
@@ -391,7 +390,7 @@ impl Supervisor {
             systemd: systemd::from_environment(),
             busy: Vec::new(),
             reloaded: false,
-            bulk_start: false,
+            restart_by_thread: false,
             read_buffer: Vec::new(),
             poll_error: None,
             prefixes_stale: false,
@@ -455,20 +454,25 @@ impl Supervisor {
 
     /// Hand the core an event and carry out what it says, in order.
     fn feed(&mut self, event: Event<UnitSpec>) {
+        // What a restart follows: the exit (`restart_delay: 0s`), the
+        // group's end, or the restart delay's timer.
+        let restart = matches!(event, Event::Exited { .. } | Event::GroupEmpty { .. } | Event::Tick);
         let actions = self.core.handle(sys::monotonic_now(), event);
-        // One start (a restart) goes to the spawner thread: no page-table
-        // copy in the loop, which waits only for the pid. Several at once
-        // are forked: the loop would wait for the spawner thread's pid once
-        // per start, while the children it started before take the CPUs
-        // with their exec; forking, it never waits (100 starts on 2 vCPUs:
-        // 86-95 ms forked against 118 ms through the spawner thread).
+        // How to start, measured on 2 vCPUs (README, "Against the least
+        // supervisor process"). A lone restart finds the loop idle and cold: the spawner thread spares it the page-table
+        // copy and the copy-on-write faults of a fork (crash to replacement
+        // 1.2 ms against 1.45 ms forked). Every other start follows other
+        // work of the loop's (tend's start, a dependency that became ready,
+        // a request, a reload), where a fork costs less than waking the
+        // spawner thread and waiting for its pid: 100 starts at once 79-92
+        // ms forked against 103-144 ms, a chain of 100 dependencies 89-94 ms
+        // against 121-142 ms.
         let starts = actions.iter().filter(|a| matches!(a, Action::Spawn { .. })).count();
-        let outer = self.bulk_start;
-        self.bulk_start = outer || starts > 1;
+        let outer = std::mem::replace(&mut self.restart_by_thread, restart && starts == 1);
         for action in actions {
             self.execute(action);
         }
-        self.bulk_start = outer;
+        self.restart_by_thread = outer;
     }
 
     fn execute(&mut self, action: Action<UnitSpec>) {
@@ -956,7 +960,8 @@ impl Supervisor {
             }
         }
         let unit = self.core.unit(service);
-        let child = self.spawner.service(service, unit, &extra_env, streams, self.bulk_start, notices)?;
+        let child =
+            self.spawner.service(service, unit, &extra_env, streams, self.restart_by_thread, notices)?;
         let pid = child.pid;
         if let Some(read_end) = child.ready_pipe {
             if crate::spawn::set_nonblocking(&read_end).is_ok() {

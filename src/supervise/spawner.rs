@@ -156,16 +156,16 @@ impl Spawner {
         self.placements.push(Placement::default());
     }
 
-    /// Fork the service with `extra_env` (NOTIFY_SOCKET, WATCHDOG_USEC);
-    /// `bulk`: one of several starts at once, forked from the loop (see
-    /// `spawn::spawn_shared`). One-time notices go to `notices`.
+    /// Start the service with `extra_env` (NOTIFY_SOCKET, WATCHDOG_USEC):
+    /// through the spawner thread when `by_thread` (see
+    /// `spawn::spawn_shared`), else forked. One-time notices go to `notices`.
     pub(super) fn service(
         &mut self,
         service: ServiceId,
         unit: &UnitSpec,
         extra_env: &[(OsString, OsString)],
         streams: &Streams,
-        bulk: bool,
+        by_thread: bool,
         notices: &mut Vec<(Level, String)>,
     ) -> Result<Child, StartFailure> {
         let pipe = || spawn::pipe().map_err(|e| io_failure("pipe", &e, format!("cannot create a pipe: {e}")));
@@ -239,7 +239,7 @@ impl Spawner {
         let placement = &mut self.placements[service];
         placement.oom_kills_at_start = placement.cgroup.as_ref().and_then(|c| c.oom_kills());
         let mut plan = Arc::new(plan);
-        let child = spawn::spawn_shared(&plan, bulk)
+        let child = spawn::spawn_shared(&plan, by_thread)
             .map_err(|e| io_failure("fork", &e, format!("cannot fork: {e}")))?;
         // Only when no one else holds the plan: a forked child has its own
         // copy, but a spawner-thread child reads this one until its exec
