@@ -576,7 +576,7 @@ fn a_service_started_by_the_spawner_thread_is_what_a_fork_would_make() {
 /// Starts that follow other work of the loop's (here tend's start of two
 /// services) are forked from the loop, which then never waits for the
 /// spawner thread; a lone restart goes to the spawner thread
-/// (`Supervisor::feed`).
+/// (the core's `Action::Spawn { restart }`).
 #[test]
 fn starts_at_once_are_forked_and_a_restart_goes_to_the_spawner_thread() {
     let test = "starts_at_once_are_forked_and_a_restart_goes_to_the_spawner_thread";

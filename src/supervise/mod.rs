@@ -270,9 +270,6 @@ struct Supervisor {
     busy: Vec<Token>,
     /// A reload was applied since the heap was last trimmed.
     reloaded: bool,
-    /// The start being carried out is a lone restart: the spawner thread
-    /// makes it; every other start is forked (see `feed`).
-    restart_by_thread: bool,
     /// Where services' output is read into: allocated at the first read
     /// (64 KiB; a stack of services that print nothing never needs it).
     read_buffer: Vec<u8>,
@@ -390,7 +387,6 @@ impl Supervisor {
             systemd: systemd::from_environment(),
             busy: Vec::new(),
             reloaded: false,
-            restart_by_thread: false,
             read_buffer: Vec::new(),
             poll_error: None,
             prefixes_stale: false,
@@ -454,30 +450,15 @@ impl Supervisor {
 
     /// Hand the core an event and carry out what it says, in order.
     fn feed(&mut self, event: Event<UnitSpec>) {
-        // What a restart follows: the exit (`restart_delay: 0s`), the
-        // group's end, or the restart delay's timer.
-        let restart = matches!(event, Event::Exited { .. } | Event::GroupEmpty { .. } | Event::Tick);
         let actions = self.core.handle(sys::monotonic_now(), event);
-        // How to start, measured on 2 vCPUs (README, "Against the least
-        // supervisor process"). A lone restart finds the loop idle and cold: the spawner thread spares it the page-table
-        // copy and the copy-on-write faults of a fork (crash to replacement
-        // 1.2 ms against 1.45 ms forked). Every other start follows other
-        // work of the loop's (tend's start, a dependency that became ready,
-        // a request, a reload), where a fork costs less than waking the
-        // spawner thread and waiting for its pid: 100 starts at once 79-92
-        // ms forked against 103-144 ms, a chain of 100 dependencies 89-94 ms
-        // against 121-142 ms.
-        let starts = actions.iter().filter(|a| matches!(a, Action::Spawn { .. })).count();
-        let outer = std::mem::replace(&mut self.restart_by_thread, restart && starts == 1);
         for action in actions {
             self.execute(action);
         }
-        self.restart_by_thread = outer;
     }
 
     fn execute(&mut self, action: Action<UnitSpec>) {
         match action {
-            Action::Spawn { service, stdio } => self.spawn(service, stdio),
+            Action::Spawn { service, stdio, restart } => self.spawn(service, stdio, restart),
             Action::OpenPipe { pipe } => {
                 if let Err(err) = self.pipe_ends(pipe) {
                     // Tried again at the spawn that needs it.
@@ -883,11 +864,22 @@ impl Supervisor {
         Ok(Streams { stdin, stdout: output(stdio.stdout)?, stderr: output(stdio.stderr)? })
     }
 
-    /// Fork the service; its pid goes to the core (`Spawned`) before the
+    /// Start the service; its pid goes to the core (`Spawned`) before the
     /// loop can reap again, with its pipes already watched.
-    fn spawn(&mut self, service: ServiceId, stdio: Stdio) {
+    ///
+    /// How, measured on 2 vCPUs (README, "Against the least supervisor
+    /// process"): the restart policy's restart (`restart`) finds the loop
+    /// idle and cold, and the spawner thread spares it the page-table copy
+    /// and the copy-on-write faults of a fork (crash to replacement 1.2 ms
+    /// against 1.45 ms forked). Every other start follows other work of the
+    /// loop's (tend's start, a dependency met, a request, a reload), where a
+    /// fork costs less than waking the spawner thread and waiting for its
+    /// pid: 100 starts at once 79-92 ms forked against 103-144 ms, a chain
+    /// of 100 dependencies 89-94 ms against 121-142 ms.
+    fn spawn(&mut self, service: ServiceId, stdio: Stdio, restart: bool) {
         let mut notices = Vec::new();
-        let result = self.streams(stdio).and_then(|streams| self.try_spawn(service, &streams, &mut notices));
+        let result =
+            self.streams(stdio).and_then(|streams| self.try_spawn(service, &streams, restart, &mut notices));
         for (level, text) in notices {
             self.log(level, &text);
         }
@@ -943,6 +935,7 @@ impl Supervisor {
         &mut self,
         service: ServiceId,
         streams: &Streams,
+        by_thread: bool,
         notices: &mut Vec<(Level, String)>,
     ) -> Result<i32, tend_core::service::StartFailure> {
         let unit = self.core.unit(service);
@@ -960,8 +953,7 @@ impl Supervisor {
             }
         }
         let unit = self.core.unit(service);
-        let child =
-            self.spawner.service(service, unit, &extra_env, streams, self.restart_by_thread, notices)?;
+        let child = self.spawner.service(service, unit, &extra_env, streams, by_thread, notices)?;
         let pid = child.pid;
         if let Some(read_end) = child.ready_pipe {
             if crate::spawn::set_nonblocking(&read_end).is_ok() {

@@ -858,8 +858,15 @@ impl Sim {
 
     fn execute(&mut self, action: Action<SimUnit>) -> Checked {
         match action {
-            Action::Spawn { service, stdio } => {
+            Action::Spawn { service, stdio, restart } => {
                 self.check_stdio(service, stdio)?;
+                // A restart of the policy's comes from a policy that restarts.
+                let policy = self.units[service].spec.config.restart;
+                ensure!(
+                    !restart || policy != RestartPolicy::Never,
+                    "{}: a policy restart under restart: never",
+                    self.name(service)
+                );
                 self.spawn(service)
             }
             Action::OpenPipe { pipe } => {

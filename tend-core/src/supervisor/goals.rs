@@ -402,7 +402,8 @@ impl<U: Definition> Core<U> {
                         goal.start_pending = false;
                         goal.waiting = None;
                         if std::mem::take(&mut goal.resume) {
-                            self.spawn(service);
+                            // Its dependencies held it: it now follows their work.
+                            self.spawn(service, false);
                         } else {
                             self.deliver(service, service::Event::Start);
                         }

@@ -104,7 +104,11 @@ pub enum Event<U> {
 pub enum Action<U> {
     /// Fork and exec the service with these standard streams; answer with
     /// [`Event::Spawned`] (before reaping anything) or [`Event::SpawnFailed`].
-    Spawn { service: ServiceId, stdio: Stdio },
+    /// `restart`: the restart policy's, of the process that just ended (at
+    /// once, or at the end of its delay), not a start that follows other
+    /// work (tend's start, a dependency met, a request, a reload): the loop
+    /// may make it another way (it finds the loop idle).
+    Spawn { service: ServiceId, stdio: Stdio, restart: bool },
     /// Make the pipe into this consumer and hold both its ends until
     /// [`Action::ClosePipe`]; every spawn that names it comes after.
     OpenPipe { pipe: PipeId },
@@ -728,12 +732,16 @@ impl<U: Definition> Core<U> {
         let was_failed = matches!(svc.machine.state(), State::Failed { .. });
         let was_down = svc.machine.is_down();
         let failures = svc.machine.failures_total();
+        // A spawn is the restart policy's when its delay ran out, or when
+        // the machine says it restarts (a delay of 0) just before it.
+        let mut restart = matches!(svc.machine.state(), State::Backoff { .. });
         let actions = svc.machine.handle(self.now, event);
         if !was_down && svc.machine.is_down() {
             svc.stops += 1;
         }
         for action in actions {
-            self.machine_action(service, action);
+            restart |= matches!(action, service::Action::Notice(service::Notice::Restarting { .. }));
+            self.machine_action(service, action, restart);
         }
         if self.services[service].machine.failures_total() > failures {
             self.tally_failure(service);
@@ -743,9 +751,9 @@ impl<U: Definition> Core<U> {
         }
     }
 
-    fn machine_action(&mut self, service: ServiceId, action: service::Action) {
+    fn machine_action(&mut self, service: ServiceId, action: service::Action, restart: bool) {
         match action {
-            service::Action::Spawn => self.spawn(service),
+            service::Action::Spawn => self.spawn(service, restart),
             service::Action::Signal { pid, signal, group } => {
                 self.out.push(Action::Signal { service, pid, signal, group, report: None })
             }
@@ -770,7 +778,7 @@ impl<U: Definition> Core<U> {
     /// was pending when the shutdown began), nor for a removed unit; and
     /// never ahead of what it depends on: a restart waits, like a start,
     /// until its dependencies meet their conditions.
-    fn spawn(&mut self, service: ServiceId) {
+    fn spawn(&mut self, service: ServiceId, restart: bool) {
         let svc = &self.services[service];
         // Not while going down, not for a removed unit, not for one wanted
         // down (a restart its machine decided while it waits to be stopped).
@@ -786,7 +794,7 @@ impl<U: Definition> Core<U> {
         }
         self.services[service].spawning = true;
         let stdio = self.stdio(service);
-        self.out.push(Action::Spawn { service, stdio });
+        self.out.push(Action::Spawn { service, stdio, restart });
     }
 
     fn oom_killed(&mut self, service: ServiceId) {

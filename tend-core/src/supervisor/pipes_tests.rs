@@ -77,7 +77,7 @@ impl Loop {
                 match action {
                     Action::OpenPipe { pipe } => self.seen.push(Seen::Open(self.name(pipe))),
                     Action::ClosePipe { pipe } => self.seen.push(Seen::Close(self.name(pipe))),
-                    Action::Spawn { service, stdio } => {
+                    Action::Spawn { service, stdio, .. } => {
                         self.seen.push(Seen::Spawn(self.name(service), stdio));
                         let pid = self.next_pid;
                         self.next_pid += 1;

@@ -83,6 +83,8 @@ pub(super) struct Driver {
     /// Every reply sent, in order.
     pub replies: Vec<(ConnId, Reply, bool)>,
     pub follows: Vec<Followed>,
+    /// Every spawn asked for: (service, whether the restart policy's).
+    pub spawns: Vec<(ServiceId, bool)>,
 }
 
 impl Driver {
@@ -94,6 +96,7 @@ impl Driver {
             events: Vec::new(),
             replies: Vec::new(),
             follows: Vec::new(),
+            spawns: Vec::new(),
         }
     }
 
@@ -106,7 +109,8 @@ impl Driver {
         let actions = self.core.handle(self.now, event);
         for action in actions {
             match action {
-                Action::Spawn { service, .. } => {
+                Action::Spawn { service, restart, .. } => {
+                    self.spawns.push((service, restart));
                     let pid = self.next_pid;
                     self.next_pid += 1;
                     self.feed(Event::Spawned { service, pid });
@@ -210,6 +214,34 @@ fn a_service_that_starts_becomes_ready_crashes_backs_off_and_fails_says_so_in_or
         other => panic!("{other:?}"),
     }
     assert!(events.iter().all(|e| e.state.as_str() == "failed"));
+}
+
+/// Only the restart policy's spawns say `restart` (the loop makes those
+/// through its spawner thread): at the end of the delay, or at once with a
+/// delay of 0; not the first start, nor a `restart` request.
+#[test]
+fn a_spawn_says_whether_it_is_the_restart_policys() {
+    let mut quick = unit("quick");
+    std::sync::Arc::make_mut(&mut quick.0.config).restart_delay = Duration::ZERO;
+    let mut d = Driver::new(vec![unit("web"), quick]);
+    let (web, quick) = (d.id("web"), d.id("quick"));
+    d.feed(Event::Up);
+    assert_eq!(d.spawns, [(web, false), (quick, false)], "tend's start");
+    d.exec("web");
+    d.exec("quick");
+    d.spawns.clear();
+    d.at(1_000).exit("web", ExitStatus::Code(3));
+    assert_eq!(d.spawns, [], "backing off");
+    d.at(1_100).feed(Event::Tick);
+    assert_eq!(d.spawns, [(web, true)], "the delay ran out");
+    d.exec("web");
+    d.at(1_200).exit("quick", ExitStatus::Code(3));
+    assert_eq!(d.spawns, [(web, true), (quick, true)], "a delay of 0");
+    d.exec("quick");
+    d.spawns.clear();
+    d.at(1_300).request(7, Request::Restart(crate::proto::Target::names(vec!["quick".into()])));
+    d.at(1_310).exit("quick", ExitStatus::Signaled { signal: 15, core_dumped: false });
+    assert_eq!(d.spawns, [(quick, false)], "asked for");
 }
 
 #[test]
