@@ -494,6 +494,18 @@ pub struct CgroupManager {
     enabled_in: Vec<(PathBuf, Controller)>,
     /// Service names created (for cleanup).
     services: Vec<String>,
+    /// Per service, the v1 hierarchies (indices into `layout.v1`) where its
+    /// leaf may exist: those it joined since this tend made its `tend-PID`
+    /// folders. Only tend makes leaves there, so a leaf cannot exist
+    /// elsewhere, and a start or the cleanup need not try to remove it:
+    /// that was one failed rmdir (a path walk through cgroupfs) per
+    /// hierarchy not joined, four per start on a v1-only or hybrid host.
+    v1_leaves: std::collections::HashMap<String, Vec<usize>>,
+    /// A `tend-PID` v1 folder was there before this tend made it (an
+    /// earlier tend with the same pid, such as PID 1 of a container
+    /// restarted in the same cgroup): its leaves are not known, so every
+    /// start and the cleanup try to remove what they do not use.
+    inherited_v1_base: bool,
 }
 
 impl CgroupManager {
@@ -536,6 +548,8 @@ impl CgroupManager {
             moved_self: false,
             enabled_in: Vec::new(),
             services: Vec::new(),
+            v1_leaves: std::collections::HashMap::new(),
+            inherited_v1_base: false,
         }
     }
 
@@ -776,7 +790,9 @@ impl CgroupManager {
             }
         }
         for i in self.plan.v1_join.clone() {
-            mkdir(&self.v1_base(i))?;
+            if !mkdir(&self.v1_base(i))? {
+                self.inherited_v1_base = true;
+            }
         }
         Ok(())
     }
@@ -814,8 +830,18 @@ impl CgroupManager {
         if !self.services.iter().any(|s| s == service) {
             self.services.push(service.to_string());
         }
+        let joins = v1_joins(&self.plan, resources);
+        self.remove_unused_v1_leaves(service, &joins);
         let mut made = Vec::new();
-        let result = self.build(service, resources, &mut made);
+        let result = self.build(service, resources, &joins, &mut made);
+        // Whether or not the build got that far: a leaf in any of them may
+        // exist now (a superset only costs a failed rmdir later).
+        let may_exist = self.v1_leaves.entry(service.to_string()).or_default();
+        for i in joins {
+            if !may_exist.contains(&i) {
+                may_exist.push(i);
+            }
+        }
         if result.is_err() {
             for dir in made.iter().rev() {
                 let _ = fs::remove_dir(dir);
@@ -824,10 +850,36 @@ impl CgroupManager {
         result
     }
 
+    /// A v1 cgroup an earlier definition of this service used (with
+    /// limits) and this one (`joins`) does not: remove it, so that no old
+    /// limit lingers (it is empty: the old process is gone before a new
+    /// start). Only where such a leaf may exist ([`Self::v1_leaves`]).
+    fn remove_unused_v1_leaves(&mut self, service: &str, joins: &[usize]) {
+        let leaf = format!("{service}.service");
+        let stale: Vec<usize> = match (self.inherited_v1_base, self.v1_leaves.get(service)) {
+            (true, _) => self.plan.v1_join.iter().copied().filter(|i| !joins.contains(i)).collect(),
+            (false, Some(may_exist)) => may_exist.iter().copied().filter(|i| !joins.contains(i)).collect(),
+            (false, None) => return,
+        };
+        let mut kept = Vec::new();
+        for i in stale {
+            match fs::remove_dir(self.v1_base(i).join(&leaf)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                // Still there (not empty, or refused): try again next time.
+                Err(_) => kept.push(i),
+            }
+        }
+        if let Some(may_exist) = self.v1_leaves.get_mut(service) {
+            may_exist.retain(|i| joins.contains(i) || kept.contains(i));
+        }
+    }
+
     fn build(
         &self,
         service: &str,
         res: &ResourcesSpec,
+        joins: &[usize],
         made: &mut Vec<PathBuf>,
     ) -> io::Result<ServiceCgroup> {
         let leaf = format!("{service}.service");
@@ -853,15 +905,7 @@ impl CgroupManager {
         };
         let uses = |c: Controller, b: &Backend| self.plan.backends[c.index()] == *b;
 
-        let joins = v1_joins(&self.plan, res);
-        let needs_v1 = |i: usize| joins.contains(&i);
-        // A v1 cgroup an earlier definition of this service used (with
-        // limits) and this one does not: remove it, so that no old limit
-        // lingers (it is empty: the old process is gone before a new start).
-        for &i in self.plan.v1_join.iter().filter(|&&i| !needs_v1(i)) {
-            let _ = fs::remove_dir(self.v1_base(i).join(&leaf));
-        }
-        for &i in self.plan.v1_join.iter().filter(|&&i| needs_v1(i)) {
+        for &i in self.plan.v1_join.iter().filter(|i| joins.contains(i)) {
             let dir = self.v1_base(i).join(&leaf);
             if mkdir(&dir)? {
                 made.push(dir.clone());
@@ -949,7 +993,10 @@ impl CgroupManager {
         for &i in &self.plan.v1_join {
             let base = self.v1_base(i);
             for s in &self.services {
-                let _ = fs::remove_dir(base.join(leaf(s)));
+                let may_exist = self.v1_leaves.get(s).is_some_and(|m| m.contains(&i));
+                if may_exist || self.inherited_v1_base {
+                    let _ = fs::remove_dir(base.join(leaf(s)));
+                }
             }
             let _ = fs::remove_dir(base);
         }
@@ -967,6 +1014,8 @@ impl CgroupManager {
             }
         }
         self.services.clear();
+        self.v1_leaves.clear();
+        self.inherited_v1_base = false;
         self.setup = None;
     }
 }
