@@ -97,12 +97,13 @@ pub fn load_units(dir: &Path) -> Result<Loaded, Vec<Diagnostic>> {
         }
     }
     let environment = services_environment();
+    let mut checks = crate::spawn::ProgramChecks::default();
     let warnings = units
         .iter()
         .filter_map(|unit| {
             // Each instance of a pool: `%i` may be in its program or its working_dir.
             let problem = unit::services(unit).into_iter().find_map(|service| {
-                crate::spawn::check_program(&service, environment.iter().cloned()).err()
+                crate::spawn::check_program(&service, environment.iter().cloned(), &mut checks).err()
             })?;
             Some(Diagnostic {
                 file: unit.file.clone(),

@@ -11,7 +11,7 @@ mod child;
 mod plan;
 mod vfork;
 
-pub use plan::{check_program, forget_resolved_programs, ExecPlan, Stdio};
+pub use plan::{check_program, forget_resolved_programs, ExecPlan, ProgramChecks, Stdio};
 
 use nix::fcntl::OFlag;
 use std::fmt;

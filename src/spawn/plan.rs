@@ -223,20 +223,94 @@ fn service_environment(
     env
 }
 
+/// What [`check_program`] found for each (program, PATH, working
+/// directory, user) of one load, and tend's own ids: a unit folder of 100
+/// services running the same program makes one search, not 100 (each is a
+/// stat of every PATH entry, and reading tend's groups is three system
+/// calls). Made afresh for each load: a program may be installed since.
+#[derive(Debug, Default)]
+pub struct ProgramChecks {
+    own_ids: Option<(u32, u32, Vec<u32>)>,
+    found: std::collections::HashMap<ProgramQuery, Result<(), String>>,
+}
+
+/// Everything a [`check_program`] answer depends on.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ProgramQuery {
+    program: String,
+    path: Vec<u8>,
+    working_dir: Option<std::path::PathBuf>,
+    /// uid, gid, groups and user name of the unit's identity (`None`: tend's own).
+    identity: Option<(u32, u32, Vec<u32>, Option<String>)>,
+}
+
+impl ProgramChecks {
+    /// How many searches were made (tests).
+    #[cfg(test)]
+    fn searches(&self) -> usize {
+        self.found.len()
+    }
+}
+
 /// Would the spawn find the unit's program and may its user run it? The
 /// same search as the spawn (the unit's PATH; a relative path from its
 /// working directory) and the permission bits for its uid and groups. For
 /// `tend check` (an error) and `tend up` (a warning); the sandbox's mounts
-/// are not taken into account. Returns the problem in words.
+/// are not taken into account. Returns the problem in words; the same
+/// question asked again in one load is answered from `checks`.
 pub fn check_program(
     unit: &UnitSpec,
     inherited_env: impl Iterator<Item = (OsString, OsString)>,
+    checks: &mut ProgramChecks,
 ) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    use std::path::{Path, PathBuf};
     let program = unit.command.first().map(String::as_str).unwrap_or_default();
     let env = service_environment(unit, inherited_env, &[]);
     let path = env.get(OsStr::new("PATH")).map(|p| p.as_bytes().to_vec()).unwrap_or_default();
+    let query = ProgramQuery {
+        program: program.to_owned(),
+        path,
+        working_dir: unit.working_dir.clone(),
+        identity: unit
+            .identity
+            .as_ref()
+            .map(|id| (id.uid, id.gid, id.groups.clone(), id.user.as_ref().map(|u| u.name.clone()))),
+    };
+    if let Some(answer) = checks.found.get(&query) {
+        return answer.clone();
+    }
+    let (uid, gid, groups) = match &unit.identity {
+        Some(id) => (id.uid, id.gid, id.groups.clone()),
+        None => checks
+            .own_ids
+            .get_or_insert_with(|| {
+                (
+                    nix::unistd::geteuid().as_raw(),
+                    nix::unistd::getegid().as_raw(),
+                    nix::unistd::getgroups().unwrap_or_default().into_iter().map(|g| g.as_raw()).collect(),
+                )
+            })
+            .clone(),
+    };
+    let who = match unit.identity.as_ref().and_then(|id| id.user.as_ref()) {
+        Some(user) => format!(" by user {}", user.name),
+        None if unit.identity.is_some() => format!(" by uid {uid}"),
+        None => String::new(),
+    };
+    let answer = search_program(program, &query.path, unit.working_dir.as_deref(), (uid, gid, &groups), &who);
+    checks.found.insert(query, answer.clone());
+    answer
+}
+
+/// The search of [`check_program`].
+fn search_program(
+    program: &str,
+    path: &[u8],
+    working_dir: Option<&std::path::Path>,
+    (uid, gid, groups): (u32, u32, &[u32]),
+    who: &str,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
     let candidates: Vec<PathBuf> = if program.contains('/') {
         vec![PathBuf::from(program)]
     } else {
@@ -250,23 +324,10 @@ pub fn check_program(
             })
             .collect()
     };
-    let (uid, gid, groups) = match &unit.identity {
-        Some(id) => (id.uid, id.gid, id.groups.clone()),
-        None => (
-            nix::unistd::geteuid().as_raw(),
-            nix::unistd::getegid().as_raw(),
-            nix::unistd::getgroups().unwrap_or_default().into_iter().map(|g| g.as_raw()).collect(),
-        ),
-    };
-    let who = match unit.identity.as_ref().and_then(|id| id.user.as_ref()) {
-        Some(user) => format!(" by user {}", user.name),
-        None if unit.identity.is_some() => format!(" by uid {uid}"),
-        None => String::new(),
-    };
     let mut problem = None;
     for candidate in &candidates {
         // The child enters working_dir before exec: relative paths start there.
-        let full = match &unit.working_dir {
+        let full = match working_dir {
             Some(dir) if candidate.is_relative() => dir.join(candidate),
             _ => candidate.clone(),
         };
@@ -309,7 +370,7 @@ pub fn check_program(
         if program.contains('/') {
             format!("no such file '{program}'")
         } else {
-            format!("'{program}' is not in PATH ({})", String::from_utf8_lossy(&path))
+            format!("'{program}' is not in PATH ({})", String::from_utf8_lossy(path))
         }
     }))
 }
@@ -556,5 +617,34 @@ mod tests {
         // A reload or a failed exec: searched again, as execvp(3) would.
         forget_resolved_programs();
         assert_eq!(candidates(program, Some(&path)).unwrap(), [c(&early)]);
+    }
+
+    #[test]
+    fn one_load_searches_each_program_once_and_answers_alike() {
+        use crate::unit::testing::unit;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        executable(&bin.join("found"));
+        let env = |path: &std::path::Path| vec![(OsString::from("PATH"), path.as_os_str().to_owned())];
+        let mut checks = ProgramChecks::default();
+        let found = unit("a", "command: [found, x]\n");
+        let missing = unit("b", "command: [missing]\n");
+        for _ in 0..3 {
+            assert_eq!(check_program(&found, env(&bin).into_iter(), &mut checks), Ok(()));
+            let err = check_program(&missing, env(&bin).into_iter(), &mut checks).unwrap_err();
+            assert!(err.starts_with("'missing' is not in PATH ("), "{err}");
+        }
+        assert_eq!(checks.searches(), 2);
+        // Another PATH is another question.
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert!(check_program(&found, env(&empty).into_iter(), &mut checks).is_err());
+        // So is another working directory, for a relative program.
+        let relative = unit("c", &format!("command: [./found]\nworking_dir: {}\n", bin.display()));
+        assert_eq!(check_program(&relative, env(&empty).into_iter(), &mut checks), Ok(()));
+        let elsewhere = unit("d", &format!("command: [./found]\nworking_dir: {}\n", empty.display()));
+        assert!(check_program(&elsewhere, env(&empty).into_iter(), &mut checks).is_err());
+        assert_eq!(checks.searches(), 5);
     }
 }
