@@ -149,7 +149,14 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
         }
         // Follow symlinks: a link to a unit file is a unit, a link to a
         // folder is a folder. A broken link is reported when it is read.
-        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+        // The entry's type (d_type) answers without a stat for all but
+        // links, and file systems that do not fill it in.
+        let is_dir = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => true,
+            Ok(kind) if kind.is_file() => false,
+            _ => std::fs::metadata(&path).is_ok_and(|m| m.is_dir()),
+        };
+        if is_dir {
             continue;
         }
         files.entry(stem.to_owned()).or_default().push(path);
@@ -158,6 +165,7 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
     // is reported in the broken unit, not as "no unit" in its dependents.
     let known: BTreeSet<String> = files.keys().cloned().collect();
     let mut units = Vec::new();
+    let mut trusted = source::TrustedFolders::default();
     for (stem, mut paths) in files {
         tend_core::sort::sort(&mut paths);
         if paths.len() > 1 {
@@ -174,7 +182,7 @@ pub fn load_dir(dir: &Path, users: &dyn UserDb) -> Result<Vec<UnitSpec>, Vec<Dia
             continue;
         }
         let path = &paths[0];
-        let source = match source::read(path, users, strict) {
+        let source = match source::read_in(path, users, strict, &mut trusted) {
             Ok(source) => source,
             Err(err) => {
                 diagnostics.push(Diagnostic {

@@ -1606,6 +1606,38 @@ fn as_root_a_symlinked_unit_is_judged_by_its_target() {
     assert!(errors[0].message.contains("writable by others (mode 0666)"), "{errors:?}");
 }
 
+/// The folders found safe for one file are not examined again for the
+/// next, but a folder first met by a later file still is.
+#[test]
+fn as_root_each_file_is_judged_by_its_own_folders_in_one_load() {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let units = dir.path().join("units");
+    fs::create_dir(&units).unwrap();
+    chmod(&units, 0o755);
+    fs::write(units.join("a.yaml"), "command: x\n").unwrap();
+    chmod(&units.join("a.yaml"), 0o644);
+    if !owned_by_root(&units) {
+        return;
+    }
+    let open = dir.path().join("open");
+    fs::create_dir(&open).unwrap();
+    let target = open.join("real.yaml");
+    fs::write(&target, "command: y\n").unwrap();
+    chmod(&target, 0o644);
+    std::os::unix::fs::symlink(&target, units.join("b.yaml")).unwrap();
+    chmod(&open, 0o755);
+    assert_eq!(load_dir(&units, &root_users()).unwrap().len(), 2);
+    chmod(&open, 0o777);
+    let errors = load_dir(&units, &root_users()).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].file, units.join("b.yaml"));
+    assert!(
+        errors[0].message.contains(&format!("its folder {} is writable by others", open.display())),
+        "{errors:?}"
+    );
+}
+
 // ---------------------------------------------------------------- the table of keys
 
 /// The loader and `keys::UNIT` agree: every key of the table (nested ones

@@ -53,8 +53,26 @@ impl ReadError {
     }
 }
 
+/// Folders [`untrusted_folders`] found safe during one load, so that the
+/// 100 files of one unit folder do not each examine `/`, `/etc`, `/etc/tend`
+/// and so on again. Remembering is safe within a load: a folder found owned
+/// by root and not writable by others can be made writable again only by
+/// root, who needs no swap to change what tend reads.
+#[derive(Debug, Default)]
+pub(crate) struct TrustedFolders(std::collections::HashSet<PathBuf>);
+
 /// Read `path` as described in the module header.
 pub(crate) fn read(path: &Path, users: &dyn UserDb, strict: bool) -> Result<Source, ReadError> {
+    read_in(path, users, strict, &mut TrustedFolders::default())
+}
+
+/// [`read`], with the folders already found safe in this load.
+pub(crate) fn read_in(
+    path: &Path,
+    users: &dyn UserDb,
+    strict: bool,
+    trusted: &mut TrustedFolders,
+) -> Result<Source, ReadError> {
     let file = users.open_file(path).map_err(|e| ReadError::whole(format!("cannot read: {}", reason(&e))))?;
     let meta = file.metadata().map_err(|e| ReadError::whole(format!("cannot read: {}", reason(&e))))?;
     if let Some(kind) = not_regular(&meta) {
@@ -73,7 +91,7 @@ pub(crate) fn read(path: &Path, users: &dyn UserDb, strict: bool) -> Result<Sour
         }
         let real = real_path(&file, path, &meta)
             .ok_or_else(|| ReadError::whole("refusing to load: cannot tell which file was opened".into()))?;
-        if let Some(why) = untrusted_folders(&real) {
+        if let Some(why) = untrusted_folders_in(&real, trusted) {
             return Err(ReadError::whole(why));
         }
     }
@@ -159,24 +177,32 @@ pub(crate) fn untrusted_meta(path: &Path, meta: &Metadata) -> Option<String> {
 /// that someone other than root could change, as a refusal; a sticky
 /// folder writable by everyone is allowed (its entries are their owners').
 pub(crate) fn untrusted_folders(real: &Path) -> Option<String> {
+    untrusted_folders_in(real, &mut TrustedFolders::default())
+}
+
+/// [`untrusted_folders`], skipping (and adding to) the folders found safe.
+fn untrusted_folders_in(real: &Path, trusted: &mut TrustedFolders) -> Option<String> {
     let mut folders: Vec<&Path> = real.ancestors().skip(1).collect();
     folders.reverse();
     for folder in folders {
+        if trusted.0.contains(folder) {
+            continue;
+        }
         let Ok(meta) = std::fs::symlink_metadata(folder) else {
             return Some(format!("refusing to load: cannot examine its folder {}", folder.display()));
         };
         let mode = meta.mode() & 0o7777;
         let sticky_open = meta.uid() == 0 && mode & 0o1000 != 0;
-        if sticky_open {
-            continue;
+        if !sticky_open {
+            if let Some(why) = untrusted_meta(folder, &meta) {
+                let why = why.trim_start_matches("refusing to load: ");
+                return Some(format!(
+                    "refusing to load: its folder {} is {why}: whoever can write there could swap the file",
+                    folder.display()
+                ));
+            }
         }
-        if let Some(why) = untrusted_meta(folder, &meta) {
-            let why = why.trim_start_matches("refusing to load: ");
-            return Some(format!(
-                "refusing to load: its folder {} is {why}: whoever can write there could swap the file",
-                folder.display()
-            ));
-        }
+        trusted.0.insert(folder.to_path_buf());
     }
     None
 }
