@@ -399,6 +399,11 @@ impl Supervisor {
 
     fn run(&mut self) -> i32 {
         self.kill_leftovers();
+        // Before the first fork, give back what loading the units used:
+        // every fork copies the page tables of the heap's touched pages,
+        // freed or not, and each page the loop writes after a fork faults
+        // once more (copy-on-write) while a child still shares it.
+        sys::release_free_memory();
         self.feed(Event::Up);
         let mut events = Events::with_capacity(256);
         let mut trimmed_at_spawns: Option<u64> = None;
