@@ -85,10 +85,16 @@ fn shared() -> Option<&'static Shared> {
     *SHARED.get_or_init(start)
 }
 
+/// `TEND_NO_VFORK` asks for no spawner thread: set to anything but empty
+/// or `0` (so that `TEND_NO_VFORK=0` means what it says).
+fn turned_off(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// Start the spawner thread: all signals blocked in it (it inherits the
 /// mask of the thread that creates it).
 fn start() -> Option<&'static Shared> {
-    if !cfg!(target_arch = "x86_64") || std::env::var_os("TEND_NO_VFORK").is_some() {
+    if !cfg!(target_arch = "x86_64") || turned_off(std::env::var_os("TEND_NO_VFORK").as_deref()) {
         return None;
     }
     let shared: &'static Shared = Box::leak(Box::new(Shared {

@@ -66,3 +66,13 @@ fn the_spawner_thread_starts_a_program_and_reports_an_exec_failure() {
     assert_eq!(error.to_string(), "cannot execute /no/such/program: No such file or directory");
     assert_eq!(libc::WEXITSTATUS(exit_status(pid)), 127);
 }
+
+#[test]
+fn tend_no_vfork_turns_the_thread_off_unless_empty_or_zero() {
+    use std::ffi::OsStr;
+    assert!(!turned_off(None));
+    assert!(!turned_off(Some(OsStr::new(""))));
+    assert!(!turned_off(Some(OsStr::new("0"))));
+    assert!(turned_off(Some(OsStr::new("1"))));
+    assert!(turned_off(Some(OsStr::new("yes"))));
+}
