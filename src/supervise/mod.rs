@@ -772,7 +772,7 @@ impl Supervisor {
             self.io[service].exec = None;
             if let Some(Source::ExecStatus(watch)) = self.unregister(token) {
                 if let Some(failure) = watch.failure() {
-                    if failure.step == "exec" {
+                    if failure.step == crate::spawn::Step::Exec.name() {
                         // Moved or removed since it was found: search again.
                         crate::spawn::forget_resolved_programs();
                     }
