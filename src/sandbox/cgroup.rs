@@ -492,15 +492,14 @@ pub struct CgroupManager {
     moved_self: bool,
     /// Controllers tend enabled in a `subtree_control` (to undo at cleanup).
     enabled_in: Vec<(PathBuf, Controller)>,
-    /// Service names created (for cleanup).
-    services: Vec<String>,
-    /// Per service, the v1 hierarchies (indices into `layout.v1`) where its
-    /// leaf may exist: those it joined since this tend made its `tend-PID`
-    /// folders. Only tend makes leaves there, so a leaf cannot exist
-    /// elsewhere, and a start or the cleanup need not try to remove it:
-    /// that was one failed rmdir (a path walk through cgroupfs) per
-    /// hierarchy not joined, four per start on a v1-only or hybrid host.
-    v1_leaves: std::collections::HashMap<String, Vec<usize>>,
+    /// Every service created (for cleanup), with the v1 hierarchies
+    /// (indices into `layout.v1`) where its leaf may exist: those it joined
+    /// since this tend made its `tend-PID` folders. Only tend makes leaves
+    /// there, so a leaf cannot exist elsewhere, and a start or the cleanup
+    /// need not try to remove it: that was one failed rmdir (a path walk
+    /// through cgroupfs) per hierarchy not joined, four per start on a
+    /// v1-only or hybrid host.
+    services: std::collections::HashMap<String, Vec<usize>>,
     /// A `tend-PID` v1 folder was there before this tend made it (an
     /// earlier tend with the same pid, such as PID 1 of a container
     /// restarted in the same cgroup): its leaves are not known, so every
@@ -547,8 +546,7 @@ impl CgroupManager {
             setup: None,
             moved_self: false,
             enabled_in: Vec::new(),
-            services: Vec::new(),
-            v1_leaves: std::collections::HashMap::new(),
+            services: std::collections::HashMap::new(),
             inherited_v1_base: false,
         }
     }
@@ -827,16 +825,13 @@ impl CgroupManager {
         if let Err(why) = self.supports(resources) {
             return Err(io::Error::new(io::ErrorKind::Unsupported, why));
         }
-        if !self.services.iter().any(|s| s == service) {
-            self.services.push(service.to_string());
-        }
         let joins = v1_joins(&self.plan, resources);
         self.remove_unused_v1_leaves(service, &joins);
         let mut made = Vec::new();
         let result = self.build(service, resources, &joins, &mut made);
         // Whether or not the build got that far: a leaf in any of them may
         // exist now (a superset only costs a failed rmdir later).
-        let may_exist = self.v1_leaves.entry(service.to_string()).or_default();
+        let may_exist = self.services.entry(service.to_string()).or_default();
         for i in joins {
             if !may_exist.contains(&i) {
                 may_exist.push(i);
@@ -853,10 +848,10 @@ impl CgroupManager {
     /// A v1 cgroup an earlier definition of this service used (with
     /// limits) and this one (`joins`) does not: remove it, so that no old
     /// limit lingers (it is empty: the old process is gone before a new
-    /// start). Only where such a leaf may exist ([`Self::v1_leaves`]).
+    /// start). Only where such a leaf may exist ([`Self::services`]).
     fn remove_unused_v1_leaves(&mut self, service: &str, joins: &[usize]) {
         let leaf = format!("{service}.service");
-        let stale: Vec<usize> = match (self.inherited_v1_base, self.v1_leaves.get(service)) {
+        let stale: Vec<usize> = match (self.inherited_v1_base, self.services.get(service)) {
             (true, _) => self.plan.v1_join.iter().copied().filter(|i| !joins.contains(i)).collect(),
             (false, Some(may_exist)) => may_exist.iter().copied().filter(|i| !joins.contains(i)).collect(),
             (false, None) => return,
@@ -870,7 +865,7 @@ impl CgroupManager {
                 Err(_) => kept.push(i),
             }
         }
-        if let Some(may_exist) = self.v1_leaves.get_mut(service) {
+        if let Some(may_exist) = self.services.get_mut(service) {
             may_exist.retain(|i| joins.contains(i) || kept.contains(i));
         }
     }
@@ -986,15 +981,14 @@ impl CgroupManager {
         }
         let leaf = |s: &String| format!("{s}.service");
         if let Some(v2) = &self.plan.v2 {
-            for s in &self.services {
+            for s in self.services.keys() {
                 let _ = fs::remove_dir(v2.base.join(leaf(s)));
             }
         }
         for &i in &self.plan.v1_join {
             let base = self.v1_base(i);
-            for s in &self.services {
-                let may_exist = self.v1_leaves.get(s).is_some_and(|m| m.contains(&i));
-                if may_exist || self.inherited_v1_base {
+            for (s, may_exist) in &self.services {
+                if may_exist.contains(&i) || self.inherited_v1_base {
                     let _ = fs::remove_dir(base.join(leaf(s)));
                 }
             }
@@ -1014,7 +1008,6 @@ impl CgroupManager {
             }
         }
         self.services.clear();
-        self.v1_leaves.clear();
         self.inherited_v1_base = false;
         self.setup = None;
     }

@@ -1514,13 +1514,19 @@ fn owned_by_root(path: &Path) -> bool {
     fs::metadata(path).unwrap().uid() == 0
 }
 
-#[test]
-fn as_root_files_others_can_write_are_refused() {
+/// A temporary folder (mode 0755) with an empty `units` folder (0755) in it.
+fn units_folder() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     chmod(dir.path(), 0o755);
     let units = dir.path().join("units");
     fs::create_dir(&units).unwrap();
     chmod(&units, 0o755);
+    (dir, units)
+}
+
+#[test]
+fn as_root_files_others_can_write_are_refused() {
+    let (dir, units) = units_folder();
     let web = units.join("web.yaml");
     fs::write(&web, "command: nginx\nenv_file: ../web.env\n").unwrap();
     chmod(&web, 0o644);
@@ -1610,11 +1616,7 @@ fn as_root_a_symlinked_unit_is_judged_by_its_target() {
 /// next, but a folder first met by a later file still is.
 #[test]
 fn as_root_each_file_is_judged_by_its_own_folders_in_one_load() {
-    let dir = tempfile::tempdir().unwrap();
-    chmod(dir.path(), 0o755);
-    let units = dir.path().join("units");
-    fs::create_dir(&units).unwrap();
-    chmod(&units, 0o755);
+    let (dir, units) = units_folder();
     fs::write(units.join("a.yaml"), "command: x\n").unwrap();
     chmod(&units.join("a.yaml"), 0o644);
     if !owned_by_root(&units) {

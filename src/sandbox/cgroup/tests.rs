@@ -669,20 +669,16 @@ mod real {
             }
         }
     }
-}
 
-/// A `tend-PID` folder left by an earlier tend with the same pid (PID 1
-/// of a container restarted in its cgroup) may hold a leaf with old
-/// limits: tend does not know its leaves, so a start without limits still
-/// removes them. (Leaves of its own making are tracked, and a start no
-/// longer tries to remove a leaf that cannot exist.)
-mod inherited {
-    use super::*;
-
+    /// A `tend-PID` folder left by an earlier tend with the same pid (PID 1
+    /// of a container restarted in its cgroup) may hold a leaf with old
+    /// limits: tend does not know its leaves, so a start without limits
+    /// still removes them. (Leaves of its own making are tracked, and a
+    /// start no longer tries to remove a leaf that cannot exist.)
     #[test]
     #[ignore = "needs root; touches /sys/fs/cgroup; run with --ignored --test-threads=1"]
     fn a_leaf_in_an_inherited_base_is_removed_at_start() {
-        assert!(nix::unistd::geteuid().is_root(), "needs root; run with --ignored --test-threads=1");
+        need_root();
         let probe = CgroupManager::detect();
         // A hierarchy that a service without limits does not join.
         let Some(i) = probe
@@ -694,22 +690,17 @@ mod inherited {
         else {
             panic!("this host has no v1 pids hierarchy beside the membership one: {}", probe.describe());
         };
-        let service = format!("cgtest-inherit-{}", std::process::id());
+        let service = name("inherit");
         let base = probe.v1_base(i);
         let stale = base.join(format!("{service}.service"));
         fs::create_dir(&base).expect("make the earlier tend's base");
         fs::create_dir(&stale).expect("make the earlier tend's leaf");
         write_file(&stale.join("pids.max"), "5").expect("its old limit");
 
-        let mut m = CgroupManager::detect();
-        let made = m.create(&service, &ResourcesSpec::default());
+        let mut m = Manager(CgroupManager::detect());
+        let _cg = Service(Some(m.0.create(&service, &ResourcesSpec::default()).expect("create")));
         let stale_left = stale.exists();
-        if let Ok(cg) = made {
-            cg.remove();
-        }
-        m.cleanup();
         let _ = fs::remove_dir(&stale);
-        let _ = fs::remove_dir(&base);
         assert!(!stale_left, "{} left with its old limit", stale.display());
     }
 }
